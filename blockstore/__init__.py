@@ -1,0 +1,1 @@
+"""Cinder v3 compatible volume service (not built yet)."""

@@ -1,0 +1,1 @@
+"""Code every Strata service shares: configuration, HTTP plumbing, databases, the CLI."""

@@ -1,0 +1,290 @@
+"""One typed configuration for every Strata service.
+
+Loaded and validated once at start, in this order (later wins):
+
+1. the defaults written beside each option below;
+2. the TOML file (``--config``, else ``$STRATA_CONFIG``, else ``strata.toml`` in
+   the Strata home directory when it exists);
+3. environment variables ``STRATA_<OPTION>`` for top-level options and
+   ``STRATA_<SECTION>_<OPTION>`` for options in a section, e.g.
+   ``STRATA_IDENTITY_PORT=5001``.
+
+Relative paths are resolved against the Strata home directory
+(``$STRATA_HOME``, which ``./strata`` sets to the repository root, else the
+current directory). Secrets left empty (passwords, token keys) are generated on
+first start and kept in ``<var_dir>/secrets.json`` with mode 0600.
+
+Every option carries its documentation in ``metadata["doc"]``; the sample
+``strata.toml`` is checked against these fields by the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.fernet import Fernet
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which option and why."""
+
+
+def opt(default: Any, doc: str) -> Any:
+    """A documented option with a default."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class IdentityConfig:
+    """``[identity]``: the Keystone v3 compatible identity service."""
+
+    enabled: bool = opt(True, "Run the identity service (every other service needs one).")
+    host: str = opt("127.0.0.1", "Address the identity service listens on.")
+    port: int = opt(5000, "Port the identity service listens on.")
+    public_url: str = opt(
+        "", "URL clients use to reach identity; empty means http://<host>:<port>."
+    )
+    database_url: str = opt(
+        "", "SQLAlchemy URL of the identity database; empty means SQLite in <var_dir>."
+    )
+    token_expiration: int = opt(3600, "Lifetime of a token, in seconds.")
+    token_cache_seconds: int = opt(
+        30,
+        "How long other services trust a validated token before asking identity "
+        "again (bounds how late a revocation is seen by them).",
+    )
+    max_request_body: int = opt(
+        114688, "Largest request body accepted, in bytes (Keystone's default)."
+    )
+    password_hash_time_cost: int = opt(
+        3, "Argon2id iterations for password hashes (higher is slower and safer)."
+    )
+    password_hash_memory_kib: int = opt(65536, "Argon2id memory per password hash, in KiB.")
+    admin_user: str = opt("admin", "Name of the cloud administrator created at bootstrap.")
+    admin_project: str = opt("admin", "Project the administrator is admin of.")
+    admin_password: str = opt(
+        "", "Administrator password; empty means generated once and kept in secrets.json."
+    )
+    demo_user: str = opt("demo", "A non-admin user created at bootstrap ('' to skip).")
+    demo_project: str = opt("demo", "Project the demo user is a member of.")
+    demo_password: str = opt(
+        "", "Demo user password; empty means generated once and kept in secrets.json."
+    )
+    service_password: str = opt(
+        "", "Password of the internal service users; empty means generated once."
+    )
+
+
+@dataclass
+class StrataConfig:
+    """Top-level options, plus one section per service."""
+
+    var_dir: str = opt("var", "Directory holding all state: databases, data, logs, secrets.")
+    region: str = opt("RegionOne", "Region name published in the service catalog.")
+    log_level: str = opt("INFO", "Python log level for every service (DEBUG, INFO, WARNING).")
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    # Filled in by load(); not options.
+    home: Path = field(default=Path("."), metadata={"internal": True})
+    secrets: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def var_path(self) -> Path:
+        return resolve(self.home, self.var_dir)
+
+    def identity_url(self) -> str:
+        ident = self.identity
+        return (ident.public_url or f"http://{ident.host}:{ident.port}").rstrip("/")
+
+    def identity_db_url(self) -> str:
+        return self.identity.database_url or f"sqlite:///{self.var_path / 'identity.db'}"
+
+
+def resolve(home: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (home / p)
+
+
+def option_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The documented options of a config dataclass (internal fields left out)."""
+    return [
+        f for f in dataclasses.fields(cls) if not f.metadata.get("internal")
+    ]
+
+
+def section_types() -> dict[str, type]:
+    """Section name -> dataclass, for every ``[section]`` of the config file."""
+    hints = typing.get_type_hints(StrataConfig)
+    return {
+        f.name: hints[f.name]
+        for f in option_fields(StrataConfig)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if typ is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (item,) = typing.get_args(typ)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, where) for v in value]
+    if isinstance(typ, types.UnionType):
+        raise ConfigError(f"{where}: unsupported option type {typ}")
+    raise ConfigError(f"{where}: unsupported option type {typ}")
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str, env_prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in option_fields(type(obj))}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown option {key!r}")
+    for f in option_fields(type(obj)):
+        typ = hints[f.name]
+        if dataclasses.is_dataclass(typ):
+            continue
+        env_name = f"{env_prefix}{f.name.upper()}"
+        if env_name in os.environ:
+            setattr(obj, f.name, _coerce(os.environ[env_name], typ, f"${env_name}"))
+        elif f.name in values:
+            setattr(obj, f.name, _coerce(values[f.name], typ, f"{where}.{f.name}"))
+
+
+def strata_home() -> Path:
+    return Path(os.environ.get("STRATA_HOME") or os.getcwd()).resolve()
+
+
+def config_path(explicit: str | None = None, home: Path | None = None) -> Path | None:
+    """Which config file load() reads, or None when there is none."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("STRATA_CONFIG"):
+        return Path(os.environ["STRATA_CONFIG"])
+    candidate = (home or strata_home()) / "strata.toml"
+    return candidate if candidate.exists() else None
+
+
+def load(path: str | None = None, *, with_secrets: bool = True) -> StrataConfig:
+    """Read, merge and validate the configuration; create secrets if asked."""
+    home = strata_home()
+    cfg = StrataConfig(home=home)
+    data: dict[str, Any] = {}
+    cpath = config_path(path, home)
+    if cpath is not None:
+        try:
+            data = tomllib.loads(cpath.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {cpath} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{cpath}: not valid TOML: {exc}") from None
+    sections = section_types()
+    top = {k: v for k, v in data.items() if k not in sections}
+    _apply(cfg, top, str(cpath or "config"), "STRATA_")
+    for name in sections:
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{cpath}: [{name}] must be a table")
+        _apply(getattr(cfg, name), raw, f"[{name}]", f"STRATA_{name.upper()}_")
+    validate(cfg)
+    if with_secrets:
+        cfg.secrets = ensure_secrets(cfg)
+    return cfg
+
+
+def validate(cfg: StrataConfig) -> None:
+    for name in section_types():
+        section = getattr(cfg, name)
+        port = getattr(section, "port", None)
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(f"[{name}] port {port} is out of range 0-65535")
+    if cfg.identity.token_expiration < 60:
+        raise ConfigError("[identity] token_expiration must be at least 60 seconds")
+    if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only, atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+
+
+def ensure_secrets(cfg: StrataConfig) -> dict[str, Any]:
+    """Load ``<var_dir>/secrets.json``, generating what is missing (mode 0600).
+
+    Config options (and so environment variables) override stored passwords.
+    """
+    var = cfg.var_path
+    var.mkdir(parents=True, exist_ok=True)
+    path = var / "secrets.json"
+    stored: dict[str, Any] = {}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is corrupt ({exc}); restore it from backup") from None
+    changed = False
+    defaults: dict[str, Any] = {
+        "admin_password": lambda: secrets.token_urlsafe(18),
+        "demo_password": lambda: secrets.token_urlsafe(18),
+        "service_password": lambda: secrets.token_urlsafe(24),
+        "token_keys": lambda: [Fernet.generate_key().decode()],
+        "credential_keys": lambda: [Fernet.generate_key().decode()],
+    }
+    for key, make in defaults.items():
+        if key not in stored:
+            stored[key] = make()
+            changed = True
+    if changed or (path.stat().st_mode & 0o077):
+        _write_private(path, json.dumps(stored, indent=2) + "\n")
+    result = dict(stored)
+    for key in ("admin_password", "demo_password", "service_password"):
+        explicit = getattr(cfg.identity, key)
+        if explicit:
+            result[key] = explicit
+    return result

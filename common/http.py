@@ -1,0 +1,190 @@
+"""HTTP plumbing every Strata API shares.
+
+Each API builds its aiohttp application with :func:`make_app`, giving an
+:class:`ErrorFormat` that renders errors in that API's own wire format. The
+middleware here then:
+
+* gives every request a transaction id (``request[TXN_ID]``), returned in
+  ``X-Openstack-Request-Id`` and written in one access-log line per call;
+* turns oversize bodies into 413 before they are read;
+* maps :class:`ApiError` and aiohttp's HTTP exceptions to the API's format;
+* logs anything else with its traceback and answers a bare 500, so no stack
+  trace ever reaches a client;
+* re-raises ``CancelledError`` (a client that went away is not an error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+access_log = logging.getLogger("strata.access")
+error_log = logging.getLogger("strata.error")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+TXN_ID: web.RequestKey[str] = web.RequestKey("txn_id", str)
+
+
+class ApiError(Exception):
+    """An error a handler raises to answer with ``status`` in the API's format."""
+
+    def __init__(
+        self, status: int, message: str, *, title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.title = title or _reason(status)
+        self.headers = headers or {}
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class ErrorFormat(Protocol):
+    def __call__(self, request: web.Request, err: ApiError) -> web.Response: ...
+
+
+def json_error_format(request: web.Request, err: ApiError) -> web.Response:
+    """OpenStack's usual ``{"error": {"code", "title", "message"}}`` body."""
+    body = {"error": {"code": err.status, "title": err.title, "message": err.message}}
+    return web.json_response(body, status=err.status, headers=err.headers)
+
+
+def new_request_id() -> str:
+    """``req-<uuid4>``, the form Keystone, Glance, Cinder and Nova return."""
+    h = secrets.token_hex(16)
+    return f"req-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass
+class AppSettings:
+    service: str
+    error_format: ErrorFormat = json_error_format
+    max_body: int = 1 << 20
+    request_id: Callable[[], str] = new_request_id
+    request_id_headers: tuple[str, ...] = ("X-Openstack-Request-Id",)
+
+
+def _status_error(exc: web.HTTPException) -> ApiError:
+    message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
+    defaults = {
+        404: "The resource could not be found.",
+        405: "The method is not allowed for the requested URL.",
+        413: "Request Entity Too Large",
+    }
+    headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return ApiError(
+        exc.status, message or defaults.get(exc.status, exc.reason), headers=headers
+    )
+
+
+def make_middleware(settings: AppSettings) -> Any:
+    @web.middleware
+    async def strata_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        txn = request.headers.get("X-Openstack-Request-Id", "")
+        if not (txn.startswith("req-") and len(txn) <= 64 and txn.isascii()):
+            txn = settings.request_id()
+        request[TXN_ID] = txn
+        start = time.monotonic()
+        response: web.StreamResponse
+        try:
+            if request.content_length is not None and request.content_length > settings.max_body:
+                raise ApiError(413, "Request Entity Too Large")
+            response = await handler(request)
+        except asyncio.CancelledError:
+            access_log.info(
+                '%s %s "%s %s" client-disconnect txn=%s', settings.service,
+                request.remote, request.method, request.path, txn,
+            )
+            raise
+        except ApiError as err:
+            response = settings.error_format(request, err)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                response = exc
+            else:
+                response = settings.error_format(request, _status_error(exc))
+        except Exception:
+            error_log.exception("%s: unhandled error txn=%s", settings.service, txn)
+            response = settings.error_format(
+                request,
+                ApiError(500, "An unexpected error prevented the server from "
+                         "fulfilling your request."),
+            )
+        for name in settings.request_id_headers:
+            response.headers[name] = txn
+        access_log.info(
+            '%s %s "%s %s" %d %s %.4f txn=%s', settings.service, request.remote,
+            request.method, request.path_qs if _loggable(request) else request.path,
+            response.status, response.content_length if response.content_length is not None
+            else "-", time.monotonic() - start, txn,
+        )
+        return response
+
+    return strata_middleware
+
+
+def _loggable(request: web.Request) -> bool:
+    """Query strings that carry signatures or keys are not written to logs."""
+    q = request.query_string.lower()
+    return not any(s in q for s in ("signature", "temp_url_sig", "x-amz-credential"))
+
+
+async def healthcheck(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+def make_app(settings: AppSettings) -> web.Application:
+    app = web.Application(
+        middlewares=[make_middleware(settings)], client_max_size=settings.max_body
+    )
+    app.router.add_get("/healthcheck", healthcheck)
+    return app
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 that says what is wrong with it."""
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "The request body is empty; a JSON document is required.")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"Malformed JSON in request body: {exc}") from None
+
+
+def setup_logging(level: str = "INFO", service: str = "strata") -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def run_app(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` until cancelled (SIGTERM/SIGINT handled by the caller)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,67 @@
+"""The map of Strata services: how each is started, checked and published.
+
+This is the one place that knows which services exist. ``strata up`` starts
+the enabled ones, ``strata status`` checks them, and identity publishes their
+endpoints in the service catalog from the same entries. A later service joins
+by adding a config section and an entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.config import StrataConfig
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One service as the Keystone catalog shows it."""
+
+    type: str
+    name: str
+    description: str
+    path: str = ""  # appended to the service's base URL, e.g. "/v3"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str  # run as ``python -m <module>``
+    section: str  # config section holding enabled/host/port
+    health_path: str = "/healthcheck"
+    catalog: tuple[CatalogEntry, ...] = field(default=())
+
+    def enabled(self, cfg: StrataConfig) -> bool:
+        return bool(getattr(getattr(cfg, self.section), "enabled", False))
+
+    def base_url(self, cfg: StrataConfig) -> str:
+        section = getattr(cfg, self.section)
+        public = getattr(section, "public_url", "")
+        return (public or f"http://{section.host}:{section.port}").rstrip("/")
+
+    def health_url(self, cfg: StrataConfig) -> str:
+        section = getattr(cfg, self.section)
+        return f"http://{section.host}:{section.port}{self.health_path}"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="identity",
+        module="identity",
+        section="identity",
+        catalog=(CatalogEntry("identity", "keystone", "Strata identity (Keystone v3)", "/v3"),),
+    ),
+)
+
+
+def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:
+    return [s for s in SERVICES if s.enabled(cfg)]
+
+
+def catalog_entries(cfg: StrataConfig) -> list[tuple[CatalogEntry, str]]:
+    """(entry, url) for every catalog entry of every enabled service."""
+    out: list[tuple[CatalogEntry, str]] = []
+    for spec in enabled_services(cfg):
+        for entry in spec.catalog:
+            out.append((entry, spec.base_url(cfg) + entry.path))
+    return out

@@ -1,0 +1,1 @@
+"""Nova v2.1 compatible compute service (not built yet)."""

@@ -1,0 +1,1 @@
+"""Glance v2 compatible image registry (not built yet)."""

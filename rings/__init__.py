@@ -1,0 +1,1 @@
+"""Consistent-hash rings: an offline builder and a read-only runtime ring (not built yet)."""
