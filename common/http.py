@@ -80,6 +80,8 @@ class AppSettings:
     max_body: int = 1 << 20
     request_id: Callable[[], str] = new_request_id
     request_id_headers: tuple[str, ...] = ("X-Openstack-Request-Id",)
+    # Maps the API's domain errors to an ApiError; None means "not mine" (500).
+    map_error: Callable[[Exception], ApiError | None] = lambda exc: None
 
 
 def _status_error(exc: web.HTTPException) -> ApiError:
@@ -121,13 +123,13 @@ def make_middleware(settings: AppSettings) -> Any:
                 response = exc
             else:
                 response = settings.error_format(request, _status_error(exc))
-        except Exception:
-            error_log.exception("%s: unhandled error txn=%s", settings.service, txn)
-            response = settings.error_format(
-                request,
-                ApiError(500, "An unexpected error prevented the server from "
-                         "fulfilling your request."),
-            )
+        except Exception as exc:
+            mapped = settings.map_error(exc)
+            if mapped is None:
+                error_log.exception("%s: unhandled error txn=%s", settings.service, txn)
+                mapped = ApiError(500, "An unexpected error prevented the server from "
+                                  "fulfilling your request.")
+            response = settings.error_format(request, mapped)
         for name in settings.request_id_headers:
             response.headers[name] = txn
         access_log.info(

@@ -1,1 +1,1 @@
-"""Keystone v3 compatible identity service: tokens, catalog, projects, users, roles, EC2 credentials."""
+"""Keystone v3 compatible identity: tokens, catalog, projects, users, roles, EC2 credentials."""

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from aiohttp import web
 
 from common.config import StrataConfig
+from common.db import migrate
 from common.http import AppSettings, make_app
+from identity import bootstrap
+from identity.api import assignments, auth, credentials, resources
+from identity.api.base import STATE, IdentityState, keystone_error_format_for, map_error
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def build_app(cfg: StrataConfig) -> web.Application:
-    app = make_app(AppSettings(service="identity", max_body=cfg.identity.max_request_body))
+    app = make_app(AppSettings(
+        service="identity",
+        max_body=cfg.identity.max_request_body,
+        error_format=keystone_error_format_for(cfg.identity_url()),
+        map_error=map_error,
+    ))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, cfg.identity_db_url(), MIGRATIONS)
+        st = IdentityState.create(cfg)
+        await asyncio.to_thread(
+            st.db.run_sync, lambda s: bootstrap.bootstrap(s, cfg, st.passwords))
+        app[STATE] = st
+        yield
+        st.db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(auth.routes)
+    app.add_routes(assignments.routes)
+    app.add_routes(credentials.routes)
+    resources.register(app)
     return app

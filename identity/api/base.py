@@ -1,0 +1,133 @@
+"""What every identity handler shares: app state, authentication, Keystone errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+from cryptography.fernet import Fernet, MultiFernet
+
+from common.config import StrataConfig
+from common.db import Database
+from common.http import ApiError, read_json
+from identity import core
+from identity.errors import (
+    Conflict,
+    Forbidden,
+    IdentityError,
+    NotFound,
+    TokenNotFound,
+    Unauthorized,
+    ValidationError,
+)
+from identity.passwords import Passwords
+from identity.tokens import TokenCodec
+
+
+@dataclass
+class IdentityState:
+    cfg: StrataConfig
+    db: Database
+    codec: TokenCodec
+    passwords: Passwords
+    credential_crypto: MultiFernet
+
+    @property
+    def base_url(self) -> str:
+        return self.cfg.identity_url()
+
+    def link(self, *parts: str) -> dict[str, str]:
+        return {"self": "/".join([self.base_url, "v3", *parts])}
+
+    @classmethod
+    def create(cls, cfg: StrataConfig) -> IdentityState:
+        return cls(
+            cfg=cfg,
+            db=Database(cfg.identity_db_url()),
+            codec=TokenCodec(cfg.secrets["token_keys"]),
+            passwords=Passwords(cfg.identity.password_hash_time_cost,
+                                cfg.identity.password_hash_memory_kib),
+            credential_crypto=MultiFernet(
+                [Fernet(k.encode()) for k in cfg.secrets["credential_keys"]]),
+        )
+
+
+STATE: web.AppKey[IdentityState] = web.AppKey("identity_state", IdentityState)
+
+
+def state(request: web.Request) -> IdentityState:
+    return request.app[STATE]
+
+
+_STATUS = {
+    ValidationError: 400, Unauthorized: 401, Forbidden: 403, TokenNotFound: 404,
+    NotFound: 404, Conflict: 409,
+}
+
+
+def map_error(exc: Exception) -> ApiError | None:
+    """Identity domain errors -> Keystone's error body (the one place this happens)."""
+    if isinstance(exc, IdentityError):
+        for cls, status in _STATUS.items():
+            if isinstance(exc, cls):
+                return ApiError(status, exc.message)
+    return None
+
+
+def keystone_error_format_for(base_url: str) -> Any:
+    def render(request: web.Request, err: ApiError) -> web.Response:
+        body = {"error": {"code": err.status, "title": err.title, "message": err.message}}
+        headers = dict(err.headers)
+        if err.status == 401:
+            headers["WWW-Authenticate"] = f'Keystone uri="{base_url}"'
+        return web.json_response(body, status=err.status, headers=headers)
+
+    return render
+
+
+CTX: web.RequestKey[core.AuthContext] = web.RequestKey("identity_ctx", core.AuthContext)
+
+
+async def authenticate(request: web.Request) -> core.AuthContext:
+    """The caller's context from X-Auth-Token; 401 when missing or not valid."""
+    if CTX in request:
+        return request[CTX]
+    token = request.headers.get("X-Auth-Token", "")
+    if not token:
+        raise Unauthorized("The request you have made requires authentication.")
+    st = state(request)
+    try:
+        validated = await st.db.run(lambda s: core.validate(s, st.codec, token))
+    except TokenNotFound:
+        raise Unauthorized("The request you have made requires authentication.") from None
+    ctx = core.context_of(token, validated)
+    request[CTX] = ctx
+    return ctx
+
+
+async def body_of(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body, validated against ``schema``; 400 with the reason otherwise."""
+    data = await read_json(request)
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "request body"
+        raise ValidationError(f"Invalid input for field '{where}': {exc.message}") from None
+    assert isinstance(data, dict)
+    return data
+
+
+def json_response(data: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def flag(value: str) -> bool:
+    """Keystone's boolean query parameters: anything but 0/false/no/off is true."""
+    return value.lower() not in ("0", "false", "no", "off")
