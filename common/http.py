@@ -182,7 +182,10 @@ def setup_logging(level: str = "INFO", service: str = "strata") -> None:
 
 async def run_app(app: web.Application, host: str, port: int) -> None:
     """Serve ``app`` until cancelled (SIGTERM/SIGINT handled by the caller)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Headers up to 16 KiB reach the handlers (and so get the API's own error
+    # format): OpenStack tokens and signed S3 headers can pass aiohttp's 8 KiB.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           max_field_size=16384, max_line_size=16384)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
