@@ -45,7 +45,7 @@ def opt(default: Any, doc: str) -> Any:
 
 @dataclass
 class IdentityConfig:
-    """``[identity]``: the Keystone v3 compatible identity service."""
+    """The Keystone v3 compatible identity service."""
 
     enabled: bool = opt(True, "Run the identity service (every other service needs one).")
     host: str = opt("127.0.0.1", "Address the identity service listens on.")
@@ -54,7 +54,9 @@ class IdentityConfig:
         "", "URL clients use to reach identity; empty means http://<host>:<port>."
     )
     database_url: str = opt(
-        "", "SQLAlchemy URL of the identity database; empty means SQLite in <var_dir>."
+        "",
+        "SQLAlchemy URL of the identity database, e.g. postgresql://user:pw@host/strata; "
+        "empty means SQLite at <var_dir>/identity.db.",
     )
     token_expiration: int = opt(3600, "Lifetime of a token, in seconds.")
     token_cache_seconds: int = opt(

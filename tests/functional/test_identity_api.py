@@ -49,7 +49,7 @@ def test_version_discovery(identity: IdentityServer) -> None:
 
 
 def test_password_token_scoped_by_name_has_roles_and_catalog(identity: IdentityServer) -> None:
-    token, body = identity.token()
+    _token, body = identity.token()
     assert body["methods"] == ["password"]
     assert body["user"]["name"] == "admin" and body["user"]["domain"]["id"] == "default"
     assert body["project"]["name"] == "admin"
@@ -142,7 +142,8 @@ def test_forged_and_garbage_tokens(identity: IdentityServer) -> None:
     raw[40] ^= 0x01
     forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
     for bad in (forged, "garbage", "x" * 9000, admin[:-4]):
-        r = requests.get(identity.v3 + "/auth/tokens", headers=hdr(admin, **{"X-Subject-Token": bad}))
+        r = requests.get(identity.v3 + "/auth/tokens",
+                         headers=hdr(admin, **{"X-Subject-Token": bad}))
         assert_keystone_error(r, 404)
         assert_keystone_error(requests.get(identity.v3 + "/projects", headers=hdr(bad)), 401)
 
@@ -451,7 +452,7 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     blobs = [json.loads(c["blob"]) for c in r.json()["credentials"]]
     assert cred["secret"] in {b["secret"] for b in blobs}
     # a member cannot make credentials for projects it has no role on
-    admin, admin_body = identity.token()
+    _admin, admin_body = identity.token()
     r = requests.post(base, headers=hdr(demo), json={"tenant_id": admin_body["project"]["id"]})
     assert_keystone_error(r, 403)
     # ... nor look at somebody else's

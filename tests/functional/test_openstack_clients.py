@@ -59,7 +59,8 @@ def test_openstack_cli_admin_workflow(identity_sqlite: IdentityServer) -> None:
     listed = osc_json(alice, "ec2", "credentials", "list")
     assert cred["access"] in {c["Access"] for c in listed}
     osc(alice, "ec2", "credentials", "delete", cred["access"])
-    assert cred["access"] not in {c["Access"] for c in osc_json(alice, "ec2", "credentials", "list")}
+    remaining = osc_json(alice, "ec2", "credentials", "list")
+    assert cred["access"] not in {c["Access"] for c in remaining}
 
     # token revoke: the revoked token no longer works
     victim = osc_json(alice, "token", "issue")["id"]

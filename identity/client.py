@@ -1,0 +1,155 @@
+"""How other Strata services check tokens: ask identity once, then trust a short cache.
+
+:class:`TokenValidator` validates a user's token with ``GET /v3/auth/tokens``
+(authenticating itself as the internal service user), and keeps the answer,
+good or bad, for ``cache_seconds`` (never past the token's expiry). So a
+request costs no identity round trip while its token is cached, and a
+revocation is seen by other services within ``cache_seconds``. Concurrent
+checks of the same token share one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class IdentityUnavailable(Exception):
+    """Identity could not be asked (down, timing out, or refusing our service user)."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    user_id: str
+    user_name: str
+    user_domain_id: str
+    project_id: str | None
+    project_name: str | None
+    project_domain_id: str | None
+    roles: frozenset[str]
+    expires_at: float
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> TokenInfo:
+        project = body.get("project") or {}
+        expires = datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        return cls(
+            user_id=body["user"]["id"],
+            user_name=body["user"]["name"],
+            user_domain_id=body["user"]["domain"]["id"],
+            project_id=project.get("id"),
+            project_name=project.get("name"),
+            project_domain_id=(project.get("domain") or {}).get("id"),
+            roles=frozenset(r["name"] for r in body.get("roles", [])),
+            expires_at=expires.replace(tzinfo=UTC).timestamp(),
+        )
+
+
+def password_auth_body(user: str, password: str, project: str,
+                       domain: str = "default") -> dict[str, Any]:
+    return {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": domain}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": domain}}},
+    }}
+
+
+class TokenValidator:
+    def __init__(
+        self, session: aiohttp.ClientSession, identity_url: str, *, user: str,
+        password: str, project: str, cache_seconds: float = 30, max_entries: int = 65536,
+        timeout: float = 10,
+    ) -> None:
+        self._session = session
+        self._url = identity_url.rstrip("/") + "/v3/auth/tokens"
+        self._auth = password_auth_body(user, password, project)
+        self._cache_seconds = cache_seconds
+        self._max = max_entries
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._cache: OrderedDict[str, tuple[float, TokenInfo | None]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[TokenInfo | None]] = {}
+        self._service_token: tuple[str, float] | None = None
+        self._service_lock = asyncio.Lock()
+
+    async def validate(self, token: str) -> TokenInfo | None:
+        """The token's identity and roles, or None when it is not valid."""
+        if not token or len(token) > 8192:
+            return None
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            self._cache.move_to_end(key)
+            return hit[1]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[TokenInfo | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            info = await self._ask(token)
+            ttl = self._cache_seconds
+            if info is not None:
+                ttl = min(ttl, info.expires_at - time.time())
+            self._remember(key, time.monotonic() + ttl, info)
+            fut.set_result(info)
+            return info
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    def _remember(self, key: str, until: float, info: TokenInfo | None) -> None:
+        self._cache[key] = (until, info)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    async def _service(self, force: bool = False) -> str:
+        async with self._service_lock:
+            if (not force and self._service_token
+                    and self._service_token[1] > time.time() + 60):
+                return self._service_token[0]
+            try:
+                async with self._session.post(self._url + "?nocatalog", json=self._auth,
+                                              timeout=self._timeout) as r:
+                    if r.status != 201:
+                        raise IdentityUnavailable(
+                            f"identity refused the service user ({r.status})")
+                    body = await r.json()
+                    token = r.headers["X-Subject-Token"]
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
+            info = TokenInfo.from_body(body["token"])
+            self._service_token = (token, info.expires_at)
+            return token
+
+    async def _ask(self, token: str) -> TokenInfo | None:
+        for attempt in (0, 1):
+            service = await self._service(force=attempt == 1)
+            headers = {"X-Auth-Token": service, "X-Subject-Token": token}
+            try:
+                async with self._session.get(self._url + "?nocatalog", headers=headers,
+                                             timeout=self._timeout) as r:
+                    if r.status == 200:
+                        return TokenInfo.from_body((await r.json())["token"])
+                    if r.status == 404:
+                        return None
+                    if r.status == 401 and attempt == 0:
+                        continue  # our own token went stale: get a new one, once
+                    raise IdentityUnavailable(f"identity answered {r.status}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
+        raise IdentityUnavailable("identity keeps refusing the service token")

@@ -1,0 +1,120 @@
+"""common.config: defaults, file, environment, validation, secrets; the sample file."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from common import config
+from common.sample_config import render
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("STRATA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("STRATA_HOME", str(tmp_path))
+
+
+def test_defaults(tmp_path: Path) -> None:
+    cfg = config.load(with_secrets=False)
+    assert cfg.identity.port == 5000 and cfg.identity.enabled is True
+    assert cfg.var_path == tmp_path / "var"
+    assert cfg.identity_url() == "http://127.0.0.1:5000"
+    assert cfg.identity_db_url() == f"sqlite:///{tmp_path}/var/identity.db"
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "strata.toml").write_text(
+        'region = "Elsewhere"\n[identity]\nport = 5001\nenabled = false\n')
+    cfg = config.load(with_secrets=False)
+    assert cfg.region == "Elsewhere" and cfg.identity.port == 5001
+    assert cfg.identity.enabled is False
+    monkeypatch.setenv("STRATA_IDENTITY_PORT", "5002")
+    monkeypatch.setenv("STRATA_IDENTITY_ENABLED", "yes")
+    monkeypatch.setenv("STRATA_REGION", "Env")
+    cfg = config.load(with_secrets=False)
+    assert (cfg.identity.port, cfg.identity.enabled, cfg.region) == (5002, True, "Env")
+
+
+def test_explicit_path_and_strata_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text("[identity]\nport = 6000\n")
+    assert config.load(str(other), with_secrets=False).identity.port == 6000
+    monkeypatch.setenv("STRATA_CONFIG", str(other))
+    assert config.load(with_secrets=False).identity.port == 6000
+    with pytest.raises(config.ConfigError, match="does not exist"):
+        config.load(str(tmp_path / "missing.toml"), with_secrets=False)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[identity]\nport = 'x'\n", "expected an integer"),
+    ("[identity]\nport = 70000\n", "out of range"),
+    ("[identity]\nbogus = 1\n", "unknown option 'bogus'"),
+    ("nonsense = 1\n", "unknown option 'nonsense'"),
+    ("[identity\n", "not valid TOML"),
+    ("identity = 3\n", "must be a table"),
+    ("[identity]\nenabled = 'maybe'\n", "expected true or false"),
+    ("[identity]\ntoken_expiration = 5\n", "at least 60"),
+    ("log_level = 'LOUD'\n", "log_level"),
+])
+def test_bad_config_is_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "strata.toml").write_text(text)
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(with_secrets=False)
+
+
+def test_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATA_IDENTITY_PORT", "five thousand")
+    with pytest.raises(config.ConfigError, match=r"\$STRATA_IDENTITY_PORT"):
+        config.load(with_secrets=False)
+
+
+def test_secrets_generated_once_private_and_overridable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load()
+    path = tmp_path / "var" / "secrets.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = json.loads(path.read_text())
+    assert len(stored["admin_password"]) >= 20 and stored["token_keys"]
+    assert cfg.secrets == stored
+    # stable across loads
+    assert config.load().secrets["admin_password"] == stored["admin_password"]
+    # the environment overrides a password without rewriting the file
+    monkeypatch.setenv("STRATA_IDENTITY_ADMIN_PASSWORD", "from-env")
+    assert config.load().secrets["admin_password"] == "from-env"
+    assert json.loads(path.read_text())["admin_password"] == stored["admin_password"]
+    # loose permissions are tightened
+    path.chmod(0o644)
+    config.load()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_corrupt_secrets_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secrets.json").write_text("{broken")
+    with pytest.raises(config.ConfigError, match="corrupt"):
+        config.load()
+
+
+def test_sample_config_is_current_and_complete() -> None:
+    sample = (REPO / "strata.toml").read_text()
+    assert sample == render(), "strata.toml is stale: python -m common.sample_config > strata.toml"
+    # uncommenting every option gives a valid config equal to the defaults
+    uncommented = re.sub(r"^# (\w+ = .*)$", r"\1", sample, flags=re.M)
+    import tomllib
+
+    data = tomllib.loads(uncommented)
+    assert data["identity"]["port"] == 5000
+    for name, cls in config.section_types().items():
+        documented = set(data[name])
+        assert documented == {f.name for f in config.option_fields(cls)}
