@@ -30,6 +30,9 @@ class ServiceSpec:
     section: str  # config section holding enabled/host/port
     health_path: str = "/healthcheck"
     catalog: tuple[CatalogEntry, ...] = field(default=())
+    # Debian packages the service needs on its host; ``strata up`` installs
+    # the missing ones (apt-get) before starting it.
+    debian_packages: tuple[str, ...] = ()
 
     def enabled(self, cfg: StrataConfig) -> bool:
         return bool(getattr(getattr(cfg, self.section), "enabled", False))

@@ -489,3 +489,23 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert requests.delete(f"{base}/{cred['access']}", headers=hdr(demo)).status_code == 204
     assert requests.get(f"{base}/{cred['access']}", headers=hdr(demo)).status_code == 404
     assert_keystone_error(s3tokens(cred["secret"]), 401)
+
+
+def test_every_call_logs_one_line_with_its_request_id(identity: IdentityServer) -> None:
+    admin, _ = identity.token()
+    r = requests.get(identity.v3 + "/projects", headers=hdr(admin))
+    txn = r.headers["X-Openstack-Request-Id"]
+    bad = requests.get(identity.v3 + "/projects", headers=hdr("bogus"))
+    bad_txn = bad.headers["X-Openstack-Request-Id"]
+    assert txn != bad_txn
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        log = identity.log.read_text()
+        if bad_txn in log:
+            break
+        time.sleep(0.05)
+    lines = [line for line in log.splitlines() if f"txn={txn}" in line]
+    assert len(lines) == 1 and '"GET /v3/projects" 200' in lines[0]
+    (bad_line,) = [line for line in log.splitlines() if f"txn={bad_txn}" in line]
+    assert '"GET /v3/projects" 401' in bad_line
+    assert admin not in log, "tokens must never be written to logs"
