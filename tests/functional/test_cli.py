@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from common.daemon import group_members, process_alive
 from common.health import probe
@@ -222,3 +223,53 @@ def test_bootstrap_script_runs_status(tmp_path: Path) -> None:
     if before is not None and stamp.stat().st_mtime_ns == before:
         assert "installing" not in result.stderr
         assert time.monotonic() - started < 30
+
+
+def _osc(openrc: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "STRATA_"))}
+    env.update(openrc)
+    osc = str(Path(sys.executable).with_name("openstack"))
+    return subprocess.run([osc, *args], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_openrc_drives_the_openstack_cli_and_data_survives_restart(
+        detached: dict[str, str]) -> None:
+    """The issue's acceptance run: up -d, source var/openrc, openstack …, down, up -d."""
+    env = detached
+    assert strata("up", "-d", env=env).returncode == 0
+    admin = read_openrc(var(env) / "openrc")
+    demo = read_openrc(var(env) / "demo-openrc")
+
+    def ok(openrc: dict[str, str], *args: str) -> str:
+        proc = _osc(openrc, *args)
+        assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    token = ok(admin, "token", "issue", "-f", "value", "-c", "id").strip()
+    assert "identity" in ok(admin, "catalog", "list")
+    ok(admin, "project", "create", "kept")
+    ok(admin, "user", "create", "--password", "carol-pw", "carol")
+    ok(admin, "role", "add", "--user", "carol", "--project", "kept", "member")
+    assert "carol" in ok(admin, "role", "assignment", "list", "--names")
+    carol = {**admin, "OS_USERNAME": "carol", "OS_PASSWORD": "carol-pw",
+             "OS_PROJECT_NAME": "kept"}
+    access = ok(carol, "ec2", "credentials", "create", "-f", "value", "-c", "access").strip()
+    assert ok(demo, "token", "issue", "-f", "value", "-c", "id").strip()
+    denied = _osc(demo, "user", "create", "--password", "x", "mallory")
+    assert denied.returncode != 0 and "403" in denied.stderr
+
+    assert strata("down", env=env).returncode == 0
+    assert strata("up", "-d", env=env).returncode == 0
+    # the same passwords, project, grant, credential, and even the token still hold
+    assert read_openrc(var(env) / "openrc") == admin
+    assert "kept" in ok(admin, "project", "list")
+    assert ok(carol, "token", "issue", "-f", "value", "-c", "project_id").strip()
+    assert access in ok(carol, "ec2", "credentials", "list")
+    r = requests.get(admin["OS_AUTH_URL"] + "/auth/tokens",
+                     headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=30)
+    assert r.status_code == 200
+    ok(admin, "token", "revoke", token)
+    r = requests.get(admin["OS_AUTH_URL"] + "/projects", headers={"X-Auth-Token": token},
+                     timeout=30)
+    assert r.status_code == 401
