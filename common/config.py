@@ -87,6 +87,51 @@ class IdentityConfig:
 
 
 @dataclass
+class ObjectStoreConfig:
+    """The storage nodes: account, container and object servers and their daemons."""
+
+    enabled: bool = opt(True, "Run the local storage nodes.")
+    host: str = opt("127.0.0.1", "Address the storage nodes listen on (and publish in rings).")
+    port: int = opt(6200, "Port of storage node 1; node N listens on port + N - 1.")
+    nodes: int = opt(3, "How many local storage nodes to run (each is its own zone).")
+    devices_per_node: int = opt(2, "Devices (directories) per local storage node.")
+    devices_dir: str = opt("", "Where node devices live; empty means <var_dir>/objectstore.")
+    ring_dir: str = opt("", "Where ring builders and ring files live; empty means <var_dir>/rings.")
+    part_power: int = opt(10, "Partition power of rings built at first start (2^N partitions).")
+    replicas: int = opt(3, "Replicas of every account, container and object.")
+    min_part_hours: int = opt(1, "Hours before a rebalance may move a partition's replica again.")
+    hash_path_prefix: str = opt(
+        "", "Secret mixed into every placement hash; empty means generated once. Never change "
+        "it once data is stored.")
+    hash_path_suffix: str = opt(
+        "", "Second placement secret; empty means generated once. Never change it either.")
+    node_timeout: float = opt(10.0, "Seconds to wait on a node's reply before giving up on it.")
+    conn_timeout: float = opt(2.0, "Seconds to wait for a connection to a node.")
+    io_threads: int = opt(8, "Threads per node for disk and SQLite work.")
+    replicator_interval: float = opt(30.0, "Seconds between replication passes.")
+    auditor_interval: float = opt(300.0, "Seconds between auditor passes over every object.")
+    updater_interval: float = opt(10.0, "Seconds between retries of failed container updates.")
+    expirer_interval: float = opt(30.0, "Seconds between passes that delete expired objects.")
+    reclaim_age: int = opt(604800, "Seconds tombstones are kept before being purged.")
+
+
+@dataclass
+class ProxyConfig:
+    """The Swift v1 (and S3) proxy in front of the storage nodes."""
+
+    enabled: bool = opt(True, "Run the proxy.")
+    host: str = opt("127.0.0.1", "Address the proxy listens on.")
+    port: int = opt(8080, "Port the proxy listens on.")
+    public_url: str = opt("", "URL clients use to reach the proxy; empty means http://<host>:<port>.")
+    workers: int = opt(1, "Proxy worker processes sharing the port (SO_REUSEPORT).")
+    max_file_size: int = opt(5368709122, "Largest single object, in bytes (Swift's default).")
+    max_meta_count: int = opt(90, "Most metadata items on one account, container or object.")
+    max_meta_overall_size: int = opt(4096, "Most bytes of metadata (names and values) in total.")
+    container_listing_limit: int = opt(10000, "Default and largest page of a listing.")
+    account_autocreate: bool = opt(True, "Create an account on first use by its owner.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -94,6 +139,8 @@ class StrataConfig:
     region: str = opt("RegionOne", "Region name published in the service catalog.")
     log_level: str = opt("INFO", "Python log level for every service (DEBUG, INFO, WARNING).")
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    objectstore: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -109,6 +156,24 @@ class StrataConfig:
 
     def identity_db_url(self) -> str:
         return self.identity.database_url or f"sqlite:///{self.var_path / 'identity.db'}"
+
+    @property
+    def devices_path(self) -> Path:
+        default = str(self.var_path / "objectstore")
+        return resolve(self.home, self.objectstore.devices_dir or default)
+
+    @property
+    def ring_path(self) -> Path:
+        return resolve(self.home, self.objectstore.ring_dir or str(self.var_path / "rings"))
+
+    def proxy_url(self) -> str:
+        return (self.proxy.public_url or f"http://{self.proxy.host}:{self.proxy.port}").rstrip("/")
+
+    def hash_prefix(self) -> bytes:
+        return str(self.secrets["hash_path_prefix"]).encode()
+
+    def hash_suffix(self) -> bytes:
+        return str(self.secrets["hash_path_suffix"]).encode()
 
 
 def resolve(home: Path, path: str) -> Path:
@@ -238,6 +303,13 @@ def validate(cfg: StrataConfig) -> None:
         port = getattr(section, "port", None)
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"[{name}] port {port} is out of range 0-65535")
+    if not 1 <= cfg.objectstore.nodes <= 64 or cfg.objectstore.devices_per_node < 1:
+        raise ConfigError("[objectstore] needs 1-64 nodes with at least one device each")
+    n_devices = cfg.objectstore.nodes * cfg.objectstore.devices_per_node
+    if not 1 <= cfg.objectstore.replicas <= n_devices:
+        raise ConfigError("[objectstore] replicas must be between 1 and the number of devices")
+    if not 4 <= cfg.objectstore.part_power <= 22:
+        raise ConfigError("[objectstore] part_power must be between 4 and 22")
     if cfg.identity.token_expiration < 60:
         raise ConfigError("[identity] token_expiration must be at least 60 seconds")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -277,6 +349,8 @@ def ensure_secrets(cfg: StrataConfig) -> dict[str, Any]:
         "service_password": lambda: secrets.token_urlsafe(24),
         "token_keys": lambda: [Fernet.generate_key().decode()],
         "credential_keys": lambda: [Fernet.generate_key().decode()],
+        "hash_path_prefix": lambda: secrets.token_hex(8),
+        "hash_path_suffix": lambda: secrets.token_hex(8),
     }
     for key, make in defaults.items():
         if key not in stored:
@@ -287,6 +361,10 @@ def ensure_secrets(cfg: StrataConfig) -> dict[str, Any]:
     result = dict(stored)
     for key in ("admin_password", "demo_password", "service_password"):
         explicit = getattr(cfg.identity, key)
+        if explicit:
+            result[key] = explicit
+    for key in ("hash_path_prefix", "hash_path_suffix"):
+        explicit = getattr(cfg.objectstore, key)
         if explicit:
             result[key] = explicit
     return result

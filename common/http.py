@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ error_log = logging.getLogger("strata.error")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 TXN_ID: web.RequestKey[str] = web.RequestKey("txn_id", str)
+_ID_RE = re.compile(r"(req-|tx)[A-Za-z0-9-]{8,60}")
 
 
 class ApiError(Exception):
@@ -67,6 +69,11 @@ def json_error_format(request: web.Request, err: ApiError) -> web.Response:
     return web.json_response(body, status=err.status, headers=err.headers)
 
 
+def swift_txn_id() -> str:
+    """Swift's transaction id: ``tx`` + 21 random hex + ``-`` + the time in 10 hex."""
+    return f"tx{secrets.token_hex(11)[:21]}-{int(time.time()):010x}"
+
+
 def new_request_id() -> str:
     """``req-<uuid4>``, the form Keystone, Glance, Cinder and Nova return."""
     h = secrets.token_hex(16)
@@ -80,6 +87,9 @@ class AppSettings:
     max_body: int = 1 << 20
     request_id: Callable[[], str] = new_request_id
     request_id_headers: tuple[str, ...] = ("X-Openstack-Request-Id",)
+    # A request id arriving in one of these headers is kept (so one id follows a
+    # request from the proxy through the storage nodes); others get a new one.
+    incoming_id_headers: tuple[str, ...] = ("X-Openstack-Request-Id",)
     # Maps the API's domain errors to an ApiError; None means "not mine" (500).
     map_error: Callable[[Exception], ApiError | None] = lambda exc: None
 
@@ -100,8 +110,9 @@ def _status_error(exc: web.HTTPException) -> ApiError:
 def make_middleware(settings: AppSettings) -> Any:
     @web.middleware
     async def strata_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        txn = request.headers.get("X-Openstack-Request-Id", "")
-        if not (txn.startswith("req-") and len(txn) <= 64 and txn.isascii()):
+        txn = next((request.headers[h] for h in settings.incoming_id_headers
+                    if h in request.headers), "")
+        if not _ID_RE.fullmatch(txn):
             txn = settings.request_id()
         request[TXN_ID] = txn
         start = time.monotonic()

@@ -33,32 +33,62 @@ class ServiceSpec:
     # Debian packages the service needs on its host; ``strata up`` installs
     # the missing ones (apt-get) before starting it.
     debian_packages: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()  # extra arguments after ``python -m <module>``
+    port: int | None = None  # overrides the section's port (several instances)
+    # "module:function" called with the config by ``strata up`` before any
+    # service starts (once per distinct hook), e.g. to build missing rings.
+    prepare: str = ""
 
     def enabled(self, cfg: StrataConfig) -> bool:
         return bool(getattr(getattr(cfg, self.section), "enabled", False))
 
+    def _port(self, cfg: StrataConfig) -> int:
+        return self.port if self.port is not None else int(getattr(cfg, self.section).port)
+
     def base_url(self, cfg: StrataConfig) -> str:
         section = getattr(cfg, self.section)
-        public = getattr(section, "public_url", "")
-        return (public or f"http://{section.host}:{section.port}").rstrip("/")
+        public = getattr(section, "public_url", "") if self.port is None else ""
+        return (public or f"http://{section.host}:{self._port(cfg)}").rstrip("/")
 
     def health_url(self, cfg: StrataConfig) -> str:
         section = getattr(cfg, self.section)
-        return f"http://{section.host}:{section.port}{self.health_path}"
+        return f"http://{section.host}:{self._port(cfg)}{self.health_path}"
 
 
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        name="identity",
-        module="identity",
-        section="identity",
-        catalog=(CatalogEntry("identity", "keystone", "Strata identity (Keystone v3)", "/v3"),),
-    ),
+IDENTITY = ServiceSpec(
+    name="identity",
+    module="identity",
+    section="identity",
+    catalog=(CatalogEntry("identity", "keystone", "Strata identity (Keystone v3)", "/v3"),),
+)
+
+PROXY = ServiceSpec(
+    name="proxy",
+    module="proxy",
+    section="proxy",
+    catalog=(CatalogEntry("object-store", "swift", "Strata object store (Swift v1)",
+                          "/v1/AUTH_$(project_id)s"),),
+    prepare="objectstore.setup:prepare",
 )
 
 
+def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
+    """One service per local storage node (``python -m objectstore --node N``)."""
+    return [
+        ServiceSpec(name=f"storage-{n}", module="objectstore", section="objectstore",
+                    args=("--node", str(n)), port=cfg.objectstore.port + n - 1,
+                    prepare="objectstore.setup:prepare")
+        for n in range(1, cfg.objectstore.nodes + 1)
+    ]
+
+
+def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
+    """Every service this configuration describes, in start order."""
+    return [IDENTITY, *storage_nodes(cfg), PROXY]
+
+
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:
-    return [s for s in SERVICES if s.enabled(cfg)]
+    return [s for s in all_services(cfg) if s.enabled(cfg)]
 
 
 def catalog_entries(cfg: StrataConfig) -> list[tuple[CatalogEntry, str]]:

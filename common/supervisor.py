@@ -186,7 +186,7 @@ class Supervisor:
         child.log_path.parent.mkdir(parents=True, exist_ok=True)
         child.log_offset = child.log_path.stat().st_size if child.log_path.exists() else 0
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", child.spec.module,
+            sys.executable, "-m", child.spec.module, *child.spec.args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

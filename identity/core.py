@@ -334,7 +334,16 @@ def domain_ref(s: Session, domain_id: str) -> dict[str, str]:
     return {"id": domain_id, "name": dom.name if dom else domain_id}
 
 
-def catalog(s: Session) -> list[dict[str, Any]]:
+def endpoint_url(url: str, project_id: str | None) -> str:
+    """Keystone's URL templates: ``$(project_id)s`` / ``%(tenant_id)s`` and friends."""
+    if project_id is None:
+        return url
+    for name in ("project_id", "tenant_id"):
+        url = url.replace(f"$({name})s", project_id).replace(f"%({name})s", project_id)
+    return url
+
+
+def catalog(s: Session, project_id: str | None = None) -> list[dict[str, Any]]:
     services = s.scalars(select(m.Service).where(m.Service.enabled.is_(True))
                          .order_by(m.Service.type))
     out = []
@@ -350,7 +359,7 @@ def catalog(s: Session) -> list[dict[str, Any]]:
             "name": svc.name,
             "endpoints": [
                 {"id": ep.id, "interface": ep.interface, "region": ep.region_id,
-                 "region_id": ep.region_id, "url": ep.url}
+                 "region_id": ep.region_id, "url": endpoint_url(ep.url, project_id)}
                 for ep in endpoints
             ],
         })
@@ -381,7 +390,7 @@ def token_body(s: Session, v: Validated, *, with_catalog: bool = True) -> dict[s
     if v.scope.roles:
         body["roles"] = [{"id": r.id, "name": r.name} for r in v.scope.roles]
     if with_catalog and p.scoped:
-        body["catalog"] = catalog(s)
+        body["catalog"] = catalog(s, p.project_id)
     return body
 
 

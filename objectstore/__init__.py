@@ -1,1 +1,2 @@
-"""Storage node: account, container and object servers and their daemons (not built yet)."""
+"""Storage node: account, container and object servers on one aiohttp server per
+node, plus the daemons that keep replicas converged (see docs/storage-protocol.md)."""

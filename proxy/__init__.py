@@ -1,1 +1,1 @@
-"""Swift v1 and S3 proxy in front of the storage nodes (not built yet)."""
+"""Swift v1 proxy in front of the storage nodes: auth, placement, quorum, listings."""

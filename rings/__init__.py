@@ -1,1 +1,11 @@
-"""Consistent-hash rings: an offline builder and a read-only runtime ring (not built yet)."""
+"""Consistent-hash rings: where accounts, containers and objects live.
+
+* :mod:`rings.builder` — :class:`~rings.builder.RingBuilder`, the offline
+  builder (devices, weights, rebalance, builder file, ring file);
+* :mod:`rings.placement` — the tier tree and placement policy it uses;
+* :mod:`rings.ring` — :class:`~rings.ring.Ring`, the small read-only runtime
+  ring every proxy and storage node loads (reloaded when the file changes);
+* :mod:`rings.hashing` — :func:`~rings.hashing.hash_path`, shared with the
+  storage nodes;
+* :mod:`rings.cli` — ``strata ring ...``.
+"""

@@ -31,6 +31,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive TCP ports on 127.0.0.1 that are all free now."""
+    import random
+
+    for _ in range(200):
+        base = random.randint(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def strata_ports() -> dict[str, str]:
+    """Free ports for every service of a private Strata instance."""
+    return {
+        "STRATA_IDENTITY_PORT": str(free_port()),
+        "STRATA_OBJECTSTORE_PORT": str(free_port_range(3)),
+        "STRATA_PROXY_PORT": str(free_port()),
+    }
+
+
 def _pg_bindir() -> Path | None:
     """The newest /usr/lib/postgresql/<version>/bin holding initdb and pg_ctl."""
     found = []
@@ -131,7 +161,7 @@ def strata_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
     env.update(
         STRATA_HOME=str(home),
-        STRATA_IDENTITY_PORT=str(free_port()),
+        **strata_ports(),
         STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
         STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
     )

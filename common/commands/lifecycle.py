@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -54,11 +55,18 @@ def instructions(cfg: StrataConfig, detached: bool) -> str:
 
 
 def _install_packages(cfg: StrataConfig) -> None:
+    """Install missing Debian packages, then run each service's prepare hook once."""
     packages = [p for s in enabled_services(cfg) for p in s.debian_packages]
     try:
         debpkg.ensure(packages, "the enabled services")
     except debpkg.PackageError as exc:
         raise CommandError(str(exc)) from None
+    for hook in dict.fromkeys(s.prepare for s in enabled_services(cfg) if s.prepare):
+        module, _, func = hook.partition(":")
+        try:
+            getattr(importlib.import_module(module), func)(cfg)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"could not prepare {module}: {exc}") from None
 
 
 # -- up ----------------------------------------------------------------------

@@ -203,7 +203,7 @@ async def auth_catalog(request: web.Request) -> web.Response:
     if not ctx.payload.scoped:
         raise Forbidden("The service catalog needs a scoped token.")
     st = state(request)
-    cat = await st.db.run(core.catalog)
+    cat = await st.db.run(lambda s: core.catalog(s, ctx.project_id))
     return json_response({"catalog": cat, "links": st.link("auth", "catalog")})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import stat
@@ -18,7 +19,7 @@ import requests
 
 from common.daemon import group_members, process_alive
 from common.health import probe
-from tests.conftest import free_port
+from tests.conftest import strata_ports
 
 REPO = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).with_name("strata")
@@ -182,7 +183,7 @@ def test_foreground_up_stops_on_sigint(strata_env: dict[str, str]) -> None:
             proc.wait()
     assert proc.returncode == 0, out
     assert "Strata is up" in out and "Press Ctrl-C" in out
-    assert "identity | " in out and "strata   | " in out
+    assert re.search(r"^identity +\| ", out, re.M) and re.search(r"^strata +\| ", out, re.M)
     assert "all services stopped" in out
     assert not port_open(int(env["STRATA_IDENTITY_PORT"]))
     assert "identity" in (var(env) / "log" / "identity.log").read_text()
@@ -210,15 +211,16 @@ def test_bootstrap_script_runs_status(tmp_path: Path) -> None:
     stamp = REPO / ".venv" / ".strata-installed"
     before = stamp.stat().st_mtime_ns if stamp.exists() else None
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
-    port = free_port()
-    env.update(STRATA_VAR_DIR=str(tmp_path / "var"), STRATA_IDENTITY_PORT=str(port))
+    ports = strata_ports()
+    port = ports["STRATA_IDENTITY_PORT"]
+    env.update(STRATA_VAR_DIR=str(tmp_path / "var"), **ports)
     started = time.monotonic()
     result = subprocess.run(
         [str(REPO / "strata"), "status"], env=env, cwd=tmp_path, capture_output=True,
         text=True, timeout=600, check=False,
     )
     assert result.returncode == 3, result
-    assert f"identity  DOWN  http://127.0.0.1:{port}" in result.stdout
+    assert re.search(rf"identity +DOWN +http://127.0.0.1:{port}\n", result.stdout)
     assert (tmp_path / "var" / "secrets.json").exists()
     if before is not None and stamp.stat().st_mtime_ns == before:
         assert "installing" not in result.stderr

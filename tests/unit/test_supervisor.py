@@ -25,7 +25,7 @@ from common.commands.testing import run_steps
 from common.config import StrataConfig
 from common.health import probe
 from common.openrc import write_openrc_files
-from common.services import SERVICES, ServiceSpec
+from common.services import ServiceSpec, all_services
 from common.supervisor import StartupError, Supervisor, describe_exit, tail
 from tests.conftest import free_port
 
@@ -185,8 +185,13 @@ def test_dpkg_check() -> None:
 
 
 def test_services_declare_debian_packages() -> None:
-    for spec in SERVICES:
+    specs = all_services(StrataConfig())
+    assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
+                                       "proxy"]
+    for spec in specs:
         assert isinstance(spec.debian_packages, tuple)
+    ports = [s.health_url(StrataConfig()) for s in specs]
+    assert len(set(ports)) == len(ports)
 
 
 def test_pytest_collecting_nothing_is_a_failure(tmp_path: Path) -> None:

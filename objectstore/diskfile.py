@@ -1,0 +1,427 @@
+"""Object storage on one node: the contract, a disk implementation and an
+in-memory reference implementation (one shared test suite runs on both).
+
+An object lives in a *hash directory* ``objects/<part>/<suffix>/<hash>/``
+holding at most one ``<ts>.data`` (bytes, metadata in xattrs), one newer
+``<ts>.meta`` (metadata from a POST) or one ``<ts>.ts`` (tombstone). The
+newest timestamp wins; older files are removed after every write.
+
+A write goes to ``tmp/``, is fsynced, gets its metadata as xattrs, is renamed
+into place, and the hash directory (and any directory the write created) is
+fsynced: once :meth:`ObjectBackend.commit` returns, the object survives a
+crash. Everything here is synchronous: servers call it through a thread pool.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from objectstore.node import fsync_dir
+
+METADATA_VERSION = 1
+XATTR_KEY = "user.strata.meta"
+XATTR_CHUNK = 3800  # ext4 keeps ~4 KiB of xattrs per inode block: split beyond that
+
+
+class DiskFileError(Exception):
+    pass
+
+
+class QuarantineError(DiskFileError):
+    """The files of an object are unreadable or inconsistent."""
+
+
+@dataclass
+class ObjectState:
+    """What one hash directory holds right now, newest first."""
+
+    data_timestamp: str | None = None
+    meta_timestamp: str | None = None
+    tombstone_timestamp: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data_path: Path | None = None
+    handle: Any = None  # the implementation's own reference to the data
+
+    @property
+    def exists(self) -> bool:
+        return self.data_timestamp is not None
+
+    @property
+    def newest(self) -> str | None:
+        stamps = [t for t in (self.data_timestamp, self.meta_timestamp,
+                              self.tombstone_timestamp) if t]
+        return max(stamps) if stamps else None
+
+    @property
+    def length(self) -> int:
+        return int(self.metadata.get("Content-Length", 0))
+
+    @property
+    def etag(self) -> str:
+        return str(self.metadata.get("ETag", ""))
+
+
+class Writer(ABC):
+    """Bytes of one new object on their way to disk."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.length = 0
+
+    @abstractmethod
+    def _write(self, chunk: bytes) -> None: ...
+
+    def write(self, chunk: bytes) -> None:
+        self._write(chunk)
+        self.md5.update(chunk)
+        self.length += len(chunk)
+
+    @property
+    def etag(self) -> str:
+        return self.md5.hexdigest()
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+
+class ObjectBackend(ABC):
+    """The contract every object storage implementation keeps."""
+
+    @abstractmethod
+    def writer(self, device: str) -> Writer:
+        """A writer for a new object's bytes on ``device``."""
+
+    @abstractmethod
+    def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
+               timestamp: str, metadata: dict[str, Any]) -> None:
+        """Make the written bytes the object's ``timestamp`` version, durably."""
+
+    @abstractmethod
+    def write_meta(self, device: str, part: str, obj_hash: str, timestamp: str,
+                   metadata: dict[str, Any]) -> None:
+        """Record newer metadata (a POST) for the object, durably."""
+
+    @abstractmethod
+    def write_tombstone(self, device: str, part: str, obj_hash: str, timestamp: str,
+                        metadata: dict[str, Any]) -> None:
+        """Record a delete at ``timestamp``, durably."""
+
+    @abstractmethod
+    def state(self, device: str, part: str, obj_hash: str) -> ObjectState:
+        """The newest data, metadata and tombstone of the object."""
+
+    @abstractmethod
+    def open(self, st: ObjectState) -> IO[bytes]:
+        """The object's bytes for reading (a real file where there is one)."""
+
+    @abstractmethod
+    def quarantine(self, device: str, part: str, obj_hash: str) -> None:
+        """Take the object's files out of service (corrupt); replication rebuilds it."""
+
+
+# Headers a POST replaces (Swift's object-server ``allowed_headers``), besides
+# X-Object-Meta-*; everything else (size, ETag, sysmeta) stays with the data.
+POST_HEADERS = frozenset({
+    "content-disposition", "content-encoding", "x-delete-at", "x-object-manifest",
+    "cache-control", "content-language", "expires", "x-robots-tag",
+})
+
+
+def post_replaces(key: str) -> bool:
+    k = key.lower()
+    return k.startswith("x-object-meta-") or k in POST_HEADERS
+
+
+def merged_metadata(data_meta: dict[str, Any], post_meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The data's metadata with a newer POST's applied (it may also set Content-Type)."""
+    if not post_meta:
+        return dict(data_meta)
+    out = {k: v for k, v in data_meta.items() if not post_replaces(k)}
+    out.update({k: v for k, v in post_meta.items()
+                if post_replaces(k) or k == "Content-Type"})
+    return out
+
+
+# --- on disk -------------------------------------------------------------------------------
+
+
+def hash_dir(device_path: Path, part: str, obj_hash: str) -> Path:
+    return device_path / "objects" / part / obj_hash[-3:] / obj_hash
+
+
+def write_xattr_metadata(fd: int, metadata: dict[str, Any]) -> None:
+    blob = json.dumps({"v": METADATA_VERSION, "m": metadata}, separators=(",", ":")).encode()
+    chunks = [blob[i:i + XATTR_CHUNK] for i in range(0, len(blob), XATTR_CHUNK)] or [b""]
+    for i, chunk in enumerate(chunks):
+        os.setxattr(fd, XATTR_KEY + (str(i) if i else ""), chunk)
+
+
+def read_xattr_metadata(path: Path) -> dict[str, Any]:
+    parts: list[bytes] = []
+    i = 0
+    while True:
+        try:
+            parts.append(os.getxattr(path, XATTR_KEY + (str(i) if i else "")))
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA)) and i:
+                break
+            raise QuarantineError(f"{path}: no metadata ({exc})") from exc
+        i += 1
+    try:
+        doc = json.loads(b"".join(parts))
+    except ValueError as exc:
+        raise QuarantineError(f"{path}: metadata is not valid JSON") from exc
+    if not isinstance(doc, dict) or doc.get("v") != METADATA_VERSION:
+        raise QuarantineError(f"{path}: unknown metadata version")
+    meta = doc["m"]
+    assert isinstance(meta, dict)
+    return meta
+
+
+class DiskWriter(Writer):
+    def __init__(self, tmp_dir: Path) -> None:
+        super().__init__()
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".obj-")
+        self.path = Path(name)
+
+    def _write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.path.unlink(missing_ok=True)
+
+
+class DiskBackend(ObjectBackend):
+    def __init__(self, devices: Path) -> None:
+        self.devices = devices
+
+    def _dev(self, device: str) -> Path:
+        return self.devices / device
+
+    def writer(self, device: str) -> DiskWriter:
+        return DiskWriter(self._dev(device) / "tmp")
+
+    def _mkdirs(self, path: Path) -> None:
+        """Create ``path``'s missing parents, fsyncing each parent that gained an entry."""
+        missing: list[Path] = []
+        p = path
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            fsync_dir(d.parent)
+
+    def _place(self, fd: int, tmp: Path, device: str, part: str, obj_hash: str,
+               name: str, metadata: dict[str, Any]) -> None:
+        write_xattr_metadata(fd, metadata)
+        os.fsync(fd)
+        os.close(fd)
+        hdir = hash_dir(self._dev(device), part, obj_hash)
+        self._mkdirs(hdir)
+        os.replace(tmp, hdir / name)
+        fsync_dir(hdir)
+        self._cleanup(hdir)
+
+    def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
+               timestamp: str, metadata: dict[str, Any]) -> None:
+        assert isinstance(writer, DiskWriter)
+        fd, writer.fd = writer.fd, -1
+        try:
+            self._place(fd, writer.path, device, part, obj_hash, f"{timestamp}.data",
+                        metadata)
+        except BaseException:
+            writer.path.unlink(missing_ok=True)
+            raise
+
+    def _small_file(self, device: str, part: str, obj_hash: str, name: str,
+                    metadata: dict[str, Any]) -> None:
+        tmp_dir = self._dev(device) / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".meta-")
+        try:
+            self._place(fd, Path(tmp), device, part, obj_hash, name, metadata)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def write_meta(self, device: str, part: str, obj_hash: str, timestamp: str,
+                   metadata: dict[str, Any]) -> None:
+        self._small_file(device, part, obj_hash, f"{timestamp}.meta", metadata)
+
+    def write_tombstone(self, device: str, part: str, obj_hash: str, timestamp: str,
+                        metadata: dict[str, Any]) -> None:
+        self._small_file(device, part, obj_hash, f"{timestamp}.ts", metadata)
+
+    @staticmethod
+    def _stamp(name: str) -> str:
+        return name.rsplit(".", 1)[0]
+
+    @classmethod
+    def _classify(cls, names: list[str]) -> tuple[str | None, str | None, str | None]:
+        """(newest .data, newest .meta newer than it, newest .ts newer than the data)."""
+        data = max((n for n in names if n.endswith(".data")), default=None)
+        ts = max((n for n in names if n.endswith(".ts")), default=None)
+        meta = max((n for n in names if n.endswith(".meta")), default=None)
+        if ts and (not data or cls._stamp(ts) >= cls._stamp(data)):
+            return None, None, ts
+        if meta and data and cls._stamp(meta) <= cls._stamp(data):
+            meta = None
+        return data, meta, None
+
+    def _cleanup(self, hdir: Path) -> None:
+        try:
+            names = os.listdir(hdir)
+        except FileNotFoundError:
+            return
+        keep = {n for n in self._classify(names) if n}
+        for n in names:
+            if n not in keep:
+                try:
+                    os.unlink(hdir / n)
+                except FileNotFoundError:
+                    pass
+
+    def state(self, device: str, part: str, obj_hash: str) -> ObjectState:
+        hdir = hash_dir(self._dev(device), part, obj_hash)
+        try:
+            names = os.listdir(hdir)
+        except FileNotFoundError:
+            return ObjectState()
+        data, meta, ts = self._classify(names)
+        st = ObjectState()
+        if ts:
+            st.tombstone_timestamp = ts.rsplit(".", 1)[0]
+            st.metadata = read_xattr_metadata(hdir / ts)
+            return st
+        if data:
+            st.data_timestamp = data.rsplit(".", 1)[0]
+            st.data_path = hdir / data
+            data_meta = read_xattr_metadata(st.data_path)
+            post_meta = None
+            if meta:
+                st.meta_timestamp = meta.rsplit(".", 1)[0]
+                post_meta = read_xattr_metadata(hdir / meta)
+            st.metadata = merged_metadata(data_meta, post_meta)
+        return st
+
+    def open(self, st: ObjectState) -> IO[bytes]:
+        if st.data_path is None:
+            raise DiskFileError("no data to open")
+        return open(st.data_path, "rb")  # the caller closes it
+
+    def quarantine(self, device: str, part: str, obj_hash: str) -> None:
+        hdir = hash_dir(self._dev(device), part, obj_hash)
+        qdir = self._dev(device) / "quarantined" / "objects"
+        qdir.mkdir(parents=True, exist_ok=True)
+        target = qdir / obj_hash
+        if target.exists():
+            target = qdir / f"{obj_hash}-{os.urandom(4).hex()}"
+        try:
+            os.replace(hdir, target)
+        except FileNotFoundError:
+            return
+        fsync_dir(hdir.parent)
+
+
+# --- in memory (the reference the disk implementation is checked against) ------------
+
+
+class MemoryWriter(Writer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.buf = io.BytesIO()
+
+    def _write(self, chunk: bytes) -> None:
+        self.buf.write(chunk)
+
+    def abort(self) -> None:
+        self.buf = io.BytesIO()
+
+
+class MemoryBackend(ObjectBackend):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (device, part, hash) -> {"data": (ts, bytes, meta), "meta": (ts, meta), "ts": (ts, meta)}
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def writer(self, device: str) -> MemoryWriter:
+        return MemoryWriter()
+
+    def _put(self, key: tuple[str, str, str], kind: str, value: tuple[Any, ...]) -> None:
+        with self._lock:
+            entry = self._objects.setdefault(key, {})
+            old = entry.get(kind)
+            if old is None or value[0] > old[0]:
+                entry[kind] = value
+            data, ts = entry.get("data"), entry.get("ts")
+            if data and ts:  # the newer of data and tombstone survives
+                if ts[0] >= data[0]:
+                    entry.pop("data")
+                    entry.pop("meta", None)
+                else:
+                    entry.pop("ts")
+            meta = entry.get("meta")
+            if meta and (not entry.get("data") or meta[0] <= entry["data"][0]):
+                entry.pop("meta")
+
+    def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
+               timestamp: str, metadata: dict[str, Any]) -> None:
+        assert isinstance(writer, MemoryWriter)
+        self._put((device, part, obj_hash), "data",
+                  (timestamp, writer.buf.getvalue(), dict(metadata)))
+
+    def write_meta(self, device: str, part: str, obj_hash: str, timestamp: str,
+                   metadata: dict[str, Any]) -> None:
+        self._put((device, part, obj_hash), "meta", (timestamp, dict(metadata)))
+
+    def write_tombstone(self, device: str, part: str, obj_hash: str, timestamp: str,
+                        metadata: dict[str, Any]) -> None:
+        self._put((device, part, obj_hash), "ts", (timestamp, dict(metadata)))
+
+    def state(self, device: str, part: str, obj_hash: str) -> ObjectState:
+        with self._lock:
+            entry = dict(self._objects.get((device, part, obj_hash), {}))
+        st = ObjectState()
+        if "ts" in entry:
+            st.tombstone_timestamp, st.metadata = entry["ts"][0], dict(entry["ts"][1])
+        elif "data" in entry:
+            st.data_timestamp = entry["data"][0]
+            post = None
+            if "meta" in entry:
+                st.meta_timestamp, post = entry["meta"]
+            st.metadata = merged_metadata(entry["data"][2], post)
+            st.handle = (device, part, obj_hash)
+        return st
+
+    def open(self, st: ObjectState) -> IO[bytes]:
+        with self._lock:
+            entry = self._objects.get(st.handle) if st.handle else None
+            if not entry or "data" not in entry:
+                raise DiskFileError("no data to open")
+            return io.BytesIO(entry["data"][1])
+
+    def quarantine(self, device: str, part: str, obj_hash: str) -> None:
+        with self._lock:
+            self._objects.pop((device, part, obj_hash), None)
+

@@ -1,0 +1,251 @@
+"""What the container and account servers share.
+
+* :func:`parse_db_request` -- device, partition, names and DB path of a request;
+* :func:`parse_listing` -- a listing query (``limit``, ``marker``,
+  ``end_marker``, ``prefix``, ``delimiter``, ``reverse``) as Swift checks it;
+* :func:`metadata_updates` / :func:`metadata_headers` -- stored metadata
+  headers in and out;
+* :func:`db_resources` -- the app's :class:`BrokerCache` and
+  :class:`GroupCommitter`, created once per application and closed with it;
+* :func:`db_handler` -- the one place that maps domain errors to HTTP
+  (bad device 507, bad timestamp 400, missing DB 404).
+
+Error bodies are plain text: these are internal servers, the proxy owns the
+client-facing format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from objectstore import timestamp as tsmod
+from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, Metadata
+from objectstore.db.base import UnsupportedSchema
+from objectstore.node import NODE, DeviceError, NodeContext
+from rings.hashing import hash_path
+
+LISTING_LIMIT = 10000
+TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# -- application resources ----------------------------------------------------
+
+
+class DbResources:
+    """One app's open brokers and group committer (made on first use)."""
+
+    def __init__(self) -> None:
+        self._brokers: BrokerCache | None = None
+        self._committer: GroupCommitter | None = None
+
+    def brokers(self, node: NodeContext) -> BrokerCache:
+        if self._brokers is None:
+            self._brokers = BrokerCache(node)
+        return self._brokers
+
+    def committer(self, node: NodeContext) -> GroupCommitter:
+        if self._committer is None:
+            self._committer = GroupCommitter(node.run)
+        return self._committer
+
+    async def close(self, node: NodeContext | None) -> None:
+        if self._committer is not None:
+            await self._committer.close()
+        if self._brokers is not None:
+            try:
+                if node is None:
+                    raise RuntimeError("no node")
+                await node.run(self._brokers.close_all)
+            except RuntimeError:  # the node's pool is already shut down
+                self._brokers.close_all()
+
+
+DB_RESOURCES: web.AppKey[DbResources] = web.AppKey("db_resources", DbResources)
+
+
+def setup_db_resources(app: web.Application) -> None:
+    """Give ``app`` its :class:`DbResources` once, closed at cleanup (idempotent)."""
+    if DB_RESOURCES in app:
+        return
+    app[DB_RESOURCES] = DbResources()
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[DB_RESOURCES].close(app.get(NODE))
+
+    app.cleanup_ctx.append(ctx)
+
+
+# -- requests -------------------------------------------------------------------
+
+
+@dataclass
+class DbRequest:
+    """A parsed ``/containers/...`` or ``/accounts/...`` request."""
+
+    node: NodeContext
+    resources: DbResources
+    device: str
+    device_path: Path
+    partition: str
+    account: str
+    container: str | None
+    db_path: Path
+
+    @property
+    def brokers(self) -> BrokerCache:
+        return self.resources.brokers(self.node)
+
+    @property
+    def committer(self) -> GroupCommitter:
+        return self.resources.committer(self.node)
+
+
+def db_path(node: NodeContext, device_path: Path, kind: str, partition: str,
+            account: str, container: str | None = None) -> Path:
+    """``<device>/<kind>/<part>/<hash[-3:]>/<hash>/<hash>.db`` (kind: containers|accounts)."""
+    h = hash_path(account, container, hash_prefix=node.hash_prefix,
+                  hash_suffix=node.hash_suffix)
+    return device_path / kind / partition / h[-3:] / h / f"{h}.db"
+
+
+def parse_db_request(request: web.Request, kind: str) -> DbRequest:
+    """Device (507 when not served), partition (digits), names; raises HTTP errors."""
+    node = request.app[NODE]
+    mi = request.match_info
+    device_path = node.device_path(mi["device"])  # DeviceError -> 507 in db_handler
+    part = mi["part"]
+    if not part.isdigit():
+        raise web.HTTPBadRequest(text=f"bad partition {part!r}")
+    account = mi["account"]
+    container = mi.get("container") if kind == "containers" else None
+    for name in (account, container):
+        if name is not None and (not name or "\x00" in name):
+            raise web.HTTPBadRequest(text="bad name")
+    path = db_path(node, device_path, kind, part, account, container)
+    return DbRequest(node, request.app[DB_RESOURCES], mi["device"], device_path, part,
+                     account, container, path)
+
+
+def require_timestamp(headers: Mapping[str, str], name: str = "X-Timestamp") -> str:
+    """The normalized timestamp in header ``name``; BadTimestamp (400) when missing/bad."""
+    value = headers.get(name)
+    if value is None:
+        raise tsmod.BadTimestamp(f"missing {name}")
+    return tsmod.normalize(value)
+
+
+def header_int(headers: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """A non-negative integer header; 400 when malformed or (without default) missing."""
+    value = headers.get(name)
+    if value is None:
+        if default is None:
+            raise web.HTTPBadRequest(text=f"missing {name}")
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"bad {name}: {value!r}") from None
+    if n < 0:
+        raise web.HTTPBadRequest(text=f"bad {name}: {value!r}")
+    return n
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+def db_handler(handler: Handler) -> Handler:
+    """Map the domain errors of a container/account handler to HTTP, in one place."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            raise
+        except DeviceError as exc:
+            return web.Response(status=507, text=f"{exc}\n")
+        except tsmod.BadTimestamp as exc:
+            return web.Response(status=400, text=f"{exc}\n")
+        except DatabaseNotFound:
+            return web.Response(status=404, text="Not Found\n")
+        except UnsupportedSchema as exc:
+            return web.Response(status=503, text=f"{exc}\n")
+
+    return wrapped
+
+
+# -- metadata -----------------------------------------------------------------------
+
+
+def canonical_header(name: str) -> str:
+    """``x-container-meta-color`` -> ``X-Container-Meta-Color``."""
+    return "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
+
+
+def metadata_updates(headers: Mapping[str, str], prefixes: tuple[str, ...],
+                     exact: frozenset[str], timestamp: str) -> dict[str, tuple[str, str]]:
+    """The stored headers of a request as ``{Header-Name: (value, timestamp)}``.
+
+    ``prefixes`` and ``exact`` are lower case. An empty value is kept: it
+    deletes the key (newer timestamp wins per key).
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for key, value in headers.items():
+        low = key.lower()
+        if low in exact or any(low.startswith(p) and len(low) > len(p) for p in prefixes):
+            out[canonical_header(key)] = (value.strip(), timestamp)
+    return out
+
+
+def metadata_headers(metadata: Metadata) -> dict[str, str]:
+    """The stored headers to return: every key with a non-empty value."""
+    return {k: v for k, (v, _ts) in metadata.items() if v != ""}
+
+
+# -- listings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListingParams:
+    limit: int = LISTING_LIMIT
+    marker: str = ""
+    end_marker: str = ""
+    prefix: str = ""
+    delimiter: str = ""
+    reverse: bool = False
+
+
+def parse_listing(query: Mapping[str, str]) -> ListingParams:
+    """A listing query, checked as Swift does: a limit over 10000 is 412, a delimiter
+    longer than one character 412, a NUL anywhere 400; a non-numeric limit is ignored."""
+    limit = LISTING_LIMIT
+    raw = query.get("limit")
+    if raw and raw.isdigit():
+        limit = int(raw)
+        if limit > LISTING_LIMIT:
+            raise web.HTTPPreconditionFailed(
+                text=f"Maximum limit is {LISTING_LIMIT}\n")
+    values = {k: query.get(k, "") for k in ("marker", "end_marker", "prefix", "delimiter")}
+    for k, v in values.items():
+        if "\x00" in v:
+            raise web.HTTPBadRequest(text=f"bad {k}\n")
+    delimiter = values["delimiter"]
+    if delimiter and (len(delimiter) > 1 or ord(delimiter) >= 0x10FFFF):
+        raise web.HTTPPreconditionFailed(text="Bad delimiter\n")
+    return ListingParams(limit, values["marker"], values["end_marker"], values["prefix"],
+                         delimiter, truthy(query.get("reverse")))
+
+
+def json_listing(body: bytes) -> web.Response:
+    return web.Response(body=body, status=200,
+                        headers={"Content-Type": "application/json; charset=utf-8"})

@@ -1,0 +1,88 @@
+"""What every server and daemon of one storage node shares."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+T = TypeVar("T")
+
+
+class DeviceError(Exception):
+    """The device named in a request is not one this node serves (or is unmounted)."""
+
+
+@dataclass
+class NodeContext:
+    """One storage node: its devices directory, thread pool and HTTP client.
+
+    ``devices`` holds one directory per device (``<devices>/<device>/``).
+    Blocking file and SQLite work goes through :meth:`run` so the event loop
+    never waits on a disk.
+    """
+
+    devices: Path
+    hash_prefix: bytes
+    hash_suffix: bytes
+    node_timeout: float = 10.0
+    conn_timeout: float = 2.0
+    workers: int = 8
+    executor: ThreadPoolExecutor = field(init=False)
+    _session: aiohttp.ClientSession | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=self.workers,
+                                           thread_name_prefix="node-io")
+
+    def device_path(self, device: str) -> Path:
+        """The directory of ``device``; refuses names that could escape ``devices``."""
+        if not device or device in (".", "..") or "/" in device or "\x00" in device:
+            raise DeviceError(f"bad device name {device!r}")
+        path = self.devices / device
+        if not path.is_dir():
+            raise DeviceError(f"device {device} is not mounted here")
+        return path
+
+    def local_devices(self) -> list[str]:
+        if not self.devices.is_dir():
+            return []
+        return sorted(d.name for d in self.devices.iterdir() if d.is_dir())
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """A shared client session for node-to-node calls (updates, replication)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.conn_timeout,
+                                              sock_read=self.node_timeout),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self.executor.shutdown(wait=True)
+
+
+NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,364 @@
+"""The object server: PUT/GET/HEAD/POST/DELETE of objects on this node's devices.
+
+Routes ``/objects/<device>/<part>/<account>/<container>/<object>``
+(docs/storage-protocol.md). Bytes go through an :class:`ObjectBackend`
+(the disk one in production); the proxy handles clients, auth and quorum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import IO, Any
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from common.ranges import (
+    Unsatisfiable,
+    check_conditions,
+    closing,
+    multipart_length,
+    multipart_parts,
+    new_boundary,
+    parse_range,
+)
+from objectstore import timestamp as tsmod
+from objectstore.async_pending import write_async_pending
+from objectstore.diskfile import (
+    POST_HEADERS,
+    ObjectBackend,
+    ObjectState,
+    QuarantineError,
+    Writer,
+)
+from objectstore.node import NODE, DeviceError, NodeContext
+from objectstore.updates import ContainerUpdates, Target, targets_from_headers
+from rings.hashing import hash_path
+
+log = logging.getLogger(__name__)
+
+BACKEND: web.AppKey[ObjectBackend] = web.AppKey("object_backend", ObjectBackend)
+UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", ContainerUpdates)
+
+ROUTE = "/objects/{device}/{part}/{account}/{container}/{obj:.+}"
+SMALL_BODY = 256 * 1024
+CHUNK = 1 << 20
+# Stored with the object and returned on GET/HEAD, besides X-Object-Meta-*.
+STORED_HEADERS = frozenset({
+    *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
+})
+
+
+class Req:
+    """A parsed object request."""
+
+    def __init__(self, request: web.Request) -> None:
+        mi = request.match_info
+        self.node: NodeContext = request.app[NODE]
+        self.backend = request.app[BACKEND]
+        self.device = mi["device"]
+        self.part = mi["part"]
+        self.account, self.container, self.obj = mi["account"], mi["container"], mi["obj"]
+        if not self.part.isdigit():
+            raise web.HTTPBadRequest(text="partition must be a number")
+        try:
+            self.device_path = self.node.device_path(self.device)
+        except DeviceError as exc:
+            raise web.HTTPInsufficientStorage(text=str(exc)) from None
+        self.name = f"/{self.account}/{self.container}/{self.obj}"
+        self.hash = hash_path(self.account, self.container, self.obj,
+                              hash_prefix=self.node.hash_prefix,
+                              hash_suffix=self.node.hash_suffix)
+
+    def timestamp(self, request: web.Request) -> str:
+        try:
+            return tsmod.normalize(request.headers.get("X-Timestamp", ""))
+        except tsmod.BadTimestamp:
+            raise web.HTTPBadRequest(text="missing or bad X-Timestamp") from None
+
+    async def state(self) -> ObjectState:
+        try:
+            return await self.node.run(self.backend.state, self.device, self.part, self.hash)
+        except QuarantineError as exc:
+            log.error("quarantining %s: %s", self.name, exc)
+            await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
+            return ObjectState()
+
+
+def stored_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        k = key.lower()
+        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+            out[key.title() if not k.startswith("x-object-") else _meta_case(key)] = value
+    return out
+
+
+def _meta_case(key: str) -> str:
+    """X-Object-Meta-Color keeps the client's spelling after the prefix, title-cased."""
+    return "-".join(p[:1].upper() + p[1:].lower() for p in key.split("-"))
+
+
+def expired(st: ObjectState, now: float | None = None) -> bool:
+    delete_at = st.metadata.get("X-Delete-At")
+    if not delete_at:
+        return False
+    try:
+        return int(delete_at) <= (time.time() if now is None else now)
+    except ValueError:
+        return False
+
+
+def object_headers(st: ObjectState) -> CIMultiDict[str]:
+    meta = st.metadata
+    h: CIMultiDict[str] = CIMultiDict()
+    h["Content-Type"] = meta.get("Content-Type", "application/octet-stream")
+    h["ETag"] = meta.get("ETag", "")
+    assert st.data_timestamp is not None
+    stamp = st.meta_timestamp or st.data_timestamp
+    h["Last-Modified"] = tsmod.http_date(stamp)
+    h["X-Timestamp"] = st.data_timestamp
+    h["X-Backend-Timestamp"] = stamp
+    h["X-Backend-Data-Timestamp"] = st.data_timestamp
+    h["Accept-Ranges"] = "bytes"
+    for key, value in meta.items():
+        k = key.lower()
+        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+            h[key] = value
+    return h
+
+
+def not_found(st: ObjectState) -> web.Response:
+    headers = {}
+    if st.tombstone_timestamp:
+        headers["X-Backend-Timestamp"] = st.tombstone_timestamp
+    return web.Response(status=404, headers=headers)
+
+
+async def _update_containers(request: web.Request, req: Req, row: dict[str, Any]) -> None:
+    """Tell the container replicas; what fails is kept for the updater."""
+    targets = targets_from_headers(request.headers, req.account, req.container)
+    if not targets:
+        return
+    updates = request.app[UPDATES]
+    results = await asyncio.gather(*(updates.send(t, row) for t in targets))
+    for target, ok in zip(targets, results, strict=True):
+        if not ok:
+            await req.node.run(write_async_pending, req.device_path,
+                               pending_record(target, row))
+
+
+def pending_record(target: Target, row: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "container-rows", "host": target.host, "device": target.device,
+            "partition": target.partition, "account": target.account,
+            "container": target.container, "rows": [row]}
+
+
+async def _read_small(request: web.Request, expected: int) -> bytes:
+    body = await request.content.read(expected) if expected else b""
+    while len(body) < expected:
+        more = await request.content.read(expected - len(body))
+        if not more:
+            break
+        body += more
+    return body
+
+
+async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) -> int:
+    """Stream the request body into ``writer`` in 1 MiB writes; returns the byte count."""
+    total = 0
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(CHUNK):
+        buf += chunk
+        total += len(chunk)
+        if len(buf) >= CHUNK:
+            await node.run(writer.write, bytes(buf))
+            buf.clear()
+    if buf:
+        await node.run(writer.write, bytes(buf))
+    return total
+
+
+def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
+                 body: bytes, metadata: dict[str, Any]) -> None:
+    """Create, write, fsync and place a small object in one trip to the thread pool."""
+    writer = backend.writer(device)
+    try:
+        writer.write(body)
+        backend.commit(writer, device, part, obj_hash, ts, metadata)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+async def put_object(request: web.Request) -> web.Response:
+    req = Req(request)
+    ts = req.timestamp(request)
+    length = request.content_length
+    if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        raise web.HTTPLengthRequired()
+    st = await req.state()
+    if st.newest and st.newest >= ts:
+        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+    want = request.headers.get("ETag", "").strip('"').lower()
+    metadata: dict[str, Any] = {
+        "name": req.name,
+        "X-Timestamp": ts,
+        "Content-Type": request.headers.get("Content-Type", "application/octet-stream"),
+        **stored_headers(request.headers),
+    }
+    if length is not None and length <= SMALL_BODY:
+        body = await _read_small(request, length)
+        if len(body) != length:
+            return web.Response(status=499, text="client disconnected before the end")
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        if want and want != etag:
+            return web.Response(status=422, text="ETag does not match the body")
+        metadata.update({"Content-Length": str(length), "ETag": etag})
+        await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash, ts,
+                           body, metadata)
+        received = length
+    else:
+        writer = await req.node.run(req.backend.writer, req.device)
+        committed = False
+        try:
+            received = await _stream_body(request, writer, req.node)
+            if length is not None and received != length:
+                return web.Response(status=499, text="client disconnected before the end")
+            etag = writer.etag
+            if want and want != etag:
+                return web.Response(status=422, text="ETag does not match the body")
+            metadata.update({"Content-Length": str(received), "ETag": etag})
+            await req.node.run(req.backend.commit, writer, req.device, req.part, req.hash,
+                               ts, metadata)
+            committed = True
+        finally:
+            if not committed:
+                await req.node.run(writer.abort)
+    await _update_containers(request, req, {
+        "name": req.obj, "created_at": ts, "size": received,
+        "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0})
+    return web.Response(status=201, headers={"ETag": etag})
+
+
+async def get_object(request: web.Request) -> web.StreamResponse:
+    req = Req(request)
+    st = await req.state()
+    if not st.exists or expired(st):
+        return not_found(st)
+    headers = object_headers(st)
+    length = st.length
+    status = check_conditions(request.headers, st.etag,
+                              float(int(float(st.meta_timestamp or st.data_timestamp or 0))),
+                              request.method)
+    if status is not None:
+        return web.Response(status=status, headers=headers)
+    try:
+        ranges = parse_range(request.headers.get("Range"), length)
+    except Unsatisfiable:
+        headers["Content-Range"] = f"bytes */{length}"
+        return web.Response(status=416, headers=headers)
+    resp = web.StreamResponse(status=200, headers=headers)
+    if request.method == "HEAD":
+        resp.content_length = length
+        await resp.prepare(request)
+        await resp.write_eof()
+        return resp
+    f = await req.node.run(req.backend.open, st)
+    try:
+        if ranges is None:
+            resp.content_length = length
+            await _send(request, resp, f, 0, length)
+        elif len(ranges) == 1:
+            start, end = ranges[0]
+            resp.set_status(206)
+            resp.headers["Content-Range"] = f"bytes {start}-{end}/{length}"
+            resp.content_length = end - start + 1
+            await _send(request, resp, f, start, end - start + 1)
+        else:
+            await _send_multipart(request, resp, req, f, ranges, length,
+                                  headers["Content-Type"])
+    finally:
+        await req.node.run(f.close)
+    return resp
+
+
+async def _send(request: web.Request, resp: web.StreamResponse, f: IO[bytes], offset: int,
+                count: int) -> None:
+    """Send ``count`` bytes from ``offset``: sendfile for real files."""
+    await resp.prepare(request)
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("client went away")
+    if count:
+        await asyncio.get_running_loop().sendfile(transport, f, offset, count)
+    await resp.write_eof()
+
+
+async def _send_multipart(request: web.Request, resp: web.StreamResponse, req: Req,
+                          f: IO[bytes], ranges: list[tuple[int, int]], length: int,
+                          content_type: str) -> None:
+    boundary = new_boundary()
+    resp.set_status(206)
+    resp.content_type = "multipart/byteranges"
+    resp.headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+    resp.content_length = multipart_length(ranges, length, content_type, boundary)
+    await resp.prepare(request)
+
+    def read(start: int, n: int) -> bytes:
+        f.seek(start)
+        return f.read(n)
+
+    for head, start, end in multipart_parts(ranges, length, content_type, boundary):
+        await resp.write(head)
+        pos = start
+        while pos <= end:
+            n = min(CHUNK, end - pos + 1)
+            await resp.write(await req.node.run(read, pos, n))
+            pos += n
+        await resp.write(b"\r\n")
+    await resp.write(closing(boundary))
+    await resp.write_eof()
+
+
+async def post_object(request: web.Request) -> web.Response:
+    req = Req(request)
+    ts = req.timestamp(request)
+    st = await req.state()
+    if not st.exists or expired(st):
+        return not_found(st)
+    if st.newest and st.newest >= ts:
+        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+    meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
+    if "Content-Type" in request.headers:
+        meta["Content-Type"] = request.headers["Content-Type"]
+    await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
+    return web.Response(status=202)
+
+
+async def delete_object(request: web.Request) -> web.Response:
+    req = Req(request)
+    ts = req.timestamp(request)
+    st = await req.state()
+    if_delete_at = request.headers.get("X-If-Delete-At")
+    if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
+        return web.Response(status=412)
+    if st.newest and st.newest >= ts:
+        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+    existed = st.exists and not expired(st)
+    await req.node.run(req.backend.write_tombstone, req.device, req.part, req.hash, ts,
+                       {"name": req.name, "X-Timestamp": ts})
+    await _update_containers(request, req, {
+        "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
+        "etag": "", "deleted": 1})
+    return web.Response(status=204 if existed else 404)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_put(ROUTE, put_object)
+    app.router.add_get(ROUTE, get_object)  # HEAD too
+    app.router.add_post(ROUTE, post_object)
+    app.router.add_delete(ROUTE, delete_object)

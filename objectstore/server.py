@@ -1,0 +1,82 @@
+"""One storage node: account, container and object servers on one aiohttp server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from common import config as config_mod
+from common.http import ApiError, AppSettings, make_app, run_app, setup_logging, swift_txn_id
+from objectstore import account_server, container_server, object_server
+from objectstore.diskfile import DiskBackend, ObjectBackend
+from objectstore.node import NODE, NodeContext
+from objectstore.setup import node_root
+from objectstore.updates import ContainerUpdates
+
+log = logging.getLogger(__name__)
+
+
+def text_error(request: web.Request, err: ApiError) -> web.Response:
+    """Storage nodes answer only the proxy: plain text is enough."""
+    return web.Response(status=err.status, text=err.message, headers=err.headers)
+
+
+def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Application:
+    app = make_app(AppSettings(
+        service="storage", error_format=text_error, max_body=1 << 40,
+        request_id=swift_txn_id, request_id_headers=("X-Trans-Id",),
+        incoming_id_headers=("X-Trans-Id",),
+    ))
+    app[NODE] = node
+    app[object_server.BACKEND] = backend or DiskBackend(node.devices)
+    app[object_server.UPDATES] = ContainerUpdates(node)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await node.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    object_server.add_routes(app)
+    container_server.add_routes(app)
+    account_server.add_routes(app)
+    return app
+
+
+def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
+    osc = cfg.objectstore
+    return NodeContext(devices=node_root(cfg, node), hash_prefix=cfg.hash_prefix(),
+                       hash_suffix=cfg.hash_suffix(), node_timeout=osc.node_timeout,
+                       conn_timeout=osc.conn_timeout, workers=osc.io_threads)
+
+
+async def serve(cfg: config_mod.StrataConfig, node: int) -> None:
+    ctx = node_context(cfg, node)
+    app = build_app(ctx)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    port = cfg.objectstore.port + node - 1
+    log.info("storage node %d listening on http://%s:%d, devices %s", node,
+             cfg.objectstore.host, port, ctx.devices)
+    try:
+        await run_app(app, cfg.objectstore.host, port)
+    except asyncio.CancelledError:
+        log.info("storage node %d stopping", node)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run one Strata storage node.")
+    parser.add_argument("--node", type=int, required=True, help="node number, from 1")
+    args = parser.parse_args()
+    cfg = config_mod.load()
+    if not 1 <= args.node <= cfg.objectstore.nodes:
+        parser.error(f"--node must be between 1 and {cfg.objectstore.nodes}")
+    setup_logging(cfg.log_level, f"storage-{args.node}")
+    asyncio.run(serve(cfg, args.node))

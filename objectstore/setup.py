@@ -1,0 +1,53 @@
+"""Embedded-cluster set-up run by ``strata up`` before any storage service starts.
+
+Creates the local nodes' device directories and, when there are no rings yet,
+builds account, container and object rings over them: one zone per node,
+``devices_per_node`` devices each, equal weights, ``replicas`` replicas. Rings
+that exist are left alone (the operator changes them with ``strata ring``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from common.config import StrataConfig
+from rings.builder import RingBuilder
+
+log = logging.getLogger(__name__)
+
+RING_TYPES = ("account", "container", "object")
+
+
+def node_devices(cfg: StrataConfig, node: int) -> list[str]:
+    """Device names of local node ``node`` (1-based): ``n1d1``, ``n1d2``, …"""
+    return [f"n{node}d{d}" for d in range(1, cfg.objectstore.devices_per_node + 1)]
+
+
+def node_root(cfg: StrataConfig, node: int) -> Path:
+    return cfg.devices_path / f"node{node}"
+
+
+def ring_file(cfg: StrataConfig, kind: str) -> Path:
+    return cfg.ring_path / f"{kind}.ring.gz"
+
+
+def prepare(cfg: StrataConfig) -> None:
+    osc = cfg.objectstore
+    for node in range(1, osc.nodes + 1):
+        for dev in node_devices(cfg, node):
+            (node_root(cfg, node) / dev).mkdir(parents=True, exist_ok=True)
+    cfg.ring_path.mkdir(parents=True, exist_ok=True)
+    for kind in RING_TYPES:
+        if ring_file(cfg, kind).exists():
+            continue
+        builder = RingBuilder(osc.part_power, osc.replicas, osc.min_part_hours)
+        for node in range(1, osc.nodes + 1):
+            for dev in node_devices(cfg, node):
+                builder.add_dev(region=1, zone=node, ip=osc.host, port=osc.port + node - 1,
+                                device=dev, weight=100.0)
+        builder.rebalance(seed=1)
+        builder.save(cfg.ring_path / f"{kind}.builder")
+        builder.write_ring(ring_file(cfg, kind))
+        log.info("built the %s ring: %d devices, %d replicas", kind, len(builder.devs),
+                 osc.replicas)

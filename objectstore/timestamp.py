@@ -1,0 +1,45 @@
+"""Swift-style timestamps: seconds since the epoch, normalized to ``%016.05f``.
+
+Every write carries one; the newest wins. Normalized strings compare in the
+same order as the times they stand for, so they sort and compare as text.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+class BadTimestamp(ValueError):
+    pass
+
+
+def normalize(value: str | float) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise BadTimestamp(f"not a timestamp: {value!r}") from None
+    if not 0 <= f < 10**10:
+        raise BadTimestamp(f"timestamp out of range: {value!r}")
+    return f"{f:016.05f}"
+
+
+def now() -> str:
+    return normalize(time.time())
+
+
+def to_float(ts: str) -> float:
+    return float(ts)
+
+
+def http_date(ts: str) -> str:
+    """RFC 7231 date (Last-Modified), rounded up to the next whole second as Swift does."""
+    secs = int(float(ts))
+    if float(ts) > secs:
+        secs += 1
+    return datetime.fromtimestamp(secs, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def iso(ts: str) -> str:
+    """``2024-01-02T03:04:05.123450``: the form listings use for last_modified."""
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -1,0 +1,106 @@
+"""Object servers tell container servers about new, changed and deleted objects.
+
+Rows bound for the same container database on the same node are batched: a
+row queues while a batch to that database is in flight and goes in the next
+one, so a burst of PUTs costs one request per batch, not one per object, and
+a lone PUT waits for nothing. The caller learns whether its row was accepted;
+on failure it records an async pending update for the updater daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from objectstore.node import NodeContext
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str  # ip:port
+    device: str
+    partition: str
+    account: str
+    container: str
+
+    def batch_url(self) -> str:
+        path = "/".join(quote(p, safe="") for p in (self.device, self.partition,
+                                                    self.account, self.container))
+        return f"http://{self.host}/containers/{path}?batch"
+
+
+@dataclass
+class _Queue:
+    rows: list[tuple[dict[str, Any], asyncio.Future[bool]]] = field(default_factory=list)
+    busy: bool = False
+
+
+class ContainerUpdates:
+    def __init__(self, node: NodeContext) -> None:
+        self.node = node
+        self._queues: dict[Target, _Queue] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches_sent = 0
+
+    async def send(self, target: Target, row: dict[str, Any]) -> bool:
+        """Queue ``row`` for ``target``; True once the container server committed it."""
+        q = self._queues.setdefault(target, _Queue())
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        q.rows.append((row, fut))
+        if not q.busy:
+            q.busy = True
+            task = asyncio.create_task(self._drain(target, q))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await fut
+
+    async def _drain(self, target: Target, q: _Queue) -> None:
+        try:
+            while q.rows:
+                batch, q.rows = q.rows[:MAX_BATCH], q.rows[MAX_BATCH:]
+                ok = await self._post(target, [row for row, _ in batch])
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(ok)
+        finally:
+            q.busy = False
+            if not q.rows:
+                self._queues.pop(target, None)
+
+    async def _post(self, target: Target, rows: list[dict[str, Any]]) -> bool:
+        self.batches_sent += 1
+        try:
+            async with self.node.session.post(
+                target.batch_url(), data=json.dumps(rows),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
+                                              connect=self.node.conn_timeout),
+            ) as r:
+                await r.read()
+                if r.status // 100 == 2:
+                    return True
+                log.warning("container update to %s got %d", target.host, r.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("container update to %s failed: %s", target.host, exc)
+        return False
+
+
+def targets_from_headers(headers: Any, account: str, container: str) -> list[Target]:
+    """The container replicas the proxy asked this object server to update."""
+    hosts = [h.strip() for h in headers.get("X-Backend-Container-Host", "").split(",")
+             if h.strip()]
+    devices = [d.strip() for d in headers.get("X-Backend-Container-Device", "").split(",")]
+    part = headers.get("X-Backend-Container-Partition", "")
+    if not hosts or not part.isdigit() or len(devices) != len(hosts):
+        return []
+    return [Target(h, d, part, account, container) for h, d in zip(hosts, devices, strict=True)]

@@ -1,0 +1,258 @@
+"""Talking to storage nodes: placement, handoffs, fan-out writes, failover reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from proxy.quorum import Answer
+from rings.ring import Node, Ring
+
+log = logging.getLogger(__name__)
+
+QUEUE_DEPTH = 4  # chunks buffered per replica while streaming a PUT
+
+
+class NodeDown(Exception):
+    """A node could not be reached at all (so a handoff may stand in for it)."""
+
+
+def node_path(kind: str, node: Node, part: int, account: str, container: str | None = None,
+              obj: str | None = None) -> str:
+    parts = [kind, node["device"], str(part), quote(account, safe="")]
+    if container is not None:
+        parts.append(quote(container, safe=""))
+    if obj is not None:
+        parts.append(quote(obj, safe="/"))
+    return "/" + "/".join(parts)
+
+
+def node_url(node: Node, path: str) -> str:
+    return f"http://{node['ip']}:{node['port']}{path}"
+
+
+def node_addr(node: Node) -> str:
+    return f"{node['ip']}:{node['port']}"
+
+
+@dataclass
+class Placement:
+    ring: Ring
+    part: int
+    primaries: list[Node]
+
+    def handoffs(self) -> Iterator[Node]:
+        return self.ring.get_more_nodes(self.part)
+
+
+class Backend:
+    def __init__(self, session: aiohttp.ClientSession, conn_timeout: float,
+                 node_timeout: float) -> None:
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=conn_timeout,
+                                             sock_connect=conn_timeout,
+                                             sock_read=node_timeout)
+
+    @staticmethod
+    def place(ring: Ring, account: str, container: str | None = None,
+              obj: str | None = None) -> Placement:
+        part, nodes = ring.get_nodes(account, container, obj)
+        return Placement(ring, part, list(nodes))
+
+    async def call(self, node: Node, method: str, path: str, headers: dict[str, str],
+                   body: bytes | None = None) -> tuple[Answer, bytes]:
+        """One request with a small body; NodeDown when the node cannot be reached."""
+        try:
+            async with self.session.request(method, node_url(node, path), headers=headers,
+                                            data=body, timeout=self.timeout) as r:
+                data = await r.read()
+                return Answer(r.status, dict(r.headers), node_addr(node)), data
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+                ConnectionError) as exc:
+            raise NodeDown(f"{node_addr(node)}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("%s %s: %s", method, node_url(node, path), exc)
+            return Answer(503, {}, node_addr(node)), b""
+
+    async def fan_out(self, placement: Placement, method: str,
+                      path_for: Callable[[Node], str],
+                      headers_for: Callable[[int, Node], dict[str, str]],
+                      body: bytes | None = None) -> list[tuple[Answer, bytes]]:
+        """Send to every primary; a handoff stands in for each primary that is down."""
+        handoffs = placement.handoffs()
+
+        async def one(i: int, node: Node) -> tuple[Answer, bytes]:
+            while True:
+                try:
+                    answer, data = await self.call(node, method, path_for(node),
+                                                   headers_for(i, node), body)
+                    if answer.status != 507:
+                        return answer, data
+                except NodeDown as exc:
+                    log.info("%s; trying a handoff", exc)
+                nxt = next(handoffs, None)
+                if nxt is None:
+                    return Answer(503), b""
+                node = nxt
+
+        return list(await asyncio.gather(*(one(i, n)
+                                           for i, n in enumerate(placement.primaries))))
+
+    async def stream_to_all(self, placement: Placement, path_for: Callable[[Node], str],
+                            headers_for: Callable[[int, Node], dict[str, str]],
+                            body: AsyncIterator[bytes], need: int) -> list[Answer]:
+        """PUT a streamed body to every primary (handoffs for the ones down).
+
+        Every replica is connected before the first byte is read from the
+        client; then each chunk goes to every live replica. A replica that
+        fails mid-stream is dropped; when fewer than ``need`` remain, the
+        upload is abandoned and every answer is 503.
+        """
+        handoffs = placement.handoffs()
+        slots = [_Slot() for _ in placement.primaries]
+
+        async def connect(i: int, node: Node) -> None:
+            while True:
+                slot = slots[i]
+                slot.start(self, node, path_for(node), headers_for(i, node))
+                await slot.wait_connected()
+                if slot.connected:
+                    return
+                nxt = next(handoffs, None)
+                if nxt is None:
+                    return
+                node = nxt
+                slots[i] = _Slot()
+
+        await asyncio.gather(*(connect(i, n) for i, n in enumerate(placement.primaries)))
+        live = [s for s in slots if s.connected]
+        try:
+            if len(live) < need:
+                raise QuorumLost()
+            async for chunk in body:
+                for s in live:
+                    await s.put(chunk)
+                live = [s for s in live if s.alive]
+                if len(live) < need:
+                    raise QuorumLost()
+            for s in live:
+                await s.put(None)
+            return [await s.answer() for s in slots]
+        except BaseException:
+            for s in slots:
+                s.cancel()
+            raise
+
+
+class QuorumLost(Exception):
+    """Fewer replicas than the write quorum are still taking a streamed upload."""
+
+
+class _Slot:
+    """One replica of a streamed PUT: a queue feeding an aiohttp request."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_DEPTH)
+        self.connected = False
+        self._connected = asyncio.Event()
+        self.task: asyncio.Task[Answer] | None = None
+
+    def start(self, backend: Backend, node: Node, path: str, headers: dict[str, str]) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            self.connected = True
+            self._connected.set()
+            while True:
+                chunk = await self.queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+
+        async def run() -> Answer:
+            try:
+                async with backend.session.put(node_url(node, path), headers=headers,
+                                               data=body(), timeout=backend.timeout) as r:
+                    await r.read()
+                    return Answer(r.status, dict(r.headers), node_addr(node))
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                log.warning("PUT %s: %s", node_url(node, path), exc)
+                return Answer(503, {}, node_addr(node))
+            finally:
+                self._connected.set()
+
+        self.task = asyncio.create_task(run())
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    @property
+    def alive(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def put(self, chunk: bytes | None) -> None:
+        if not self.alive:
+            return
+        put = asyncio.ensure_future(self.queue.put(chunk))
+        assert self.task is not None
+        await asyncio.wait([put, self.task], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
+    async def answer(self) -> Answer:
+        if self.task is None:
+            return Answer(503)
+        return await self.task
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+def shuffled(nodes: list[Node]) -> list[Node]:
+    out = list(nodes)
+    random.shuffle(out)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def open_read(backend: Backend, nodes: Iterator[Node], method: str,
+                    path_for: Callable[[Node], str], headers: dict[str, str],
+                    good: Callable[[int], bool]) -> AsyncIterator[
+                        tuple[aiohttp.ClientResponse | None, list[Answer]]]:
+    """The first node whose answer ``good`` accepts, its response still open.
+
+    Yields (response or None, every answer seen) so the caller can stream the
+    body and, when no node was good, decide between 404 and 503.
+    """
+    seen: list[Answer] = []
+    for node in nodes:
+        try:
+            ctx = backend.session.request(method, node_url(node, path_for(node)),
+                                          headers=headers, timeout=backend.timeout)
+            r = await ctx.__aenter__()
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            log.info("%s %s: %s", method, node_addr(node), exc)
+            seen.append(Answer(503, {}, node_addr(node)))
+            continue
+        answer = Answer(r.status, dict(r.headers), node_addr(node))
+        seen.append(answer)
+        if good(r.status):
+            try:
+                yield r, seen
+            finally:
+                await ctx.__aexit__(None, None, None)
+            return
+        await r.read()
+        await ctx.__aexit__(None, None, None)
+    yield None, seen
+
+
+def backend_headers(extra: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in extra.items() if v is not None}

@@ -1,0 +1,227 @@
+"""Account and container requests: quorum writes, listings in json/xml/plain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from aiohttp import web
+
+from common.http import TXN_ID
+from proxy.auth import Caller, authorize, deny
+from proxy.backend import node_addr, node_path, open_read
+from proxy.errors import fail
+from proxy.quorum import decide
+from proxy.request import SwiftPath, check_metadata
+from proxy.state import ProxyState, answers_only, new_timestamp, read_nodes
+
+LISTING_PARAMS = ("prefix", "delimiter", "marker", "end_marker", "limit", "reverse")
+
+
+def _meta_headers(request: web.Request, kind: str) -> dict[str, str]:
+    """Headers a client may set on an account/container, passed to the nodes."""
+    out: dict[str, str] = {}
+    allowed = {"container": ("x-container-meta-", "x-container-read", "x-container-write",
+                             "x-versions-location", "x-history-location"),
+               "account": ("x-account-meta-", "x-account-access-control")}[kind]
+    for k, v in request.headers.items():
+        lk = k.lower()
+        if lk.startswith(allowed):
+            out[k] = v
+        elif lk.startswith(f"x-remove-{kind}-meta-"):
+            out[f"X-{kind.title()}-Meta-" + k[len(f"x-remove-{kind}-meta-"):]] = ""
+    return out
+
+
+def _client_headers(node_headers: Any, kind: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in node_headers.items():
+        lk = k.lower()
+        if (lk.startswith(f"x-{kind}-") and not lk.startswith(f"x-{kind}-sysmeta-")) or \
+                lk in ("x-timestamp", "x-put-timestamp", "x-versions-location",
+                       "x-history-location"):
+            out[k] = v
+    return out
+
+
+def listing_format(request: web.Request) -> str:
+    fmt = request.query.get("format", "").lower()
+    if fmt in ("json", "xml", "plain"):
+        return fmt
+    accept = request.headers.get("Accept", "")
+    if "application/json" in accept:
+        return "json"
+    if "application/xml" in accept or "text/xml" in accept:
+        return "xml"
+    return "plain"
+
+
+def render_listing(items: list[dict[str, Any]], fmt: str, kind: str,
+                   name: str) -> tuple[bytes, str]:
+    if fmt == "json":
+        return json.dumps(items).encode(), "application/json; charset=utf-8"
+    if fmt == "xml":
+        root = ET.Element(kind, name=name)
+        child = "object" if kind == "container" else "container"
+        for item in items:
+            if "subdir" in item:
+                sub = ET.SubElement(root, "subdir", name=item["subdir"])
+                ET.SubElement(sub, "name").text = item["subdir"]
+                continue
+            el = ET.SubElement(root, child)
+            for key, value in item.items():
+                ET.SubElement(el, key).text = str(value)
+        body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+        return body, "application/xml; charset=utf-8"
+    lines = [item.get("subdir") or item["name"] for item in items]
+    return "".join(f"{n}\n" for n in lines).encode(), "text/plain; charset=utf-8"
+
+
+def _check_listing_query(request: web.Request, limit_max: int) -> dict[str, str]:
+    q = {k: request.query[k] for k in LISTING_PARAMS if k in request.query}
+    if "limit" in q:
+        if not q["limit"].isdigit():
+            raise fail(412, "Value of limit must be a positive integer")
+        if int(q["limit"]) > limit_max:
+            raise fail(412, f"Maximum limit is {limit_max}")
+    for k in ("prefix", "delimiter", "marker", "end_marker"):
+        if "\x00" in q.get(k, ""):
+            raise fail(400, f"{k} contains NUL")
+    if len(q.get("delimiter", "")) > 1:
+        raise fail(412, "Bad delimiter")
+    q["format"] = "json"
+    return q
+
+
+async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath,
+                query: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
+    pl = st.place(kind, path.account, path.container)
+    method = "GET" if query is not None else "HEAD"
+    qs = "?" + "&".join(f"{k}={_q(v)}" for k, v in query.items()) if query else ""
+    async with open_read(st.backend, iter(read_nodes(pl)), method,
+                         lambda n: node_path(f"{kind}s", n, pl.part, path.account,
+                                             path.container) + qs,
+                         {"X-Trans-Id": request[TXN_ID]},
+                         lambda s: s // 100 == 2) as (r, seen):
+        if r is None:
+            if any(a.status == 404 for a in seen):
+                return 404, {}, b""
+            statuses = [a.status for a in seen if a.status // 100 == 4]
+            return (statuses[0] if statuses else 503), {}, b""
+        return r.status, dict(r.headers), await r.read()
+
+
+def _q(v: str) -> str:
+    from urllib.parse import quote
+
+    return quote(v, safe="")
+
+
+async def get_or_head(st: ProxyState, request: web.Request, path: SwiftPath,
+                      kind: str, caller: Caller) -> web.Response:
+    query = _check_listing_query(request, st.cfg.proxy.container_listing_limit) \
+        if request.method == "GET" else None
+    status, node_headers, body = await _read(st, request, kind, path, query)
+    if status == 404 and kind == "account" and st.cfg.proxy.account_autocreate \
+            and caller.owns(path.account):
+        status, body = 204, b"[]"
+        node_headers = {"X-Account-Container-Count": "0", "X-Account-Object-Count": "0",
+                        "X-Account-Bytes-Used": "0", "X-Timestamp": new_timestamp(),
+                        "X-Put-Timestamp": new_timestamp()}
+    if status // 100 != 2:
+        raise fail(status)
+    headers = _client_headers(node_headers, kind)
+    fmt = listing_format(request)
+    if request.method == "HEAD":
+        ctype = {"json": "application/json", "xml": "application/xml",
+                 "plain": "text/plain"}[fmt]
+        return web.Response(status=204, headers={**headers,
+                                                 "Content-Type": f"{ctype}; charset=utf-8"})
+    items = json.loads(body or b"[]")
+    name = path.container if kind == "container" else path.account
+    out, ctype = render_listing(items, fmt, kind, name or "")
+    if fmt == "plain" and not items:
+        return web.Response(status=204, headers={**headers, "Content-Type": ctype})
+    return web.Response(status=200, body=out, headers={**headers, "Content-Type": ctype})
+
+
+async def ensure_account(st: ProxyState, request: web.Request, caller: Caller,
+                         account: str) -> None:
+    info = await st.info(request[TXN_ID], account)
+    if info.exists:
+        return
+    if info.status != 404:
+        raise fail(503)
+    if not (st.cfg.proxy.account_autocreate and caller.owns(account)):
+        raise fail(404)
+    pl = st.place("account", account)
+    ts = new_timestamp()
+    results = await st.backend.fan_out(
+        pl, "PUT", lambda n: node_path("accounts", n, pl.part, account),
+        lambda i, n: {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID]})
+    status, _ = decide(answers_only(results), len(pl.primaries))
+    if status // 100 != 2:
+        raise fail(503)
+    st.forget(account)
+
+
+async def write(st: ProxyState, request: web.Request, path: SwiftPath, kind: str,
+                caller: Caller) -> web.Response:
+    ts = new_timestamp()
+    headers = {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID],
+               **_meta_headers(request, kind)}
+    pl = st.place(kind, path.account, path.container)
+    if kind == "container":
+        apl = st.place("account", path.account)
+
+        def headers_for(i: int, node: Any) -> dict[str, str]:
+            a = apl.primaries[i % len(apl.primaries)]
+            return {**headers, "X-Backend-Account-Host": node_addr(a),
+                    "X-Backend-Account-Device": a["device"],
+                    "X-Backend-Account-Partition": str(apl.part)}
+    else:
+        def headers_for(i: int, node: Any) -> dict[str, str]:
+            return headers
+
+    results = await st.backend.fan_out(
+        pl, request.method, lambda n: node_path(f"{kind}s", n, pl.part, path.account,
+                                                path.container), headers_for)
+    status, _ = decide(answers_only(results), len(pl.primaries))
+    st.forget(path.account, path.container)
+    if status // 100 == 2:
+        if request.method == "POST":
+            status = 204
+        return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
+    raise fail(status)
+
+
+async def handle(st: ProxyState, request: web.Request, caller: Caller,
+                 path: SwiftPath) -> web.Response:
+    kind = path.kind
+    method = request.method
+    if kind == "account":
+        if method in ("GET", "HEAD"):
+            authorize(caller, method, path.account, kind="account")
+            return await get_or_head(st, request, path, kind, caller)
+        if method == "POST":
+            authorize(caller, method, path.account, kind="account")
+            check_metadata(request.headers, "account", st.cfg.proxy)
+            await ensure_account(st, request, caller, path.account)
+            return await write(st, request, path, kind, caller)
+        if method in ("PUT", "DELETE"):
+            if caller.reseller:
+                return await write(st, request, path, kind, caller)
+            raise deny(caller) if caller.anonymous else fail(405)
+        raise fail(405)
+    authorize(caller, method, path.account, kind="container")
+    if method in ("GET", "HEAD"):
+        return await get_or_head(st, request, path, kind, caller)
+    if method in ("PUT", "POST"):
+        check_metadata(request.headers, "container", st.cfg.proxy)
+        if method == "PUT":
+            await ensure_account(st, request, caller, path.account)
+        return await write(st, request, path, kind, caller)
+    if method == "DELETE":
+        return await write(st, request, path, kind, caller)
+    raise fail(405)

@@ -1,0 +1,208 @@
+"""Object requests: quorum writes with handoffs, failover reads streamed to the client."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from common.http import TXN_ID
+from objectstore.object_server import STORED_HEADERS
+from proxy.auth import Caller, authorize, deny
+from proxy.backend import QuorumLost, node_addr, node_path, open_read
+from proxy.errors import fail
+from proxy.quorum import decide, write_quorum
+from proxy.request import SwiftPath, check_metadata, check_object_put
+from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
+from rings.ring import Node
+
+SMALL_PUT = 64 * 1024
+CHUNK = 1 << 20
+# Headers passed back to clients from an object server's GET/HEAD.
+RESPONSE_HEADERS = frozenset({
+    "content-type", "content-length", "etag", "last-modified", "x-timestamp",
+    "accept-ranges", "content-range", *STORED_HEADERS,
+})
+
+
+def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in node_headers.items():
+        lk = k.lower()
+        if lk in RESPONSE_HEADERS or lk.startswith("x-object-meta-"):
+            out[k] = v
+    return out
+
+
+def _object_write_headers(request: web.Request, ts: str, path: SwiftPath) -> dict[str, str]:
+    h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID]}
+    for k, v in request.headers.items():
+        lk = k.lower()
+        if lk.startswith("x-object-meta-") or lk in STORED_HEADERS or lk in (
+                "content-type", "etag", "content-length", "transfer-encoding"):
+            h[k] = v
+    if "Content-Type" not in h and request.method == "PUT":
+        guessed = mimetypes.guess_type(path.obj or "")[0]
+        h["Content-Type"] = guessed or "application/octet-stream"
+    after = request.headers.get("X-Delete-After")
+    if after is not None:
+        h["X-Delete-At"] = str(int(time.time()) + int(after))
+    return h
+
+
+async def _container_or_deny(st: ProxyState, request: web.Request, caller: Caller,
+                             path: SwiftPath) -> Info:
+    assert path.container is not None
+    info = await st.info(request[TXN_ID], path.account, path.container)
+    authorize(caller, request.method, path.account,
+              container_read=info.get("X-Container-Read"),
+              container_write=info.get("X-Container-Write"))
+    if not info.exists:
+        raise fail(info.status if info.status in (404, 503) else 404)
+    return info
+
+
+async def handle(st: ProxyState, request: web.Request, caller: Caller,
+                 path: SwiftPath) -> web.StreamResponse:
+    method = request.method
+    if method in ("GET", "HEAD"):
+        await _container_or_deny(st, request, caller, path)
+        return await get_object(st, request, path)
+    if method == "PUT":
+        check_object_put(request.headers, request.content_length, st.cfg.proxy)
+        info = await _container_or_deny(st, request, caller, path)
+        return await put_object(st, request, path, info)
+    if method == "POST":
+        check_metadata(request.headers, "object", st.cfg.proxy)
+        info = await _container_or_deny(st, request, caller, path)
+        return await post_or_delete(st, request, path, info)
+    if method == "DELETE":
+        info = await _container_or_deny(st, request, caller, path)
+        return await post_or_delete(st, request, path, info)
+    if caller.anonymous:
+        raise deny(caller)
+    raise fail(405, headers_allow())
+
+
+def headers_allow() -> str:
+    return "Method is not allowed."
+
+
+def _with_container_update(base: dict[str, str], i: int, info: Info, st: ProxyState,
+                           path: SwiftPath) -> dict[str, str]:
+    cpl = st.place("container", path.account, path.container)
+    c = cpl.primaries[i % len(cpl.primaries)]
+    return {**base, "X-Backend-Container-Host": node_addr(c),
+            "X-Backend-Container-Device": c["device"],
+            "X-Backend-Container-Partition": str(cpl.part)}
+
+
+async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
+                     info: Info) -> web.Response:
+    ts = new_timestamp()
+    base = _object_write_headers(request, ts, path)
+    pl = st.place("object", path.account, path.container, path.obj)
+    replicas = len(pl.primaries)
+
+    def path_for(node: Node) -> str:
+        return node_path("objects", node, pl.part, path.account, path.container, path.obj)
+
+    def headers_for(i: int, node: Node) -> dict[str, str]:
+        return _with_container_update(base, i, info, st, path)
+
+    length = request.content_length
+    if length is not None and length <= SMALL_PUT:
+        body = await request.content.readexactly(length) if length else b""
+        answers = answers_only(await st.backend.fan_out(pl, "PUT", path_for, headers_for, body))
+    else:
+        received = 0
+
+        async def client_body() -> AsyncIterator[bytes]:
+            nonlocal received
+            async for chunk in request.content.iter_chunked(CHUNK):
+                received += len(chunk)
+                yield chunk
+            if length is not None and received != length:
+                raise fail(499)
+
+        try:
+            answers = await st.backend.stream_to_all(pl, path_for, headers_for, client_body(),
+                                                     write_quorum(replicas))
+        except QuorumLost:
+            raise fail(503, "Too few storage nodes took the upload.") from None
+    status, agreeing = decide(answers, replicas)
+    if status == 201:
+        etags = {a.headers.get("Etag") or a.headers.get("ETag") for a in agreeing}
+        if len(etags) != 1:
+            raise fail(503, "The replicas disagree about what was written.")
+        return web.Response(status=201, headers={
+            "ETag": etags.pop() or "", "Last-Modified": _http_date(ts),
+            "Content-Type": "text/html; charset=UTF-8"})
+    if status == 409:
+        return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
+    raise fail(status)
+
+
+def _http_date(ts: str) -> str:
+    from objectstore.timestamp import http_date
+
+    return http_date(ts)
+
+
+async def get_object(st: ProxyState, request: web.Request,
+                     path: SwiftPath) -> web.StreamResponse:
+    pl = st.place("object", path.account, path.container, path.obj)
+    fwd = {k: v for k, v in request.headers.items()
+           if k.lower() in ("range", "if-match", "if-none-match", "if-modified-since",
+                            "if-unmodified-since")}
+    fwd["X-Trans-Id"] = request[TXN_ID]
+
+    def good(status: int) -> bool:
+        return status in (200, 206, 304, 412, 416)
+
+    async with open_read(st.backend, iter(read_nodes(pl)), request.method,
+                         lambda n: node_path("objects", n, pl.part, path.account,
+                                             path.container, path.obj),
+                         fwd, good) as (r, seen):
+        if r is None:
+            if any(a.status == 404 for a in seen):
+                raise fail(404)
+            raise fail(503)
+        headers = client_headers(r.headers)
+        if r.status in (304, 412, 416):
+            body = await r.read()
+            headers.pop("Content-Length", None)
+            return web.Response(status=r.status, headers=headers,
+                                body=body if r.status == 416 else None)
+        resp = web.StreamResponse(status=r.status, headers=headers)
+        if request.method == "HEAD":
+            await resp.prepare(request)
+            await resp.write_eof()
+            return resp
+        await resp.prepare(request)
+        async for chunk in r.content.iter_chunked(CHUNK):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+
+async def post_or_delete(st: ProxyState, request: web.Request, path: SwiftPath,
+                         info: Info) -> web.Response:
+    ts = new_timestamp()
+    base = _object_write_headers(request, ts, path)
+    for k in ("Content-Length", "Transfer-Encoding", "ETag"):
+        base.pop(k, None)
+    pl = st.place("object", path.account, path.container, path.obj)
+    results = await st.backend.fan_out(
+        pl, request.method,
+        lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
+        lambda i, n: _with_container_update(base, i, info, st, path))
+    status, _ = decide(answers_only(results), len(pl.primaries))
+    if request.method == "DELETE" and status in (204, 404):
+        return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
+    if request.method == "POST" and status == 202:
+        return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
+    raise fail(status)

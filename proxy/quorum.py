@@ -1,0 +1,46 @@
+"""Quorum, in one place: how many replicas must agree, and what the client hears.
+
+Writes go to every primary (a handoff standing in for each primary that is
+down) and succeed when a majority answers with the same class of status.
+Swift's rule: group the answers by class (2xx, 3xx, 4xx, 5xx); the first class
+that reaches quorum decides; no quorum at all is 503. Reads need one good copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+def write_quorum(replicas: int) -> int:
+    """Answers needed for a write of ``replicas`` copies to count: a majority."""
+    return replicas // 2 + 1
+
+
+@dataclass
+class Answer:
+    """One storage node's reply (status 503 stands for "no reply")."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    node: str = ""
+
+
+def decide(answers: Sequence[Answer], replicas: int) -> tuple[int, list[Answer]]:
+    """The status for the client and the answers that carried it.
+
+    ``answers`` may be fewer than ``replicas`` (nodes that never answered
+    count as failures). A 2xx quorum wins outright; 4xx quorum returns the
+    most common 4xx; otherwise 503.
+    """
+    need = write_quorum(replicas)
+    by_class: dict[int, list[Answer]] = {}
+    for a in answers:
+        by_class.setdefault(a.status // 100, []).append(a)
+    for klass in (2, 3, 4):
+        group = by_class.get(klass, [])
+        if len(group) >= need:
+            statuses = [a.status for a in group]
+            chosen = max(set(statuses), key=lambda s: (statuses.count(s), -s))
+            return chosen, [a for a in group if a.status == chosen]
+    return 503, []

@@ -1,0 +1,179 @@
+"""The proxy: Swift v1 API on one port, in front of the storage nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from common import config as config_mod
+from common.http import AppSettings, make_app, setup_logging, swift_txn_id
+from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
+from identity.client import TokenValidator
+from objectstore.setup import RING_TYPES, ring_file
+from proxy import containers, objects
+from proxy.auth import identify, v1_auth
+from proxy.backend import Backend
+from proxy.errors import fail, swift_error
+from proxy.request import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME, parse_path
+from proxy.state import STATE, ProxyState
+from rings.ring import Ring
+
+log = logging.getLogger(__name__)
+
+BACKEND_PREFIX = "x-backend-"
+
+
+def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:
+    p = cfg.proxy
+    return {
+        "swift": {
+            "version": "2.38.0",
+            "max_file_size": p.max_file_size,
+            "max_meta_name_length": 128,
+            "max_meta_value_length": 256,
+            "max_meta_count": p.max_meta_count,
+            "max_meta_overall_size": p.max_meta_overall_size,
+            "max_header_size": 8192,
+            "max_object_name_length": MAX_OBJECT_NAME,
+            "max_container_name_length": MAX_CONTAINER_NAME,
+            "max_account_name_length": MAX_ACCOUNT_NAME,
+            "container_listing_limit": p.container_listing_limit,
+            "account_listing_limit": p.container_listing_limit,
+            "extra_header_count": 0,
+            "valid_api_versions": ["v1", "v1.0"],
+            "allow_account_management": False,
+            "account_autocreate": p.account_autocreate,
+            "policies": [{"name": "default", "default": True, "aliases": "default"}],
+            "strict_cors_mode": True,
+        },
+        "keystoneauth": {},
+    }
+
+
+async def swift_api(request: web.Request) -> web.StreamResponse:
+    st = request.app[STATE]
+    # Clients never speak for the backend: drop every X-Backend-* header.
+    if any(k.lower().startswith(BACKEND_PREFIX) for k in request.headers):
+        clean = request.headers.copy()
+        for k in list(clean):
+            if k.lower().startswith(BACKEND_PREFIX):
+                del clean[k]
+        request = request.clone(headers=clean)
+    path = parse_path(request.raw_path)
+    caller = await identify(request, st.validator)
+    if path.kind == "object":
+        return await objects.handle(st, request, caller, path)
+    return await containers.handle(st, request, caller, path)
+
+
+async def info(request: web.Request) -> web.Response:
+    return web.json_response(info_document(request.app[STATE].cfg))
+
+
+def build_app(cfg: config_mod.StrataConfig) -> web.Application:
+    app = make_app(AppSettings(
+        service="proxy", error_format=swift_error, max_body=cfg.proxy.max_file_size + 1,
+        request_id=swift_txn_id, request_id_headers=("X-Trans-Id", "X-Openstack-Request-Id"),
+        incoming_id_headers=(),
+    ))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256,
+                                           ttl_dns_cache=300),
+            auto_decompress=False)
+        rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
+                            reload_interval=15.0) for kind in RING_TYPES}
+        validator = TokenValidator(
+            session, cfg.identity_url(), user=SERVICE_USER,
+            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
+            cache_seconds=cfg.identity.token_cache_seconds)
+        app[STATE] = ProxyState(
+            cfg=cfg, backend=Backend(session, cfg.objectstore.conn_timeout,
+                                     cfg.objectstore.node_timeout),
+            rings=rings, validator=validator)
+        yield
+        await session.close()
+
+    async def auth_v1(request: web.Request) -> web.Response:
+        st = request.app[STATE]
+        return await v1_auth(request, st.backend.session, cfg.identity_url(), cfg.proxy_url())
+
+    async def method_not_allowed(request: web.Request) -> web.Response:
+        raise fail(405)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/info", info)
+    app.router.add_get("/auth/v1.0", auth_v1)
+    app.router.add_get("/auth/v1.0/", auth_v1)
+    app.router.add_route("*", "/v1/{tail:.*}", swift_api)
+    app.router.add_route("*", "/v1.0/{tail:.*}", swift_api)
+    return app
+
+
+def _listen(cfg: config_mod.StrataConfig) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((cfg.proxy.host, cfg.proxy.port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
+    app = build_app(cfg)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           max_field_size=16384, max_line_size=16384)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        log.info("proxy worker %d stopping", os.getpid())
+    finally:
+        await runner.cleanup()
+
+
+def _worker(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
+    setup_logging(cfg.log_level, "proxy")
+    asyncio.run(serve(cfg, sock))
+
+
+def main() -> None:
+    cfg = config_mod.load()
+    setup_logging(cfg.log_level, "proxy")
+    sock = _listen(cfg)
+    log.info("proxy listening on http://%s:%d with %d worker(s)", cfg.proxy.host,
+             cfg.proxy.port, cfg.proxy.workers)
+    if cfg.proxy.workers <= 1:
+        asyncio.run(serve(cfg, sock))
+        return
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_worker, args=(cfg, sock), daemon=True)
+               for _ in range(cfg.proxy.workers)]
+    for w in workers:
+        w.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for w in workers:
+            if w.pid:
+                os.kill(w.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for w in workers:
+        w.join()

@@ -1,0 +1,100 @@
+"""What every proxy handler shares: config, rings, backend, token validator, info cache."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from common.config import StrataConfig
+from identity.client import TokenValidator
+from objectstore import timestamp as tsmod
+from proxy.backend import Backend, Placement, node_path, open_read, shuffled
+from proxy.quorum import Answer
+from rings.ring import Ring
+
+INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
+
+
+@dataclass
+class Info:
+    """What a HEAD of an account or container said (status 404 when it does not exist)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.status // 100 == 2
+
+    def get(self, name: str, default: str = "") -> str:
+        for k, v in self.headers.items():
+            if k.lower() == name.lower():
+                return v
+        return default
+
+
+@dataclass
+class ProxyState:
+    cfg: StrataConfig
+    backend: Backend
+    rings: dict[str, Ring]
+    validator: TokenValidator
+    _info: dict[tuple[str, ...], tuple[float, Info]] = field(default_factory=dict)
+
+    def place(self, kind: str, account: str, container: str | None = None,
+              obj: str | None = None) -> Placement:
+        return self.backend.place(self.rings[kind], account, container, obj)
+
+    def forget(self, account: str, container: str | None = None) -> None:
+        self._info.pop((account,) if container is None else (account, container), None)
+
+    async def info(self, txn: str, account: str, container: str | None = None) -> Info:
+        """HEAD of an account or container, from any replica; cached for a few seconds."""
+        key = (account,) if container is None else (account, container)
+        hit = self._info.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        kind = "account" if container is None else "container"
+        pl = self.place(kind, account, container)
+        async with open_read(self.backend, iter(read_nodes(pl)), "HEAD",
+                             lambda n: node_path(f"{kind}s", n, pl.part, account, container),
+                             {"X-Trans-Id": txn}, lambda s: s // 100 == 2) as (r, seen):
+            if r is not None:
+                info = Info(r.status, dict(r.headers))
+            else:
+                info = Info(404 if any(a.status == 404 for a in seen) else 503)
+        if info.exists:  # a 404 is never cached: the container may be created next
+            self._info[key] = (now + INFO_TTL, info)
+        if len(self._info) > 100000:
+            self._info.clear()
+        return info
+
+
+def _take(it: Any, n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        nxt = next(it, None)
+        if nxt is None:
+            break
+        out.append(nxt)
+    return out
+
+
+def read_nodes(pl: Placement) -> list[Any]:
+    """Replicas to read from, in order: the primaries shuffled, then as many handoffs."""
+    return [*shuffled(pl.primaries), *_take(pl.handoffs(), len(pl.primaries))]
+
+
+def new_timestamp() -> str:
+    return tsmod.now()
+
+
+def answers_only(results: list[tuple[Answer, bytes]]) -> list[Answer]:
+    return [a for a, _ in results]
+
+
+STATE: web.AppKey[ProxyState] = web.AppKey("proxy_state", ProxyState)
