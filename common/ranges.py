@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import secrets
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 
 
 class Unsatisfiable(Exception):
@@ -113,9 +113,10 @@ def check_conditions(headers: Mapping[str, str], etag: str,
         if "*" in tags or etag in tags:
             return 304 if method in ("GET", "HEAD") else 412
     elif get("If-Modified-Since") and method in ("GET", "HEAD"):
+        # As Swift: a date in the future is not ignored (RFC 7232 would), so
+        # such a GET is 304 like any other date at or after Last-Modified.
         since = _http_time(headers["If-Modified-Since"])
-        if since is not None and since <= datetime.now(UTC).timestamp() \
-                and last_modified <= since:
+        if since is not None and last_modified <= since:
             return 304
     if if_match is None and get("If-Unmodified-Since"):
         since = _http_time(headers["If-Unmodified-Since"])

@@ -170,21 +170,28 @@ async def _read_small(request: web.Request, expected: int) -> bytes:
 async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) -> int:
     """Stream the request body into ``writer`` in 1 MiB writes; returns the byte count."""
     total = 0
-    buf = bytearray()
-    async for chunk in request.content.iter_chunked(CHUNK):
-        buf += chunk
-        total += len(chunk)
-        if len(buf) >= CHUNK:
-            await node.run(writer.write, bytes(buf))
-            buf.clear()
-    if buf:
-        await node.run(writer.write, bytes(buf))
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= CHUNK:
+            total += size
+            await node.run(writer.write, b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        total += size
+        await node.run(writer.write, b"".join(pending))
     return total
 
 
 def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any]) -> None:
-    """Create, write, fsync and place a small object in one trip to the thread pool."""
+                 body: bytes, metadata: dict[str, Any]) -> str | None:
+    """Check for a newer version, then create, write, fsync and place a small object,
+    all in one trip to the thread pool. Returns the newer timestamp if one exists."""
+    newest = backend.state(device, part, obj_hash).newest
+    if newest and newest >= ts:
+        return newest
     writer = backend.writer(device)
     try:
         writer.write(body)
@@ -192,6 +199,20 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
     except BaseException:
         writer.abort()
         raise
+    return None
+
+
+def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
+               name: str, if_delete_at: str | None) -> tuple[int, str | None]:
+    """Write a tombstone unless something newer is there: (status, newer timestamp)."""
+    st = backend.state(device, part, obj_hash)
+    if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
+        return 412, None
+    if st.newest and st.newest >= ts:
+        return 409, st.newest
+    existed = st.exists and not expired(st)
+    backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
+    return (204 if existed else 404), None
 
 
 async def put_object(request: web.Request) -> web.Response:
@@ -200,9 +221,6 @@ async def put_object(request: web.Request) -> web.Response:
     length = request.content_length
     if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         raise web.HTTPLengthRequired()
-    st = await req.state()
-    if st.newest and st.newest >= ts:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
     want = request.headers.get("ETag", "").strip('"').lower()
     metadata: dict[str, Any] = {
         "name": req.name,
@@ -218,10 +236,15 @@ async def put_object(request: web.Request) -> web.Response:
         if want and want != etag:
             return web.Response(status=422, text="ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
-        await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash, ts,
-                           body, metadata)
+        newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
+                                   ts, body, metadata)
+        if newer:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
         received = length
     else:
+        st = await req.state()
+        if st.newest and st.newest >= ts:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
         writer = await req.node.run(req.backend.writer, req.device)
         committed = False
         try:
@@ -342,19 +365,16 @@ async def post_object(request: web.Request) -> web.Response:
 async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
-    st = await req.state()
-    if_delete_at = request.headers.get("X-If-Delete-At")
-    if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
+    status, newer = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
+                                       ts, req.name, request.headers.get("X-If-Delete-At"))
+    if status == 412:
         return web.Response(status=412)
-    if st.newest and st.newest >= ts:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
-    existed = st.exists and not expired(st)
-    await req.node.run(req.backend.write_tombstone, req.device, req.part, req.hash, ts,
-                       {"name": req.name, "X-Timestamp": ts})
+    if status == 409:
+        return web.Response(status=409, headers={"X-Backend-Timestamp": newer or ""})
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
         "etag": "", "deleted": 1})
-    return web.Response(status=204 if existed else 404)
+    return web.Response(status=status)
 
 
 def add_routes(app: web.Application) -> None:

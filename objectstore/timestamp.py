@@ -6,6 +6,7 @@ same order as the times they stand for, so they sort and compare as text.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -40,6 +41,16 @@ def http_date(ts: str) -> str:
     return datetime.fromtimestamp(secs, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
+@functools.lru_cache(maxsize=8192)
+def _iso_seconds(secs: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+
+
 def iso(ts: str) -> str:
-    """``2024-01-02T03:04:05.123450``: the form listings use for last_modified."""
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    """``2024-01-02T03:04:05.123450``: the form listings use for last_modified.
+
+    Listings format thousands of these per page: the whole seconds are cached
+    and the fraction is copied from the normalized text, so nothing is rounded.
+    """
+    whole, _, frac = normalize(ts).partition(".")
+    return f"{_iso_seconds(int(whole))}.{(frac + '000000')[:6]}"

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from proxy.quorum import Answer
 from rings.ring import Node, Ring
@@ -35,8 +36,13 @@ def node_path(kind: str, node: Node, part: int, account: str, container: str | N
     return "/" + "/".join(parts)
 
 
-def node_url(node: Node, path: str) -> str:
-    return f"http://{node['ip']}:{node['port']}{path}"
+def node_url(node: Node, path: str) -> URL:
+    """The node's URL for an already percent-encoded ``path``, sent exactly as given.
+
+    ``encoded=True`` keeps the client library from normalizing the path: an
+    object named ``a/../b`` must reach the node as those segments, not as ``b``.
+    """
+    return URL(f"http://{node['ip']}:{node['port']}{path}", encoded=True)
 
 
 def node_addr(node: Node) -> str:
@@ -51,6 +57,26 @@ class Placement:
 
     def handoffs(self) -> Iterator[Node]:
         return self.ring.get_more_nodes(self.part)
+
+    def handoff_picker(self) -> Callable[[], Node | None]:
+        """Handoffs for one write, never on a node that already holds a replica of it.
+
+        Two replicas on one node would not survive that node, so a write whose
+        primaries are down finds stand-ins only on other nodes; with too few
+        nodes left it falls short of quorum (503) instead of faking durability.
+        """
+        used = {node_addr(n) for n in self.primaries}
+        candidates = self.handoffs()
+
+        def pick() -> Node | None:
+            for node in candidates:
+                addr = node_addr(node)
+                if addr not in used:
+                    used.add(addr)
+                    return node
+            return None
+
+        return pick
 
 
 class Backend:
@@ -87,7 +113,7 @@ class Backend:
                       headers_for: Callable[[int, Node], dict[str, str]],
                       body: bytes | None = None) -> list[tuple[Answer, bytes]]:
         """Send to every primary; a handoff stands in for each primary that is down."""
-        handoffs = placement.handoffs()
+        next_handoff = placement.handoff_picker()
 
         async def one(i: int, node: Node) -> tuple[Answer, bytes]:
             while True:
@@ -98,7 +124,7 @@ class Backend:
                         return answer, data
                 except NodeDown as exc:
                     log.info("%s; trying a handoff", exc)
-                nxt = next(handoffs, None)
+                nxt = next_handoff()
                 if nxt is None:
                     return Answer(503), b""
                 node = nxt
@@ -116,7 +142,7 @@ class Backend:
         fails mid-stream is dropped; when fewer than ``need`` remain, the
         upload is abandoned and every answer is 503.
         """
-        handoffs = placement.handoffs()
+        next_handoff = placement.handoff_picker()
         slots = [_Slot() for _ in placement.primaries]
 
         async def connect(i: int, node: Node) -> None:
@@ -126,7 +152,7 @@ class Backend:
                 await slot.wait_connected()
                 if slot.connected:
                     return
-                nxt = next(handoffs, None)
+                nxt = next_handoff()
                 if nxt is None:
                     return
                 node = nxt
@@ -183,6 +209,9 @@ class _Slot:
                     return Answer(r.status, dict(r.headers), node_addr(node))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 log.warning("PUT %s: %s", node_url(node, path), exc)
+                return Answer(503, {}, node_addr(node))
+            except Exception:
+                log.exception("PUT %s failed", node_url(node, path))
                 return Answer(503, {}, node_addr(node))
             finally:
                 self._connected.set()

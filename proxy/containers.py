@@ -138,6 +138,9 @@ async def get_or_head(st: ProxyState, request: web.Request, path: SwiftPath,
                  "plain": "text/plain"}[fmt]
         return web.Response(status=204, headers={**headers,
                                                  "Content-Type": f"{ctype}; charset=utf-8"})
+    if fmt == "json":  # the nodes already speak JSON: pass it through untouched
+        return web.Response(status=200, body=body or b"[]", headers={
+            **headers, "Content-Type": "application/json; charset=utf-8"})
     items = json.loads(body or b"[]")
     name = path.container if kind == "container" else path.account
     out, ctype = render_listing(items, fmt, kind, name or "")

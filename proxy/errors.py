@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from common.http import ApiError
@@ -44,3 +45,13 @@ def swift_error(request: web.Request, err: ApiError) -> web.Response:
 
 def fail(status: int, message: str = "", **headers: str) -> ApiError:
     return ApiError(status, message or EXPLANATIONS.get(status, ""), headers=headers)
+
+
+def map_error(exc: Exception) -> ApiError | None:
+    """A client that hung up mid-request is Swift's 499, not a server error (500).
+
+    aiohttp's own client errors (a storage node's connection) are not the client's.
+    """
+    if isinstance(exc, ConnectionResetError) and not isinstance(exc, aiohttp.ClientError):
+        return fail(499)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from proxy.request import SwiftPath, check_metadata, check_object_put
 from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
 from rings.ring import Node
 
-SMALL_PUT = 64 * 1024
+SMALL_PUT = 256 * 1024  # read whole, then sent as one chunk to every replica
 CHUNK = 1 << 20
 # Headers passed back to clients from an object server's GET/HEAD.
 RESPONSE_HEADERS = frozenset({
@@ -42,7 +43,7 @@ def _object_write_headers(request: web.Request, ts: str, path: SwiftPath) -> dic
     for k, v in request.headers.items():
         lk = k.lower()
         if lk.startswith("x-object-meta-") or lk in STORED_HEADERS or lk in (
-                "content-type", "etag", "content-length", "transfer-encoding"):
+                "content-type", "etag", "content-length"):
             h[k] = v
     if "Content-Type" not in h and request.method == "PUT":
         guessed = mimetypes.guess_type(path.obj or "")[0]
@@ -114,25 +115,32 @@ async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
         return _with_container_update(base, i, info, st, path)
 
     length = request.content_length
-    if length is not None and length <= SMALL_PUT:
-        body = await request.content.readexactly(length) if length else b""
-        answers = answers_only(await st.backend.fan_out(pl, "PUT", path_for, headers_for, body))
-    else:
-        received = 0
+    received = 0
 
-        async def client_body() -> AsyncIterator[bytes]:
-            nonlocal received
-            async for chunk in request.content.iter_chunked(CHUNK):
-                received += len(chunk)
-                yield chunk
-            if length is not None and received != length:
-                raise fail(499)
+    async def client_body() -> AsyncIterator[bytes]:
+        nonlocal received
+        if length is not None and length <= SMALL_PUT:
+            try:
+                data = await request.content.readexactly(length) if length else b""
+            except asyncio.IncompleteReadError:
+                raise fail(499) from None
+            received = length
+            if data:
+                yield data
+            return
+        async for chunk in request.content.iter_chunked(CHUNK):
+            received += len(chunk)
+            yield chunk
+        if length is not None and received != length:
+            raise fail(499)
 
-        try:
-            answers = await st.backend.stream_to_all(pl, path_for, headers_for, client_body(),
-                                                     write_quorum(replicas))
-        except QuorumLost:
-            raise fail(503, "Too few storage nodes took the upload.") from None
+    # Every replica is connected before the body is read: when fewer than a
+    # quorum can be reached, no node receives a byte and nothing is stored.
+    try:
+        answers = await st.backend.stream_to_all(pl, path_for, headers_for, client_body(),
+                                                 write_quorum(replicas))
+    except QuorumLost:
+        raise fail(503, "Too few storage nodes took the upload.") from None
     status, agreeing = decide(answers, replicas)
     if status == 201:
         etags = {a.headers.get("Etag") or a.headers.get("ETag") for a in agreeing}
@@ -183,7 +191,7 @@ async def get_object(st: ProxyState, request: web.Request,
             await resp.write_eof()
             return resp
         await resp.prepare(request)
-        async for chunk in r.content.iter_chunked(CHUNK):
+        async for chunk in r.content.iter_any():
             await resp.write(chunk)
         await resp.write_eof()
         return resp

@@ -21,7 +21,7 @@ from objectstore.setup import RING_TYPES, ring_file
 from proxy import containers, objects
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
-from proxy.errors import fail, swift_error
+from proxy.errors import fail, map_error, swift_error
 from proxy.request import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME, parse_path
 from proxy.state import STATE, ProxyState
 from rings.ring import Ring
@@ -82,14 +82,14 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
     app = make_app(AppSettings(
         service="proxy", error_format=swift_error, max_body=cfg.proxy.max_file_size + 1,
         request_id=swift_txn_id, request_id_headers=("X-Trans-Id", "X-Openstack-Request-Id"),
-        incoming_id_headers=(),
+        incoming_id_headers=(), map_error=map_error,
     ))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256,
                                            ttl_dns_cache=300),
-            auto_decompress=False)
+            auto_decompress=False, read_bufsize=1 << 20)
         rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
                             reload_interval=15.0) for kind in RING_TYPES}
         validator = TokenValidator(

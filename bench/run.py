@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Strata against the real OpenStack Swift, same machine, same run, same load.
+
+Starts the Swift peer (../shared/peers/swift/start.sh) and a private Strata
+(``strata up -d`` with its state in a temporary directory), then runs
+../shared/bench/swiftload.py against each, alternating, ``--rounds`` times,
+and prints every figure with the ratio Strata/Swift (best round of each, so a
+noisy neighbour on the machine hurts both alike). Then it measures the first
+page of a 1,000,000-object container listing (``--listing-objects``).
+
+    .venv/bin/python bench/run.py                    # the issue's settings
+    .venv/bin/python bench/run.py --objects 500 --rounds 1 --large-count 2   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SWIFTLOAD = SHARED / "bench" / "swiftload.py"
+SWIFT_START = SHARED / "peers" / "swift" / "start.sh"
+SWIFT_STOP = SHARED / "peers" / "swift" / "stop.sh"
+PY = sys.executable
+HIGHER_IS_BETTER = ("ops_per_s", "MB_per_s")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def start_swift(workdir: Path) -> None:
+    if shutil.which("memcached") is None:
+        log("installing memcached (the Swift peer keeps its tokens there)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "memcached"], check=True,
+                       stdout=subprocess.DEVNULL)
+    log(f"starting the Swift peer in {workdir}")
+    subprocess.run(["bash", str(SWIFT_START), str(workdir)], check=True)
+
+
+def start_strata(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
+    env["STRATA_HOME"] = str(home)
+    log(f"starting Strata with its state in {home}")
+    subprocess.run([str(REPO / ".venv" / "bin" / "strata"), "up", "-d"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return env
+
+
+def demo_password(home: Path) -> str:
+    for line in (home / "var" / "demo-openrc").read_text().splitlines():
+        if line.startswith("export OS_PASSWORD="):
+            return line.split("=", 1)[1].strip().strip("'\"")
+    raise SystemExit("no OS_PASSWORD in demo-openrc")
+
+
+def swiftload(args: argparse.Namespace, auth: str, user: str, key: str) -> list[dict[str, Any]]:
+    cmd = [PY, str(SWIFTLOAD), "--auth", auth, "--user", user, "--key", key,
+           "--objects", str(args.objects), "--size", str(args.size),
+           "--concurrency", str(args.concurrency), "--large-mb", str(args.large_mb),
+           "--large-count", str(args.large_count), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def best(rounds: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per phase, the round with the highest rate."""
+    out: dict[str, dict[str, Any]] = {}
+    for results in rounds:
+        for r in results:
+            key = "MB_per_s" if "MB_per_s" in r else "ops_per_s"
+            if r["phase"] not in out or r[key] > out[r["phase"]][key]:
+                out[r["phase"]] = r
+    return out
+
+
+def listing_benchmark(home: Path, env: dict[str, str], n: int, key: str) -> float:
+    """Median ms for the first 10,000 names of an n-object container, through the proxy."""
+    code = f"""
+import json, sys, time, statistics, urllib.request
+from pathlib import Path
+from common import config
+from objectstore.db import ContainerBroker
+from objectstore.setup import node_root, ring_file
+from rings.hashing import hash_path
+from rings.ring import Ring
+cfg = config.load()
+def req(method, url, headers):
+    r = urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers))
+    return r
+proxy = cfg.proxy_url()
+r = req("GET", proxy + "/auth/v1.0", {{"X-Auth-User": "demo:demo", "X-Auth-Key": {key!r}}})
+token, url = r.headers["X-Auth-Token"], r.headers["X-Storage-Url"]
+account = url.rsplit("/", 1)[1]
+req("PUT", url + "/big", {{"X-Auth-Token": token}})
+ring = Ring(ring_file(cfg, "container"), cfg.hash_prefix(), cfg.hash_suffix())
+part, nodes = ring.get_nodes(account, "big")
+h = hash_path(account, "big", hash_prefix=cfg.hash_prefix(), hash_suffix=cfg.hash_suffix())
+rows = [dict(name=f"obj-{{i:09d}}", created_at="1700000000.00000", size=4096,
+             content_type="application/octet-stream", etag="d41d8cd98f00b204e9800998ecf8427e",
+             deleted=0) for i in range({n})]
+for node in nodes:
+    n_no = node["port"] - cfg.objectstore.port + 1
+    db = node_root(cfg, n_no) / node["device"] / "containers" / str(part) / h[-3:] / h / (h + ".db")
+    b = ContainerBroker(db)
+    for i in range(0, len(rows), 100000):
+        b.merge_items(rows[i:i + 100000])
+    b.close()
+times = []
+for _ in range(7):
+    t0 = time.perf_counter()
+    body = req("GET", url + "/big?format=json&limit=10000", {{"X-Auth-Token": token}}).read()
+    times.append((time.perf_counter() - t0) * 1000)
+    assert len(json.loads(body)) == 10000
+print(statistics.median(times))
+"""
+    out = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], env=env,
+                         cwd=REPO, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--objects", type=int, default=2000)
+    p.add_argument("--size", type=int, default=4096)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--large-mb", type=int, default=64)
+    p.add_argument("--large-count", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
+    p.add_argument("--listing-objects", type=int, default=1_000_000,
+                   help="container size for the listing benchmark (0 to skip)")
+    p.add_argument("--swift-dir", default="/tmp/swift-peer")
+    p.add_argument("--keep", action="store_true", help="leave both running afterwards")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = p.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="strata-bench-"))
+    swift_dir = Path(args.swift_dir)
+    start_swift(swift_dir)
+    env = start_strata(home)
+    try:
+        key = demo_password(home)
+        strata_runs, swift_runs = [], []
+        for i in range(args.rounds):
+            log(f"round {i + 1}/{args.rounds}: Strata")
+            strata_runs.append(swiftload(args, "http://127.0.0.1:8080/auth/v1.0",
+                                         "demo:demo", key))
+            log(f"round {i + 1}/{args.rounds}: Swift")
+            swift_runs.append(swiftload(args, "http://127.0.0.1:8280/auth/v1.0",
+                                        "test:tester", "testing"))
+        ours, theirs = best(strata_runs), best(swift_runs)
+        listing_ms = None
+        if args.listing_objects:
+            log(f"listing: filling a container with {args.listing_objects} rows")
+            listing_ms = listing_benchmark(home, env, args.listing_objects, key)
+    finally:
+        if not args.keep:
+            subprocess.run([str(REPO / ".venv" / "bin" / "strata"), "down"], env=env,
+                           stdout=subprocess.DEVNULL, check=False)
+            subprocess.run(["bash", str(SWIFT_STOP), str(swift_dir)], check=False)
+            shutil.rmtree(home, ignore_errors=True)
+
+    rows = []
+    for phase, mine in ours.items():
+        other = theirs.get(phase, {})
+        unit = "MB_per_s" if "MB_per_s" in mine else "ops_per_s"
+        ratio = mine[unit] / other[unit] if other.get(unit) else float("nan")
+        rows.append({"phase": phase, "unit": unit, "strata": mine[unit],
+                     "swift": other.get(unit), "ratio": round(ratio, 2),
+                     "strata_p99_ms": mine["p99_ms"], "swift_p99_ms": other.get("p99_ms"),
+                     "errors": mine["errors"] + other.get("errors", 0)})
+    if args.json:
+        print(json.dumps({"phases": rows, "listing_first_page_ms": listing_ms}))
+        return
+    print(f"{'phase':<10} {'unit':<9} {'strata':>9} {'swift':>9} {'ratio':>6} "
+          f"{'p99 ms (strata/swift)':>22} errors")
+    for r in rows:
+        print(f"{r['phase']:<10} {r['unit']:<9} {r['strata']:>9} {r['swift']!s:>9} "
+              f"{r['ratio']:>6} {r['strata_p99_ms']:>10}/{r['swift_p99_ms']!s:<11} "
+              f"{r['errors']}")
+    if listing_ms is not None:
+        print(f"listing: first 10,000 of {args.listing_objects:,} objects in "
+              f"{listing_ms:.1f} ms (median of 7)")
+
+
+if __name__ == "__main__":
+    main()
