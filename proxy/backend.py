@@ -228,6 +228,11 @@ class _Slot:
     async def put(self, chunk: bytes | None) -> None:
         if not self.alive:
             return
+        try:
+            self.queue.put_nowait(chunk)  # the usual case: room in the queue, no waiting
+            return
+        except asyncio.QueueFull:
+            pass
         put = asyncio.ensure_future(self.queue.put(chunk))
         assert self.task is not None
         await asyncio.wait([put, self.task], return_when=asyncio.FIRST_COMPLETED)
