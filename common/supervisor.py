@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from common.config import StrataConfig
 from common.health import probe
@@ -200,19 +200,39 @@ class Supervisor:
         self.say(f"started {child.spec.name} (pid {proc.pid}), log {child.log_path}")
 
     async def _pump(self, child: Child, proc: asyncio.subprocess.Process) -> None:
-        """Copy the child's output to its log file and, prefixed, to ours."""
+        """Copy the child's output to its log file and, prefixed, to ours.
+
+        Whatever output is waiting is handled in one go (one write and one
+        flush per chunk, not per line): a busy service logs a line per request.
+        """
         assert proc.stdout is not None
+        pending = b""
         with child.log_path.open("ab") as log:
             while True:
-                try:
-                    raw = await proc.stdout.readline()
-                except ValueError:  # a line longer than LINE_LIMIT; skip it
-                    continue
-                if not raw:
+                chunk = await proc.stdout.read(1 << 16)
+                if not chunk:
+                    if pending:
+                        self._copy(child, log, pending + b"\n")
                     return
-                log.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                log.flush()
-                self.emit(child.spec.name, raw.decode("utf-8", errors="replace").rstrip("\n"))
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1
+                if cut:
+                    self._copy(child, log, pending[:cut])
+                    pending = pending[cut:]
+                if len(pending) > LINE_LIMIT:  # a runaway line: pass it on as it is
+                    self._copy(child, log, pending + b"\n")
+                    pending = b""
+
+    def _copy(self, child: Child, log: BinaryIO, lines: bytes) -> None:
+        log.write(lines)
+        log.flush()
+        text = lines.decode("utf-8", errors="replace")
+        prefix = f"{child.spec.name:<{self.width}} | "
+        try:
+            self.out.write("".join(prefix + line + "\n" for line in text.splitlines()))
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # our own output went away (closed terminal); keep supervising
 
     async def _drain(self, child: Child) -> None:
         if child.pump is not None:

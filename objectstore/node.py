@@ -68,6 +68,7 @@ class NodeContext:
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.conn_timeout,
                                               sock_read=self.node_timeout),
                 auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no cookies between our services
             )
         return self._session
 

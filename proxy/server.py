@@ -89,7 +89,8 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256,
                                            ttl_dns_cache=300),
-            auto_decompress=False, read_bufsize=1 << 20)
+            auto_decompress=False, read_bufsize=1 << 20,
+            cookie_jar=aiohttp.DummyCookieJar())  # no cookies between our services
         rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
                             reload_interval=15.0) for kind in RING_TYPES}
         validator = TokenValidator(
