@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlencode
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
@@ -98,7 +99,7 @@ async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath
                 query: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
     pl = st.place(kind, path.account, path.container)
     method = "GET" if query is not None else "HEAD"
-    qs = "?" + "&".join(f"{k}={_q(v)}" for k, v in query.items()) if query else ""
+    qs = "?" + urlencode(query, quote_via=quote) if query else ""
     async with open_read(st.backend, iter(read_nodes(pl)), method,
                          lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                              path.container) + qs,
@@ -110,12 +111,6 @@ async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath
             statuses = [a.status for a in seen if a.status // 100 == 4]
             return (statuses[0] if statuses else 503), {}, b""
         return r.status, dict(r.headers), await r.read()
-
-
-def _q(v: str) -> str:
-    from urllib.parse import quote
-
-    return quote(v, safe="")
 
 
 async def get_or_head(st: ProxyState, request: web.Request, path: SwiftPath,

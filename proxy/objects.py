@@ -12,6 +12,7 @@ from aiohttp import web
 
 from common.http import TXN_ID
 from objectstore.object_server import STORED_HEADERS
+from objectstore.timestamp import http_date
 from proxy.auth import Caller, authorize, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail
@@ -85,11 +86,7 @@ async def handle(st: ProxyState, request: web.Request, caller: Caller,
         return await post_or_delete(st, request, path, info)
     if caller.anonymous:
         raise deny(caller)
-    raise fail(405, headers_allow())
-
-
-def headers_allow() -> str:
-    return "Method is not allowed."
+    raise fail(405)
 
 
 def _with_container_update(base: dict[str, str], i: int, info: Info, st: ProxyState,
@@ -147,17 +144,11 @@ async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
         if len(etags) != 1:
             raise fail(503, "The replicas disagree about what was written.")
         return web.Response(status=201, headers={
-            "ETag": etags.pop() or "", "Last-Modified": _http_date(ts),
+            "ETag": etags.pop() or "", "Last-Modified": http_date(ts),
             "Content-Type": "text/html; charset=UTF-8"})
     if status == 409:
         return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
     raise fail(status)
-
-
-def _http_date(ts: str) -> str:
-    from objectstore.timestamp import http_date
-
-    return http_date(ts)
 
 
 async def get_object(st: ProxyState, request: web.Request,

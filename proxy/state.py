@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
@@ -13,7 +13,7 @@ from identity.client import TokenValidator
 from objectstore import timestamp as tsmod
 from proxy.backend import Backend, Placement, node_path, open_read, shuffled
 from proxy.quorum import Answer
-from rings.ring import Ring
+from rings.ring import Node, Ring
 
 INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
 
@@ -74,19 +74,9 @@ class ProxyState:
         return info
 
 
-def _take(it: Any, n: int) -> list[Any]:
-    out = []
-    for _ in range(n):
-        nxt = next(it, None)
-        if nxt is None:
-            break
-        out.append(nxt)
-    return out
-
-
-def read_nodes(pl: Placement) -> list[Any]:
+def read_nodes(pl: Placement) -> list[Node]:
     """Replicas to read from, in order: the primaries shuffled, then as many handoffs."""
-    return [*shuffled(pl.primaries), *_take(pl.handoffs(), len(pl.primaries))]
+    return [*shuffled(pl.primaries), *itertools.islice(pl.handoffs(), len(pl.primaries))]
 
 
 def new_timestamp() -> str:
