@@ -177,6 +177,11 @@ def _listing(broker: ContainerBroker,
     info, deleted = _live_info(broker)
     if info is None or deleted:
         return info, deleted, b""
+    if not params.delimiter:
+        body = broker.list_objects_json(params.limit, params.marker, params.end_marker,
+                                        params.prefix, params.reverse)
+        if body is not None:
+            return info, deleted, body
     rows = broker.list_objects(params.limit, params.marker, params.end_marker,
                                params.prefix, params.delimiter, params.reverse)
     out: list[dict[str, Any]] = []

@@ -390,6 +390,28 @@ class DatabaseBroker:
                 " WHERE row_id > ? ORDER BY row_id LIMIT ?", (row_id, count))
             return [dict(zip(cols, row, strict=True)) for row in cur]
 
+    # -- replication sync points ------------------------------------------------
+    # ``incoming_sync`` (created on first use, so older files need no migration):
+    # for each peer DB id, the newest of that DB's ``row_id``s merged here.
+
+    def get_sync(self, remote_id: str) -> int:
+        """The sync point recorded for peer DB ``remote_id``; -1 when none."""
+        with self._read() as conn:
+            try:
+                row = conn.execute("SELECT sync_point FROM incoming_sync WHERE remote_id = ?",
+                                   (remote_id,)).fetchone()
+            except sqlite3.OperationalError:  # no table yet: nothing ever synced
+                return -1
+        return int(row[0]) if row else -1
+
+    def set_sync(self, remote_id: str, sync_point: int) -> None:
+        """Record that every row of peer DB ``remote_id`` up to ``sync_point`` is merged."""
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS incoming_sync ("
+                         " remote_id TEXT PRIMARY KEY, sync_point INTEGER NOT NULL)")
+            conn.execute("INSERT OR REPLACE INTO incoming_sync (remote_id, sync_point)"
+                         " VALUES (?, ?)", (remote_id, sync_point))
+
     def reclaim(self, older_than: str) -> int:
         """Purge tombstone rows whose timestamp is older than ``older_than``; the count."""
         with self._write() as conn:
@@ -420,31 +442,12 @@ class DatabaseBroker:
         cols = self.list_columns
         select = f"SELECT {', '.join(cols)} FROM {self.item_table} WHERE deleted = 0"
         prefix_end = prefix_upper_bound(prefix) if prefix else None
-        # Bounds as (value, inclusive); None = unbounded.
-        lo: tuple[str, bool] | None
-        hi: tuple[str, bool] | None
-        if reverse:
-            hi = _tighter_hi((marker, False) if marker else None,
-                             (prefix_end, False) if prefix_end else None)
-            lo = _tighter_lo((end_marker, False) if end_marker else None,
-                             (prefix, True) if prefix else None)
-        else:
-            lo = _tighter_lo((marker, False) if marker else None,
-                             (prefix, True) if prefix else None)
-            hi = _tighter_hi((end_marker, False) if end_marker else None,
-                             (prefix_end, False) if prefix_end else None)
+        lo, hi = listing_bounds(marker, end_marker, prefix, prefix_end, reverse)
         order = " ORDER BY name DESC" if reverse else " ORDER BY name"
         plen = len(prefix)
         with self._read() as conn:
             while len(results) < limit:
-                where = ""
-                args: list[Any] = []
-                if lo is not None:
-                    where += " AND name >= ?" if lo[1] else " AND name > ?"
-                    args.append(lo[0])
-                if hi is not None:
-                    where += " AND name <= ?" if hi[1] else " AND name < ?"
-                    args.append(hi[0])
+                where, args = bounds_sql(lo, hi)
                 want = limit - len(results)
                 args.append(want)
                 cur = conn.execute(select + where + order + " LIMIT ?", args)
@@ -472,6 +475,36 @@ class DatabaseBroker:
                 if not rolled_up:
                     break  # every row asked for came back, or the range ran out
         return results
+
+
+Bound = tuple[str, bool] | None  # (value, inclusive); None = unbounded
+
+
+def listing_bounds(marker: str, end_marker: str, prefix: str, prefix_end: str | None,
+                   reverse: bool) -> tuple[Bound, Bound]:
+    """The (low, high) name bounds a listing's marker, end_marker and prefix make."""
+    if reverse:
+        hi = _tighter_hi((marker, False) if marker else None,
+                         (prefix_end, False) if prefix_end else None)
+        lo = _tighter_lo((end_marker, False) if end_marker else None,
+                         (prefix, True) if prefix else None)
+    else:
+        lo = _tighter_lo((marker, False) if marker else None,
+                         (prefix, True) if prefix else None)
+        hi = _tighter_hi((end_marker, False) if end_marker else None,
+                         (prefix_end, False) if prefix_end else None)
+    return lo, hi
+
+
+def bounds_sql(lo: Bound, hi: Bound) -> tuple[str, list[Any]]:
+    where, args = "", []
+    if lo is not None:
+        where += " AND name >= ?" if lo[1] else " AND name > ?"
+        args.append(lo[0])
+    if hi is not None:
+        where += " AND name <= ?" if hi[1] else " AND name < ?"
+        args.append(hi[0])
+    return where, args
 
 
 def _tighter_lo(a: tuple[str, bool] | None,
