@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import web
 
 access_log = logging.getLogger("strata.access")
@@ -72,6 +73,17 @@ def json_error_format(request: web.Request, err: ApiError) -> web.Response:
 def swift_txn_id() -> str:
     """Swift's transaction id: ``tx`` + 21 random hex + ``-`` + the time in 10 hex."""
     return f"tx{secrets.token_hex(11)[:21]}-{int(time.time()):010x}"
+
+
+def client_gone(exc: Exception) -> ApiError | None:
+    """A client that hung up mid-request: Swift's 499, not a server error.
+
+    aiohttp's own client errors (a connection we opened to another service)
+    are ours, not the client's, and stay 500/503.
+    """
+    if isinstance(exc, ConnectionResetError) and not isinstance(exc, aiohttp.ClientError):
+        return ApiError(499, "Client Disconnect")
+    return None
 
 
 def new_request_id() -> str:
@@ -169,6 +181,16 @@ def make_app(settings: AppSettings) -> web.Application:
         middlewares=[make_middleware(settings)], client_max_size=settings.max_body
     )
     app.router.add_get("/healthcheck", healthcheck)
+
+    async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+        # A handler that streams its answer sends the headers before the
+        # middleware sees the response: stamp the id as the headers go out.
+        txn = request.get(TXN_ID)
+        if txn:
+            for name in settings.request_id_headers:
+                response.headers[name] = txn
+
+    app.on_response_prepare.append(stamp_request_id)
     return app
 
 

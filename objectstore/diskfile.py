@@ -15,6 +15,7 @@ crash. Everything here is synchronous: servers call it through a thread pool.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -188,6 +189,29 @@ def read_xattr_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
+# Suffix hashes (objectstore/hashes.py) are cached per partition; every change
+# to a suffix appends its name here so the next REPLICATE recomputes it.
+HASHES_INVALID = "hashes.invalid"
+
+
+def live_files(names: list[str]) -> set[str]:
+    """The files of a hash directory that the newest-wins rules keep."""
+    return {n for n in DiskBackend._classify(names) if n}
+
+
+def invalidate_suffix(part_dir: Path, suffix: str) -> None:
+    """Mark ``suffix`` of a partition dirty (cheap: one small locked append)."""
+    try:
+        fd = os.open(part_dir / HASHES_INVALID, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        return  # the partition is gone: nothing cached to invalidate
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{suffix}\n".encode())
+    finally:
+        os.close(fd)
+
+
 # Start writeback of large uploads as they arrive, so the final fsync has little
 # left to do (a big machine otherwise keeps gigabytes dirty until that fsync).
 # POSIX_FADV_DONTNEED on dirty pages starts their writeback without waiting.
@@ -229,30 +253,50 @@ class DiskBackend(ObjectBackend):
     def writer(self, device: str) -> DiskWriter:
         return DiskWriter(self._dev(device) / "tmp")
 
-    def _mkdirs(self, path: Path) -> None:
-        """Create ``path``'s missing parents, fsyncing each parent that gained an entry."""
+    @staticmethod
+    def _mkdirs(path: Path) -> list[Path]:
+        """Create ``path`` and its missing parents; return the ones this call created."""
         missing: list[Path] = []
         p = path
         while not p.exists():
             missing.append(p)
             p = p.parent
+        created = []
         for d in reversed(missing):
             try:
                 d.mkdir()
             except FileExistsError:
                 continue
-            fsync_dir(d.parent)
+            created.append(d)
+        return created
 
     def _place(self, fd: int, tmp: Path, device: str, part: str, obj_hash: str,
                name: str, metadata: dict[str, Any]) -> None:
+        """Make ``tmp`` the file ``name`` of the object, durably.
+
+        Order: create the hash directory (and parents), fsync the file, rename
+        it into place, then fsync the hash directory and every directory that
+        gained an entry. Every change is fsynced before we return; creating the
+        directories first lets one journal commit (the file's fsync) carry them,
+        so the directory fsyncs that follow find little or nothing left to do.
+        """
+        hdir = hash_dir(self._dev(device), part, obj_hash)
+        created = self._mkdirs(hdir)
         write_xattr_metadata(fd, metadata)
         os.fsync(fd)
         os.close(fd)
-        hdir = hash_dir(self._dev(device), part, obj_hash)
-        self._mkdirs(hdir)
-        os.replace(tmp, hdir / name)
+        try:
+            os.replace(tmp, hdir / name)
+        except FileNotFoundError:
+            if not tmp.exists():
+                raise
+            created += self._mkdirs(hdir)  # removed as empty meanwhile (replicator)
+            os.replace(tmp, hdir / name)
         fsync_dir(hdir)
+        for d in reversed(created):
+            fsync_dir(d.parent)
         self._cleanup(hdir)
+        invalidate_suffix(hdir.parent.parent, hdir.parent.name)
 
     def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
                timestamp: str, metadata: dict[str, Any]) -> None:
@@ -283,6 +327,21 @@ class DiskBackend(ObjectBackend):
     def write_tombstone(self, device: str, part: str, obj_hash: str, timestamp: str,
                         metadata: dict[str, Any]) -> None:
         self._small_file(device, part, obj_hash, f"{timestamp}.ts", metadata)
+
+    def place_file(self, writer: Writer | None, device: str, part: str, obj_hash: str,
+                   name: str, metadata: dict[str, Any]) -> None:
+        """Store one file under its exact name (replication): ``writer`` holds the
+        bytes of a ``.data``; ``.meta`` and ``.ts`` files have none."""
+        if writer is None:
+            self._small_file(device, part, obj_hash, name, metadata)
+            return
+        assert isinstance(writer, DiskWriter)
+        fd, writer.fd = writer.fd, -1
+        try:
+            self._place(fd, writer.path, device, part, obj_hash, name, metadata)
+        except BaseException:
+            writer.path.unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def _stamp(name: str) -> str:
@@ -353,6 +412,7 @@ class DiskBackend(ObjectBackend):
         except FileNotFoundError:
             return
         fsync_dir(hdir.parent)
+        invalidate_suffix(hdir.parent.parent, hdir.parent.name)
 
 
 # --- in memory (the reference the disk implementation is checked against) ------------

@@ -25,6 +25,7 @@ from common.ranges import (
     new_boundary,
     parse_range,
 )
+from objectstore import expirer
 from objectstore import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
 from objectstore.diskfile import (
@@ -261,6 +262,8 @@ async def put_object(request: web.Request) -> web.Response:
         finally:
             if not committed:
                 await req.node.run(writer.abort)
+    await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
+                                req.obj, req.hash, metadata)
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": received,
         "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0})
@@ -359,6 +362,8 @@ async def post_object(request: web.Request) -> web.Response:
     if "Content-Type" in request.headers:
         meta["Content-Type"] = request.headers["Content-Type"]
     await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
+    await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
+                                req.obj, req.hash, meta)
     return web.Response(status=202)
 
 

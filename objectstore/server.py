@@ -11,8 +11,27 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from common import config as config_mod
-from common.http import ApiError, AppSettings, make_app, run_app, setup_logging, swift_txn_id
-from objectstore import account_server, container_server, object_server
+from common.http import (
+    ApiError,
+    AppSettings,
+    client_gone,
+    make_app,
+    run_app,
+    setup_logging,
+    swift_txn_id,
+)
+from objectstore import (
+    account_server,
+    auditor,
+    container_server,
+    db_replication_server,
+    db_replicator,
+    expirer,
+    object_server,
+    replication_server,
+    replicator,
+    updater,
+)
 from objectstore.diskfile import DiskBackend, ObjectBackend
 from objectstore.node import NODE, NodeContext
 from objectstore.setup import node_root
@@ -30,7 +49,7 @@ def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Ap
     app = make_app(AppSettings(
         service="storage", error_format=text_error, max_body=1 << 40,
         request_id=swift_txn_id, request_id_headers=("X-Trans-Id",),
-        incoming_id_headers=("X-Trans-Id",),
+        incoming_id_headers=("X-Trans-Id",), map_error=client_gone,
     ))
     app[NODE] = node
     app[object_server.BACKEND] = backend or DiskBackend(node.devices)
@@ -44,6 +63,8 @@ def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Ap
     object_server.add_routes(app)
     container_server.add_routes(app)
     account_server.add_routes(app)
+    db_replication_server.add_routes(app)
+    replication_server.add_routes(app)
     return app
 
 
@@ -57,6 +78,8 @@ def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
 async def serve(cfg: config_mod.StrataConfig, node: int) -> None:
     ctx = node_context(cfg, node)
     app = build_app(ctx)
+    for daemon in (db_replicator, updater, expirer, replicator, auditor):
+        app.cleanup_ctx.append(daemon.daemon_ctx(cfg, node))
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None

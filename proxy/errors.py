@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
-from common.http import ApiError
+from common.http import ApiError, client_gone
 
 # Swift's own words for each status.
 EXPLANATIONS = {
@@ -48,10 +47,6 @@ def fail(status: int, message: str = "", **headers: str) -> ApiError:
 
 
 def map_error(exc: Exception) -> ApiError | None:
-    """A client that hung up mid-request is Swift's 499, not a server error (500).
-
-    aiohttp's own client errors (a storage node's connection) are not the client's.
-    """
-    if isinstance(exc, ConnectionResetError) and not isinstance(exc, aiohttp.ClientError):
-        return fail(499)
-    return None
+    """A client that hung up mid-request is Swift's 499, not a server error (500)."""
+    gone = client_gone(exc)
+    return fail(499) if gone else None

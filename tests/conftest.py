@@ -24,11 +24,14 @@ import pytest
 _PG_SKIPPED: list[str] = []
 
 
+# Ports for test servers come from below the kernel's ephemeral range
+# (32768-60999), where outgoing connections would otherwise take them first.
+PORT_RANGE = (10000, 32000)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free at the time of the call."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port_range(1)
 
 
 def free_port_range(count: int) -> int:
@@ -36,7 +39,7 @@ def free_port_range(count: int) -> int:
     import random
 
     for _ in range(200):
-        base = random.randint(20000, 60000 - count)
+        base = random.randint(PORT_RANGE[0], PORT_RANGE[1] - count)
         socks = []
         try:
             for port in range(base, base + count):

@@ -1,0 +1,156 @@
+"""The object replication endpoints of a storage node (internal: replicators only).
+
+``GET /replicate/objects/<device>/<part>``
+    JSON ``{suffix: hash}`` of the partition (objectstore/hashes.py), dirty
+    suffixes recomputed; ``?recalculate=abc,f00`` forces those suffixes.
+``GET /replicate/objects/<device>/<part>/<suffix>``
+    JSON ``{hash: [file names]}``: the files the suffix keeps, so a peer can
+    tell which of its own files this node lacks.
+``PUT /replicate/objects/<device>/<part>/<hash>/<timestamp>.<data|meta|ts>``
+    Stores one file under its exact name: ``X-Backend-Replication: true``,
+    ``X-Backend-Metadata-Length: N``; the body is N bytes of JSON metadata
+    (exactly the sender's xattr metadata) followed by the file's bytes (only a
+    ``.data`` has any). A ``.data`` must match its metadata's ``ETag`` and
+    ``Content-Length`` (422 otherwise). 201 when stored, 200 when the node
+    already keeps that file, 409 when something newer here supersedes it
+    (a newer tombstone or data: nothing resurrects). No container update is
+    ever sent: the listing learnt about the object when it was first written.
+
+Swift says ``REPLICATE /objects/...``; aiohttp's HTTP parser refuses methods
+it does not know, so these live under their own ``/replicate`` prefix (as
+the DB replication routes do), apart from the object server's
+``/objects/d/p/a/c/o``: normal object requests never reach these handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from objectstore import hashes
+from objectstore.diskfile import DiskBackend, DiskWriter, live_files
+from objectstore.node import NODE, DeviceError, NodeContext
+from objectstore.object_server import BACKEND
+from rings.hashing import hash_path
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/replicate/objects"
+MAX_METADATA = 1 << 20
+CHUNK = 1 << 20
+
+
+def _partition_dir(request: web.Request) -> tuple[NodeContext, Path]:
+    node = request.app[NODE]
+    part = request.match_info["part"]
+    if not hashes.is_partition(part):
+        raise web.HTTPBadRequest(text="partition must be a number")
+    try:
+        dev = node.device_path(request.match_info["device"])
+    except DeviceError as exc:
+        raise web.HTTPInsufficientStorage(text=str(exc)) from None
+    return node, dev / "objects" / part
+
+
+async def replicate_partition(request: web.Request) -> web.Response:
+    node, part_dir = _partition_dir(request)
+    recalc = [s for s in request.query.get("recalculate", "").split(",") if s]
+    if any(not hashes.is_suffix(s) for s in recalc):
+        raise web.HTTPBadRequest(text="recalculate takes suffixes (three hex digits)")
+    result = await node.run(hashes.get_hashes, part_dir, recalc)
+    return web.json_response(result)
+
+
+async def replicate_suffix(request: web.Request) -> web.Response:
+    node, part_dir = _partition_dir(request)
+    suffix = request.match_info["suffix"]
+    if not hashes.is_suffix(suffix):
+        raise web.HTTPBadRequest(text="bad suffix")
+    result = await node.run(hashes.list_suffix, part_dir / suffix)
+    return web.json_response(result)
+
+
+def _check_name(metadata: dict[str, Any], obj_hash: str, node: NodeContext) -> bool:
+    """A metadata ``name`` (``/a/c/o``), when there is one, must hash to ``obj_hash``."""
+    name = metadata.get("name")
+    if name is None:
+        return True
+    parts = str(name).split("/", 3)
+    if len(parts) != 4 or parts[0]:
+        return False
+    return hash_path(parts[1], parts[2], parts[3], hash_prefix=node.hash_prefix,
+                     hash_suffix=node.hash_suffix) == obj_hash
+
+
+def _verdict(part_dir: Path, obj_hash: str, name: str) -> int | None:
+    """200 when the file is already kept here, 409 when it would not be kept."""
+    current = hashes.live_names(part_dir / obj_hash[-3:] / obj_hash)
+    if name in current:
+        return 200
+    if name not in live_files([*current, name]):
+        return 409
+    return None
+
+
+async def push_file(request: web.Request) -> web.Response:
+    node, part_dir = _partition_dir(request)
+    backend = request.app[BACKEND]
+    if not isinstance(backend, DiskBackend):
+        raise web.HTTPNotImplemented(text="replication needs the disk backend")
+    if request.headers.get("X-Backend-Replication", "").lower() != "true":
+        raise web.HTTPBadRequest(text="X-Backend-Replication: true is required")
+    obj_hash, name = request.match_info["hash"], request.match_info["name"]
+    if not hashes.is_hash(obj_hash) or not hashes.valid_file_name(name):
+        raise web.HTTPBadRequest(text="bad object hash or file name")
+    try:
+        meta_len = int(request.headers["X-Backend-Metadata-Length"])
+    except (KeyError, ValueError):
+        raise web.HTTPBadRequest(text="X-Backend-Metadata-Length is required") from None
+    if not 0 < meta_len <= MAX_METADATA:
+        raise web.HTTPBadRequest(text="metadata too large")
+    try:
+        raw = await request.content.readexactly(meta_len)
+    except asyncio.IncompleteReadError:
+        return web.Response(status=499, text="client disconnected before the end")
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text="metadata is not JSON") from None
+    if not isinstance(metadata, dict) or not _check_name(metadata, obj_hash, node):
+        raise web.HTTPBadRequest(text="metadata does not belong to this object")
+    device, part = request.match_info["device"], request.match_info["part"]
+    verdict = await node.run(_verdict, part_dir, obj_hash, name)
+    if verdict is not None:
+        return web.Response(status=verdict)
+    if not name.endswith(".data"):
+        if await request.content.read(1):
+            raise web.HTTPBadRequest(text="only a .data file has bytes")
+        await node.run(backend.place_file, None, device, part, obj_hash, name, metadata)
+        return web.Response(status=201)
+    writer: DiskWriter = await node.run(backend.writer, device)
+    placed = False
+    try:
+        while chunk := await request.content.read(CHUNK):
+            await node.run(writer.write, chunk)
+        if (writer.etag != str(metadata.get("ETag", ""))
+                or str(writer.length) != str(metadata.get("Content-Length", ""))):
+            return web.Response(status=422, text="body does not match ETag/Content-Length")
+        await node.run(backend.place_file, writer, device, part, obj_hash, name, metadata)
+        placed = True
+    finally:
+        if not placed:
+            await node.run(writer.abort)
+    log.debug("replicated %s/%s/%s/%s in", device, part, obj_hash, name)
+    return web.Response(status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(f"{PREFIX}/{{device}}/{{part}}", replicate_partition, allow_head=False)
+    app.router.add_get(f"{PREFIX}/{{device}}/{{part}}/{{suffix}}", replicate_suffix,
+                       allow_head=False)
+    app.router.add_put(f"{PREFIX}/{{device}}/{{part}}/{{hash}}/{{name}}", push_file)

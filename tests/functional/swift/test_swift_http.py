@@ -1,0 +1,561 @@
+"""Swift v1 semantics and every bad input of issue #3, over raw HTTP, on a real Strata.
+
+Each bad request must get Swift's status *and* leave nothing stored: every
+test looks again (GET, HEAD, listing, or the disk) after the refusal. Every
+response of the checked sessions also goes through ``check_response``
+(transaction id format, ``X-Openstack-Request-Id``, no ``X-Backend-*``).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import http.client
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree as ET
+
+import pytest
+import requests
+
+from tests.functional.swift.conftest import TXN_RE, StrataInstance, SwiftUser, check_response
+
+
+@pytest.fixture(scope="module")
+def demo(strata_swift: StrataInstance) -> SwiftUser:
+    return strata_swift.user("demo")
+
+
+@pytest.fixture(scope="module")
+def admin(strata_swift: StrataInstance) -> SwiftUser:
+    return strata_swift.user("admin")
+
+
+@pytest.fixture(scope="module")
+def box(demo: SwiftUser) -> str:
+    """A container of the demo user for the object tests."""
+    assert demo.request("PUT", "/box").status_code in (201, 202)
+    return "box"
+
+
+def put(user: SwiftUser, container: str, name: str, data: bytes = b"data",
+        headers: dict[str, str] | None = None) -> requests.Response:
+    """PUT with ``name`` percent-encoded here (so ``/`` stays a separator)."""
+    return user.request("PUT", f"/{container}/{quote(name)}", data=data, headers=headers)
+
+
+def get(user: SwiftUser, container: str, name: str,
+        headers: dict[str, str] | None = None) -> requests.Response:
+    return user.request("GET", f"/{container}/{quote(name)}", headers=headers)
+
+
+def assert_absent(user: SwiftUser, container: str, name: str) -> None:
+    """Not readable and not listed."""
+    assert get(user, container, name).status_code == 404
+    assert name not in user.names(container, prefix=name[:20])
+
+
+# -- names ------------------------------------------------------------------
+
+def test_object_name_over_1024_bytes_is_400(demo: SwiftUser, box: str) -> None:
+    longest = "é" * 512  # 1024 bytes: allowed
+    assert put(demo, box, longest).status_code == 201
+    assert get(demo, box, longest).content == b"data"
+    too_long = "é" * 512 + "x"
+    r = put(demo, box, too_long)
+    assert r.status_code == 400 and b"1025" in r.content
+    assert too_long not in demo.names(box, prefix="é")
+    assert demo.request("DELETE", f"/{box}/{quote(longest)}").status_code == 204
+
+
+def test_container_name_over_256_bytes_is_400(demo: SwiftUser) -> None:
+    assert demo.request("PUT", "/" + "c" * 256).status_code == 201
+    assert demo.request("PUT", "/" + "c" * 257).status_code == 400
+    assert demo.request("HEAD", "/" + "c" * 257).status_code == 400
+    listed = demo.containers()
+    assert "c" * 256 in listed and "c" * 257 not in listed
+    assert demo.request("DELETE", "/" + "c" * 256).status_code == 204
+
+
+def test_container_name_with_slash_is_400(demo: SwiftUser) -> None:
+    r = demo.request("PUT", "/slash%2Fname")
+    assert r.status_code == 400
+    listed = demo.containers()
+    assert not {"slash/name", "slash", "name"} & set(listed)
+    assert demo.request("HEAD", "/slash").status_code == 404
+
+
+def test_dot_dot_and_nul_never_escape_the_devices(strata_swift: StrataInstance,
+                                                  demo: SwiftUser, box: str) -> None:
+    home = strata_swift.home
+    store = strata_swift.var / "objectstore"
+
+    def files() -> set[Path]:
+        return {p for p in home.rglob("*") if p.is_file()}
+
+    before = files()
+    names = {"../../../../etc/passwd-x": b"one", "a/../../b": b"two",
+             "./x/./../y": b"three"}
+    for name, data in names.items():
+        r = demo.request("PUT", f"/{box}/{quote(name, safe='')}", data=data)
+        assert r.status_code == 201, (name, r.status_code, r.text)
+    # a client that sends the dot segments literally (http.client does not normalize)
+    conn = http.client.HTTPConnection("127.0.0.1", strata_swift.proxy_port, timeout=30)
+    try:
+        conn.request("PUT", f"/v1/{demo.account}/{box}/lit/../../../../z", body=b"four",
+                     headers={"X-Auth-Token": demo.token})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 201
+    finally:
+        conn.close()
+    names["lit/../../../../z"] = b"four"
+
+    nul = demo.request("PUT", f"/{box}/x%00y", data=b"nul")
+    assert nul.status_code == 412
+    assert demo.request("GET", f"/{box}/x%00y").status_code == 412
+    assert demo.request("PUT", "/nul%00box").status_code == 412
+
+    for name, data in names.items():
+        r = demo.request("GET", f"/{box}/{quote(name, safe='')}")
+        assert r.status_code == 200 and r.content == data, name
+    listed = demo.names(box)
+    assert set(names) <= set(listed)
+    assert not any("\x00" in n or n in ("x", "y", "xy") for n in listed)
+
+    created = files() - before
+    outside = {p for p in created
+               if store not in p.parents and p.parent != strata_swift.var / "log"}
+    assert not outside, outside
+    leaf_names = {"passwd-x", "b", "y", "z", "x\x00y"}
+    assert not {p.name for p in created} & leaf_names
+    assert not Path("/etc/passwd-x").exists()
+    for name in names:
+        demo.request("DELETE", f"/{box}/{quote(name, safe='')}")
+
+
+# -- bodies -----------------------------------------------------------------
+
+@pytest.mark.parametrize("declared", [100000, 1000], ids=["streamed", "small"])
+def test_body_shorter_than_content_length_stores_nothing(
+        strata_swift: StrataInstance, demo: SwiftUser, box: str, declared: int) -> None:
+    name = f"short-{declared}"
+    path = f"/v1/{demo.account}/{box}/{name}"
+    with socket.create_connection(("127.0.0.1", strata_swift.proxy_port), timeout=10) as s:
+        s.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {demo.token}\r\n"
+                  f"Content-Length: {declared}\r\n\r\n".encode() + b"0123456789")
+        time.sleep(0.2)
+    # the proxy logs the request once it has given up on it: a client disconnect (499)
+    log = strata_swift.var / "log" / "proxy.log"
+    deadline = time.monotonic() + 10
+    while f'"PUT {path}" 499' not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    assert_absent(demo, box, name)
+
+
+def test_etag_mismatch_is_422_and_nothing_stored(demo: SwiftUser, box: str) -> None:
+    data = os.urandom(100)
+    r = put(demo, box, "tagged", data, {"ETag": hashlib.md5(b"other").hexdigest()})
+    assert r.status_code == 422
+    assert_absent(demo, box, "tagged")
+    big = os.urandom(300 * 1024)  # streamed to the nodes
+    r = put(demo, box, "tagged-big", big, {"ETag": hashlib.md5(b"other").hexdigest()})
+    assert r.status_code == 422
+    assert_absent(demo, box, "tagged-big")
+    r = put(demo, box, "tagged", data, {"ETag": hashlib.md5(data).hexdigest()})
+    assert r.status_code == 201 and r.headers["ETag"] == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize(("headers", "ok"), [
+    ({"X-Object-Meta-V": "v" * 256}, True),
+    ({"X-Object-Meta-V": "v" * 257}, False),
+    ({f"X-Object-Meta-K{i}": "v" for i in range(90)}, True),
+    ({f"X-Object-Meta-K{i}": "v" for i in range(91)}, False),
+    ({f"X-Object-Meta-M{i:02}": "v" * 253 for i in range(16)}, True),  # 4096 bytes
+    ({**{f"X-Object-Meta-M{i:02}": "v" * 253 for i in range(16)}, "X-Object-Meta-Q": "x"},
+     False),
+    ({"X-Object-Meta-" + "n" * 128: "v"}, True),
+    ({"X-Object-Meta-" + "n" * 129: "v"}, False),
+], ids=["value-256", "value-257", "count-90", "count-91", "total-4096", "total-4098",
+        "name-128", "name-129"])
+def test_metadata_limits(strata_swift: StrataInstance, demo: SwiftUser, box: str,
+                         headers: dict[str, str], ok: bool,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http.client, "_MAXHEADERS", 1000)  # 90 metadata headers and more
+    name = f"meta-{uuid.uuid4().hex[:8]}"
+    r = put(demo, box, name, b"m", headers)
+    if ok:
+        size = sum(len(k) + len(v) for k, v in headers.items())
+        if r.status_code == 503 and size > 3000 and not big_xattrs_fit(strata_swift.var):
+            pytest.xfail("known bug: the devices' filesystem (ext4: one 4 KiB xattr block "
+                         "per inode) cannot hold Swift's 4096 bytes of metadata in xattrs")
+        assert r.status_code == 201, r.text
+        got = demo.request("HEAD", f"/{box}/{name}")
+        assert {k.lower() for k in headers} <= {k.lower() for k in got.headers}
+        demo.request("DELETE", f"/{box}/{name}")
+        return
+    assert r.status_code == 400, r.text
+    assert_absent(demo, box, name)
+    # the same rules hold for a POST to an existing object and for containers
+    assert put(demo, box, name, b"m").status_code == 201
+    assert demo.request("POST", f"/{box}/{name}", headers=headers).status_code == 400
+    kept = demo.request("HEAD", f"/{box}/{name}")
+    assert not any(k.lower().startswith("x-object-meta-") for k in kept.headers)
+    demo.request("DELETE", f"/{box}/{name}")
+    cheaders = {k.replace("X-Object-", "X-Container-"): v for k, v in headers.items()}
+    assert demo.request("POST", f"/{box}", headers=cheaders).status_code == 400
+    chead = demo.request("HEAD", f"/{box}")
+    assert not any(k.lower().startswith("x-container-meta-") for k in chead.headers)
+
+
+def big_xattrs_fit(var: Path) -> bool:
+    """Can a file on the devices' filesystem hold ~6 KB of user xattrs?"""
+    probe = var / "objectstore" / f".xattr-probe-{uuid.uuid4().hex}"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"x" * 3000)
+        os.setxattr(probe, "user.probe1", b"x" * 3000)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+# -- ranges and conditional requests ---------------------------------------
+
+BODY = bytes(range(65, 91)) * 4  # 104 bytes of A-Z, no line breaks
+
+
+@pytest.fixture(scope="module")
+def ranged(demo: SwiftUser, box: str) -> str:
+    assert put(demo, box, "ranged", BODY, {"Content-Type": "text/x-letters"}
+               ).status_code == 201
+    return "ranged"
+
+
+def test_ranges(demo: SwiftUser, box: str, ranged: str) -> None:
+    r = get(demo, box, ranged, {"Range": "bytes=200-300"})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == f"bytes */{len(BODY)}"
+
+    r = get(demo, box, ranged, {"Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == BODY[10:20]
+    assert r.headers["Content-Range"] == f"bytes 10-19/{len(BODY)}"
+    r = get(demo, box, ranged, {"Range": "bytes=-5"})
+    assert r.status_code == 206 and r.content == BODY[-5:]
+    r = get(demo, box, ranged, {"Range": "bytes=100-"})
+    assert r.status_code == 206 and r.content == BODY[100:]
+
+    wanted = [(0, 2), (50, 59), (100, 103)]
+    spec = ",".join(f"{a}-{b}" for a, b in wanted)
+    r = get(demo, box, ranged, {"Range": f"bytes={spec}"})
+    assert r.status_code == 206
+    ctype = r.headers["Content-Type"]
+    assert ctype.startswith("multipart/byteranges")
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {ctype}\r\n\r\n".encode() + r.content)
+    assert msg.is_multipart()
+    parts = list(msg.iter_parts())
+    assert len(parts) == len(wanted)
+    for part, (a, b) in zip(parts, wanted, strict=True):
+        assert part["Content-Range"] == f"bytes {a}-{b}/{len(BODY)}"
+        assert part.get_content_type() == "text/x-letters"
+        assert part.get_payload(decode=True) == BODY[a:b + 1]
+
+
+def test_conditional_get(demo: SwiftUser, box: str, ranged: str) -> None:
+    head = demo.request("HEAD", f"/{box}/{ranged}")
+    etag, modified = head.headers["ETag"], head.headers["Last-Modified"]
+    assert etag == hashlib.md5(BODY).hexdigest()
+
+    assert get(demo, box, ranged, {"If-None-Match": etag}).status_code == 304
+    assert get(demo, box, ranged, {"If-None-Match": f'"{etag}"'}).status_code == 304
+    assert get(demo, box, ranged, {"If-None-Match": "nope"}).content == BODY
+    assert get(demo, box, ranged, {"If-Match": "nope"}).status_code == 412
+    assert get(demo, box, ranged, {"If-Match": etag}).content == BODY
+    assert get(demo, box, ranged, {"If-Match": "*"}).status_code == 200
+
+    past = formatdate(time.time() - 86400 * 365, usegmt=True)
+    future = formatdate(time.time() + 86400 * 365, usegmt=True)
+    assert get(demo, box, ranged, {"If-Modified-Since": past}).content == BODY
+    assert get(demo, box, ranged, {"If-Modified-Since": modified}).status_code == 304
+    # as Swift: not modified since a later date, even one in the future
+    assert get(demo, box, ranged, {"If-Modified-Since": future}).status_code == 304
+    assert get(demo, box, ranged, {"If-Unmodified-Since": past}).status_code == 412
+    assert get(demo, box, ranged, {"If-Unmodified-Since": modified}).status_code == 200
+    assert demo.request("HEAD", f"/{box}/{ranged}",
+                        headers={"If-None-Match": etag}).status_code == 304
+
+
+# -- auth ---------------------------------------------------------------------
+
+def test_tokens_and_accounts(demo: SwiftUser, admin: SwiftUser, box: str) -> None:
+    assert put(demo, box, "private").status_code == 201
+    for path in ("", f"/{box}", f"/{box}/private"):
+        for method in ("GET", "HEAD"):
+            assert demo.request(method, path, token="").status_code == 401, path
+            assert demo.request(method, path, token="garbage-token").status_code == 401
+            # someone else's account, both ways round
+            assert demo.request(method, path, token=admin.token).status_code == 403, path
+        assert admin.request("GET", path.replace(box, "x"), token=demo.token
+                             ).status_code == 403
+    assert demo.request("PUT", f"/{box}/sneaky", token="", data=b"x").status_code == 401
+    assert demo.request("PUT", f"/{box}/sneaky", token=admin.token, data=b"x"
+                        ).status_code == 403
+    assert demo.request("DELETE", f"/{box}/private", token=admin.token).status_code == 403
+    assert demo.request("PUT", "/admins-box", token=admin.token).status_code == 403
+    assert demo.request("POST", "", token="", headers={"X-Account-Meta-A": "1"}
+                        ).status_code == 401
+    assert_absent(demo, box, "sneaky")
+    assert get(demo, box, "private").content == b"data"
+    assert "admins-box" not in demo.containers()
+
+
+def test_client_backend_headers_are_ignored(strata_swift: StrataInstance,
+                                            demo: SwiftUser, box: str) -> None:
+    started = time.time()
+    sneaky = {
+        "X-Backend-Replication": "True",
+        "X-Backend-Container-Host": "127.0.0.1:1",
+        "X-Backend-Container-Device": "elsewhere",
+        "X-Backend-Container-Partition": "0",
+        "X-Backend-Storage-Policy-Index": "7",
+        "X-Backend-Timestamp": "1000000000.00000",
+        "X-Timestamp": "1000000000.00000",
+    }
+    r = put(demo, box, "backend-hdrs", b"payload", sneaky)
+    assert r.status_code == 201
+    head = demo.request("HEAD", f"/{box}/backend-hdrs", headers=sneaky)
+    assert head.status_code == 200
+    assert float(head.headers["X-Timestamp"]) >= started - 1
+    # the container update went to the real container servers, not the client's host
+    assert "backend-hdrs" in demo.names(box, prefix="backend")
+    assert demo.request("DELETE", f"/{box}/backend-hdrs", headers=sneaky).status_code == 204
+    assert get(demo, box, "backend-hdrs").status_code == 404
+    # X-Backend-Replication does not let a client read an expired object
+    gone = put(demo, box, "expired-b", headers={"X-Delete-At": str(int(time.time()) - 5)})
+    assert gone.status_code == 201
+    assert get(demo, box, "expired-b", sneaky).status_code == 404
+    assert not (strata_swift.var / "elsewhere").exists()
+
+
+# -- listings -----------------------------------------------------------------
+
+LISTED = ["a", "b/1", "b/2", "c", "d/x/y", "é e"]
+
+
+@pytest.fixture(scope="module")
+def listed(demo: SwiftUser) -> Iterator[str]:
+    assert demo.request("PUT", "/listing").status_code == 201
+    for i, name in enumerate(LISTED):
+        assert put(demo, "listing", name, b"x" * i).status_code == 201
+    yield "listing"
+
+
+def plain(user: SwiftUser, container: str, **query: str) -> list[str]:
+    r = user.request("GET", f"/{container}", params=query)
+    assert r.status_code in (200, 204), r.text
+    assert r.headers["Content-Type"].startswith("text/plain")
+    return r.text.splitlines()
+
+
+def test_listing_formats(demo: SwiftUser, listed: str) -> None:
+    assert plain(demo, listed) == LISTED
+    r = demo.request("GET", f"/{listed}", params={"format": "json"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    rows = r.json()
+    assert [row["name"] for row in rows] == LISTED
+    for i, row in enumerate(rows):
+        assert row["bytes"] == i and row["hash"] == hashlib.md5(b"x" * i).hexdigest()
+        assert row["content_type"] and row["last_modified"]
+    assert demo.request("GET", f"/{listed}", headers={"Accept": "application/json"}
+                        ).json() == rows
+
+    r = demo.request("GET", f"/{listed}", params={"format": "xml"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
+    root = ET.fromstring(r.content)
+    assert root.tag == "container" and root.get("name") == listed
+    objs = root.findall("object")
+    assert [o.findtext("name") for o in objs] == LISTED
+    assert [int(o.findtext("bytes") or "-1") for o in objs] == list(range(len(LISTED)))
+    assert all(o.findtext("hash") and o.findtext("last_modified") for o in objs)
+
+    r = demo.request("GET", f"/{listed}", params={"format": "xml", "delimiter": "/"})
+    root = ET.fromstring(r.content)
+    assert [el.get("name") for el in root.findall("subdir")] == ["b/", "d/"]
+    assert [el.findtext("name") for el in root.findall("subdir")] == ["b/", "d/"]
+    assert [o.findtext("name") for o in root.findall("object")] == ["a", "c", "é e"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({"limit": "2"}, ["a", "b/1"]),
+    ({"marker": "b/1"}, ["b/2", "c", "d/x/y", "é e"]),
+    ({"end_marker": "c"}, ["a", "b/1", "b/2"]),
+    ({"marker": "a", "end_marker": "d"}, ["b/1", "b/2", "c"]),
+    ({"reverse": "true"}, list(reversed(LISTED))),
+    ({"reverse": "true", "marker": "c"}, ["b/2", "b/1", "a"]),
+    ({"reverse": "true", "limit": "2"}, ["é e", "d/x/y"]),
+    ({"prefix": "b/"}, ["b/1", "b/2"]),
+    ({"delimiter": "/"}, ["a", "b/", "c", "d/", "é e"]),
+    ({"prefix": "d/", "delimiter": "/"}, ["d/x/"]),
+    ({"prefix": "d/x/", "delimiter": "/"}, ["d/x/y"]),
+    ({"prefix": "zzz"}, []),
+    ({"limit": "10000"}, LISTED),
+])
+def test_listing_queries(demo: SwiftUser, listed: str, query: dict[str, str],
+                         expected: list[str]) -> None:
+    assert plain(demo, listed, **query) == expected
+    assert demo.names(listed, **query) == expected
+
+
+def test_listing_limits_and_empty(demo: SwiftUser, listed: str) -> None:
+    assert demo.request("GET", f"/{listed}", params={"limit": "10001"}).status_code == 412
+    assert demo.request("GET", "", params={"limit": "10001"}).status_code == 412
+    assert demo.request("PUT", "/empty").status_code in (201, 202)
+    r = demo.request("GET", "/empty")
+    assert r.status_code == 204 and r.content == b""
+    r = demo.request("GET", "/empty", params={"format": "json"})
+    assert r.status_code == 200 and r.json() == []
+    r = demo.request("GET", "/empty", params={"format": "xml"})
+    assert r.status_code == 200 and not list(ET.fromstring(r.content))
+    head = demo.request("HEAD", f"/{listed}")
+    assert head.status_code == 204
+    assert head.headers["X-Container-Object-Count"] == str(len(LISTED))
+    assert head.headers["X-Container-Bytes-Used"] == str(sum(range(len(LISTED))))
+
+    accounts = demo.request("GET", "", params={"format": "json"}).json()
+    # (its count and bytes reach the account later, as in Swift: not checked here)
+    assert listed in [c["name"] for c in accounts]
+    assert plain(demo, "", prefix="emp") == ["empty"]
+    assert demo.request("DELETE", "/empty").status_code == 204
+    assert demo.request("DELETE", f"/{listed}").status_code == 409  # not empty
+
+
+# -- the rest -----------------------------------------------------------------
+
+def test_info_and_healthcheck(strata_swift: StrataInstance) -> None:
+    r = requests.get(strata_swift.proxy_url + "/info", timeout=30)
+    check_response(r)
+    assert r.status_code == 200
+    info = r.json()["swift"]
+    assert info["max_file_size"] >= 5 * 1024**3
+    assert info["max_object_name_length"] == 1024
+    assert info["max_container_name_length"] == 256
+    assert info["max_meta_count"] == 90
+    assert info["max_meta_name_length"] == 128 and info["max_meta_value_length"] == 256
+    assert info["max_meta_overall_size"] == 4096
+    assert info["container_listing_limit"] == 10000
+    r = requests.get(strata_swift.proxy_url + "/healthcheck", timeout=30)
+    assert r.status_code == 200
+
+
+def test_transaction_ids(strata_swift: StrataInstance, demo: SwiftUser, box: str) -> None:
+    seen = set()
+    responses: list[Any] = [
+        demo.request("HEAD", ""), demo.request("GET", f"/{box}"),
+        demo.request("GET", f"/{box}/missing"), demo.request("GET", "", token=""),
+        demo.request("PUT", "/" + "c" * 300),
+        requests.get(strata_swift.proxy_url + "/v1/AUTH_nobody", timeout=30),
+        requests.get(strata_swift.proxy_url + "/info", timeout=30),
+    ]
+    for r in responses:
+        txn = r.headers["X-Trans-Id"]
+        assert TXN_RE.fullmatch(txn) and r.headers["X-Openstack-Request-Id"] == txn
+        seen.add(txn)
+    assert len(seen) == len(responses)
+    # a client cannot choose the id
+    r = demo.request("HEAD", "", headers={"X-Trans-Id": "tx" + "0" * 21 + "-" + "0" * 10,
+                                          "X-Openstack-Request-Id": "req-mine"})
+    assert r.headers["X-Trans-Id"] != "tx" + "0" * 21 + "-" + "0" * 10
+
+
+def test_object_post_replaces_metadata_and_content_type(demo: SwiftUser, box: str) -> None:
+    r = put(demo, box, "posted", b"body", {"X-Object-Meta-Old": "1", "X-Object-Meta-Keep": "k",
+                                           "Content-Type": "text/plain"})
+    assert r.status_code == 201
+    r = demo.request("POST", f"/{box}/posted", headers={
+        "X-Object-Meta-New": "2", "X-Object-Meta-Keep": "again", "Content-Type": "text/x-new"})
+    assert r.status_code == 202
+    for method in ("HEAD", "GET"):
+        got = demo.request(method, f"/{box}/posted")
+        meta = {k.lower(): v for k, v in got.headers.items()
+                if k.lower().startswith("x-object-meta-")}
+        assert meta == {"x-object-meta-new": "2", "x-object-meta-keep": "again"}
+        assert got.headers["Content-Type"] == "text/x-new"
+        assert got.headers["ETag"] == hashlib.md5(b"body").hexdigest()
+    assert get(demo, box, "posted").content == b"body"
+    row = next(i for i in demo.request("GET", f"/{box}", params={
+        "format": "json", "prefix": "posted"}).json() if i["name"] == "posted")
+    assert row["bytes"] == 4
+    assert demo.request("POST", f"/{box}/never-put", headers={"X-Object-Meta-A": "1"}
+                        ).status_code == 404
+    assert_absent(demo, box, "never-put")
+
+
+def test_delete_at_in_the_past_is_not_readable(demo: SwiftUser, box: str) -> None:
+    r = put(demo, box, "expired", b"old", {"X-Delete-At": str(int(time.time()) - 10)})
+    assert r.status_code == 201
+    assert get(demo, box, "expired").status_code == 404
+    assert demo.request("HEAD", f"/{box}/expired").status_code == 404
+    soon = int(time.time()) + 3600
+    r = put(demo, box, "later", b"new", {"X-Delete-At": str(soon)})
+    assert r.status_code == 201
+    got = get(demo, box, "later")
+    assert got.content == b"new" and got.headers["X-Delete-At"] == str(soon)
+    assert put(demo, box, "bad-at", b"x", {"X-Delete-At": "soon"}).status_code == 400
+    assert_absent(demo, box, "bad-at")
+
+
+def _new_member(strata_swift: StrataInstance) -> tuple[str, str, str]:
+    """A fresh project and member user, made through Keystone as the admin."""
+    rc = strata_swift.openrc("openrc")
+    auth = rc["OS_AUTH_URL"].rstrip("/")
+    body: dict[str, Any] = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": rc["OS_USERNAME"], "domain": {"name": "Default"},
+        "password": rc["OS_PASSWORD"]}}}, "scope": {"project": {
+            "name": rc["OS_PROJECT_NAME"], "domain": {"name": "Default"}}}}}
+    r = requests.post(auth + "/auth/tokens", json=body, timeout=30)
+    assert r.status_code == 201, r.text
+    h = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    suffix = uuid.uuid4().hex[:8]
+    project = requests.post(auth + "/projects", headers=h, timeout=30, json={
+        "project": {"name": f"fresh-{suffix}", "domain_id": "default"}}).json()["project"]
+    user = requests.post(auth + "/users", headers=h, timeout=30, json={
+        "user": {"name": f"fresh-{suffix}", "password": "fresh-pw",
+                 "domain_id": "default"}}).json()["user"]
+    roles = requests.get(auth + "/roles", headers=h, params={"name": "member"},
+                         timeout=30).json()["roles"]
+    r = requests.put(f"{auth}/projects/{project['id']}/users/{user['id']}/roles/"
+                     f"{roles[0]['id']}", headers=h, timeout=30)
+    assert r.status_code == 204, r.text
+    return project["name"], user["name"], "fresh-pw"
+
+
+def test_account_autocreate_for_the_owner(strata_swift: StrataInstance,
+                                          demo: SwiftUser) -> None:
+    project, user, password = _new_member(strata_swift)
+    fresh = strata_swift.v1_login(user, password, project)
+    for method in ("HEAD", "GET"):
+        r = fresh.request(method, "")
+        assert r.status_code == 204, (method, r.status_code)
+        assert r.headers["X-Account-Container-Count"] == "0"
+        assert r.headers["X-Account-Object-Count"] == "0"
+        assert r.headers["X-Account-Bytes-Used"] == "0"
+    r = fresh.request("GET", "", params={"format": "json"})
+    assert r.status_code == 200 and r.json() == []
+    # not for someone else: the demo user sees a 403, not an empty account
+    assert fresh.request("HEAD", "", token=demo.token).status_code == 403
+    # and the first container creates the account for real
+    assert fresh.request("PUT", "/first").status_code == 201
+    assert fresh.containers() == ["first"]
+    assert fresh.request("HEAD", "").headers["X-Account-Container-Count"] == "1"
