@@ -102,6 +102,9 @@ class AppSettings:
     # A request id arriving in one of these headers is kept (so one id follows a
     # request from the proxy through the storage nodes); others get a new one.
     incoming_id_headers: tuple[str, ...] = ("X-Openstack-Request-Id",)
+    # Requests under these path prefixes are logged at DEBUG, not INFO (background
+    # chatter such as replication, which would drown the request log).
+    quiet_prefixes: tuple[str, ...] = ()
     # Maps the API's domain errors to an ApiError; None means "not mine" (500).
     map_error: Callable[[Exception], ApiError | None] = lambda exc: None
 
@@ -155,8 +158,10 @@ def make_middleware(settings: AppSettings) -> Any:
             response = settings.error_format(request, mapped)
         for name in settings.request_id_headers:
             response.headers[name] = txn
-        access_log.info(
-            '%s %s "%s %s" %d %s %.4f txn=%s', settings.service, request.remote,
+        level = logging.DEBUG if settings.quiet_prefixes and \
+            request.path.startswith(settings.quiet_prefixes) else logging.INFO
+        access_log.log(
+            level, '%s %s "%s %s" %d %s %.4f txn=%s', settings.service, request.remote,
             request.method, request.path_qs if _loggable(request) else request.path,
             response.status, response.content_length if response.content_length is not None
             else "-", time.monotonic() - start, txn,

@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 import threading
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from objectstore.node import fsync_dir
 METADATA_VERSION = 1
 XATTR_KEY = "user.strata.meta"
 XATTR_CHUNK = 3800  # ext4 keeps ~4 KiB of xattrs per inode block: split beyond that
+COMPRESSED = b"\x00zlib\x00"  # prefix of metadata stored compressed (JSON never starts so)
 
 
 class DiskFileError(Exception):
@@ -160,11 +162,32 @@ def hash_dir(device_path: Path, part: str, obj_hash: str) -> Path:
     return device_path / "objects" / part / obj_hash[-3:] / obj_hash
 
 
-def write_xattr_metadata(fd: int, metadata: dict[str, Any]) -> None:
+class MetadataTooLarge(DiskFileError):
+    """The filesystem cannot hold this much metadata beside the object."""
+
+
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
+    """Versioned JSON; zlib-compressed (marked ``COMPRESSED``) when it would not fit
+    one xattr block, since ext4 keeps all of an inode's xattrs in a single 4 KiB
+    block and Swift allows 4 KiB of user metadata on top of ours."""
     blob = json.dumps({"v": METADATA_VERSION, "m": metadata}, separators=(",", ":")).encode()
+    if len(blob) > XATTR_CHUNK:
+        blob = COMPRESSED + zlib.compress(blob, 6)
+    return blob
+
+
+def write_xattr_metadata(fd: int, metadata: dict[str, Any]) -> None:
+    blob = encode_metadata(metadata)
     chunks = [blob[i:i + XATTR_CHUNK] for i in range(0, len(blob), XATTR_CHUNK)] or [b""]
-    for i, chunk in enumerate(chunks):
-        os.setxattr(fd, XATTR_KEY + (str(i) if i else ""), chunk)
+    try:
+        for i, chunk in enumerate(chunks):
+            os.setxattr(fd, XATTR_KEY + (str(i) if i else ""), chunk)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.E2BIG, errno.ERANGE):
+            raise MetadataTooLarge(
+                f"{len(blob)} bytes of metadata do not fit this filesystem's extended "
+                "attributes; store less metadata (or put the devices on XFS)") from exc
+        raise
 
 
 def read_xattr_metadata(path: Path) -> dict[str, Any]:
@@ -178,9 +201,12 @@ def read_xattr_metadata(path: Path) -> dict[str, Any]:
                 break
             raise QuarantineError(f"{path}: no metadata ({exc})") from exc
         i += 1
+    raw = b"".join(parts)
     try:
-        doc = json.loads(b"".join(parts))
-    except ValueError as exc:
+        if raw.startswith(COMPRESSED):
+            raw = zlib.decompress(raw[len(COMPRESSED):])
+        doc = json.loads(raw)
+    except (ValueError, zlib.error) as exc:
         raise QuarantineError(f"{path}: metadata is not valid JSON") from exc
     if not isinstance(doc, dict) or doc.get("v") != METADATA_VERSION:
         raise QuarantineError(f"{path}: unknown metadata version")
@@ -274,17 +300,18 @@ class DiskBackend(ObjectBackend):
                name: str, metadata: dict[str, Any]) -> None:
         """Make ``tmp`` the file ``name`` of the object, durably.
 
-        Order: create the hash directory (and parents), fsync the file, rename
-        it into place, then fsync the hash directory and every directory that
-        gained an entry. Every change is fsynced before we return; creating the
-        directories first lets one journal commit (the file's fsync) carry them,
-        so the directory fsyncs that follow find little or nothing left to do.
+        Order: metadata into xattrs and fsync the file (closed whatever
+        happens), create the hash directory and any missing parents, rename the
+        file into place, then fsync the hash directory and every directory that
+        gained an entry. Every change is on disk before we return.
         """
         hdir = hash_dir(self._dev(device), part, obj_hash)
+        try:
+            write_xattr_metadata(fd, metadata)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         created = self._mkdirs(hdir)
-        write_xattr_metadata(fd, metadata)
-        os.fsync(fd)
-        os.close(fd)
         try:
             os.replace(tmp, hdir / name)
         except FileNotFoundError:

@@ -30,6 +30,7 @@ from objectstore import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
 from objectstore.diskfile import (
     POST_HEADERS,
+    MetadataTooLarge,
     ObjectBackend,
     ObjectState,
     QuarantineError,
@@ -46,6 +47,10 @@ UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", Containe
 
 ROUTE = "/objects/{device}/{part}/{account}/{container}/{obj:.+}"
 SMALL_BODY = 256 * 1024
+# Objects up to this size are read whole and checked against their ETag before
+# a byte is sent (a corrupt replica is quarantined and the proxy reads another);
+# larger ones are sent with sendfile and left to the auditor, as in Swift.
+VERIFY_ON_READ = 1 << 20
 CHUNK = 1 << 20
 # Stored with the object and returned on GET/HEAD, besides X-Object-Meta-*.
 STORED_HEADERS = frozenset({
@@ -217,6 +222,13 @@ def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts
 
 
 async def put_object(request: web.Request) -> web.Response:
+    try:
+        return await _put_object(request)
+    except MetadataTooLarge as exc:
+        return web.Response(status=400, text=str(exc))
+
+
+async def _put_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
     length = request.content_length
@@ -293,6 +305,13 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         await resp.write_eof()
         return resp
+    if length <= VERIFY_ON_READ:
+        data = await req.node.run(_read_verified, req.backend, st)
+        if data is None:
+            log.error("quarantining %s: its bytes do not match its ETag", req.name)
+            await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)
+            return web.Response(status=404)  # the proxy reads another replica
+        return _from_memory(data, ranges, headers)
     f = await req.node.run(req.backend.open, st)
     try:
         if ranges is None:
@@ -310,6 +329,32 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     finally:
         await req.node.run(f.close)
     return resp
+
+
+def _read_verified(backend: ObjectBackend, st: ObjectState) -> bytes | None:
+    """The whole object if its bytes match its length and ETag, else None."""
+    with backend.open(st) as f:
+        data = f.read(st.length + 1)
+    if len(data) != st.length or \
+            hashlib.md5(data, usedforsecurity=False).hexdigest() != st.etag:
+        return None
+    return data
+
+
+def _from_memory(data: bytes, ranges: list[tuple[int, int]] | None,
+                 headers: CIMultiDict[str]) -> web.Response:
+    length = len(data)
+    if ranges is None:
+        return web.Response(status=200, body=data, headers=headers)
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers["Content-Range"] = f"bytes {start}-{end}/{length}"
+        return web.Response(status=206, body=data[start:end + 1], headers=headers)
+    boundary = new_boundary()
+    parts = [head + data[start:end + 1] + b"\r\n" for head, start, end in
+             multipart_parts(ranges, length, headers["Content-Type"], boundary)]
+    headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+    return web.Response(status=206, body=b"".join(parts) + closing(boundary), headers=headers)
 
 
 async def _send(request: web.Request, resp: web.StreamResponse, f: IO[bytes], offset: int,
@@ -361,7 +406,10 @@ async def post_object(request: web.Request) -> web.Response:
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
     if "Content-Type" in request.headers:
         meta["Content-Type"] = request.headers["Content-Type"]
-    await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
+    try:
+        await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
+    except MetadataTooLarge as exc:
+        return web.Response(status=400, text=str(exc))
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, meta)
     return web.Response(status=202)

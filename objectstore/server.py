@@ -50,6 +50,7 @@ def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Ap
         service="storage", error_format=text_error, max_body=1 << 40,
         request_id=swift_txn_id, request_id_headers=("X-Trans-Id",),
         incoming_id_headers=("X-Trans-Id",), map_error=client_gone,
+        quiet_prefixes=("/replicate/",),
     ))
     app[NODE] = node
     app[object_server.BACKEND] = backend or DiskBackend(node.devices)

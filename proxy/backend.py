@@ -100,7 +100,8 @@ class Backend:
             async with self.session.request(method, node_url(node, path), headers=headers,
                                             data=body, timeout=self.timeout) as r:
                 data = await r.read()
-                return Answer(r.status, dict(r.headers), node_addr(node)), data
+                return Answer(r.status, dict(r.headers), node_addr(node),
+                              _reason(r.status, data)), data
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
                 ConnectionError) as exc:
             raise NodeDown(f"{node_addr(node)}: {exc}") from exc
@@ -178,6 +179,10 @@ class Backend:
             raise
 
 
+def _reason(status: int, body: bytes) -> str:
+    return body[:500].decode("utf-8", "replace") if 400 <= status < 500 else ""
+
+
 class QuorumLost(Exception):
     """Fewer replicas than the write quorum are still taking a streamed upload."""
 
@@ -205,8 +210,9 @@ class _Slot:
             try:
                 async with backend.session.put(node_url(node, path), headers=headers,
                                                data=body(), timeout=backend.timeout) as r:
-                    await r.read()
-                    return Answer(r.status, dict(r.headers), node_addr(node))
+                    data = await r.read()
+                    return Answer(r.status, dict(r.headers), node_addr(node),
+                                  _reason(r.status, data))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 log.warning("PUT %s: %s", node_url(node, path), exc)
                 return Answer(503, {}, node_addr(node))

@@ -148,7 +148,7 @@ async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
             "Content-Type": "text/html; charset=UTF-8"})
     if status == 409:
         return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status)
+    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
 
 
 async def get_object(st: ProxyState, request: web.Request,
@@ -199,9 +199,9 @@ async def post_or_delete(st: ProxyState, request: web.Request, path: SwiftPath,
         pl, request.method,
         lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
         lambda i, n: _with_container_update(base, i, info, st, path))
-    status, _ = decide(answers_only(results), len(pl.primaries))
+    status, agreeing = decide(answers_only(results), len(pl.primaries))
     if request.method == "DELETE" and status in (204, 404):
         return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
     if request.method == "POST" and status == 202:
         return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status)
+    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")

@@ -24,6 +24,7 @@ class Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     node: str = ""
+    reason: str = ""  # the node's own words, kept for 4xx answers
 
 
 def decide(answers: Sequence[Answer], replicas: int) -> tuple[int, list[Answer]]:
