@@ -86,12 +86,27 @@ class Req:
             raise web.HTTPBadRequest(text="missing or bad X-Timestamp") from None
 
     async def state(self) -> ObjectState:
+        st, _ = await self.load(with_small_body=False)
+        return st
+
+    async def load(self, with_small_body: bool) -> tuple[ObjectState, bytes | None]:
+        """The object's state and, for a small object when asked, its verified bytes
+        (None when they do not match their ETag) — one trip to the thread pool."""
         try:
-            return await self.node.run(self.backend.state, self.device, self.part, self.hash)
+            return await self.node.run(_load, self.backend, self.device, self.part,
+                                       self.hash, with_small_body)
         except QuarantineError as exc:
             log.error("quarantining %s: %s", self.name, exc)
             await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
-            return ObjectState()
+            return ObjectState(), None
+
+
+def _load(backend: ObjectBackend, device: str, part: str, obj_hash: str,
+          with_small_body: bool) -> tuple[ObjectState, bytes | None]:
+    st = backend.state(device, part, obj_hash)
+    if with_small_body and st.exists and st.length <= VERIFY_ON_READ:
+        return st, _read_verified(backend, st)
+    return st, None
 
 
 def stored_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -284,7 +299,7 @@ async def _put_object(request: web.Request) -> web.Response:
 
 async def get_object(request: web.Request) -> web.StreamResponse:
     req = Req(request)
-    st = await req.state()
+    st, small = await req.load(with_small_body=request.method == "GET")
     if not st.exists or expired(st):
         return not_found(st)
     headers = object_headers(st)
@@ -306,7 +321,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         await resp.write_eof()
         return resp
     if length <= VERIFY_ON_READ:
-        data = await req.node.run(_read_verified, req.backend, st)
+        data = small
         if data is None:
             log.error("quarantining %s: its bytes do not match its ETag", req.name)
             await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)

@@ -23,6 +23,7 @@ from rings.ring import Node
 
 SMALL_PUT = 256 * 1024  # read whole, then sent as one chunk to every replica
 CHUNK = 1 << 20
+SMALL_GET = 256 * 1024  # bodies up to this are relayed in one piece, not streamed
 # Headers passed back to clients from an object server's GET/HEAD.
 RESPONSE_HEADERS = frozenset({
     "content-type", "content-length", "etag", "last-modified", "x-timestamp",
@@ -176,6 +177,11 @@ async def get_object(st: ProxyState, request: web.Request,
             headers.pop("Content-Length", None)
             return web.Response(status=r.status, headers=headers,
                                 body=body if r.status == 416 else None)
+        if request.method == "GET" and r.content_length is not None and \
+                r.content_length <= SMALL_GET:
+            body = await r.read()  # small: one buffered write to the client
+            headers.pop("Content-Length", None)
+            return web.Response(status=r.status, headers=headers, body=body)
         resp = web.StreamResponse(status=r.status, headers=headers)
         if request.method == "HEAD":
             await resp.prepare(request)
