@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet
 
+from common.atomicfile import write_atomic
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which option and why."""
@@ -317,15 +319,8 @@ def validate(cfg: StrataConfig) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    os.chmod(path, 0o600)
+    """Write a file readable by its owner only, atomically and durably."""
+    write_atomic(path, text.encode(), mode=0o600)
 
 
 def ensure_secrets(cfg: StrataConfig) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
+from common.atomicfile import write_atomic
 from common.config import StrataConfig
 
 
@@ -28,12 +28,7 @@ def render(cfg: StrataConfig, user: str, password: str, project: str) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode(), mode=0o600)
 
 
 def write_openrc_files(cfg: StrataConfig) -> list[Path]:

@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common.atomicfile import write_atomic
 from objectstore import timestamp as tsmod
-from objectstore.node import fsync_dir
 
 __all__ = ["RECORD_VERSION", "iter_async_pending", "read_async_pending", "record_hash",
            "write_async_pending"]
@@ -78,23 +77,9 @@ def write_async_pending(device_path: Path, record: dict[str, Any]) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     tmp_dir = device_path / TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{digest}-{ts}-{secrets.token_hex(4)}"
-    tmp = tmp_dir / f"{name}.pending.tmp"
+    final = target_dir / f"{digest}-{ts}-{secrets.token_hex(4)}"
     data = json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    final = target_dir / name
-    os.replace(tmp, final)
-    fsync_dir(target_dir)
+    write_atomic(final, data, tmp_dir=tmp_dir)
     return final
 
 

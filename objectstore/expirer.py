@@ -36,7 +36,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -47,10 +46,11 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from common.atomicfile import write_atomic
 from common.config import StrataConfig
 from objectstore import timestamp as tsmod
 from objectstore.db_replicator import load_ring, run_every
-from objectstore.node import NODE, NodeContext, fsync_dir
+from objectstore.node import NODE, NodeContext
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -101,20 +101,7 @@ def record_expiring(device_path: Path, account: str, container: str, obj: str,
     tmp_dir = device_path / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"expiring-{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
+    write_atomic(final, data, tmp_dir=tmp_dir)
     return final
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+
+from common.atomicfile import fsync_dir
 
 T = TypeVar("T")
 
@@ -80,10 +81,4 @@ class NodeContext:
 
 NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)
 
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+__all__ = ["NODE", "DeviceError", "NodeContext", "fsync_dir"]
