@@ -19,7 +19,7 @@ from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
-QUEUE_DEPTH = 4  # chunks buffered per replica while streaming a PUT
+QUEUE_DEPTH = 16  # chunks (up to 1 MiB each) buffered per replica while streaming a PUT
 
 
 class NodeDown(Exception):
