@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,26 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def start_swift(workdir: Path) -> None:
+def swift_running() -> bool:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8280/healthcheck", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def start_swift(workdir: Path) -> bool:
+    """Start the Swift peer unless one already answers; True when this call started it."""
+    if swift_running():
+        log("a Swift peer already answers on :8280; using it (and leaving it running)")
+        return False
     if shutil.which("memcached") is None:
         log("installing memcached (the Swift peer keeps its tokens there)")
         subprocess.run(["apt-get", "install", "-y", "-q", "memcached"], check=True,
                        stdout=subprocess.DEVNULL)
     log(f"starting the Swift peer in {workdir}")
     subprocess.run(["bash", str(SWIFT_START), str(workdir)], check=True)
+    return True
 
 
 def start_strata(home: Path) -> dict[str, str]:
@@ -145,7 +159,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="strata-bench-"))
     swift_dir = Path(args.swift_dir)
-    start_swift(swift_dir)
+    started_swift = start_swift(swift_dir)
     env = start_strata(home)
     try:
         key = demo_password(home)
@@ -166,7 +180,8 @@ def main() -> None:
         if not args.keep:
             subprocess.run([str(REPO / ".venv" / "bin" / "strata"), "down"], env=env,
                            stdout=subprocess.DEVNULL, check=False)
-            subprocess.run(["bash", str(SWIFT_STOP), str(swift_dir)], check=False)
+            if started_swift:
+                subprocess.run(["bash", str(SWIFT_STOP), str(swift_dir)], check=False)
             shutil.rmtree(home, ignore_errors=True)
 
     rows = []
