@@ -306,22 +306,25 @@ class DiskBackend(ObjectBackend):
     def writer(self, device: str) -> DiskWriter:
         return DiskWriter(self._dev(device) / "tmp")
 
-    @staticmethod
-    def _mkdirs(path: Path) -> list[Path]:
-        """Create ``path`` and its missing parents; return the ones this call created."""
-        missing: list[Path] = []
-        p = path
-        while not p.exists():
-            missing.append(p)
-            p = p.parent
-        created = []
-        for d in reversed(missing):
+    @classmethod
+    def _mkdirs(cls, path: Path) -> list[Path]:
+        """Create ``path`` and its missing parents; return the ones this call created.
+
+        Tries ``path`` first (its parents usually exist: one syscall), and walks
+        up only when a parent is missing.
+        """
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return []
+        except FileNotFoundError:
+            created = cls._mkdirs(path.parent)
             try:
-                d.mkdir()
+                os.mkdir(path)
             except FileExistsError:
-                continue
-            created.append(d)
-        return created
+                return created
+            return [*created, path]
+        return [path]
 
     def _place(self, fd: int, tmp: Path, device: str, part: str, obj_hash: str,
                name: str, metadata: dict[str, Any]) -> None:
@@ -349,7 +352,8 @@ class DiskBackend(ObjectBackend):
         fsync_dir(hdir)
         for d in reversed(created):
             fsync_dir(d.parent)
-        self._cleanup(hdir)
+        if hdir not in created:  # a directory this write made holds nothing older
+            self._cleanup(hdir)
         invalidate_suffix(hdir.parent.parent, hdir.parent.name)
 
     def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
