@@ -133,17 +133,20 @@ def group_ids(s: Session, user_id: str) -> list[str]:
     return list(s.scalars(select(m.Membership.group_id).where(m.Membership.user_id == user_id)))
 
 
+def held_by(s: Session, user_id: str) -> ColumnElement[bool]:
+    """Assignments whose actor is the user or one of the user's groups."""
+    actors = [("user", user_id)] + [("group", g) for g in group_ids(s, user_id)]
+    return or_(*[(m.Assignment.actor_type == t) & (m.Assignment.actor_id == i)
+                 for t, i in actors])
+
+
 def role_ids_on(s: Session, user_id: str, target_type: str, target_id: str) -> set[str]:
     """Roles granted to the user, directly or through groups, on one target."""
-    actors = [("user", user_id)] + [("group", g) for g in group_ids(s, user_id)]
     rows = s.scalars(
         select(m.Assignment.role_id).where(
             m.Assignment.target_type == target_type,
             m.Assignment.target_id == target_id,
-            or_(*[
-                (m.Assignment.actor_type == t) & (m.Assignment.actor_id == i)
-                for t, i in actors
-            ]),
+            held_by(s, user_id),
         )
     )
     return set(rows)
@@ -163,14 +166,10 @@ def effective_roles(s: Session, role_ids: set[str]) -> list[m.Role]:
 
 def projects_of(s: Session, user_id: str) -> list[m.Project]:
     """Projects on which the user has any role, directly or through a group."""
-    actors = [("user", user_id)] + [("group", g) for g in group_ids(s, user_id)]
     ids = s.scalars(
         select(m.Assignment.target_id).where(
             m.Assignment.target_type == "project",
-            or_(*[
-                (m.Assignment.actor_type == t) & (m.Assignment.actor_id == i)
-                for t, i in actors
-            ]),
+            held_by(s, user_id),
         )
     )
     id_set = set(ids)
@@ -181,14 +180,10 @@ def projects_of(s: Session, user_id: str) -> list[m.Project]:
 
 
 def domains_of(s: Session, user_id: str) -> list[m.Domain]:
-    actors = [("user", user_id)] + [("group", g) for g in group_ids(s, user_id)]
     ids = set(s.scalars(
         select(m.Assignment.target_id).where(
             m.Assignment.target_type == "domain",
-            or_(*[
-                (m.Assignment.actor_type == t) & (m.Assignment.actor_id == i)
-                for t, i in actors
-            ]),
+            held_by(s, user_id),
         )
     ))
     if not ids:

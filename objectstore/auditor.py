@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +29,7 @@ from aiohttp import web
 from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskBackend, QuarantineError, read_xattr_metadata
-from objectstore.node import NODE, NodeContext
+from objectstore.node import NODE, NodeContext, background_task, run_every
 from objectstore.object_server import BACKEND
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,7 @@ class ObjectAuditor:
 
     async def run_forever(self, interval: float) -> None:
         log.info("object auditor running every %.1fs", interval)
-        while True:
-            try:
-                await self.audit_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("object audit pass failed")
-            await asyncio.sleep(interval)
+        await run_every("object audit", interval, self.audit_once)
 
     async def _audit(self, device: str, part: str, obj_hash: str, stats: AuditStats,
                      nbytes: RateLimiter) -> None:
@@ -203,14 +196,10 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     (and the node stores objects on disk)."""
     interval = cfg.objectstore.auditor_interval
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] | None = None
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
         backend = app[BACKEND]
-        if interval > 0 and isinstance(backend, DiskBackend):
-            task = asyncio.create_task(ObjectAuditor(app[NODE], backend).run_forever(interval))
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if interval <= 0 or not isinstance(backend, DiskBackend):
+            return None
+        return ObjectAuditor(app[NODE], backend).run_forever(interval)
 
-    return ctx
+    return background_task(start)

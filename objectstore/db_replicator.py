@@ -26,10 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from objectstore.db import AccountBroker, BrokerCache, ContainerBroker, Database
 from objectstore.db.base import DatabaseError
 from objectstore.db_replication_server import PREFIX as REPLICATE_PREFIX
 from objectstore.listing import DB_RESOURCES
-from objectstore.node import NODE, NodeContext
+from objectstore.node import NODE, NodeContext, background_task, run_every
 from objectstore.setup import ring_file
 from rings.ring import Node, Ring, RingError
 
@@ -297,41 +296,21 @@ def _differs(put: str, delete: str, metadata: dict[str, list[str]],
 # -- running in a storage node ---------------------------------------------------------------
 
 
-async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None:
-    """Call ``once()`` (a coroutine function) every ``interval`` seconds until cancelled."""
-    await asyncio.sleep(random.uniform(0, min(interval, 5.0)))
-    while True:
-        start = time.monotonic()
-        try:
-            await once()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s pass failed", name)
-        elapsed = time.monotonic() - start
-        await asyncio.sleep(max(interval - elapsed, 0.05) * random.uniform(0.9, 1.1))
-
-
 def daemon_ctx(cfg: StrataConfig, node_number: int
                ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A ``cleanup_ctx`` running the DB replicator when ``replicator_interval`` > 0."""
     osc = cfg.objectstore
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] | None = None
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
         rings = {kind.ring: ring for kind in DB_KINDS
                  if (ring := load_ring(cfg, kind.ring)) is not None}
-        if osc.replicator_interval > 0 and rings:
-            node = app[NODE]
-            replicator = DbReplicator(
-                node, rings, osc.host, osc.port + node_number - 1,
-                brokers=app[DB_RESOURCES].brokers(node) if DB_RESOURCES in app else None,
-                reclaim_age=osc.reclaim_age)
-            task = asyncio.create_task(run_every("db replicator", osc.replicator_interval,
-                                                 replicator.run_once))
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if osc.replicator_interval <= 0 or not rings:
+            return None
+        node = app[NODE]
+        replicator = DbReplicator(
+            node, rings, osc.host, osc.port + node_number - 1,
+            brokers=app[DB_RESOURCES].brokers(node) if DB_RESOURCES in app else None,
+            reclaim_age=osc.reclaim_age)
+        return run_every("db replicator", osc.replicator_interval, replicator.run_once)
 
-    return ctx
+    return background_task(start)

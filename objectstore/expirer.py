@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,8 @@ from aiohttp import web
 from common.atomicfile import write_atomic
 from common.config import StrataConfig
 from objectstore import timestamp as tsmod
-from objectstore.db_replicator import load_ring, run_every
-from objectstore.node import NODE, NodeContext
+from objectstore.db_replicator import load_ring
+from objectstore.node import NODE, NodeContext, background_task, run_every
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -225,16 +225,11 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the expirer when ``expirer_interval`` > 0."""
     osc = cfg.objectstore
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] | None = None
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
         object_ring, container_ring = load_ring(cfg, "object"), load_ring(cfg, "container")
-        if osc.expirer_interval > 0 and object_ring is not None and container_ring is not None:
-            expirer = Expirer(app[NODE], object_ring, container_ring)
-            task = asyncio.create_task(run_every("expirer", osc.expirer_interval,
-                                                 expirer.run_once))
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if osc.expirer_interval <= 0 or object_ring is None or container_ring is None:
+            return None
+        expirer = Expirer(app[NODE], object_ring, container_ring)
+        return run_every("expirer", osc.expirer_interval, expirer.run_once)
 
-    return ctx
+    return background_task(start)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from aiohttp import web
 from common.atomicfile import fsync_dir
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class DeviceError(Exception):
@@ -81,4 +85,39 @@ class NodeContext:
 
 NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)
 
-__all__ = ["NODE", "DeviceError", "NodeContext", "fsync_dir"]
+DaemonStart = Callable[[web.Application], Coroutine[Any, Any, None] | None]
+
+
+def background_task(start: DaemonStart) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` running the coroutine ``start(app)`` returns (None: nothing to
+    run) for the app's lifetime, cancelled and awaited when the app stops."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        coro = start(app)
+        task = asyncio.create_task(coro) if coro is not None else None
+        yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None:
+    """Call ``once()`` (a coroutine function) every ``interval`` seconds until cancelled."""
+    await asyncio.sleep(random.uniform(0, min(interval, 5.0)))
+    while True:
+        start = time.monotonic()
+        try:
+            await once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s pass failed", name)
+        elapsed = time.monotonic() - start
+        await asyncio.sleep(max(interval - elapsed, 0.05) * random.uniform(0.9, 1.1))
+
+
+__all__ = [
+    "NODE", "DaemonStart", "DeviceError", "NodeContext", "background_task", "fsync_dir",
+    "run_every",
+]

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -37,7 +37,7 @@ from aiohttp import web
 from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
-from objectstore.node import NODE, NodeContext
+from objectstore.node import NODE, NodeContext, background_task, run_every
 from objectstore.replication_server import PREFIX
 from objectstore.setup import ring_file
 from rings.ring import Node, Ring, RingError
@@ -121,14 +121,7 @@ class ObjectReplicator:
 
     async def run_forever(self, interval: float) -> None:
         log.info("object replicator running every %.1fs", interval)
-        while True:
-            try:
-                await self.replicate_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("object replication pass failed")
-            await asyncio.sleep(interval)
+        await run_every("object replication", interval, self.replicate_once)
 
     # -- planning ---------------------------------------------------------------
 
@@ -307,20 +300,16 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the object replicator when ``replicator_interval`` > 0."""
     osc = cfg.objectstore
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] | None = None
-        if osc.replicator_interval > 0:
-            try:
-                ring = Ring(ring_file(cfg, "object"), cfg.hash_prefix(), cfg.hash_suffix())
-            except (OSError, RingError) as exc:
-                log.error("no object replication: cannot load the object ring (%s)", exc)
-            else:
-                replicator = ObjectReplicator(app[NODE], ring, ip=osc.host,
-                                              port=osc.port + node_number - 1)
-                task = asyncio.create_task(replicator.run_forever(osc.replicator_interval))
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+        if osc.replicator_interval <= 0:
+            return None
+        try:
+            ring = Ring(ring_file(cfg, "object"), cfg.hash_prefix(), cfg.hash_suffix())
+        except (OSError, RingError) as exc:
+            log.error("no object replication: cannot load the object ring (%s)", exc)
+            return None
+        replicator = ObjectReplicator(app[NODE], ring, ip=osc.host,
+                                      port=osc.port + node_number - 1)
+        return replicator.run_forever(osc.replicator_interval)
 
-    return ctx
+    return background_task(start)

@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,8 @@ from objectstore import timestamp as tsmod
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
-from objectstore.db_replicator import DB_KINDS, find_dbs, load_ring, run_every
-from objectstore.node import NODE, NodeContext
+from objectstore.db_replicator import DB_KINDS, find_dbs, load_ring
+from objectstore.node import NODE, NodeContext, background_task, run_every
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -259,16 +259,11 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the updater when ``updater_interval`` > 0."""
     osc = cfg.objectstore
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] | None = None
-        if osc.updater_interval > 0:
-            updater = Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age)
-            task = asyncio.create_task(run_every("updater", osc.updater_interval,
-                                                 updater.run_once))
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+        if osc.updater_interval <= 0:
+            return None
+        updater = Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age)
+        return run_every("updater", osc.updater_interval, updater.run_once)
 
-    return ctx
+    return background_task(start)
 

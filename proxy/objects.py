@@ -76,31 +76,36 @@ async def handle(st: ProxyState, request: web.Request, caller: Caller,
         return await get_object(st, request, path)
     if method == "PUT":
         check_object_put(request.headers, request.content_length, st.cfg.proxy)
-        info = await _container_or_deny(st, request, caller, path)
-        return await put_object(st, request, path, info)
+        await _container_or_deny(st, request, caller, path)
+        return await put_object(st, request, path)
     if method == "POST":
         check_metadata(request.headers, "object", st.cfg.proxy)
-        info = await _container_or_deny(st, request, caller, path)
-        return await post_or_delete(st, request, path, info)
+        await _container_or_deny(st, request, caller, path)
+        return await post_or_delete(st, request, path)
     if method == "DELETE":
-        info = await _container_or_deny(st, request, caller, path)
-        return await post_or_delete(st, request, path, info)
+        await _container_or_deny(st, request, caller, path)
+        return await post_or_delete(st, request, path)
     if caller.anonymous:
         raise deny(caller)
     raise fail(405)
 
 
-def _with_container_update(base: dict[str, str], i: int, info: Info, st: ProxyState,
-                           path: SwiftPath) -> dict[str, str]:
+def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
+                         replicas: int) -> list[dict[str, str]]:
+    """``base`` plus, for object replica i, the container replica i it must update
+    (one container ring lookup per request, not one per replica)."""
     cpl = st.place("container", path.account, path.container)
-    c = cpl.primaries[i % len(cpl.primaries)]
-    return {**base, "X-Backend-Container-Host": node_addr(c),
-            "X-Backend-Container-Device": c["device"],
-            "X-Backend-Container-Partition": str(cpl.part)}
+    out = []
+    for i in range(replicas):
+        c = cpl.primaries[i % len(cpl.primaries)]
+        out.append({**base, "X-Backend-Container-Host": node_addr(c),
+                    "X-Backend-Container-Device": c["device"],
+                    "X-Backend-Container-Partition": str(cpl.part)})
+    return out
 
 
-async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
-                     info: Info) -> web.Response:
+async def put_object(st: ProxyState, request: web.Request,
+                     path: SwiftPath) -> web.Response:
     ts = new_timestamp()
     base = _object_write_headers(request, ts, path)
     pl = st.place("object", path.account, path.container, path.obj)
@@ -109,8 +114,10 @@ async def put_object(st: ProxyState, request: web.Request, path: SwiftPath,
     def path_for(node: Node) -> str:
         return node_path("objects", node, pl.part, path.account, path.container, path.obj)
 
+    per_replica = _per_replica_headers(st, path, base, replicas)
+
     def headers_for(i: int, node: Node) -> dict[str, str]:
-        return _with_container_update(base, i, info, st, path)
+        return per_replica[i]
 
     length = request.content_length
     received = 0
@@ -194,17 +201,18 @@ async def get_object(st: ProxyState, request: web.Request,
         return resp
 
 
-async def post_or_delete(st: ProxyState, request: web.Request, path: SwiftPath,
-                         info: Info) -> web.Response:
+async def post_or_delete(st: ProxyState, request: web.Request,
+                         path: SwiftPath) -> web.Response:
     ts = new_timestamp()
     base = _object_write_headers(request, ts, path)
     for k in ("Content-Length", "Transfer-Encoding", "ETag"):
         base.pop(k, None)
     pl = st.place("object", path.account, path.container, path.obj)
+    per_replica = _per_replica_headers(st, path, base, len(pl.primaries))
     results = await st.backend.fan_out(
         pl, request.method,
         lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
-        lambda i, n: _with_container_update(base, i, info, st, path))
+        lambda i, n: per_replica[i])
     status, agreeing = decide(answers_only(results), len(pl.primaries))
     if request.method == "DELETE" and status in (204, 404):
         return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})

@@ -256,7 +256,7 @@ KINDS: tuple[Kind, ...] = (
 # --- the engine ---------------------------------------------------------------------
 
 
-def _filter_value(model: type[Any], name: str, raw: str) -> Any:
+def _filter_value(name: str, raw: str) -> Any:
     if name == "enabled":
         return flag(raw)
     return raw
@@ -277,9 +277,8 @@ def _register_kind(app: web.Application, kind: Kind) -> None:
         conds = []
         for name in kind.filters:
             if name in request.query:
-                col = "region_id" if name == "region_id" else name
-                conds.append(getattr(kind.model, col)
-                             == _filter_value(kind.model, name, request.query[name]))
+                conds.append(getattr(kind.model, name)
+                             == _filter_value(name, request.query[name]))
 
         def run(s: Session) -> list[dict[str, Any]]:
             order = getattr(kind.model, "name", kind.model.id)
