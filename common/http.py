@@ -18,15 +18,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
+import uvloop
 from aiohttp import web
+
+_T = TypeVar("_T")
 
 access_log = logging.getLogger("strata.access")
 error_log = logging.getLogger("strata.error")
@@ -210,12 +215,61 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(400, f"Malformed JSON in request body: {exc}") from None
 
 
+class BatchedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log lines to stderr, written in batches instead of one write(2) per line.
+
+    Busy servers log a line per request; a write per line (and, downstream,
+    the supervisor's read per line) was a measurable share of their CPU. Lines
+    are flushed at most ``interval`` seconds late, and at once for warnings and
+    errors, so what explains a crash is never held back.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        stream = open(2, "w", buffering=1 << 16, encoding="utf-8",
+                      errors="backslashreplace", closefd=False)
+        super().__init__(stream)
+        self._stop = threading.Event()
+        self._interval = interval
+        self._start_flusher()
+        # A forked worker inherits an empty buffer and gets its own flusher.
+        os.register_at_fork(before=self.flush, after_in_child=self._start_flusher)
+
+    def _start_flusher(self) -> None:
+        threading.Thread(target=self._flusher, daemon=True, name="log-flush").start()
+
+    def _flusher(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(msg + "\n")
+                if record.levelno >= logging.WARNING:
+                    self.stream.flush()
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
 def setup_logging(level: str = "INFO", service: str = "strata") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
+    handler = BatchedStderrHandler()
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_service(main: Coroutine[Any, Any, _T]) -> _T:
+    """Run a service's main coroutine on uvloop: its event loop and TCP transports
+    are native code, which roughly halves the per-request overhead of asyncio's
+    pure-Python ones on these CPU-bound servers."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def run_app(app: web.Application, host: str, port: int) -> None:

@@ -7,7 +7,7 @@ import logging
 import signal
 
 from common import config as config_mod
-from common.http import run_app, setup_logging
+from common.http import run_app, run_service, setup_logging
 from identity.api import build_app
 
 log = logging.getLogger(__name__)
@@ -30,4 +30,4 @@ async def serve(cfg: config_mod.StrataConfig) -> None:
 def main() -> None:
     cfg = config_mod.load()
     setup_logging(cfg.log_level, "identity")
-    asyncio.run(serve(cfg))
+    run_service(serve(cfg))

@@ -25,6 +25,7 @@ from common.ranges import (
     new_boundary,
     parse_range,
 )
+from common.sendfile import sendfile
 from objectstore import expirer
 from objectstore import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
@@ -395,7 +396,7 @@ async def _send(request: web.Request, resp: web.StreamResponse, f: IO[bytes], of
     if transport is None:
         raise ConnectionResetError("client went away")
     if count:
-        await asyncio.get_running_loop().sendfile(transport, f, offset, count)
+        await sendfile(transport, f, offset, count)
     await resp.write_eof()
 
 

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from common import config as config_mod
-from common.http import AppSettings, make_app, setup_logging, swift_txn_id
+from common.http import AppSettings, make_app, run_service, setup_logging, swift_txn_id
 from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
 from identity.client import TokenValidator
 from objectstore.setup import RING_TYPES, ring_file
@@ -151,7 +151,7 @@ async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
 
 def _worker(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
     setup_logging(cfg.log_level, "proxy")
-    asyncio.run(serve(cfg, sock))
+    run_service(serve(cfg, sock))
 
 
 def main() -> None:
@@ -161,7 +161,7 @@ def main() -> None:
     log.info("proxy listening on http://%s:%d with %d worker(s)", cfg.proxy.host,
              cfg.proxy.port, cfg.proxy.workers)
     if cfg.proxy.workers <= 1:
-        asyncio.run(serve(cfg, sock))
+        run_service(serve(cfg, sock))
         return
     ctx = multiprocessing.get_context("fork")
     workers = [ctx.Process(target=_worker, args=(cfg, sock), daemon=True)

@@ -1,0 +1,92 @@
+"""Zero-copy file responses that work on every event loop.
+
+asyncio's own loop implements ``loop.sendfile``; uvloop, which the services run
+on, does not. There the transport's buffer is drained first (so the response
+head goes out before the body) and ``os.sendfile`` runs in a worker thread on a
+duplicate of the socket's descriptor, waiting for the socket to take more with
+``poll``. The event loop does not write to that connection meanwhile: the
+handler is awaiting this very call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import select
+from typing import IO
+
+# How long the client may leave the socket unwritable before we give up on it.
+STALL_TIMEOUT = 60.0
+CHUNK = 1 << 16
+
+
+def _sendfile_blocking(sock_fd: int, file_fd: int, offset: int, count: int,
+                       stall_timeout: float) -> None:
+    fd = os.dup(sock_fd)  # stays valid even if the loop closes the connection
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        while count > 0:
+            try:
+                sent = os.sendfile(fd, file_fd, offset, count)
+            except BlockingIOError:
+                sent = -1
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise ConnectionResetError("client went away") from exc
+            if sent == 0:
+                raise EOFError("the file ended before the bytes it should hold")
+            if sent > 0:
+                offset += sent
+                count -= sent
+                continue
+            ready = poller.poll(int(stall_timeout * 1000))
+            if not ready:
+                raise TimeoutError("client stopped reading")
+            if ready[0][1] & (select.POLLERR | select.POLLHUP):
+                raise ConnectionResetError("client went away")
+    finally:
+        os.close(fd)
+
+
+async def sendfile(transport: asyncio.Transport, f: IO[bytes], offset: int, count: int,
+                   stall_timeout: float = STALL_TIMEOUT) -> None:
+    """Send ``count`` bytes of ``f`` from ``offset`` down ``transport``."""
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sendfile(transport, f, offset, count)
+        return
+    except NotImplementedError:
+        pass
+    sock = transport.get_extra_info("socket")
+    try:
+        file_fd = f.fileno()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        file_fd = -1
+    if sock is None or file_fd < 0:
+        await _copy(transport, f, offset, count)
+        return
+    await _drained(transport)
+    await loop.run_in_executor(None, _sendfile_blocking, sock.fileno(), file_fd,
+                               offset, count, stall_timeout)
+
+
+async def _drained(transport: asyncio.Transport, below: int = 0) -> None:
+    while transport.get_write_buffer_size() > below:
+        if transport.is_closing():
+            raise ConnectionResetError("client went away")
+        await asyncio.sleep(0.001)
+
+
+async def _copy(transport: asyncio.Transport, f: IO[bytes], offset: int, count: int) -> None:
+    """For file objects without a descriptor (in-memory test backends)."""
+    f.seek(offset)
+    while count > 0:
+        chunk = f.read(min(count, CHUNK))
+        if not chunk:
+            raise EOFError("the file ended before the bytes it should hold")
+        if transport.is_closing():
+            raise ConnectionResetError("client went away")
+        transport.write(chunk)
+        count -= len(chunk)
+        await _drained(transport, below=4 * CHUNK)

@@ -1,0 +1,110 @@
+"""common.sendfile on the loop the services really run (uvloop) and on asyncio's own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import uvloop
+from aiohttp import web
+
+from common.sendfile import sendfile
+from tests.conftest import free_port
+
+SIZE = 6 << 20
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+
+
+def serve_and_fetch(loop_factory: Callable[[], asyncio.AbstractEventLoop], path: Path,
+                    offset: int, count: int, slow: bool) -> tuple[bytes, list[str]]:
+    errors: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(count)})
+        await resp.prepare(request)
+        assert request.transport is not None
+        with path.open("rb") as f:
+            try:
+                await sendfile(request.transport, f, offset, count)
+            except (ConnectionResetError, TimeoutError) as exc:
+                errors.append(type(exc).__name__)
+                raise
+        await resp.write_eof()
+        return resp
+
+    async def main() -> bytes:
+        app = web.Application()
+        app.router.add_get("/f", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with aiohttp.ClientSession(read_bufsize=1 << 14) as s, \
+                    s.get(f"http://127.0.0.1:{port}/f") as r:
+                out = bytearray()
+                async for chunk in r.content.iter_chunked(1 << 14):
+                    out += chunk
+                    if slow and len(out) < (1 << 20):
+                        await asyncio.sleep(0.001)  # the server meets a full socket
+                return bytes(out)
+        finally:
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main()), errors
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_sendfile_sends_exactly_the_range(tmp_path: Path, loop: str) -> None:
+    data = os.urandom(SIZE)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    got, errors = serve_and_fetch(LOOPS[loop], path, 12345, SIZE - 20000, slow=True)
+    assert errors == []
+    assert got == data[12345:12345 + SIZE - 20000]
+
+
+def test_sendfile_reports_a_client_that_goes_away(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(SIZE * 4))
+    errors: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(SIZE * 4)})
+        await resp.prepare(request)
+        assert request.transport is not None
+        with path.open("rb") as f:
+            try:
+                await sendfile(request.transport, f, 0, SIZE * 4, stall_timeout=5.0)
+            except (ConnectionResetError, TimeoutError) as exc:
+                errors.append(type(exc).__name__)
+        return resp
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/f", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
+            await reader.read(1 << 16)
+            writer.transport.abort()  # reset: the server's next sends fail
+            for _ in range(200):
+                if errors:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+    assert errors == ["ConnectionResetError"]
