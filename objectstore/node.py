@@ -20,6 +20,8 @@ from common.atomicfile import fsync_dir
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+MOUNT_CHECK_INTERVAL = 1.0  # seconds a device directory is trusted to still be there
+
 
 class DeviceError(Exception):
     """The device named in a request is not one this node serves (or is unmounted)."""
@@ -40,8 +42,11 @@ class NodeContext:
     node_timeout: float = 10.0
     conn_timeout: float = 2.0
     workers: int = 8
+    reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
     executor: ThreadPoolExecutor = field(init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
+    # device name -> (path, monotonic time its mount was last seen)
+    _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.workers,
@@ -51,9 +56,15 @@ class NodeContext:
         """The directory of ``device``; refuses names that could escape ``devices``."""
         if not device or device in (".", "..") or "/" in device or "\x00" in device:
             raise DeviceError(f"bad device name {device!r}")
+        now = time.monotonic()
+        seen = self._mounted.get(device)
+        if seen is not None and now - seen[1] < MOUNT_CHECK_INTERVAL:
+            return seen[0]  # checked within the last second: no stat per request
         path = self.devices / device
         if not path.is_dir():
+            self._mounted.pop(device, None)
             raise DeviceError(f"device {device} is not mounted here")
+        self._mounted[device] = (path, now)
         return path
 
     def local_devices(self) -> list[str]:
