@@ -37,6 +37,7 @@ HASHES_VERSION = 1
 # A cache older than this is recomputed in full, in case an invalidation was lost
 # (a crash between placing a file and marking its suffix).
 DEFAULT_MAX_AGE = 24 * 3600.0
+DEFAULT_RECLAIM_AGE = 7 * 24 * 3600.0  # as [objectstore] reclaim_age
 _HEX = frozenset("0123456789abcdef")
 # Hashing removes empty hash and suffix directories, but only ones untouched for
 # this long: a writer may have just created one and be about to rename into it.
@@ -97,10 +98,20 @@ def _rmdir_if_empty(path: Path, grace: float = 0.0) -> None:
             path.rmdir()
 
 
-def live_names(hash_dir: Path, cleanup: bool = False) -> list[str]:
-    """The sorted files a hash directory keeps; ``cleanup`` deletes the rest."""
+def live_names(hash_dir: Path, cleanup: bool = False,
+               reclaim_before: float | None = None) -> list[str]:
+    """The sorted files a hash directory keeps; ``cleanup`` deletes the rest.
+
+    A tombstone older than ``reclaim_before`` (a Unix time) has done its work:
+    every replica has had ``reclaim_age`` to learn of the delete. It counts as
+    gone, and ``cleanup`` removes it.
+    """
     names = _listdir(hash_dir)
     keep = live_files(names)
+    if reclaim_before is not None and len(keep) == 1:
+        (only,) = keep
+        if extension(only) == ".ts" and float(stamp(only)) < reclaim_before:
+            keep = set()
     if cleanup:
         for name in names:
             if name not in keep:
@@ -109,16 +120,18 @@ def live_names(hash_dir: Path, cleanup: bool = False) -> list[str]:
     return sorted(keep)
 
 
-def hash_suffix(suffix_dir: Path, cleanup: bool = True) -> str | None:
+def hash_suffix(suffix_dir: Path, cleanup: bool = True,
+                reclaim_before: float | None = None) -> str | None:
     """The suffix's hash, or None when it holds no object files; ``cleanup`` deletes
-    obsolete files and empty directories (after :data:`EMPTY_DIR_GRACE`)."""
+    obsolete files, reclaimable tombstones and empty directories (after
+    :data:`EMPTY_DIR_GRACE`)."""
     md5 = hashlib.md5(usedforsecurity=False)
     found = False
     for obj_hash in sorted(_listdir(suffix_dir)):
         if not is_hash(obj_hash):
             continue
         hdir = suffix_dir / obj_hash
-        names = live_names(hdir, cleanup)
+        names = live_names(hdir, cleanup, reclaim_before)
         if not names:
             if cleanup:
                 _rmdir_if_empty(hdir, EMPTY_DIR_GRACE)
@@ -135,23 +148,26 @@ def hash_suffix(suffix_dir: Path, cleanup: bool = True) -> str | None:
     return md5.hexdigest()
 
 
-def list_suffix(suffix_dir: Path) -> dict[str, list[str]]:
-    """``{hash: [live file names]}`` of one suffix directory (what a peer compares)."""
+def list_suffix(suffix_dir: Path, reclaim_before: float | None = None
+                ) -> dict[str, list[str]]:
+    """``{hash: [live file names]}`` of one suffix directory (what a peer compares).
+    Reclaimable tombstones are left out: they are never sent anywhere again."""
     out: dict[str, list[str]] = {}
     for obj_hash in sorted(_listdir(suffix_dir)):
         if is_hash(obj_hash):
-            names = live_names(suffix_dir / obj_hash)
+            names = live_names(suffix_dir / obj_hash, reclaim_before=reclaim_before)
             if names:
                 out[obj_hash] = names
     return out
 
 
-def list_partition(part_dir: Path) -> dict[str, dict[str, list[str]]]:
+def list_partition(part_dir: Path, reclaim_before: float | None = None
+                   ) -> dict[str, dict[str, list[str]]]:
     """``{suffix: {hash: [live file names]}}`` of a whole partition."""
     out: dict[str, dict[str, list[str]]] = {}
     for suffix in sorted(_listdir(part_dir)):
         if is_suffix(suffix):
-            listing = list_suffix(part_dir / suffix)
+            listing = list_suffix(part_dir / suffix, reclaim_before)
             if listing:
                 out[suffix] = listing
     return out
@@ -201,9 +217,12 @@ def _save(part_dir: Path, hashes: dict[str, str], full_at: float) -> None:
 
 
 def get_hashes(part_dir: Path, recalculate: Iterable[str] = (),
-               max_age: float = DEFAULT_MAX_AGE, now: float | None = None) -> dict[str, str]:
+               max_age: float = DEFAULT_MAX_AGE, now: float | None = None,
+               reclaim_age: float = DEFAULT_RECLAIM_AGE) -> dict[str, str]:
     """``{suffix: hash}`` of a partition: cached, with dirty and ``recalculate``
-    suffixes recomputed (all of them when there is no usable cache)."""
+    suffixes recomputed (all of them when there is no usable cache). Tombstones
+    older than ``reclaim_age`` are removed from the suffixes recomputed; the
+    full recomputation every ``max_age`` reaches the rest."""
     if not part_dir.is_dir():
         return {}
     now = time.time() if now is None else now
@@ -219,7 +238,7 @@ def get_hashes(part_dir: Path, recalculate: Iterable[str] = (),
             hashes = {str(k): str(v) for k, v in doc["hashes"].items()}
             todo = dirty
         for suffix in sorted(todo):
-            h = hash_suffix(part_dir / suffix)
+            h = hash_suffix(part_dir / suffix, reclaim_before=now - reclaim_age)
             if h is None:
                 hashes.pop(suffix, None)
             else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ async def replicate_partition(request: web.Request) -> web.Response:
     recalc = [s for s in request.query.get("recalculate", "").split(",") if s]
     if any(not hashes.is_suffix(s) for s in recalc):
         raise web.HTTPBadRequest(text="recalculate takes suffixes (three hex digits)")
-    result = await node.run(hashes.get_hashes, part_dir, recalc)
+    result = await node.run(hashes.get_hashes, part_dir, recalc, hashes.DEFAULT_MAX_AGE,
+                            None, node.reclaim_age)
     return web.json_response(result)
 
 
@@ -71,7 +73,8 @@ async def replicate_suffix(request: web.Request) -> web.Response:
     suffix = request.match_info["suffix"]
     if not hashes.is_suffix(suffix):
         raise web.HTTPBadRequest(text="bad suffix")
-    result = await node.run(hashes.list_suffix, part_dir / suffix)
+    result = await node.run(hashes.list_suffix, part_dir / suffix,
+                            time.time() - node.reclaim_age)
     return web.json_response(result)
 
 

@@ -152,18 +152,22 @@ class ObjectReplicator:
                                 handoff=len(peers) == len(primaries)))
         return jobs
 
+    def _reclaim_before(self) -> float:
+        return time.time() - self.node.reclaim_age
+
     # -- one partition ----------------------------------------------------------
 
     async def _replicate(self, job: Job, stats: ReplicationStats) -> None:
         stats.partitions += 1
         if not job.handoff:
             local = await self.node.run(hashes.get_hashes, job.part_dir, (),
-                                        self.hashes_max_age)
+                                        self.hashes_max_age, None, self.node.reclaim_age)
             await asyncio.gather(*(self._sync_primary(job, peer, local, stats)
                                    for peer in job.peers))
             return
         stats.handoff_partitions += 1
-        listing = await self.node.run(hashes.list_partition, job.part_dir)
+        listing = await self.node.run(hashes.list_partition, job.part_dir,
+                                      self._reclaim_before())
         if not listing:
             await self.node.run(hashes.remove_files, job.part_dir, {})
             return
@@ -200,7 +204,8 @@ class ObjectReplicator:
                            stats: ReplicationStats) -> bool:
         """Push what ``peer`` lacks of one suffix; True when it has it all now."""
         if local is None:
-            local = await self.node.run(hashes.list_suffix, job.part_dir / suffix)
+            local = await self.node.run(hashes.list_suffix, job.part_dir / suffix,
+                                        self._reclaim_before())
         remote = await self._call_json(peer, f"{PREFIX}/{peer['device']}/{job.part}/{suffix}")
         if remote is None:
             stats.failures += 1

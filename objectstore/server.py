@@ -17,6 +17,7 @@ from common.http import (
     client_gone,
     make_app,
     run_app,
+    run_service,
     setup_logging,
     swift_txn_id,
 )
@@ -73,7 +74,8 @@ def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
     osc = cfg.objectstore
     return NodeContext(devices=node_root(cfg, node), hash_prefix=cfg.hash_prefix(),
                        hash_suffix=cfg.hash_suffix(), node_timeout=osc.node_timeout,
-                       conn_timeout=osc.conn_timeout, workers=osc.io_threads)
+                       conn_timeout=osc.conn_timeout, workers=osc.io_threads,
+                       reclaim_age=osc.reclaim_age)
 
 
 async def serve(cfg: config_mod.StrataConfig, node: int) -> None:
@@ -103,4 +105,4 @@ def main() -> None:
     if not 1 <= args.node <= cfg.objectstore.nodes:
         parser.error(f"--node must be between 1 and {cfg.objectstore.nodes}")
     setup_logging(cfg.log_level, f"storage-{args.node}")
-    asyncio.run(serve(cfg, args.node))
+    run_service(serve(cfg, args.node))

@@ -17,6 +17,7 @@ from rings.hashing import hash_path
 
 PREFIX, SUFFIX = b"p", b"s"
 DEV, PART = "d1", "7"
+KEEP_TOMBSTONES = 100 * 365 * 86400.0  # a reclaim age the 2023 timestamps here are within
 
 
 def ts(n: float) -> str:
@@ -80,7 +81,7 @@ def test_every_kind_of_write_invalidates_its_suffix(backend: DiskBackend) -> Non
     for step in steps:
         step()
         assert h[-3:] in (pd / HASHES_INVALID).read_text().split()
-        after = hashes.get_hashes(pd)
+        after = hashes.get_hashes(pd, reclaim_age=KEEP_TOMBSTONES)
         if other[-3:] != h[-3:]:
             assert after[other[-3:]] == before[other[-3:]]
         assert after.get(h[-3:]) != before.get(h[-3:])
@@ -180,3 +181,39 @@ def test_valid_file_names() -> None:
     assert hashes.valid_file_name(f"{ts(1)}_0000000000000001.meta")
     for bad in ("x.data", ".data", f"{ts(1)}.tmp", "../x.data", f"{ts(1)}", "1/2.data"):
         assert not hashes.valid_file_name(bad), bad
+
+
+def test_tombstones_older_than_reclaim_age_are_removed(backend: DiskBackend) -> None:
+    old = put(backend, "a/c/old", b"x", ts(1))
+    backend.write_tombstone(DEV, PART, old, ts(2), {"name": "/a/c/old", "X-Timestamp": ts(2)})
+    young = put(backend, "a/c/young", b"y", ts(1))
+    backend.write_tombstone(DEV, PART, young, ts(500),
+                            {"name": "/a/c/young", "X-Timestamp": ts(500)})
+    live = put(backend, "a/c/live", b"z", ts(3))
+    pd = part_dir(backend)
+    now = 1_700_000_000 + 1000.0
+    before = hashes.get_hashes(pd, now=now, reclaim_age=10_000)  # nothing is old enough yet
+    old_dir = pd / old[-3:] / old
+    assert os.listdir(old_dir) == [f"{ts(2)}.ts"]
+
+    # With a reclaim age of 600 s, the tombstone from t=2 is 998 s old: gone;
+    # the one from t=500 (500 s old) stays, as does the live object.
+    listing = hashes.list_partition(pd, reclaim_before=now - 600)
+    assert old not in listing.get(old[-3:], {})
+    assert listing[young[-3:]][young] == [f"{ts(500)}.ts"]
+    after = hashes.get_hashes(pd, [old[-3:]], now=now, reclaim_age=600)
+    assert not old_dir.exists() or os.listdir(old_dir) == []
+    assert os.listdir(pd / young[-3:] / young) == [f"{ts(500)}.ts"]
+    assert backend.state(DEV, PART, live).data_timestamp == ts(3)
+    if old[-3:] not in (young[-3:], live[-3:]):
+        assert old[-3:] not in after
+    assert after != before or old[-3:] in (young[-3:], live[-3:])
+
+
+def test_a_reclaimed_tombstone_is_not_sent_to_peers(backend: DiskBackend) -> None:
+    h = put(backend, "a/c/gone", b"x", ts(1))
+    backend.write_tombstone(DEV, PART, h, ts(2), {"name": "/a/c/gone", "X-Timestamp": ts(2)})
+    sd = part_dir(backend) / h[-3:]
+    assert hashes.list_suffix(sd) == {h: [f"{ts(2)}.ts"]}
+    assert hashes.list_suffix(sd, reclaim_before=float(ts(3))) == {}
+    assert hashes.list_suffix(sd, reclaim_before=float(ts(1))) == {h: [f"{ts(2)}.ts"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,8 +29,12 @@ from tests.conftest import free_port
 PREFIX, SUFFIX = b"p", b"s"
 
 
+# Recent timestamps: tombstones older than the reclaim age (a week) are purged.
+T0 = int(time.time()) - 3600
+
+
 def ts(n: float) -> str:
-    return tsmod.normalize(1_700_000_000 + n)
+    return tsmod.normalize(T0 + n)
 
 
 @dataclass
@@ -165,6 +170,30 @@ async def test_handoff_drains_home_only_when_every_primary_has_it(tmp_path: Path
         for i in prim:
             assert n.files(i, part, h) == [f"{ts(1)}.data"]
         assert not (n.ctxs[hand].devices / n.dev(hand) / "objects" / part).exists()
+
+
+async def test_tombstones_past_reclaim_age_are_purged_not_replicated(tmp_path: Path) -> None:
+    async with nodes(tmp_path) as n:
+        week = 7 * 24 * 3600
+        old, young = "a/c/deleted-long-ago", "a/c/deleted-lately"
+        part_o, h_o, prim_o, _ = n.place(old)
+        part_y, h_y, prim_y, _ = n.place(young)
+        src_o, src_y = prim_o[0], prim_y[0]
+        n.put(src_o, old, b"x", ts(-week - 7200))
+        n.backend(src_o).write_tombstone(n.dev(src_o), part_o, h_o, ts(-week - 3600),
+                                         {"name": f"/{old}"})
+        n.put(src_y, young, b"y", ts(-7200))
+        n.backend(src_y).write_tombstone(n.dev(src_y), part_y, h_y, ts(-3600),
+                                         {"name": f"/{young}"})
+        await n.replicator(src_o).replicate_once()
+        if src_y != src_o:
+            await n.replicator(src_y).replicate_once()
+        # The week-old delete is gone everywhere and was sent nowhere ...
+        for i in prim_o:
+            assert n.files(i, part_o, h_o) == []
+        # ... the recent one reached every replica.
+        for i in prim_y:
+            assert n.files(i, part_y, h_y) == [f"{ts(-3600)}.ts"]
 
 
 async def test_push_endpoint_checks_and_verdicts(tmp_path: Path) -> None:
