@@ -11,6 +11,7 @@ handler is awaiting this very call.
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import os
 import select
@@ -21,9 +22,9 @@ STALL_TIMEOUT = 60.0
 CHUNK = 1 << 16
 
 
-def _sendfile_blocking(sock_fd: int, file_fd: int, offset: int, count: int,
+def _sendfile_blocking(fd: int, file_fd: int, offset: int, count: int,
                        stall_timeout: float) -> None:
-    fd = os.dup(sock_fd)  # stays valid even if the loop closes the connection
+    """Runs in a worker thread; ``fd`` is its own duplicate, closed here."""
     try:
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
@@ -34,6 +35,10 @@ def _sendfile_blocking(sock_fd: int, file_fd: int, offset: int, count: int,
                 sent = -1
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise ConnectionResetError("client went away") from exc
+            except OSError as exc:
+                if exc.errno in (errno.ENOTCONN, errno.ESHUTDOWN):
+                    raise ConnectionResetError("client went away") from exc
+                raise
             if sent == 0:
                 raise EOFError("the file ended before the bytes it should hold")
             if sent > 0:
@@ -67,8 +72,13 @@ async def sendfile(transport: asyncio.Transport, f: IO[bytes], offset: int, coun
         await _copy(transport, f, offset, count)
         return
     await _drained(transport)
-    await loop.run_in_executor(None, _sendfile_blocking, sock.fileno(), file_fd,
-                               offset, count, stall_timeout)
+    if transport.is_closing():
+        raise ConnectionResetError("client went away")
+    # Duplicated here, on the loop's thread, while the connection is known to be
+    # open: the copy stays valid even if the loop closes the connection meanwhile.
+    fd = os.dup(sock.fileno())
+    await loop.run_in_executor(None, _sendfile_blocking, fd, file_fd, offset, count,
+                               stall_timeout)
 
 
 async def _drained(transport: asyncio.Transport, below: int = 0) -> None:
