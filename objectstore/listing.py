@@ -1,4 +1,4 @@
-"""What the container and account servers share.
+"""The helpers under :mod:`objectstore.db_server` (container and account servers).
 
 * :func:`parse_db_request` -- device, partition, names and DB path of a request;
 * :func:`parse_listing` -- a listing query (``limit``, ``marker``,
