@@ -4,9 +4,11 @@ Tokens are Keystone tokens, checked through identity's TokenValidator (cached,
 so a request costs no identity round trip). A project's account is
 ``AUTH_<project_id>``; on it, ``member`` and ``admin`` may do everything a
 Swift operator may, ``reader`` may read, and any other role nothing. The
-``service`` role (Strata's own services) may use every account. Container
-ACLs, for everyone else, are applied by :func:`authorize` through the
-container's read/write ACL strings.
+``service`` role (Strata's own services) may use every account. Everyone
+else is judged by the account's ACL (``X-Account-Access-Control``) and the
+container's read/write ACLs (``proxy/acl.py`` holds Swift's rules); the
+``authorize_*`` functions apply them, and mark account owners in
+``request.env["owner"]`` so that owner-only headers are kept for them.
 
 ``GET /auth/v1.0`` (``X-Auth-User: <project>:<user>``, ``X-Auth-Key``) trades
 a password for a token and the storage URL, so ``swift -A -U -K`` works.
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 
 from identity.client import IdentityUnavailable, TokenInfo, TokenValidator, password_auth_body
+from proxy import acl
 from proxy.errors import fail
 
 RESELLER_PREFIX = "AUTH_"
@@ -81,38 +84,158 @@ def deny(caller: Caller) -> Exception:
     return fail(401) if caller.anonymous else fail(403)
 
 
-def _acl_grants(acl: str, caller: Caller) -> bool:
-    """Does a container ACL (``X-Container-Read/-Write``) name this caller?"""
+# Headers only an account's owners (and account-ACL admins) may set or see,
+# as Swift's ``swift_owner_headers``.
+OWNER_HEADERS = frozenset({
+    "x-container-read", "x-container-write", "x-container-sync-key", "x-container-sync-to",
+    "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2",
+    "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2",
+    "x-account-access-control",
+})
+
+
+class _Info(Protocol):
+    """What a cached account/container HEAD offers (``proxy.state.Info``)."""
+
+    def get(self, name: str, default: str = "") -> str: ...
+
+
+class _Request(Protocol):
+    method: str
+    headers: Any
+    env: dict[str, Any]
+
+    @property
+    def caller(self) -> Caller: ...
+
+    @property
+    def path(self) -> Any: ...
+
+
+def identity(caller: Caller) -> acl.Identity | None:
     info = caller.info
-    for item in (a.strip() for a in acl.split(",")):
-        if not item or item.startswith("."):
-            continue  # referrer and listing grants: applied by the ACL feature
-        if info is None:
-            continue
-        if ":" in item:
-            project, user = item.split(":", 1)
-            if project in ("*", info.project_id, info.project_name) and \
-                    user in ("*", info.user_id, info.user_name):
-                return True
-        elif item in (info.project_id, info.project_name):
-            return True
-    return False
+    if info is None:
+        return None
+    return acl.Identity(project_id=info.project_id, project_name=info.project_name,
+                        user_id=info.user_id, user_name=info.user_name,
+                        roles=tuple(info.roles), user_domain_id=info.user_domain_id,
+                        project_domain_id=info.project_domain_id)
 
 
-def authorize(caller: Caller, method: str, account: str, *, container_read: str = "",
-              container_write: str = "", kind: str = "object") -> None:
-    """Raise 401/403 unless ``caller`` may make this request."""
-    if method in READ_METHODS:
-        if caller.reads(account):
-            return
-        if kind == "object" and _acl_grants(container_read, caller):
-            return
-    else:
-        if caller.owns(account):
-            return
-        if kind == "object" and _acl_grants(container_write, caller):
-            return
+def _project_of(account: str) -> str | None:
+    return account[len(RESELLER_PREFIX):] if account.startswith(RESELLER_PREFIX) else None
+
+
+def account_level(caller: Caller, account_info: _Info | None) -> acl.AccessLevel | None:
+    """The caller's level in the account's ``X-Account-Access-Control``, if any."""
+    if account_info is None or caller.anonymous:
+        return None
+    raw = account_info.get("X-Account-Access-Control")
+    if not raw:
+        return None
+    try:
+        parsed = acl.parse_account_acl(raw)
+    except acl.AclError:
+        return None  # only valid ACLs are ever stored; be safe anyway
+    return acl.account_access_level(parsed, identity(caller))
+
+
+def _grant_by_account(request: _Request, account: str, account_info: _Info | None,
+                      *, container: bool) -> bool:
+    """Owner, reader, or an account ACL grant; marks owners (``env["owner"]``)."""
+    caller = request.caller
+    if caller.owns(account):
+        request.env["owner"] = True
+        return True
+    level = account_level(caller, account_info)
+    if level == "admin":
+        request.env["owner"] = True
+        return True
+    if request.method in READ_METHODS and caller.reads(account):
+        return True
+    return acl.account_level_allows(level, request.method, container=container)
+
+
+def authorize_account(request: _Request, account_info: _Info | None) -> None:
+    """Account GET/HEAD/POST: owners, readers and account-ACL grantees."""
+    account = request.path.account
+    caller = request.caller
+    if caller.owns(account) or account_level(caller, account_info) == "admin":
+        request.env["owner"] = True
+        return
+    if request.method in READ_METHODS and (
+            caller.reads(account) or account_level(caller, account_info) is not None):
+        return
     raise deny(caller)
+
+
+def authorize_container(request: _Request, container_info: _Info | None,
+                        account_info: _Info | None) -> None:
+    """A request on a container itself (listing, HEAD, PUT/POST/DELETE)."""
+    account = request.path.account
+    if _grant_by_account(request, account, account_info, container=True):
+        return
+    if request.method in READ_METHODS and container_info is not None:
+        try:
+            if acl.container_read_allows(
+                    container_info.get("X-Container-Read"), identity(request.caller),
+                    request.headers.get("Referer"), True,
+                    account_project_id=_project_of(account)):
+                return
+        except acl.AclError:
+            pass
+    raise deny(request.caller)
+
+
+def authorize_object(request: _Request, container_info: _Info,
+                     account_info: _Info | None) -> None:
+    """An object request: the account's grants, then the container's ACLs."""
+    account = request.path.account
+    if _grant_by_account(request, account, account_info, container=False):
+        return
+    who = identity(request.caller)
+    try:
+        if request.method in READ_METHODS:
+            if acl.container_read_allows(
+                    container_info.get("X-Container-Read"), who,
+                    request.headers.get("Referer"), False,
+                    account_project_id=_project_of(account)):
+                return
+        elif request.method in ("PUT", "POST", "DELETE", "COPY") and \
+                acl.container_write_allows(container_info.get("X-Container-Write"), who,
+                                           account_project_id=_project_of(account)):
+            return
+    except acl.AclError:
+        pass
+    raise deny(request.caller)
+
+
+def prepare_acl_headers(headers: dict[str, str], owner: bool) -> dict[str, str]:
+    """Check and normalise the ACL headers of a write; drop owner-only ones
+    unless ``owner``. Malformed ACLs are a 400 with Swift's message."""
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        lk = k.lower()
+        if lk in OWNER_HEADERS and not owner:
+            continue
+        try:
+            if lk in ("x-container-read", "x-container-write"):
+                v = acl.clean_container_acl(v, write=lk == "x-container-write")
+            elif lk == "x-account-access-control" and v.strip():
+                v = acl.format_account_acl(acl.parse_account_acl(v))
+        except acl.AclError as exc:
+            if lk == "x-account-access-control":
+                raise fail(400, acl.account_acl_error_body(exc, v)) from None
+            raise fail(400, exc.message) from None
+        out[k] = v
+    return out
+
+
+def owner_headers_filter(headers: dict[str, str], owner: bool) -> dict[str, str]:
+    """What a response may show: owner-only headers are hidden from others."""
+    if owner:
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() not in OWNER_HEADERS}
 
 
 async def v1_auth(request: web.Request, session: aiohttp.ClientSession, identity_url: str,

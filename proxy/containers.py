@@ -7,12 +7,17 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree as ET
 
-from aiohttp import web
-
-from common.http import TXN_ID
-from proxy.auth import Caller, authorize, deny
+from proxy.auth import (
+    Caller,
+    authorize_account,
+    authorize_container,
+    deny,
+    owner_headers_filter,
+    prepare_acl_headers,
+)
 from proxy.backend import node_addr, node_path, open_read
 from proxy.errors import fail
+from proxy.pipeline import SwiftRequest, SwiftResponse
 from proxy.quorum import decide
 from proxy.request import SwiftPath, check_metadata
 from proxy.state import ProxyState, answers_only, new_timestamp, read_nodes
@@ -20,7 +25,7 @@ from proxy.state import ProxyState, answers_only, new_timestamp, read_nodes
 LISTING_PARAMS = ("prefix", "delimiter", "marker", "end_marker", "limit", "reverse")
 
 
-def _meta_headers(request: web.Request, kind: str) -> dict[str, str]:
+def _meta_headers(request: SwiftRequest, kind: str) -> dict[str, str]:
     """Headers a client may set on an account/container, passed to the nodes."""
     out: dict[str, str] = {}
     allowed = {"container": ("x-container-meta-", "x-container-read", "x-container-write",
@@ -46,7 +51,7 @@ def _client_headers(node_headers: Any, kind: str) -> dict[str, str]:
     return out
 
 
-def listing_format(request: web.Request) -> str:
+def listing_format(request: SwiftRequest) -> str:
     fmt = request.query.get("format", "").lower()
     if fmt in ("json", "xml", "plain"):
         return fmt
@@ -79,7 +84,7 @@ def render_listing(items: list[dict[str, Any]], fmt: str, kind: str,
     return "".join(f"{n}\n" for n in lines).encode(), "text/plain; charset=utf-8"
 
 
-def _check_listing_query(request: web.Request, limit_max: int) -> dict[str, str]:
+def _check_listing_query(request: SwiftRequest, limit_max: int) -> dict[str, str]:
     q = {k: request.query[k] for k in LISTING_PARAMS if k in request.query}
     if "limit" in q:
         if not q["limit"].isdigit():
@@ -95,7 +100,7 @@ def _check_listing_query(request: web.Request, limit_max: int) -> dict[str, str]
     return q
 
 
-async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath,
+async def _read(st: ProxyState, request: SwiftRequest, kind: str, path: SwiftPath,
                 query: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
     pl = st.place(kind, path.account, path.container)
     method = "GET" if query is not None else "HEAD"
@@ -103,7 +108,7 @@ async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath
     async with open_read(st.backend, iter(read_nodes(pl)), method,
                          lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                              path.container) + qs,
-                         {"X-Trans-Id": request[TXN_ID]},
+                         {"X-Trans-Id": request.txn},
                          lambda s: s // 100 == 2) as (r, seen):
         if r is None:
             if any(a.status == 404 for a in seen):
@@ -113,8 +118,8 @@ async def _read(st: ProxyState, request: web.Request, kind: str, path: SwiftPath
         return r.status, dict(r.headers), await r.read()
 
 
-async def get_or_head(st: ProxyState, request: web.Request, path: SwiftPath,
-                      kind: str, caller: Caller) -> web.Response:
+async def get_or_head(st: ProxyState, request: SwiftRequest, path: SwiftPath,
+                      kind: str, caller: Caller) -> SwiftResponse:
     query = _check_listing_query(request, st.cfg.proxy.container_listing_limit) \
         if request.method == "GET" else None
     status, node_headers, body = await _read(st, request, kind, path, query)
@@ -126,49 +131,52 @@ async def get_or_head(st: ProxyState, request: web.Request, path: SwiftPath,
                         "X-Put-Timestamp": new_timestamp()}
     if status // 100 != 2:
         raise fail(status)
-    headers = _client_headers(node_headers, kind)
+    headers = owner_headers_filter(_client_headers(node_headers, kind),
+                                   bool(request.env.get("owner")))
     fmt = listing_format(request)
     if request.method == "HEAD":
         ctype = {"json": "application/json", "xml": "application/xml",
                  "plain": "text/plain"}[fmt]
-        return web.Response(status=204, headers={**headers,
+        return SwiftResponse.of(204, headers={**headers,
                                                  "Content-Type": f"{ctype}; charset=utf-8"})
     if fmt == "json":  # the nodes already speak JSON: pass it through untouched
-        return web.Response(status=200, body=body or b"[]", headers={
+        return SwiftResponse.of(200, body=body or b"[]", headers={
             **headers, "Content-Type": "application/json; charset=utf-8"})
     items = json.loads(body or b"[]")
     name = path.container if kind == "container" else path.account
     out, ctype = render_listing(items, fmt, kind, name or "")
     if fmt == "plain" and not items:
-        return web.Response(status=204, headers={**headers, "Content-Type": ctype})
-    return web.Response(status=200, body=out, headers={**headers, "Content-Type": ctype})
+        return SwiftResponse.of(204, headers={**headers, "Content-Type": ctype})
+    return SwiftResponse.of(200, body=out, headers={**headers, "Content-Type": ctype})
 
 
-async def ensure_account(st: ProxyState, request: web.Request, caller: Caller,
+async def ensure_account(st: ProxyState, request: SwiftRequest, caller: Caller,
                          account: str) -> None:
-    info = await st.info(request[TXN_ID], account)
+    info = await st.info(request.txn, account)
     if info.exists:
         return
     if info.status != 404:
         raise fail(503)
-    if not (st.cfg.proxy.account_autocreate and caller.owns(account)):
+    if not (st.cfg.proxy.account_autocreate and (caller.owns(account) or
+                                                 request.env.get("owner"))):
         raise fail(404)
     pl = st.place("account", account)
     ts = new_timestamp()
     results = await st.backend.fan_out(
         pl, "PUT", lambda n: node_path("accounts", n, pl.part, account),
-        lambda i, n: {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID]})
+        lambda i, n: {"X-Timestamp": ts, "X-Trans-Id": request.txn})
     status, _ = decide(answers_only(results), len(pl.primaries))
     if status // 100 != 2:
         raise fail(503)
     st.forget(account)
 
 
-async def write(st: ProxyState, request: web.Request, path: SwiftPath, kind: str,
-                caller: Caller) -> web.Response:
+async def write(st: ProxyState, request: SwiftRequest, path: SwiftPath, kind: str,
+                caller: Caller) -> SwiftResponse:
     ts = new_timestamp()
-    headers = {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID],
-               **_meta_headers(request, kind)}
+    headers = {"X-Timestamp": ts, "X-Trans-Id": request.txn,
+               **prepare_acl_headers(_meta_headers(request, kind),
+                                     bool(request.env.get("owner")))}
     pl = st.place(kind, path.account, path.container)
     if kind == "container":
         apl = st.place("account", path.account)
@@ -190,29 +198,41 @@ async def write(st: ProxyState, request: web.Request, path: SwiftPath, kind: str
     if status // 100 == 2:
         if request.method == "POST":
             status = 204
-        return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
+        return SwiftResponse.of(status, headers={"Content-Type": "text/html; charset=UTF-8"})
     raise fail(status)
 
 
-async def handle(st: ProxyState, request: web.Request, caller: Caller,
-                 path: SwiftPath) -> web.Response:
+async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
+    path = request.path
+    caller = request.caller
     kind = path.kind
     method = request.method
+    account = None if caller.owns(path.account) else await st.info(request.txn, path.account)
     if kind == "account":
         if method in ("GET", "HEAD"):
-            authorize(caller, method, path.account, kind="account")
+            authorize_account(request, account)
             return await get_or_head(st, request, path, kind, caller)
         if method == "POST":
-            authorize(caller, method, path.account, kind="account")
+            authorize_account(request, account)
+            if not request.env.get("owner"):
+                raise deny(caller)
             check_metadata(request.headers, "account", st.cfg.proxy)
             await ensure_account(st, request, caller, path.account)
             return await write(st, request, path, kind, caller)
         if method in ("PUT", "DELETE"):
             if caller.reseller:
+                request.env["owner"] = True
                 return await write(st, request, path, kind, caller)
             raise deny(caller) if caller.anonymous else fail(405)
         raise fail(405)
-    authorize(caller, method, path.account, kind="container")
+    if request.env.get("authorized"):
+        pass
+    elif account is None:
+        authorize_container(request, None, None)  # the owner: no ACL to read
+    else:
+        container = await st.info(request.txn, path.account, path.container) \
+            if method in ("GET", "HEAD") else None
+        authorize_container(request, container, account)
     if method in ("GET", "HEAD"):
         return await get_or_head(st, request, path, kind, caller)
     if method in ("PUT", "POST"):

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
-
-from common.http import TXN_ID
 from objectstore.object_server import STORED_HEADERS
 from objectstore.timestamp import http_date
-from proxy.auth import Caller, authorize, deny
+from proxy.auth import authorize_object, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail
+from proxy.pipeline import StreamBody, SwiftRequest, SwiftResponse
 from proxy.quorum import decide, write_quorum
 from proxy.request import SwiftPath, check_metadata, check_object_put
 from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
@@ -40,8 +39,8 @@ def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
     return out
 
 
-def _object_write_headers(request: web.Request, ts: str, path: SwiftPath) -> dict[str, str]:
-    h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request[TXN_ID]}
+def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> dict[str, str]:
+    h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn}
     for k, v in request.headers.items():
         lk = k.lower()
         if lk.startswith("x-object-meta-") or lk in STORED_HEADERS or lk in (
@@ -56,37 +55,38 @@ def _object_write_headers(request: web.Request, ts: str, path: SwiftPath) -> dic
     return h
 
 
-async def _container_or_deny(st: ProxyState, request: web.Request, caller: Caller,
-                             path: SwiftPath) -> Info:
+async def container_or_deny(st: ProxyState, request: SwiftRequest) -> Info:
+    """The object's container, once the caller is known to be allowed this request."""
+    path = request.path
     assert path.container is not None
-    info = await st.info(request[TXN_ID], path.account, path.container)
-    authorize(caller, request.method, path.account,
-              container_read=info.get("X-Container-Read"),
-              container_write=info.get("X-Container-Write"))
+    info = await st.info(request.txn, path.account, path.container)
+    if not request.env.get("authorized"):
+        account = await st.info(request.txn, path.account)
+        authorize_object(request, info, account)
     if not info.exists:
         raise fail(info.status if info.status in (404, 503) else 404)
     return info
 
 
-async def handle(st: ProxyState, request: web.Request, caller: Caller,
-                 path: SwiftPath) -> web.StreamResponse:
+async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
     method = request.method
+    path = request.path
     if method in ("GET", "HEAD"):
-        await _container_or_deny(st, request, caller, path)
+        await container_or_deny(st, request)
         return await get_object(st, request, path)
     if method == "PUT":
         check_object_put(request.headers, request.content_length, st.cfg.proxy)
-        await _container_or_deny(st, request, caller, path)
+        await container_or_deny(st, request)
         return await put_object(st, request, path)
     if method == "POST":
         check_metadata(request.headers, "object", st.cfg.proxy)
-        await _container_or_deny(st, request, caller, path)
+        await container_or_deny(st, request)
         return await post_or_delete(st, request, path)
     if method == "DELETE":
-        await _container_or_deny(st, request, caller, path)
+        await container_or_deny(st, request)
         return await post_or_delete(st, request, path)
-    if caller.anonymous:
-        raise deny(caller)
+    if request.caller.anonymous:
+        raise deny(request.caller)
     raise fail(405)
 
 
@@ -104,8 +104,8 @@ def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
     return out
 
 
-async def put_object(st: ProxyState, request: web.Request,
-                     path: SwiftPath) -> web.Response:
+async def put_object(st: ProxyState, request: SwiftRequest,
+                     path: SwiftPath) -> SwiftResponse:
     ts = new_timestamp()
     base = _object_write_headers(request, ts, path)
     pl = st.place("object", path.account, path.container, path.obj)
@@ -124,17 +124,20 @@ async def put_object(st: ProxyState, request: web.Request,
 
     async def client_body() -> AsyncIterator[bytes]:
         nonlocal received
-        if length is not None and length <= SMALL_PUT:
+        body = request.body
+        if length is not None and length <= SMALL_PUT and isinstance(body, StreamBody):
             try:
-                data = await request.content.readexactly(length) if length else b""
+                data = await body.read_exactly(length) if length else b""
             except asyncio.IncompleteReadError:
                 raise fail(499) from None
             received = length
             if data:
                 yield data
             return
-        async for chunk in request.content.iter_chunked(CHUNK):
+        async for chunk in body.chunks(CHUNK):
             received += len(chunk)
+            if length is not None and received > length:
+                raise fail(400, "The body is longer than its Content-Length.")
             yield chunk
         if length is not None and received != length:
             raise fail(499)
@@ -151,29 +154,32 @@ async def put_object(st: ProxyState, request: web.Request,
         etags = {a.headers.get("Etag") or a.headers.get("ETag") for a in agreeing}
         if len(etags) != 1:
             raise fail(503, "The replicas disagree about what was written.")
-        return web.Response(status=201, headers={
+        return SwiftResponse.of(201, {
             "ETag": etags.pop() or "", "Last-Modified": http_date(ts),
-            "Content-Type": "text/html; charset=UTF-8"})
+            "Content-Type": "text/html; charset=UTF-8", "X-Timestamp": ts})
     if status == 409:
-        return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
+        return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
     raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
 
 
-async def get_object(st: ProxyState, request: web.Request,
-                     path: SwiftPath) -> web.StreamResponse:
+async def get_object(st: ProxyState, request: SwiftRequest,
+                     path: SwiftPath) -> SwiftResponse:
+    """The object from the first replica that has it; large bodies stream."""
     pl = st.place("object", path.account, path.container, path.obj)
     fwd = {k: v for k, v in request.headers.items()
            if k.lower() in ("range", "if-match", "if-none-match", "if-modified-since",
                             "if-unmodified-since")}
-    fwd["X-Trans-Id"] = request[TXN_ID]
+    fwd["X-Trans-Id"] = request.txn
 
     def good(status: int) -> bool:
         return status in (200, 206, 304, 412, 416)
 
-    async with open_read(st.backend, iter(read_nodes(pl)), request.method,
-                         lambda n: node_path("objects", n, pl.part, path.account,
-                                             path.container, path.obj),
-                         fwd, good) as (r, seen):
+    stack = contextlib.AsyncExitStack()
+    try:
+        r, seen = await stack.enter_async_context(open_read(
+            st.backend, iter(read_nodes(pl)), request.method,
+            lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
+            fwd, good))
         if r is None:
             if any(a.status == 404 for a in seen):
                 raise fail(404)
@@ -182,27 +188,26 @@ async def get_object(st: ProxyState, request: web.Request,
         if r.status in (304, 412, 416):
             body = await r.read()
             headers.pop("Content-Length", None)
-            return web.Response(status=r.status, headers=headers,
-                                body=body if r.status == 416 else None)
-        if request.method == "GET" and r.content_length is not None and \
-                r.content_length <= SMALL_GET:
-            body = await r.read()  # small: one buffered write to the client
-            headers.pop("Content-Length", None)
-            return web.Response(status=r.status, headers=headers, body=body)
-        resp = web.StreamResponse(status=r.status, headers=headers)
+            return SwiftResponse.of(r.status, headers, body if r.status == 416 else b"")
         if request.method == "HEAD":
-            await resp.prepare(request)
-            await resp.write_eof()
-            return resp
-        await resp.prepare(request)
-        async for chunk in r.content.iter_any():
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
+            return SwiftResponse.of(r.status, headers)
+        if r.content_length is not None and r.content_length <= SMALL_GET:
+            body = await r.read()  # small: one buffered write to the client
+            return SwiftResponse.of(r.status, headers, body)
+    except BaseException:
+        await stack.aclose()
+        raise
+    response = r
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in response.content.iter_any():
+            yield chunk
+
+    return SwiftResponse.of(r.status, headers, stream(), on_close=stack.aclose)
 
 
-async def post_or_delete(st: ProxyState, request: web.Request,
-                         path: SwiftPath) -> web.Response:
+async def post_or_delete(st: ProxyState, request: SwiftRequest,
+                         path: SwiftPath) -> SwiftResponse:
     ts = new_timestamp()
     base = _object_write_headers(request, ts, path)
     for k in ("Content-Length", "Transfer-Encoding", "ETag"):
@@ -215,7 +220,9 @@ async def post_or_delete(st: ProxyState, request: web.Request,
         lambda i, n: per_replica[i])
     status, agreeing = decide(answers_only(results), len(pl.primaries))
     if request.method == "DELETE" and status in (204, 404):
-        return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
+        if status == 404:
+            raise fail(404)
+        return SwiftResponse.of(status, {"Content-Type": "text/html; charset=UTF-8"})
     if request.method == "POST" and status == 202:
-        return web.Response(status=202, headers={"Content-Type": "text/html; charset=UTF-8"})
+        return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
     raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")

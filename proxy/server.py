@@ -14,11 +14,11 @@ import aiohttp
 from aiohttp import web
 
 from common import config as config_mod
-from common.http import AppSettings, make_app, run_service, setup_logging, swift_txn_id
+from common.http import TXN_ID, AppSettings, make_app, run_service, setup_logging, swift_txn_id
 from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
 from identity.client import TokenValidator
 from objectstore.setup import RING_TYPES, ring_file
-from proxy import containers, objects
+from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
 from proxy.errors import fail, map_error, swift_error
@@ -69,13 +69,26 @@ async def swift_api(request: web.Request) -> web.StreamResponse:
         request = request.clone(headers=clean)
     path = parse_path(request.raw_path)
     caller = await identify(request, st.validator)
-    if path.kind == "object":
-        return await objects.handle(st, request, caller, path)
-    return await containers.handle(st, request, caller, path)
+    req = pipeline.from_aiohttp(request, path, caller, request[TXN_ID])
+    return await pipeline.send(request, await st.pipeline.top(req))
+
+
+def core_handler(st: ProxyState) -> pipeline.Handler:
+    """The end of the pipeline: the account, container and object controllers."""
+    async def core(req: pipeline.SwiftRequest) -> pipeline.SwiftResponse:
+        if req.path.kind == "object":
+            return await objects.handle(st, req)
+        return await containers.handle(st, req)
+    return core
 
 
 async def info(request: web.Request) -> web.Response:
-    return web.json_response(info_document(request.app[STATE].cfg))
+    st = request.app[STATE]
+    doc = info_document(st.cfg)
+    for feature in st.pipeline.features:
+        if feature.name:
+            doc[feature.name] = feature.info()
+    return web.json_response(doc)
 
 
 def build_app(cfg: config_mod.StrataConfig) -> web.Application:
@@ -101,6 +114,8 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
             cfg=cfg, backend=Backend(session, cfg.objectstore.conn_timeout,
                                      cfg.objectstore.node_timeout),
             rings=rings, validator=validator)
+        st = app[STATE]
+        st.pipeline = pipeline.Pipeline(features.enabled(st), core_handler(st))
         yield
         await session.close()
 

@@ -12,6 +12,7 @@ from common.config import StrataConfig
 from identity.client import TokenValidator
 from objectstore import timestamp as tsmod
 from proxy.backend import Backend, Placement, node_path, open_read, shuffled
+from proxy.pipeline import Pipeline
 from proxy.quorum import Answer
 from rings.ring import Node, Ring
 
@@ -42,6 +43,7 @@ class ProxyState:
     backend: Backend
     rings: dict[str, Ring]
     validator: TokenValidator
+    pipeline: Pipeline = field(init=False)
     _info: dict[tuple[str, ...], tuple[float, Info]] = field(default_factory=dict)
 
     def place(self, kind: str, account: str, container: str | None = None,

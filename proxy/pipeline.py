@@ -1,0 +1,271 @@
+"""The proxy's request pipeline: Swift's middlewares as a chain of features.
+
+Every client request becomes a :class:`SwiftRequest`. It passes through the
+enabled features in a fixed order (the order of Swift's own pipeline: CORS,
+bulk, TempURL/FormPost, StaticWeb, copy, large objects, versioning, symlinks,
+quotas) and reaches the controllers (``objects.py``, ``containers.py``),
+which answer with a :class:`SwiftResponse`. A feature may answer by itself,
+change the request before passing it on, or change the answer on its way
+back.
+
+Features make *subrequests* by building a new :class:`SwiftRequest` (see
+:meth:`SwiftRequest.sub`) and calling a handler: ``next`` for the rest of
+the pipeline after them, or :attr:`Pipeline.top` for the whole of it. A
+subrequest is in-process (no HTTP), carries the caller's identity, and is
+authorized like any other request unless the feature that made it marks it
+pre-authorized (``env["authorized"]``), as TempURL and FormPost do for the
+one account their signature covers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from aiohttp import StreamReader, web
+from multidict import CIMultiDict, MultiDict
+
+from common.http import ApiError
+from proxy.auth import Caller
+from proxy.request import SwiftPath
+
+CHUNK = 1 << 20
+
+
+class Body(Protocol):
+    """A request body that can be read once, whole or in chunks."""
+
+    async def read_all(self, limit: int) -> bytes:
+        """Everything (at most ``limit`` bytes; more raises :class:`BodyTooLarge`)."""
+
+    def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
+        """The body piece by piece."""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class StreamBody:
+    """The client's own body, straight from aiohttp."""
+
+    def __init__(self, stream: StreamReader) -> None:
+        self.stream = stream
+
+    async def read_all(self, limit: int) -> bytes:
+        out = bytearray()
+        while True:
+            chunk = await self.stream.read(CHUNK)
+            if not chunk:
+                return bytes(out)
+            out += chunk
+            if len(out) > limit:
+                raise BodyTooLarge()
+
+    async def read_exactly(self, n: int) -> bytes:
+        return await self.stream.readexactly(n)
+
+    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
+        async for chunk in self.stream.iter_chunked(size):
+            yield chunk
+
+
+class BytesBody:
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+
+    async def read_all(self, limit: int) -> bytes:
+        if len(self.data) > limit:
+            raise BodyTooLarge()
+        return self.data
+
+    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
+        for i in range(0, len(self.data), size):
+            yield self.data[i:i + size]
+
+
+class IterBody:
+    """A body produced by other code: an object being copied, segments joined."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self.source = source
+
+    async def read_all(self, limit: int) -> bytes:
+        out = bytearray()
+        async for chunk in self.source:
+            out += chunk
+            if len(out) > limit:
+                raise BodyTooLarge()
+        return bytes(out)
+
+    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
+        async for chunk in self.source:
+            yield chunk
+
+
+@dataclass
+class SwiftRequest:
+    method: str
+    path: SwiftPath
+    headers: CIMultiDict[str]
+    query: MultiDict[str]
+    body: Body = field(default_factory=BytesBody)
+    content_length: int | None = None
+    caller: Caller = field(default_factory=lambda: Caller(None))
+    txn: str = ""
+    remote: str = ""
+    raw_query: str = ""
+    # What features tell each other and the controllers: "authorized" (skip the
+    # ACL check), "source" (which feature made a subrequest), ...
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_sub(self) -> bool:
+        return "source" in self.env
+
+    def sub(self, method: str, path: SwiftPath, *, headers: dict[str, str] | None = None,
+            query: dict[str, str] | None = None, body: Body | bytes | None = None,
+            content_length: int | None = None, source: str,
+            **env: Any) -> SwiftRequest:
+        """A subrequest on behalf of the same caller, made by feature ``source``."""
+        if isinstance(body, bytes):
+            content_length = len(body)
+            body = BytesBody(body)
+        return replace(
+            self, method=method, path=path, headers=CIMultiDict(headers or {}),
+            query=MultiDict(query or {}), body=body or BytesBody(),
+            content_length=content_length, raw_query="",
+            env={"authorized": self.env.get("authorized", False), **env, "source": source})
+
+    def param(self, name: str, default: str = "") -> str:
+        return self.query.get(name, default)
+
+
+@dataclass
+class SwiftResponse:
+    status: int
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    body: bytes | AsyncIterator[bytes] = b""
+    on_close: Callable[[], Awaitable[Any]] | None = None
+
+    @classmethod
+    def of(cls, status: int, headers: dict[str, str] | Iterable[tuple[str, str]] | None = None,
+           body: bytes | AsyncIterator[bytes] = b"",
+           on_close: Callable[[], Awaitable[Any]] | None = None) -> SwiftResponse:
+        return cls(status, CIMultiDict(headers or {}), body, on_close)
+
+    @property
+    def ok(self) -> bool:
+        return self.status // 100 == 2
+
+    async def iter(self) -> AsyncIterator[bytes]:
+        try:
+            if isinstance(self.body, bytes):
+                if self.body:
+                    yield self.body
+            else:
+                async for chunk in self.body:
+                    yield chunk
+        finally:
+            await self.close()
+
+    async def read(self) -> bytes:
+        if isinstance(self.body, bytes):
+            await self.close()
+            return self.body
+        out = bytearray()
+        async for chunk in self.iter():
+            out += chunk
+        return bytes(out)
+
+    async def close(self) -> None:
+        close, self.on_close = self.on_close, None
+        if close is not None:
+            await close()
+
+
+Handler = Callable[[SwiftRequest], Awaitable[SwiftResponse]]
+
+
+class Feature(Protocol):
+    """One of Swift's middlewares. ``name`` is its key in ``/info`` (None: not listed)."""
+
+    name: str | None
+
+    def info(self) -> dict[str, Any]: ...
+
+    async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse: ...
+
+
+def error_response(err: ApiError) -> SwiftResponse:
+    """An error as a subrequest sees it (the client-facing page is made at the top)."""
+    return SwiftResponse.of(err.status, err.headers, err.message.encode())
+
+
+class Pipeline:
+    """``features`` in order, then ``core``. :attr:`top` runs all of them."""
+
+    def __init__(self, features: list[Feature], core: Handler) -> None:
+        self.features = features
+        handler = core
+        for feature in reversed(features):
+            handler = _link(feature, handler)
+        self._top = handler
+
+    async def top(self, req: SwiftRequest) -> SwiftResponse:
+        return await self._top(req)
+
+    async def call(self, req: SwiftRequest, handler: Handler | None = None) -> SwiftResponse:
+        """Run a subrequest; errors come back as responses, not exceptions."""
+        try:
+            return await (handler or self._top)(req)
+        except ApiError as err:
+            return error_response(err)
+
+
+def _link(feature: Feature, nxt: Handler) -> Handler:
+    async def run(req: SwiftRequest) -> SwiftResponse:
+        return await feature(req, nxt)
+    return run
+
+
+async def call(handler: Handler, req: SwiftRequest) -> SwiftResponse:
+    """A subrequest through ``handler``; errors come back as responses."""
+    try:
+        return await handler(req)
+    except ApiError as err:
+        return error_response(err)
+
+
+def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
+                 txn: str) -> SwiftRequest:
+    return SwiftRequest(
+        method=request.method, path=path, headers=CIMultiDict(request.headers),
+        query=MultiDict(request.query), body=StreamBody(request.content),
+        content_length=request.content_length, caller=caller, txn=txn,
+        remote=request.remote or "", raw_query=request.rel_url.raw_query_string)
+
+
+async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
+    """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
+    if isinstance(resp.body, bytes) and request.method != "HEAD":
+        headers = CIMultiDict(resp.headers)
+        headers.pop("Content-Length", None)
+        await resp.close()
+        return web.Response(status=resp.status, headers=headers, body=resp.body)
+    out = web.StreamResponse(status=resp.status, headers=resp.headers)
+    try:
+        if "Content-Length" not in resp.headers and request.method != "HEAD" \
+                and resp.status not in (204, 304):
+            out.enable_chunked_encoding()
+        await out.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in resp.iter():
+                await out.write(chunk)
+        await out.write_eof()
+    finally:
+        with contextlib.suppress(Exception):
+            await resp.close()
+    return out
