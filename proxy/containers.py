@@ -28,9 +28,10 @@ LISTING_PARAMS = ("prefix", "delimiter", "marker", "end_marker", "limit", "rever
 def _meta_headers(request: SwiftRequest, kind: str) -> dict[str, str]:
     """Headers a client may set on an account/container, passed to the nodes."""
     out: dict[str, str] = {}
-    allowed = {"container": ("x-container-meta-", "x-container-read", "x-container-write",
-                             "x-versions-location", "x-history-location"),
-               "account": ("x-account-meta-", "x-account-access-control")}[kind]
+    allowed = {"container": ("x-container-meta-", "x-container-sysmeta-", "x-container-read",
+                             "x-container-write", "x-versions-location", "x-history-location"),
+               "account": ("x-account-meta-", "x-account-sysmeta-",
+                           "x-account-access-control")}[kind]
     for k, v in request.headers.items():
         lk = k.lower()
         if lk.startswith(allowed):
@@ -44,7 +45,7 @@ def _client_headers(node_headers: Any, kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in node_headers.items():
         lk = k.lower()
-        if (lk.startswith(f"x-{kind}-") and not lk.startswith(f"x-{kind}-sysmeta-")) or \
+        if lk.startswith(f"x-{kind}-") or \
                 lk in ("x-timestamp", "x-put-timestamp", "x-versions-location",
                        "x-history-location"):
             out[k] = v

@@ -34,7 +34,7 @@ def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in node_headers.items():
         lk = k.lower()
-        if lk in RESPONSE_HEADERS or lk.startswith("x-object-meta-"):
+        if lk in RESPONSE_HEADERS or lk.startswith(("x-object-meta-", "x-object-sysmeta-")):
             out[k] = v
     return out
 
@@ -43,7 +43,7 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn}
     for k, v in request.headers.items():
         lk = k.lower()
-        if lk.startswith("x-object-meta-") or lk in STORED_HEADERS or lk in (
+        if lk.startswith(("x-object-meta-", "x-object-sysmeta-")) or lk in STORED_HEADERS or lk in (
                 "content-type", "etag", "content-length"):
             h[k] = v
     if "Content-Type" not in h and request.method == "PUT":

@@ -239,10 +239,19 @@ async def call(handler: Handler, req: SwiftRequest) -> SwiftResponse:
         return error_response(err)
 
 
+SYSMETA = ("x-account-sysmeta-", "x-container-sysmeta-", "x-object-sysmeta-")
+
+
+def without_sysmeta(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """Swift's gatekeeper: system metadata is set and read by features only,
+    never by clients, in either direction."""
+    return CIMultiDict((k, v) for k, v in headers if not k.lower().startswith(SYSMETA))
+
+
 def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
                  txn: str) -> SwiftRequest:
     return SwiftRequest(
-        method=request.method, path=path, headers=CIMultiDict(request.headers),
+        method=request.method, path=path, headers=without_sysmeta(request.headers.items()),
         query=MultiDict(request.query), body=StreamBody(request.content),
         content_length=request.content_length, caller=caller, txn=txn,
         remote=request.remote or "", raw_query=request.rel_url.raw_query_string)
@@ -250,6 +259,7 @@ def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
 
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
     """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
+    resp.headers = without_sysmeta(resp.headers.items())
     if isinstance(resp.body, bytes) and request.method != "HEAD":
         headers = CIMultiDict(resp.headers)
         headers.pop("Content-Length", None)

@@ -1,18 +1,30 @@
 """Swift's middlewares, as proxy pipeline features (see ``proxy/pipeline.py``).
 
-:func:`enabled` lists the features in pipeline order; each module holds one
-feature and its ``/info`` entry.
+Each module holds one feature: a class with ``name`` (its ``/info`` key, or
+None), ``info()`` and ``async __call__(req, next_handler)``, and a
+``make(st) -> Feature | None`` that returns None when the feature is turned
+off in the configuration. :func:`enabled` assembles them in Swift's
+pipeline order (outermost first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from proxy.pipeline import Feature
     from proxy.state import ProxyState
 
+Maker = Callable[["ProxyState"], "Feature | None"]
+
+
+def _makers() -> list[Maker]:
+    # In pipeline order, as Swift's proxy-server.conf: cors, bulk, tempurl,
+    # formpost, staticweb, copy, slo, dlo, versioned_writes, symlink, quotas.
+    return []
+
 
 def enabled(st: ProxyState) -> list[Feature]:
     """The features this proxy runs, outermost first."""
-    return []
+    return [f for f in (make(st) for make in _makers()) if f is not None]
