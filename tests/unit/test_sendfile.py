@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +19,22 @@ from tests.conftest import free_port
 SIZE = 6 << 20
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> AsyncIterator[int]:
+    """A one-route server on a free loopback port."""
+    app = web.Application()
+    app.router.add_get("/f", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
 
 
 def serve_and_fetch(loop_factory: Callable[[], asyncio.AbstractEventLoop], path: Path,
@@ -38,23 +55,15 @@ def serve_and_fetch(loop_factory: Callable[[], asyncio.AbstractEventLoop], path:
         return resp
 
     async def main() -> bytes:
-        app = web.Application()
-        app.router.add_get("/f", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            async with aiohttp.ClientSession(read_bufsize=1 << 14) as s, \
-                    s.get(f"http://127.0.0.1:{port}/f") as r:
-                out = bytearray()
-                async for chunk in r.content.iter_chunked(1 << 14):
-                    out += chunk
-                    if slow and len(out) < (1 << 20):
-                        await asyncio.sleep(0.001)  # the server meets a full socket
-                return bytes(out)
-        finally:
-            await runner.cleanup()
+        async with serving(handler) as port, \
+                aiohttp.ClientSession(read_bufsize=1 << 14) as s, \
+                s.get(f"http://127.0.0.1:{port}/f") as r:
+            out = bytearray()
+            async for chunk in r.content.iter_chunked(1 << 14):
+                out += chunk
+                if slow and len(out) < (1 << 20):
+                    await asyncio.sleep(0.001)  # the server meets a full socket
+            return bytes(out)
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(main()), errors
@@ -87,13 +96,7 @@ def test_sendfile_reports_a_client_that_goes_away(tmp_path: Path) -> None:
         return resp
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/f", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
+        async with serving(handler) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
             await reader.read(1 << 16)
@@ -102,8 +105,6 @@ def test_sendfile_reports_a_client_that_goes_away(tmp_path: Path) -> None:
                 if errors:
                     break
                 await asyncio.sleep(0.05)
-        finally:
-            await runner.cleanup()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
