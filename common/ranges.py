@@ -46,7 +46,7 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
             end = int(last) if last else length - 1
         except ValueError:
             return None
-        if end < start:
+        if last and end < start:  # "N-" past the end is unsatisfiable, not invalid
             return None
         if start >= length:
             continue

@@ -191,7 +191,7 @@ def authorize_object(request: _Request, container_info: _Info,
                      account_info: _Info | None) -> None:
     """An object request: the account's grants, then the container's ACLs."""
     account = request.path.account
-    if _grant_by_account(request, account, account_info, container=False):
+    if _grant_by_account(request, account, account_info, container=True):
         return
     who = identity(request.caller)
     try:

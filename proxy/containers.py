@@ -226,7 +226,7 @@ async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
                 return await write(st, request, path, kind, caller)
             raise deny(caller) if caller.anonymous else fail(405)
         raise fail(405)
-    if request.env.get("authorized"):
+    if request.pre_authorized:
         pass
     elif account is None:
         authorize_container(request, None, None)  # the owner: no ACL to read

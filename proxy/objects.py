@@ -60,7 +60,7 @@ async def container_or_deny(st: ProxyState, request: SwiftRequest) -> Info:
     path = request.path
     assert path.container is not None
     info = await st.info(request.txn, path.account, path.container)
-    if not request.env.get("authorized"):
+    if not request.pre_authorized:
         account = await st.info(request.txn, path.account)
         authorize_object(request, info, account)
     if not info.exists:

@@ -20,6 +20,7 @@ one account their signature covers.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -27,11 +28,12 @@ from typing import Any, Protocol
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict, MultiDict
 
-from common.http import ApiError
+from common.http import ApiError, client_gone
 from proxy.auth import Caller
 from proxy.request import SwiftPath
 
 CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class Body(Protocol):
@@ -137,10 +139,25 @@ class SwiftRequest:
             self, method=method, path=path, headers=CIMultiDict(headers or {}),
             query=MultiDict(query or {}), body=body or BytesBody(),
             content_length=content_length, raw_query="",
-            env={"authorized": self.env.get("authorized", False), **env, "source": source})
+            env={"authorized": self.env.get("authorized", False),
+                 "auth_scope": self.env.get("auth_scope"), **env, "source": source})
 
     def param(self, name: str, default: str = "") -> str:
         return self.query.get(name, default)
+
+    @property
+    def pre_authorized(self) -> bool:
+        """Marked authorized by a feature (TempURL, FormPost, ...), and within the
+        account (or container) that feature's grant covers: ``env["auth_scope"]``
+        is ``(account, container or None)``, or None for no limit."""
+        if not self.env.get("authorized"):
+            return False
+        scope = self.env.get("auth_scope")
+        if scope is None:
+            return True
+        account, container = scope
+        return bool(self.path.account == account and
+                    (container is None or self.path.container == container))
 
 
 @dataclass
@@ -272,8 +289,19 @@ async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
             out.enable_chunked_encoding()
         await out.prepare(request)
         if request.method != "HEAD":
-            async for chunk in resp.iter():
-                await out.write(chunk)
+            try:
+                async for chunk in resp.iter():
+                    await out.write(chunk)
+            except Exception as exc:
+                # The status line is out: the only honest end is to drop the
+                # connection (as Swift does), never to append an error page to
+                # a body cut short (e.g. a large object's segment gone missing).
+                if client_gone(exc) is not None:
+                    raise
+                log.error("%s %s: body cut short: %s", request.method, request.path, exc)
+                if request.transport is not None:
+                    request.transport.abort()
+                return out
         await out.write_eof()
     finally:
         with contextlib.suppress(Exception):

@@ -63,6 +63,8 @@ def parse_path(raw_path: str) -> SwiftPath:
     obj = _decode(parts[4]) if len(parts) > 4 else None
     if container == "" and obj is None:
         container = None  # "/v1/AUTH_x/" is the account
+    if obj == "" and container:
+        obj = None  # "/v1/AUTH_x/c/" is the container, as in Swift (e.g. a FormPost action)
     if len(account.encode()) > MAX_ACCOUNT_NAME:
         raise fail(400, f"Account name length of {len(account.encode())} longer than "
                         f"{MAX_ACCOUNT_NAME}")
