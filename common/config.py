@@ -131,6 +131,35 @@ class ProxyConfig:
     max_meta_overall_size: int = opt(4096, "Most bytes of metadata (names and values) in total.")
     container_listing_limit: int = opt(10000, "Default and largest page of a listing.")
     account_autocreate: bool = opt(True, "Create an account on first use by its owner.")
+    copy: bool = opt(True, "Server-side copy (COPY, X-Copy-From), as Swift's copy.")
+    symlink: bool = opt(True, "Object symlinks (X-Symlink-Target), as Swift's symlink.")
+    symloop_max: int = opt(2, "Most symlinks followed in a row by one GET or HEAD.")
+    allow_versioned_writes: bool = opt(True, "Object versioning by X-Versions-Location and "
+                                             "X-History-Location, as Swift's versioned_writes.")
+    bulk: bool = opt(True, "Bulk delete (?bulk-delete) and archive upload (?extract-archive), "
+                           "as Swift's bulk.")
+    bulk_max_deletes_per_request: int = opt(10000, "Most names in one bulk delete.")
+    bulk_max_failed_deletes: int = opt(1000, "Failed deletes that end a bulk delete.")
+    bulk_delete_concurrency: int = opt(2, "Deletes of one bulk delete run at once.")
+    bulk_max_containers_per_extraction: int = opt(10000, "Most containers one archive upload "
+                                                         "may create.")
+    bulk_max_failed_extractions: int = opt(1000, "Failed files that end an archive upload.")
+    bulk_yield_frequency: int = opt(10, "Seconds between heartbeat spaces of a bulk request.")
+    tempurl: bool = opt(True, "Temporary URLs (?temp_url_sig=...), as Swift's tempurl.")
+    tempurl_methods: str = opt("GET HEAD PUT POST DELETE",
+                               "Methods a temporary URL may be used with (space-separated).")
+    tempurl_allowed_digests: str = opt("sha256 sha512", "Digests temporary URL signatures may "
+                                                        "use: sha1 (deprecated), sha256, sha512.")
+    formpost: bool = opt(True, "Browser form uploads (multipart/form-data POST), as Swift's "
+                               "formpost.")
+    formpost_allowed_digests: str = opt("sha256 sha512", "Digests FormPost signatures may use: "
+                                                         "sha1 (deprecated), sha256, sha512.")
+    slo: bool = opt(True, "Static Large Objects (?multipart-manifest=put), as Swift's slo.")
+    slo_max_manifest_segments: int = opt(1000, "Most object-backed segments in one SLO manifest.")
+    slo_max_manifest_size: int = opt(8388608, "Largest SLO manifest body, in bytes.")
+    slo_yield_frequency: int = opt(10, "Seconds between heartbeat spaces of a manifest PUT "
+                                       "with ?heartbeat=on.")
+    dlo: bool = opt(True, "Dynamic Large Objects (X-Object-Manifest), as Swift's dlo.")
 
 
 @dataclass

@@ -27,6 +27,9 @@ CREATE INDEX ix_object_deleted_name ON object (deleted, name);
 """
 
 
+SWIFT_BYTES_AT = "instr(content_type, ';swift_bytes=')"
+
+
 class ContainerBroker(DatabaseBroker):
     """A container's DB.
 
@@ -111,8 +114,13 @@ class ContainerBroker(DatabaseBroker):
         lo, hi = listing_bounds(marker, end_marker, prefix, prefix_end, reverse)
         where, args = bounds_sql(lo, hi)
         sql = (
-            "SELECT json_object('name', name, 'hash', etag, 'bytes', size, "
-            "'content_type', content_type, 'last_modified', "
+            "SELECT json_object('name', name, 'hash', etag, 'bytes', "
+            # an SLO manifest's type ends ";swift_bytes=<size of the large object>":
+            # listed as that size, without the parameter (as Swift's container server)
+            f"CASE WHEN {SWIFT_BYTES_AT} > 0 THEN CAST(substr(content_type, "
+            f"{SWIFT_BYTES_AT} + 13) AS INTEGER) ELSE size END, "
+            f"'content_type', CASE WHEN {SWIFT_BYTES_AT} > 0 THEN substr(content_type, 1, "
+            f"{SWIFT_BYTES_AT} - 1) ELSE content_type END, 'last_modified', "
             "strftime('%Y-%m-%dT%H:%M:%S', CAST(created_at AS INTEGER), 'unixepoch')"
             " || '.' || substr(created_at, 12, 5) || '0') "
             f"FROM object WHERE deleted = 0{where} "

@@ -22,7 +22,18 @@ Maker = Callable[["ProxyState"], "Feature | None"]
 def _makers() -> list[Maker]:
     # In pipeline order, as Swift's proxy-server.conf: cors, bulk, tempurl,
     # formpost, staticweb, copy, slo, dlo, versioned_writes, symlink, quotas.
-    return []
+    from proxy.features import (
+        bulk,
+        copy,
+        dlo,
+        formpost,
+        slo,
+        symlink,
+        tempurl,
+        versioned_writes,
+    )
+    return [bulk.make_delete, bulk.make_upload, tempurl.make, formpost.make, copy.make,
+            slo.make, dlo.make, versioned_writes.make, symlink.make]
 
 
 def enabled(st: ProxyState) -> list[Feature]:
