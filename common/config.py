@@ -160,6 +160,19 @@ class ProxyConfig:
     slo_yield_frequency: int = opt(10, "Seconds between heartbeat spaces of a manifest PUT "
                                        "with ?heartbeat=on.")
     dlo: bool = opt(True, "Dynamic Large Objects (X-Object-Manifest), as Swift's dlo.")
+    staticweb: bool = opt(True, "Containers served as static web sites (X-Container-Meta-Web-*), "
+                                "as Swift's staticweb.")
+    staticweb_url_base: str = opt("", "Scheme and host (e.g. https://www.example.com) of "
+                                      "StaticWeb's redirects; empty: the request's own Host.")
+    cors_allow_origin: str = opt("", "Origins (comma-separated) allowed CORS access to every "
+                                     "container, besides each container's own list.")
+    cors_expose_headers: str = opt("", "Headers (comma-separated) exposed to CORS clients "
+                                       "besides Swift's defaults.")
+    strict_cors_mode: bool = opt(True, "Only allowed origins get CORS headers on answers.")
+    container_quotas: bool = opt(True, "Container quotas (X-Container-Meta-Quota-Bytes/-Count), "
+                                       "as Swift's container_quotas.")
+    account_quotas: bool = opt(True, "Account quotas (X-Account-Quota-Bytes/-Count, set by "
+                                     "resellers), as Swift's account_quotas.")
 
 
 @dataclass

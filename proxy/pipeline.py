@@ -271,7 +271,9 @@ def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
         method=request.method, path=path, headers=without_sysmeta(request.headers.items()),
         query=MultiDict(request.query), body=StreamBody(request.content),
         content_length=request.content_length, caller=caller, txn=txn,
-        remote=request.remote or "", raw_query=request.rel_url.raw_query_string)
+        remote=request.remote or "", raw_query=request.rel_url.raw_query_string,
+        # the path as sent (StaticWeb tells "/c" from "/c/" by it)
+        env={"raw_path": request.raw_path.split("?", 1)[0]})
 
 
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:

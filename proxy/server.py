@@ -52,7 +52,7 @@ def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:
             "allow_account_management": False,
             "account_autocreate": p.account_autocreate,
             "policies": [{"name": "default", "default": True, "aliases": "default"}],
-            "strict_cors_mode": True,
+            "strict_cors_mode": p.strict_cors_mode,
         },
         "keystoneauth": {},
     }

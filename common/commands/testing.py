@@ -11,8 +11,9 @@ from pathlib import Path
 from common import debpkg
 from common.cli import Command, CommandError, Context
 
-# Debian packages the test suite needs: PostgreSQL for the PostgreSQL-backed tests.
-TEST_PACKAGES: tuple[str, ...] = ("postgresql",)
+# Debian packages the test suite needs: PostgreSQL for the PostgreSQL-backed tests,
+# Chromium for the browser checks of StaticWeb sites (``chromium --headless``).
+TEST_PACKAGES: tuple[str, ...] = ("postgresql", "chromium")
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
 
@@ -60,7 +61,7 @@ def _run_test(ctx: Context) -> int:
 TEST = Command(
     "test",
     "run ruff, mypy and the test suite",
-    "Install the Debian packages the tests need when missing (postgresql), then "
+    "Install the Debian packages the tests need when missing (postgresql, chromium), then "
     "run, from the Strata home and with this interpreter, `ruff check .`, `mypy` "
     "and `pytest` with the arguments given (default: the whole suite, -q). Every "
     "check runs; the exit status is non-zero when any failed, including when "

@@ -22,18 +22,24 @@ Maker = Callable[["ProxyState"], "Feature | None"]
 def _makers() -> list[Maker]:
     # In pipeline order, as Swift's proxy-server.conf: cors, bulk, tempurl,
     # formpost, staticweb, copy, slo, dlo, versioned_writes, symlink, quotas.
+    # CORS is two features: preflight OPTIONS outermost, and the headers Swift's
+    # controllers add to their answers innermost (after the quotas).
     from proxy.features import (
         bulk,
         copy,
+        cors,
         dlo,
         formpost,
+        quotas,
         slo,
+        staticweb,
         symlink,
         tempurl,
         versioned_writes,
     )
-    return [bulk.make_delete, bulk.make_upload, tempurl.make, formpost.make, copy.make,
-            slo.make, dlo.make, versioned_writes.make, symlink.make]
+    return [cors.make, bulk.make_delete, bulk.make_upload, tempurl.make, formpost.make,
+            staticweb.make, copy.make, slo.make, dlo.make, versioned_writes.make, symlink.make,
+            quotas.make_container, quotas.make_account, cors.make_headers]
 
 
 def enabled(st: ProxyState) -> list[Feature]:
