@@ -77,7 +77,7 @@ def demo_password(home: Path) -> str:
 
 
 def swiftload(args: argparse.Namespace, auth: str, user: str, key: str) -> list[dict[str, Any]]:
-    cmd = [PY, str(SWIFTLOAD), "--auth", auth, "--user", user, "--key", key,
+    cmd = [PY, str(SWIFTLOAD), "--auth", auth, f"--user={user}", f"--key={key}",
            "--objects", str(args.objects), "--size", str(args.size),
            "--concurrency", str(args.concurrency), "--large-mb", str(args.large_mb),
            "--large-count", str(args.large_count), "--json"]
