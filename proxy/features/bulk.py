@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import tarfile
 import threading
 import zlib
@@ -29,33 +28,18 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, unquote_to_bytes
-from xml.sax.saxutils import escape
 
 from common.http import ApiError
+from proxy.features import segments
 from proxy.features.copy import HTML, Reply, object_path, reply
+from proxy.features.segments import bulk_body, status_line
 from proxy.pipeline import CHUNK, Handler, IterBody, SwiftRequest, SwiftResponse, call
 from proxy.request import MAX_CONTAINER_NAME, MAX_OBJECT_NAME, SwiftPath, parse_path
 from proxy.state import ProxyState
 
-ACCEPTABLE_FORMATS = ("text/plain", "application/json", "application/xml", "text/xml")
 MAX_PATH_LENGTH = MAX_OBJECT_NAME + MAX_CONTAINER_NAME + 2
 ArchiveMode = Literal["r|", "r|gz", "r|bz2"]
 ARCHIVES: dict[str, ArchiveMode] = {"tar": "r|", "tar.gz": "r|gz", "tar.bz2": "r|bz2"}
-# Swift's names for the statuses a bulk answer may report.
-TITLES = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
-    412: "Precondition Failed", 413: "Request Entity Too Large", 416: "Requested Range Not "
-    "Satisfiable", 422: "Unprocessable Entity", 499: "Client Disconnect", 500: "Internal Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 507: "Insufficient Storage",
-}
-
-
-def status_line(status: int) -> str:
-    return f"{status} {TITLES.get(status, 'Unknown')}"
-
-
 class BulkError(Exception):
     """Ends a bulk operation: ``Response Status`` ``status``, ``Response Body`` ``body``."""
 
@@ -66,57 +50,12 @@ class BulkError(Exception):
 
 
 def best_match(accept: str | None) -> str | None:
-    """The answer format for an ``Accept`` header, as swob's ``best_match``."""
-    if not accept:
-        return ACCEPTABLE_FORMATS[0]
-    patterns: list[tuple[float, int, str]] = []
-    for i, item in enumerate(accept.split(",")):
-        parts = [p.strip() for p in item.split(";")]
-        media = parts[0].lower()
-        if not media:
-            continue
-        if "/" not in media:
-            return None  # swob: an invalid header is ignored, no format matches
-        q = 1.0
-        for param in parts[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    return None
-        if q > 0:
-            patterns.append((q, i, media))
-    patterns.sort(key=lambda p: (-p[0], p[1]))
-    for _q, _i, media in patterns:
-        kind, _, sub = media.partition("/")
-        for option in ACCEPTABLE_FORMATS:
-            okind, _, osub = option.partition("/")
-            if kind in ("*", okind) and sub in ("*", osub):
-                return option
-    return None
-
-
-def response_body(fmt: str | None, data: dict[str, Any], errors: list[list[str]],
-                  root: str) -> bytes:
-    """Swift's bulk answer: JSON, XML (no declaration) or ``Key: value`` lines."""
-    if fmt == "application/json":
-        return json.dumps({**data, "Errors": errors}).encode("ascii")
-    if fmt and fmt.endswith("/xml"):
-        out = [f"<{root}>\n"]
-        for key in sorted(data):
-            tag = key.replace(" ", "_").lower()
-            out.append(f"<{tag}>{escape(str(data[key]))}</{tag}>\n")
-        out.append("<errors>\n")
-        for name, status in errors:
-            out.append(f"<object><name>{escape(name)}</name><status>{escape(status)}"
-                       "</status></object>\n")
-        out.append(f"</errors>\n</{root}>\n")
-        return "".join(out).encode()
-    lines = [f"{key}: {data[key]}\n" for key in sorted(data)]
-    lines.append("Errors:\n")
-    lines.extend(f"{name}, {status}\n" for name, status in errors)
-    return "".join(lines).encode()
+    """The answer format for an ``Accept`` header; None for one that cannot be parsed
+    (swob ignores it, and then no format matches)."""
+    try:
+        return segments.best_match(accept)
+    except ValueError:
+        return None
 
 
 def pax_header(key: str) -> str | None:
@@ -263,7 +202,7 @@ class BulkDelete:
             data["Response Body"] = err.body
         data["Number Deleted"] = result.deleted
         data["Number Not Found"] = result.not_found
-        return response_body(fmt, data, result.failed, "delete")
+        return bulk_body(fmt, data, result.failed, "delete")
 
     async def delete_all(self, req: SwiftRequest, next_handler: Handler,
                          names: list[tuple[str, str | None]], result: _Deletion) -> None:
@@ -449,7 +388,7 @@ class BulkUpload:
         finally:
             stop.set()
         data["Number Files Created"] = result.created
-        return response_body(fmt, data, result.failed, "extract")
+        return bulk_body(fmt, data, result.failed, "extract")
 
     def walk(self, loop: asyncio.AbstractEventLoop, reader: _BodyReader, mode: ArchiveMode,
              req: SwiftRequest, next_handler: Handler, result: _Extraction,

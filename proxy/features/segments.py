@@ -58,12 +58,19 @@ class Piece:
         return self.end - self.start + 1
 
 
+# Where Swift's own status names differ from the standard phrases.
+SWIFT_TITLES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable",
+                422: "Unprocessable Entity", 499: "Client Disconnect", 500: "Internal Error"}
+
+
 def status_line(status: int) -> str:
     """``404 Not Found``: a status as Swift's bulk bodies spell it."""
+    if status in SWIFT_TITLES:
+        return f"{status} {SWIFT_TITLES[status]}"
     try:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
-        return str(status)
+        return f"{status} Unknown"
 
 
 def reason_body(status: int) -> str:

@@ -172,3 +172,13 @@ def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataIns
         if "STRATA_HOME" in env:  # never the default home
             _strata("down", env=env)
             _kill_leftovers(instance.var)
+
+
+@pytest.fixture(scope="module")
+def demo(strata_swift: StrataInstance) -> SwiftUser:
+    return strata_swift.user("demo")
+
+
+@pytest.fixture(scope="module")
+def admin(strata_swift: StrataInstance) -> SwiftUser:
+    return strata_swift.user("admin")

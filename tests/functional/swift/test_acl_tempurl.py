@@ -34,11 +34,6 @@ KEY = "account-secret-key"
 # -- fixtures and helpers ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("demo")
-
-
 class People:
     """alice (demo project, role ``observer``) and bob (member of another project)."""
 

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 import requests
 
 from tests.functional.swift.conftest import StrataInstance, SwiftUser
@@ -24,16 +23,6 @@ SWIFT = str(Path(sys.executable).with_name("swift"))
 HTML = "text/html; charset=UTF-8"
 NOT_FOUND = "<html><h1>Not Found</h1><p>The resource could not be found.</p></html>"
 FORBIDDEN = "<html><h1>Forbidden</h1><p>Access was denied to this resource.</p></html>"
-
-
-@pytest.fixture(scope="module")
-def demo(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("demo")
-
-
-@pytest.fixture(scope="module")
-def admin(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("admin")
 
 
 def swift_cli(strata_swift: StrataInstance, *args: str) -> str:

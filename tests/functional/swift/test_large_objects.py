@@ -35,11 +35,6 @@ def md5(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("demo")
-
-
-@pytest.fixture(scope="module")
 def segs(demo: SwiftUser) -> dict[str, bytes]:
     """Three segments in container ``segs`` (one above the proxy's 256 KiB stream limit)."""
     assert demo.request("PUT", "/segs").status_code in (201, 202)

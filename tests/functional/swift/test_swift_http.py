@@ -30,16 +30,6 @@ from tests.functional.swift.conftest import TXN_RE, StrataInstance, SwiftUser, c
 
 
 @pytest.fixture(scope="module")
-def demo(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("demo")
-
-
-@pytest.fixture(scope="module")
-def admin(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("admin")
-
-
-@pytest.fixture(scope="module")
 def box(demo: SwiftUser) -> str:
     """A container of the demo user for the object tests."""
     assert demo.request("PUT", "/box").status_code in (201, 202)

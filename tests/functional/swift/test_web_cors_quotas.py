@@ -46,11 +46,6 @@ SITE = {
 }
 
 
-@pytest.fixture(scope="module")
-def demo(strata_swift: StrataInstance) -> SwiftUser:
-    return strata_swift.user("demo")
-
-
 def anon(user: SwiftUser) -> SwiftUser:
     """The same account, asked by nobody in particular (no token)."""
     out = SwiftUser("", user.url)

@@ -16,8 +16,10 @@ from proxy.features.bulk import (
     _streamed,
     best_match,
     pax_header,
-    response_body,
     status_line,
+)
+from proxy.features.bulk import (
+    bulk_body as response_body,
 )
 from proxy.features.copy import Reply, check_account, split_header_path
 from proxy.features.symlink import show_link
