@@ -606,6 +606,33 @@ def test_tempurl_container_key(strata_swift: StrataInstance, demo: SwiftUser,
     assert anon_get(strata_swift, second).status_code == 200
 
 
+def test_a_container_key_reaches_no_segments_elsewhere(strata_swift: StrataInstance,
+                                                       demo: SwiftUser, keyed: str) -> None:
+    """A large object behind a container-key TempURL: segments in the same
+    container are read, segments in another container are not (Swift's
+    authorize_same_container); the account key reaches both."""
+    fresh_container(demo, "lo-here", ("seg-1", b"a" * 10), ("seg-2", b"b" * 10))
+    fresh_container(demo, "lo-segments", ("seg-1", b"c" * 10))
+    swift(strata_swift, "post", "-m", "Temp-URL-Key:lo-key", "lo-here")
+    assert put(demo, "/lo-here/inside", b"", **{
+        "X-Object-Manifest": "lo-here/seg-"}).status_code == 201
+    assert put(demo, "/lo-here/outside", b"", **{
+        "X-Object-Manifest": "lo-segments/seg-"}).status_code == 201
+    inside = tempurl(strata_swift, "GET", "600", f"/v1/{demo.account}/lo-here/inside",
+                     "lo-key")
+    r = anon_get(strata_swift, inside)
+    assert r.status_code == 200 and r.content == b"a" * 10 + b"b" * 10
+    outside = tempurl(strata_swift, "GET", "600", f"/v1/{demo.account}/lo-here/outside",
+                      "lo-key")
+    r = anon_get(strata_swift, outside)
+    assert r.status_code == 401  # the segment listing was refused: nothing leaks
+    assert b"c" * 10 not in r.content
+    by_account = tempurl(strata_swift, "GET", "600", f"/v1/{demo.account}/lo-here/outside",
+                         KEY)
+    r = anon_get(strata_swift, by_account)
+    assert r.status_code == 200 and r.content == b"c" * 10
+
+
 def test_tempurl_prefix(strata_swift: StrataInstance, demo: SwiftUser, keyed: str) -> None:
     url = tempurl(strata_swift, "--prefix-based", "GET", "600",
                   f"/v1/{demo.account}/tu/docs/", KEY)
