@@ -1,0 +1,41 @@
+"""Every feature is in the pipeline, and in /info, exactly when it is turned on."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from common.config import StrataConfig
+from proxy import features
+
+SWITCHES = {  # option -> the /info keys it controls
+    "tempurl": {"tempurl"}, "formpost": {"formpost"}, "staticweb": {"staticweb"},
+    "slo": {"slo"}, "dlo": {"dlo"}, "symlink": {"symlink"},
+    "allow_versioned_writes": {"versioned_writes"},
+    "bulk": {"bulk_delete", "bulk_upload"},
+    "container_quotas": {"container_quotas"}, "account_quotas": {"account_quotas"},
+}
+ALL = set().union(*SWITCHES.values())
+
+
+def names(**proxy: Any) -> set[str]:
+    cfg = StrataConfig()
+    cfg = dataclasses.replace(cfg, proxy=dataclasses.replace(cfg.proxy, **proxy))
+    return {f.name for f in features.enabled(SimpleNamespace(cfg=cfg))  # type: ignore[arg-type]
+            if f.name}
+
+
+def test_all_features_are_on_by_default() -> None:
+    assert names() == ALL
+
+
+@pytest.mark.parametrize("option", sorted(SWITCHES))
+def test_turning_a_feature_off_removes_it_alone(option: str) -> None:
+    assert names(**{option: False}) == ALL - SWITCHES[option]
+
+
+def test_all_off_leaves_no_info_entries() -> None:
+    assert names(**{option: False for option in SWITCHES}) == set()
