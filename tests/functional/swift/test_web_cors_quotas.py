@@ -364,6 +364,11 @@ def test_preflight_allowed(demo: SwiftUser, cors: str) -> None:
     assert r.headers["Access-Control-Allow-Origin"] == "http://also.example"
     assert r.headers["Vary"] == "Origin"
     assert "Access-Control-Allow-Headers" not in r.headers
+    # a stale or forged token does not stop a preflight (browsers send none anyway)
+    r = web.request("OPTIONS", "/cors/obj", token="gAAAAAforged", headers={
+        "Origin": "http://good.example", "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == "http://good.example"
 
 
 def test_preflight_denied(demo: SwiftUser, cors: str) -> None:
