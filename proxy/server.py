@@ -23,6 +23,7 @@ from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
 from proxy.errors import fail, map_error, swift_error
 from proxy.request import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME, parse_path
+from proxy.s3.front import s3_api
 from proxy.state import STATE, ProxyState
 from rings.ring import Ring
 
@@ -132,6 +133,7 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
     app.router.add_get("/auth/v1.0/", auth_v1)
     app.router.add_route("*", "/v1/{tail:.*}", swift_api)
     app.router.add_route("*", "/v1.0/{tail:.*}", swift_api)
+    app.router.add_route("*", "/{tail:.*}", s3_api)  # everything else: the S3 front
     return app
 
 

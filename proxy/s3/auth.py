@@ -1,0 +1,208 @@
+"""Who signed an S3 request: the string to sign is computed here, the signature
+is checked by identity (``POST /v3/s3tokens``, which holds the secrets).
+
+Positive answers are cached for :data:`CACHE_SECONDS`, keyed by the access
+key, the string to sign and the signature (never past the token's expiry).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from email.utils import mktime_tz, parsedate_tz
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from identity.client import TokenInfo
+from proxy.auth import Caller
+from proxy.s3 import sigv2, sigv4
+from proxy.s3.errors import S3Error
+
+MAX_SKEW = 15 * 60
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+CACHE_SECONDS = 30.0
+CACHE_MAX = 10000
+_cache: OrderedDict[str, tuple[float, TokenInfo]] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a signed request claims: verified by :func:`verify`."""
+
+    access: str
+    string_to_sign: str
+    signature: str
+    payload_hash: str = sigv4.UNSIGNED  # x-amz-content-sha256 the signature covers
+
+
+def _amz_time(value: str) -> float:
+    try:
+        return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or "
+                      "x-amz-date header") from None
+
+
+def _http_time(value: str) -> float:
+    parsed = parsedate_tz(value)
+    if parsed is None:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or "
+                      "x-amz-date header")
+    return float(mktime_tz(parsed))
+
+
+def _check_skew(when: float, now: float) -> None:
+    if abs(now - when) > MAX_SKEW:
+        raise S3Error("RequestTimeTooSkewed",
+                      RequestTime=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)),
+                      ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                      MaxAllowedSkewMilliseconds=str(MAX_SKEW * 1000))
+
+
+def _scope(credential: str, amz_date: str) -> tuple[str, str]:
+    """(access key, credential scope) from ``<access>/<date>/<region>/s3/aws4_request``."""
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or parts[3] != "s3" or not parts[0]:
+        raise S3Error("AuthorizationHeaderMalformed",
+                      "The authorization header is malformed; the Credential is "
+                      "mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/"
+                      "aws4_request\".", status=400)
+    if parts[1] != amz_date[:8]:
+        raise S3Error("AuthorizationHeaderMalformed",
+                      f"The authorization header is malformed; Invalid credential date. "
+                      f"Date is not the same as X-Amz-Date: \"{parts[1]}\".", status=400)
+    return parts[0], "/".join(parts[1:])
+
+
+def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[str],
+          now: float | None = None) -> Signed | None:
+    """The request's signature claim; None for an anonymous request.
+
+    Raises :class:`S3Error` for malformed or stale authentication."""
+    now = time.time() if now is None else now
+    query = sigv4.split_query(raw_query)
+    q = dict(query)
+    header_items = list(headers.items())
+    auth = headers.get("Authorization", "")
+    if auth.startswith(sigv4.ALGORITHM + " "):
+        fields: dict[str, str] = {}
+        for item in auth[len(sigv4.ALGORITHM) + 1:].split(","):
+            k, _, v = item.strip().partition("=")
+            fields[k] = v
+        if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
+            raise S3Error("AuthorizationHeaderMalformed", "The authorization header is "
+                          "malformed; the authorization header requires three components: "
+                          "Credential, SignedHeaders, and Signature.", status=400)
+        amz_date = headers.get("X-Amz-Date", "")
+        when = _amz_time(amz_date)
+        _check_skew(when, now)
+        access, scope = _scope(fields["Credential"], amz_date)
+        payload = headers.get("X-Amz-Content-SHA256")
+        if not payload:
+            raise S3Error("InvalidRequest", "Missing required header for this request: "
+                          "x-amz-content-sha256")
+        signed = fields["SignedHeaders"].lower().split(";")
+        canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
+                                            payload)
+        return Signed(access, sigv4.string_to_sign(amz_date, scope, canonical),
+                      fields["Signature"], payload)
+    if q.get("X-Amz-Algorithm"):
+        if q["X-Amz-Algorithm"] != sigv4.ALGORITHM:
+            raise S3Error("AuthorizationQueryParametersError",
+                          "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"", status=400)
+        missing = [k for k in ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                               "X-Amz-SignedHeaders", "X-Amz-Signature") if k not in q]
+        if missing:
+            raise S3Error("AuthorizationQueryParametersError",
+                          f"Query-string authentication version 4 requires the "
+                          f"{', '.join(missing)} parameters", status=400)
+        amz_date = q["X-Amz-Date"]
+        when = _amz_time(amz_date)
+        expires = q["X-Amz-Expires"]
+        if not expires.isdigit() or int(expires) > MAX_PRESIGN_EXPIRES:
+            raise S3Error("AuthorizationQueryParametersError",
+                          "X-Amz-Expires must be a number of seconds between 0 and 604800",
+                          status=400)
+        if now > when + int(expires):
+            raise S3Error("AccessDenied", "Request has expired",
+                          Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                time.gmtime(when + int(expires))),
+                          ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+        if when > now + MAX_SKEW:
+            raise S3Error("AccessDenied", "Request is not valid yet")
+        access, scope = _scope(q["X-Amz-Credential"], amz_date)
+        payload = q.get("X-Amz-Content-Sha256", sigv4.UNSIGNED)
+        signed = q["X-Amz-SignedHeaders"].lower().split(";")
+        canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
+                                            payload, skip_query="X-Amz-Signature")
+        return Signed(access, sigv4.string_to_sign(amz_date, scope, canonical),
+                      q["X-Amz-Signature"], payload)
+    if auth.startswith("AWS "):
+        access, sep, signature = auth[4:].strip().rpartition(":")
+        if not sep or not access:
+            raise S3Error("InvalidArgument", "AWS authorization header is invalid. "
+                          "Expected AwsAccessKeyId:signature", status=400)
+        stamp = headers.get("X-Amz-Date") or headers.get("Date") or ""
+        when = _amz_time(stamp) if stamp[:8].isdigit() and "T" in stamp \
+            else _http_time(stamp)
+        _check_skew(when, now)
+        sts = sigv2.string_to_sign(method, header_items, raw_path.split("?", 1)[0], query)
+        return Signed(access, sts, signature)
+    if "AWSAccessKeyId" in q and "Signature" in q:
+        expires = q.get("Expires", "")
+        if not expires.isdigit():
+            raise S3Error("AccessDenied", "Query-string authentication requires the "
+                          "Signature, Expires and AWSAccessKeyId parameters")
+        if now > int(expires):
+            raise S3Error("AccessDenied", "Request has expired")
+        sts = sigv2.string_to_sign(method, header_items, raw_path.split("?", 1)[0], query,
+                                   expires=expires)
+        return Signed(q["AWSAccessKeyId"], sts, q["Signature"])
+    if auth:
+        raise S3Error("AccessDenied", "Unsupported Authorization Type")
+    return None
+
+
+def _cache_key(signed: Signed) -> str:
+    return hashlib.sha256("\0".join(
+        (signed.access, signed.string_to_sign, signed.signature)).encode()).hexdigest()
+
+
+async def verify(session: aiohttp.ClientSession, identity_url: str,
+                 signed: Signed) -> Caller:
+    """The caller whose EC2 credential made ``signed``, as identity says."""
+    key = _cache_key(signed)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return Caller(hit[1])
+    body = {"credentials": {
+        "access": signed.access, "signature": signed.signature,
+        "token": base64.b64encode(signed.string_to_sign.encode()).decode()}}
+    try:
+        async with session.post(identity_url.rstrip("/") + "/v3/s3tokens", json=body,
+                                timeout=aiohttp.ClientTimeout(total=10)) as r:
+            data: dict[str, Any] = await r.json(content_type=None)
+            status = r.status
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        raise S3Error("ServiceUnavailable", "The identity service is unavailable.") from None
+    if status == 401:
+        message = str((data.get("error") or {}).get("message", ""))
+        if "access key" in message.lower():
+            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=signed.access)
+        raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=signed.access,
+                      StringToSign=signed.string_to_sign, SignatureProvided=signed.signature)
+    if status != 200:
+        raise S3Error("ServiceUnavailable", "The identity service is unavailable.")
+    info = TokenInfo.from_body(data["token"])
+    ttl = min(CACHE_SECONDS, info.expires_at - time.time())
+    if ttl > 0:
+        _cache[key] = (time.monotonic() + ttl, info)
+        while len(_cache) > CACHE_MAX:
+            _cache.popitem(last=False)
+    return Caller(info)

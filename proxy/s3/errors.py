@@ -1,0 +1,110 @@
+"""S3's error documents: ``<Error><Code/><Message/><Resource/><RequestId/></Error>``."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from aiohttp import web
+
+# code -> (status, default message), as AWS documents them
+CODES: dict[str, tuple[int, str]] = {
+    "AccessDenied": (403, "Access Denied"),
+    "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
+    "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential "
+                                               "parameter."),
+    "BadDigest": (400, "The Content-MD5 you specified did not match what we received."),
+    "BucketAlreadyExists": (409, "The requested bucket name is not available."),
+    "BucketAlreadyOwnedByYou": (409, "Your previous request to create the named bucket "
+                                     "succeeded and you already own it."),
+    "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
+    "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
+    "IncompleteBody": (400, "You did not provide the number of bytes specified by the "
+                            "Content-Length HTTP header."),
+    "InternalError": (500, "We encountered an internal error. Please try again."),
+    "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our "
+                                "records."),
+    "InvalidArgument": (400, "Invalid Argument"),
+    "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
+    "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
+    "InvalidRange": (416, "The requested range is not satisfiable"),
+    "InvalidRequest": (400, "Invalid Request"),
+    "MalformedXML": (400, "The XML you provided was not well-formed or did not validate "
+                          "against our published schema."),
+    "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
+    "NoSuchBucket": (404, "The specified bucket does not exist"),
+    "NoSuchKey": (404, "The specified key does not exist."),
+    "NotImplemented": (501, "A header or query you provided implies functionality that is "
+                            "not implemented."),
+    "PreconditionFailed": (412, "At least one of the preconditions you specified did not "
+                                "hold."),
+    "RequestTimeTooSkewed": (403, "The difference between the request time and the current "
+                                  "time is too large."),
+    "ServiceUnavailable": (503, "Please reduce your request rate."),
+    "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the "
+                                   "signature you provided. Check your key and signing "
+                                   "method."),
+    "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not "
+                                       "match what was computed."),
+}
+
+
+class S3Error(Exception):
+    """An S3 error answer; ``extra`` adds elements (e.g. ``BucketName``)."""
+
+    def __init__(self, code: str, message: str = "", *, status: int | None = None,
+                 **extra: str) -> None:
+        default_status, default_message = CODES.get(code, (400, code))
+        self.code = code
+        self.status = status or default_status
+        self.message = message or default_message
+        self.extra = extra
+        super().__init__(f"{code}: {self.message}")
+
+
+def error_xml(err: S3Error, resource: str, request_id: str) -> bytes:
+    root = ET.Element("Error")
+    ET.SubElement(root, "Code").text = err.code
+    ET.SubElement(root, "Message").text = err.message
+    for k, v in err.extra.items():
+        ET.SubElement(root, k).text = v
+    ET.SubElement(root, "Resource").text = resource
+    ET.SubElement(root, "RequestId").text = request_id
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + bytes(ET.tostring(root, encoding="utf-8"))
+
+
+def error_response(err: S3Error, method: str, resource: str,
+                   request_id: str) -> web.Response:
+    headers = {"x-amz-request-id": request_id}
+    if method == "HEAD":  # no body: the status says it all
+        return web.Response(status=err.status, headers=headers)
+    return web.Response(status=err.status, body=error_xml(err, resource, request_id),
+                        content_type="application/xml", headers=headers)
+
+
+def from_swift_status(status: int, *, bucket: bool = False, key: bool = False) -> S3Error:
+    """The S3 error for a failed Swift subrequest."""
+    if status in (401, 403):
+        return S3Error("AccessDenied")
+    if status == 404:
+        return S3Error("NoSuchKey") if key else S3Error("NoSuchBucket")
+    if status == 409 and bucket:
+        return S3Error("BucketNotEmpty")
+    if status == 411:
+        return S3Error("MissingContentLength")
+    if status == 412:
+        return S3Error("PreconditionFailed", Condition="If-Match")
+    if status == 413:
+        return S3Error("EntityTooLarge")
+    if status == 416:
+        return S3Error("InvalidRange")
+    if status == 422:
+        return S3Error("BadDigest")
+    if status == 499:
+        return S3Error("IncompleteBody")
+    if status == 503:
+        return S3Error("ServiceUnavailable")
+    if status // 100 == 4:
+        return S3Error("InvalidRequest", status=400)
+    return S3Error("InternalError")

@@ -1,0 +1,458 @@
+"""The S3 operations, each carried out by Swift subrequests through the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+from urllib.parse import quote, unquote
+
+from multidict import CIMultiDict
+
+from proxy.pipeline import SwiftResponse
+from proxy.s3 import xmlutil as x
+from proxy.s3.errors import S3Error, from_swift_status
+from proxy.s3.request import S3Request, valid_bucket, valid_new_bucket
+
+MAX_KEYS = 1000
+MAX_DELETE = 1000
+XML = "application/xml"
+# Sub-resources S3 has and we do not (yet): NotImplemented rather than a wrong answer.
+UNSUPPORTED = frozenset({
+    "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+    "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
+    "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
+    "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
+    "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
+    "attributes",
+})
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type", "response-content-language": "Content-Language",
+    "response-expires": "Expires", "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+OBJECT_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition",
+                  "Content-Language", "Cache-Control", "Expires")
+GET_HEADERS = (*OBJECT_HEADERS, "Content-Length", "Content-Range", "Last-Modified",
+               "Accept-Ranges")
+CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+
+
+def xml_response(doc: Any, status: int = 200) -> SwiftResponse:
+    return SwiftResponse.of(status, {"Content-Type": XML}, x.dump(doc))
+
+
+def quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def owner(req: S3Request, parent: Any) -> None:
+    info = req.caller.info
+    el = x.add(parent, "Owner")
+    x.add(el, "ID", info.project_id if info else "")
+    x.add(el, "DisplayName", (info.project_name or "") if info else "")
+
+
+async def dispatch(req: S3Request) -> SwiftResponse:
+    unsupported = sorted(UNSUPPORTED & req.query.keys())
+    if unsupported:
+        raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
+    if req.query.get("versionId", "null") != "null":
+        raise S3Error("NotImplemented", "Object versions are not implemented yet.")
+    if req.bucket is None:
+        if req.method == "GET":
+            return await list_buckets(req)
+        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="SERVICE")
+    if not valid_bucket(req.bucket):
+        raise S3Error("InvalidBucketName", BucketName=req.bucket)
+    if req.key is None:
+        if req.method == "GET":
+            if "location" in req.query:
+                return await bucket_location(req)
+            if req.query.get("list-type") == "2":
+                return await list_objects(req, v2=True)
+            return await list_objects(req, v2=False)
+        if req.method == "HEAD":
+            return await head_bucket(req)
+        if req.method == "PUT":
+            return await create_bucket(req)
+        if req.method == "DELETE":
+            return await delete_bucket(req)
+        if req.method == "POST" and "delete" in req.query:
+            return await delete_objects(req)
+        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
+    if req.method in ("GET", "HEAD"):
+        return await get_object(req)
+    if req.method == "PUT":
+        if "x-amz-copy-source" in req.headers:
+            return await copy_object(req)
+        return await put_object(req)
+    if req.method == "DELETE":
+        return await delete_object(req)
+    raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="OBJECT")
+
+
+# -- service and buckets -------------------------------------------------------
+
+async def list_buckets(req: S3Request) -> SwiftResponse:
+    entries: list[dict[str, Any]] = []
+    marker = ""
+    while True:
+        r = await req.call("GET", query={"format": "json", "marker": marker})
+        if r.status == 204:
+            break
+        if not r.ok:
+            raise from_swift_status(r.status)
+        page = json.loads(await r.read() or b"[]")
+        if not page:
+            break
+        entries += page
+        marker = page[-1]["name"]
+    doc = x.root("ListAllMyBucketsResult")
+    owner(req, doc)
+    buckets = x.add(doc, "Buckets")
+    for e in entries:
+        b = x.add(buckets, "Bucket")
+        x.add(b, "Name", e["name"])
+        x.add(b, "CreationDate", x.iso_from_swift(str(e.get("last_modified", ""))))
+    return xml_response(doc)
+
+
+async def _bucket_exists(req: S3Request) -> None:
+    r = await req.call("HEAD", req.bucket)
+    await r.close()
+    if not r.ok:
+        raise from_swift_status(r.status, bucket=True)
+
+
+async def create_bucket(req: S3Request) -> SwiftResponse:
+    assert req.bucket is not None
+    if not valid_new_bucket(req.bucket):
+        raise S3Error("InvalidBucketName", BucketName=req.bucket)
+    body = await req.body.read_all(64 << 10)
+    if body.strip():
+        doc = x.parse(body)
+        if doc.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        where = (doc.findtext("LocationConstraint") or "").strip()
+        if where and where not in (req.st.cfg.region, "us-east-1"):
+            raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
+    if req.headers.get("x-amz-acl", "private") != "private" or any(
+            k.lower().startswith("x-amz-grant-") for k in req.headers):
+        raise S3Error("NotImplemented", "Bucket ACLs are not implemented yet.")
+    r = await req.call("PUT", req.bucket, content_length=0)
+    await r.close()
+    if r.status == 202:
+        raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
+    if not r.ok:
+        raise from_swift_status(r.status, bucket=True)
+    return SwiftResponse.of(200, {"Location": "/" + req.bucket, "Content-Length": "0"})
+
+
+async def head_bucket(req: S3Request) -> SwiftResponse:
+    await _bucket_exists(req)
+    return SwiftResponse.of(200, {"x-amz-bucket-region": req.st.cfg.region,
+                                  "Content-Length": "0"})
+
+
+async def delete_bucket(req: S3Request) -> SwiftResponse:
+    r = await req.call("DELETE", req.bucket)
+    await r.close()
+    if r.status == 409:
+        raise S3Error("BucketNotEmpty", BucketName=req.bucket or "")
+    if not r.ok:
+        err = from_swift_status(r.status, bucket=True)
+        if err.code == "NoSuchBucket":
+            err.extra["BucketName"] = req.bucket or ""
+        raise err
+    return SwiftResponse.of(204)
+
+
+async def bucket_location(req: S3Request) -> SwiftResponse:
+    await _bucket_exists(req)
+    doc = x.root("LocationConstraint")
+    region = req.st.cfg.region
+    doc.text = "" if region == "us-east-1" else region
+    return xml_response(doc)
+
+
+# -- listings -------------------------------------------------------------------
+
+def _int_arg(req: S3Request, name: str, default: int) -> int:
+    raw = req.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within "
+                      "integer range", ArgumentName=name, ArgumentValue=raw) from None
+    if value < 0:
+        raise S3Error("InvalidArgument", "Argument maxKeys must be an integer between 0 "
+                      "and 2147483647", ArgumentName=name, ArgumentValue=raw)
+    return value
+
+
+def swift_marker(marker: str, prefix: str, delimiter: str) -> str:
+    """A marker that is a rolled-up prefix (``a/``) skips everything under it."""
+    if delimiter and marker.startswith(prefix) and marker.endswith(delimiter) \
+            and delimiter in marker[len(prefix):]:
+        return marker + "\U0010ffff"
+    return marker
+
+
+async def list_objects(req: S3Request, *, v2: bool) -> SwiftResponse:
+    q = req.query
+    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+    encoding = q.get("encoding-type")
+    if encoding is not None and encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
+                      ArgumentName="encoding-type", ArgumentValue=encoding)
+    max_keys = min(_int_arg(req, "max-keys", MAX_KEYS), MAX_KEYS)
+    token = q.get("continuation-token")
+    if v2 and token is not None:
+        try:
+            marker = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                          ArgumentName="continuation-token") from None
+    elif v2:
+        marker = swift_marker(q.get("start-after", ""), prefix, delimiter)
+    else:
+        marker = swift_marker(q.get("marker", ""), prefix, delimiter)
+    items: list[dict[str, Any]] = []
+    if max_keys:
+        query = {"format": "json", "limit": str(max_keys + 1), "prefix": prefix,
+                 "marker": marker}
+        if delimiter:
+            query["delimiter"] = delimiter
+        r = await req.call("GET", req.bucket, query=query)
+        if not r.ok:
+            raise from_swift_status(r.status)
+        data = await r.read()
+        items = json.loads(data) if r.status == 200 and data else []
+    else:
+        await _bucket_exists(req)
+    truncated = len(items) > max_keys
+    items = items[:max_keys]
+
+    def enc(text: str) -> str:
+        return quote(text, safe="/") if encoding == "url" else text
+
+    doc = x.root("ListBucketResult")
+    x.add(doc, "Name", req.bucket)
+    x.add(doc, "Prefix", enc(prefix))
+    if v2:
+        if token is not None:
+            x.add(doc, "ContinuationToken", token)
+        if "start-after" in q:
+            x.add(doc, "StartAfter", enc(q["start-after"]))
+        x.add(doc, "KeyCount", str(len(items)))
+    else:
+        x.add(doc, "Marker", enc(q.get("marker", "")))
+    x.add(doc, "MaxKeys", str(max_keys))
+    if delimiter:
+        x.add(doc, "Delimiter", enc(delimiter))
+    if encoding:
+        x.add(doc, "EncodingType", encoding)
+    x.add(doc, "IsTruncated", "true" if truncated else "false")
+    if truncated and items:
+        last = items[-1].get("name") or items[-1].get("subdir") or ""
+        if v2:
+            nxt = swift_marker(last, prefix, delimiter)
+            x.add(doc, "NextContinuationToken",
+                  base64.urlsafe_b64encode(nxt.encode()).decode())
+        elif delimiter:
+            x.add(doc, "NextMarker", enc(last))
+    with_owner = not v2 or q.get("fetch-owner") == "true"
+    for item in items:
+        if "subdir" in item:
+            continue
+        c = x.add(doc, "Contents")
+        x.add(c, "Key", enc(item["name"]))
+        x.add(c, "LastModified", x.iso_from_swift(item.get("last_modified", "")))
+        x.add(c, "ETag", quoted(item.get("hash", "")))
+        x.add(c, "Size", str(item.get("bytes", 0)))
+        if with_owner:
+            owner(req, c)
+        x.add(c, "StorageClass", "STANDARD")
+    for item in items:
+        if "subdir" in item:
+            x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(item["subdir"]))
+    return xml_response(doc)
+
+
+# -- objects ----------------------------------------------------------------------
+
+def _content_md5(req: S3Request) -> str | None:
+    """Content-MD5 as hex (Swift's ETag check), or None; InvalidDigest if malformed."""
+    raw = req.headers.get("Content-MD5")
+    if raw is None:
+        return None
+    try:
+        digest = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        digest = b""
+    if len(digest) != 16:
+        err = S3Error("InvalidDigest")
+        err.extra["Content-MD5"] = raw
+        raise err
+    return digest.hex()
+
+
+def _meta_headers(req: S3Request) -> dict[str, str]:
+    out = {}
+    for k, v in req.headers.items():
+        if k.lower().startswith("x-amz-meta-"):
+            out["X-Object-Meta-" + k[len("x-amz-meta-"):]] = v
+    for name in OBJECT_HEADERS:
+        if name in req.headers:
+            out[name] = req.headers[name]
+    return out
+
+
+async def _missing(req: S3Request) -> S3Error:
+    """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
+    r = await req.call("HEAD", req.bucket)
+    await r.close()
+    if r.status == 404:
+        return S3Error("NoSuchBucket", BucketName=req.bucket or "")
+    return S3Error("NoSuchKey", Key=req.key or "")
+
+
+async def put_object(req: S3Request) -> SwiftResponse:
+    if req.content_length is None:
+        raise S3Error("MissingContentLength")
+    headers = _meta_headers(req)
+    md5 = _content_md5(req)
+    if md5 is not None:
+        headers["ETag"] = md5
+    r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
+                       content_length=req.content_length)
+    await r.close()
+    if r.status == 404:
+        raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
+    if not r.ok:
+        raise from_swift_status(r.status)
+    return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
+                                  "Content-Length": "0"})
+
+
+async def get_object(req: S3Request) -> SwiftResponse:
+    headers = {k: req.headers[k] for k in ("Range", *CONDITIONAL) if k in req.headers}
+    r = await req.call(req.method, req.bucket, req.key, headers=headers)
+    if r.status == 304:
+        await r.close()
+        return SwiftResponse.of(304, {k: r.headers[k] for k in ("ETag", "Last-Modified")
+                                      if k in r.headers})
+    if not r.ok:
+        await r.close()
+        if r.status == 404:
+            raise await _missing(req)
+        if r.status == 416:
+            raise S3Error("InvalidRange", RangeRequested=req.headers.get("Range", ""))
+        raise from_swift_status(r.status)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name in GET_HEADERS:
+        if name in r.headers:
+            out[name] = r.headers[name]
+    if "ETag" in r.headers:
+        out["ETag"] = quoted(r.headers["ETag"])
+    for k, v in r.headers.items():
+        if k.lower().startswith("x-object-meta-"):
+            out["x-amz-meta-" + k[len("x-object-meta-"):].lower()] = v
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in req.query:
+            out[header] = req.query[param]
+    out.setdefault("Accept-Ranges", "bytes")
+    return SwiftResponse(r.status, out, r.body, r.on_close)
+
+
+async def delete_object(req: S3Request) -> SwiftResponse:
+    r = await req.call("DELETE", req.bucket, req.key)
+    await r.close()
+    if r.status == 404:
+        err = await _missing(req)
+        if err.code == "NoSuchBucket":
+            raise err
+    elif not r.ok:
+        raise from_swift_status(r.status)
+    return SwiftResponse.of(204)
+
+
+async def delete_objects(req: S3Request) -> SwiftResponse:
+    body = await req.body.read_all(2 << 20)
+    md5 = _content_md5(req)
+    if md5 is not None and hashlib.md5(body).hexdigest() != md5:
+        raise S3Error("BadDigest")
+    doc = x.parse(body)
+    if doc.tag != "Delete":
+        raise S3Error("MalformedXML")
+    quiet = (doc.findtext("Quiet") or "false").strip().lower() == "true"
+    keys: list[str] = []
+    for obj in doc.findall("Object"):
+        key = obj.findtext("Key")
+        if key is None or not key:
+            raise S3Error("MalformedXML")
+        keys.append(key)
+    if not keys or len(keys) > MAX_DELETE:
+        raise S3Error("MalformedXML")
+    await _bucket_exists(req)
+    sem = asyncio.Semaphore(16)
+
+    async def one(key: str) -> int:
+        async with sem:
+            r = await req.call("DELETE", req.bucket, key)
+            await r.close()
+            return r.status
+
+    statuses = await asyncio.gather(*(one(k) for k in keys))
+    result = x.root("DeleteResult")
+    for key, status in zip(keys, statuses, strict=True):
+        if status // 100 == 2 or status == 404:
+            if not quiet:
+                x.add(x.add(result, "Deleted"), "Key", key)
+        else:
+            err = from_swift_status(status)
+            e = x.add(result, "Error")
+            x.add(e, "Key", key)
+            x.add(e, "Code", err.code)
+            x.add(e, "Message", err.message)
+    return xml_response(result)
+
+
+async def copy_object(req: S3Request) -> SwiftResponse:
+    source = unquote(req.headers["x-amz-copy-source"].split("?versionId=", 1)[0])
+    src_bucket, _, src_key = source.lstrip("/").partition("/")
+    if not src_bucket or not src_key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and "
+                      "key: sourcebucket/sourcekey", ArgumentName="x-amz-copy-source",
+                      ArgumentValue=req.headers["x-amz-copy-source"])
+    if any(k.lower().startswith("x-amz-copy-source-if-") for k in req.headers):
+        raise S3Error("NotImplemented", "Conditional copy is not implemented yet.")
+    directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown metadata directive.",
+                      ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+    if directive == "COPY" and (src_bucket, src_key) == (req.bucket, req.key):
+        raise S3Error("InvalidRequest", "This copy request is illegal because it is trying "
+                      "to copy an object to itself without changing the object's metadata, "
+                      "storage class, website redirect location or encryption attributes.")
+    await _bucket_exists(req)
+    headers = {"X-Copy-From": "/" + quote(src_bucket, safe="") + "/" + quote(src_key)}
+    if directive == "REPLACE":
+        headers.update(_meta_headers(req), **{"X-Fresh-Metadata": "true"})
+    r = await req.call("PUT", req.bucket, req.key, headers=headers, body=b"")
+    await r.close()
+    if r.status == 404:
+        raise S3Error("NoSuchKey", Key=src_key)
+    if not r.ok:
+        raise from_swift_status(r.status)
+    doc = x.root("CopyObjectResult")
+    x.add(doc, "LastModified", x.iso_from_http(r.headers.get("Last-Modified", "")))
+    x.add(doc, "ETag", quoted(r.headers.get("ETag", "")))
+    return xml_response(doc)

@@ -1,0 +1,138 @@
+"""An S3 request as the handlers see it, and its Swift subrequests."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+
+from proxy.auth import RESELLER_PREFIX, Caller
+from proxy.pipeline import Body, BytesBody, SwiftRequest, SwiftResponse
+from proxy.request import SwiftPath
+from proxy.s3.errors import S3Error
+from proxy.state import ProxyState
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+BUFFER_LIMIT = 64 << 20  # bodies with a declared SHA-256 up to this are checked before use
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def split_path(raw_path: str) -> tuple[str | None, str | None]:
+    """(bucket, key) from a path-style ``/<bucket>/<key>`` (either may be None)."""
+    raw = raw_path.split("?", 1)[0].lstrip("/")
+    if not raw:
+        return None, None
+    bucket, _, key = raw.partition("/")
+    return unquote(bucket), (unquote(key) if key else None)
+
+
+def valid_new_bucket(name: str) -> bool:
+    """S3's rules for a new bucket's name."""
+    if not _BUCKET_RE.fullmatch(name) or ".." in name or ".-" in name or "-." in name:
+        return False
+    try:
+        ipaddress.IPv4Address(name)
+        return False
+    except ValueError:
+        return True
+
+
+def valid_bucket(name: str) -> bool:
+    """An existing bucket may be any Swift container name (made over Swift)."""
+    return 0 < len(name.encode()) <= 255 and "/" not in name and "\x00" not in name
+
+
+class CheckedBody:
+    """The client's body, checked against the SHA-256 its signature covers."""
+
+    def __init__(self, inner: Body, want: str) -> None:
+        self.inner = inner
+        self.want = want
+
+    async def read_all(self, limit: int) -> bytes:
+        data = await self.inner.read_all(limit)
+        self._check(hashlib.sha256(data).hexdigest())
+        return data
+
+    def _check(self, got: str) -> None:
+        if got != self.want:
+            raise S3Error("XAmzContentSHA256Mismatch", ClientComputedContentSHA256=self.want,
+                          S3ComputedContentSHA256=got)
+
+    async def chunks(self, size: int = 1 << 20) -> AsyncIterator[bytes]:
+        h = hashlib.sha256()
+        async for chunk in self.inner.chunks(size):
+            h.update(chunk)
+            yield chunk
+        self._check(h.hexdigest())
+
+
+async def checked_body(body: Body, payload_hash: str, length: int | None) -> Body:
+    """The body to use for a request whose signature declares ``payload_hash``."""
+    if payload_hash.startswith("STREAMING-"):
+        raise S3Error("NotImplemented", f"x-amz-content-sha256 {payload_hash} is not "
+                      "supported yet; send UNSIGNED-PAYLOAD or the body's SHA-256.")
+    if payload_hash == "UNSIGNED-PAYLOAD" or not payload_hash:
+        return body
+    if not _HEX64.fullmatch(payload_hash):
+        raise S3Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                      "STREAMING-*, or a valid sha256 value.")
+    checked = CheckedBody(body, payload_hash)
+    if length is None or length <= BUFFER_LIMIT:
+        return BytesBody(await checked.read_all(BUFFER_LIMIT))
+    return checked  # too large to hold: checked as it streams
+
+
+@dataclass
+class S3Request:
+    st: ProxyState
+    method: str
+    bucket: str | None
+    key: str | None
+    query: dict[str, str]
+    headers: CIMultiDictProxy[str]
+    caller: Caller
+    txn: str
+    remote: str
+    body: Body = field(default_factory=BytesBody)
+    content_length: int | None = None
+
+    @property
+    def account(self) -> str:
+        info = self.caller.info
+        if info is None or not info.project_id:
+            raise S3Error("AccessDenied", "Anonymous S3 requests are not supported.")
+        return RESELLER_PREFIX + info.project_id
+
+    @property
+    def resource(self) -> str:
+        if self.bucket is None:
+            return "/"
+        return f"/{self.bucket}" + (f"/{self.key}" if self.key is not None else "")
+
+    def swift(self, method: str, container: str | None = None, obj: str | None = None, *,
+              headers: dict[str, str] | None = None, query: dict[str, str] | None = None,
+              body: Body | bytes | None = None,
+              content_length: int | None = None) -> SwiftRequest:
+        """A Swift request on the caller's account, run through the whole pipeline."""
+        if isinstance(body, bytes):
+            content_length = len(body)
+            body = BytesBody(body)
+        account = self.account
+        raw = "/v1/" + "/".join(quote(p, safe="") for p in (account, container, obj) if p)
+        return SwiftRequest(
+            method=method, path=SwiftPath("v1", account, container, obj),
+            headers=CIMultiDict(headers or {}), query=MultiDict(query or {}),
+            body=body or BytesBody(), content_length=content_length, caller=self.caller,
+            txn=self.txn, remote=self.remote, env={"raw_path": raw, "s3": True})
+
+    async def call(self, method: str, container: str | None = None, obj: str | None = None,
+                   **kw: object) -> SwiftResponse:
+        req = self.swift(method, container, obj, **kw)  # type: ignore[arg-type]
+        return await self.st.pipeline.call(req)
