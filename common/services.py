@@ -67,7 +67,8 @@ PROXY = ServiceSpec(
     module="proxy",
     section="proxy",
     catalog=(CatalogEntry("object-store", "swift", "Strata object store (Swift v1)",
-                          "/v1/AUTH_$(project_id)s"),),
+                          "/v1/AUTH_$(project_id)s"),
+             CatalogEntry("s3", "s3", "Strata object store (S3 API)")),
     prepare="objectstore.setup:prepare",
 )
 

@@ -45,7 +45,10 @@ def instructions(cfg: StrataConfig, detached: bool) -> str:
     text.append(f"  source {_shown(var / 'openrc')}        # the admin user")
     if cfg.identity.demo_user:
         text.append(f"  source {_shown(var / 'demo-openrc')}   # or the demo user, a member")
-    text += ["  openstack token issue", ""]
+    text += ["  openstack token issue", "  swift list                           # the object store",
+             "", "S3 clients (boto3, aws, rclone) use an EC2 access key:",
+             "  openstack ec2 credentials create     # prints access and secret",
+             f"  aws --endpoint-url {cfg.proxy_url()} s3 ls", ""]
     text.append(f"Logs are in {_shown(var / 'log')}/.")
     if detached:
         text.append("Check it with `strata status`; stop it with `strata down`.")

@@ -122,6 +122,7 @@ def test_up_detached_status_down(detached: dict[str, str]) -> None:
     up = strata("up", "-d", env=env)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "source" in up.stdout and "openstack token issue" in up.stdout
+    assert "openstack ec2 credentials create" in up.stdout  # how to get an S3 key
     assert identity_url(env) in up.stdout
 
     status = strata("status", env=env)
@@ -249,7 +250,8 @@ def test_openrc_drives_the_openstack_cli_and_data_survives_restart(
         return proc.stdout
 
     token = ok(admin, "token", "issue", "-f", "value", "-c", "id").strip()
-    assert "identity" in ok(admin, "catalog", "list")
+    catalog = ok(admin, "catalog", "list", "-f", "value", "-c", "Type").split()
+    assert {"identity", "object-store", "s3"} <= set(catalog)
     ok(admin, "project", "create", "kept")
     ok(admin, "user", "create", "--password", "carol-pw", "carol")
     ok(admin, "role", "add", "--user", "carol", "--project", "kept", "member")
