@@ -55,14 +55,24 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     return h
 
 
+async def authorize_object_request(st: ProxyState, request: SwiftRequest,
+                                   container: Info) -> None:
+    """Raise the 401/403 the caller gets for this object request, if any. The
+    account's HEAD (its ACL) is only needed for callers who do not own it."""
+    if request.pre_authorized:
+        return
+    path = request.path
+    owner = request.caller.owns(path.account)
+    account = None if owner else await st.info(request.txn, path.account)
+    authorize_object(request, container, account)
+
+
 async def container_or_deny(st: ProxyState, request: SwiftRequest) -> Info:
     """The object's container, once the caller is known to be allowed this request."""
     path = request.path
     assert path.container is not None
     info = await st.info(request.txn, path.account, path.container)
-    if not request.pre_authorized:
-        account = await st.info(request.txn, path.account)
-        authorize_object(request, info, account)
+    await authorize_object_request(st, request, info)
     if not info.exists:
         raise fail(info.status if info.status in (404, 503) else 404)
     return info

@@ -234,12 +234,9 @@ class Pipeline:
     async def top(self, req: SwiftRequest) -> SwiftResponse:
         return await self._top(req)
 
-    async def call(self, req: SwiftRequest, handler: Handler | None = None) -> SwiftResponse:
-        """Run a subrequest; errors come back as responses, not exceptions."""
-        try:
-            return await (handler or self._top)(req)
-        except ApiError as err:
-            return error_response(err)
+    async def call(self, req: SwiftRequest) -> SwiftResponse:
+        """Run a subrequest through the whole pipeline; errors come back as responses."""
+        return await call(self._top, req)
 
 
 def _link(feature: Feature, nxt: Handler) -> Handler:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.auth import authorize_object
 from proxy.errors import EXPLANATIONS
+from proxy.objects import authorize_object_request
 from proxy.pipeline import Handler, SwiftRequest, SwiftResponse
 from proxy.state import Info, ProxyState
 
@@ -73,23 +73,20 @@ def as_int(value: str) -> int:
     return int(value) if is_number(value.strip()) else 0
 
 
-async def authorized_put(st: ProxyState, req: SwiftRequest, container: Info) -> None:
-    """Raise the 401/403 the caller would get for this object PUT anyway."""
-    if req.pre_authorized:
-        return
-    path = req.path
-    account = None if req.caller.owns(path.account) else await st.info(req.txn, path.account)
-    authorize_object(req, container, account)
+class _Quotas:
+    """What both quota features share: the proxy state and an empty /info entry."""
 
-
-class ContainerQuotas:
-    name: str | None = "container_quotas"
+    name: str | None = None
 
     def __init__(self, st: ProxyState) -> None:
         self.st = st
 
     def info(self) -> dict[str, Any]:
         return {}
+
+
+class ContainerQuotas(_Quotas):
+    name: str | None = "container_quotas"
 
     async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
         path = req.path
@@ -124,18 +121,12 @@ class ContainerQuotas:
         return resp
 
     async def exceeded(self, req: SwiftRequest, info: Info) -> SwiftResponse:
-        await authorized_put(self.st, req, info)
+        await authorize_object_request(self.st, req, info)
         return text_response(413, EXCEEDED)
 
 
-class AccountQuotas:
+class AccountQuotas(_Quotas):
     name: str | None = "account_quotas"
-
-    def __init__(self, st: ProxyState) -> None:
-        self.st = st
-
-    def info(self) -> dict[str, Any]:
-        return {}
 
     async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
         path = req.path
@@ -160,7 +151,7 @@ class AccountQuotas:
             refusal = self.policy_refusal(account, length)
         if refusal is not None:
             container = await self.st.info(req.txn, path.account, path.container or "")
-            await authorized_put(self.st, req, container)
+            await authorize_object_request(self.st, req, container)
             return text_response(413, refusal)
         resp = await next_handler(req)
         if resp.ok and any(account.get(f"X-Account-Sysmeta-{q}") for q in QUOTA_TYPES):
