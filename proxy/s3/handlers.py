@@ -7,27 +7,29 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict
 
 from proxy.pipeline import SwiftResponse
+from proxy.s3 import acl, cors, multipart, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, valid_bucket, valid_new_bucket
 
+Handler = Callable[[S3Request], Awaitable[SwiftResponse]]
 MAX_KEYS = 1000
 MAX_DELETE = 1000
 XML = "application/xml"
-# Sub-resources S3 has and we do not (yet): NotImplemented rather than a wrong answer.
+# Sub-resources S3 has and we do not: NotImplemented rather than a wrong answer.
 UNSUPPORTED = frozenset({
-    "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+    "accelerate", "analytics", "encryption", "intelligent-tiering",
     "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
     "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
     "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
-    "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
-    "attributes",
+    "torrent", "website", "attributes",
 })
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type", "response-content-language": "Content-Language",
@@ -57,12 +59,30 @@ def owner(req: S3Request, parent: Any) -> None:
     x.add(el, "DisplayName", (info.project_name or "") if info else "")
 
 
+def _subresource_handler(req: S3Request) -> Handler | None:
+    """The module that answers a bucket's or object's sub-resource request, if any."""
+    q = req.query
+    if "uploads" in q or "uploadId" in q:
+        return multipart.handle
+    if "acl" in q:
+        return acl.handle
+    if "tagging" in q:
+        return tagging.handle
+    if "cors" in q:
+        return cors.handle
+    if "versioning" in q or "versions" in q or "versionId" in q:
+        return versioning.handle
+    return None
+
+
 async def dispatch(req: S3Request) -> SwiftResponse:
     unsupported = sorted(UNSUPPORTED & req.query.keys())
     if unsupported:
         raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
-    if req.query.get("versionId", "null") != "null":
-        raise S3Error("NotImplemented", "Object versions are not implemented yet.")
+    if req.bucket is not None:
+        sub = _subresource_handler(req)
+        if sub is not None:
+            return await sub(req)
     if req.bucket is None:
         if req.method == "GET":
             return await list_buckets(req)
