@@ -173,6 +173,8 @@ class ProxyConfig:
                                        "as Swift's container_quotas.")
     account_quotas: bool = opt(True, "Account quotas (X-Account-Quota-Bytes/-Count, set by "
                                      "resellers), as Swift's account_quotas.")
+    s3_domain: str = opt("", "Domain of S3 virtual-hosted-style requests: a request to "
+                             "<bucket>.<domain> is for that bucket (path style always works).")
 
 
 @dataclass

@@ -272,12 +272,18 @@ def run_service(main: Coroutine[Any, Any, _T]) -> _T:
         return runner.run(main)
 
 
+# How every service's aiohttp server runs. Headers up to 16 KiB reach the
+# handlers (and so get the API's own error format): OpenStack tokens and signed
+# S3 headers can pass aiohttp's 8 KiB. Request bodies are never decompressed:
+# a body sent with Content-Encoding: gzip is an object's bytes, kept as sent.
+RUNNER_OPTIONS: dict[str, Any] = {
+    "access_log": None, "handle_signals": False, "max_field_size": 16384,
+    "max_line_size": 16384, "auto_decompress": False}
+
+
 async def run_app(app: web.Application, host: str, port: int) -> None:
     """Serve ``app`` until cancelled (SIGTERM/SIGINT handled by the caller)."""
-    # Headers up to 16 KiB reach the handlers (and so get the API's own error
-    # format): OpenStack tokens and signed S3 headers can pass aiohttp's 8 KiB.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           max_field_size=16384, max_line_size=16384)
+    runner = web.AppRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

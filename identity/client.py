@@ -117,6 +117,10 @@ class TokenValidator:
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
 
+    async def service_token(self) -> str:
+        """A token of the internal service user (cached until near its expiry)."""
+        return await self._service()
+
     async def _service(self, force: bool = False) -> str:
         async with self._service_lock:
             if (not force and self._service_token

@@ -14,7 +14,15 @@ import aiohttp
 from aiohttp import web
 
 from common import config as config_mod
-from common.http import TXN_ID, AppSettings, make_app, run_service, setup_logging, swift_txn_id
+from common.http import (
+    RUNNER_OPTIONS,
+    TXN_ID,
+    AppSettings,
+    make_app,
+    run_service,
+    setup_logging,
+    swift_txn_id,
+)
 from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
 from identity.client import TokenValidator
 from objectstore.setup import RING_TYPES, ring_file
@@ -153,8 +161,7 @@ async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
     assert task is not None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           max_field_size=16384, max_line_size=16384)
+    runner = web.AppRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

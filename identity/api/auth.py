@@ -215,18 +215,24 @@ def ec2_credential_id(access: str) -> str:
     return hashlib.sha256(access.encode()).hexdigest()
 
 
+def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
+    """The SigV4 key derived for the string to sign's scope (one day, region, service)."""
+    lines = string_to_sign.split("\n")
+    if len(lines) < 4:
+        raise Unauthorized("The string to sign is not a SigV4 string to sign.")
+    parts = lines[2].split("/")
+    if len(parts) != 4:
+        raise Unauthorized("The SigV4 credential scope is malformed.")
+    key = ("AWS4" + secret).encode()
+    for part in parts:
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
 def expected_signature(secret: str, string_to_sign: str) -> str:
     """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 SHA-1)."""
     if string_to_sign.startswith("AWS4-HMAC-SHA256"):
-        lines = string_to_sign.split("\n")
-        if len(lines) < 4:
-            raise Unauthorized("The string to sign is not a SigV4 string to sign.")
-        parts = lines[2].split("/")
-        if len(parts) != 4:
-            raise Unauthorized("The SigV4 credential scope is malformed.")
-        key = ("AWS4" + secret).encode()
-        for part in parts:
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = sigv4_signing_key(secret, string_to_sign)
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     mac = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
     return base64.b64encode(mac).decode()
@@ -239,8 +245,17 @@ async def s3_tokens(request: web.Request) -> web.Response:
 
     Body: ``{"credentials": {"access", "token": base64(string to sign), "signature"}}``.
     Answers the token body (user, project, roles) the request acts as, or 401.
+
+    A caller holding a service (or admin) token in X-Auth-Token also gets, for a
+    SigV4 request, ``signing_key``: the hex key derived for the request's scope
+    (one day, one region, s3), with which the S3 front checks the signature of
+    each chunk of an aws-chunked body. The secret itself never leaves identity.
     """
     st = state(request)
+    service = False
+    if request.headers.get("X-Auth-Token"):
+        ctx = await authenticate(request)
+        service = ctx.is_admin or "service" in ctx.roles
     data = await body_of(request, schemas.S3_TOKEN)
     creds = data["credentials"]
     try:
@@ -248,12 +263,15 @@ async def s3_tokens(request: web.Request) -> web.Response:
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized("The string to sign is not valid base64.") from None
 
+    signing_key: list[str] = []
+
     def check(s: Session) -> dict[str, Any]:
         cred = s.get(m.Credential, ec2_credential_id(creds["access"]))
         if cred is None or cred.type != "ec2":
             raise Unauthorized("The access key is not known.")
         blob = json.loads(st.credential_crypto.decrypt(cred.encrypted_blob.encode()))
-        want = expected_signature(str(blob.get("secret", "")), sts)
+        secret = str(blob.get("secret", ""))
+        want = expected_signature(secret, sts)
         if not hmac.compare_digest(want.encode(), creds["signature"].encode()):
             raise Unauthorized("The request signature does not match.")
         user = s.get(m.User, cred.user_id)
@@ -263,7 +281,12 @@ async def s3_tokens(request: web.Request) -> web.Response:
         info = core.resolve_scope(s, user, {"project": {"id": cred.project_id}})
         payload = core.new_payload(user.id, ["ec2credential"], info,
                                    st.cfg.identity.token_expiration)
+        if service and sts.startswith("AWS4-HMAC-SHA256"):
+            signing_key.append(sigv4_signing_key(secret, sts).hex())
         return core.token_body(s, core.Validated(payload, user, info), with_catalog=False)
 
     body = await st.db.run(check)
-    return json_response({"token": body})
+    answer: dict[str, Any] = {"token": body}
+    if signing_key:
+        answer["signing_key"] = signing_key[0]
+    return json_response(answer)

@@ -28,7 +28,7 @@ MAX_SKEW = 15 * 60
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 CACHE_SECONDS = 30.0
 CACHE_MAX = 10000
-_cache: OrderedDict[str, tuple[float, TokenInfo]] = OrderedDict()
+_cache: OrderedDict[str, tuple[float, Verified]] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,14 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str]:
 
 
 def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[str],
-          now: float | None = None) -> Signed | None:
+          now: float | None = None, sigv2_path: str | None = None) -> Signed | None:
     """The request's signature claim; None for an anonymous request.
 
+    ``sigv2_path`` is the path SigV2 signs when it differs from the request's
+    (``/<bucket>/<key>`` for a virtual-hosted-style request).
     Raises :class:`S3Error` for malformed or stale authentication."""
     now = time.time() if now is None else now
+    v2_path = (sigv2_path or raw_path).split("?", 1)[0]
     query = sigv4.split_query(raw_query)
     q = dict(query)
     header_items = list(headers.items())
@@ -152,7 +155,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         when = _amz_time(stamp) if stamp[:8].isdigit() and "T" in stamp \
             else _http_time(stamp)
         _check_skew(when, now)
-        sts = sigv2.string_to_sign(method, header_items, raw_path.split("?", 1)[0], query)
+        sts = sigv2.string_to_sign(method, header_items, v2_path, query)
         return Signed(access, sts, signature)
     if "AWSAccessKeyId" in q and "Signature" in q:
         expires = q.get("Expires", "")
@@ -161,7 +164,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
                           "Signature, Expires and AWSAccessKeyId parameters")
         if now > int(expires):
             raise S3Error("AccessDenied", "Request has expired")
-        sts = sigv2.string_to_sign(method, header_items, raw_path.split("?", 1)[0], query,
+        sts = sigv2.string_to_sign(method, header_items, v2_path, query,
                                    expires=expires)
         return Signed(q["AWSAccessKeyId"], sts, q["Signature"])
     if auth:
@@ -174,18 +177,29 @@ def _cache_key(signed: Signed) -> str:
         (signed.access, signed.string_to_sign, signed.signature)).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Verified:
+    caller: Caller
+    signing_key: bytes | None = None  # the scope's SigV4 key, when asked for
+
+
 async def verify(session: aiohttp.ClientSession, identity_url: str,
-                 signed: Signed) -> Caller:
-    """The caller whose EC2 credential made ``signed``, as identity says."""
-    key = _cache_key(signed)
+                 signed: Signed, service_token: str | None = None) -> Verified:
+    """The caller whose EC2 credential made ``signed``, as identity says.
+
+    With ``service_token`` (the proxy's own), identity also hands over the SigV4
+    signing key of the request's scope, to check aws-chunked chunk signatures."""
+    key = _cache_key(signed) + ("+key" if service_token else "")
     hit = _cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
-        return Caller(hit[1])
+        return hit[1]
     body = {"credentials": {
         "access": signed.access, "signature": signed.signature,
         "token": base64.b64encode(signed.string_to_sign.encode()).decode()}}
+    headers = {"X-Auth-Token": service_token} if service_token else {}
     try:
         async with session.post(identity_url.rstrip("/") + "/v3/s3tokens", json=body,
+                                headers=headers,
                                 timeout=aiohttp.ClientTimeout(total=10)) as r:
             data: dict[str, Any] = await r.json(content_type=None)
             status = r.status
@@ -200,9 +214,13 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     if status != 200:
         raise S3Error("ServiceUnavailable", "The identity service is unavailable.")
     info = TokenInfo.from_body(data["token"])
+    signing_key = data.get("signing_key")
+    if service_token and not isinstance(signing_key, str):
+        raise S3Error("ServiceUnavailable", "The identity service gave no signing key.")
+    verified = Verified(Caller(info), bytes.fromhex(signing_key) if signing_key else None)
     ttl = min(CACHE_SECONDS, info.expires_at - time.time())
     if ttl > 0:
-        _cache[key] = (time.monotonic() + ttl, info)
+        _cache[key] = (time.monotonic() + ttl, verified)
         while len(_cache) > CACHE_MAX:
             _cache.popitem(last=False)
-    return Caller(info)
+    return verified

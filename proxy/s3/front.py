@@ -3,40 +3,86 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from common.http import TXN_ID, ApiError
 from proxy import pipeline
 from proxy.auth import Caller
-from proxy.s3 import auth, handlers, sigv4
+from proxy.s3 import auth, body, checksums, handlers, sigv4
 from proxy.s3.errors import S3Error, error_xml, from_swift_status
-from proxy.s3.request import S3Request, checked_body, split_path
-from proxy.state import STATE
+from proxy.s3.request import S3Request, split_path
+from proxy.state import STATE, ProxyState
 
 log = logging.getLogger(__name__)
+BODY_METHODS = frozenset({"PUT", "POST"})
+
+
+def virtual_host_bucket(host: str, domain: str) -> str | None:
+    """The bucket a virtual-hosted-style Host names (``<bucket>.<domain>``), if any."""
+    if not domain:
+        return None
+    name = host.rsplit(":", 1)[0].lower().rstrip(".") if host else ""
+    domain = domain.lower().strip(".")
+    if name.endswith("." + domain):
+        return name[:-len(domain) - 1] or None
+    return None
+
+
+def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """The headers as the object sees them: aws-chunked is a transfer detail."""
+    encoding = headers.get("Content-Encoding")
+    if encoding is None or "aws-chunked" not in encoding.lower():
+        return headers
+    out = CIMultiDict(headers)
+    rest = body.strip_aws_chunked(encoding)
+    if rest:
+        out["Content-Encoding"] = rest
+    else:
+        del out["Content-Encoding"]
+    return CIMultiDictProxy(out)
+
+
+async def _verify(st: ProxyState, signed: auth.Signed) -> auth.Verified:
+    service = None
+    if signed.payload_hash in body.SIGNED_STREAMING:
+        service = await st.validator.service_token()
+    return await auth.verify(st.backend.session, st.cfg.identity_url(), signed, service)
 
 
 async def s3_api(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
     txn = request[TXN_ID]
     raw_path = request.raw_path.split("?", 1)[0]
-    resource = unquote(raw_path)
+    vhost = virtual_host_bucket(request.host, st.cfg.proxy.s3_domain)
+    bucket_path = raw_path if vhost is None else "/" + quote(vhost) + raw_path
+    resource = unquote(bucket_path)
     try:
-        bucket, key = split_path(raw_path)
+        bucket, key = split_path(bucket_path)
         raw_query = request.rel_url.raw_query_string
-        signed = auth.parse(request.method, raw_path, raw_query, request.headers)
+        signed = auth.parse(request.method, raw_path, raw_query, request.headers,
+                            sigv2_path=bucket_path)
         caller = Caller(None)
-        body: pipeline.Body = pipeline.StreamBody(request.content)
+        signer: body.ChunkSigner | None = None
         if signed is not None:
-            caller = await auth.verify(st.backend.session, st.cfg.identity_url(), signed)
-            body = await checked_body(body, signed.payload_hash, request.content_length)
+            verified = await _verify(st, signed)
+            caller = verified.caller
+            if verified.signing_key is not None:
+                signer = body.ChunkSigner.for_request(
+                    verified.signing_key, signed.string_to_sign, signed.signature)
+        checksum = checksums.declared(request.headers) \
+            if request.method in BODY_METHODS else None
+        req_body, length = await body.request_body(
+            request.content, payload_hash=signed.payload_hash if signed else "",
+            length=request.content_length, checksum=checksum, signer=signer,
+            decoded=request.headers.get("x-amz-decoded-content-length"))
         req = S3Request(
             st=st, method=request.method, bucket=bucket, key=key,
-            query=dict(sigv4.split_query(raw_query)), headers=request.headers,
-            caller=caller, txn=txn, remote=request.remote or "", body=body,
-            content_length=request.content_length)
+            query=dict(sigv4.split_query(raw_query)), headers=_clean_headers(request.headers),
+            caller=caller, txn=txn, remote=request.remote or "", body=req_body,
+            content_length=length, checksum=checksum)
         resp = await handlers.dispatch(req)
     except S3Error as err:
         resp = _error(err, request.method, resource, txn)

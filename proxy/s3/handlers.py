@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 from multidict import CIMultiDict
 
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import acl, cors, multipart, tagging, versioning
+from proxy.s3 import acl, checksums, cors, multipart, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, valid_bucket, valid_new_bucket
@@ -335,6 +335,18 @@ def _meta_headers(req: S3Request) -> dict[str, str]:
     return out
 
 
+def checksum_sysmeta(req: S3Request) -> dict[str, str]:
+    """System metadata keeping the body's checked checksum (when its value is known)."""
+    c = req.checksum
+    return checksums.stored(c.algorithm, c.value) if c is not None and c.value else {}
+
+
+def checksum_echo(req: S3Request) -> dict[str, str]:
+    """``x-amz-checksum-<alg>`` of the stored body, as S3 answers a write."""
+    c = req.checksum
+    return {checksums.header_name(c.algorithm): c.value} if c is not None and c.value else {}
+
+
 async def _missing(req: S3Request) -> S3Error:
     """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
     r = await req.call("HEAD", req.bucket)
@@ -351,6 +363,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     md5 = _content_md5(req)
     if md5 is not None:
         headers["ETag"] = md5
+    headers.update(checksum_sysmeta(req))
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
                        content_length=req.content_length)
     await r.close()
@@ -359,7 +372,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         raise from_swift_status(r.status)
     return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
-                                  "Content-Length": "0"})
+                                  "Content-Length": "0", **checksum_echo(req)})
 
 
 async def get_object(req: S3Request) -> SwiftResponse:
@@ -385,6 +398,8 @@ async def get_object(req: S3Request) -> SwiftResponse:
     for k, v in r.headers.items():
         if k.lower().startswith("x-object-meta-"):
             out["x-amz-meta-" + k[len("x-object-meta-"):].lower()] = v
+    if r.status == 200 and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        out.update(checksums.response_headers(r.headers))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in req.query:
             out[header] = req.query[param]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -14,13 +12,12 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 from proxy.auth import RESELLER_PREFIX, Caller
 from proxy.pipeline import Body, BytesBody, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath
+from proxy.s3.checksums import Declared
 from proxy.s3.errors import S3Error
 from proxy.state import ProxyState
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
-BUFFER_LIMIT = 64 << 20  # bodies with a declared SHA-256 up to this are checked before use
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def split_path(raw_path: str) -> tuple[str | None, str | None]:
@@ -48,47 +45,6 @@ def valid_bucket(name: str) -> bool:
     return 0 < len(name.encode()) <= 255 and "/" not in name and "\x00" not in name
 
 
-class CheckedBody:
-    """The client's body, checked against the SHA-256 its signature covers."""
-
-    def __init__(self, inner: Body, want: str) -> None:
-        self.inner = inner
-        self.want = want
-
-    async def read_all(self, limit: int) -> bytes:
-        data = await self.inner.read_all(limit)
-        self._check(hashlib.sha256(data).hexdigest())
-        return data
-
-    def _check(self, got: str) -> None:
-        if got != self.want:
-            raise S3Error("XAmzContentSHA256Mismatch", ClientComputedContentSHA256=self.want,
-                          S3ComputedContentSHA256=got)
-
-    async def chunks(self, size: int = 1 << 20) -> AsyncIterator[bytes]:
-        h = hashlib.sha256()
-        async for chunk in self.inner.chunks(size):
-            h.update(chunk)
-            yield chunk
-        self._check(h.hexdigest())
-
-
-async def checked_body(body: Body, payload_hash: str, length: int | None) -> Body:
-    """The body to use for a request whose signature declares ``payload_hash``."""
-    if payload_hash.startswith("STREAMING-"):
-        raise S3Error("NotImplemented", f"x-amz-content-sha256 {payload_hash} is not "
-                      "supported yet; send UNSIGNED-PAYLOAD or the body's SHA-256.")
-    if payload_hash == "UNSIGNED-PAYLOAD" or not payload_hash:
-        return body
-    if not _HEX64.fullmatch(payload_hash):
-        raise S3Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
-                      "STREAMING-*, or a valid sha256 value.")
-    checked = CheckedBody(body, payload_hash)
-    if length is None or length <= BUFFER_LIMIT:
-        return BytesBody(await checked.read_all(BUFFER_LIMIT))
-    return checked  # too large to hold: checked as it streams
-
-
 @dataclass
 class S3Request:
     st: ProxyState
@@ -102,6 +58,9 @@ class S3Request:
     remote: str
     body: Body = field(default_factory=BytesBody)
     content_length: int | None = None
+    # The x-amz-checksum-* the body was declared with, checked as it is read: its
+    # value is known up front, except for a trailer on a body too large to buffer.
+    checksum: Declared | None = None
 
     @property
     def account(self) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -461,7 +464,7 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert_keystone_error(r, 403)
 
     # a SigV4 request signed by botocore verifies; a wrong secret does not
-    def s3tokens(secret: str) -> requests.Response:
+    def s3tokens(secret: str, token: str = "") -> requests.Response:
         req = AWSRequest(method="GET", url="http://127.0.0.1:8080/bucket/key",
                          headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
         signer = S3SigV4Auth(Credentials(cred["access"], secret), "s3", "RegionOne")
@@ -469,12 +472,22 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
         signature = req.headers["Authorization"].rsplit("Signature=", 1)[1]
         del req.headers["Authorization"]
         sts = signer.string_to_sign(req, signer.canonical_request(req))
-        return requests.post(identity.v3 + "/s3tokens", json={"credentials": {
-            "access": cred["access"], "signature": signature,
-            "token": base64.b64encode(sts.encode()).decode()}})
+        return requests.post(identity.v3 + "/s3tokens", headers=hdr(token) if token else {},
+                             json={"credentials": {
+                                 "access": cred["access"], "signature": signature,
+                                 "token": base64.b64encode(sts.encode()).decode()}})
 
     r = s3tokens(cred["secret"])
     assert r.status_code == 200, r.text
+    assert "signing_key" not in r.json()  # only a service gets the scope's signing key
+    assert "signing_key" not in s3tokens(cred["secret"], demo).json()
+    r = s3tokens(cred["secret"], _admin)
+    day = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
+    key = ("AWS4" + cred["secret"]).encode()
+    for part in (day, "RegionOne", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    assert r.json()["signing_key"] == key.hex()
+    assert_keystone_error(s3tokens(cred["secret"], "forged-token"), 401)
     tok = r.json()["token"]
     assert tok["project"]["id"] == project and tok["user"]["id"] == me
     assert {x["name"] for x in tok["roles"]} == {"member", "reader"}

@@ -149,6 +149,7 @@ def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataIns
         STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
         STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
         STRATA_OBJECTSTORE_PART_POWER="6",
+        STRATA_PROXY_S3_DOMAIN="s3.localhost",  # S3 virtual-hosted style: <bucket>.s3.localhost
     )
     instance = StrataInstance(env)
     try:

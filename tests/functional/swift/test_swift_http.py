@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import gzip
 import hashlib
 import http.client
 import os
@@ -163,6 +164,18 @@ def test_etag_mismatch_is_422_and_nothing_stored(demo: SwiftUser, box: str) -> N
     assert_absent(demo, box, "tagged-big")
     r = put(demo, box, "tagged", data, {"ETag": hashlib.md5(data).hexdigest()})
     assert r.status_code == 201 and r.headers["ETag"] == hashlib.md5(data).hexdigest()
+
+
+def test_content_encoded_bodies_are_stored_as_sent(demo: SwiftUser, box: str) -> None:
+    """Content-Encoding describes the object: no server on the way decompresses it."""
+    data = gzip.compress(b"compressed text " * 1000)
+    for encoding in ("gzip", "deflate", "br"):
+        r = put(demo, box, f"encoded-{encoding}", data, {"Content-Encoding": encoding})
+        assert r.status_code == 201, r.text
+        assert r.headers["ETag"] == hashlib.md5(data).hexdigest()
+        got = demo.request("GET", f"/{box}/encoded-{encoding}", stream=True)
+        assert got.headers["Content-Encoding"] == encoding
+        assert got.raw.read(decode_content=False) == data
 
 
 @pytest.mark.parametrize(("headers", "ok"), [
