@@ -53,6 +53,9 @@ SMALL_BODY = 256 * 1024
 # larger ones are sent with sendfile and left to the auditor, as in Swift.
 VERIFY_ON_READ = 1 << 20
 CHUNK = 1 << 20
+# What an object (sysmeta) or a write (backend header) lists as, when not its own.
+OVERRIDE_SYSMETA = "x-object-sysmeta-container-update-override-"
+OVERRIDE_BACKEND = "x-backend-container-update-override-"
 # Stored with the object and returned on GET/HEAD, besides X-Object-Meta-*.
 STORED_HEADERS = frozenset({
     *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
@@ -171,6 +174,27 @@ async def _update_containers(request: web.Request, req: Req, row: dict[str, Any]
         if not ok:
             await req.node.run(write_async_pending, req.device_path,
                                pending_record(target, row))
+
+
+def container_row(request: web.Request, metadata: dict[str, Any], row: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """``row`` with Swift's container-update overrides applied: the object's
+    ``X-Object-Sysmeta-Container-Update-Override-{Etag,Size,Content-Type}`` (kept
+    with it), then the request's ``X-Backend-Container-Update-Override-*`` (this
+    write only). A large-object manifest uses them to list as what it stands for."""
+    out = dict(row)
+    stored = {k.lower(): v for k, v in metadata.items() if k.lower().startswith(OVERRIDE_SYSMETA)}
+    for prefix, source in ((OVERRIDE_SYSMETA, stored), (OVERRIDE_BACKEND, request.headers)):
+        for name, key in (("etag", "etag"), ("size", "size"), ("content-type", "content_type")):
+            value = source.get(prefix + name)
+            if value is None:
+                continue
+            if key == "size":
+                if value.isdigit():
+                    out["size"] = int(value)
+            else:
+                out[key] = value
+    return out
 
 
 def pending_record(target: Target, row: dict[str, Any]) -> dict[str, Any]:
@@ -307,9 +331,9 @@ async def _put_object(request: web.Request) -> web.Response:
                 await req.node.run(writer.abort)
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, metadata)
-    await _update_containers(request, req, {
+    await _update_containers(request, req, container_row(request, metadata, {
         "name": req.obj, "created_at": ts, "size": received,
-        "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0})
+        "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0}))
     return web.Response(status=201, headers={"ETag": etag})
 
 

@@ -211,6 +211,10 @@ class Copy:
             sink.popall("Etag", None)
         for k in ("X-Copy-From", "X-Copy-From-Account", "Content-Length", "Transfer-Encoding"):
             sink.popall(k, None)
+        if not manifest_get:  # the copy lists as its own bytes, not as its source did
+            for k in [k for k in sink if k.lower().startswith(
+                    "x-object-sysmeta-container-update-override-")]:
+                sink.popall(k, None)
         if not req.headers.get("Content-Type"):
             sink["Content-Type"] = src.headers.get("Content-Type", "application/octet-stream")
         return sink, query

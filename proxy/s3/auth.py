@@ -1,8 +1,9 @@
 """Who signed an S3 request: the string to sign is computed here, the signature
 is checked by identity (``POST /v3/s3tokens``, which holds the secrets).
 
-Positive answers are cached for :data:`CACHE_SECONDS`, keyed by the access
-key, the string to sign and the signature (never past the token's expiry).
+Positive answers are cached for :data:`CACHE_SECONDS` (never past the token's
+expiry): for SigV4, the scope's signing key, so that later requests of the
+same access key and day are checked locally; for SigV2, the exact request.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import calendar
 import hashlib
+import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -65,8 +67,11 @@ def _check_skew(when: float, now: float) -> None:
                       MaxAllowedSkewMilliseconds=str(MAX_SKEW * 1000))
 
 
-def _scope(credential: str, amz_date: str) -> tuple[str, str]:
-    """(access key, credential scope) from ``<access>/<date>/<region>/s3/aws4_request``."""
+def _scope(credential: str, amz_date: str,
+           regions: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(access key, credential scope) from ``<access>/<date>/<region>/s3/aws4_request``.
+
+    With ``regions``, the scope's region must be one of them (the first is ours)."""
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or parts[3] != "s3" or not parts[0]:
         raise S3Error("AuthorizationHeaderMalformed",
@@ -77,15 +82,21 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str]:
         raise S3Error("AuthorizationHeaderMalformed",
                       f"The authorization header is malformed; Invalid credential date. "
                       f"Date is not the same as X-Amz-Date: \"{parts[1]}\".", status=400)
+    if regions and parts[2] not in regions:
+        raise S3Error("AuthorizationHeaderMalformed",
+                      f"The authorization header is malformed; the region '{parts[2]}' is "
+                      f"wrong; expecting '{regions[0]}'", status=400, Region=regions[0])
     return parts[0], "/".join(parts[1:])
 
 
 def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[str],
-          now: float | None = None, sigv2_path: str | None = None) -> Signed | None:
+          now: float | None = None, sigv2_path: str | None = None,
+          regions: tuple[str, ...] = ()) -> Signed | None:
     """The request's signature claim; None for an anonymous request.
 
     ``sigv2_path`` is the path SigV2 signs when it differs from the request's
-    (``/<bucket>/<key>`` for a virtual-hosted-style request).
+    (``/<bucket>/<key>`` for a virtual-hosted-style request); ``regions`` are the
+    regions a SigV4 scope may name.
     Raises :class:`S3Error` for malformed or stale authentication."""
     now = time.time() if now is None else now
     v2_path = (sigv2_path or raw_path).split("?", 1)[0]
@@ -105,7 +116,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         amz_date = headers.get("X-Amz-Date", "")
         when = _amz_time(amz_date)
         _check_skew(when, now)
-        access, scope = _scope(fields["Credential"], amz_date)
+        access, scope = _scope(fields["Credential"], amz_date, regions)
         payload = headers.get("X-Amz-Content-SHA256")
         if not payload:
             raise S3Error("InvalidRequest", "Missing required header for this request: "
@@ -139,7 +150,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
                           ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
         if when > now + MAX_SKEW:
             raise S3Error("AccessDenied", "Request is not valid yet")
-        access, scope = _scope(q["X-Amz-Credential"], amz_date)
+        access, scope = _scope(q["X-Amz-Credential"], amz_date, regions)
         payload = q.get("X-Amz-Content-Sha256", sigv4.UNSIGNED)
         signed = q["X-Amz-SignedHeaders"].lower().split(";")
         canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
@@ -180,7 +191,23 @@ def _cache_key(signed: Signed) -> str:
 @dataclass(frozen=True)
 class Verified:
     caller: Caller
-    signing_key: bytes | None = None  # the scope's SigV4 key, when asked for
+    signing_key: bytes | None = None  # the scope's SigV4 key, when identity gave it
+
+
+def _scope_key(signed: Signed) -> str | None:
+    """(access key, SigV4 scope) for a SigV4 request; None for SigV2."""
+    lines = signed.string_to_sign.split("\n")
+    if lines[0] != sigv4.ALGORITHM or len(lines) < 4:
+        return None
+    return signed.access + "\0" + lines[2]
+
+
+def _remember(key: str, verified: Verified, expires_at: float) -> None:
+    ttl = min(CACHE_SECONDS, expires_at - time.time())
+    if ttl > 0:
+        _cache[key] = (time.monotonic() + ttl, verified)
+        while len(_cache) > CACHE_MAX:
+            _cache.popitem(last=False)
 
 
 async def verify(session: aiohttp.ClientSession, identity_url: str,
@@ -188,11 +215,23 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     """The caller whose EC2 credential made ``signed``, as identity says.
 
     With ``service_token`` (the proxy's own), identity also hands over the SigV4
-    signing key of the request's scope, to check aws-chunked chunk signatures."""
-    key = _cache_key(signed) + ("+key" if service_token else "")
+    signing key of a SigV4 request's scope (one access key, one day, one region).
+    It is kept :data:`CACHE_SECONDS`, so further requests of that scope are
+    checked here without asking identity, and aws-chunked chunk signatures can
+    be checked. A signature the cached key does not produce is asked about again
+    (the credential may have changed). SigV2 answers are cached per request."""
+    scope = _scope_key(signed) if service_token else None
+    key = scope if scope is not None else _cache_key(signed)
     hit = _cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+        verified = hit[1]
+        if scope is None:
+            return verified
+        if verified.signing_key is not None:
+            want = hmac.new(verified.signing_key, signed.string_to_sign.encode(),
+                            hashlib.sha256).hexdigest()
+            if hmac.compare_digest(want.encode(), signed.signature.encode()):
+                return verified
     body = {"credentials": {
         "access": signed.access, "signature": signed.signature,
         "token": base64.b64encode(signed.string_to_sign.encode()).decode()}}
@@ -215,12 +254,8 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
         raise S3Error("ServiceUnavailable", "The identity service is unavailable.")
     info = TokenInfo.from_body(data["token"])
     signing_key = data.get("signing_key")
-    if service_token and not isinstance(signing_key, str):
+    if scope is not None and not isinstance(signing_key, str):
         raise S3Error("ServiceUnavailable", "The identity service gave no signing key.")
     verified = Verified(Caller(info), bytes.fromhex(signing_key) if signing_key else None)
-    ttl = min(CACHE_SECONDS, info.expires_at - time.time())
-    if ttl > 0:
-        _cache[key] = (time.monotonic() + ttl, verified)
-        while len(_cache) > CACHE_MAX:
-            _cache.popitem(last=False)
+    _remember(key, verified, info.expires_at)
     return verified

@@ -114,7 +114,8 @@ def declared(headers: Mapping[str, str]) -> Declared | None:
     InvalidRequest for an unknown algorithm, a malformed value, or more than one."""
     found = [(k.lower()[len(HEADER_PREFIX):].upper(), v) for k, v in headers.items()
              if k.lower().startswith(HEADER_PREFIX) and k.lower() != "x-amz-checksum-mode"
-             and k.lower() != "x-amz-checksum-type"]
+             and k.lower() != "x-amz-checksum-type"
+             and k.lower() != "x-amz-checksum-algorithm"]  # CreateMultipartUpload's
     trailer = headers.get("x-amz-trailer", "").strip().lower()
     if trailer:
         if not trailer.startswith(HEADER_PREFIX):

@@ -18,6 +18,8 @@ CODES: dict[str, tuple[int, str]] = {
                                      "succeeded and you already own it."),
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
+    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object "
+                            "size."),
     "IncompleteBody": (400, "You did not provide the number of bytes specified by the "
                             "Content-Length HTTP header."),
     "InternalError": (500, "We encountered an internal error. Please try again."),
@@ -27,14 +29,27 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
+    "InvalidPart": (400, "One or more of the specified parts could not be found. The part "
+                         "might not have been uploaded, or the specified entity tag might not "
+                         "have matched the part's entity tag."),
+    "InvalidPartOrder": (400, "The list of parts was not in ascending order. Parts must be "
+                              "ordered by part number."),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
+    "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "MalformedACLError": (400, "The XML you provided was not well-formed or did not "
+                               "validate against our published schema."),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate "
                           "against our published schema."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, "
+                          "or the upload may have been aborted or completed."),
+    "NoSuchVersion": (404, "The specified version does not exist."),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchTagSet": (404, "The TagSet does not exist"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is "
                             "not implemented."),
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not "
@@ -60,6 +75,7 @@ class S3Error(Exception):
         self.status = status or default_status
         self.message = message or default_message
         self.extra = extra
+        self.headers: dict[str, str] = {}  # sent with the error (x-amz-delete-marker, ...)
         super().__init__(f"{code}: {self.message}")
 
 

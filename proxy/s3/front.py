@@ -9,9 +9,10 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from common.http import TXN_ID, ApiError
+from identity.client import IdentityUnavailable
 from proxy import pipeline
 from proxy.auth import Caller
-from proxy.s3 import auth, body, checksums, handlers, sigv4
+from proxy.s3 import auth, body, checksums, cors, handlers, sigv4
 from proxy.s3.errors import S3Error, error_xml, from_swift_status
 from proxy.s3.request import S3Request, split_path
 from proxy.state import STATE, ProxyState
@@ -46,9 +47,14 @@ def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
 
 
 async def _verify(st: ProxyState, signed: auth.Signed) -> auth.Verified:
+    """Who signed; SigV4 requests also get their scope's signing key (see auth.verify)."""
     service = None
-    if signed.payload_hash in body.SIGNED_STREAMING:
-        service = await st.validator.service_token()
+    if signed.string_to_sign.startswith(sigv4.ALGORITHM + "\n"):
+        try:
+            service = await st.validator.service_token()
+        except IdentityUnavailable:
+            raise S3Error("ServiceUnavailable", "The identity service is unavailable.") \
+                from None
     return await auth.verify(st.backend.session, st.cfg.identity_url(), signed, service)
 
 
@@ -59,11 +65,14 @@ async def s3_api(request: web.Request) -> web.StreamResponse:
     vhost = virtual_host_bucket(request.host, st.cfg.proxy.s3_domain)
     bucket_path = raw_path if vhost is None else "/" + quote(vhost) + raw_path
     resource = unquote(bucket_path)
+    if request.method == "OPTIONS":  # a CORS preflight: anonymous, as in S3
+        return await _preflight(request, st, bucket_path, resource, txn)
+    req: S3Request | None = None
     try:
         bucket, key = split_path(bucket_path)
         raw_query = request.rel_url.raw_query_string
         signed = auth.parse(request.method, raw_path, raw_query, request.headers,
-                            sigv2_path=bucket_path)
+                            sigv2_path=bucket_path, regions=(st.cfg.region, "us-east-1"))
         caller = Caller(None)
         signer: body.ChunkSigner | None = None
         if signed is not None:
@@ -88,12 +97,32 @@ async def s3_api(request: web.Request) -> web.StreamResponse:
         resp = _error(err, request.method, resource, txn)
     except ApiError as err:  # from code shared with the Swift API
         resp = _error(from_swift_status(err.status), request.method, resource, txn)
+    origin = request.headers.get("Origin")
+    if origin and req is not None:  # the bucket's CORS rules, if one matches
+        resp.headers.update(await cors.actual_headers(req, origin))
+    resp.headers["x-amz-request-id"] = txn
+    return await pipeline.send(request, resp)
+
+
+async def _preflight(request: web.Request, st: ProxyState, bucket_path: str, resource: str,
+                     txn: str) -> web.StreamResponse:
+    try:
+        bucket, key = split_path(bucket_path)
+        req = S3Request(st=st, method="OPTIONS", bucket=bucket, key=key, query={},
+                        headers=request.headers, caller=Caller(None), txn=txn,
+                        remote=request.remote or "")
+        resp = await cors.preflight(req)
+    except S3Error as err:
+        resp = _error(err, "OPTIONS", resource, txn)
+    except ApiError as err:
+        resp = _error(from_swift_status(err.status), "OPTIONS", resource, txn)
     resp.headers["x-amz-request-id"] = txn
     return await pipeline.send(request, resp)
 
 
 def _error(err: S3Error, method: str, resource: str, txn: str) -> pipeline.SwiftResponse:
     if method == "HEAD":
-        return pipeline.SwiftResponse.of(err.status, {"Content-Length": "0"})
-    return pipeline.SwiftResponse.of(err.status, {"Content-Type": "application/xml"},
+        return pipeline.SwiftResponse.of(err.status, {"Content-Length": "0", **err.headers})
+    return pipeline.SwiftResponse.of(err.status, {"Content-Type": "application/xml",
+                                                  **err.headers},
                                      error_xml(err, resource, txn))

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 from multidict import CIMultiDict
 
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import acl, checksums, cors, multipart, tagging, versioning
+from proxy.s3 import acl, buckets, checksums, conditions, cors, multipart, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, valid_bucket, valid_new_bucket
@@ -76,7 +76,14 @@ def _subresource_handler(req: S3Request) -> Handler | None:
 
 
 async def dispatch(req: S3Request) -> SwiftResponse:
+    """The operation, on the account holding the bucket (``buckets.route``)."""
+    return await buckets.route(req, _dispatch)
+
+
+async def _dispatch(req: S3Request) -> SwiftResponse:
     unsupported = sorted(UNSUPPORTED & req.query.keys())
+    if unsupported == ["partNumber"] and "uploadId" in req.query:
+        unsupported = []  # UploadPart (GET ?partNumber alone is not built)
     if unsupported:
         raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
     if req.bucket is not None:
@@ -135,7 +142,10 @@ async def list_buckets(req: S3Request) -> SwiftResponse:
     doc = x.root("ListAllMyBucketsResult")
     owner(req, doc)
     buckets = x.add(doc, "Buckets")
+    archives = versioning.hide_archives([e["name"] for e in entries])
     for e in entries:
+        if e["name"] in archives or e["name"].endswith(multipart.SEGMENTS_SUFFIX):
+            continue  # (multipart parts live in "<bucket>+segments")
         b = x.add(buckets, "Bucket")
         x.add(b, "Name", e["name"])
         x.add(b, "CreationDate", x.iso_from_swift(str(e.get("last_modified", ""))))
@@ -161,11 +171,12 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         where = (doc.findtext("LocationConstraint") or "").strip()
         if where and where not in (req.st.cfg.region, "us-east-1"):
             raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
-    if req.headers.get("x-amz-acl", "private") != "private" or any(
-            k.lower().startswith("x-amz-grant-") for k in req.headers):
-        raise S3Error("NotImplemented", "Bucket ACLs are not implemented yet.")
-    r = await req.call("PUT", req.bucket, content_length=0)
+    acl_headers = acl.bucket_headers(req)
+    claimed = await buckets.register(req)  # the global name, or BucketAlreadyExists
+    r = await req.call("PUT", req.bucket, headers=acl_headers, content_length=0)
     await r.close()
+    if claimed:
+        await buckets.settle(req, r.ok)
     if r.status == 202:
         raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
     if not r.ok:
@@ -180,6 +191,7 @@ async def head_bucket(req: S3Request) -> SwiftResponse:
 
 
 async def delete_bucket(req: S3Request) -> SwiftResponse:
+    archived = await versioning.before_delete_bucket(req)  # BucketNotEmpty if versions
     r = await req.call("DELETE", req.bucket)
     await r.close()
     if r.status == 409:
@@ -189,6 +201,9 @@ async def delete_bucket(req: S3Request) -> SwiftResponse:
         if err.code == "NoSuchBucket":
             err.extra["BucketName"] = req.bucket or ""
         raise err
+    await buckets.release(req)
+    if archived:
+        await versioning.after_delete_bucket(req)
     return SwiftResponse.of(204)
 
 
@@ -364,6 +379,8 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if md5 is not None:
         headers["ETag"] = md5
     headers.update(checksum_sysmeta(req))
+    headers.update(acl.object_headers(req), **tagging.object_headers(req))
+    vcfg = await versioning.before_write(req, req.key or "")
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
                        content_length=req.content_length)
     await r.close()
@@ -372,11 +389,15 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         raise from_swift_status(r.status)
     return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
-                                  "Content-Length": "0", **checksum_echo(req)})
+                                  "Content-Length": "0", **checksum_echo(req),
+                                  **versioning.written(vcfg, r.headers)})
 
 
 async def get_object(req: S3Request) -> SwiftResponse:
     headers = {k: req.headers[k] for k in ("Range", *CONDITIONAL) if k in req.headers}
+    early = await multipart.etag_conditions(req, headers)  # a multipart ETag's If-*
+    if early is not None:
+        return early
     r = await req.call(req.method, req.bucket, req.key, headers=headers)
     if r.status == 304:
         await r.close()
@@ -385,7 +406,9 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         await r.close()
         if r.status == 404:
-            raise await _missing(req)
+            err = await _missing(req)
+            await versioning.annotate_missing(req, err)  # a delete marker says so
+            raise err
         if r.status == 416:
             raise S3Error("InvalidRange", RangeRequested=req.headers.get("Range", ""))
         raise from_swift_status(r.status)
@@ -394,7 +417,7 @@ async def get_object(req: S3Request) -> SwiftResponse:
         if name in r.headers:
             out[name] = r.headers[name]
     if "ETag" in r.headers:
-        out["ETag"] = quoted(r.headers["ETag"])
+        out["ETag"] = quoted(multipart.s3_etag(r.headers) or r.headers["ETag"])
     for k, v in r.headers.items():
         if k.lower().startswith("x-object-meta-"):
             out["x-amz-meta-" + k[len("x-object-meta-"):].lower()] = v
@@ -404,19 +427,21 @@ async def get_object(req: S3Request) -> SwiftResponse:
         if param in req.query:
             out[header] = req.query[param]
     out.setdefault("Accept-Ranges", "bytes")
+    out.update(tagging.count_header(r.headers))
+    vid = await versioning.current_version_id(req, r.headers.get("X-Timestamp"))
+    if vid is not None:
+        out["x-amz-version-id"] = vid
     return SwiftResponse(r.status, out, r.body, r.on_close)
 
 
 async def delete_object(req: S3Request) -> SwiftResponse:
-    r = await req.call("DELETE", req.bucket, req.key)
-    await r.close()
-    if r.status == 404:
-        err = await _missing(req)
-        if err.code == "NoSuchBucket":
-            raise err
-    elif not r.ok:
-        raise from_swift_status(r.status)
-    return SwiftResponse.of(204)
+    done = await multipart.delete_object(req, req.key or "", None)  # a marker if versioned
+    headers = {}
+    if done.version_id is not None:
+        headers["x-amz-version-id"] = done.version_id
+    if done.marker:
+        headers["x-amz-delete-marker"] = "true"
+    return SwiftResponse.of(204, headers)
 
 
 async def delete_objects(req: S3Request) -> SwiftResponse:
@@ -428,59 +453,77 @@ async def delete_objects(req: S3Request) -> SwiftResponse:
     if doc.tag != "Delete":
         raise S3Error("MalformedXML")
     quiet = (doc.findtext("Quiet") or "false").strip().lower() == "true"
-    keys: list[str] = []
+    keys: list[tuple[str, str | None]] = []
     for obj in doc.findall("Object"):
         key = obj.findtext("Key")
         if key is None or not key:
             raise S3Error("MalformedXML")
-        keys.append(key)
+        keys.append((key, obj.findtext("VersionId")))
     if not keys or len(keys) > MAX_DELETE:
         raise S3Error("MalformedXML")
     await _bucket_exists(req)
     sem = asyncio.Semaphore(16)
 
-    async def one(key: str) -> int:
+    async def one(key: str, vid: str | None) -> versioning.Deleted | S3Error:
         async with sem:
-            r = await req.call("DELETE", req.bucket, key)
-            await r.close()
-            return r.status
+            try:
+                return await multipart.delete_object(req, key, vid)
+            except S3Error as err:
+                return err
 
-    statuses = await asyncio.gather(*(one(k) for k in keys))
+    results = await asyncio.gather(*(one(k, v) for k, v in keys))
     result = x.root("DeleteResult")
-    for key, status in zip(keys, statuses, strict=True):
-        if status // 100 == 2 or status == 404:
+    for (key, vid), done in zip(keys, results, strict=True):
+        if isinstance(done, versioning.Deleted):
             if not quiet:
-                x.add(x.add(result, "Deleted"), "Key", key)
+                d = x.add(result, "Deleted")
+                x.add(d, "Key", key)
+                if vid is not None:
+                    x.add(d, "VersionId", vid)
+                if done.marker:
+                    x.add(d, "DeleteMarker", "true")
+                    x.add(d, "DeleteMarkerVersionId", done.version_id or "")
         else:
-            err = from_swift_status(status)
             e = x.add(result, "Error")
             x.add(e, "Key", key)
-            x.add(e, "Code", err.code)
-            x.add(e, "Message", err.message)
+            if vid is not None:
+                x.add(e, "VersionId", vid)
+            x.add(e, "Code", done.code)
+            x.add(e, "Message", done.message)
     return xml_response(result)
 
 
 async def copy_object(req: S3Request) -> SwiftResponse:
-    source = unquote(req.headers["x-amz-copy-source"].split("?versionId=", 1)[0])
+    copy_source, _, src_vid = req.headers["x-amz-copy-source"].partition("?versionId=")
+    source = unquote(copy_source)
     src_bucket, _, src_key = source.lstrip("/").partition("/")
     if not src_bucket or not src_key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and "
                       "key: sourcebucket/sourcekey", ArgumentName="x-amz-copy-source",
                       ArgumentValue=req.headers["x-amz-copy-source"])
-    if any(k.lower().startswith("x-amz-copy-source-if-") for k in req.headers):
-        raise S3Error("NotImplemented", "Conditional copy is not implemented yet.")
     directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.",
                       ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
-    if directive == "COPY" and (src_bucket, src_key) == (req.bucket, req.key):
+    if directive == "COPY" and (src_bucket, src_key) == (req.bucket, req.key) and not src_vid:
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying "
                       "to copy an object to itself without changing the object's metadata, "
                       "storage class, website redirect location or encryption attributes.")
     await _bucket_exists(req)
-    headers = {"X-Copy-From": "/" + quote(src_bucket, safe="") + "/" + quote(src_key)}
+    src_container, src_obj, version = src_bucket, src_key, None
+    if src_vid:  # the current object or its archived copy
+        src_container, src_obj, version = await versioning.resolve(
+            req, src_bucket, src_key, unquote(src_vid))
+        if version.marker:
+            raise S3Error("InvalidRequest", "The source of a copy request may not "
+                          "specifically refer to a delete marker by version id.")
+    await conditions.check_copy_source(req, src_container, src_obj, src_key,
+                                       version.origin if version else None)
+    headers = {"X-Copy-From": "/" + quote(src_container, safe="") + "/" + quote(src_obj)}
     if directive == "REPLACE":
         headers.update(_meta_headers(req), **{"X-Fresh-Metadata": "true"})
+    headers.update(acl.object_headers(req), **tagging.copy_headers(req))
+    vcfg = await versioning.before_write(req, req.key or "")
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=b"")
     await r.close()
     if r.status == 404:
@@ -490,4 +533,8 @@ async def copy_object(req: S3Request) -> SwiftResponse:
     doc = x.root("CopyObjectResult")
     x.add(doc, "LastModified", x.iso_from_http(r.headers.get("Last-Modified", "")))
     x.add(doc, "ETag", quoted(r.headers.get("ETag", "")))
-    return xml_response(doc)
+    resp = xml_response(doc)
+    resp.headers.update(versioning.written(vcfg, r.headers))
+    if version is not None:
+        resp.headers["x-amz-copy-source-version-id"] = version.vid
+    return resp

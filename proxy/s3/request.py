@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
@@ -61,13 +62,26 @@ class S3Request:
     # The x-amz-checksum-* the body was declared with, checked as it is read: its
     # value is known up front, except for a trailer on a body too large to buffer.
     checksum: Declared | None = None
+    # The account holding the bucket when it is not the caller's own (found in the
+    # bucket registry, proxy/s3/buckets.py), and what the subrequests' env carries
+    # besides (e.g. a pre-authorization the S3 ACLs granted).
+    bucket_account: str | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def own_account(self) -> str:
+        """The caller's own account; AccessDenied for an anonymous caller."""
+        info = self.caller.info
+        if info is None or not info.project_id:
+            raise S3Error("AccessDenied")
+        return RESELLER_PREFIX + info.project_id
 
     @property
     def account(self) -> str:
-        info = self.caller.info
-        if info is None or not info.project_id:
-            raise S3Error("AccessDenied", "Anonymous S3 requests are not supported.")
-        return RESELLER_PREFIX + info.project_id
+        """The account the request acts on: the bucket's owner's, else the caller's."""
+        if self.bucket_account is not None:
+            return self.bucket_account
+        return self.own_account
 
     @property
     def resource(self) -> str:
@@ -89,7 +103,7 @@ class S3Request:
             method=method, path=SwiftPath("v1", account, container, obj),
             headers=CIMultiDict(headers or {}), query=MultiDict(query or {}),
             body=body or BytesBody(), content_length=content_length, caller=self.caller,
-            txn=self.txn, remote=self.remote, env={"raw_path": raw, "s3": True})
+            txn=self.txn, remote=self.remote, env={"raw_path": raw, "s3": True, **self.env})
 
     async def call(self, method: str, container: str | None = None, obj: str | None = None,
                    **kw: object) -> SwiftResponse:

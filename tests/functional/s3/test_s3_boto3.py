@@ -420,7 +420,7 @@ def test_anonymous_and_unsupported(strata_swift: StrataInstance, s3: BaseClient,
     r = requests.get(f"{strata_swift.proxy_url}/{bucket}", timeout=30)
     assert_s3_error(r, "AccessDenied", f"/{bucket}", 403)
     with pytest.raises(ClientError) as exc:
-        s3.get_bucket_versioning(Bucket=bucket)
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert error_of(exc) == (501, "NotImplemented")
     # the Swift API and the other routes are untouched
     assert requests.get(strata_swift.proxy_url + "/info", timeout=30).status_code == 200

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import os
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -338,3 +339,26 @@ def test_virtual_hosted_style(strata_swift: StrataInstance, ec2: Ec2Credential,
     assert r.status_code == 200 and r.content == b"by host name"
     r = send("GET", "/?list-type=2&prefix=virtual%2F")
     assert r.status_code == 200 and "<Key>virtual/key.txt</Key>" in r.text
+
+
+def _s3tokens_calls(strata: StrataInstance) -> int:
+    time.sleep(0.5)  # access lines are flushed every 0.2 s
+    log = (strata.var / "log" / "identity.log").read_text()
+    return log.count('"POST /v3/s3tokens"')
+
+
+def test_a_scope_signing_key_is_asked_for_once(strata_swift: StrataInstance,
+                                               ec2: Ec2Credential, bucket: str) -> None:
+    """SigV4 requests of one access key and day are checked in the proxy after the
+    first; a signature the key does not make is still refused."""
+    fresh = client(strata_swift, ec2.access, ec2.secret, retries={"total_max_attempts": 1})
+    fresh.head_bucket(Bucket=bucket)  # the key may already be cached: now it is
+    before = _s3tokens_calls(strata_swift)
+    for i in range(5):
+        fresh.put_object(Bucket=bucket, Key=f"cached-{i}", Body=b"x")
+    assert _s3tokens_calls(strata_swift) == before
+    forged = client(strata_swift, ec2.access, "0" * 32, retries={"total_max_attempts": 1})
+    with pytest.raises(ClientError) as exc:
+        forged.put_object(Bucket=bucket, Key="forged", Body=b"x")
+    assert error_of(exc) == (403, "SignatureDoesNotMatch")
+    assert _s3tokens_calls(strata_swift) == before + 1  # identity had the last word

@@ -121,6 +121,18 @@ def test_time_skew_and_malformed_credentials() -> None:
     assert auth.parse("GET", "/", "", headers(Host=HOST)) is None  # anonymous
 
 
+def test_the_scope_must_name_one_of_our_regions() -> None:
+    h = headers(Host=HOST, x_amz_date="20130524T000000Z",
+                x_amz_content_sha256=sigv4.EMPTY_SHA256,
+                Authorization=v4_auth("host;x-amz-content-sha256;x-amz-date"))
+    # AWS's example is signed for us-east-1
+    assert auth.parse("GET", "/", "", h, now=NOW, regions=("RegionOne", "us-east-1"))
+    with pytest.raises(S3Error) as exc:
+        auth.parse("GET", "/", "", h, now=NOW, regions=("RegionTwo",))
+    assert (exc.value.code, exc.value.status) == ("AuthorizationHeaderMalformed", 400)
+    assert exc.value.extra["Region"] == "RegionTwo"
+
+
 def test_sigv2_matches_botocore() -> None:
     req = AWSRequest(method="PUT", url="http://h/bucket/a%20key?acl&foo=bar",
                      headers={"Content-Type": "text/plain", "x-amz-meta-b": "2",
