@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SWIFTLOAD = SHARED / "bench" / "swiftload.py"
+S3LOAD = REPO / "bench" / "s3load.py"
 SWIFT_START = SHARED / "peers" / "swift" / "start.sh"
 SWIFT_STOP = SHARED / "peers" / "swift" / "stop.sh"
 PY = sys.executable
@@ -79,6 +80,40 @@ def demo_password(home: Path) -> str:
 def swiftload(args: argparse.Namespace, auth: str, user: str, key: str) -> list[dict[str, Any]]:
     cmd = [PY, str(SWIFTLOAD), "--auth", auth, f"--user={user}", f"--key={key}",
            "--objects", str(args.objects), "--size", str(args.size),
+           "--concurrency", str(args.concurrency), "--large-mb", str(args.large_mb),
+           "--large-count", str(args.large_count), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def _post(url: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **headers})
+    return urllib.request.urlopen(request, timeout=30)
+
+
+def ec2_credential(home: Path, password: str) -> tuple[str, str]:
+    """An EC2 access/secret pair of the demo user (``openstack ec2 credentials create``)."""
+    auth_url = ""
+    for line in (home / "var" / "demo-openrc").read_text().splitlines():
+        if line.startswith("export OS_AUTH_URL="):
+            auth_url = line.split("=", 1)[1].strip().strip("'\"").rstrip("/")
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "demo", "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}}
+    r = _post(auth_url + "/auth/tokens", {}, body)
+    token, tok = r.headers["X-Subject-Token"], json.loads(r.read())["token"]
+    r = _post(f"{auth_url}/users/{tok['user']['id']}/credentials/OS-EC2",
+              {"X-Auth-Token": token}, {"tenant_id": tok["project"]["id"]})
+    cred = json.loads(r.read())["credential"]
+    return cred["access"], cred["secret"]
+
+
+def s3load(args: argparse.Namespace, endpoint: str, access: str,
+           secret: str) -> list[dict[str, Any]]:
+    cmd = [PY, str(S3LOAD), "--endpoint", endpoint, f"--access={access}",
+           f"--secret={secret}", "--objects", str(args.objects), "--size", str(args.size),
            "--concurrency", str(args.concurrency), "--large-mb", str(args.large_mb),
            "--large-count", str(args.large_count), "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -162,6 +197,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     p.add_argument("--listing-objects", type=int, default=1_000_000,
                    help="container size for the listing benchmark (0 to skip)")
+    p.add_argument("--s3", action="store_true",
+                   help="also drive both S3 fronts with bench/s3load.py (4 KiB PUT/GET, "
+                        "multipart upload of --large-mb objects)")
+    p.add_argument("--swift-only", action="store_true", help="skip the Swift API load")
     p.add_argument("--swift-dir", default="/tmp/swift-peer")
     p.add_argument("--keep", action="store_true", help="leave both running afterwards")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -174,13 +213,24 @@ def main() -> None:
     try:
         key = demo_password(home)
         strata_runs, swift_runs = [], []
+        access, secret = ec2_credential(home, key) if args.s3 else ("", "")
         for i in range(args.rounds):
-            log(f"round {i + 1}/{args.rounds}: Strata")
-            strata_runs.append(swiftload(args, "http://127.0.0.1:8080/auth/v1.0",
-                                         "demo:demo", key))
-            log(f"round {i + 1}/{args.rounds}: Swift")
-            swift_runs.append(swiftload(args, "http://127.0.0.1:8280/auth/v1.0",
-                                        "test:tester", "testing"))
+            strata_round: list[dict[str, Any]] = []
+            swift_round: list[dict[str, Any]] = []
+            if not args.swift_only:
+                log(f"round {i + 1}/{args.rounds}: Strata")
+                strata_round += swiftload(args, "http://127.0.0.1:8080/auth/v1.0",
+                                          "demo:demo", key)
+                log(f"round {i + 1}/{args.rounds}: Swift")
+                swift_round += swiftload(args, "http://127.0.0.1:8280/auth/v1.0",
+                                         "test:tester", "testing")
+            if args.s3:
+                log(f"round {i + 1}/{args.rounds}: Strata S3")
+                strata_round += s3load(args, "http://127.0.0.1:8080", access, secret)
+                log(f"round {i + 1}/{args.rounds}: Swift s3api")
+                swift_round += s3load(args, "http://127.0.0.1:8280", "test:tester", "testing")
+            strata_runs.append(strata_round)
+            swift_runs.append(swift_round)
         ours, theirs = best(strata_runs), best(swift_runs)
         listing_ms = None
         if args.listing_objects:

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Load generator for an S3 endpoint: small-object PUT/GET rates and multipart throughput.
+
+Signs every request with SigV4 as boto3 does over plain HTTP (the body's
+SHA-256 in ``x-amz-content-sha256``), path-style, with ``--concurrency``
+requests in flight. Large objects go up as multipart uploads (``--part-mb``
+parts, ``--part-concurrency`` of them at once per object) and come down with
+one GET each. Run it against two endpoints in one sitting for a ratio.
+
+  python3 bench/s3load.py --endpoint http://127.0.0.1:8080 --access AK --secret SK \\
+      [--objects 2000] [--size 4096] [--concurrency 32] [--large-mb 64] [--json]
+
+Needs only aiohttp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree as ET
+
+import aiohttp
+
+EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+class Signer:
+    def __init__(self, endpoint: str, access: str, secret: str, region: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.host = urlsplit(self.endpoint).netloc
+        self.access, self.secret, self.region = access, secret, region
+        self._keys: dict[str, bytes] = {}
+
+    def _key(self, day: str) -> bytes:
+        if day not in self._keys:
+            key = ("AWS4" + self.secret).encode()
+            for part in (day, self.region, "s3", "aws4_request"):
+                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+            self._keys[day] = key
+        return self._keys[day]
+
+    def headers(self, method: str, path: str, query: str = "", body: bytes = b"",
+                extra: dict[str, str] | None = None) -> dict[str, str]:
+        now = datetime.datetime.now(datetime.UTC)
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        payload = hashlib.sha256(body).hexdigest() if body else EMPTY
+        h = {"host": self.host, "x-amz-date": amz_date, "x-amz-content-sha256": payload,
+             **{k.lower(): v for k, v in (extra or {}).items()}}
+        names = sorted(h)
+        pairs = sorted(p.split("=", 1) if "=" in p else [p, ""]
+                       for p in query.split("&") if p)
+        canonical = "\n".join([
+            method, quote(path, safe="/~"), "&".join(f"{k}={v}" for k, v in pairs),
+            "".join(f"{n}:{h[n].strip()}\n" for n in names), ";".join(names), payload])
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+        sig = hmac.new(self._key(day), sts.encode(), hashlib.sha256).hexdigest()
+        h["authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.access}/{scope}, "
+                              f"SignedHeaders={';'.join(names)}, Signature={sig}")
+        del h["host"]
+        return h
+
+    async def call(self, session: aiohttp.ClientSession, method: str, path: str,
+                   query: str = "", body: bytes = b"",
+                   extra: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+        url = self.endpoint + quote(path, safe="/~") + (f"?{query}" if query else "")
+        async with session.request(method, url, data=body or None,
+                                   headers=self.headers(method, path, query, body, extra)) as r:
+            data = await r.read()
+            return r.status, data, r.headers
+
+
+def summary(phase: str, latencies: list[float], errors: int, elapsed: float,
+            nbytes: int = 0) -> dict[str, Any]:
+    lat = sorted(latencies) or [0.0]
+    out: dict[str, Any] = {
+        "phase": phase, "count": len(latencies), "errors": errors,
+        "p50_ms": round(statistics.median(lat) * 1000, 2),
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2)}
+    if nbytes:
+        out["MB_per_s"] = round(nbytes / elapsed / 1e6, 1)
+    else:
+        out["ops_per_s"] = round(len(latencies) / elapsed, 1)
+    return out
+
+
+async def small(s: Signer, session: aiohttp.ClientSession, bucket: str, method: str,
+                names: list[str], payload: bytes, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    queue = list(names)
+
+    async def worker() -> None:
+        nonlocal errors
+        while queue:
+            name = queue.pop()
+            t = time.perf_counter()
+            status, data, _ = await s.call(session, method, f"/{bucket}/{name}",
+                                           body=payload if method == "PUT" else b"")
+            latencies.append(time.perf_counter() - t)
+            if status // 100 != 2 or (method == "GET" and len(data) != len(payload)):
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return summary(f"s3_{method.lower()}", latencies, errors, time.perf_counter() - start)
+
+
+async def multipart_put(s: Signer, session: aiohttp.ClientSession, bucket: str, key: str,
+                        data: bytes, part: int, part_concurrency: int) -> bool:
+    path = f"/{bucket}/{key}"
+    status, body, _ = await s.call(session, "POST", path, "uploads=")
+    if status != 200:
+        return False
+    upload = ET.fromstring(body).findtext("{*}UploadId") or ""
+    chunks = [data[i:i + part] for i in range(0, len(data), part)]
+    etags: dict[int, str] = {}
+    sem = asyncio.Semaphore(part_concurrency)
+
+    async def one(n: int, chunk: bytes) -> None:
+        async with sem:
+            st, _, headers = await s.call(session, "PUT", path,
+                                          f"partNumber={n}&uploadId={quote(upload, safe='')}",
+                                          chunk)
+            if st == 200:
+                etags[n] = headers["ETag"]
+
+    await asyncio.gather(*(one(i + 1, c) for i, c in enumerate(chunks)))
+    if len(etags) != len(chunks):
+        return False
+    doc = "<CompleteMultipartUpload>" + "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{etags[n]}</ETag></Part>"
+        for n in sorted(etags)) + "</CompleteMultipartUpload>"
+    status, body, _ = await s.call(session, "POST", path,
+                                   f"uploadId={quote(upload, safe='')}", doc.encode())
+    return status == 200 and b"<Error>" not in body
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    s = Signer(args.endpoint, args.access, args.secret, args.region)
+    conn = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    timeout = aiohttp.ClientTimeout(total=600)
+    results = []
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout,
+                                     auto_decompress=False) as session:
+        bucket = "s3load-" + uuid.uuid4().hex[:12]
+        status, body, _ = await s.call(session, "PUT", f"/{bucket}")
+        if status != 200:
+            raise SystemExit(f"cannot create bucket: {status} {body[:300]!r}")
+        names = [f"obj-{i:06d}" for i in range(args.objects)]
+        payload = os.urandom(args.size)
+        for method in ("PUT", "GET"):
+            results.append(await small(s, session, bucket, method, names, payload,
+                                       args.concurrency))
+        if args.large_count:
+            data = os.urandom(args.large_mb << 20)
+            latencies, errors = [], 0
+            start = time.perf_counter()
+            for i in range(args.large_count):
+                t = time.perf_counter()
+                if not await multipart_put(s, session, bucket, f"large-{i}", data,
+                                           args.part_mb << 20, args.part_concurrency):
+                    errors += 1
+                latencies.append(time.perf_counter() - t)
+            results.append(summary("s3_mpu_put", latencies, errors,
+                                   time.perf_counter() - start, len(data) * args.large_count))
+            latencies, errors = [], 0
+            want = hashlib.md5(data).hexdigest()
+            start = time.perf_counter()
+            for i in range(args.large_count):
+                t = time.perf_counter()
+                st, got, _ = await s.call(session, "GET", f"/{bucket}/large-{i}")
+                if st != 200 or hashlib.md5(got).hexdigest() != want:
+                    errors += 1
+                latencies.append(time.perf_counter() - t)
+            results.append(summary("s3_get_large", latencies, errors,
+                                   time.perf_counter() - start, len(data) * args.large_count))
+        # clean up, few at a time
+        queue = names + [f"large-{i}" for i in range(args.large_count)]
+
+        async def deleter() -> None:
+            while queue:
+                await s.call(session, "DELETE", f"/{bucket}/{queue.pop()}")
+
+        await asyncio.gather(*(deleter() for _ in range(8)))
+        await s.call(session, "DELETE", f"/{bucket}")
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--access", required=True)
+    p.add_argument("--secret", required=True)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--objects", type=int, default=2000)
+    p.add_argument("--size", type=int, default=4096)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--large-mb", type=int, default=64)
+    p.add_argument("--large-count", type=int, default=4)
+    p.add_argument("--part-mb", type=int, default=8, help="part size (boto3's default)")
+    p.add_argument("--part-concurrency", type=int, default=4)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    results = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            print(r)
+
+
+if __name__ == "__main__":
+    main()
