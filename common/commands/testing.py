@@ -12,8 +12,11 @@ from common import debpkg
 from common.cli import Command, CommandError, Context
 
 # Debian packages the test suite needs: PostgreSQL for the PostgreSQL-backed tests,
-# Chromium for the browser checks of StaticWeb sites (``chromium --headless``).
-TEST_PACKAGES: tuple[str, ...] = ("postgresql", "chromium")
+# Chromium for the browser checks of StaticWeb sites (``chromium --headless``), and
+# the S3 command-line clients the S3 front is checked with (aws CLI, rclone, s3cmd).
+TEST_PACKAGES: tuple[str, ...] = (
+    "postgresql", "chromium", "awscli", "rclone", "s3cmd", "qemu-utils", "genisoimage",
+)
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
 
@@ -61,7 +64,8 @@ def _run_test(ctx: Context) -> int:
 TEST = Command(
     "test",
     "run ruff, mypy and the test suite",
-    "Install the Debian packages the tests need when missing (postgresql, chromium), then "
+    "Install the Debian packages the tests need when missing (postgresql, chromium, "
+    "awscli, rclone, s3cmd), then "
     "run, from the Strata home and with this interpreter, `ruff check .`, `mypy` "
     "and `pytest` with the arguments given (default: the whole suite, -q). Every "
     "check runs; the exit status is non-zero when any failed, including when "

@@ -25,7 +25,18 @@ def add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
 
 
 def dump(el: ET.Element) -> bytes:
-    return DECLARATION + bytes(ET.tostring(el, encoding="utf-8"))
+    """The document; the root's ``xmlns`` is its first attribute, as S3 writes it.
+
+    ElementTree puts the declarations of prefixed namespaces (``xmlns:xsi`` of an
+    ACL's grantees) on the root ahead of its own attributes; s3cmd only finds
+    S3's namespace when it is the root's first attribute (else it reads no grant)."""
+    text = ET.tostring(el, encoding="unicode")
+    default = f' xmlns="{NS}"'
+    start, sep, rest = text.partition(">")
+    first = f"<{el.tag}{default}"
+    if default in start and not start.startswith(first):
+        start = first + start[len(el.tag) + 1:].replace(default, "", 1)
+    return DECLARATION + (start + sep + rest).encode()
 
 
 def parse(body: bytes) -> ET.Element:
