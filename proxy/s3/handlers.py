@@ -84,6 +84,10 @@ async def _dispatch(req: S3Request) -> SwiftResponse:
     unsupported = sorted(UNSUPPORTED & req.query.keys())
     if unsupported == ["partNumber"] and "uploadId" in req.query:
         unsupported = []  # UploadPart (GET ?partNumber alone is not built)
+    if unsupported == ["policy"] and req.method == "GET" and req.key is None:
+        # Strata has no bucket policies: every bucket is one without a policy.
+        await _bucket_exists(req)
+        raise S3Error("NoSuchBucketPolicy", BucketName=req.bucket or "")
     if unsupported:
         raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
     if req.bucket is not None:
