@@ -178,6 +178,43 @@ class ProxyConfig:
 
 
 @dataclass
+class ImageStoreConfig:
+    """The Glance v2 compatible image service."""
+
+    enabled: bool = opt(True, "Run the image service.")
+    host: str = opt("127.0.0.1", "Address the image service listens on.")
+    port: int = opt(9292, "Port the image service listens on.")
+    public_url: str = opt("", "URL clients use to reach the image service; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the image database; empty means SQLite at "
+                                "<var_dir>/imagestore.db.")
+    store: str = opt("swift", "Where image data lives: 'swift' (the object store, in the "
+                              "service project's account) or 'file' (a local directory).")
+    file_store_dir: str = opt("", "Directory of the 'file' store; empty means "
+                                  "<var_dir>/imagestore/images.")
+    swift_container: str = opt("images", "Container (in the service project's account) "
+                                         "holding image data in the 'swift' store.")
+    segment_size: int = opt(1073741824, "Segment size of images in the object store (at "
+                                        "most 1000 segments per image: 1 GiB allows 1000 GiB).")
+    staging_dir: str = opt("", "Where interoperable import stages data; empty means "
+                               "<var_dir>/imagestore/staging.")
+    max_image_size: int = opt(1099511627776, "Largest image accepted, in bytes (1 TiB).")
+    max_request_body: int = opt(65536, "Largest JSON request body accepted, in bytes.")
+    image_count_quota: int = opt(-1, "Most images a project may own; -1 is unlimited.")
+    image_size_quota: int = opt(-1, "Most bytes of image data (stored and staged) a project "
+                                    "may hold; -1 is unlimited.")
+    web_download: bool = opt(False, "Offer the 'web-download' import method (the service "
+                                    "fetches a URL).")
+    web_download_allowed: str = opt(
+        "", "URL prefixes (space-separated) web-download may fetch from, e.g. "
+            "https://images.example.com/; empty allows none.")
+    import_convert_to: str = opt("", "Disk format images are converted to on import "
+                                     "(e.g. raw); empty keeps them as uploaded.")
+    show_locations: bool = opt(False, "Show image locations (direct_url, locations) to "
+                                      "admins, as Glance's show_multiple_locations.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -187,6 +224,7 @@ class StrataConfig:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     objectstore: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    imagestore: ImageStoreConfig = field(default_factory=ImageStoreConfig)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -214,6 +252,13 @@ class StrataConfig:
 
     def proxy_url(self) -> str:
         return (self.proxy.public_url or f"http://{self.proxy.host}:{self.proxy.port}").rstrip("/")
+
+    def imagestore_url(self) -> str:
+        im = self.imagestore
+        return (im.public_url or f"http://{im.host}:{im.port}").rstrip("/")
+
+    def imagestore_db_url(self) -> str:
+        return self.imagestore.database_url or f"sqlite:///{self.var_path / 'imagestore.db'}"
 
     def hash_prefix(self) -> bytes:
         return str(self.secrets["hash_path_prefix"]).encode()
@@ -358,6 +403,8 @@ def validate(cfg: StrataConfig) -> None:
         raise ConfigError("[objectstore] part_power must be between 4 and 22")
     if cfg.identity.token_expiration < 60:
         raise ConfigError("[identity] token_expiration must be at least 60 seconds")
+    if cfg.imagestore.store not in ("swift", "file"):
+        raise ConfigError(f"[imagestore] store {cfg.imagestore.store!r}: use swift or file")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 

@@ -72,6 +72,14 @@ PROXY = ServiceSpec(
     prepare="objectstore.setup:prepare",
 )
 
+IMAGESTORE = ServiceSpec(
+    name="imagestore",
+    module="imagestore",
+    section="imagestore",
+    catalog=(CatalogEntry("image", "glance", "Strata image service (Glance v2)"),),
+    debian_packages=("qemu-utils",),  # qemu-img: inspection help and import conversion
+)
+
 
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
@@ -85,7 +93,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

@@ -1,1 +1,1 @@
-"""Glance v2 compatible image registry (not built yet)."""
+"""The image service: a Glance v2 compatible image registry (port 9292)."""

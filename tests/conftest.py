@@ -61,6 +61,7 @@ def strata_ports() -> dict[str, str]:
         "STRATA_IDENTITY_PORT": str(free_port()),
         "STRATA_OBJECTSTORE_PORT": str(free_port_range(3)),
         "STRATA_PROXY_PORT": str(free_port()),
+        "STRATA_IMAGESTORE_PORT": str(free_port()),
     }
 
 

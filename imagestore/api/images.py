@@ -1,0 +1,222 @@
+"""Handlers: version discovery, schemas, images, tags, actions, members, info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from imagestore import core, listing, members, patch
+from imagestore.api.base import (
+    caller,
+    json_body,
+    json_response,
+    media_type,
+    run,
+    state,
+)
+from imagestore.errors import Invalid, NotFound, UnsupportedMediaType
+from imagestore.imports import discard_data
+from imagestore.schemas import SCHEMAS
+
+routes = web.RouteTableDef()
+
+# The Images API minor versions we answer to (Glance's 2.0 .. 2.16).
+CURRENT_MINOR = 16
+
+
+def versions_doc(base_url: str) -> dict[str, Any]:
+    out = []
+    for minor in range(CURRENT_MINOR, -1, -1):
+        out.append({"id": f"v2.{minor}", "status": "CURRENT" if minor == CURRENT_MINOR
+                    else "SUPPORTED",
+                    "links": [{"rel": "self", "href": f"{base_url}/v2/"}]})
+    return {"versions": out}
+
+
+@routes.get("/")
+@routes.get("/versions")
+async def versions(request: web.Request) -> web.Response:
+    return json_response(versions_doc(state(request).cfg.imagestore_url()), status=300)
+
+
+@routes.get("/v2/schemas/{name}")
+async def schema(request: web.Request) -> web.Response:
+    make = SCHEMAS.get(request.match_info["name"])
+    if make is None:
+        raise NotFound(f"No schema named {request.match_info['name']}.")
+    await caller(request)
+    return json_response(make())
+
+
+def _show_locations(request: web.Request, is_admin: bool) -> bool:
+    return is_admin and state(request).cfg.imagestore.show_locations
+
+
+@routes.post("/v2/images")
+async def create(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await json_body(request)
+    limits = state(request).limits
+    show = _show_locations(request, who.is_admin)
+    view = await run(request, lambda s: core.view(core.create_image(s, who, body, limits),
+                                                  show_locations=show))
+    return json_response(view, status=201, headers={"Location": view["self"]})
+
+
+@routes.get("/v2/images")
+async def index(request: web.Request) -> web.Response:
+    who = await caller(request)
+    params = list(request.query.items())
+    q = listing.parse(params)
+    show = _show_locations(request, who.is_admin)
+
+    def page(s: Any) -> dict[str, Any]:
+        images, more = listing.select_page(s, who, q)
+        return {"images": [core.view(i, show_locations=show) for i in images],
+                "schema": "/v2/schemas/images", **listing.page_links(params, images, more)}
+
+    return json_response(await run(request, page))
+
+
+@routes.get("/v2/images/{image_id}")
+async def show(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id = request.match_info["image_id"]
+    sl = _show_locations(request, who.is_admin)
+    return json_response(await run(request, lambda s: core.view(
+        core.get_image(s, who, image_id), show_locations=sl)))
+
+
+@routes.patch("/v2/images/{image_id}")
+async def update(request: web.Request) -> web.Response:
+    who = await caller(request)
+    if media_type(request) != patch.MEDIA_TYPE:
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {media_type(request) or 'none'!r}: image updates "
+            f"take {patch.MEDIA_TYPE}.")
+    ops = patch.parse(await json_body(request))
+    image_id = request.match_info["image_id"]
+    sl = _show_locations(request, who.is_admin)
+    return json_response(await run(request, lambda s: core.view(
+        core.apply_patch(s, who, image_id, ops), show_locations=sl)))
+
+
+@routes.delete("/v2/images/{image_id}")
+async def delete(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id = request.match_info["image_id"]
+    ref = await run(request, lambda s: core.delete_image(s, who, image_id))
+    await discard_data(state(request), ref)
+    return web.Response(status=204)
+
+
+@routes.put("/v2/images/{image_id}/tags/{tag}")
+async def add_tag(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id, tag = request.match_info["image_id"], request.match_info["tag"]
+    await run(request, lambda s: core.add_tag(s, who, image_id, tag))
+    return web.Response(status=204)
+
+
+@routes.delete("/v2/images/{image_id}/tags/{tag}")
+async def delete_tag(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id, tag = request.match_info["image_id"], request.match_info["tag"]
+    await run(request, lambda s: core.delete_tag(s, who, image_id, tag))
+    return web.Response(status=204)
+
+
+@routes.post("/v2/images/{image_id}/actions/{action}")
+async def action(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id, name = request.match_info["image_id"], request.match_info["action"]
+    if name not in ("deactivate", "reactivate"):
+        raise NotFound(f"No action named {name}.")
+    await run(request, lambda s: core.set_active(s, who, image_id, name == "reactivate"))
+    return web.Response(status=204)
+
+
+# -- members ------------------------------------------------------------------------
+
+
+@routes.post("/v2/images/{image_id}/members")
+async def add_member(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await json_body(request)
+    image_id = request.match_info["image_id"]
+    return json_response(await run(request, lambda s: members.view(
+        members.add(s, who, image_id, body))))
+
+
+@routes.get("/v2/images/{image_id}/members")
+async def list_members(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id = request.match_info["image_id"]
+    found = await run(request, lambda s: [members.view(mb) for mb in
+                                          members.listing(s, who, image_id)])
+    return json_response({"members": found, "schema": "/v2/schemas/members"})
+
+
+@routes.get("/v2/images/{image_id}/members/{member}")
+async def show_member(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id, member = request.match_info["image_id"], request.match_info["member"]
+    return json_response(await run(request, lambda s: members.view(
+        members.show(s, who, image_id, member))))
+
+
+@routes.put("/v2/images/{image_id}/members/{member}")
+async def update_member(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await json_body(request)
+    image_id, member = request.match_info["image_id"], request.match_info["member"]
+    return json_response(await run(request, lambda s: members.view(
+        members.update(s, who, image_id, member, body))))
+
+
+@routes.delete("/v2/images/{image_id}/members/{member}")
+async def delete_member(request: web.Request) -> web.Response:
+    who = await caller(request)
+    image_id, member = request.match_info["image_id"], request.match_info["member"]
+    await run(request, lambda s: members.remove(s, who, image_id, member))
+    return web.Response(status=204)
+
+
+# -- info -----------------------------------------------------------------------------
+
+
+@routes.get("/v2/info/import")
+async def info_import(request: web.Request) -> web.Response:
+    await caller(request)
+    methods = ["glance-direct"]
+    if state(request).cfg.imagestore.web_download:
+        methods.append("web-download")
+    return json_response({"import-methods": {
+        "description": "Import methods available.", "type": "array", "value": methods}})
+
+
+@routes.get("/v2/info/stores")
+async def info_stores(request: web.Request) -> web.Response:
+    await caller(request)
+    store = state(request).store
+    return json_response({"stores": [
+        {"id": store.id, "description": store.description, "default": True}]})
+
+
+@routes.get("/v2/info/usage")
+async def info_usage(request: web.Request) -> web.Response:
+    who = await caller(request)
+    if who.project_id is None:
+        raise Invalid("A project-scoped token is needed to see usage.")
+    project = who.project_id
+    limits = state(request).limits
+
+    def usage(s: Any) -> dict[str, Any]:
+        return {"usage": {
+            "image_count_total": {"limit": limits.image_count,
+                                  "usage": core.count_images(s, project)},
+            "image_size_total": {"limit": limits.image_bytes,
+                                 "usage": core.used_bytes(s, project)}}}
+
+    return json_response(await run(request, usage))

@@ -1,0 +1,166 @@
+"""Image bytes on their way into a store: counted, hashed and inspected as they stream.
+
+:func:`store_image` wraps any async source of chunks (a request body, a
+staged file) in a generator that
+
+* re-cuts the data into pieces of about ``PIECE`` bytes (a client's tiny
+  chunks cost one thread hop per piece, not per chunk);
+* refuses the upload (:class:`~imagestore.errors.TooLarge`) as soon as it
+  passes its limit (the image size cap or the project's remaining quota);
+* computes MD5 (``checksum``) and SHA-512 (``os_hash_value``) and feeds the
+  format inspector (:mod:`imagestore.inspector`) in a worker thread
+  (hashlib releases the GIL), so the event loop keeps moving bytes;
+
+and hands it to ``store.add``. Only once the whole image is in the store is
+the inspector asked for its verdict; a refused image is deleted from the
+store and becomes :class:`~imagestore.errors.Invalid` (400) with the
+inspector's message. Memory stays at a few pieces whatever the image size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from imagestore.errors import Invalid, TooLarge, Unavailable
+from imagestore.inspector import ImageInspector, ImageRejected
+from imagestore.stores.base import ImageStore, StoreError, StoreFull
+
+log = logging.getLogger(__name__)
+
+PIECE = 1 << 20
+HASH_ALGO = "sha512"
+
+
+class ClientGone(Exception):
+    """The client stopped sending before the end of the image."""
+
+
+class StoreFailed(Exception):
+    """The store failed mid-upload (the image is marked ``killed``)."""
+
+    def __init__(self, cause: StoreError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Result:
+    location: str
+    size: int
+    checksum: str
+    os_hash_value: str
+    virtual_size: int | None
+
+
+class _Digest:
+    """MD5, SHA-512 and the inspector, fed the same pieces in order (one thread at a time)."""
+
+    def __init__(self, disk_format: str, container_format: str | None) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha = hashlib.new(HASH_ALGO)
+        self.inspector = ImageInspector(disk_format, container_format)
+
+    def update_md5(self, piece: bytes) -> None:
+        self.md5.update(piece)
+
+    def update_sha(self, piece: bytes) -> None:
+        self.sha.update(piece)
+        self.inspector.feed(piece)
+
+
+async def _pieces(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    buf = bytearray()
+    async for chunk in source:
+        if not buf and len(chunk) >= PIECE:
+            yield chunk  # already big enough: no copy
+            continue
+        buf += chunk
+        if len(buf) >= PIECE:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)
+
+
+async def store_image(store: ImageStore, image_id: str, source: AsyncIterator[bytes], *,
+                      disk_format: str, container_format: str | None, limit: int,
+                      limit_message: str) -> Result:
+    """Stream ``source`` into ``store`` as ``image_id``; see the module docstring.
+
+    Raises TooLarge, Invalid (inspection), ClientGone, StoreFailed/Unavailable;
+    nothing is left in the store when it raises.
+    """
+    try:
+        digest = _Digest(disk_format, container_format)
+    except ImageRejected as exc:
+        raise Invalid(exc.message) from None
+    loop = asyncio.get_running_loop()
+    size = 0
+
+    async def counted() -> AsyncIterator[bytes]:
+        # A piece is hashed (MD5 and SHA-512 in two threads) while the store sends
+        # it; the next piece waits for those hashes, so at most one is in flight.
+        nonlocal size
+        hashing: asyncio.Future[tuple[None, None]] | None = None
+        async for piece in _pieces(source):
+            size += len(piece)
+            if size > limit:
+                raise TooLarge(limit_message)
+            if hashing is not None:
+                await hashing
+            hashing = asyncio.gather(
+                loop.run_in_executor(None, digest.update_md5, piece),
+                loop.run_in_executor(None, digest.update_sha, piece))
+            yield piece
+        if hashing is not None:
+            await hashing
+
+    try:
+        stored = await store.add(image_id, counted())
+    except StoreFull as exc:
+        raise TooLarge(f"The image store is full: {exc}") from None
+    except StoreError as exc:
+        raise StoreFailed(exc) from None
+    except (ConnectionError, EOFError) as exc:
+        raise ClientGone(str(exc)) from None
+    except Exception as exc:
+        if _client_error(exc):
+            raise ClientGone(str(exc)) from None
+        raise
+    try:
+        inspection = digest.inspector.verify()
+    except ImageRejected as exc:
+        await _delete_quietly(store, stored.location)
+        raise Invalid(exc.message) from None
+    except BaseException:
+        await _delete_quietly(store, stored.location)
+        raise
+    return Result(stored.location, stored.size, digest.md5.hexdigest(),
+                  digest.sha.hexdigest(), inspection.virtual_size)
+
+
+def _client_error(exc: Exception) -> bool:
+    """A broken request body (aiohttp's payload errors), not a failure of ours."""
+    import aiohttp
+
+    return isinstance(exc, aiohttp.ClientPayloadError | aiohttp.http_exceptions.HttpProcessingError)
+
+
+async def _delete_quietly(store: ImageStore, location: str) -> None:
+    try:
+        await asyncio.shield(store.delete(location))
+    except StoreError as exc:
+        log.warning("could not delete %s from the %s store: %s", location, store.id, exc)
+
+
+async def delete_data(store: ImageStore, location: str) -> None:
+    """Delete an image's data; a store failure is logged (the row is gone regardless)."""
+    await _delete_quietly(store, location)
+
+
+__all__ = ["ClientGone", "Result", "StoreFailed", "Unavailable", "delete_data",
+           "store_image"]

@@ -1,0 +1,282 @@
+"""A real Strata for the image service's tests: ``strata up -d`` of a private instance
+(identity, object store and image service), extra image servers with other
+settings beside it, users in three projects, and test images made with qemu-img."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import free_port, strata_ports
+
+REPO = Path(__file__).resolve().parents[3]
+_SCRIPT = Path(sys.executable).with_name("strata")
+STRATA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "common.cli"]
+THIRD_PASSWORD = "third-secret"
+
+
+@dataclass
+class Api:
+    """Raw HTTP to one image server as one user."""
+
+    base: str
+    token: str
+    project_id: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def request(self, method: str, path: str, *, token: str | None = None,
+                headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
+        h = dict(headers or {})
+        tok = self.token if token is None else token
+        if tok:
+            h["X-Auth-Token"] = tok
+        kw.setdefault("timeout", 60)
+        return self.session.request(method, self.base + path, headers=h, **kw)
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("disk_format", "raw")
+        body.setdefault("container_format", "bare")
+        r = self.request("POST", "/v2/images", json=body)
+        assert r.status_code == 201, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def show(self, image_id: str) -> dict[str, Any]:
+        r = self.request("GET", f"/v2/images/{image_id}")
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def upload(self, image_id: str, data: Any, **kw: Any) -> requests.Response:
+        return self.request("PUT", f"/v2/images/{image_id}/file", data=data, headers={
+            "Content-Type": "application/octet-stream"}, **kw)
+
+    def patch(self, image_id: str, ops: list[dict[str, Any]],
+              content_type: str = "application/openstack-images-v2.1-json-patch"
+              ) -> requests.Response:
+        return self.request("PATCH", f"/v2/images/{image_id}", data=json.dumps(ops),
+                            headers={"Content-Type": content_type})
+
+    def names(self, **params: Any) -> list[str]:
+        r = self.request("GET", "/v2/images", params=params)
+        assert r.status_code == 200, r.text
+        return [i["name"] for i in r.json()["images"]]
+
+
+@dataclass
+class ImageCloud:
+    env: dict[str, str]
+
+    @property
+    def home(self) -> Path:
+        return Path(self.env["STRATA_HOME"])
+
+    @property
+    def var(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def image_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['STRATA_IMAGESTORE_PORT']}"
+
+    @property
+    def identity_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['STRATA_IDENTITY_PORT']}"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['STRATA_PROXY_PORT']}"
+
+    @property
+    def secrets(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.var / "secrets.json").read_text())
+        return data
+
+    def login(self, user: str, password: str, project: str) -> tuple[str, str]:
+        """(token, project id) of a password login scoped to ``project``."""
+        r = requests.post(self.identity_url + "/v3/auth/tokens", timeout=30, json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+        assert r.status_code == 201, r.text
+        return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+
+    def api(self, who: str, base: str | None = None) -> Api:
+        """``admin``, ``demo`` or ``third`` (a member of project ``third``)."""
+        password = THIRD_PASSWORD if who == "third" else str(self.secrets[f"{who}_password"])
+        token, project = self.login(who, password, who)
+        return Api(base or self.image_url, token, project)
+
+    def openrc(self, who: str) -> dict[str, str]:
+        """The ``OS_*`` variables of ``who`` (from var/openrc, or built for ``third``)."""
+        if who == "third":
+            base = self.openrc("demo")
+            base.update(OS_USERNAME="third", OS_PASSWORD=THIRD_PASSWORD,
+                        OS_PROJECT_NAME="third")
+            return base
+        path = self.var / ("openrc" if who == "admin" else "demo-openrc")
+        out = subprocess.run(["bash", "-c", f'. "{path}" && env -0'], capture_output=True,
+                             check=True, env={"PATH": "/usr/bin:/bin"}).stdout.decode()
+        pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
+        return {k: v for k, v in pairs if k.startswith("OS_")}
+
+    def client_env(self, who: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "STRATA_"))}
+        env.update(self.openrc(who))
+        env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        return env
+
+    def service_objects(self, container: str = "images") -> list[str]:
+        """Object names in the image service's container of the object store."""
+        token, project = self.login("strata-service", str(self.secrets["service_password"]),
+                                    "service")
+        r = requests.get(f"{self.proxy_url}/v1/AUTH_{project}/{container}",
+                         headers={"X-Auth-Token": token}, params={"format": "json"},
+                         timeout=30)
+        if r.status_code == 404:
+            return []
+        assert r.status_code in (200, 204), r.text
+        return [o["name"] for o in r.json()] if r.status_code == 200 else []
+
+    def add_third_user(self) -> None:
+        """Project ``third`` with user ``third`` (role member), through Keystone's API."""
+        token, _ = self.login("admin", str(self.secrets["admin_password"]), "admin")
+        h = {"X-Auth-Token": token}
+        v3 = self.identity_url + "/v3"
+        p = requests.post(v3 + "/projects", headers=h, timeout=30, json={"project": {
+            "name": "third", "domain_id": "default"}})
+        assert p.status_code == 201, p.text
+        u = requests.post(v3 + "/users", headers=h, timeout=30, json={"user": {
+            "name": "third", "domain_id": "default", "password": THIRD_PASSWORD}})
+        assert u.status_code == 201, u.text
+        roles = requests.get(v3 + "/roles", headers=h, params={"name": "member"}, timeout=30)
+        role = roles.json()["roles"][0]["id"]
+        g = requests.put(f"{v3}/projects/{p.json()['project']['id']}/users/"
+                         f"{u.json()['user']['id']}/roles/{role}", headers=h, timeout=30)
+        assert g.status_code == 204, g.text
+
+
+def _strata(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STRATA, *args], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+@contextlib.contextmanager
+def running_cloud(tmp: pytest.TempPathFactory, **extra: str) -> Iterator[ImageCloud]:
+    """``strata up -d`` of a private instance with ``extra`` settings; down afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+    env.update(STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
+               STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
+               STRATA_OBJECTSTORE_PART_POWER="6", **extra)
+    cloud = ImageCloud(env)
+    try:
+        for attempt in range(3):
+            env.update(strata_ports(), STRATA_HOME=str(tmp.mktemp("strata-images")))
+            up = _strata("up", "-d", env=env)
+            if up.returncode == 0:
+                break
+            _strata("down", env=env)
+            _kill(cloud.var)
+            if "address already in use" not in up.stderr or attempt == 2:
+                log = cloud.var / "log" / "strata.log"
+                tail = log.read_text()[-4000:] if log.exists() else ""
+                pytest.fail(f"strata up -d failed:\n{up.stdout}{up.stderr}\n{tail}",
+                            pytrace=False)
+        yield cloud
+    finally:
+        if "STRATA_HOME" in env:
+            _strata("down", env=env)
+            _kill(cloud.var)
+
+
+def _kill(var: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.killpg(int((var / "run" / "strata.pid").read_text()), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def extra_image_server(cloud: ImageCloud, name: str, **settings: str) -> Iterator[str]:
+    """Another ``python -m imagestore`` of the same cloud, with its own database, port
+    and ``settings`` (``STRATA_IMAGESTORE_*`` names without the prefix); yields its URL."""
+    port = free_port()
+    env = dict(cloud.env)
+    env.update({f"STRATA_IMAGESTORE_{k.upper()}": v for k, v in settings.items()})
+    env.update(STRATA_IMAGESTORE_PORT=str(port),
+               STRATA_IMAGESTORE_DATABASE_URL=f"sqlite:///{cloud.var / (name + '.db')}",
+               STRATA_IMAGESTORE_STAGING_DIR=str(cloud.var / (name + "-staging")))
+    log = (cloud.var / "log" / f"{name}.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "imagestore"], env=env, cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"{name} exited: see {log.name}"
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(url + "/healthcheck", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def file_server(directory: Path) -> Iterator[str]:
+    """A plain HTTP server on loopback serving ``directory`` (for web-download)."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def qemu_img(*args: str) -> None:
+    subprocess.run(["qemu-img", *args], check=True, capture_output=True, timeout=60)
+
+
+def make_image(path: Path, fmt: str, size: str = "16M", *, content: bytes = b"") -> Path:
+    """An image made by qemu-img (``content`` written at the start of its disk first)."""
+    raw = path.with_suffix(".src.raw")
+    qemu_img("create", "-f", "raw", str(raw), size)
+    if content:
+        with raw.open("r+b") as fh:
+            fh.write(content)
+    if fmt == "raw":
+        raw.rename(path)
+    else:
+        qemu_img("convert", "-f", "raw", "-O", {"vhd": "vpc"}.get(fmt, fmt), str(raw),
+                 str(path))
+        raw.unlink()
+    return path
