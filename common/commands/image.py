@@ -1,0 +1,244 @@
+"""``strata image upload``: an operator's shortcut to create an image and send its data.
+
+The real clients (``openstack image create``, ``glance image-create``) are the
+user interface; this command is for operators seeding a cloud: it reads a file
+or standard input, shows a progress bar, and reports the image's status and
+checksums. Credentials come from the ``OS_*`` environment (an openrc file) when
+set, else from this Strata's admin openrc (``<var>/openrc``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import aiohttp
+
+from common.cli import Command, CommandError, Context
+
+CHUNK = 1 << 20
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
+                "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+
+
+class Progress:
+    """A one-line progress bar on stderr (bytes, percent when the total is known, rate)."""
+
+    def __init__(self, total: int | None, stream: Any = None, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.done = 0
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= 0.2:
+            self._last = now
+            self.draw()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        rate = self.done / elapsed / 1e6
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * self.width)
+            return (f"[{bar:<{self.width}}] {frac * 100:5.1f}% "
+                    f"{self.done / 1e6:,.1f}/{self.total / 1e6:,.1f} MB {rate:,.1f} MB/s")
+        return f"{self.done / 1e6:,.1f} MB sent, {rate:,.1f} MB/s"
+
+    def draw(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\r" + self.line())
+        else:  # a log, not a terminal: a line now and then
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.stream.write(("\r" if self.stream.isatty() else "") + self.line() + "\n")
+        self.stream.flush()
+
+
+def _openrc_values(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            key, _, raw = line[len("export "):].partition("=")
+            parts = shlex.split(raw)
+            values[key] = parts[0] if parts else ""
+    return values
+
+
+def credentials(ctx: Context) -> dict[str, str]:
+    """OS_* settings: the environment's when it has OS_AUTH_URL, else <var>/openrc."""
+    if os.environ.get("OS_AUTH_URL"):
+        return {k: v for k, v in os.environ.items() if k.startswith("OS_")}
+    rc = ctx.config().var_path / "openrc"
+    if not rc.exists():
+        raise CommandError(f"no OS_AUTH_URL in the environment and no {rc}: source an openrc "
+                           "file, or run `strata up` first")
+    return _openrc_values(rc)
+
+
+async def _token_and_endpoint(session: aiohttp.ClientSession,
+                              os_env: dict[str, str]) -> tuple[str, str]:
+    body = {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": os_env.get("OS_USERNAME", ""),
+            "domain": {"name": os_env.get("OS_USER_DOMAIN_NAME", "Default")},
+            "password": os_env.get("OS_PASSWORD", "")}}},
+        "scope": {"project": {"name": os_env.get("OS_PROJECT_NAME", ""),
+                              "domain": {"name": os_env.get("OS_PROJECT_DOMAIN_NAME",
+                                                            "Default")}}}}}
+    url = os_env["OS_AUTH_URL"].rstrip("/") + "/auth/tokens"
+    try:
+        async with session.post(url, json=body) as r:
+            if r.status != 201:
+                raise CommandError(f"identity at {url} refused the credentials ({r.status}): "
+                                   "check OS_USERNAME/OS_PASSWORD/OS_PROJECT_NAME")
+            token = r.headers["X-Subject-Token"]
+            catalog = (await r.json())["token"].get("catalog", [])
+    except aiohttp.ClientError as exc:
+        raise CommandError(f"cannot reach identity at {url}: {exc}; is Strata up "
+                           "(`strata status`)?") from None
+    region = os_env.get("OS_REGION_NAME")
+    for service in catalog:
+        if service.get("type") != "image":
+            continue
+        for ep in service.get("endpoints", []):
+            if ep.get("interface") == "public" and (not region or ep.get("region") == region):
+                return token, str(ep["url"]).rstrip("/")
+    raise CommandError("the catalog has no image endpoint: is the image service enabled "
+                       "([imagestore] enabled = true)?")
+
+
+async def _read_chunks(source: BinaryIO, progress: Progress,
+                       on_chunk: Callable[[bytes], None]) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    while True:
+        chunk = await loop.run_in_executor(None, source.read, CHUNK)
+        if not chunk:
+            return
+        on_chunk(chunk)
+        progress.update(len(chunk))
+        yield chunk
+
+
+def _error_text(status: int, body: bytes) -> str:
+    text = body.decode(errors="replace")
+    try:
+        doc = json.loads(text)
+        message = (doc.get("error") or {}).get("message") or doc.get("message") or text
+    except ValueError:
+        message = text
+    return f"{status}: {str(message).strip()[:500]}"
+
+
+async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
+    a = ctx.args
+    os_env = credentials(ctx)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        token, endpoint = await _token_and_endpoint(session, os_env)
+        headers = {"X-Auth-Token": token}
+        spec: dict[str, Any] = {"name": a.name, "disk_format": a.disk_format,
+                                "container_format": a.container_format,
+                                "visibility": a.visibility}
+        if a.min_disk is not None:
+            spec["min_disk"] = a.min_disk
+        if a.protected:
+            spec["protected"] = True
+        for prop in a.property:
+            key, sep, value = prop.partition("=")
+            if not sep or not key:
+                raise CommandError(f"--property {prop!r}: expected KEY=VALUE")
+            spec[key] = value
+        async with session.post(f"{endpoint}/v2/images", json=spec, headers=headers) as r:
+            body = await r.read()
+            if r.status != 201:
+                raise CommandError(f"creating the image failed: {_error_text(r.status, body)}")
+            image = await r.json(content_type=None)
+        image_id = image["id"]
+        print(f"image {image_id} created; uploading", file=sys.stderr)
+        progress = Progress(total)
+        md5 = hashlib.md5()
+        chunks = _read_chunks(source, progress, md5.update)
+        put_headers = {**headers, "Content-Type": "application/octet-stream"}
+        async with session.put(f"{endpoint}/v2/images/{image_id}/file", data=chunks,
+                               headers=put_headers) as r:
+            body = await r.read()
+            progress.finish()
+            if r.status != 204:
+                raise CommandError(f"uploading the data of image {image_id} failed: "
+                                   f"{_error_text(r.status, body)}; the image stays queued: "
+                                   f"retry, or `openstack image delete {image_id}`")
+        async with session.get(f"{endpoint}/v2/images/{image_id}", headers=headers) as r:
+            image = await r.json(content_type=None)
+    if image.get("checksum") and image["checksum"] != md5.hexdigest():
+        raise CommandError(f"image {image_id}: the service stored checksum "
+                           f"{image['checksum']} but {md5.hexdigest()} was sent")
+    print(f"id: {image_id}\nname: {image.get('name')}\nstatus: {image.get('status')}\n"
+          f"size: {image.get('size')}\nvirtual_size: {image.get('virtual_size')}\n"
+          f"checksum: {image.get('checksum')}\n"
+          f"{image.get('os_hash_algo')}: {image.get('os_hash_value')}")
+    return 0
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = sub.add_parser(
+        "upload", help="create an image and upload its data from a file or stdin",
+        description="Create an image in the image service and stream its data to it, with a "
+                    "progress bar. FILE '-' reads standard input (e.g. from a pipe), so the "
+                    "size, and so the percentage, is not known ahead.")
+    up.add_argument("file", metavar="FILE", help="the image file, or - for standard input")
+    up.add_argument("--name", help="image name (default: the file's name)")
+    up.add_argument("--disk-format", required=True, choices=DISK_FORMATS,
+                    help="format of the bytes; checked by the service before the image "
+                         "becomes active")
+    up.add_argument("--container-format", default="bare", choices=CONTAINER_FORMATS,
+                    help="container format (default: bare)")
+    up.add_argument("--visibility", default="private",
+                    choices=("private", "shared", "community", "public"),
+                    help="who may use the image (public needs an admin; default: private)")
+    up.add_argument("--min-disk", type=int, help="smallest disk (GiB) to boot it on")
+    up.add_argument("--protected", action="store_true", help="refuse deletion")
+    up.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra property, e.g. hw_disk_bus=scsi (repeatable)")
+
+
+def _run(ctx: Context) -> int:
+    a = ctx.args
+    if a.file == "-":
+        a.name = a.name or "stdin"
+        return asyncio.run(upload(ctx, sys.stdin.buffer, None))
+    path = Path(a.file)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    a.name = a.name or path.name
+    with path.open("rb") as f:
+        return asyncio.run(upload(ctx, f, path.stat().st_size))
+
+
+COMMANDS = (Command(
+    "image", "upload images to the image service",
+    "Operator conveniences for the image service; the real `openstack image` and `glance` "
+    "clients remain the user interface. Credentials: the OS_* environment when set (source an "
+    "openrc file), else this Strata's admin openrc.",
+    _run, _configure,
+    examples="  strata image upload cirros.qcow2 --disk-format qcow2 --name cirros\n"
+             "  curl -s https://example.com/disk.raw | strata image upload - --disk-format raw "
+             "--name from-pipe"),)
