@@ -403,11 +403,34 @@ def test_hostile_images_are_refused(cloud: ImageCloud, tmp_path: Path, demo: Api
     qemu_img("create", "-f", "qcow2", "-F", "raw", "-b", "/etc/passwd", "-u", str(backing),
              "1M")
     disguised = make_image(tmp_path / "real.qcow2", "qcow2", "1M")
-    cases = [(backing, "qcow2", "backing"), (disguised, "raw", "qcow2")]
+    data_file = tmp_path / "external.qcow2"
+    qemu_img("create", "-f", "qcow2", "-o", f"data_file={tmp_path / 'external.data'}",
+             str(data_file), "1M")
+    descriptor = tmp_path / "host-file.vmdk"  # a VMDK descriptor naming a host file
+    descriptor.write_text(
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
+        'createType="monolithicFlat"\n\n# Extent description\n'
+        'RW 2048 FLAT "/etc/passwd" 0\n\n# The Disk Data Base\n#DDB\n'
+        'ddb.virtualHWVersion = "4"\nddb.adapterType = "ide"\n')
+    flat = tmp_path / "flat.vmdk"
+    qemu_img("create", "-f", "vmdk", "-o", "subformat=monolithicFlat", str(flat), "1M")
+    iso = tmp_path / "disc.iso"
+    (tmp_path / "iso-root").mkdir()
+    (tmp_path / "iso-root" / "hello.txt").write_text("hello")
+    subprocess.run(["genisoimage", "-quiet", "-o", str(iso), str(tmp_path / "iso-root")],
+                   check=True, timeout=60)
+    vhd = make_image(tmp_path / "disk.vhd", "vhd", "1M")
+    cases: list[tuple[Path | bytes, str, str]] = [
+        (backing, "qcow2", "backing"), (disguised, "raw", "qcow2"),
+             (data_file, "qcow2", "data"), (descriptor, "vmdk", "vmdk"),
+             (flat, "vmdk", "monolithicFlat"), (iso, "qcow2", "iso"),
+             (vhd, "raw", "vhd"), (os.urandom(4096), "qcow2", "qcow2")]
     for path, declared, words in cases:
-        iid = demo.create(name=f"hostile-{path.name}", disk_format=declared)["id"]
-        message = error_of(demo.upload(iid, path.read_bytes()), 400)
-        assert words in message, message
+        data = path if isinstance(path, bytes) else path.read_bytes()
+        name = "random" if isinstance(path, bytes) else path.name
+        iid = demo.create(name=f"hostile-{name}", disk_format=declared)["id"]
+        message = error_of(demo.upload(iid, data), 400)
+        assert words.lower() in message.lower(), (name, message)
         img = demo.show(iid)
         assert img["status"] == "queued" and img["checksum"] is None
         assert demo.request("GET", f"/v2/images/{iid}/file").status_code == 204
