@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -35,6 +36,7 @@ _T = TypeVar("_T")
 
 access_log = logging.getLogger("strata.access")
 error_log = logging.getLogger("strata.error")
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -291,3 +293,17 @@ async def run_app(app: web.Application, host: str, port: int) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+async def serve_app(app: web.Application, host: str, port: int, name: str) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT: what each service's ``serve`` does."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    log.info("%s listening on http://%s:%d", name, host, port)
+    try:
+        await run_app(app, host, port)
+    except asyncio.CancelledError:
+        log.info("%s stopping", name)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from common import config as config_mod
-from common.http import run_app, run_service, setup_logging
+from common.http import run_service, serve_app, setup_logging
 from identity.api import build_app
 
 log = logging.getLogger(__name__)
 
 
 async def serve(cfg: config_mod.StrataConfig) -> None:
-    app = build_app(cfg)
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    log.info("identity listening on http://%s:%d", cfg.identity.host, cfg.identity.port)
-    try:
-        await run_app(app, cfg.identity.host, cfg.identity.port)
-    except asyncio.CancelledError:
-        log.info("identity stopping")
+    await serve_app(build_app(cfg), cfg.identity.host, cfg.identity.port, "identity")
 
 
 def main() -> None:

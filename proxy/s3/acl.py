@@ -33,7 +33,7 @@ from proxy.pipeline import SwiftResponse
 from proxy.s3 import buckets, tagging
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error
-from proxy.s3.request import S3Request
+from proxy.s3.request import S3Request, check_content_md5
 
 BUCKET_SYSMETA = "X-Container-Sysmeta-S3-Acl"
 OBJECT_SYSMETA = "X-Object-Sysmeta-S3-Acl"
@@ -329,7 +329,7 @@ async def _requested(req: S3Request, owner: str) -> Policy:
     if not body.strip():
         raise S3Error("MissingSecurityHeader", "Your request was missing a required header",
                       status=400, MissingHeaderName="x-amz-acl")
-    tagging.check_md5(req, body)
+    check_content_md5(req.headers, body)
     return from_xml(body, owner)
 
 

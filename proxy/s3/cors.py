@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import zlib
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from common.http import ApiError
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request, valid_bucket
+from proxy.s3.request import S3Request, check_content_md5, valid_bucket
 from proxy.state import ProxyState
 
 SYS = "X-Container-Sysmeta-S3-Cors-"
@@ -211,23 +210,9 @@ async def _bucket_head(req: S3Request) -> SwiftResponse:
     return r
 
 
-def _check_md5(req: S3Request, body: bytes) -> None:
-    raw = req.headers.get("Content-MD5")
-    if raw is None:
-        return
-    try:
-        digest = base64.b64decode(raw, validate=True)
-    except binascii.Error:
-        digest = b""
-    if len(digest) != 16:
-        raise S3Error("InvalidDigest")
-    if hashlib.md5(body).digest() != digest:
-        raise S3Error("BadDigest")
-
-
 async def put_cors(req: S3Request) -> SwiftResponse:
     body = await req.body.read_all(MAX_BODY)
-    _check_md5(req, body)
+    check_content_md5(req.headers, body)
     rules = parse_config(body)
     head = await _bucket_head(req)
     headers = {k.lower(): v for k, v in (*cleared(head.headers).items(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +16,13 @@ from proxy.pipeline import SwiftResponse
 from proxy.s3 import acl, buckets, checksums, conditions, cors, multipart, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request, valid_bucket, valid_new_bucket
+from proxy.s3.request import (
+    S3Request,
+    check_content_md5,
+    content_md5,
+    valid_bucket,
+    valid_new_bucket,
+)
 
 Handler = Callable[[S3Request], Awaitable[SwiftResponse]]
 MAX_KEYS = 1000
@@ -327,22 +332,6 @@ async def list_objects(req: S3Request, *, v2: bool) -> SwiftResponse:
 
 # -- objects ----------------------------------------------------------------------
 
-def _content_md5(req: S3Request) -> str | None:
-    """Content-MD5 as hex (Swift's ETag check), or None; InvalidDigest if malformed."""
-    raw = req.headers.get("Content-MD5")
-    if raw is None:
-        return None
-    try:
-        digest = base64.b64decode(raw, validate=True)
-    except binascii.Error:
-        digest = b""
-    if len(digest) != 16:
-        err = S3Error("InvalidDigest")
-        err.extra["Content-MD5"] = raw
-        raise err
-    return digest.hex()
-
-
 def _meta_headers(req: S3Request) -> dict[str, str]:
     out = {}
     for k, v in req.headers.items():
@@ -379,7 +368,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if req.content_length is None:
         raise S3Error("MissingContentLength")
     headers = _meta_headers(req)
-    md5 = _content_md5(req)
+    md5 = content_md5(req.headers)
     if md5 is not None:
         headers["ETag"] = md5
     headers.update(checksum_sysmeta(req))
@@ -450,9 +439,7 @@ async def delete_object(req: S3Request) -> SwiftResponse:
 
 async def delete_objects(req: S3Request) -> SwiftResponse:
     body = await req.body.read_all(2 << 20)
-    md5 = _content_md5(req)
-    if md5 is not None and hashlib.md5(body).hexdigest() != md5:
-        raise S3Error("BadDigest")
+    check_content_md5(req.headers, body)
     doc = x.parse(body)
     if doc.tag != "Delete":
         raise S3Error("MalformedXML")

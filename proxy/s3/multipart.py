@@ -46,7 +46,7 @@ from proxy.pipeline import BodyTooLarge, IterBody, SwiftResponse
 from proxy.s3 import acl, checksums, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, error_xml, from_swift_status
-from proxy.s3.request import S3Request, valid_bucket
+from proxy.s3.request import S3Request, content_md5, valid_bucket
 
 SEGMENTS_SUFFIX = "+segments"
 MARKER_TYPE = "application/x-strata-s3-multipart-upload"
@@ -324,7 +324,7 @@ async def upload_part(req: S3Request) -> SwiftResponse:
     if req.content_length is None:
         raise S3Error("MissingContentLength")
     headers = {"Content-Type": PART_TYPE}
-    md5 = handlers._content_md5(req)
+    md5 = content_md5(req.headers)
     if md5 is not None:
         headers["ETag"] = md5
     await _head_upload(req, upload_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -39,6 +42,30 @@ def valid_new_bucket(name: str) -> bool:
         return False
     except ValueError:
         return True
+
+
+def content_md5(headers: CIMultiDictProxy[str]) -> str | None:
+    """Content-MD5 as hex (what Swift checks as the ETag), or None; InvalidDigest when it
+    is not the base64 of 16 bytes."""
+    raw = headers.get("Content-MD5")
+    if raw is None:
+        return None
+    try:
+        digest = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        digest = b""
+    if len(digest) != 16:
+        err = S3Error("InvalidDigest")
+        err.extra["Content-MD5"] = raw
+        raise err
+    return digest.hex()
+
+
+def check_content_md5(headers: CIMultiDictProxy[str], body: bytes) -> None:
+    """BadDigest when a body read whole does not match its Content-MD5."""
+    want = content_md5(headers)
+    if want is not None and hashlib.md5(body).hexdigest() != want:
+        raise S3Error("BadDigest")
 
 
 def valid_bucket(name: str) -> bool:

@@ -14,9 +14,6 @@ and the copy is as large as the object (up to ``max_file_size``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
@@ -25,7 +22,7 @@ from xml.etree import ElementTree as ET
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request
+from proxy.s3.request import S3Request, check_content_md5
 
 BUCKET_SYSMETA = "X-Container-Sysmeta-S3-Tagging"
 OBJECT_SYSMETA = "X-Object-Sysmeta-S3-Tagging"
@@ -144,20 +141,6 @@ def count_header(headers: Mapping[str, str]) -> dict[str, str]:
     return {"x-amz-tagging-count": str(n)} if n else {}
 
 
-def check_md5(req: S3Request, body: bytes) -> None:
-    raw = req.headers.get("Content-MD5")
-    if raw is None:
-        return
-    try:
-        digest = base64.b64decode(raw, validate=True)
-    except binascii.Error:
-        digest = b""
-    if len(digest) != 16:
-        raise S3Error("InvalidDigest")
-    if hashlib.md5(body).digest() != digest:
-        raise S3Error("BadDigest")
-
-
 async def missing(req: S3Request) -> S3Error:
     """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
     r = await req.call("HEAD", req.bucket)
@@ -217,7 +200,7 @@ async def handle(req: S3Request) -> SwiftResponse:
         return await get_object_tagging(req)
     if req.method == "PUT":
         body = await req.body.read_all(MAX_BODY)
-        check_md5(req, body)
+        check_content_md5(req.headers, body)
         tags = from_xml(body, MAX_OBJECT_TAGS)
         await rewrite_object_sysmeta(req, {OBJECT_SYSMETA: dump(tags)})
         return SwiftResponse.of(200, {"Content-Length": "0"})
@@ -246,7 +229,7 @@ async def get_bucket_tagging(req: S3Request) -> SwiftResponse:
 
 async def put_bucket_tagging(req: S3Request) -> SwiftResponse:
     body = await req.body.read_all(MAX_BODY)
-    check_md5(req, body)
+    check_content_md5(req.headers, body)
     return await set_bucket_tagging(req, from_xml(body, MAX_BUCKET_TAGS))
 
 
