@@ -9,7 +9,6 @@ import functools
 import http.server
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,11 +21,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port, strata_ports
+from tests.cloud import Cloud, read_openrc, running_strata
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[3]
-_SCRIPT = Path(sys.executable).with_name("strata")
-STRATA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "common.cli"]
 THIRD_PASSWORD = "third-secret"
 
 
@@ -79,42 +77,10 @@ class Api:
 
 
 @dataclass
-class ImageCloud:
-    env: dict[str, str]
-
-    @property
-    def home(self) -> Path:
-        return Path(self.env["STRATA_HOME"])
-
-    @property
-    def var(self) -> Path:
-        return self.home / "var"
-
+class ImageCloud(Cloud):
     @property
     def image_url(self) -> str:
         return f"http://127.0.0.1:{self.env['STRATA_IMAGESTORE_PORT']}"
-
-    @property
-    def identity_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['STRATA_IDENTITY_PORT']}"
-
-    @property
-    def proxy_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['STRATA_PROXY_PORT']}"
-
-    @property
-    def secrets(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.var / "secrets.json").read_text())
-        return data
-
-    def login(self, user: str, password: str, project: str) -> tuple[str, str]:
-        """(token, project id) of a password login scoped to ``project``."""
-        r = requests.post(self.identity_url + "/v3/auth/tokens", timeout=30, json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
-        assert r.status_code == 201, r.text
-        return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
 
     def api(self, who: str, base: str | None = None) -> Api:
         """``admin``, ``demo`` or ``third`` (a member of project ``third``)."""
@@ -129,11 +95,7 @@ class ImageCloud:
             base.update(OS_USERNAME="third", OS_PASSWORD=THIRD_PASSWORD,
                         OS_PROJECT_NAME="third")
             return base
-        path = self.var / ("openrc" if who == "admin" else "demo-openrc")
-        out = subprocess.run(["bash", "-c", f'. "{path}" && env -0'], capture_output=True,
-                             check=True, env={"PATH": "/usr/bin:/bin"}).stdout.decode()
-        pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
-        return {k: v for k, v in pairs if k.startswith("OS_")}
+        return read_openrc(self.var / ("openrc" if who == "admin" else "demo-openrc"))
 
     def client_env(self, who: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "STRATA_"))}
@@ -171,42 +133,11 @@ class ImageCloud:
         assert g.status_code == 204, g.text
 
 
-def _strata(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STRATA, *args], env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
-
-
 @contextlib.contextmanager
 def running_cloud(tmp: pytest.TempPathFactory, **extra: str) -> Iterator[ImageCloud]:
     """``strata up -d`` of a private instance with ``extra`` settings; down afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
-    env.update(STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
-               STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
-               STRATA_OBJECTSTORE_PART_POWER="6", **extra)
-    cloud = ImageCloud(env)
-    try:
-        for attempt in range(3):
-            env.update(strata_ports(), STRATA_HOME=str(tmp.mktemp("strata-images")))
-            up = _strata("up", "-d", env=env)
-            if up.returncode == 0:
-                break
-            _strata("down", env=env)
-            _kill(cloud.var)
-            if "address already in use" not in up.stderr or attempt == 2:
-                log = cloud.var / "log" / "strata.log"
-                tail = log.read_text()[-4000:] if log.exists() else ""
-                pytest.fail(f"strata up -d failed:\n{up.stdout}{up.stderr}\n{tail}",
-                            pytrace=False)
-        yield cloud
-    finally:
-        if "STRATA_HOME" in env:
-            _strata("down", env=env)
-            _kill(cloud.var)
-
-
-def _kill(var: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        os.killpg(int((var / "run" / "strata.pid").read_text()), signal.SIGKILL)
+    with running_strata(tmp, "strata-images", **extra) as env:
+        yield ImageCloud(env)
 
 
 @contextlib.contextmanager

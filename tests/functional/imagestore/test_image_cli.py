@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.imagestore.image_server import (
-    STRATA,
-    ImageCloud,
-    make_image,
-    running_cloud,
-)
+from tests.cloud import STRATA
+from tests.functional.imagestore.image_server import ImageCloud, make_image, running_cloud
 
 
 @pytest.fixture(scope="module")

@@ -42,8 +42,9 @@ from imagestore.stores.base import (
 from imagestore.stores.filesystem import FilesystemStore
 from imagestore.stores.memory import MemoryStore
 from imagestore.stores.swift import SwiftStore
-from tests.conftest import free_port, strata_ports
-from tests.functional.swift.conftest import StrataInstance, _kill_leftovers, _strata
+from tests.cloud import running_strata
+from tests.conftest import free_port
+from tests.functional.swift.conftest import StrataInstance
 
 MIB = 1 << 20
 SEG = MIB  # the swift store's segment size in these tests
@@ -110,27 +111,9 @@ def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataIns
     """``strata up -d`` of a private instance with identity and the object store only
     (as ``tests/functional/swift/conftest.py``'s, without the image service: the stores
     are tested below it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
-    env.update(STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
-               STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
-               STRATA_OBJECTSTORE_PART_POWER="6", STRATA_IMAGESTORE_ENABLED="false")
-    instance = StrataInstance(env)
-    try:
-        for attempt in range(3):
-            env.update(strata_ports(), STRATA_HOME=str(tmp_path_factory.mktemp("strata-img")))
-            up = _strata("up", "-d", env=env)
-            if up.returncode == 0:
-                break
-            _strata("down", env=env)
-            _kill_leftovers(instance.var)
-            if "address already in use" not in up.stderr or attempt == 2:
-                pytest.fail(f"strata up -d failed ({up.returncode}):\n{up.stdout}{up.stderr}",
-                            pytrace=False)
-        yield instance
-    finally:
-        if "STRATA_HOME" in env:
-            _strata("down", env=env)
-            _kill_leftovers(instance.var)
+    with running_strata(tmp_path_factory, "strata-img",
+                        STRATA_IMAGESTORE_ENABLED="false") as env:
+        yield StrataInstance(env)
 
 
 @pytest.fixture(scope="module")

@@ -7,36 +7,18 @@ stops it when the module is done, whether its tests passed or not.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import strata_ports
+from tests.cloud import Cloud, read_openrc, running_strata
 
-_SCRIPT = Path(sys.executable).with_name("strata")
-STRATA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "common.cli"]
 TXN_RE = re.compile(r"tx[0-9a-f]{21}-[0-9a-f]{10}")
-
-
-def read_openrc(path: Path) -> dict[str, str]:
-    """The ``OS_*`` variables a user gets from ``source <path>``."""
-    out = subprocess.run(
-        ["bash", "-c", f'. "{path}" && env -0'], capture_output=True, check=True,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-    ).stdout.decode()
-    pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
-    return {k: v for k, v in pairs if k.startswith("OS_")}
 
 
 def check_response(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -84,29 +66,10 @@ class SwiftUser:
 
 
 @dataclass
-class StrataInstance:
-    env: dict[str, str]
-
-    @property
-    def home(self) -> Path:
-        return Path(self.env["STRATA_HOME"])
-
-    @property
-    def var(self) -> Path:
-        return self.home / "var"
-
-    @property
-    def proxy_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['STRATA_PROXY_PORT']}"
-
+class StrataInstance(Cloud):
     @property
     def proxy_port(self) -> int:
         return int(self.env["STRATA_PROXY_PORT"])
-
-    @property
-    def secrets(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.var / "secrets.json").read_text())
-        return data
 
     def openrc(self, name: str = "demo-openrc") -> dict[str, str]:
         return read_openrc(self.var / name)
@@ -131,48 +94,13 @@ class StrataInstance:
         return self.v1_login(who, str(self.secrets[f"{who}_password"]))
 
 
-def _strata(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STRATA, *args], env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
-
-
-def _kill_leftovers(var: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        os.killpg(int((var / "run" / "strata.pid").read_text()), signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataInstance]:
     """``strata up -d`` of a private instance for the module; ``strata down`` after it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
-    env.update(
-        STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
-        STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
-        STRATA_OBJECTSTORE_PART_POWER="6",
-        STRATA_PROXY_S3_DOMAIN="s3.localhost",  # S3 virtual-hosted style: <bucket>.s3.localhost
-    )
-    instance = StrataInstance(env)
-    try:
-        for attempt in range(3):
-            # a port free when chosen may be taken (e.g. as some connection's
-            # ephemeral port) before the service binds it: then try new ports,
-            # in a new home (the rings built at first start name the ports)
-            env.update(strata_ports(), STRATA_HOME=str(tmp_path_factory.mktemp("strata-swift")))
-            up = _strata("up", "-d", env=env)
-            if up.returncode == 0:
-                break
-            _strata("down", env=env)
-            _kill_leftovers(instance.var)
-            if "address already in use" not in up.stderr or attempt == 2:
-                log = instance.var / "log" / "strata.log"
-                tail = log.read_text()[-4000:] if log.exists() else ""
-                pytest.fail(f"strata up -d failed ({up.returncode}):\n{up.stdout}{up.stderr}"
-                            f"\n{tail}", pytrace=False)
-        yield instance
-    finally:
-        if "STRATA_HOME" in env:  # never the default home
-            _strata("down", env=env)
-            _kill_leftovers(instance.var)
+    # S3 virtual-hosted style: <bucket>.s3.localhost
+    with running_strata(tmp_path_factory, "strata-swift",
+                        STRATA_PROXY_S3_DOMAIN="s3.localhost") as env:
+        yield StrataInstance(env)
 
 
 @pytest.fixture(scope="module")
