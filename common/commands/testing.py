@@ -16,6 +16,11 @@ from common.cli import Command, CommandError, Context
 # the S3 command-line clients the S3 front is checked with (aws CLI, rclone, s3cmd).
 TEST_PACKAGES: tuple[str, ...] = (
     "postgresql", "chromium", "awscli", "rclone", "s3cmd", "qemu-utils", "genisoimage",
+    # iSCSI: the tgt target (tgtd/tgtadm) and the real initiators the block store is checked
+    # with: libiscsi's iscsi-ls/iscsi-readcapacity16/iscsi-perf, QEMU's iscsi:// block driver.
+    "tgt", "libiscsi-bin", "qemu-block-extra",
+    # qemu-storage-daemon: the file volume backend's raw FUSE view of a qcow2 chain.
+    "qemu-system-common",
 )
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
