@@ -12,12 +12,13 @@ What the signature's ``x-amz-content-sha256`` declares decides how:
 A checksum the client declares (``x-amz-checksum-*`` header or trailer) is
 computed as well. Every check runs before the *last* piece of the body is
 passed on, so a failed check aborts the backend writes and nothing is stored;
-bodies up to :data:`BUFFER_LIMIT` are read whole first, so the client gets a
-clean error before any subrequest starts.
+bodies up to :data:`BUFFER_LIMIT` (1 MiB) are read whole first, so the client
+gets a clean error before any subrequest starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -30,7 +31,10 @@ from proxy.pipeline import Body, BodyTooLarge, BytesBody, StreamBody
 from proxy.s3.checksums import Declared
 from proxy.s3.errors import S3Error
 
-BUFFER_LIMIT = 16 << 20
+# Bodies up to this are read whole and checked before any subrequest; larger
+# ones (multipart parts, say) stream, checked before their last piece is sent.
+BUFFER_LIMIT = 1 << 20
+THREAD_HASH = 256 << 10  # pieces at least this large are hashed off the event loop
 MAX_LINE = 4096  # a chunk header or trailer line
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 SIGNED_STREAMING = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -199,12 +203,18 @@ def _hashed(stream: StreamReader, want: str | None,
             checksum: Declared | None) -> CheckedBody:
     sha = hashlib.sha256() if want is not None else None
 
+    def update(piece: bytes) -> None:
+        if sha is not None:
+            sha.update(piece)
+        if checksum is not None:
+            checksum.hasher.update(piece)
+
     async def source() -> AsyncIterator[bytes]:
         async for piece in StreamBody(stream).chunks():
-            if sha is not None:
-                sha.update(piece)
-            if checksum is not None:
-                checksum.hasher.update(piece)
+            if len(piece) >= THREAD_HASH:  # hashlib lets go of the GIL: the loop goes on
+                await asyncio.to_thread(update, piece)
+            else:
+                update(piece)
             yield piece
 
     def finish() -> None:
