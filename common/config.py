@@ -215,6 +215,41 @@ class ImageStoreConfig:
 
 
 @dataclass
+class BlockStoreConfig:
+    """The Cinder v3 compatible block store: volume API and volume manager."""
+
+    enabled: bool = opt(True, "Run the block store (volume API, volume manager, tgtd).")
+    host: str = opt("127.0.0.1", "Address the volume API listens on.")
+    port: int = opt(8776, "Port the volume API listens on.")
+    public_url: str = opt("", "URL clients use to reach the volume API; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the volume database; empty means SQLite at "
+                                "<var_dir>/blockstore.db.")
+    backend: str = opt("file", "Where volume data lives: 'file' (qcow2 files made with "
+                               "qemu-img) or 'memory' (lost at exit; for trying the API).")
+    volumes_dir: str = opt("", "Directory of the 'file' backend; empty means <var_dir>/volumes.")
+    target_driver: str = opt("", "iSCSI target driver: 'tgt', 'lio' or empty (LIO where "
+                                 "configfs exists, else tgt).")
+    iscsi_ip: str = opt("127.0.0.1", "Address of the iSCSI portal initiators connect to.")
+    iscsi_port: int = opt(3260, "Port of the iSCSI portal.")
+    tgtd_control_port: int = opt(0, "tgtd's control port (-C, its management socket); 0 "
+                                    "means the same number as iscsi_port.")
+    manage_tgtd: bool = opt(True, "The block store starts its own tgtd (and stops it at "
+                                  "exit); false uses a tgtd run by the system.")
+    target_check_interval: float = opt(5.0, "Seconds between checks that every attached "
+                                            "volume is still exported (tgtd restarts).")
+    default_volume_type: str = opt("__DEFAULT__", "Volume type of volumes created without "
+                                                  "one (created at start).")
+    availability_zone: str = opt("nova", "The availability zone of this storage host.")
+    quota_volumes: int = opt(10, "Default most volumes per project; -1 is unlimited.")
+    quota_gigabytes: int = opt(1000, "Default most GiB of volumes and snapshots per project.")
+    quota_snapshots: int = opt(10, "Default most snapshots per project.")
+    quota_backups: int = opt(10, "Default most backups per project.")
+    quota_backup_gigabytes: int = opt(1000, "Default most GiB of backups per project.")
+    max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -225,6 +260,7 @@ class StrataConfig:
     objectstore: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     imagestore: ImageStoreConfig = field(default_factory=ImageStoreConfig)
+    blockstore: BlockStoreConfig = field(default_factory=BlockStoreConfig)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -259,6 +295,13 @@ class StrataConfig:
 
     def imagestore_db_url(self) -> str:
         return self.imagestore.database_url or f"sqlite:///{self.var_path / 'imagestore.db'}"
+
+    def blockstore_url(self) -> str:
+        bs = self.blockstore
+        return (bs.public_url or f"http://{bs.host}:{bs.port}").rstrip("/")
+
+    def blockstore_db_url(self) -> str:
+        return self.blockstore.database_url or f"sqlite:///{self.var_path / 'blockstore.db'}"
 
     def hash_prefix(self) -> bytes:
         return str(self.secrets["hash_path_prefix"]).encode()
@@ -405,6 +448,11 @@ def validate(cfg: StrataConfig) -> None:
         raise ConfigError("[identity] token_expiration must be at least 60 seconds")
     if cfg.imagestore.store not in ("swift", "file"):
         raise ConfigError(f"[imagestore] store {cfg.imagestore.store!r}: use swift or file")
+    if cfg.blockstore.backend not in ("file", "memory"):
+        raise ConfigError(f"[blockstore] backend {cfg.blockstore.backend!r}: use file or memory")
+    if cfg.blockstore.target_driver not in ("", "tgt", "lio"):
+        raise ConfigError(f"[blockstore] target_driver {cfg.blockstore.target_driver!r}: "
+                          "use tgt, lio or leave it empty")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 

@@ -81,6 +81,20 @@ IMAGESTORE = ServiceSpec(
 )
 
 
+BLOCKSTORE = ServiceSpec(
+    name="blockstore",
+    module="blockstore",
+    section="blockstore",
+    catalog=(CatalogEntry("volumev3", "cinderv3", "Strata block store (Cinder v3)",
+                          "/v3/$(project_id)s"),
+             CatalogEntry("block-storage", "cinder", "Strata block store (Cinder v3)",
+                          "/v3/$(project_id)s")),
+    # tgt: the iSCSI target (the block store runs its own tgtd and stops it at exit);
+    # qemu-utils: qemu-img; qemu-system-common: qemu-storage-daemon (raw views of volumes).
+    debian_packages=("tgt", "qemu-utils", "qemu-system-common"),
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -93,7 +107,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

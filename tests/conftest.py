@@ -62,6 +62,10 @@ def strata_ports() -> dict[str, str]:
         "STRATA_OBJECTSTORE_PORT": str(free_port_range(3)),
         "STRATA_PROXY_PORT": str(free_port()),
         "STRATA_IMAGESTORE_PORT": str(free_port()),
+        "STRATA_BLOCKSTORE_PORT": str(free_port()),
+        # the block store's tgtd: its iSCSI portal and its control socket number
+        "STRATA_BLOCKSTORE_ISCSI_PORT": str(free_port()),
+        "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
     }
 
 

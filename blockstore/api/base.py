@@ -1,0 +1,188 @@
+"""What every volume API handler shares: state, the caller, bodies, microversions, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.orm import Session
+
+from blockstore.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotAcceptable,
+    NotFound,
+    OverQuota,
+    Unauthorized,
+    Unavailable,
+    VolumeError,
+)
+from blockstore.policy import Caller, check_project
+from blockstore.state import BlockState
+from common.http import ApiError, Handler
+from identity.client import IdentityUnavailable
+
+T = TypeVar("T")
+
+STATE: web.AppKey[BlockState] = web.AppKey("block_state", BlockState)
+CALLER: web.RequestKey[Caller] = web.RequestKey("block_caller", Caller)
+
+MIN_VERSION = (3, 0)
+MAX_VERSION = (3, 70)
+VERSION_HEADER = "OpenStack-API-Version"
+
+
+@dataclass(frozen=True, order=True)
+class ApiVersion:
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def at_least(self, minor: int) -> bool:
+        return self.minor >= minor
+
+
+VERSION: web.RequestKey[ApiVersion] = web.RequestKey("block_version", ApiVersion)
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def parse_version(header: str | None) -> ApiVersion:
+    """The microversion an ``OpenStack-API-Version`` header asks for (3.0 without one)."""
+    lo, hi = ApiVersion(*MIN_VERSION), ApiVersion(*MAX_VERSION)
+    if not header:
+        return lo
+    wanted = None
+    for part in header.split(","):
+        words = part.strip().split()
+        if len(words) == 2 and words[0].lower() == "volume":
+            wanted = words[1]
+    if wanted is None:
+        return lo
+    if wanted.lower() == "latest":
+        return hi
+    match = _VERSION_RE.match(wanted)
+    if match is None:
+        raise Invalid(f"API Version String {wanted} is of invalid format. Must be of format "
+                      "MajorNum.MinorNum.")
+    version = ApiVersion(int(match.group(1)), int(match.group(2)))
+    if not lo <= version <= hi:
+        raise NotAcceptable(f"Version {version} is not supported by the API. Minimum is "
+                            f"{lo} and maximum is {hi}.")
+    return version
+
+
+@web.middleware
+async def microversion_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Negotiate the microversion of ``/v3/...`` requests and echo it in the answer."""
+    if not request.path.startswith("/v3/"):
+        return await handler(request)
+    version = parse_version(request.headers.get(VERSION_HEADER))
+    request[VERSION] = version
+    response = await handler(request)
+    response.headers[VERSION_HEADER] = f"volume {version}"
+    response.headers["Vary"] = VERSION_HEADER
+    return response
+
+
+def version(request: web.Request) -> ApiVersion:
+    return request.get(VERSION) or ApiVersion(*MIN_VERSION)
+
+
+def state(request: web.Request) -> BlockState:
+    return request.app[STATE]
+
+
+async def run(request: web.Request, fn: Callable[[Session], T]) -> T:
+    """``fn(session)`` in the database's worker thread, in one transaction."""
+    return await state(request).db.run(fn)
+
+
+_STATUS: dict[type[VolumeError], int] = {
+    Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
+    Conflict: 409, OverQuota: 413, Unavailable: 503,
+}
+
+
+def map_error(exc: Exception) -> ApiError | None:
+    """Block store domain errors -> HTTP (the one place this happens)."""
+    if isinstance(exc, VolumeError):
+        for cls, status in _STATUS.items():
+            if isinstance(exc, cls):
+                headers = {"Retry-After": "0"} if status == 413 else {}
+                return ApiError(status, exc.message, headers=headers)
+    if isinstance(exc, IdentityUnavailable):
+        return ApiError(503, "The identity service is unavailable; try again later.")
+    return None
+
+
+# Cinder's fault names, the key of its error bodies: {"badRequest": {"message", "code"}}.
+FAULT_NAMES = {
+    400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+    405: "badMethod", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
+    501: "notImplemented", 503: "serviceUnavailable",
+}
+
+
+def cinder_error_format_for(identity_url: str) -> Any:
+    def render(request: web.Request, err: ApiError) -> web.Response:
+        name = FAULT_NAMES.get(err.status, "computeFault")
+        body = {name: {"message": err.message, "code": err.status}}
+        headers = dict(err.headers)
+        if err.status == 401:
+            headers["WWW-Authenticate"] = f'Keystone uri="{identity_url}"'
+        return web.json_response(body, status=err.status, headers=headers)
+
+    return render
+
+
+async def caller(request: web.Request) -> Caller:
+    """The caller from ``X-Auth-Token``; 401 when missing or not valid; 403 when the
+    URL's project is not the token's (unless admin)."""
+    if CALLER in request:
+        return request[CALLER]
+    token = request.headers.get("X-Auth-Token", "")
+    info = await state(request).validator.validate(token) if token else None
+    if info is None:
+        raise Unauthorized("The request you have made requires authentication.")
+    who = Caller(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
+                 token=token)
+    project = request.match_info.get("project_id")
+    if project is not None:
+        check_project(who, project)
+    request[CALLER] = who
+    return who
+
+
+async def json_body(request: web.Request) -> Any:
+    """The JSON request body; 400 when empty or malformed."""
+    raw = await request.read()
+    if not raw:
+        raise Invalid("The request body is empty; a JSON document is required.")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"Malformed request body: {exc}") from None
+
+
+def section(body: Any, key: str) -> dict[str, Any]:
+    """``body[key]`` as a dict, or 400 naming the key."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise Invalid(f"Missing required element '{key}' in request body.")
+    value: dict[str, Any] = body[key]
+    return value
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def project_url(request: web.Request, *parts: str) -> str:
+    base = state(request).cfg.blockstore_url()
+    return "/".join([f"{base}/v3/{request.match_info.get('project_id', '')}", *parts])

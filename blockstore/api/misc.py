@@ -1,0 +1,319 @@
+"""Version discovery, volume types, quotas, limits, availability zones, services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from blockstore import models as m
+from blockstore import quotas
+from blockstore.api import views
+from blockstore.api.base import (
+    MAX_VERSION,
+    MIN_VERSION,
+    caller,
+    json_body,
+    json_response,
+    run,
+    section,
+    state,
+)
+from blockstore.api.volumes import check_text, find_type
+from blockstore.errors import Conflict, Invalid, NotFound
+from blockstore.policy import check_admin, check_project
+
+routes = web.RouteTableDef()
+V = "/v3/{project_id}"
+
+
+def version_entry(base: str) -> dict[str, Any]:
+    return {
+        "id": "v3.0", "status": "CURRENT", "updated": "2023-08-31T00:00:00Z",
+        "min_version": f"{MIN_VERSION[0]}.{MIN_VERSION[1]}",
+        "version": f"{MAX_VERSION[0]}.{MAX_VERSION[1]}",
+        "links": [{"rel": "self", "href": f"{base}/v3/"}],
+        "media-types": [{"base": "application/json",
+                         "type": "application/vnd.openstack.volume+json;version=3"}],
+    }
+
+
+@routes.get("/")
+async def versions(request: web.Request) -> web.Response:
+    return json_response({"versions": [version_entry(state(request).cfg.blockstore_url())]},
+                         status=300)
+
+
+@routes.get("/v3")
+@routes.get("/v3/")
+async def v3(request: web.Request) -> web.Response:
+    return json_response({"versions": [version_entry(state(request).cfg.blockstore_url())]})
+
+
+# -- volume types -------------------------------------------------------------------
+
+
+def _type(s: Session, ref: str) -> m.VolumeType:
+    vt = s.get(m.VolumeType, ref)
+    if vt is None:
+        raise NotFound(f"Volume type {ref} could not be found.")
+    return vt
+
+
+@routes.get(V + "/types")
+async def list_types(request: web.Request) -> web.Response:
+    who = await caller(request)
+    return json_response({"volume_types": await run(request, lambda s: [
+        views.volume_type(t, is_admin=who.is_admin)
+        for t in s.scalars(select(m.VolumeType).order_by(m.VolumeType.name))
+        if t.is_public or who.is_admin])})
+
+
+@routes.get(V + "/types/default")
+async def default_type(request: web.Request) -> web.Response:
+    who = await caller(request)
+    name = state(request).cfg.blockstore.default_volume_type
+    return json_response({"volume_type": await run(request, lambda s: views.volume_type(
+        find_type(s, None, name), is_admin=who.is_admin))})
+
+
+@routes.get(V + "/types/{type_id}")
+async def show_type(request: web.Request) -> web.Response:
+    who = await caller(request)
+    ref = request.match_info["type_id"]
+    return json_response({"volume_type": await run(
+        request, lambda s: views.volume_type(_type(s, ref), is_admin=who.is_admin))})
+
+
+def _extra_specs(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str | int | float | bool)
+            for k, v in value.items()):
+        raise Invalid("Invalid input received: extra_specs must map names to strings.")
+    return {k: str(v) for k, v in value.items()}
+
+
+@routes.post(V + "/types")
+async def create_type(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:types_manage")
+    body = section(await json_body(request), "volume_type")
+    name = check_text(body, "name")
+    if not name or not name.strip():
+        raise Invalid("Invalid input received: a volume type needs a name.")
+    is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
+
+    def make(s: Session) -> dict[str, Any]:
+        if s.scalar(select(m.VolumeType).where(m.VolumeType.name == name)) is not None:
+            raise Conflict(f"Volume Type {name} already exists.")
+        vt = m.VolumeType(id=m.new_id(), name=name,
+                          description=check_text(body, "description", 65535),
+                          is_public=bool(is_public) if not isinstance(is_public, str)
+                          else is_public.lower() in ("true", "1"),
+                          extra_specs=_extra_specs(body.get("extra_specs")))
+        s.add(vt)
+        s.flush()
+        return views.volume_type(vt, is_admin=True)
+
+    return json_response({"volume_type": await run(request, make)})
+
+
+@routes.put(V + "/types/{type_id}")
+async def update_type(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:types_manage")
+    ref = request.match_info["type_id"]
+    body = section(await json_body(request), "volume_type")
+
+    def upd(s: Session) -> dict[str, Any]:
+        vt = _type(s, ref)
+        if "name" in body:
+            vt.name = check_text(body, "name") or vt.name
+        if "description" in body:
+            vt.description = check_text(body, "description", 65535)
+        if "is_public" in body:
+            vt.is_public = bool(body["is_public"])
+        return views.volume_type(vt, is_admin=True)
+
+    return json_response({"volume_type": await run(request, upd)})
+
+
+@routes.delete(V + "/types/{type_id}")
+async def delete_type(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:types_manage")
+    ref = request.match_info["type_id"]
+    default = state(request).cfg.blockstore.default_volume_type
+
+    def drop(s: Session) -> None:
+        vt = _type(s, ref)
+        if vt.name == default:
+            raise Invalid("Invalid volume type: the default volume type cannot be deleted.")
+        if s.scalar(select(m.Volume.id).where(m.Volume.volume_type_id == vt.id)) is not None:
+            raise Invalid(f"Invalid volume type: Target volume type {vt.id} is still in use.")
+        s.delete(vt)
+
+    await run(request, drop)
+    return web.Response(status=202)
+
+
+@routes.get(V + "/types/{type_id}/extra_specs")
+async def list_extra_specs(request: web.Request) -> web.Response:
+    await caller(request)
+    ref = request.match_info["type_id"]
+    return json_response({"extra_specs": await run(
+        request, lambda s: dict(_type(s, ref).extra_specs or {}))})
+
+
+@routes.post(V + "/types/{type_id}/extra_specs")
+async def set_extra_specs(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:types_extra_specs")
+    ref = request.match_info["type_id"]
+    specs = _extra_specs(section(await json_body(request), "extra_specs"))
+
+    def upd(s: Session) -> dict[str, str]:
+        vt = _type(s, ref)
+        vt.extra_specs = {**(vt.extra_specs or {}), **specs}
+        return dict(vt.extra_specs)
+
+    return json_response({"extra_specs": await run(request, upd)})
+
+
+@routes.delete(V + "/types/{type_id}/extra_specs/{key}")
+async def delete_extra_spec(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:types_extra_specs")
+    ref, key = request.match_info["type_id"], request.match_info["key"]
+
+    def upd(s: Session) -> None:
+        vt = _type(s, ref)
+        specs = dict(vt.extra_specs or {})
+        if key not in specs:
+            raise NotFound(f"Volume Type {vt.id} has no extra specs with key {key}.")
+        del specs[key]
+        vt.extra_specs = specs
+
+    await run(request, upd)
+    return web.Response(status=202)
+
+
+def ensure_default_type(s: Session, name: str) -> None:
+    if s.scalar(select(m.VolumeType).where(m.VolumeType.name == name)) is None:
+        s.add(m.VolumeType(id=m.new_id(), name=name, description="Default Volume Type",
+                           is_public=True, extra_specs={}))
+
+
+# -- quotas and limits -----------------------------------------------------------
+
+
+def _quota_set(project: str, limits: dict[str, int], used: dict[str, int] | None
+               ) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": project, "per_volume_gigabytes": -1, "groups": 10}
+    for key, value in limits.items():
+        out[key] = value if used is None else {"limit": value, "in_use": used.get(key, 0),
+                                               "reserved": 0, "allocated": 0}
+    if used is not None:
+        out["per_volume_gigabytes"] = {"limit": -1, "in_use": 0, "reserved": 0}
+        out["groups"] = {"limit": 10, "in_use": 0, "reserved": 0}
+    return out
+
+
+@routes.get(V + "/os-quota-sets/{target}")
+async def show_quotas(request: web.Request) -> web.Response:
+    who = await caller(request)
+    target = request.match_info["target"]
+    check_project(who, target)
+    cfg = state(request).cfg.blockstore
+    with_usage = request.query.get("usage", "").lower() in ("1", "true")
+    return json_response({"quota_set": await run(request, lambda s: _quota_set(
+        target, quotas.limits(s, cfg, target), quotas.usage(s, target) if with_usage
+        else None))})
+
+
+@routes.get(V + "/os-quota-sets/{target}/defaults")
+async def default_quotas(request: web.Request) -> web.Response:
+    await caller(request)
+    target = request.match_info["target"]
+    return json_response({"quota_set": _quota_set(
+        target, quotas.defaults(state(request).cfg.blockstore), None)})
+
+
+@routes.put(V + "/os-quota-sets/{target}")
+async def update_quotas(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:quotas:update")
+    target = request.match_info["target"]
+    body = section(await json_body(request), "quota_set")
+    values = {k: v for k, v in body.items() if k not in ("id", "tenant_id")}
+    cfg = state(request).cfg.blockstore
+
+    def upd(s: Session) -> dict[str, Any]:
+        quotas.update(s, cfg, target, values)
+        s.flush()
+        return _quota_set(target, quotas.limits(s, cfg, target), None)
+
+    return json_response({"quota_set": await run(request, upd)})
+
+
+@routes.delete(V + "/os-quota-sets/{target}")
+async def revert_quotas(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:quotas:delete")
+    target = request.match_info["target"]
+
+    def drop(s: Session) -> None:
+        for row in s.scalars(select(m.QuotaLimit).where(m.QuotaLimit.project_id == target)):
+            s.delete(row)
+
+    await run(request, drop)
+    return web.Response(status=200)
+
+
+@routes.get(V + "/limits")
+async def limits(request: web.Request) -> web.Response:
+    who = await caller(request)
+    project = who.project_id or ""
+    cfg = state(request).cfg.blockstore
+
+    def absolute(s: Session) -> dict[str, int]:
+        lim, used = quotas.limits(s, cfg, project), quotas.usage(s, project)
+        return {"maxTotalVolumes": lim["volumes"], "maxTotalSnapshots": lim["snapshots"],
+                "maxTotalVolumeGigabytes": lim["gigabytes"], "maxTotalBackups": lim["backups"],
+                "maxTotalBackupGigabytes": lim["backup_gigabytes"],
+                "totalVolumesUsed": used["volumes"], "totalSnapshotsUsed": used["snapshots"],
+                "totalGigabytesUsed": used["gigabytes"], "totalBackupsUsed": 0,
+                "totalBackupGigabytesUsed": 0}
+
+    return json_response({"limits": {"rate": [], "absolute": await run(request, absolute)}})
+
+
+# -- zones and services --------------------------------------------------------
+
+
+@routes.get(V + "/os-availability-zone")
+async def zones(request: web.Request) -> web.Response:
+    await caller(request)
+    zone = state(request).cfg.blockstore.availability_zone
+    return json_response({"availabilityZoneInfo": [
+        {"zoneName": zone, "zoneState": {"available": True}}]})
+
+
+@routes.get(V + "/os-services")
+async def services(request: web.Request) -> web.Response:
+    who = await caller(request)
+    check_admin(who, "volume_extension:services:index")
+    st = state(request)
+    host, zone = st.cfg.blockstore.host, st.cfg.blockstore.availability_zone
+    now = views.ts(m.utcnow())
+    backend = st.manager.backend.name
+    out = [{"binary": binary, "host": h, "zone": zone, "status": "enabled", "state": "up",
+            "updated_at": now, "disabled_reason": None, "cluster": None,
+            "replication_status": "disabled", "frozen": False}
+           for binary, h in (("cinder-scheduler", host), ("cinder-volume",
+                                                         f"{host}@{backend}"))]
+    return json_response({"services": out})

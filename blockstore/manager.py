@@ -1,0 +1,423 @@
+"""The volume manager: drives the backend and the iSCSI target for the API.
+
+The API writes the wanted change to the database and answers (202 where
+Cinder does); the manager then does the slow part in a background task and
+records the outcome (``available``, ``error``, row gone) in the same
+database, which stays the source of truth:
+
+* create (blank, from a snapshot, from another volume, from an image that
+  it downloads from the image service), delete (optionally with its
+  snapshots), extend (also while attached: the target LUN is resized),
+  snapshot create and delete;
+* exports: ``export`` (initialize_connection) makes the backend's raw view
+  and the target, with CHAP credentials generated once per volume and kept
+  in its row, and the ACL limited to the connector's initiator;
+  ``unexport`` removes them;
+* restarts: at start every volume whose row says ``exported`` is exported
+  again; a watchdog checks every ``target_check_interval`` seconds that
+  tgtd runs (restarting the one it manages) and that every such export is
+  still there, restoring what a tgtd restart lost.
+
+Domain errors only (no HTTP): ``blockstore.errors`` for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from blockstore import models as m
+from blockstore.backends import BackendError, VolumeBackend
+from blockstore.errors import Invalid, NotFound, Unavailable
+from blockstore.targets import (
+    Connector,
+    ExportSpec,
+    RestoreError,
+    TargetDriver,
+    TargetError,
+    TgtDaemon,
+)
+from common.db import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image to fill a new volume with: where to download it and its disk format."""
+
+    url: str  # .../v2/images/<id>/file
+    token: str  # the requesting user's token (the image may be private to them)
+    disk_format: str
+
+
+class TgtdKeeper:
+    """Keeps one tgtd running for the block store (when ``manage_tgtd``).
+
+    A tgtd already answering on the control port (left by a manager that was
+    killed) is adopted; ``stop`` asks whichever tgtd it runs to exit.
+    """
+
+    def __init__(self, daemon: TgtDaemon, driver: TargetDriver) -> None:
+        self.daemon = daemon
+        self.driver = driver
+        self.adopted = False
+
+    async def answers(self) -> bool:
+        try:
+            await self.driver.list_exports()
+            return True
+        except TargetError:
+            return False
+
+    async def ensure(self) -> bool:
+        """Start tgtd when nothing answers; True when it was (re)started."""
+        if self.daemon.pid is not None or await self.answers():
+            if self.daemon.pid is None:
+                self.adopted = True
+            return False
+        self.adopted = False
+        await self.daemon.start()
+        log.info("tgtd started (pid %s) on portal %s:%d", self.daemon.pid,
+                 self.daemon.portal_address, self.daemon.portal_port)
+        return True
+
+    async def stop(self) -> None:
+        if self.daemon.pid is not None:
+            await self.daemon.stop()
+        elif self.adopted:
+            with contextlib.suppress(TargetError, OSError):
+                proc = await asyncio.create_subprocess_exec(
+                    "tgtadm", "-C", str(self.daemon.control_port), "--mode", "system",
+                    "--op", "delete", stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL)
+                await proc.wait()
+
+
+def _chap_credentials() -> tuple[str, str]:
+    """A CHAP user (unique: tgt accounts are global) and a 16-character secret."""
+    return f"u{secrets.token_hex(9)}", secrets.token_hex(8)
+
+
+class VolumeManager:
+    def __init__(self, db: Database, backend: VolumeBackend, driver: TargetDriver, *,
+                 session: aiohttp.ClientSession, staging: Path,
+                 keeper: TgtdKeeper | None = None, check_interval: float = 5.0) -> None:
+        self.db = db
+        self.backend = backend
+        self.driver = driver
+        self.session = session
+        self.staging = staging
+        self.keeper = keeper
+        self.check_interval = check_interval
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        await self.backend.open()
+        if self.keeper is not None:
+            await self.keeper.ensure()
+        await self.restore_exports()
+        await self._fail_interrupted()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks)
+        if self._watchdog is not None:
+            tasks.append(self._watchdog)
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.keeper is not None:
+            # our tgtd stops with us (``strata down``): the backend's exports then
+            # serve nobody, release them too (start() makes them again from the rows)
+            await self.keeper.stop()
+            exported = await self._db(lambda s: list(s.scalars(select(m.Volume.id).where(
+                m.Volume.exported.is_(True)))))
+            for vid in exported:
+                try:
+                    await self.backend.release_export(vid)
+                except BackendError as exc:
+                    log.warning("volume %s: export not released: %s", vid, exc)
+        await self.backend.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background operation that the manager cancels when it stops."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def lock(self, volume_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(volume_id, asyncio.Lock())
+
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        return await self.db.run(fn)
+
+    async def _fail_interrupted(self) -> None:
+        """Operations a stop interrupted never finish: mark their resources as failed."""
+        def fix(s: Session) -> None:
+            for vol in s.scalars(select(m.Volume).where(m.Volume.status.in_(
+                    ("creating", "downloading", "extending", "deleting")))):
+                vol.status = "error_deleting" if vol.status == "deleting" else (
+                    "available" if vol.status == "extending" else "error")
+                vol.error = "interrupted by a restart of the volume manager"
+            for snap in s.scalars(select(m.Snapshot).where(m.Snapshot.status.in_(
+                    ("creating", "deleting")))):
+                snap.status = "error_deleting" if snap.status == "deleting" else "error"
+        await self._db(fix)
+
+    # -- exports ----------------------------------------------------------------------
+
+    async def restore_exports(self, only_missing: bool = False) -> list[str]:
+        """Export again every volume the database says is exported; the ids restored."""
+        rows = await self._db(lambda s: [
+            (v.id, v.chap_user, v.chap_password, list(v.initiators or ()))
+            for v in s.scalars(select(m.Volume).where(m.Volume.exported.is_(True)))])
+        if not rows:
+            return []
+        present: set[str] = set()
+        if only_missing:
+            present = set(await self.driver.list_exports())
+        specs = []
+        for vid, user, password, initiators in rows:
+            if vid in present or not user or not password:
+                continue
+            try:
+                path = await self.backend.export_path(vid)
+            except BackendError as exc:
+                log.error("volume %s: cannot re-open its export: %s", vid, exc)
+                continue
+            specs.append(ExportSpec(vid, path, user, password, tuple(initiators)))
+        if not specs:
+            return []
+        try:
+            restored = await self.driver.restore(specs)
+        except RestoreError as exc:
+            log.error("iSCSI exports not restored: %s", exc)
+            restored = exc.restored
+        if restored:
+            log.info("restored iSCSI exports of %s", ", ".join(sorted(restored)))
+        return sorted(restored)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check_targets()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("target check failed")
+
+    async def check_targets(self) -> None:
+        """Restart a managed tgtd that died, and restore exports a tgtd restart lost."""
+        if self.keeper is not None and await self.keeper.ensure():
+            log.warning("tgtd was not running: started it again, restoring exports")
+        try:
+            await self.restore_exports(only_missing=True)
+        except TargetError as exc:
+            log.warning("cannot list iSCSI targets: %s", exc)
+
+    async def export(self, volume_id: str, connector: Connector) -> dict[str, object]:
+        """Export the volume to ``connector`` and answer Cinder's connection info."""
+        async with self.lock(volume_id):
+            def creds(s: Session) -> tuple[str, str, list[str]]:
+                vol = s.get(m.Volume, volume_id)
+                if vol is None:
+                    raise NotFound(f"Volume {volume_id} could not be found.")
+                if not vol.chap_user or not vol.chap_password:
+                    vol.chap_user, vol.chap_password = _chap_credentials()
+                initiators = set(vol.initiators or ()) if vol.exported else set()
+                initiators.update(connector.initiators())
+                return vol.chap_user, vol.chap_password, sorted(initiators)
+
+            user, password, initiators = await self._db(creds)
+            try:
+                path = await self.backend.export_path(volume_id)
+                export = await self.driver.ensure_export(
+                    volume_id, path, chap_user=user, chap_password=password,
+                    initiators=initiators)
+            except TargetError as exc:
+                raise Invalid(f"Unable to export volume {volume_id}: {exc}") from None
+            except BackendError as exc:
+                raise Unavailable(f"Unable to export volume {volume_id}: {exc}") from None
+
+            def mark(s: Session) -> None:
+                vol = s.get(m.Volume, volume_id)
+                if vol is not None:
+                    vol.exported, vol.export_path, vol.initiators = True, path, initiators
+            await self._db(mark)
+            return self.driver.connection_info(volume_id, export)
+
+    async def unexport(self, volume_id: str) -> None:
+        async with self.lock(volume_id):
+            await self.driver.remove_export(volume_id)
+            await self.backend.release_export(volume_id)
+
+            def mark(s: Session) -> None:
+                vol = s.get(m.Volume, volume_id)
+                if vol is not None:
+                    vol.exported, vol.export_path, vol.initiators = False, None, []
+            await self._db(mark)
+
+    # -- background operations ----------------------------------------------------
+
+    async def _set_volume(self, volume_id: str, **fields: Any) -> None:
+        def upd(s: Session) -> None:
+            vol = s.get(m.Volume, volume_id)
+            if vol is not None:
+                for k, v in fields.items():
+                    setattr(vol, k, v)
+                vol.updated_at = m.utcnow()
+        await self._db(upd)
+
+    async def _set_snapshot(self, snapshot_id: str, **fields: Any) -> None:
+        def upd(s: Session) -> None:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is not None:
+                for k, v in fields.items():
+                    setattr(snap, k, v)
+                snap.updated_at = m.utcnow()
+        await self._db(upd)
+
+    async def create_volume(self, volume_id: str, image: ImageSource | None = None) -> None:
+        """Make the volume the row describes; its status ends ``available`` or ``error``."""
+        row = await self._db(lambda s: s.get(m.Volume, volume_id))
+        if row is None:
+            return
+        try:
+            async with self.lock(volume_id):
+                if row.snapshot_id:
+                    await self.backend.create_from_snapshot(volume_id, row.snapshot_id, row.size)
+                elif row.source_volid:
+                    async with self.lock(row.source_volid):
+                        await self.backend.clone(volume_id, row.source_volid, row.size)
+                elif image is not None:
+                    await self._set_volume(volume_id, status="downloading")
+                    await self._from_image(volume_id, row.size, image)
+                else:
+                    await self.backend.create(volume_id, row.size)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("volume %s: create failed: %s", volume_id, exc,
+                        exc_info=not isinstance(exc, BackendError | Invalid))
+            await self._set_volume(volume_id, status="error", error=str(exc))
+            return
+        await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
+
+    async def _from_image(self, volume_id: str, size: int, image: ImageSource) -> None:
+        path = self.staging / f"{volume_id}.image"
+        try:
+            async with self.session.get(image.url, headers={"X-Auth-Token": image.token},
+                                        timeout=aiohttp.ClientTimeout(total=None,
+                                                                      sock_read=300)) as r:
+                if r.status != 200:
+                    raise Invalid(f"image download failed: HTTP {r.status}")
+                with path.open("wb") as fh:
+                    async for chunk in r.content.iter_chunked(CHUNK):
+                        await asyncio.to_thread(fh.write, chunk)
+            await self.backend.create_from_image(volume_id, size, str(path), image.disk_format)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    async def delete_volume(self, volume_id: str, cascade: bool = False) -> None:
+        """Delete the volume (and, with ``cascade``, its snapshots) and its row."""
+        try:
+            async with self.lock(volume_id):
+                if cascade:
+                    snaps = await self._db(lambda s: list(s.scalars(select(m.Snapshot.id).where(
+                        m.Snapshot.volume_id == volume_id))))
+                    for sid in snaps:
+                        await self.backend.delete_snapshot(sid)
+                        await self._db(functools.partial(_delete_snapshot_row, sid))
+                with contextlib.suppress(TargetError):
+                    await self.driver.remove_export(volume_id)
+                await self.backend.release_export(volume_id)
+                await self.backend.delete(volume_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("volume %s: delete failed: %s", volume_id, exc)
+            await self._set_volume(volume_id, status="error_deleting", error=str(exc))
+            return
+
+        def drop(s: Session) -> None:
+            for att in s.scalars(select(m.Attachment).where(m.Attachment.volume_id == volume_id)):
+                s.delete(att)
+            _delete_row(s, m.Volume, volume_id)
+        await self._db(drop)
+        self._locks.pop(volume_id, None)
+
+    async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
+        """Grow the volume; a volume exported is rescanned by the target."""
+        try:
+            async with self.lock(volume_id):
+                await self.backend.extend(volume_id, new_size)
+                exported = await self._db(lambda s: bool(
+                    (v := s.get(m.Volume, volume_id)) is not None and v.exported))
+                if exported:
+                    await self.driver.resize(volume_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("volume %s: extend failed: %s", volume_id, exc)
+            await self._set_volume(volume_id, status="error_extending" if back_to == "available"
+                                   else back_to, error=str(exc))
+            return
+        await self._set_volume(volume_id, status=back_to, size=new_size)
+
+    async def create_snapshot(self, snapshot_id: str, volume_id: str) -> None:
+        try:
+            async with self.lock(volume_id):
+                await self.backend.snapshot(snapshot_id, volume_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("snapshot %s: create failed: %s", snapshot_id, exc)
+            await self._set_snapshot(snapshot_id, status="error", error=str(exc))
+            return
+        await self._set_snapshot(snapshot_id, status="available", progress="100%")
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        try:
+            await self.backend.delete_snapshot(snapshot_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("snapshot %s: delete failed: %s", snapshot_id, exc)
+            await self._set_snapshot(snapshot_id, status="error_deleting", error=str(exc))
+            return
+        await self._db(lambda s: _delete_row(s, m.Snapshot, snapshot_id))
+
+    async def stats(self) -> dict[str, int]:
+        return await self.backend.stats()
+
+
+def _delete_snapshot_row(snapshot_id: str, s: Session) -> None:
+    _delete_row(s, m.Snapshot, snapshot_id)
+
+
+def _delete_row(s: Session, model: type[m.Base], ident: str) -> None:
+    row = s.get(model, ident)
+    if row is not None:
+        s.delete(row)

@@ -1,0 +1,55 @@
+"""Who may do what with volumes (Cinder's default policy, reduced to its rules).
+
+* An admin may do everything: see every project's volumes (``all_tenants``),
+  reset statuses, force-delete, manage volume types and quotas.
+* Everyone else acts for the project their token is scoped to, and sees and
+  changes only that project's volumes, snapshots, attachments and transfers
+  (a transfer is accepted by another project that knows its key).
+* A token with only the ``reader`` role reads, never writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blockstore.errors import Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    project_id: str | None
+    roles: frozenset[str]
+    token: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def can_write(self) -> bool:
+        return self.is_admin or bool(self.roles - {"reader"})
+
+    def owns(self, project_id: str) -> bool:
+        return self.is_admin or (self.project_id is not None and project_id == self.project_id)
+
+
+def check_project(caller: Caller, project_id: str) -> None:
+    """The URL's project must be the caller's own (or the caller an admin)."""
+    if not caller.owns(project_id):
+        raise Forbidden(f"Policy doesn't allow access to project {project_id}.")
+
+
+def check_visible(caller: Caller, owner: str | None, what: str, ident: str) -> None:
+    if owner is None or not caller.owns(owner):
+        raise NotFound(f"{what} {ident} could not be found.")
+
+
+def check_write(caller: Caller) -> None:
+    if not caller.can_write:
+        raise Forbidden("Policy doesn't allow this operation to be performed (read-only role).")
+
+
+def check_admin(caller: Caller, action: str) -> None:
+    if not caller.is_admin:
+        raise Forbidden(f"Policy doesn't allow {action} to be performed.")

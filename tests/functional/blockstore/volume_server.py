@@ -1,0 +1,160 @@
+"""A real Strata for the block store's tests: ``strata up -d`` of a private instance
+(identity, image service with a file store, block store with its own tgtd on free
+ports), users in three projects, and the real iSCSI clients (libiscsi's tools,
+QEMU's ``iscsi://`` driver) to reach the volumes it exports."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.cloud import running_strata
+from tests.functional.imagestore.image_server import ImageCloud
+
+INITIATOR = "iqn.1994-05.org.strata:compute-1"
+OTHER_INITIATOR = "iqn.1994-05.org.strata:intruder"
+
+
+@dataclass
+class VolumeApi:
+    """Raw HTTP to the Block Storage API as one user, at one microversion."""
+
+    base: str  # http://host:port/v3/<project>
+    token: str
+    project_id: str
+    microversion: str = "3.70"
+
+    def request(self, method: str, path: str, *, version: str | None = None,
+                token: str | None = None, **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        headers.setdefault("X-Auth-Token", self.token if token is None else token)
+        headers.setdefault("OpenStack-API-Version", f"volume {version or self.microversion}")
+        kw.setdefault("timeout", 60)
+        return requests.request(method, self.base + path, headers=headers, **kw)
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("size", 1)
+        r = self.request("POST", "/volumes", json={"volume": body})
+        assert r.status_code == 202, r.text
+        vol: dict[str, Any] = r.json()["volume"]
+        return self.wait(vol["id"])
+
+    def show(self, vid: str) -> dict[str, Any]:
+        r = self.request("GET", f"/volumes/{vid}")
+        assert r.status_code == 200, r.text
+        vol: dict[str, Any] = r.json()["volume"]
+        return vol
+
+    def wait(self, vid: str, kind: str = "volumes", until: tuple[str, ...] = (
+            "available", "in-use", "error"), timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.request("GET", f"/{kind}/{vid}")
+            assert r.status_code == 200, r.text
+            item: dict[str, Any] = r.json()[kind[:-1]]
+            if item["status"] in until:
+                return item
+            assert time.monotonic() < deadline, f"{kind} {vid} stuck in {item['status']}"
+            time.sleep(0.2)
+
+    def wait_gone(self, vid: str, kind: str = "volumes", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.request("GET", f"/{kind}/{vid}").status_code != 404:
+            assert time.monotonic() < deadline, f"{kind} {vid} not deleted"
+            time.sleep(0.2)
+
+    def action(self, vid: str, name: str, args: Any, **kw: Any) -> requests.Response:
+        return self.request("POST", f"/volumes/{vid}/action", json={name: args}, **kw)
+
+
+class VolumeCloud(ImageCloud):
+    @property
+    def volume_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['STRATA_BLOCKSTORE_PORT']}"
+
+    @property
+    def portal(self) -> str:
+        return f"127.0.0.1:{self.env['STRATA_BLOCKSTORE_ISCSI_PORT']}"
+
+    def volumes(self, who: str) -> VolumeApi:
+        api = self.api(who)
+        return VolumeApi(f"{self.volume_url}/v3/{api.project_id}", api.token, api.project_id)
+
+    def tgtd_pid(self) -> int | None:
+        """The pid of this instance's tgtd (found by its control port), or None."""
+        control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"]
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                if argv and argv[0].endswith(b"tgtd") and control.encode() in argv:
+                    return int(proc.name)
+        return None
+
+
+@contextlib.contextmanager
+def volume_cloud(tmp: pytest.TempPathFactory, **extra: str) -> Iterator[VolumeCloud]:
+    """``strata up -d`` of identity, a file-store image service and the block store
+    (its own tgtd on free ports); ``strata down`` afterwards."""
+    settings = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false",
+                "STRATA_IMAGESTORE_STORE": "file",
+                "STRATA_BLOCKSTORE_TARGET_CHECK_INTERVAL": "1", **extra}
+    with running_strata(tmp, "strata-volumes", **settings) as env:
+        yield VolumeCloud(env)
+
+
+# -- the real iSCSI clients ----------------------------------------------------------
+
+
+def run(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def iscsi_url(data: dict[str, Any], password: str | None = None) -> str:
+    pw = data["auth_password"] if password is None else password
+    return (f"iscsi://{data['auth_username']}%{pw}@{data['target_portal']}/"
+            f"{data['target_iqn']}/{data['target_lun']}")
+
+
+def iscsi_ls(data: dict[str, Any], initiator: str = INITIATOR) -> str:
+    """``iscsi-ls -s``: discovery, then a login (CHAP) to each target to list its LUNs.
+    Returns this volume's target block of the listing ('' when it is not there); other
+    volumes' targets (other CHAP secrets) fail their login and are left out."""
+    r = run("iscsi-ls", "-s", "-i", initiator,
+            f"iscsi://{data['auth_username']}%{data['auth_password']}@{data['target_portal']}")
+    blocks = ("\n" + r.stdout).split("\nTarget:")
+    mine = [b for b in blocks if b.startswith(data["target_iqn"] + " ")]
+    return mine[0] if mine else ""
+
+
+def read_capacity(data: dict[str, Any], initiator: str = INITIATOR) -> int:
+    r = run("iscsi-readcapacity16", "-s", "-i", initiator, iscsi_url(data))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return int(r.stdout.strip())
+
+
+def qemu_io(data: dict[str, Any], *commands: str, password: str | None = None,
+            initiator: str = INITIATOR) -> subprocess.CompletedProcess[str]:
+    opts = {"driver": "raw", "file.driver": "iscsi", "file.transport": "tcp",
+            "file.portal": data["target_portal"], "file.target": data["target_iqn"],
+            "file.lun": str(data["target_lun"]), "file.user": data["auth_username"],
+            "file.password": data["auth_password"] if password is None else password,
+            "file.initiator-name": initiator}
+    argv = ["qemu-io"]
+    for c in commands:
+        argv += ["-c", c]
+    argv += ["--image-opts", ",".join(f"{k}={v}" for k, v in opts.items())]
+    return run(*argv)
+
+
+def io_ok(r: subprocess.CompletedProcess[str]) -> bool:
+    return r.returncode == 0 and "Pattern verification failed" not in r.stdout + r.stderr
