@@ -45,6 +45,8 @@ class ProbeCluster:
             "STRATA_OBJECTSTORE_PART_POWER": "6",
             "STRATA_OBJECTSTORE_NODE_TIMEOUT": "5",
             "STRATA_OBJECTSTORE_CONN_TIMEOUT": "1",
+            "STRATA_IMAGESTORE_ENABLED": "false",  # only the object store is probed here
+            "STRATA_BLOCKSTORE_ENABLED": "false",
             "PYTHONPATH": str(REPO),
         })
         env.update(self.env)

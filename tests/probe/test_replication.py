@@ -173,6 +173,9 @@ def start(tmp: Path, nodes: int) -> Cluster:
         "STRATA_IDENTITY_PASSWORD_HASH_TIME_COST": "1",
         "STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
         "STRATA_LOG_LEVEL": "WARNING",
+        # only the object store is probed here
+        "STRATA_IMAGESTORE_ENABLED": "false",
+        "STRATA_BLOCKSTORE_ENABLED": "false",
     })
     cluster = Cluster(env, nodes)
     result = cluster.strata("up", "-d")
