@@ -13,6 +13,11 @@ database, which stays the source of truth:
   and the target, with CHAP credentials generated once per volume and kept
   in its row, and the ACL limited to the connector's initiator;
   ``unexport`` removes them;
+* backups (``blockstore.backups``): create (a raw copy of the volume, of a
+  temporary snapshot's clone while it is in use, cut into chunks in the
+  object store), restore (into a new or an existing volume, written through
+  its export path), delete; upload-to-image (``copy_to_file`` in the image's
+  disk format, PUT to the image service with the caller's token);
 * restarts: at start every volume whose row says ``exported`` is exported
   again; a watchdog checks every ``target_check_interval`` seconds that
   tgtd runs (restarting the one it manages) and that every such export is
@@ -39,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from blockstore import models as m
 from blockstore.backends import BackendError, VolumeBackend
+from blockstore.backups import BackupEngine, BackupError
 from blockstore.errors import Invalid, NotFound, Unavailable
 from blockstore.targets import (
     Connector,
@@ -53,6 +59,15 @@ from common.db import Database
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    """An image (queued, made by the API) to fill with a volume's bytes."""
+
+    url: str  # .../v2/images/<id>
+    token: str  # the requesting user's token (the image is theirs)
+    disk_format: str  # raw or qcow2
 
 
 @dataclass(frozen=True)
@@ -115,8 +130,10 @@ def _chap_credentials() -> tuple[str, str]:
 class VolumeManager:
     def __init__(self, db: Database, backend: VolumeBackend, driver: TargetDriver, *,
                  session: aiohttp.ClientSession, staging: Path,
-                 keeper: TgtdKeeper | None = None, check_interval: float = 5.0) -> None:
+                 keeper: TgtdKeeper | None = None, check_interval: float = 5.0,
+                 backups: BackupEngine | None = None) -> None:
         self.db = db
+        self.backups = backups
         self.backend = backend
         self.driver = driver
         self.session = session
@@ -182,6 +199,18 @@ class VolumeManager:
             for snap in s.scalars(select(m.Snapshot).where(m.Snapshot.status.in_(
                     ("creating", "deleting")))):
                 snap.status = "error_deleting" if snap.status == "deleting" else "error"
+            for bk in s.scalars(select(m.Backup).where(m.Backup.status.in_(
+                    ("creating", "restoring", "deleting")))):
+                bk.status = {"creating": "error", "restoring": "available",
+                             "deleting": "error_deleting"}[bk.status]
+                if bk.status != "available":
+                    bk.fail_reason = "interrupted by a restart of the volume manager"
+            for vol in s.scalars(select(m.Volume).where(m.Volume.status.in_(
+                    ("backing-up", "uploading", "restoring-backup")))):
+                attached = s.scalar(select(m.Attachment.id).where(
+                    m.Attachment.volume_id == vol.id)) is not None
+                vol.status = "error_restoring" if vol.status == "restoring-backup" else (
+                    "in-use" if attached else "available")
         await self._db(fix)
 
     # -- exports ----------------------------------------------------------------------
@@ -411,6 +440,151 @@ class VolumeManager:
 
     async def stats(self) -> dict[str, int]:
         return await self.backend.stats()
+
+    # -- backups and upload-to-image ------------------------------------------------
+
+    async def _set_backup(self, backup_id: str, **fields: Any) -> None:
+        def upd(s: Session) -> None:
+            bk = s.get(m.Backup, backup_id)
+            if bk is not None:
+                for k, v in fields.items():
+                    setattr(bk, k, v)
+                bk.updated_at = m.utcnow()
+        await self._db(upd)
+
+    def _engine(self) -> BackupEngine:
+        if self.backups is None:
+            raise BackupError("backups are not configured (no object store)")
+        return self.backups
+
+    async def _raw_copy(self, volume_id: str, size: int, dest: Path, *, live: bool) -> None:
+        """The volume's raw bytes in ``dest``; ``live`` (in use): of a snapshot taken now."""
+        if not live:
+            async with self.lock(volume_id):
+                await self.backend.copy_to_file(volume_id, str(dest), "raw")
+            return
+        tmp = f"bk-{secrets.token_hex(12)}"
+        async with self.lock(volume_id):
+            await self.backend.snapshot(tmp, volume_id)
+        try:
+            await self.backend.create_from_snapshot(tmp, tmp, size)
+        finally:
+            await self.backend.delete_snapshot(tmp)
+        try:
+            await self.backend.copy_to_file(tmp, str(dest), "raw")
+        finally:
+            await self.backend.delete(tmp)
+
+    async def create_backup(self, backup_id: str) -> None:
+        """Write the backup the row describes; the volume goes back to its status."""
+        row = await self._db(lambda s: s.get(m.Backup, backup_id))
+        if row is None:
+            return
+        back_to = row.volume_back_to or "available"
+        raw = self.staging / f"{backup_id}.backup"
+        try:
+            engine = self._engine()
+            parent = None
+            if row.parent_id:
+                pc = await self._db(lambda s: (b := s.get(m.Backup, row.parent_id)) and
+                                    b.container)
+                if not pc:
+                    raise BackupError(f"parent backup {row.parent_id} is gone")
+                parent = await engine.metadata(pc, row.parent_id)
+            await self._raw_copy(row.volume_id, row.size, raw, live=back_to == "in-use")
+            written = await engine.write(str(raw), backup_id=backup_id,
+                                         volume_id=row.volume_id, size_gib=row.size,
+                                         container=row.container, parent=parent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("backup %s: create failed: %s", backup_id, exc,
+                        exc_info=not isinstance(exc, BackendError | BackupError))
+            if self.backups is not None:
+                with contextlib.suppress(BackupError):
+                    await self.backups.delete(row.container, backup_id)
+            await self._set_backup(backup_id, status="error", fail_reason=str(exc))
+            await self._set_volume(row.volume_id, status=back_to)
+            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                raw.unlink()
+        await self._set_backup(backup_id, status="available",
+                               object_count=written.object_count)
+        await self._set_volume(row.volume_id, status=back_to)
+
+    async def restore_backup(self, backup_id: str, volume_id: str, *, new: bool) -> None:
+        """Write the backup into the volume (``new``: create it first, blank)."""
+        row = await self._db(lambda s: s.get(m.Backup, backup_id))
+        vol = await self._db(lambda s: s.get(m.Volume, volume_id))
+        if row is None or vol is None:
+            return
+        try:
+            meta = await self._engine().metadata(row.container, backup_id)
+            async with self.lock(volume_id):
+                if new:
+                    await self.backend.create(volume_id, vol.size)
+                path = await self.backend.export_path(volume_id)
+                try:
+                    await self._engine().restore(meta, path, blank=new)
+                finally:
+                    if not vol.exported:
+                        await self.backend.release_export(volume_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("backup %s: restore to %s failed: %s", backup_id, volume_id, exc,
+                        exc_info=not isinstance(exc, BackendError | BackupError))
+            await self._set_volume(volume_id, status="error_restoring", error=str(exc))
+            await self._set_backup(backup_id, status="available")
+            return
+        await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
+        await self._set_backup(backup_id, status="available")
+
+    async def delete_backup(self, backup_id: str) -> None:
+        row = await self._db(lambda s: s.get(m.Backup, backup_id))
+        if row is None:
+            return
+        try:
+            await self._engine().delete(row.container, backup_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("backup %s: delete failed: %s", backup_id, exc)
+            await self._set_backup(backup_id, status="error_deleting", fail_reason=str(exc))
+            return
+        await self._db(lambda s: _delete_row(s, m.Backup, backup_id))
+
+    async def upload_to_image(self, volume_id: str, image: ImageTarget, back_to: str) -> None:
+        """Copy the volume into the (queued) image; on failure the image is deleted."""
+        path = self.staging / f"{volume_id}.upload"
+        try:
+            async with self.lock(volume_id):
+                await self.backend.copy_to_file(volume_id, str(path), image.disk_format)
+            with path.open("rb") as fh:
+                async with self.session.put(
+                        image.url + "/file", data=fh,
+                        headers={"X-Auth-Token": image.token,
+                                 "Content-Type": "application/octet-stream"},
+                        timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as r:
+                    if r.status != 204:
+                        raise Invalid(f"image upload failed: HTTP {r.status}: "
+                                      f"{(await r.text())[:200]}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("volume %s: upload to image %s failed: %s", volume_id, image.url, exc,
+                        exc_info=not isinstance(exc, BackendError | Invalid))
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with self.session.delete(image.url,
+                                               headers={"X-Auth-Token": image.token}):
+                    pass
+            await self._set_volume(volume_id, status=back_to, error=str(exc))
+            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        await self._set_volume(volume_id, status=back_to)
 
 
 def _delete_snapshot_row(snapshot_id: str, s: Session) -> None:

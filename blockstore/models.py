@@ -125,3 +125,31 @@ class QuotaLimit(Base):
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class Backup(Base):
+    """A backup of a volume in the object store (``blockstore.backups``)."""
+
+    __tablename__ = "backup"
+    __table_args__ = (Index("ix_backup_volume_created", "volume_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    volume_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)  # GiB: the volume's size when backed up
+    # creating -> available; restoring -> available; deleting -> gone; error(_deleting)
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    container: Mapped[str] = mapped_column(String(255))
+    is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the status the volume goes back to when the backup is made (available / in-use)
+    volume_back_to: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    data_timestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

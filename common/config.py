@@ -246,6 +246,10 @@ class BlockStoreConfig:
     quota_snapshots: int = opt(10, "Default most snapshots per project.")
     quota_backups: int = opt(10, "Default most backups per project.")
     quota_backup_gigabytes: int = opt(1000, "Default most GiB of backups per project.")
+    backup_container: str = opt("volumebackups", "Object store container (in the service "
+                                                 "project's account) holding volume backups.")
+    backup_chunk_mib: int = opt(32, "Size of the pieces a backup cuts a volume into, in MiB "
+                                    "(an incremental backup stores only pieces that changed).")
     max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
 
 

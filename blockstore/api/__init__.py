@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from blockstore.api import actions, misc, snapshots, transfers, volumes
+from blockstore.api import actions, backups, misc, snapshots, transfers, volumes
 from blockstore.api.base import STATE, cinder_error_format_for, map_error, microversion_middleware
 from blockstore.backends import FileBackend, MemoryBackend, VolumeBackend
+from blockstore.backups import BackupEngine
 from blockstore.manager import TgtdKeeper, VolumeManager
 from blockstore.state import BlockState
 from blockstore.targets import TargetDriver, TgtDaemon, select_driver
@@ -68,9 +69,14 @@ def build_app(cfg: StrataConfig) -> web.Application:
             password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
             cache_seconds=cfg.identity.token_cache_seconds)
         driver, keeper = make_target(cfg)
+        engine = None
+        if cfg.proxy.enabled:  # backups live in the object store
+            engine = BackupEngine(backups.objects_for(cfg.proxy_url(), validator, session),
+                                  chunk_size=bs.backup_chunk_mib << 20)
         manager = VolumeManager(db, make_backend(cfg), driver, session=session,
                                 staging=cfg.var_path / "blockstore" / "staging",
-                                keeper=keeper, check_interval=bs.target_check_interval)
+                                keeper=keeper, check_interval=bs.target_check_interval,
+                                backups=engine)
         await manager.start()
         app[STATE] = BlockState(cfg=cfg, db=db, manager=manager, validator=validator,
                                 session=session)
@@ -82,6 +88,6 @@ def build_app(cfg: StrataConfig) -> web.Application:
             db.close()
 
     app.cleanup_ctx.append(lifecycle)
-    for mod in (misc, volumes, actions, snapshots, transfers):
+    for mod in (misc, volumes, actions, snapshots, transfers, backups):
         app.add_routes(mod.routes)
     return app

@@ -9,6 +9,7 @@ export goes when the last connection is terminated or attachment deleted.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,8 @@ from blockstore.api.base import (
     version,
 )
 from blockstore.api.volumes import begin_delete, get_volume, parse_size
-from blockstore.errors import Invalid, NotFound
+from blockstore.errors import Forbidden, Invalid, NotFound, Unavailable
+from blockstore.manager import ImageTarget
 from blockstore.policy import Caller, check_admin, check_visible, check_write
 from blockstore.targets import Connector
 
@@ -36,7 +38,8 @@ V = "/v3/{project_id}"
 
 VOLUME_STATUSES = ("creating", "available", "reserved", "attaching", "in-use", "detaching",
                    "extending", "deleting", "error", "error_deleting", "error_extending",
-                   "awaiting-transfer", "maintenance")
+                   "awaiting-transfer", "maintenance", "backing-up", "restoring-backup",
+                   "error_restoring", "uploading")
 
 
 def _connector(value: Any) -> Connector:
@@ -270,9 +273,109 @@ async def set_readonly(request: web.Request, who: Caller, vid: str,
     return web.Response(status=202)
 
 
+UPLOAD_FORMATS = ("raw", "qcow2")
+VISIBILITIES = ("public", "private", "shared", "community")
+
+
+def _bool_arg(args: dict[str, Any], key: str) -> bool:
+    raw = args.get(key, False)
+    if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0", "yes", "no"):
+        raw = raw.lower() in ("true", "1", "yes")
+    if not isinstance(raw, bool):
+        raise Invalid(f"Invalid input received: {key} must be a boolean.")
+    return raw
+
+
+async def _create_image(request: web.Request, who: Caller, body: dict[str, Any]) -> str:
+    """A queued image made in the image service with the caller's token; its id."""
+    st = state(request)
+    try:
+        async with st.session.post(f"{st.cfg.imagestore_url()}/v2/images", json=body,
+                                   headers={"X-Auth-Token": who.token}) as r:
+            text = await r.text()
+            if r.status == 403:
+                raise Forbidden(f"The image service refused to create the image: {text[:300]}")
+            if 400 <= r.status < 500:
+                raise Invalid(f"Invalid input received: the image service refused the image "
+                              f"({r.status}): {text[:300]}")
+            if r.status != 201:
+                raise Unavailable(f"The image service answered {r.status} to an image "
+                                  "create.")
+            image_id = json.loads(text)["id"]
+    except OSError as exc:
+        raise Unavailable(f"The image service is unreachable: {exc}") from None
+    return str(image_id)
+
+
 async def upload_image(request: web.Request, who: Caller, vid: str,
                        args: dict[str, Any]) -> web.Response:
-    raise Invalid("Invalid input received: os-volume_upload_image is not supported yet.")
+    """``os-volume_upload_image``: a new image in the caller's project with the volume's
+    bytes (raw or qcow2); the volume is ``uploading`` meanwhile."""
+    st = state(request)
+    image_name = args.get("image_name")
+    if not isinstance(image_name, str) or not 0 < len(image_name) <= 255:
+        raise Invalid("Invalid input received: image_name must be a string of 1-255 "
+                      "characters.")
+    disk_format = args.get("disk_format", "raw")
+    if disk_format not in UPLOAD_FORMATS:
+        raise Invalid(f"Invalid input received: disk_format {disk_format!r} is not supported "
+                      f"(one of {', '.join(UPLOAD_FORMATS)}).")
+    container_format = args.get("container_format", "bare")
+    if container_format != "bare":
+        raise Invalid(f"Invalid input received: container_format {container_format!r} is not "
+                      "supported (bare).")
+    force = _bool_arg(args, "force")
+    image: dict[str, Any] = {"name": image_name, "disk_format": disk_format,
+                             "container_format": container_format}
+    if version(request).at_least(1):
+        visibility = args.get("visibility")
+        if visibility is not None:
+            if visibility not in VISIBILITIES:
+                raise Invalid(f"Invalid input received: Invalid visibility {visibility!r}.")
+            image["visibility"] = visibility
+        if args.get("protected") is not None:
+            image["protected"] = _bool_arg(args, "protected")
+
+    def begin(s: Session) -> str:
+        vol = get_volume(s, who, vid)
+        if vol.status == "in-use" and not force:
+            raise Invalid(f"Invalid volume: Volume {vid} status must be available to upload "
+                          "to an image (in-use needs force).")
+        _need(vol, "available", "in-use", action="upload to an image")
+        back = vol.status
+        vol.status = "uploading"
+        vol.updated_at = m.utcnow()
+        return back
+
+    back_to = await run(request, begin)
+
+    def undo(s: Session) -> None:
+        vol = s.get(m.Volume, vid)
+        if vol is not None and vol.status == "uploading":
+            vol.status = back_to
+
+    try:
+        image_id = await _create_image(request, who, image)
+    except BaseException:
+        await run(request, undo)
+        raise
+
+    def render(s: Session) -> dict[str, Any]:
+        vol = get_volume(s, who, vid)
+        vt = s.get(m.VolumeType, vol.volume_type_id) if vol.volume_type_id else None
+        return {"id": vol.id, "updated_at": views.ts(vol.updated_at), "status": vol.status,
+                "display_description": vol.description, "size": vol.size,
+                "volume_type": views.volume_type(vt, is_admin=who.is_admin) if vt else None,
+                "image_id": image_id, "image_name": image_name, "disk_format": disk_format,
+                "container_format": container_format,
+                "visibility": image.get("visibility", "private"),
+                "protected": image.get("protected", False)}
+
+    out = await run(request, render)
+    url = f"{st.cfg.imagestore_url()}/v2/images/{image_id}"
+    st.manager.spawn(st.manager.upload_to_image(
+        vid, ImageTarget(url, who.token, disk_format), back_to))
+    return json_response({"os-volume_upload_image": out}, status=202)
 
 
 ACTIONS: dict[str, Any] = {
