@@ -298,7 +298,7 @@ async def _object_head(req: S3Request) -> SwiftResponse:
                                                     req.key))
     await r.close()
     if r.status == 404:
-        raise await tagging.missing(req)
+        raise await req.missing()
     if not r.ok:
         raise S3Error("ServiceUnavailable")
     return r
@@ -348,7 +348,7 @@ async def handle(req: S3Request) -> SwiftResponse:
 
 
 def _xml(doc: ET.Element) -> SwiftResponse:
-    return SwiftResponse.of(200, {"Content-Type": "application/xml"}, x.dump(doc))
+    return x.response(doc)
 
 
 async def get_bucket_acl(req: S3Request) -> SwiftResponse:

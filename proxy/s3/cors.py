@@ -39,7 +39,6 @@ MAX_BODY = 64 << 10
 METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 RULE_TAGS = frozenset({"ID", "AllowedOrigin", "AllowedMethod", "AllowedHeader",
                        "ExposeHeader", "MaxAgeSeconds"})
-XML = "application/xml"
 NOT_ALLOWED = ("CORSResponse: This CORS request is not allowed. This is usually because the "
                "evalution of Origin, request method / Access-Control-Request-Method or "
                "Access-Control-Request-Headers are not whitelisted by the resource's CORS "
@@ -199,22 +198,11 @@ async def rules_for(st: ProxyState, txn: str, account: str, bucket: str) -> list
 
 # -- Put/Get/DeleteBucketCors -------------------------------------------------------------
 
-async def _bucket_head(req: S3Request) -> SwiftResponse:
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if not r.ok:
-        err = from_swift_status(r.status, bucket=True)
-        if err.code == "NoSuchBucket":
-            err.extra["BucketName"] = req.bucket or ""
-        raise err
-    return r
-
-
 async def put_cors(req: S3Request) -> SwiftResponse:
     body = await req.body.read_all(MAX_BODY)
     check_content_md5(req.headers, body)
     rules = parse_config(body)
-    head = await _bucket_head(req)
+    head = await req.head_bucket()
     headers = {k.lower(): v for k, v in (*cleared(head.headers).items(),
                                          *encode(rules).items())}
     r = await req.call("POST", req.bucket, headers=headers)
@@ -225,15 +213,15 @@ async def put_cors(req: S3Request) -> SwiftResponse:
 
 
 async def get_cors(req: S3Request) -> SwiftResponse:
-    head = await _bucket_head(req)
+    head = await req.head_bucket()
     rules = decode(head.headers)
     if rules is None:
         raise S3Error("NoSuchCORSConfiguration", BucketName=req.bucket or "")
-    return SwiftResponse.of(200, {"Content-Type": XML}, config_xml(rules))
+    return SwiftResponse.of(200, {"Content-Type": x.CONTENT_TYPE}, config_xml(rules))
 
 
 async def delete_cors(req: S3Request) -> SwiftResponse:
-    head = await _bucket_head(req)
+    head = await req.head_bucket()
     r = await req.call("POST", req.bucket, headers=cleared(head.headers))
     await r.close()
     if not r.ok:

@@ -27,7 +27,6 @@ from proxy.s3.request import (
 Handler = Callable[[S3Request], Awaitable[SwiftResponse]]
 MAX_KEYS = 1000
 MAX_DELETE = 1000
-XML = "application/xml"
 # Sub-resources S3 has and we do not: NotImplemented rather than a wrong answer.
 UNSUPPORTED = frozenset({
     "accelerate", "analytics", "encryption", "intelligent-tiering",
@@ -47,10 +46,6 @@ OBJECT_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition",
 GET_HEADERS = (*OBJECT_HEADERS, "Content-Length", "Content-Range", "Last-Modified",
                "Accept-Ranges")
 CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
-
-
-def xml_response(doc: Any, status: int = 200) -> SwiftResponse:
-    return SwiftResponse.of(status, {"Content-Type": XML}, x.dump(doc))
 
 
 def quoted(etag: str) -> str:
@@ -91,7 +86,7 @@ async def _dispatch(req: S3Request) -> SwiftResponse:
         unsupported = []  # UploadPart (GET ?partNumber alone is not built)
     if unsupported == ["policy"] and req.method == "GET" and req.key is None:
         # Strata has no bucket policies: every bucket is one without a policy.
-        await _bucket_exists(req)
+        await req.head_bucket()
         raise S3Error("NoSuchBucketPolicy", BucketName=req.bucket or "")
     if unsupported:
         raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
@@ -158,14 +153,7 @@ async def list_buckets(req: S3Request) -> SwiftResponse:
         b = x.add(buckets, "Bucket")
         x.add(b, "Name", e["name"])
         x.add(b, "CreationDate", x.iso_from_swift(str(e.get("last_modified", ""))))
-    return xml_response(doc)
-
-
-async def _bucket_exists(req: S3Request) -> None:
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if not r.ok:
-        raise from_swift_status(r.status, bucket=True)
+    return x.response(doc)
 
 
 async def create_bucket(req: S3Request) -> SwiftResponse:
@@ -194,7 +182,7 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
 
 
 async def head_bucket(req: S3Request) -> SwiftResponse:
-    await _bucket_exists(req)
+    await req.head_bucket()
     return SwiftResponse.of(200, {"x-amz-bucket-region": req.st.cfg.region,
                                   "Content-Length": "0"})
 
@@ -217,11 +205,11 @@ async def delete_bucket(req: S3Request) -> SwiftResponse:
 
 
 async def bucket_location(req: S3Request) -> SwiftResponse:
-    await _bucket_exists(req)
+    await req.head_bucket()
     doc = x.root("LocationConstraint")
     region = req.st.cfg.region
     doc.text = "" if region == "us-east-1" else region
-    return xml_response(doc)
+    return x.response(doc)
 
 
 # -- listings -------------------------------------------------------------------
@@ -280,12 +268,11 @@ async def list_objects(req: S3Request, *, v2: bool) -> SwiftResponse:
         data = await r.read()
         items = json.loads(data) if r.status == 200 and data else []
     else:
-        await _bucket_exists(req)
+        await req.head_bucket()
     truncated = len(items) > max_keys
     items = items[:max_keys]
 
-    def enc(text: str) -> str:
-        return quote(text, safe="/") if encoding == "url" else text
+    enc = x.encoder(encoding)
 
     doc = x.root("ListBucketResult")
     x.add(doc, "Name", req.bucket)
@@ -327,7 +314,7 @@ async def list_objects(req: S3Request, *, v2: bool) -> SwiftResponse:
     for item in items:
         if "subdir" in item:
             x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(item["subdir"]))
-    return xml_response(doc)
+    return x.response(doc)
 
 
 # -- objects ----------------------------------------------------------------------
@@ -353,15 +340,6 @@ def checksum_echo(req: S3Request) -> dict[str, str]:
     """``x-amz-checksum-<alg>`` of the stored body, as S3 answers a write."""
     c = req.checksum
     return {checksums.header_name(c.algorithm): c.value} if c is not None and c.value else {}
-
-
-async def _missing(req: S3Request) -> S3Error:
-    """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if r.status == 404:
-        return S3Error("NoSuchBucket", BucketName=req.bucket or "")
-    return S3Error("NoSuchKey", Key=req.key or "")
 
 
 async def put_object(req: S3Request) -> SwiftResponse:
@@ -399,7 +377,7 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         await r.close()
         if r.status == 404:
-            err = await _missing(req)
+            err = await req.missing()
             await versioning.annotate_missing(req, err)  # a delete marker says so
             raise err
         if r.status == 416:
@@ -452,7 +430,7 @@ async def delete_objects(req: S3Request) -> SwiftResponse:
         keys.append((key, obj.findtext("VersionId")))
     if not keys or len(keys) > MAX_DELETE:
         raise S3Error("MalformedXML")
-    await _bucket_exists(req)
+    await req.head_bucket()
     sem = asyncio.Semaphore(16)
 
     async def one(key: str, vid: str | None) -> versioning.Deleted | S3Error:
@@ -481,7 +459,7 @@ async def delete_objects(req: S3Request) -> SwiftResponse:
                 x.add(e, "VersionId", vid)
             x.add(e, "Code", done.code)
             x.add(e, "Message", done.message)
-    return xml_response(result)
+    return x.response(result)
 
 
 async def copy_object(req: S3Request) -> SwiftResponse:
@@ -500,7 +478,7 @@ async def copy_object(req: S3Request) -> SwiftResponse:
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying "
                       "to copy an object to itself without changing the object's metadata, "
                       "storage class, website redirect location or encryption attributes.")
-    await _bucket_exists(req)
+    await req.head_bucket()
     src_container, src_obj, version = src_bucket, src_key, None
     if src_vid:  # the current object or its archived copy
         src_container, src_obj, version = await versioning.resolve(
@@ -524,7 +502,7 @@ async def copy_object(req: S3Request) -> SwiftResponse:
     doc = x.root("CopyObjectResult")
     x.add(doc, "LastModified", x.iso_from_http(r.headers.get("Last-Modified", "")))
     x.add(doc, "ETag", quoted(r.headers.get("ETag", "")))
-    resp = xml_response(doc)
+    resp = x.response(doc)
     resp.headers.update(versioning.written(vcfg, r.headers))
     if version is not None:
         resp.headers["x-amz-copy-source-version-id"] = version.vid

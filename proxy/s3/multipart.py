@@ -64,7 +64,6 @@ CONCURRENCY = 8
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{16}-[0-9a-f]{16}")
 # After every "<key>/<uploadId>" of a key (ids start with a hex digit).
 AFTER_IDS = "g"
-XML = "application/xml"
 COPY_RANGE_RE = re.compile(r"bytes=(\d+)-(\d+)")
 
 
@@ -106,10 +105,6 @@ def s3_etag(headers: Mapping[str, str]) -> str | None:
     return headers.get(SYSMETA_ETAG) or None
 
 
-def xml_response(doc: ET.Element, status: int = 200) -> SwiftResponse:
-    return SwiftResponse.of(status, {"Content-Type": XML}, x.dump(doc))
-
-
 def _people(req: S3Request, parent: ET.Element) -> None:
     info = req.caller.info
     for tag in ("Initiator", "Owner"):
@@ -148,17 +143,8 @@ async def handle(req: S3Request) -> SwiftResponse:
 
 # -- helpers on Swift -------------------------------------------------------------------------
 
-async def _check_bucket(req: S3Request) -> None:
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if r.status == 404:
-        raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
-    if not r.ok:
-        raise from_swift_status(r.status, bucket=True)
-
-
 async def _missing_upload(req: S3Request, upload_id: str) -> S3Error:
-    await _check_bucket(req)
+    await req.head_bucket()
     return no_such_upload(upload_id)
 
 
@@ -277,7 +263,7 @@ async def create(req: S3Request) -> SwiftResponse:
     if algorithm is not None and algorithm not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please "
                       "try again with any of the valid types: [CRC32, CRC32C, SHA1, SHA256]")
-    await _check_bucket(req)
+    await req.head_bucket()
     container = segments_container(req.bucket)
     r = await req.call("HEAD", container)
     await r.close()
@@ -300,7 +286,7 @@ async def create(req: S3Request) -> SwiftResponse:
     x.add(result, "Bucket", req.bucket)
     x.add(result, "Key", req.key)
     x.add(result, "UploadId", upload_id)
-    resp = xml_response(result)
+    resp = x.response(result)
     if algorithm:
         resp.headers["x-amz-checksum-algorithm"] = algorithm
     return resp
@@ -411,7 +397,7 @@ async def upload_part_copy(req: S3Request) -> SwiftResponse:
     doc = x.root("CopyPartResult")
     x.add(doc, "LastModified", x.iso_from_http(r.headers.get("Last-Modified", "")))
     x.add(doc, "ETag", f'"{r.headers.get("ETag", "")}"')
-    return xml_response(doc)
+    return x.response(doc)
 
 
 def _bad_range(spec: str, size: int | None) -> S3Error:
@@ -461,7 +447,7 @@ async def list_parts(req: S3Request) -> SwiftResponse:
         x.add(el, "LastModified", x.iso_from_swift(p.last_modified))
         x.add(el, "ETag", f'"{p.etag}"')
         x.add(el, "Size", str(p.size))
-    return xml_response(doc)
+    return x.response(doc)
 
 
 def _leftovers(prefix: str, rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -512,7 +498,7 @@ async def list_uploads(req: S3Request) -> SwiftResponse:
         marker = key_marker + "\U0010ffff"  # a rolled-up prefix: skip all of it
     else:
         marker = marker_name(key_marker, AFTER_IDS)
-    await _check_bucket(req)
+    await req.head_bucket()
     # (key, upload id, initiated) for an upload, (prefix, None, "") for a common prefix
     found: list[tuple[str, str | None, str]] = []
     seen: set[str] = set()
@@ -537,8 +523,7 @@ async def list_uploads(req: S3Request) -> SwiftResponse:
     truncated = len(found) > max_uploads
     found = found[:max_uploads]
 
-    def enc(text: str) -> str:
-        return quote(text, safe="/") if encoding == "url" else text
+    enc = x.encoder(encoding)
 
     doc = x.root("ListMultipartUploadsResult")
     x.add(doc, "Bucket", req.bucket)
@@ -566,7 +551,7 @@ async def list_uploads(req: S3Request) -> SwiftResponse:
     for key, upload_id, _ in found:
         if upload_id is None:
             x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(key))
-    return xml_response(doc)
+    return x.response(doc)
 
 
 # -- CompleteMultipartUpload -------------------------------------------------------------------
@@ -673,11 +658,11 @@ async def complete(req: S3Request) -> SwiftResponse:
     done, _ = await asyncio.wait({task}, timeout=FIRST_WAIT)
     if done:
         doc, version = task.result()
-        resp = xml_response(doc)
+        resp = x.response(doc)
         resp.headers.update(version)
         return resp
     # taking long (many segments to check): answer 200 now, the outcome follows
-    return SwiftResponse.of(200, {"Content-Type": XML}, _late(req, task))
+    return SwiftResponse.of(200, {"Content-Type": x.CONTENT_TYPE}, _late(req, task))
 
 
 Finished = tuple[ET.Element, dict[str, str]]  # the result document, version headers
@@ -727,7 +712,7 @@ async def _already_completed(req: S3Request, upload_id: str) -> SwiftResponse | 
     stored = checksums.response_headers(r.headers)
     checksum = next(((k[len(checksums.HEADER_PREFIX):].upper(), v)
                      for k, v in stored.items()), None)
-    return xml_response(_result(req, etag, checksum))
+    return x.response(_result(req, etag, checksum))
 
 
 async def _put_manifest(req: S3Request, container: str | None, obj: str,
@@ -785,7 +770,7 @@ async def delete_object(req: S3Request, key: str, vid: str | None) -> versioning
     if vid is None and not (await versioning.bucket_config(req)).configured:
         status = await delete(req, key)
         if status == 404:
-            await _check_bucket(req)
+            await req.head_bucket()
         elif status // 100 != 2:
             raise from_swift_status(status)
         return versioning.Deleted()

@@ -17,7 +17,7 @@ from proxy.auth import RESELLER_PREFIX, Caller
 from proxy.pipeline import Body, BytesBody, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath
 from proxy.s3.checksums import Declared
-from proxy.s3.errors import S3Error
+from proxy.s3.errors import S3Error, from_swift_status
 from proxy.state import ProxyState
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -136,3 +136,23 @@ class S3Request:
                    **kw: object) -> SwiftResponse:
         req = self.swift(method, container, obj, **kw)  # type: ignore[arg-type]
         return await self.st.pipeline.call(req)
+
+    async def head_bucket(self, bucket: str | None = None) -> SwiftResponse:
+        """The bucket's (closed) HEAD answer; NoSuchBucket naming it when it is missing,
+        the Swift status's S3 error when the HEAD fails otherwise."""
+        name = bucket if bucket is not None else self.bucket
+        r = await self.call("HEAD", name)
+        await r.close()
+        if r.status == 404:
+            raise S3Error("NoSuchBucket", BucketName=name or "")
+        if not r.ok:
+            raise from_swift_status(r.status, bucket=True)
+        return r
+
+    async def missing(self) -> S3Error:
+        """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
+        r = await self.call("HEAD", self.bucket)
+        await r.close()
+        if r.status == 404:
+            return S3Error("NoSuchBucket", BucketName=self.bucket or "")
+        return S3Error("NoSuchKey", Key=self.key or "")

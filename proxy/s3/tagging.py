@@ -141,15 +141,6 @@ def count_header(headers: Mapping[str, str]) -> dict[str, str]:
     return {"x-amz-tagging-count": str(n)} if n else {}
 
 
-async def missing(req: S3Request) -> S3Error:
-    """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if r.status == 404:
-        return S3Error("NoSuchBucket", BucketName=req.bucket or "")
-    return S3Error("NoSuchKey", Key=req.key or "")
-
-
 async def rewrite_object_sysmeta(req: S3Request, sysmeta: dict[str, str], *,
                                  authorized: bool = False) -> None:
     """Set the object's system metadata ``sysmeta``, keeping all else (see the module's
@@ -165,7 +156,7 @@ async def rewrite_object_sysmeta(req: S3Request, sysmeta: dict[str, str], *,
         head = await req.call("HEAD", req.bucket, req.key)
         await head.close()
         if head.status == 404:
-            raise await missing(req)
+            raise await req.missing()
         if not head.ok:
             raise from_swift_status(head.status, key=True)
         manifest = "X-Static-Large-Object" in head.headers or \
@@ -211,7 +202,7 @@ async def handle(req: S3Request) -> SwiftResponse:
 
 
 def _xml(doc: ET.Element) -> SwiftResponse:
-    return SwiftResponse.of(200, {"Content-Type": "application/xml"}, x.dump(doc))
+    return x.response(doc)
 
 
 async def get_bucket_tagging(req: S3Request) -> SwiftResponse:
@@ -245,7 +236,7 @@ async def get_object_tagging(req: S3Request) -> SwiftResponse:
     r = await req.call("HEAD", req.bucket, req.key)
     await r.close()
     if r.status == 404:
-        raise await missing(req)
+        raise await req.missing()
     if not r.ok:
         raise from_swift_status(r.status, key=True)
     return _xml(to_xml(load(r.headers.get(OBJECT_SYSMETA))))

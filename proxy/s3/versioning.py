@@ -49,7 +49,6 @@ ALIAS_TYPE = "application/x-s3-version-alias"
 NULL = "null"
 MAX_KEYS = 1000
 PAGE = 1000
-XML = "application/xml"
 
 
 def archive_of(bucket: str) -> str:
@@ -233,15 +232,6 @@ def _find(versions: list[Version], vid: str) -> Version | None:
     return next((v for v in versions if v.vid == vid), None)
 
 
-async def _bucket_or_fail(req: S3Request, bucket: str | None = None) -> None:
-    r = await req.call("HEAD", bucket or req.bucket)
-    await r.close()
-    if r.status == 404:
-        raise S3Error("NoSuchBucket", BucketName=bucket or req.bucket or "")
-    if not r.ok:
-        raise from_swift_status(r.status, bucket=True)
-
-
 def no_such_version(key: str, vid: str) -> S3Error:
     return S3Error("NoSuchVersion", "The specified version does not exist.", status=404,
                    Key=key, VersionId=vid)
@@ -385,7 +375,7 @@ async def delete(req: S3Request, key: str, vid: str | None) -> Deleted:
         r = await req.call("DELETE", req.bucket, key)
         await r.close()
         if r.status == 404:
-            await _bucket_or_fail(req)
+            await req.head_bucket()
         elif not r.ok:
             raise from_swift_status(r.status)
         entries = await _archive_entries(req, req.bucket, key, limit=3)
@@ -393,7 +383,7 @@ async def delete(req: S3Request, key: str, vid: str | None) -> Deleted:
         marker = next((v for v in newest if v.marker), None)
         return Deleted(marker.vid if marker else None, True)
     if cfg.configured:  # suspended: a null delete marker
-        await _bucket_or_fail(req)
+        await req.head_bucket()
         await _prepare_suspended(req, cfg, key)
         await _checked(req, "PUT", archive_of(req.bucket), versions_prefix(key) + tsmod.now(),
                        headers={"Content-Type": DELETE_MARKER}, body=b"")
@@ -402,7 +392,7 @@ async def delete(req: S3Request, key: str, vid: str | None) -> Deleted:
     r = await req.call("DELETE", req.bucket, key)
     await r.close()
     if r.status == 404:
-        await _bucket_or_fail(req)
+        await req.head_bucket()
     elif not r.ok:
         raise from_swift_status(r.status)
     return Deleted()
@@ -414,7 +404,7 @@ async def _delete_version(req: S3Request, cfg: Config, key: str, vid: str) -> De
     versions = await versions_of(req, cfg, key)
     v = _find(versions, vid)
     if v is None:
-        await _bucket_or_fail(req)
+        await req.head_bucket()
         return Deleted(vid)  # as S3: deleting a version that is not there succeeds
     latest = versions[0] is v
     if v.current:
@@ -434,7 +424,7 @@ async def resolve(req: S3Request, bucket: str, key: str, vid: str) -> tuple[str,
     cfg = await bucket_config(req, bucket)
     v = _find(await versions_of(req, cfg, key, bucket), vid)
     if v is None:
-        await _bucket_or_fail(req, bucket)
+        await req.head_bucket(bucket)
         raise no_such_version(key, vid)
     if v.current:
         return bucket, key, v
@@ -473,7 +463,7 @@ async def get_versioning(req: S3Request) -> SwiftResponse:
     cfg = config_of(r.headers)
     if cfg.configured:
         x.add(doc, "Status", cfg.status)
-    return SwiftResponse.of(200, {"Content-Type": XML}, x.dump(doc))
+    return x.response(doc)
 
 
 async def put_versioning(req: S3Request) -> SwiftResponse:
@@ -613,7 +603,7 @@ async def list_versions(req: S3Request) -> SwiftResponse:
                       "key marker.", ArgumentName="version-id-marker", ArgumentValue=vid_marker)
     if vid_marker:
         parse_version_id(vid_marker)
-    await _bucket_or_fail(req)
+    await req.head_bucket()
     cfg = await bucket_config(req)
     # with a version-id marker the key marker's own remaining versions come first
     after = _just_before(key_marker) if vid_marker else _key_after(req, prefix, delimiter)
@@ -671,8 +661,7 @@ async def list_versions(req: S3Request) -> SwiftResponse:
         truncated = True
         out = out[:max_keys]
 
-    def enc(text: str) -> str:
-        return quote(text, safe="/") if encoding == "url" else text
+    enc = x.encoder(encoding)
 
     doc = x.root("ListVersionsResult")
     x.add(doc, "Name", req.bucket)
@@ -706,7 +695,7 @@ async def list_versions(req: S3Request) -> SwiftResponse:
     for name, item in out:
         if item is None:
             x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(name))
-    return SwiftResponse.of(200, {"Content-Type": XML}, x.dump(doc))
+    return x.response(doc)
 
 
 # -- buckets ------------------------------------------------------------------------------

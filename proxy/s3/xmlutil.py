@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
+from proxy.pipeline import SwiftResponse
 from proxy.s3.errors import S3Error
 from proxy.s3.request import NS
 
 DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+CONTENT_TYPE = "application/xml"
+
+
+def response(doc: ET.Element, status: int = 200) -> SwiftResponse:
+    """An answer carrying ``doc``."""
+    return SwiftResponse.of(status, {"Content-Type": CONTENT_TYPE}, dump(doc))
+
+
+def encoder(encoding: str | None) -> Callable[[str], str]:
+    """How a listing writes keys and prefixes: as they are, or percent-encoded
+    (``encoding-type=url``)."""
+    if encoding == "url":
+        return lambda text: quote(text, safe="/")
+    return lambda text: text
 
 
 def root(tag: str) -> ET.Element:
