@@ -61,9 +61,19 @@ def start_swift(workdir: Path) -> bool:
     return True
 
 
-def start_strata(home: Path) -> dict[str, str]:
+# The Swift peer runs only its servers: no replicator, auditor or updater. Strata's
+# storage nodes run theirs in-process, and after a burst of writes a replication pass
+# rehashes and compares every partition with both peers (a sixth of a node's time).
+# To give both the same load, the bench holds those two off unless --daemons.
+QUIET_DAEMONS = {"STRATA_OBJECTSTORE_REPLICATOR_INTERVAL": "86400",
+                 "STRATA_OBJECTSTORE_AUDITOR_INTERVAL": "86400"}
+
+
+def start_strata(home: Path, daemons: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env["STRATA_HOME"] = str(home)
+    if not daemons:
+        env.update(QUIET_DAEMONS)
     log(f"starting Strata with its state in {home}")
     subprocess.run([str(REPO / ".venv" / "bin" / "strata"), "up", "-d"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -202,6 +212,9 @@ def main() -> None:
                         "multipart upload of --large-mb objects)")
     p.add_argument("--swift-only", action="store_true", help="skip the Swift API load")
     p.add_argument("--swift-dir", default="/tmp/swift-peer")
+    p.add_argument("--daemons", action="store_true",
+                   help="keep Strata's replicator and auditor on their default intervals "
+                        "(by default they are held off, as the Swift peer runs none)")
     p.add_argument("--keep", action="store_true", help="leave both running afterwards")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args()
@@ -209,7 +222,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="strata-bench-"))
     swift_dir = Path(args.swift_dir)
     started_swift = start_swift(swift_dir)
-    env = start_strata(home)
+    env = start_strata(home, args.daemons)
     try:
         key = demo_password(home)
         strata_runs, swift_runs = [], []
@@ -254,8 +267,11 @@ def main() -> None:
                      "strata_p99_ms": mine["p99_ms"], "swift_p99_ms": other.get("p99_ms"),
                      "errors": mine["errors"] + other.get("errors", 0)})
     if args.json:
-        print(json.dumps({"phases": rows, "listing_first_page_ms": listing_ms}))
+        print(json.dumps({"phases": rows, "listing_first_page_ms": listing_ms,
+                          "strata_daemons": args.daemons}))
         return
+    print("Strata's replicator and auditor: " + ("on (default intervals)" if args.daemons
+          else "held off, as the Swift peer runs none (--daemons to keep them)"))
     print(f"{'phase':<10} {'unit':<9} {'strata':>9} {'swift':>9} {'ratio':>6} "
           f"{'p99 ms (strata/swift)':>22} errors")
     for r in rows:

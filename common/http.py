@@ -258,9 +258,30 @@ class BatchedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
 
+class _Formatter(logging.Formatter):
+    """Formats ``asctime`` once per second, not once per line (strftime is a visible
+    share of a busy server's logging)."""
+
+    _second = -1
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = second
+        return f"{self._text},{int(record.msecs):03d}"
+
+
 def setup_logging(level: str = "INFO", service: str = "strata") -> None:
+    # No line names a caller, a thread or a process: skip looking them up per record
+    # (finding the caller walks the stack on every access-log line).
+    setattr(logging, "_srcfile", None)  # noqa: B010 (private, not in typeshed)
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = BatchedStderrHandler()
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(_Formatter(
         f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -7,7 +7,6 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from common.atomicfile import fsync_dir
+from common.threadpool import ThreadPool
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -43,14 +43,13 @@ class NodeContext:
     conn_timeout: float = 2.0
     workers: int = 8
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
-    executor: ThreadPoolExecutor = field(init=False)
+    executor: ThreadPool = field(init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=self.workers,
-                                           thread_name_prefix="node-io")
+        self.executor = ThreadPool(self.workers, "node-io")
 
     def device_path(self, device: str) -> Path:
         """The directory of ``device``; refuses names that could escape ``devices``."""
@@ -73,7 +72,7 @@ class NodeContext:
         return sorted(d.name for d in self.devices.iterdir() if d.is_dir())
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await self.executor.run(fn, *args)
 
     @property
     def session(self) -> aiohttp.ClientSession:
