@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -76,9 +77,13 @@ class ProxyState:
         return info
 
 
-def read_nodes(pl: Placement) -> list[Node]:
-    """Replicas to read from, in order: the primaries shuffled, then as many handoffs."""
-    return [*shuffled(pl.primaries), *itertools.islice(pl.handoffs(), len(pl.primaries))]
+def read_nodes(pl: Placement) -> Iterator[Node]:
+    """Replicas to read from, in order: the primaries shuffled, then as many handoffs.
+
+    Lazy: the handoffs (a walk of the ring) are only looked up when every primary
+    failed, not for each of the reads a primary answers."""
+    yield from shuffled(pl.primaries)
+    yield from itertools.islice(pl.handoffs(), len(pl.primaries))
 
 
 def new_timestamp() -> str:

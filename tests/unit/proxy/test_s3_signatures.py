@@ -162,3 +162,17 @@ def test_paths_and_bucket_names() -> None:
         assert valid_new_bucket(good), good
     for bad in ("ab", "a" * 64, "Upper", "a..b", "a.-b", "-ab", "ab-", "192.168.1.1", "a_b"):
         assert not valid_new_bucket(bad), bad
+
+
+@pytest.mark.parametrize("value", ["20261124T221500Z", "20240229T235959Z", "19700101T000000Z"])
+def test_amz_time_matches_strptime(value: str) -> None:
+    assert auth._amz_time(value) == calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ"))
+
+
+@pytest.mark.parametrize("value", ["20230229T000000Z", "20261324T221500Z", "2026112T221500Z",
+                                   "20261124T241500Z", "20261124T221500", "", "x" * 16,
+                                   "\uff12\uff10\uff12\uff161124T221500Z"])  # full-width digits
+def test_amz_time_refuses_what_is_not_a_time(value: str) -> None:
+    with pytest.raises(S3Error) as err:
+        auth._amz_time(value)
+    assert err.value.code == "AccessDenied"
