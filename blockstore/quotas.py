@@ -4,7 +4,7 @@ Usage is counted from the tables themselves in the same transaction that
 creates a resource, so a check and the row it allows commit together
 (SQLite has one writer at a time; PostgreSQL callers hold the project's row
 lock through ``lock_project``). Gigabytes count volumes and snapshots, as
-Cinder does.
+Cinder does; backups and their gigabytes are counted apart.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ def usage(s: Session, project_id: str) -> dict[str, int]:
         func.sum(m.Volume.size), 0)).where(m.Volume.project_id == project_id)).one()
     snaps, snap_gb = s.execute(select(func.count(m.Snapshot.id), func.coalesce(
         func.sum(m.Snapshot.size), 0)).where(m.Snapshot.project_id == project_id)).one()
+    backups, backup_gb = s.execute(select(func.count(m.Backup.id), func.coalesce(
+        func.sum(m.Backup.size), 0)).where(m.Backup.project_id == project_id)).one()
     return {"volumes": int(vols), "gigabytes": int(vol_gb) + int(snap_gb),
-            "snapshots": int(snaps), "backups": 0, "backup_gigabytes": 0}
+            "snapshots": int(snaps), "backups": int(backups),
+            "backup_gigabytes": int(backup_gb)}
 
 
 @dataclass(frozen=True)

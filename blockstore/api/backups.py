@@ -90,8 +90,8 @@ def view(s: Session, request: web.Request, who: Caller, bk: m.Backup) -> dict[st
 
 def _check_quota(s: Session, request: web.Request, project_id: str, size: int) -> None:
     lim = quotas.limits(s, state(request).cfg.blockstore, project_id)
-    count, used = s.execute(select(func.count(m.Backup.id), func.coalesce(
-        func.sum(m.Backup.size), 0)).where(m.Backup.project_id == project_id)).one()
+    usage = quotas.usage(s, project_id)
+    count, used = usage["backups"], usage["backup_gigabytes"]
     if 0 <= lim["backups"] < int(count) + 1:
         raise OverQuota(f"BackupLimitExceeded: Maximum number of backups allowed "
                         f"({lim['backups']}) exceeded for quota 'backups'.", "backups")

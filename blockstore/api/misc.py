@@ -286,8 +286,8 @@ async def limits(request: web.Request) -> web.Response:
                 "maxTotalVolumeGigabytes": lim["gigabytes"], "maxTotalBackups": lim["backups"],
                 "maxTotalBackupGigabytes": lim["backup_gigabytes"],
                 "totalVolumesUsed": used["volumes"], "totalSnapshotsUsed": used["snapshots"],
-                "totalGigabytesUsed": used["gigabytes"], "totalBackupsUsed": 0,
-                "totalBackupGigabytesUsed": 0}
+                "totalGigabytesUsed": used["gigabytes"], "totalBackupsUsed": used["backups"],
+                "totalBackupGigabytesUsed": used["backup_gigabytes"]}
 
     return json_response({"limits": {"rate": [], "absolute": await run(request, absolute)}})
 

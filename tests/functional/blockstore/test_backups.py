@@ -244,11 +244,19 @@ def test_backup_quotas_are_413(cloud: VolumeCloud) -> None:
                       json={"quota_set": {"backup_gigabytes": 100, "backups": 1}})
     assert r.status_code == 200
     bk = backup(third, vol["id"])
+    absolute = third.request("GET", "/limits").json()["limits"]["absolute"]
+    assert (absolute["totalBackupsUsed"], absolute["totalBackupGigabytesUsed"]) == (1, 2)
+    assert (absolute["maxTotalBackups"], absolute["maxTotalBackupGigabytes"]) == (1, 100)
+    quota = admin.request("GET", f"/os-quota-sets/{third.project_id}?usage=true").json()
+    assert quota["quota_set"]["backups"]["in_use"] == 1
+    assert quota["quota_set"]["backup_gigabytes"]["in_use"] == 2
     r = third.request("POST", "/backups", json={"backup": {"volume_id": vol["id"]}})
     assert r.status_code == 413 and "'backups'" in r.json()["overLimit"]["message"]
     assert third.show(vol["id"])["status"] == "available"
     assert third.request("DELETE", f"/backups/{bk['id']}").status_code == 202
     third.wait_gone(bk["id"], "backups")
+    absolute = third.request("GET", "/limits").json()["limits"]["absolute"]
+    assert (absolute["totalBackupsUsed"], absolute["totalBackupGigabytesUsed"]) == (0, 0)
     assert admin.request("DELETE", f"/os-quota-sets/{third.project_id}").status_code == 200
     assert third.request("DELETE", f"/volumes/{vol['id']}").status_code == 202
     third.wait_gone(vol["id"])
