@@ -58,6 +58,7 @@ from common.db import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_Row = TypeVar("_Row", m.Volume, m.Snapshot, m.Backup)
 CHUNK = 1 << 20
 
 
@@ -309,23 +310,21 @@ class VolumeManager:
 
     # -- background operations ----------------------------------------------------
 
-    async def _set_volume(self, volume_id: str, **fields: Any) -> None:
+    async def _set(self, model: type[_Row], row_id: str, **fields: Any) -> None:
+        """Set ``fields`` (and ``updated_at``) on a row, if it is still there."""
         def upd(s: Session) -> None:
-            vol = s.get(m.Volume, volume_id)
-            if vol is not None:
+            row = s.get(model, row_id)
+            if row is not None:
                 for k, v in fields.items():
-                    setattr(vol, k, v)
-                vol.updated_at = m.utcnow()
+                    setattr(row, k, v)
+                row.updated_at = m.utcnow()
         await self._db(upd)
 
+    async def _set_volume(self, volume_id: str, **fields: Any) -> None:
+        await self._set(m.Volume, volume_id, **fields)
+
     async def _set_snapshot(self, snapshot_id: str, **fields: Any) -> None:
-        def upd(s: Session) -> None:
-            snap = s.get(m.Snapshot, snapshot_id)
-            if snap is not None:
-                for k, v in fields.items():
-                    setattr(snap, k, v)
-                snap.updated_at = m.utcnow()
-        await self._db(upd)
+        await self._set(m.Snapshot, snapshot_id, **fields)
 
     async def create_volume(self, volume_id: str, image: ImageSource | None = None) -> None:
         """Make the volume the row describes; its status ends ``available`` or ``error``."""
@@ -444,13 +443,7 @@ class VolumeManager:
     # -- backups and upload-to-image ------------------------------------------------
 
     async def _set_backup(self, backup_id: str, **fields: Any) -> None:
-        def upd(s: Session) -> None:
-            bk = s.get(m.Backup, backup_id)
-            if bk is not None:
-                for k, v in fields.items():
-                    setattr(bk, k, v)
-                bk.updated_at = m.utcnow()
-        await self._db(upd)
+        await self._set(m.Backup, backup_id, **fields)
 
     def _engine(self) -> BackupEngine:
         if self.backups is None:

@@ -25,6 +25,8 @@ from blockstore.api.base import (
     caller,
     json_body,
     json_response,
+    limit_param,
+    page,
     project_url,
     run,
     section,
@@ -192,34 +194,16 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
         col = SORT_KEYS[key]
         stmt = stmt.order_by(col.asc() if direction.lower() == "asc" else col.desc())
     stmt = stmt.order_by(m.Backup.id.desc())
-    raw_limit, marker = q.get("limit"), q.get("marker")
-    if raw_limit is not None and not raw_limit.isdigit():
-        raise Invalid("Invalid input received: limit must be a non-negative integer.")
-    limit = int(raw_limit) if raw_limit is not None else None
+    limit, marker = limit_param(request), q.get("marker")
 
-    def page(s: Session) -> dict[str, Any]:
-        rows = list(s.scalars(stmt))
-        if marker is not None:
-            ids = [b.id for b in rows]
-            if marker not in ids:
-                raise NotFound(f"Marker {marker} could not be found.")
-            rows = rows[ids.index(marker) + 1:]
-        more = limit is not None and len(rows) > limit
-        if limit is not None:
-            rows = rows[:limit]
+    def listing(s: Session) -> dict[str, Any]:
         base = project_url(request)
-        items = [view(s, request, who, b) if detail else
-                 {"id": b.id, "name": b.name, "links": views.links(base, "backups", b.id)}
-                 for b in rows]
-        out: dict[str, Any] = {"backups": items}
-        if more and rows:
-            out["backups_links"] = [{"rel": "next", "href": str(request.url.update_query(
-                marker=rows[-1].id))}]
-        if q.get("with_count", "").lower() in ("1", "true"):
-            out["count"] = len(items)
-        return out
+        return page(request, "backups", list(s.scalars(stmt)),
+                    lambda b: view(s, request, who, b) if detail else
+                    {"id": b.id, "name": b.name, "links": views.links(base, "backups", b.id)},
+                    limit=limit, marker=marker)
 
-    return json_response(await run(request, page))
+    return json_response(await run(request, listing))
 
 
 @routes.get(V + "/backups")

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from sqlalchemy.orm import Session
@@ -28,6 +28,14 @@ from common.http import ApiError, Handler
 from identity.client import IdentityUnavailable
 
 T = TypeVar("T")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=HasId)
 
 STATE: web.AppKey[BlockState] = web.AppKey("block_state", BlockState)
 CALLER: web.RequestKey[Caller] = web.RequestKey("block_caller", Caller)
@@ -186,3 +194,38 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 def project_url(request: web.Request, *parts: str) -> str:
     base = state(request).cfg.blockstore_url()
     return "/".join([f"{base}/v3/{request.match_info.get('project_id', '')}", *parts])
+
+
+def limit_param(request: web.Request) -> int | None:
+    """The ``limit`` query parameter: None when absent, 400 when not a count."""
+    raw = request.query.get("limit")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise Invalid(f"Invalid input received: limit must be a non-negative integer "
+                      f"(got {raw!r}).")
+    return int(raw)
+
+
+def page(request: web.Request, kind: str, rows: list[R], render: Callable[[R], Any], *,
+         limit: int | None, marker: str | None, offset: int = 0) -> dict[str, Any]:
+    """One page of a listing, as Cinder answers it: the rows after ``marker`` (404 when
+    it is not among them) and ``offset``, at most ``limit`` of them, a ``<kind>_links``
+    next link when more follow, and ``count`` when ``with_count`` is asked for."""
+    if marker is not None:
+        ids = [r.id for r in rows]
+        if marker not in ids:
+            raise NotFound(f"Marker {marker} could not be found.")
+        rows = rows[ids.index(marker) + 1:]
+    rows = rows[offset:]
+    more = limit is not None and len(rows) > limit
+    if limit is not None:
+        rows = rows[:limit]
+    items = [render(r) for r in rows]
+    out: dict[str, Any] = {kind: items}
+    if more and rows:
+        out[f"{kind}_links"] = [{"rel": "next", "href": str(request.url.update_query(
+            marker=rows[-1].id))}]
+    if request.query.get("with_count", "").lower() in ("1", "true"):
+        out["count"] = len(items)
+    return out

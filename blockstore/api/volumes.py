@@ -17,6 +17,8 @@ from blockstore.api.base import (
     caller,
     json_body,
     json_response,
+    limit_param,
+    page,
     project_url,
     run,
     section,
@@ -283,16 +285,6 @@ def _sorting(request: web.Request) -> list[tuple[str, str]]:
     return out or [("created_at", "desc")]
 
 
-def _limit(request: web.Request) -> int | None:
-    raw = request.query.get("limit")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise Invalid(f"Invalid input received: limit must be a non-negative integer "
-                      f"(got {raw!r}).")
-    return int(raw)
-
-
 async def _listing(request: web.Request, detail: bool) -> web.Response:
     who = await caller(request)
     stmt, meta, _ = _filters(request, who)
@@ -301,40 +293,22 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
         col = SORT_KEYS[key]
         stmt = stmt.order_by(col.asc() if direction.lower() == "asc" else col.desc())
     stmt = stmt.order_by(m.Volume.id.desc())
-    limit = _limit(request)
+    limit = limit_param(request)
     marker = request.query.get("marker")
     offset = request.query.get("offset", "0")
     if not offset.isdigit():
         raise Invalid("Invalid input received: offset must be a non-negative integer.")
 
-    def page(s: Session) -> dict[str, Any]:
+    def listing(s: Session) -> dict[str, Any]:
         rows = [v for v in s.scalars(stmt)
                 if all((v.metadata_ or {}).get(k) == val for k, val in meta.items())]
-        if marker is not None:
-            ids = [v.id for v in rows]
-            if marker not in ids:
-                raise NotFound(f"Marker {marker} could not be found.")
-            rows = rows[ids.index(marker) + 1:]
-        rows = rows[int(offset):]
-        more = limit is not None and len(rows) > limit
-        if limit is not None:
-            rows = rows[:limit]
         base = project_url(request)
-        items = [render(s, request, who, v) if detail else
-                 {"id": v.id, "name": v.name, "links": views.links(base, "volumes", v.id)}
-                 for v in rows]
-        out: dict[str, Any] = {"volumes": items}
-        if more and rows:
-            query = {k: v for k, v in request.query.items() if k != "marker"}
-            query["marker"] = rows[-1].id
-            qs = "&".join(f"{k}={v}" for k, v in query.items())
-            out["volumes_links"] = [{"rel": "next", "href": f"{request.url.with_query(None)}"
-                                                            f"?{qs}"}]
-        if request.query.get("with_count", "").lower() in ("1", "true"):
-            out["count"] = len(items)
-        return out
+        return page(request, "volumes", rows, lambda v: render(s, request, who, v) if detail
+                    else {"id": v.id, "name": v.name,
+                          "links": views.links(base, "volumes", v.id)},
+                    limit=limit, marker=marker, offset=int(offset))
 
-    return json_response(await run(request, page))
+    return json_response(await run(request, listing))
 
 
 @routes.get(V + "/volumes")
