@@ -81,10 +81,23 @@ SESSION_PARAMS: Mapping[str, str] = {
 # command page-faulted in and zeroed a new megabyte, then unmapped it: a fifth of tgtd's
 # time in a write run. Serving them from the heap and keeping freed memory there lets
 # buffers be reused (sequential write +40%, read +60% in bench/iscsi_bench.py).
+# With O_DIRECT the kernel pins each buffer's pages for every command and copies the
+# socket's bytes into them: ``glibc.malloc.hugetlb=1`` has malloc ask for transparent
+# huge pages (madvise), so that is one 2 MiB page instead of 256 small ones (sequential
+# write a further +25-45%, read about doubled). Where THP is off it changes nothing.
 TGTD_MALLOC_ENV: Mapping[str, str] = {
     "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
 }
+
+
+def tgtd_environ(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with :data:`TGTD_MALLOC_ENV` added (glibc tunables already set are kept)."""
+    env = {**base, **TGTD_MALLOC_ENV}
+    if base.get("GLIBC_TUNABLES"):
+        env["GLIBC_TUNABLES"] = f"{base['GLIBC_TUNABLES']}:{TGTD_MALLOC_ENV['GLIBC_TUNABLES']}"
+    return env
 
 
 @dataclass
@@ -415,7 +428,7 @@ class TgtDaemon:
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL,
                 stdout=log or asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, env={**os.environ, **TGTD_MALLOC_ENV})
+                start_new_session=True, env=tgtd_environ(os.environ))
         except OSError as exc:
             raise TargetError(f"cannot run {self._tgtd}: {exc.strerror}") from None
         finally:

@@ -28,6 +28,7 @@ from blockstore.targets.tgt import (
     TGTD_SOCKET_DIR,
     parse_show,
     takes_direct_io,
+    tgtd_environ,
 )
 from tests.conftest import free_port
 from tests.functional.blockstore.test_targets_contract import (
@@ -229,6 +230,30 @@ async def test_disk_files_are_served_with_o_direct_and_memory_files_without(
         assert os.pread(memfd, 65536, 4096) == b"\x3c" * 65536
     finally:
         os.close(memfd)
+
+
+async def test_tgtd_command_buffers_sit_on_huge_pages(daemon: TgtDaemon, tmp_path: Path) -> None:
+    """With transparent huge pages available (``madvise`` or ``always``), a 4 MiB write
+    lands in a buffer tgtd's malloc backed with huge pages (``glibc.malloc.hugetlb``)."""
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not thp.exists() or "[never]" in thp.read_text():
+        pytest.skip("this kernel has transparent huge pages off: nothing to check")
+    export = await daemon.driver().ensure_export(
+        "vol-h", str(make_file(tmp_path / "h", 8 * MiB)), chap_user="uh",
+        chap_password="secret-hhhh1")
+    assert_io_ok(await qemu_io(export, "write -P 0x11 0 4M", "read -P 0x11 0 4M"))
+    rollup = Path(f"/proc/{daemon.pid}/smaps_rollup").read_text()
+    huge_kib = int(next(line.split()[1] for line in rollup.splitlines()
+                        if line.startswith("AnonHugePages:")))
+    assert huge_kib >= 2048, rollup
+
+
+def test_tgtd_environment_keeps_glibc_tunables_already_set() -> None:
+    env = tgtd_environ({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env["PATH"] == "/bin"
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert env["MALLOC_MMAP_THRESHOLD_"] == TGTD_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert tgtd_environ({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
 
 
 def test_direct_io_probe_says_no_where_o_direct_cannot_open(tmp_path: Path) -> None:
