@@ -315,6 +315,59 @@ async def test_resize_follows_the_grown_file(h: Harness) -> None:
         await h.driver.resize(str(uuid.uuid4()))
 
 
+async def test_relocate_serves_the_new_file_from_then_on(h: Harness) -> None:
+    vid, path = h.new_volume(64 * MiB)
+    export = await h.export(vid, path)
+    assert_io_ok(await qemu_io(export, "write -P 0x5a 0 64k"))
+    moved = h.tmp / f"moved-{vid}"
+    moved.write_bytes(path.read_bytes())  # the same bytes, as a backend's new view has
+    await h.driver.relocate(vid, str(moved))
+    await h.driver.relocate(vid, str(moved))  # idempotent
+    assert await read_capacity(export) == 64 * MiB
+    assert_io_ok(await qemu_io(export, "read -P 0x5a 0 64k", "write -P 0x6b 1M 64k"))
+    assert file_bytes(moved, MiB, 64 * 1024) == b"\x6b" * 65536
+    assert file_bytes(path, MiB, 64 * 1024) == bytes(65536)  # the old file is left alone
+    # after a restart, exporting the new path keeps the same target
+    assert (await h.export(vid, moved)).target_iqn == export.target_iqn
+    with pytest.raises(TargetError, match="not exported"):
+        await h.driver.relocate(str(uuid.uuid4()), str(moved))
+    for bad in ("relative/path", str(h.tmp / "missing")):
+        with pytest.raises(TargetError, match="backing path"):
+            await h.driver.relocate(vid, bad)
+
+
+async def test_relocate_under_running_writes_fails_none_and_freezes_the_old_file(
+        h: Harness) -> None:
+    """The live switch a snapshot of an attached volume makes: a writer keeps going
+    without one error, and once ``relocate`` returns the old file never changes."""
+    if not h.driver.relocates_live:
+        pytest.skip(f"{h.driver.name} drops the LUN while relocating (relocates_live false)")
+    vid, path = h.new_volume(32 * MiB)
+    export = await h.export(vid, path)
+    moved = h.tmp / f"moved-{vid}"
+    with moved.open("wb") as f:  # same bytes as the (all zero) volume
+        f.truncate(32 * MiB)
+    # 64 KiB writes of 0x21 at depth 4, wrapping over the 32 MiB volume 40 times
+    bench = await asyncio.create_subprocess_exec(
+        "qemu-img", "bench", "-w", "-c", str(40 * 512), "-s", "64k", "-d", "4",
+        "--pattern=33", "--image-opts", image_opts(export),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.sleep(0.3)
+        assert bench.returncode is None, "the writer ended before the switch"
+        await h.driver.relocate(vid, str(moved))
+        frozen = path.read_bytes()
+        assert bench.returncode is None, "the writer ended before the switch was over"
+        out, err = await asyncio.wait_for(bench.communicate(), 120)
+    finally:
+        if bench.returncode is None:
+            bench.kill()
+            await bench.wait()
+    assert bench.returncode == 0, out.decode() + err.decode()
+    assert path.read_bytes() == frozen
+    assert moved.read_bytes() == b"\x21" * (32 * MiB)  # it wrapped over it after the switch
+
+
 async def test_ensure_and_remove_are_idempotent(h: Harness) -> None:
     vid, path = h.new_volume()
     first = await h.export(vid, path)
