@@ -570,6 +570,48 @@ class FileBackend:
             except BaseException:
                 self._snapshots[snapshot_id] = snap
                 raise
+        volume_id = snap["volume"]
+        if volume_id in self._volumes:
+            async with self._lock(volume_id):
+                if volume_id in self._volumes and not self._exported(volume_id):
+                    await self._collapse_if_alone(volume_id)
+
+    async def _collapse_if_alone(self, volume_id: str) -> None:
+        """Fold a volume's overlays back into the raw layer at the bottom of its chain,
+        once no snapshot, clone or other volume reaches any layer of that chain: the
+        volume is one raw file again, which the target can serve directly. Call with
+        the volume's lock held, while it is not exported.
+
+        ``qemu-img commit`` writes into the raw file only ranges the overlays hold,
+        and they mask exactly those ranges: the volume reads the same at every
+        instant, so a crash in the middle loses nothing."""
+        top = self._volumes[volume_id]["layer"]
+        base = self._bottom(top)
+        if base == top or base not in self._raw:
+            return
+        ours = set()
+        cur: str | None = top
+        while cur is not None:
+            ours.add(cur)
+            cur = self._layers[cur]
+        others = [v["layer"] for k, v in self._volumes.items() if k != volume_id]
+        others += [snap["layer"] for snap in self._snapshots.values()] + list(self._pinned)
+        for layer in others:
+            cur = layer
+            while cur is not None:
+                if cur in ours:
+                    return
+                cur = self._layers[cur]
+        size = self._volumes[volume_id]["size_gib"] * GIB
+        base_path = self._layer_path(base)
+        if base_path.stat().st_size < size:  # extended since: grow the raw file first
+            await self._img(["resize", "-q", "-f", "raw", str(base_path), str(size)],
+                            limits=INFO_LIMITS)
+        await self._img(["commit", "-q", "-f", "qcow2", "-b", str(base_path),
+                         str(self._layer_path(top))])
+        async with self._state_lock:
+            self._volumes[volume_id]["layer"] = base
+            await self._commit()  # drops the overlay
 
     async def snapshot_info(self, snapshot_id: str) -> SnapshotInfo:
         snap = self._snapshot(snapshot_id)
@@ -705,6 +747,8 @@ class FileBackend:
         async with self._lock(check_id(volume_id)):
             vol = self._volume(volume_id)
             mountpoint = self._export_file(volume_id)
+            if self._mover is not None and not self._exported(volume_id):
+                await self._collapse_if_alone(volume_id)  # a snapshot since deleted
             if self._mover is not None and self._fmt(vol["layer"]) == "raw":
                 # The target serves the raw file itself (a snapshot moves it, see
                 # ``_freeze_direct``); a daemon left from before has nothing to serve.

@@ -725,3 +725,50 @@ async def test_direct_export_survives_a_restart(tmp_path: Path) -> None:
     finally:
         await release_all(second)
         await second.close()
+
+
+async def test_deleting_the_snapshot_folds_the_volume_back_into_its_raw_file(
+        fbd: tuple[FileBackend, MoverLog]) -> None:
+    b, _ = fbd
+    await b.create("vol-k", 1)
+    raw = await b.export_path("vol-k")
+    await asyncio.to_thread(_pwrite, raw, 0, pattern(4, 3 * MIB))
+    await b.snapshot("snap-k", "vol-k")  # live: the overlay's view is served now
+    await asyncio.to_thread(_pwrite, await b.export_path("vol-k"), MIB, pattern(5, MIB))
+    await b.release_export("vol-k")
+    assert len(b.chain("vol-k")) == 2  # snap-k holds the raw file
+    await b.snapshot("snap-k2", "vol-k")
+    await asyncio.to_thread(_pwrite, await b.export_path("vol-k"), 2 * MIB, pattern(6, MIB))
+    await b.release_export("vol-k")
+    await b.clone("vol-kc", "vol-k", 1)  # a clone shares the chain: no folding
+    await b.delete_snapshot("snap-k")
+    await b.delete_snapshot("snap-k2")
+    assert len(b.chain("vol-k")) == 4
+    await b.delete("vol-kc")
+    await b.extend("vol-k", 2)
+    await b.snapshot("snap-k3", "vol-k")
+    await b.delete_snapshot("snap-k3")  # nothing else reaches the chain now: folded
+    info = await b.info("vol-k")
+    assert b.chain("vol-k") == [raw] and info.format == "raw" and info.size_gib == 2
+    assert Path(raw).stat().st_size == 2 * GIB
+    data = await read(b, "vol-k", 0, 3 * MIB)
+    assert data == pattern(4, 3 * MIB)[:MIB] + pattern(5, MIB) + pattern(6, MIB)
+    assert await b.export_path("vol-k") == raw  # served from its file again
+    assert {p.name for p in b.layers_dir.iterdir()} == {Path(raw).name}
+
+
+async def test_attaching_folds_a_volume_whose_snapshots_went_while_it_was_attached(
+        fbd: tuple[FileBackend, MoverLog]) -> None:
+    b, _ = fbd
+    await b.create("vol-j", 1)
+    raw = await b.export_path("vol-j")
+    await b.snapshot("snap-j", "vol-j")  # e.g. a backup of the attached volume
+    view = await b.export_path("vol-j")
+    await asyncio.to_thread(_pwrite, view, 0, pattern(7, MIB))
+    await b.delete_snapshot("snap-j")
+    assert await b.export_path("vol-j") == view  # attached: left as it is
+    await b.release_export("vol-j")
+    assert len(b.chain("vol-j")) == 2
+    assert await b.export_path("vol-j") == raw  # the next attach folds it first
+    assert b.chain("vol-j") == [raw]
+    assert await read(b, "vol-j", 0, MIB) == pattern(7, MIB)
