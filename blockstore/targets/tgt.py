@@ -279,32 +279,32 @@ class TgtDriver:
         targets = await self._show()
         return sorted(vid for vid in map(volume_id_of, targets) if vid is not None)
 
+    async def _volume_lun(self, volume_id: str) -> tuple[TgtTarget, str]:
+        """The volume's target and the path its LUN serves (call with the lock held)."""
+        target = (await self._show()).get(target_iqn(volume_id))
+        lun = target.luns.get(VOLUME_LUN) if target else None
+        if target is None or lun is None or lun.path is None:
+            raise TargetError(f"volume {volume_id} is not exported")
+        return target, lun.path
+
     async def resize(self, volume_id: str) -> None:
         check_volume_id(volume_id)
-        iqn = target_iqn(volume_id)
         async with self._lock:
-            target = (await self._show()).get(iqn)
-            lun = target.luns.get(VOLUME_LUN) if target else None
-            if target is None or lun is None or lun.path is None:
-                raise TargetError(f"volume {volume_id} is not exported")
-            await self._replace_lun(target.tid, lun.path)
+            target, path = await self._volume_lun(volume_id)
+            await self._replace_lun(target.tid, path)
 
     async def relocate(self, volume_id: str, path: str) -> None:
         check_volume_id(volume_id)
         check_backing_path(path)
         if "," in path:  # tgtadm --params is a comma-separated list
             raise TargetError(f"tgt cannot serve a path with a comma: {path!r}")
-        iqn = target_iqn(volume_id)
         async with self._lock:
-            target = (await self._show()).get(iqn)
-            lun = target.luns.get(VOLUME_LUN) if target else None
-            if target is None or lun is None or lun.path is None:
-                raise TargetError(f"volume {volume_id} is not exported")
-            if lun.path == path:
+            target, old = await self._volume_lun(volume_id)
+            if old == path:
                 return
-            if lun.direct and not takes_direct_io(path):
+            if target.luns[VOLUME_LUN].direct and not takes_direct_io(path):
                 raise TargetError(f"{path} cannot be opened with O_DIRECT, as LUN "
-                                  f"{VOLUME_LUN} of {iqn} is")
+                                  f"{VOLUME_LUN} of {target.iqn} is")
             tid = str(target.tid)
             before = await self._stat(tid)
             # One management request, which tgtd's event loop serves whole between two
@@ -317,7 +317,7 @@ class TgtDriver:
                 # The old file may be closed already: open it again.
                 await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
                                    "--lun", str(VOLUME_LUN),
-                                   "--params", f"online=0,path={lun.path}")
+                                   "--params", f"online=0,path={old}")
                 raise TargetError(f"tgtadm cannot switch LUN {VOLUME_LUN} of target {tid} "
                                   f"to {path}: {result.stderr.strip()}")
             await self._settle(tid, before)
