@@ -11,7 +11,17 @@ from sqlalchemy.orm import Session
 from blockstore import models as m
 from blockstore import quotas
 from blockstore.api import views
-from blockstore.api.base import caller, json_body, json_response, project_url, run, section, state
+from blockstore.api.base import (
+    caller,
+    json_body,
+    json_response,
+    limit_param,
+    page,
+    project_url,
+    run,
+    section,
+    state,
+)
 from blockstore.api.volumes import check_metadata, check_text, get_volume
 from blockstore.errors import Invalid
 from blockstore.policy import Caller, check_visible, check_write
@@ -71,6 +81,10 @@ async def create(request: web.Request) -> web.Response:
 async def _listing(request: web.Request, detail: bool) -> web.Response:
     who = await caller(request)
     q = request.query
+    limit = limit_param(request)
+    offset = q.get("offset", "0")
+    if not offset.isdigit():
+        raise Invalid("Invalid input received: offset must be a non-negative integer.")
 
     def listing(s: Session) -> dict[str, Any]:
         stmt = select(m.Snapshot).order_by(m.Snapshot.created_at.desc(), m.Snapshot.id)
@@ -80,18 +94,13 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
                          ("volume_id", m.Snapshot.volume_id)):
             if key in q:
                 stmt = stmt.where(col == q[key])
-        rows = list(s.scalars(stmt))
-        if "marker" in q:
-            ids = [r.id for r in rows]
-            rows = rows[ids.index(q["marker"]) + 1:] if q["marker"] in ids else []
-        if q.get("limit", "").isdigit():
-            rows = rows[:int(q["limit"])]
         base = project_url(request)
-        items = [views.snapshot(r, base) if detail else
-                 {k: v for k, v in views.snapshot(r, base).items()
-                  if k in ("id", "name", "description", "volume_id", "size", "status",
-                           "created_at", "updated_at", "metadata")} for r in rows]
-        return {"snapshots": items}
+        return page(request, "snapshots", list(s.scalars(stmt)),
+                    lambda r: views.snapshot(r, base) if detail else
+                    {k: v for k, v in views.snapshot(r, base).items()
+                     if k in ("id", "name", "description", "volume_id", "size", "status",
+                              "created_at", "updated_at", "metadata")},
+                    limit=limit, marker=q.get("marker"), offset=int(offset))
 
     return json_response(await run(request, listing))
 

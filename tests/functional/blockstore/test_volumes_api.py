@@ -467,3 +467,30 @@ def test_admin_reset_status_and_force_delete(admin: VolumeApi, demo: VolumeApi) 
     r = as_admin.request("GET", "/os-services")
     assert r.status_code == 200
     assert {s["binary"] for s in r.json()["services"]} >= {"cinder-volume"}
+
+
+def test_snapshot_listing_pages_as_cinder_does(demo: VolumeApi) -> None:
+    vid = demo.create(size=1, name="paged")["id"]
+    demo.wait(vid)
+    made = []
+    for i in range(3):
+        r = demo.request("POST", "/snapshots", json={"snapshot": {"volume_id": vid,
+                                                                  "name": f"p{i}"}})
+        assert r.status_code == 202, r.text
+        made.append(demo.wait(r.json()["snapshot"]["id"], "snapshots")["id"])
+    r = demo.request("GET", f"/snapshots/detail?volume_id={vid}&limit=2&with_count=true")
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert len(first["snapshots"]) == 2 and first["count"] == 2
+    nxt = first["snapshots_links"][0]
+    assert nxt["rel"] == "next" and f"marker={first['snapshots'][1]['id']}" in nxt["href"]
+    r = demo.request("GET", f"/snapshots?volume_id={vid}&limit=2"
+                            f"&marker={first['snapshots'][1]['id']}")
+    rest = r.json()
+    assert len(rest["snapshots"]) == 1 and "snapshots_links" not in rest
+    seen = [s["id"] for s in first["snapshots"] + rest["snapshots"]]
+    assert sorted(seen) == sorted(made)
+    assert demo.request("GET", f"/snapshots?marker={vid}").status_code == 404
+    r = demo.request("GET", "/snapshots?limit=many")
+    assert r.status_code == 400 and "limit" in r.json()["badRequest"]["message"]
+    assert demo.request("GET", "/snapshots?offset=-1").status_code == 400
