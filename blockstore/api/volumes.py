@@ -23,6 +23,7 @@ from blockstore.api.base import (
     run,
     section,
     state,
+    version,
 )
 from blockstore.errors import Invalid, NotFound, Unavailable
 from blockstore.manager import ImageSource
@@ -156,12 +157,19 @@ async def create(request: web.Request) -> web.Response:
     snapshot_id = body.get("snapshot_id")
     source_volid = body.get("source_volid")
     image_ref = body.get("imageRef") or body.get("image_id")
-    if sum(x is not None for x in (snapshot_id, source_volid, image_ref)) > 1:
-        raise Invalid("Invalid input received: only one of snapshot_id, source_volid and "
-                      "imageRef may be given.")
-    if body.get("backup_id") is not None:
-        raise Invalid("Invalid input received: creating a volume from a backup is not "
-                      "supported yet.")
+    backup_id = body.get("backup_id")
+    if sum(x is not None for x in (snapshot_id, source_volid, image_ref, backup_id)) > 1:
+        raise Invalid("Invalid input received: only one of snapshot_id, source_volid, "
+                      "imageRef and backup_id may be given.")
+    if backup_id is not None:
+        if not version(request).at_least(47):
+            raise Invalid("Invalid input received: creating a volume from a backup "
+                          "(backup_id) needs microversion 3.47 or later.")
+        if not isinstance(backup_id, str):
+            raise Invalid("Invalid input received: backup_id must be a string.")
+        if st.manager.backups is None:
+            raise Unavailable("Service cinder-backup could not be found: the block store "
+                              "has no object store to keep backups in.")
     size_given = body.get("size")
     image: dict[str, Any] | None = None
     if image_ref is not None:
@@ -171,10 +179,21 @@ async def create(request: web.Request) -> web.Response:
     bootable = body.get("bootable")
 
     def make(s: Session) -> dict[str, Any]:
-        size = None if size_given is None and (snapshot_id or source_volid) else \
-            parse_size(size_given)
+        size = None if size_given is None and (snapshot_id or source_volid or backup_id) \
+            else parse_size(size_given)
         vtype_ref = body.get("volume_type")
-        snap = src = None
+        snap = src = bk = None
+        if backup_id is not None:
+            bk = s.get(m.Backup, backup_id)
+            check_visible(who, bk.project_id if bk else None, "Backup", backup_id)
+            assert bk is not None
+            if bk.status != "available":
+                raise Invalid(f"Invalid backup: Backup status must be available (backup "
+                              f"{backup_id} is {bk.status}).")
+            size = size or bk.size
+            if size < bk.size:
+                raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
+                              f"smaller than the backup size {bk.size}GB.")
         if snapshot_id is not None:
             snap = s.get(m.Snapshot, str(snapshot_id))
             check_visible(who, snap.project_id if snap else None, "Snapshot", str(snapshot_id))
@@ -223,11 +242,17 @@ async def create(request: web.Request) -> web.Response:
                 dict(src.image_metadata) if src else {}))
         if isinstance(bootable, bool):
             vol.bootable = bootable
+        if bk is not None:  # the backup is written into the new volume, as a restore does
+            vol.status = "restoring-backup"
+            bk.status, bk.updated_at = "restoring", m.utcnow()
         s.add(vol)
         s.flush()
         return render(s, request, who, vol)
 
     view = await run(request, make)
+    if backup_id is not None:
+        st.manager.spawn(st.manager.restore_backup(backup_id, view["id"], new=True))
+        return json_response({"volume": view}, status=202)
     source = None
     if image is not None:
         source = ImageSource(f"{st.cfg.imagestore_url()}/v2/images/{image['id']}/file",

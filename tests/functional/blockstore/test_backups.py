@@ -376,3 +376,44 @@ def test_backups_need_the_object_store(tmp_path_factory: pytest.TempPathFactory)
         assert r.status_code == 503, r.text
         assert api.show(vol["id"])["status"] == "available"
         assert requests.get(c.volume_url + "/", timeout=10).status_code == 300
+
+
+def test_volume_created_from_a_backup(cloud: VolumeCloud, demo: VolumeApi) -> None:
+    """POST /volumes with backup_id (3.47+): the new volume holds the backup's bytes."""
+    vol = demo.create(size=1, name="bk-origin")
+    write(demo, vol["id"], "write -P 0x6e 8M 2M")
+    bk = backup(demo, vol["id"], name="bk-for-create")
+
+    # the openstack client (volume API 3.47), the size taken from the backup
+    out = osc(cloud, "demo", "--os-volume-api-version", "3.47", "volume", "create",
+              "--backup", "bk-for-create", "from-backup")
+    made = demo.wait(out["id"], until=("available", "error", "error_restoring"), timeout=120)
+    assert made["status"] == "available" and made["size"] == 1, made
+    assert demo.wait(bk["id"], "backups", until=("available", "error"))["status"] == "available"
+    assert reads(demo, out["id"], "read -P 0x6e 8M 2M", "read -P 0 0 8M")
+
+    # raw HTTP, larger than the backup
+    r = demo.request("POST", "/volumes", version="3.47",
+                     json={"volume": {"backup_id": bk["id"], "size": 2, "name": "bigger"}})
+    assert r.status_code == 202, r.text
+    assert r.json()["volume"]["status"] == "restoring-backup"
+    bigger = demo.wait(r.json()["volume"]["id"], until=("available", "error_restoring"),
+                       timeout=120)
+    assert bigger["status"] == "available" and bigger["size"] == 2
+    assert reads(demo, bigger["id"], "read -P 0x6e 8M 2M", "read -P 0 1G 1M")
+
+    # bad input: each refused before anything is made
+    count = len(demo.request("GET", "/volumes").json()["volumes"])
+    for body, ver, status in (
+            ({"backup_id": bk["id"]}, "3.46", 400),  # too old a microversion
+            ({"backup_id": bk["id"], "size": 0}, "3.47", 400),
+            ({"backup_id": bk["id"], "snapshot_id": vol["id"]}, "3.47", 400),
+            ({"backup_id": 7}, "3.47", 400),
+            ({"backup_id": "no-such-backup"}, "3.47", 404)):
+        r = demo.request("POST", "/volumes", version=ver, json={"volume": {"size": 1, **body}})
+        assert r.status_code == status, (body, r.text)
+    r = demo.request("POST", "/volumes", version="3.47",
+                     json={"volume": {"backup_id": bk["id"], "size": 1}})
+    assert r.status_code == 202  # size 1 = the backup's: fine
+    demo.wait(r.json()["volume"]["id"], until=("available", "error_restoring"), timeout=120)
+    assert len(demo.request("GET", "/volumes").json()["volumes"]) == count + 1
