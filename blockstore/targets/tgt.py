@@ -291,7 +291,10 @@ class TgtDriver:
         check_volume_id(volume_id)
         async with self._lock:
             target, path = await self._volume_lun(volume_id)
-            await self._replace_lun(target.tid, path)
+            if "," in path:  # cannot go in --params: a new LU (idle sessions only)
+                await self._replace_lun(target.tid, path)
+            else:
+                await self._swap_file(target, path)  # reopening it reads the new size
 
     async def relocate(self, volume_id: str, path: str) -> None:
         check_volume_id(volume_id)
@@ -305,22 +308,29 @@ class TgtDriver:
             if target.luns[VOLUME_LUN].direct and not takes_direct_io(path):
                 raise TargetError(f"{path} cannot be opened with O_DIRECT, as LUN "
                                   f"{VOLUME_LUN} of {target.iqn} is")
-            tid = str(target.tid)
-            before = await self._stat(tid)
-            # One management request, which tgtd's event loop serves whole between two
-            # commands: it closes the old file and opens the new one in its place (the
-            # removable-media path; the LU, its serial and its sessions stay).
-            result = await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
-                                        "--lun", str(VOLUME_LUN),
-                                        "--params", f"online=0,path={path}")
-            if result.returncode != 0:
-                # The old file may be closed already: open it again.
+            await self._swap_file(target, path)
+
+    async def _swap_file(self, target: TgtTarget, path: str) -> None:
+        """Reopen the volume's LUN on ``path`` (another file, or the same one to read its
+        new size) under live sessions. One management request does it, which tgtd's
+        event loop serves whole between two commands: it closes the old file and opens
+        the new one in its place (the removable-media path: the LU, its serial and its
+        sessions stay). Deleting and re-adding the LUN instead is refused while
+        commands run ("this logical unit is still active"). Then wait until the
+        commands already sent to the old file are done. Call with the lock held."""
+        tid = str(target.tid)
+        old = target.luns[VOLUME_LUN].path
+        before = await self._stat(tid)
+        result = await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
+                                    "--lun", str(VOLUME_LUN),
+                                    "--params", f"online=0,path={path}")
+        if result.returncode != 0:
+            if old is not None and old != path:  # the old file may be closed already
                 await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
-                                   "--lun", str(VOLUME_LUN),
-                                   "--params", f"online=0,path={old}")
-                raise TargetError(f"tgtadm cannot switch LUN {VOLUME_LUN} of target {tid} "
-                                  f"to {path}: {result.stderr.strip()}")
-            await self._settle(tid, before)
+                                   "--lun", str(VOLUME_LUN), "--params", f"online=0,path={old}")
+            raise TargetError(f"tgtadm cannot open {path} as LUN {VOLUME_LUN} of target "
+                              f"{tid}: {result.stderr.strip()}")
+        await self._settle(tid, before)
 
     async def _stat(self, tid: str) -> LunCounts:
         result = await self._must("--mode", "logicalunit", "--op", "stat", "--tid", tid,
@@ -392,7 +402,10 @@ class TgtDriver:
         if lun is None:
             await self._add_lun(target.tid, path)
         elif lun.path != path:
-            await self._replace_lun(target.tid, path)
+            if "," not in path and lun.direct == (self._direct_io and takes_direct_io(path)):
+                await self._swap_file(target, path)
+            else:  # other open flags: a new LU in its place
+                await self._replace_lun(target.tid, path)
 
     async def _converge_account(self, target: TgtTarget, user: str, password: str,
                                 targets: dict[str, TgtTarget]) -> None:
