@@ -16,8 +16,9 @@ How the contract maps onto tgt:
   already bound to another volume's target is refused;
 - ACL: ``ALL`` (any initiator address; CHAP still required) when no
   initiators are given, otherwise only the initiator names;
-- resize: tgt reads a file's size when the LUN is added, so the LUN is
-  deleted and added again (open sessions survive this and see the new size);
+- resize and relocate: tgt reads a file's size when it opens it, so the
+  LUN's file is reopened in place (``_swap_file``: one path update, served
+  between two commands, under live sessions);
 - all state lives in tgtd's memory: after tgtd restarts, ``restore`` puts it
   back from the volume manager's list.
 
