@@ -141,6 +141,15 @@ def image_metadata(image: dict[str, Any]) -> dict[str, str]:
     return meta
 
 
+def _at_least(size: int | None, source_size: int, source: str) -> int:
+    """The new volume's size: as asked, else the source's; never smaller than it."""
+    size = size or source_size
+    if size < source_size:
+        raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be smaller "
+                      f"than the {source} size {source_size}GB.")
+    return size
+
+
 @routes.post(V + "/volumes")
 async def create(request: web.Request) -> web.Response:
     who = await caller(request)
@@ -190,10 +199,7 @@ async def create(request: web.Request) -> web.Response:
             if bk.status != "available":
                 raise Invalid(f"Invalid backup: Backup status must be available (backup "
                               f"{backup_id} is {bk.status}).")
-            size = size or bk.size
-            if size < bk.size:
-                raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
-                              f"smaller than the backup size {bk.size}GB.")
+            size = _at_least(size, bk.size, "backup")
         if snapshot_id is not None:
             snap = s.get(m.Snapshot, str(snapshot_id))
             check_visible(who, snap.project_id if snap else None, "Snapshot", str(snapshot_id))
@@ -201,10 +207,7 @@ async def create(request: web.Request) -> web.Response:
             if snap.status != "available":
                 raise Invalid(f"Invalid snapshot: Originating snapshot status must be one of "
                               f"'available' values (it is {snap.status}).")
-            size = size or snap.size
-            if size < snap.size:
-                raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
-                              f"smaller than the snapshot size {snap.size}GB.")
+            size = _at_least(size, snap.size, "snapshot")
             origin = s.get(m.Volume, snap.volume_id)
             if vtype_ref is None and origin is not None:
                 vtype_ref = origin.volume_type_id
@@ -213,10 +216,7 @@ async def create(request: web.Request) -> web.Response:
             if src.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: Source volume status must be available or "
                               f"in-use (it is {src.status}).")
-            size = size or src.size
-            if size < src.size:
-                raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
-                              f"smaller than the source volume size {src.size}GB.")
+            size = _at_least(size, src.size, "source volume")
             if vtype_ref is None:
                 vtype_ref = src.volume_type_id
         assert size is not None

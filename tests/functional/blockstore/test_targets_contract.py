@@ -340,6 +340,28 @@ def running(proc: asyncio.subprocess.Process) -> bool:
     return proc.returncode is None
 
 
+async def through_writes(export: Export, pattern: int,
+                         operation: Callable[[], Awaitable[None]]) -> None:
+    """Run ``operation`` while a writer keeps the LUN busy (64 KiB writes of
+    ``pattern`` at depth 4, wrapping over a 32 MiB LUN 40 times); the writer must
+    still be running when it starts and ends, and must finish without an error."""
+    bench = await asyncio.create_subprocess_exec(
+        "qemu-img", "bench", "-w", "-c", str(40 * 512), "-s", "64k", "-d", "4",
+        f"--pattern={pattern}", "--image-opts", image_opts(export),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.sleep(0.3)
+        assert running(bench), "the writer ended before the operation"
+        await operation()
+        assert running(bench), "the writer ended before the operation was over"
+        out, err = await asyncio.wait_for(bench.communicate(), 120)
+    finally:
+        if running(bench):
+            bench.kill()
+            await bench.wait()
+    assert bench.returncode == 0, out.decode() + err.decode()
+
+
 async def test_relocate_under_running_writes_fails_none_and_freezes_the_old_file(
         h: Harness) -> None:
     """The live switch a snapshot of an attached volume makes: a writer keeps going
@@ -351,23 +373,14 @@ async def test_relocate_under_running_writes_fails_none_and_freezes_the_old_file
     moved = h.tmp / f"moved-{vid}"
     with moved.open("wb") as f:  # same bytes as the (all zero) volume
         f.truncate(32 * MiB)
-    # 64 KiB writes of 0x21 at depth 4, wrapping over the 32 MiB volume 40 times
-    bench = await asyncio.create_subprocess_exec(
-        "qemu-img", "bench", "-w", "-c", str(40 * 512), "-s", "64k", "-d", "4",
-        "--pattern=33", "--image-opts", image_opts(export),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        await asyncio.sleep(0.3)
-        assert running(bench), "the writer ended before the switch"
+    frozen = b""
+
+    async def switch() -> None:
+        nonlocal frozen
         await h.driver.relocate(vid, str(moved))
         frozen = path.read_bytes()
-        assert running(bench), "the writer ended before the switch was over"
-        out, err = await asyncio.wait_for(bench.communicate(), 120)
-    finally:
-        if bench.returncode is None:
-            bench.kill()
-            await bench.wait()
-    assert bench.returncode == 0, out.decode() + err.decode()
+
+    await through_writes(export, 0x21, switch)
     assert path.read_bytes() == frozen
     assert moved.read_bytes() == b"\x21" * (32 * MiB)  # it wrapped over it after the switch
 

@@ -36,11 +36,10 @@ from tests.conftest import free_port
 from tests.functional.blockstore.test_targets_contract import (
     MiB,
     assert_io_ok,
-    image_opts,
     qemu_io,
     read_capacity,
     run,
-    running,
+    through_writes,
 )
 
 SAMPLE_SHOW = """\
@@ -385,22 +384,12 @@ async def test_resize_while_a_writer_runs(daemon: TgtDaemon, tmp_path: Path) -> 
     path = make_file(tmp_path / "grow", 32 * MiB)
     export = await driver.ensure_export("vol-g", str(path), chap_user="ug",
                                         chap_password="secret-gggg1")
-    bench = await asyncio.create_subprocess_exec(
-        "qemu-img", "bench", "-w", "-c", str(40 * 512), "-s", "64k", "-d", "4",
-        "--pattern=34", "--image-opts", image_opts(export),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        await asyncio.sleep(0.3)
-        assert running(bench), "the writer ended before the resize"
+
+    async def grow() -> None:
         with path.open("r+b") as f:
             f.truncate(64 * MiB)
         await driver.resize("vol-g")
-        assert running(bench), "the writer ended before the resize was over"
-        out, err = await asyncio.wait_for(bench.communicate(), 120)
-    finally:
-        if running(bench):
-            bench.kill()
-            await bench.wait()
-    assert bench.returncode == 0, out.decode() + err.decode()
+
+    await through_writes(export, 0x22, grow)
     assert await read_capacity(export) == 64 * MiB
     assert_io_ok(await qemu_io(export, "write -P 0x35 63M 1M", "read -P 0x35 63M 1M"))
