@@ -3,18 +3,18 @@
 
 Starts a private tgtd on a free loopback port and runs the same ``qemu-img
 bench`` workload (``--size`` bytes in 1 MiB requests, queue depth 8; writes
-end with a flush) against two kinds of volume made by the file backend
-(``blockstore.backends.FileBackend``), each beside its own baseline. Exports
-are made exactly as the volume manager makes them (the backend with an export
-mover that relocates the LUN, ``blockstore.targets.TgtDriver`` with CHAP) and
-driven through QEMU's ``iscsi://`` driver (libiscsi):
+end with a flush) against two kinds of export, each beside its own baseline:
 
-- ``volume``: a new volume, served by tgt straight from its raw file
-  (``volume-iscsi``), against a twin volume's raw file with O_DIRECT
-  (``volume-file-direct``, ``-t none``: what the disk under it sustains).
-- ``snapshotted``: a volume snapshotted while attached, so tgt serves the
-  FUSE raw view of its qcow2 overlay (``snapshotted-iscsi``), against a twin's
-  overlay chain driven with O_DIRECT (``snapshotted-file-direct``).
+- a real volume: two volumes made by the file backend (``blockstore.backends.
+  FileBackend``, a qcow2 layer each). One is exported exactly as the volume
+  manager exports it (the backend's FUSE raw view, served by
+  ``blockstore.targets.TgtDriver`` with CHAP) and driven through QEMU's
+  ``iscsi://`` driver (libiscsi): ``volume-iscsi``. The other's qcow2 file is
+  driven directly: ``volume-file-direct`` (O_DIRECT, ``-t none``: what the
+  disk under the volume sustains) and ``volume-file-cached`` (page cache).
+- a plain preallocated raw file served by tgt (``raw-iscsi``) against the same
+  file with O_DIRECT (``raw-file-direct``): the target's own cost, without the
+  backend's FUSE view.
 
 Each is run ``--rounds`` times, alternating, and the best round counts (a
 noisy neighbour on a shared machine hurts every path alike). It prints MB/s
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import socket
@@ -108,41 +109,34 @@ async def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="strata-iscsi-bench-",
                                      dir=args.dir or "/var/tmp") as tmp:
+        raw = Path(tmp) / "plain.raw"
+        fd = os.open(raw, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, args.size)  # no allocation cost inside any timed run
+        finally:
+            os.close(fd)
         backend = FileBackend(Path(tmp) / "volumes")
+        await backend.open()
+        exported, direct = str(uuid.uuid4()), str(uuid.uuid4())
+        await backend.create(exported, size_gib)
+        await backend.create(direct, size_gib)
+        qcow2 = backend.chain(direct)[0]
         daemon = TgtDaemon(portal_port=free_port(), log_path=Path(tmp) / "tgtd.log")
         await daemon.start()
         driver = daemon.driver()
-
-        async def mover(volume_id: str, path: str) -> None:  # as VolumeManager does
-            if volume_id in await driver.list_exports():
-                await driver.relocate(volume_id, path)
-
-        backend.set_export_mover(mover)
-        await backend.open()
-        ids = {name: str(uuid.uuid4()) for name in ("volume", "volume-direct", "snapshotted",
-                                                    "snapshotted-direct")}
-        for vid in ids.values():
-            await backend.create(vid, size_gib)
         try:
-            exports = {}
-            for n, name in enumerate(("volume", "snapshotted")):
-                vid = ids[name]
-                exports[name] = await driver.ensure_export(
-                    vid, await backend.export_path(vid), chap_user=f"bench{n}",
-                    chap_password=uuid.uuid4().hex[:16])
-            # A snapshot of an attached volume moves its export to a qcow2 overlay's view;
-            # the other snapshotted volume gets the same overlay, then is driven directly.
-            for name in ("snapshotted", "snapshotted-direct"):
-                await backend.export_path(ids[name])
-                await backend.snapshot(str(uuid.uuid4()), ids[name])
-            await backend.release_export(ids["snapshotted-direct"])
+            view = await backend.export_path(exported)
+            volume = await driver.ensure_export(exported, view, chap_user="bench",
+                                                chap_password=uuid.uuid4().hex[:16])
+            plain_id = str(uuid.uuid4())
+            plain = await driver.ensure_export(plain_id, str(raw), chap_user="bench2",
+                                               chap_password=uuid.uuid4().hex[:16])
             paths = {
-                "volume-iscsi": ["-f", "raw", iscsi_url(exports["volume"])],
-                "volume-file-direct": ["-f", "raw", "-t", "none",
-                                       backend.chain(ids["volume-direct"])[0]],
-                "snapshotted-iscsi": ["-f", "raw", iscsi_url(exports["snapshotted"])],
-                "snapshotted-file-direct": ["-f", "qcow2", "-t", "none",
-                                            backend.chain(ids["snapshotted-direct"])[0]],
+                "volume-iscsi": ["-f", "raw", iscsi_url(volume)],
+                "volume-file-direct": ["-f", "qcow2", "-t", "none", qcow2],
+                "volume-file-cached": ["-f", "qcow2", "-t", "writeback", qcow2],
+                "raw-iscsi": ["-f", "raw", iscsi_url(plain)],
+                "raw-file-direct": ["-f", "raw", "-t", "none", str(raw)],
             }
             best: dict[str, float] = {}
             for rnd in range(1, args.rounds + 1):
@@ -153,16 +147,17 @@ async def main() -> int:
                         log(f"round {rnd} {op:5} {name:18} {seconds:7.3f} s {mbps:8.1f} MB/s")
                         key = f"{op}_{name}_MB_per_s"
                         best[key] = max(best.get(key, 0.0), mbps)
-            for name in ("volume", "snapshotted"):
-                await driver.remove_export(ids[name])
-                await backend.release_export(ids[name])
+            await driver.remove_export(plain_id)
+            await driver.remove_export(exported)
+            await backend.release_export(exported)
         finally:
             await daemon.stop()
             await backend.close()
 
     figures: dict[str, float] = {k: round(v, 1) for k, v in best.items()}
     ratios = {"volume_vs_file_direct": ("volume-iscsi", "volume-file-direct"),
-              "snapshotted_vs_file_direct": ("snapshotted-iscsi", "snapshotted-file-direct")}
+              "volume_vs_file_cached": ("volume-iscsi", "volume-file-cached"),
+              "raw_vs_file_direct": ("raw-iscsi", "raw-file-direct")}
     for op in ("write", "read"):
         for label, (num, den) in ratios.items():
             figures[f"{op}_ratio_{label}"] = round(
@@ -173,12 +168,14 @@ async def main() -> int:
     print(f"sequential {args.size >> 20} MiB, {REQUEST >> 10} KiB requests, depth {DEPTH}, "
           f"best of {args.rounds} (MB/s):")
     for op in ("write", "read"):
-        print(f"  {op:5} volume:      iscsi {figures[f'{op}_volume-iscsi_MB_per_s']:7.1f}  "
-              f"raw file O_DIRECT {figures[f'{op}_volume-file-direct_MB_per_s']:7.1f}  "
-              f"ratio {figures[f'{op}_ratio_volume_vs_file_direct']:.2f}x")
-        print(f"  {op:5} snapshotted: iscsi {figures[f'{op}_snapshotted-iscsi_MB_per_s']:7.1f}  "
-              f"qcow2 O_DIRECT    {figures[f'{op}_snapshotted-file-direct_MB_per_s']:7.1f}  "
-              f"ratio {figures[f'{op}_ratio_snapshotted_vs_file_direct']:.2f}x")
+        print(f"  {op:5} volume: iscsi {figures[f'{op}_volume-iscsi_MB_per_s']:7.1f}  "
+              f"qcow2 O_DIRECT {figures[f'{op}_volume-file-direct_MB_per_s']:7.1f}  "
+              f"qcow2 cached {figures[f'{op}_volume-file-cached_MB_per_s']:7.1f}  "
+              f"ratio {figures[f'{op}_ratio_volume_vs_file_direct']:.2f}x "
+              f"(vs cached {figures[f'{op}_ratio_volume_vs_file_cached']:.2f}x)")
+        print(f"  {op:5} raw:    iscsi {figures[f'{op}_raw-iscsi_MB_per_s']:7.1f}  "
+              f"file O_DIRECT {figures[f'{op}_raw-file-direct_MB_per_s']:7.1f}  "
+              f"ratio {figures[f'{op}_ratio_raw_vs_file_direct']:.2f}x")
     return 0
 
 

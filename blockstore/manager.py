@@ -144,9 +144,6 @@ class VolumeManager:
         self.tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._watchdog: asyncio.Task[None] | None = None
-        if driver.relocates_live:
-            # the file backend then lets the target serve a volume's raw file itself
-            backend.set_export_mover(self._move_export)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -299,20 +296,6 @@ class VolumeManager:
                     vol.exported, vol.export_path, vol.initiators = True, path, initiators
             await self._db(mark)
             return self.driver.connection_info(volume_id, export)
-
-    async def _move_export(self, volume_id: str, path: str) -> None:
-        """The backend moved an exported volume to ``path`` (a snapshot or clone of a
-        volume served from its raw file): the LUN follows, under live sessions. Runs
-        inside that backend operation, with the volume's lock held."""
-        if volume_id in await self.driver.list_exports():
-            await self.driver.relocate(volume_id, path)
-        # else tgtd lost it (a restart): restore_exports asks the backend for the path
-
-        def mark(s: Session) -> None:
-            vol = s.get(m.Volume, volume_id)
-            if vol is not None and vol.exported:
-                vol.export_path = path
-        await self._db(mark)
 
     async def unexport(self, volume_id: str) -> None:
         async with self.lock(volume_id):

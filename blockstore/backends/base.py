@@ -38,14 +38,7 @@ checks it against every implementation):
   and writes as the volume's raw bytes, ``size_gib`` GiB long, whatever the
   backend's storage format is. Calling it again returns the same path; it
   stays valid until ``release_export`` (idempotent), which the manager calls
-  after the target stopped serving it. The one exception: with an *export
-  mover* set (``set_export_mover``), a backend may serve a volume from a path
-  that a later ``snapshot`` or ``clone`` of it must change. It then calls the
-  mover with (volume id, new path) before that operation returns, once the
-  new path is ready; the mover makes the target serve the new path, and a
-  mover that raises makes the operation fail and leaves the old path served.
-  (The file backend does this to let the target write a volume's raw file
-  itself rather than through a daemon.) After a restart of the manager
+  after the target stopped serving it. After a restart of the manager
   (``open()`` on a new backend object), call ``export_path`` again for every
   attached volume: it restarts whatever serves the path if needed.
 * ``copy_to_file(volume_id, dest, fmt)`` writes the volume's contents to
@@ -65,13 +58,8 @@ checks it against every implementation):
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-
-# Called by a backend as (volume id, new export path) when an exported volume's export
-# path changes (see set_export_mover); it must make the target serve the new path.
-ExportMover = Callable[[str, str], Awaitable[None]]
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 GIB = 1 << 30
@@ -192,9 +180,6 @@ class VolumeBackend(Protocol):
 
     async def list_volumes(self) -> list[VolumeInfo]:
         """Every volume, sorted by id."""
-
-    def set_export_mover(self, mover: ExportMover | None) -> None:
-        """Who to call when an exported volume's export path changes (see above)."""
 
     async def export_path(self, volume_id: str) -> str:
         """A file reading and writing as the volume's raw bytes, for the iSCSI target."""

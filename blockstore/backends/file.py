@@ -59,7 +59,6 @@ from blockstore.backends.base import (
     GIB,
     AlreadyExists,
     BackendError,
-    ExportMover,
     HasDependents,
     InUse,
     InvalidArgument,
@@ -135,26 +134,15 @@ class FileBackend:
         self._creating: set[str] = set()  # volume ids being created
         self._creating_snaps: set[str] = set()  # snapshot ids being taken
         self._pinned: Counter[str] = Counter()  # layers a create reads from: never dropped
-        self._raw: set[str] = set()  # layers stored as raw files (the rest are qcow2)
-        self._mover: ExportMover | None = None
         self._opened = False
-
-    def set_export_mover(self, mover: ExportMover | None) -> None:
-        self._mover = mover
 
     # -- paths and state ---------------------------------------------------------
 
-    def _fmt(self, layer: str) -> str:
-        return "raw" if layer in self._raw else "qcow2"
-
-    def _layer_name(self, layer: str) -> str:
-        return f"{layer}.{self._fmt(layer)}"
-
     def _layer_path(self, layer: str) -> Path:
-        return self.layers_dir / self._layer_name(layer)
+        return self.layers_dir / f"{layer}.qcow2"
 
     def _tmp_layer_path(self, layer: str) -> Path:
-        return self.layers_dir / f".tmp-{self._layer_name(layer)}"
+        return self.layers_dir / f".tmp-{layer}.qcow2"
 
     def _export_file(self, volume_id: str) -> Path:
         return self.exports_dir / f"{check_id(volume_id)}.raw"
@@ -182,7 +170,6 @@ class FileBackend:
 
     def _state_json(self) -> bytes:
         return json.dumps({"version": STATE_VERSION, "layers": self._layers,
-                           "raw": sorted(layer for layer in self._raw if layer in self._layers),
                            "volumes": self._volumes, "snapshots": self._snapshots},
                           indent=1, sort_keys=True).encode()
 
@@ -219,7 +206,6 @@ class FileBackend:
         for layer in dropped:
             with contextlib.suppress(FileNotFoundError):
                 self._layer_path(layer).unlink()
-            self._raw.discard(layer)
         return dropped
 
     async def open(self) -> None:
@@ -236,15 +222,13 @@ class FileBackend:
             self._layers = dict(state["layers"])
             self._volumes = dict(state["volumes"])
             self._snapshots = dict(state["snapshots"])
-            self._raw = set(state.get("raw", ()))
         missing = [layer for layer in self._layers if not self._layer_path(layer).exists()]
         if missing:
             raise BackendError(f"layer files missing from {self.layers_dir}: "
                                + ", ".join(sorted(missing)))
         # Leftovers of interrupted operations: files no state names.
         for entry in self.layers_dir.iterdir():
-            layer = entry.name.rsplit(".", 1)[0]
-            if layer in self._layers and entry.name == self._layer_name(layer):
+            if entry.name.endswith(".qcow2") and entry.name[:-6] in self._layers:
                 continue
             entry.unlink()
         for entry in self.exports_dir.iterdir():
@@ -278,17 +262,9 @@ class FileBackend:
                     for p in (self._tmp_layer_path(layer), self._layer_path(layer)):
                         with contextlib.suppress(FileNotFoundError):
                             p.unlink()
-                    self._raw.discard(layer)
             raise
         finally:
             self._creating.discard(volume_id)
-
-    def _new_raw_layer(self, made: list[str]) -> str:
-        """A new layer id, stored as a raw file (a volume's first layer)."""
-        layer = uuid.uuid4().hex
-        self._raw.add(layer)
-        made.append(layer)
-        return layer
 
     def _publish(self, layer: str) -> None:
         os.replace(self._tmp_layer_path(layer), self._layer_path(layer))
@@ -299,13 +275,13 @@ class FileBackend:
         layer = uuid.uuid4().hex
         made.append(layer)
         tmp = self._tmp_layer_path(layer)
-        await self._img(["create", "-q", "-f", "qcow2", "-u", "-F", self._fmt(backing),
-                         "-b", self._layer_name(backing), str(tmp), str(size_gib * GIB)],
+        await self._img(["create", "-q", "-f", "qcow2", "-u", "-F", "qcow2",
+                         "-b", f"{backing}.qcow2", str(tmp), str(size_gib * GIB)],
                         limits=INFO_LIMITS)
         if self._depth(backing) + 1 > self.max_chain_depth:
             base = self._bottom(backing)
-            await self._img(["rebase", "-q", "-f", "qcow2", "-F", self._fmt(base),
-                             "-b", self._layer_name(base), str(tmp)])
+            await self._img(["rebase", "-q", "-f", "qcow2", "-F", "qcow2",
+                             "-b", f"{base}.qcow2", str(tmp)])
             backing = base
         self._publish(layer)
         return layer, backing
@@ -332,8 +308,9 @@ class FileBackend:
 
     async def create(self, volume_id: str, size_gib: int) -> VolumeInfo:
         async with self._new_volume(volume_id, size_gib) as made:
-            layer = self._new_raw_layer(made)
-            await self._img(["create", "-q", "-f", "raw", str(self._tmp_layer_path(layer)),
+            layer = uuid.uuid4().hex
+            made.append(layer)
+            await self._img(["create", "-q", "-f", "qcow2", str(self._tmp_layer_path(layer)),
                              str(size_gib * GIB)], limits=INFO_LIMITS)
             self._publish(layer)
             return await self._register(volume_id, size_gib, {layer: None}, layer)
@@ -345,12 +322,13 @@ class FileBackend:
             if image.virtual_size > size_gib * GIB:
                 raise InvalidArgument(f"the image's virtual size {image.virtual_size} bytes "
                                       f"is larger than {size_gib} GiB")
-            layer = self._new_raw_layer(made)
+            layer = uuid.uuid4().hex
+            made.append(layer)
             tmp = str(self._tmp_layer_path(layer))
-            await self._img(["convert", "-q", "-f", driver(image_format), "-O", "raw",
+            await self._img(["convert", "-q", "-f", driver(image_format), "-O", "qcow2",
                              image_path, tmp])
             if image.virtual_size != size_gib * GIB:
-                await self._img(["resize", "-q", "-f", "raw", tmp, str(size_gib * GIB)],
+                await self._img(["resize", "-q", "-f", "qcow2", tmp, str(size_gib * GIB)],
                                 limits=INFO_LIMITS)
             self._publish(layer)
             return await self._register(volume_id, size_gib, {layer: None}, layer)
@@ -402,13 +380,13 @@ class FileBackend:
         volume's lock held."""
         vol = self._volume(volume_id)
         old, size_gib = vol["layer"], vol["size_gib"]
-        if vol.get("direct"):
-            await self._freeze_direct(volume_id, snapshot)
-            return str(old)
         new = uuid.uuid4().hex
         tmp = self._tmp_layer_path(new)
         try:
-            await self._new_overlay_file(new, old, size_gib)
+            await self._img(["create", "-q", "-f", "qcow2", "-u", "-F", "qcow2",
+                             "-b", f"{old}.qcow2", str(tmp), str(size_gib * GIB)],
+                            limits=INFO_LIMITS)
+            self._publish(new)
             if self._exported(volume_id):
                 sock = str(self._qmp_path(volume_id))
                 await qmp(sock, ("blockdev-add", {
@@ -427,7 +405,13 @@ class FileBackend:
                     p.unlink()
             raise
         async with self._state_lock:
-            self._put_overlay(volume_id, new, snapshot)
+            self._layers[new] = old
+            vol["layer"] = new
+            if snapshot is not None:
+                self._snapshots[snapshot[0]] = {"volume": snapshot[1], "layer": old,
+                                                "size_gib": size_gib}
+            else:
+                self._pinned[old] += 1  # the caller unpins it once it is referenced
             await self._commit()
         try:
             await self._flatten_if_deep(volume_id)
@@ -436,96 +420,6 @@ class FileBackend:
                 self._unpin(old)
             raise
         return str(old)
-
-    async def _new_overlay_file(self, new: str, backing: str, size_gib: int,
-                                *options: str) -> None:
-        await self._img(["create", "-q", "-f", "qcow2", "-u", "-F", self._fmt(backing),
-                         "-b", self._layer_name(backing), *options,
-                         str(self._tmp_layer_path(new)), str(size_gib * GIB)],
-                        limits=INFO_LIMITS)
-        self._publish(new)
-
-    def _put_overlay(self, volume_id: str, new: str,
-                     snapshot: tuple[str, str] | None) -> None:
-        """In the state: ``new`` becomes the volume's top over its old top, which becomes
-        the snapshot or is pinned. Call with ``_state_lock`` held, then ``_commit``."""
-        vol = self._volumes[volume_id]
-        old = vol["layer"]
-        self._layers[new] = old
-        vol["layer"] = new
-        vol.pop("direct", None)
-        if snapshot is not None:
-            self._snapshots[snapshot[0]] = {"volume": snapshot[1], "layer": old,
-                                            "size_gib": vol["size_gib"]}
-        else:
-            self._pinned[old] += 1  # the caller unpins it once it is referenced
-
-    async def _freeze_direct(self, volume_id: str, snapshot: tuple[str, str] | None) -> None:
-        """``_freeze`` for a volume the target serves straight from its raw layer. The
-        raw file becomes the frozen layer: a new overlay goes on it, a storage daemon
-        exports the overlay's raw view, the state is saved, and then the export mover
-        points the target at that view. Until the mover returns, the target still
-        writes into the raw file, which the overlay reads through (so nothing written
-        meanwhile is lost); if it fails, all of it is undone.
-
-        The overlay has 512-byte subclusters (``extended_l2``, 16 KiB clusters), so a
-        write never copies a cluster's unwritten rest up from the raw file: a write
-        the target had started on the raw file before the switch cannot be overwritten
-        by such a copy made while it was still running."""
-        vol = self._volumes[volume_id]
-        old, size_gib = vol["layer"], vol["size_gib"]
-        mover = self._mover
-        if mover is None:
-            raise BackendError(f"volume {volume_id} is exported from its file and no export "
-                               "mover is set")
-        new = uuid.uuid4().hex
-        try:
-            await self._new_overlay_file(new, old, size_gib,
-                                         "-o", "extended_l2=on,cluster_size=16k")
-            await self._start_daemon(volume_id, new)
-        except BaseException:
-            with contextlib.suppress(BackendError):
-                await self._stop_daemon(volume_id)
-            for p in (self._tmp_layer_path(new), self._layer_path(new)):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-            raise
-        committed = False
-        try:
-            async with self._state_lock:
-                self._put_overlay(volume_id, new, snapshot)
-                try:
-                    await self._commit()
-                except BaseException:
-                    self._undo_overlay(volume_id, snapshot)
-                    raise
-            committed = True
-            await mover(volume_id, str(self._export_file(volume_id)))
-        except BaseException as exc:
-            # The target still serves the raw file: go back to it.
-            if committed:
-                async with self._state_lock:
-                    self._undo_overlay(volume_id, snapshot)
-                    with contextlib.suppress(BackendError):
-                        await self._commit()  # the overlay, unreachable, is dropped
-            with contextlib.suppress(BackendError):
-                await self._stop_daemon(volume_id)
-            with contextlib.suppress(FileNotFoundError):
-                self._layer_path(new).unlink()
-            if isinstance(exc, Exception) and not isinstance(exc, BackendError):
-                raise BackendError(f"volume {volume_id}: the target could not move to the "
-                                   f"snapshot's overlay: {exc}") from None
-            raise
-
-    def _undo_overlay(self, volume_id: str, snapshot: tuple[str, str] | None) -> None:
-        """Undo ``_put_overlay`` of a directly exported volume (state only)."""
-        vol = self._volumes[volume_id]
-        old = str(self._layers[vol["layer"]])  # the overlay stays, unreachable: dropped on commit
-        vol["layer"], vol["direct"] = old, True
-        if snapshot is not None:
-            self._snapshots.pop(snapshot[0], None)
-        else:
-            self._unpin(old)
 
     async def _flatten_if_deep(self, volume_id: str) -> None:
         """Rebase the volume's top layer onto the bottom of its chain when the chain is
@@ -539,8 +433,8 @@ class FileBackend:
         if self._depth(top) <= self.max_chain_depth or self._exported(volume_id):
             return
         base = self._bottom(top)
-        await self._img(["rebase", "-q", "-f", "qcow2", "-F", self._fmt(base),
-                         "-b", self._layer_name(base), str(self._layer_path(top))])
+        await self._img(["rebase", "-q", "-f", "qcow2", "-F", "qcow2",
+                         "-b", f"{base}.qcow2", str(self._layer_path(top))])
         async with self._state_lock:
             self._layers[top] = base
             await self._commit()
@@ -570,48 +464,6 @@ class FileBackend:
             except BaseException:
                 self._snapshots[snapshot_id] = snap
                 raise
-        volume_id = snap["volume"]
-        if volume_id in self._volumes:
-            async with self._lock(volume_id):
-                if volume_id in self._volumes and not self._exported(volume_id):
-                    await self._collapse_if_alone(volume_id)
-
-    async def _collapse_if_alone(self, volume_id: str) -> None:
-        """Fold a volume's overlays back into the raw layer at the bottom of its chain,
-        once no snapshot, clone or other volume reaches any layer of that chain: the
-        volume is one raw file again, which the target can serve directly. Call with
-        the volume's lock held, while it is not exported.
-
-        ``qemu-img commit`` writes into the raw file only ranges the overlays hold,
-        and they mask exactly those ranges: the volume reads the same at every
-        instant, so a crash in the middle loses nothing."""
-        top = self._volumes[volume_id]["layer"]
-        base = self._bottom(top)
-        if base == top or base not in self._raw:
-            return
-        ours = set()
-        cur: str | None = top
-        while cur is not None:
-            ours.add(cur)
-            cur = self._layers[cur]
-        others = [v["layer"] for k, v in self._volumes.items() if k != volume_id]
-        others += [snap["layer"] for snap in self._snapshots.values()] + list(self._pinned)
-        for layer in others:
-            cur = layer
-            while cur is not None:
-                if cur in ours:
-                    return
-                cur = self._layers[cur]
-        size = self._volumes[volume_id]["size_gib"] * GIB
-        base_path = self._layer_path(base)
-        if base_path.stat().st_size < size:  # extended since: grow the raw file first
-            await self._img(["resize", "-q", "-f", "raw", str(base_path), str(size)],
-                            limits=INFO_LIMITS)
-        await self._img(["commit", "-q", "-f", "qcow2", "-b", str(base_path),
-                         str(self._layer_path(top))])
-        async with self._state_lock:
-            self._volumes[volume_id]["layer"] = base
-            await self._commit()  # drops the overlay
 
     async def snapshot_info(self, snapshot_id: str) -> SnapshotInfo:
         snap = self._snapshot(snapshot_id)
@@ -636,7 +488,7 @@ class FileBackend:
     def _info(self, volume_id: str) -> VolumeInfo:
         vol = self._volume(volume_id)
         return VolumeInfo(volume_id, vol["size_gib"], str(self._layer_path(vol["layer"])),
-                          self._fmt(vol["layer"]))
+                          "qcow2")
 
     async def info(self, volume_id: str) -> VolumeInfo:
         return self._info(volume_id)
@@ -661,11 +513,11 @@ class FileBackend:
                 raise InvalidArgument(f"new size {new_size_gib} GiB is not larger than "
                                       f"{vol['size_gib']} GiB")
             size = new_size_gib * GIB
-            if _mounted(self._export_file(volume_id)):
+            if self._exported(volume_id):
                 await qmp(str(self._qmp_path(volume_id)),
                           ("block_resize", {"node-name": _node(vol["layer"]), "size": size}))
-            else:  # also a raw file the target serves: growing it is safe under the target
-                await self._img(["resize", "-q", "-f", self._fmt(vol["layer"]),
+            else:
+                await self._img(["resize", "-q", "-f", "qcow2",
                                  str(self._layer_path(vol["layer"])), str(size)],
                                 limits=INFO_LIMITS)
             async with self._state_lock:
@@ -704,10 +556,10 @@ class FileBackend:
             raise InvalidArgument(f"cannot copy to format {fmt!r}: one of {COPY_FORMATS}")
         async with self._lock(check_id(volume_id)):
             vol = self._volume(volume_id)
-            if _mounted(self._export_file(volume_id)):
+            if self._exported(volume_id):
                 src, src_fmt = str(self._export_file(volume_id)), "raw"
             else:
-                src, src_fmt = str(self._layer_path(vol["layer"])), self._fmt(vol["layer"])
+                src, src_fmt = str(self._layer_path(vol["layer"])), "qcow2"
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:12]}"
             try:
                 await self._img(["convert", "-q", "-f", src_fmt, "-O", fmt, src, tmp])
@@ -728,35 +580,13 @@ class FileBackend:
     # -- exports -------------------------------------------------------------------
 
     def _exported(self, volume_id: str) -> bool:
-        """Served by the target: straight from its raw layer, or through a daemon."""
-        vol = self._volumes.get(volume_id)
-        return bool(vol and vol.get("direct")) or _mounted(self._export_file(volume_id))
-
-    async def _set_direct(self, volume_id: str, direct: bool) -> None:
-        vol = self._volumes[volume_id]
-        if bool(vol.get("direct")) == direct:
-            return
-        async with self._state_lock:
-            if direct:
-                vol["direct"] = True
-            else:
-                vol.pop("direct", None)
-            await self._commit()
+        return _mounted(self._export_file(volume_id))
 
     async def export_path(self, volume_id: str) -> str:
         async with self._lock(check_id(volume_id)):
             vol = self._volume(volume_id)
             mountpoint = self._export_file(volume_id)
-            if self._mover is not None and not self._exported(volume_id):
-                await self._collapse_if_alone(volume_id)  # a snapshot since deleted
-            if self._mover is not None and self._fmt(vol["layer"]) == "raw":
-                # The target serves the raw file itself (a snapshot moves it, see
-                # ``_freeze_direct``); a daemon left from before has nothing to serve.
-                await self._stop_daemon(volume_id)
-                await self._set_direct(volume_id, True)
-                return str(self._layer_path(vol["layer"]))
-            await self._set_direct(volume_id, False)
-            if _mounted(mountpoint):
+            if self._exported(volume_id):
                 try:
                     await qmp(str(self._qmp_path(volume_id)), ("query-block-exports", None),
                               deadline=5.0)
@@ -773,7 +603,6 @@ class FileBackend:
             with contextlib.suppress(FileNotFoundError):
                 self._export_file(volume_id).unlink()
             if volume_id in self._volumes:
-                await self._set_direct(volume_id, False)
                 await self._flatten_if_deep(volume_id)
 
     async def _start_daemon(self, volume_id: str, layer: str) -> None:
@@ -783,7 +612,7 @@ class FileBackend:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
         mountpoint.touch(exist_ok=True)
-        blockdev = {"driver": self._fmt(layer), "node-name": _node(layer),
+        blockdev = {"driver": "qcow2", "node-name": _node(layer),
                     "file": {"driver": "file", "filename": str(self._layer_path(layer))}}
         export = {"type": "fuse", "id": "export", "node-name": _node(layer),
                   "mountpoint": str(mountpoint), "writable": True, "growable": False}
@@ -843,7 +672,7 @@ class FileBackend:
                 p.unlink()
 
     def exported_volumes(self) -> list[str]:
-        """Ids of the volumes exported now (from their raw layer, or a mounted view)."""
+        """Ids of the volumes whose raw view is mounted now."""
         return sorted(v for v in self._volumes if self._exported(v))
 
 

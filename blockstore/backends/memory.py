@@ -24,7 +24,6 @@ from blockstore.backends.base import (
     GIB,
     AlreadyExists,
     BackendError,
-    ExportMover,
     HasDependents,
     InUse,
     InvalidArgument,
@@ -268,9 +267,6 @@ class MemoryBackend:
 
     async def list_volumes(self) -> list[VolumeInfo]:
         return [self._info(v, d) for v, d in sorted(self._volumes.items())]
-
-    def set_export_mover(self, mover: ExportMover | None) -> None:
-        """Never called: a memory volume's export path never changes."""
 
     async def export_path(self, volume_id: str) -> str:
         vol = self._volume(volume_id)

@@ -26,16 +26,6 @@ test_targets_contract.py``):
 ``await resize(volume_id)``
     The backing file grew (or shrank): make the LUN report the new size.
     :class:`TargetError` when the volume is not exported.
-``await relocate(volume_id, path)``
-    Serve the LUN from ``path`` from now on, a file holding the same bytes as
-    the current one (the volume backend moved the volume's export). Commands
-    already running finish on the old file, and none reaches it afterwards.
-    Drivers whose ``relocates_live`` is true do it under a live session: new
-    commands are held meanwhile (answered BUSY, which initiators retry) and the
-    initiator sees no error. Others drop the LUN for a moment. Idempotent;
-    :class:`TargetError` when the volume is not exported.
-``relocates_live``
-    Whether ``relocate`` is invisible to initiators (see above).
 ``await restore(specs)``
     Re-create every export in ``specs`` (after the target daemon or the host
     restarted and lost its state; the volume manager keeps the specs in its
@@ -125,7 +115,6 @@ class TargetDriver(Protocol):
     """See the module docstring for the semantics of each method."""
 
     name: str
-    relocates_live: bool
 
     async def ensure_export(self, volume_id: str, path: str, *, chap_user: str,
                             chap_password: str, initiators: Sequence[str] = ()) -> Export: ...
@@ -135,8 +124,6 @@ class TargetDriver(Protocol):
     async def list_exports(self) -> list[str]: ...
 
     async def resize(self, volume_id: str) -> None: ...
-
-    async def relocate(self, volume_id: str, path: str) -> None: ...
 
     async def restore(self, specs: Iterable[ExportSpec]) -> dict[str, Export]: ...
 
@@ -174,12 +161,6 @@ def check_export_args(volume_id: str, path: str, chap_user: str, chap_password: 
     for name in initiators:
         if not isinstance(name, str) or not _INITIATOR.match(name):
             raise TargetError(f"invalid initiator name {name!r}")
-    check_backing_path(path)
-    return tuple(sorted(set(initiators)))
-
-
-def check_backing_path(path: str) -> None:
-    """``path`` is absolute and names a regular file or a block device."""
     if not isinstance(path, str) or not os.path.isabs(path):
         raise TargetError(f"backing path must be absolute: {path!r}")
     try:
@@ -188,6 +169,7 @@ def check_backing_path(path: str) -> None:
         raise TargetError(f"backing path {path}: {exc.strerror}") from None
     if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
         raise TargetError(f"backing path {path} is not a regular file or block device")
+    return tuple(sorted(set(initiators)))
 
 
 def format_portal(address: str, port: int) -> str:

@@ -38,7 +38,6 @@ from blockstore.targets.base import (
     Export,
     ExportSpec,
     TargetError,
-    check_backing_path,
     check_export_args,
     check_volume_id,
     cinder_connection_info,
@@ -74,7 +73,6 @@ class LioDriver:
     """The LIO target driver; see the module docstring."""
 
     name = "lio"
-    relocates_live = False  # a new storage object: the LUN drops for a moment
 
     def __init__(self, *, portal_address: str = "127.0.0.1", portal_port: int = 3260) -> None:
         self.portal_address = portal_address
@@ -112,11 +110,6 @@ class LioDriver:
     async def resize(self, volume_id: str) -> None:
         check_volume_id(volume_id)
         await self._run(self._resize, volume_id)
-
-    async def relocate(self, volume_id: str, path: str) -> None:
-        check_volume_id(volume_id)
-        check_backing_path(path)
-        await self._run(self._rebuild, volume_id, path)
 
     async def restore(self, specs: Iterable[ExportSpec]) -> dict[str, Export]:
         return await restore_all(self, specs)
@@ -227,11 +220,6 @@ class LioDriver:
         return sorted(vid for vid in ids if vid is not None)
 
     def _resize(self, volume_id: str) -> None:
-        self._rebuild(volume_id, None)
-
-    def _rebuild(self, volume_id: str, path: str | None) -> None:
-        """A new storage object (on ``path``, or the same file) with the same LUN, CHAP
-        and ACLs: for a file whose size changed, or a volume whose export moved."""
         rts = self._rts()
         target = self._find_target(rts, volume_id)
         so = self._find_storage(rts, volume_id)
@@ -244,5 +232,4 @@ class LioDriver:
             initiators = tuple(sorted(acl.node_wwn for acl in acls))
         else:
             user, password, initiators = tpg.chap_userid, tpg.chap_password, ()
-        self._ensure(volume_id, _Settings(path or so.udev_path, user, password, initiators),
-                     True)
+        self._ensure(volume_id, _Settings(so.udev_path, user, password, initiators), True)

@@ -16,9 +16,8 @@ How the contract maps onto tgt:
   already bound to another volume's target is refused;
 - ACL: ``ALL`` (any initiator address; CHAP still required) when no
   initiators are given, otherwise only the initiator names;
-- resize and relocate: tgt reads a file's size when it opens it, so the
-  LUN's file is reopened in place (``_swap_file``: one path update, served
-  between two commands, under live sessions);
+- resize: tgt reads a file's size when the LUN is added, so the LUN is
+  deleted and added again (open sessions survive this and see the new size);
 - all state lives in tgtd's memory: after tgtd restarts, ``restore`` puts it
   back from the volume manager's list.
 
@@ -43,7 +42,6 @@ from blockstore.targets.base import (
     Export,
     ExportSpec,
     TargetError,
-    check_backing_path,
     check_export_args,
     check_volume_id,
     cinder_connection_info,
@@ -93,31 +91,6 @@ TGTD_MALLOC_ENV: Mapping[str, str] = {
     "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
 }
 
-SETTLE_TIMEOUT = 30.0  # relocate: longest wait for commands sent to the old file
-
-
-@dataclass(frozen=True)
-class SessionCounts:
-    """One session's command counters on a LUN (``tgtadm --op stat``)."""
-
-    submitted: int  # reads and writes handed to the backing store
-    finished: int  # reads and writes done, or failed
-
-
-LunCounts = dict[int, SessionCounts]  # session id -> counters
-
-
-def parse_stat(text: str) -> LunCounts:
-    """``tgtadm --mode logicalunit --op stat``: the counters of each session."""
-    out: LunCounts = {}
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) != 12 or not all(f.isdigit() for f in fields):
-            raise TargetError(f"unexpected tgtadm stat line: {line!r}")
-        n = [int(f) for f in fields]
-        out[n[2]] = SessionCounts(submitted=n[4] + n[8], finished=n[6] + n[10] + n[11])
-    return out
-
 
 def tgtd_environ(base: Mapping[str, str]) -> dict[str, str]:
     """``base`` with :data:`TGTD_MALLOC_ENV` added (glibc tunables already set are kept)."""
@@ -132,7 +105,6 @@ class TgtLun:
     lun: int
     path: str | None  # None for the controller
     size_mb: int
-    direct: bool = False  # opened with O_DIRECT (``--bsoflags direct``)
 
 
 @dataclass
@@ -179,8 +151,6 @@ def parse_show(text: str) -> dict[str, TgtTarget]:
             elif lun is not None and line.startswith("Backing store path:"):
                 path = line.split(":", 1)[1].strip()
                 lun.path = None if path in ("", "None") else path
-            elif lun is not None and line.startswith("Backing store flags:"):
-                lun.direct = "direct" in line.split(":", 1)[1].split()
             elif lun is not None and line.startswith("Size:"):
                 size = line.split(":", 1)[1].split(",")[0].split()
                 lun.size_mb = int(size[0]) if size and size[0].isdigit() else 0
@@ -200,7 +170,6 @@ class TgtDriver:
     """The tgt target driver; see the module docstring."""
 
     name = "tgt"
-    relocates_live = True
 
     def __init__(self, *, portal_address: str = "127.0.0.1", portal_port: int = 3260,
                  control_port: int | None = None, tgtadm: str = TGTADM,
@@ -280,78 +249,15 @@ class TgtDriver:
         targets = await self._show()
         return sorted(vid for vid in map(volume_id_of, targets) if vid is not None)
 
-    async def _volume_lun(self, volume_id: str) -> tuple[TgtTarget, str]:
-        """The volume's target and the path its LUN serves (call with the lock held)."""
-        target = (await self._show()).get(target_iqn(volume_id))
-        lun = target.luns.get(VOLUME_LUN) if target else None
-        if target is None or lun is None or lun.path is None:
-            raise TargetError(f"volume {volume_id} is not exported")
-        return target, lun.path
-
     async def resize(self, volume_id: str) -> None:
         check_volume_id(volume_id)
+        iqn = target_iqn(volume_id)
         async with self._lock:
-            target, path = await self._volume_lun(volume_id)
-            if "," in path:  # cannot go in --params: a new LU (idle sessions only)
-                await self._replace_lun(target.tid, path)
-            else:
-                await self._swap_file(target, path)  # reopening it reads the new size
-
-    async def relocate(self, volume_id: str, path: str) -> None:
-        check_volume_id(volume_id)
-        check_backing_path(path)
-        if "," in path:  # tgtadm --params is a comma-separated list
-            raise TargetError(f"tgt cannot serve a path with a comma: {path!r}")
-        async with self._lock:
-            target, old = await self._volume_lun(volume_id)
-            if old == path:
-                return
-            if target.luns[VOLUME_LUN].direct and not takes_direct_io(path):
-                raise TargetError(f"{path} cannot be opened with O_DIRECT, as LUN "
-                                  f"{VOLUME_LUN} of {target.iqn} is")
-            await self._swap_file(target, path)
-
-    async def _swap_file(self, target: TgtTarget, path: str) -> None:
-        """Reopen the volume's LUN on ``path`` (another file, or the same one to read its
-        new size) under live sessions. One management request does it, which tgtd's
-        event loop serves whole between two commands: it closes the old file and opens
-        the new one in its place (the removable-media path: the LU, its serial and its
-        sessions stay). Deleting and re-adding the LUN instead is refused while
-        commands run ("this logical unit is still active"). Then wait until the
-        commands already sent to the old file are done. Call with the lock held."""
-        tid = str(target.tid)
-        old = target.luns[VOLUME_LUN].path
-        before = await self._stat(tid)
-        result = await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
-                                    "--lun", str(VOLUME_LUN),
-                                    "--params", f"online=0,path={path}")
-        if result.returncode != 0:
-            if old is not None and old != path:  # the old file may be closed already
-                await self._tgtadm("--mode", "logicalunit", "--op", "update", "--tid", tid,
-                                   "--lun", str(VOLUME_LUN), "--params", f"online=0,path={old}")
-            raise TargetError(f"tgtadm cannot open {path} as LUN {VOLUME_LUN} of target "
-                              f"{tid}: {result.stderr.strip()}")
-        await self._settle(tid, before)
-
-    async def _stat(self, tid: str) -> LunCounts:
-        result = await self._must("--mode", "logicalunit", "--op", "stat", "--tid", tid,
-                                  "--lun", str(VOLUME_LUN))
-        return parse_stat(result.stdout)
-
-    async def _settle(self, tid: str, before: LunCounts) -> None:
-        """Wait until the commands submitted before the switch (``before``) are done:
-        an I/O thread may still be writing one to the old file."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SETTLE_TIMEOUT
-        while True:
-            now = await self._stat(tid)
-            if all(sid in now and now[sid].finished >= counts.submitted
-                   for sid, counts in before.items()):
-                return
-            if loop.time() >= deadline:
-                raise TargetError(f"target {tid}: commands sent to the old file still "
-                                  f"running after {SETTLE_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.002)
+            target = (await self._show()).get(iqn)
+            lun = target.luns.get(VOLUME_LUN) if target else None
+            if target is None or lun is None or lun.path is None:
+                raise TargetError(f"volume {volume_id} is not exported")
+            await self._replace_lun(target.tid, lun.path)
 
     async def restore(self, specs: Iterable[ExportSpec]) -> dict[str, Export]:
         return await restore_all(self, specs)
@@ -403,10 +309,7 @@ class TgtDriver:
         if lun is None:
             await self._add_lun(target.tid, path)
         elif lun.path != path:
-            if "," not in path and lun.direct == (self._direct_io and takes_direct_io(path)):
-                await self._swap_file(target, path)
-            else:  # other open flags: a new LU in its place
-                await self._replace_lun(target.tid, path)
+            await self._replace_lun(target.tid, path)
 
     async def _converge_account(self, target: TgtTarget, user: str, password: str,
                                 targets: dict[str, TgtTarget]) -> None:

@@ -27,7 +27,6 @@ import pytest
 
 from blockstore.backends import (
     AlreadyExists,
-    BackendError,
     FileBackend,
     HasDependents,
     InUse,
@@ -40,18 +39,7 @@ from blockstore.backends import (
 from blockstore.backends.base import GIB
 
 MIB = 1 << 20
-KINDS = ["memory", "file", "file-direct"]
-
-
-class MoverLog:
-    """An export mover that only records its calls: these tests have no target and
-    ask ``export_path`` again before every access."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    async def __call__(self, volume_id: str, path: str) -> None:
-        self.calls.append((volume_id, path))
+KINDS = ["memory", "file"]
 
 
 def _file_backend_missing() -> str | None:
@@ -143,8 +131,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         _need_file_backend()
         b = FileBackend(tmp_path / "volumes", max_chain_depth=8)
-        if request.param == "file-direct":  # raw layers served to the target directly
-            b.set_export_mover(MoverLog())
     await b.open()
     try:
         yield b
@@ -621,154 +607,3 @@ async def test_release_unmounts(fb: FileBackend) -> None:
     assert path not in set(_iter_mounts())
     assert not os.path.exists(path)
     assert fb.exported_volumes() == []
-
-
-# -- the file backend's direct export of raw volumes -------------------------------
-
-
-@pytest.fixture
-async def fbd(tmp_path: Path) -> AsyncIterator[tuple[FileBackend, MoverLog]]:
-    """A file backend with an export mover: raw volumes are exported as their file."""
-    _need_file_backend()
-    b = FileBackend(tmp_path / "volumes")
-    mover = MoverLog()
-    b.set_export_mover(mover)
-    await b.open()
-    try:
-        yield b, mover
-    finally:
-        await release_all(b)
-        await b.close()
-
-
-async def test_raw_volume_is_served_from_its_file_until_a_snapshot_moves_it(
-        fbd: tuple[FileBackend, MoverLog]) -> None:
-    b, mover = fbd
-    info = await b.create("vol-r", 1)
-    assert info.format == "raw" and info.path.endswith(".raw")
-    path = await b.export_path("vol-r")
-    assert path == info.path == b.chain("vol-r")[0]  # no daemon in between
-    assert await b.export_path("vol-r") == path and b.exported_volumes() == ["vol-r"]
-    before = pattern(1, MIB)
-    await asyncio.to_thread(_pwrite, path, 0, before)
-    with pytest.raises(InUse):
-        await b.delete("vol-r")
-
-    await b.snapshot("snap-r", "vol-r")
-    view = str(b.exports_dir / "vol-r.raw")
-    assert mover.calls == [("vol-r", view)]  # the target was told before snapshot returned
-    assert await b.export_path("vol-r") == view
-    assert (await b.info("vol-r")).format == "qcow2"
-    assert b.chain("vol-r")[1] == path  # the raw file is the frozen layer now
-    frozen = Path(path).read_bytes()
-    after = pattern(2, MIB)
-    await asyncio.to_thread(_pwrite, view, 0, after)
-    assert await read(b, "vol-r", 0, MIB) == after
-    assert Path(path).read_bytes() == frozen  # the snapshot's file is left alone
-    await b.create_from_snapshot("vol-from", "snap-r", 1)
-    assert await read(b, "vol-from", 0, MIB) == before
-    await b.release_export("vol-r")
-    assert b.exported_volumes() == ["vol-from"]
-
-
-async def test_a_mover_that_fails_leaves_the_volume_served_from_its_file(
-        fbd: tuple[FileBackend, MoverLog]) -> None:
-    b, mover = fbd
-    await b.create("vol-f", 1)
-    path = await b.export_path("vol-f")
-    await asyncio.to_thread(_pwrite, path, 0, pattern(3, MIB))
-    files = sorted(p.name for p in b.layers_dir.iterdir())
-
-    async def refuse(volume_id: str, new_path: str) -> None:
-        raise RuntimeError("tgtadm said no")
-
-    b.set_export_mover(refuse)
-    with pytest.raises(BackendError, match="tgtadm said no"):
-        await b.snapshot("snap-f", "vol-f")
-    with pytest.raises(BackendError, match="tgtadm said no"):
-        await b.clone("vol-c", "vol-f", 1)
-    assert await b.export_path("vol-f") == path
-    assert (await b.info("vol-f")).format == "raw"
-    with pytest.raises(NotFound):
-        await b.snapshot_info("snap-f")
-    assert [v.id for v in await b.list_volumes()] == ["vol-f"]
-    assert sorted(p.name for p in b.layers_dir.iterdir()) == files  # no overlay left
-    assert not list(b.exports_dir.iterdir()) or not any(
-        os.path.ismount(p) for p in b.exports_dir.iterdir())
-    assert await read(b, "vol-f", 0, MIB) == pattern(3, MIB)
-    # and a working mover gets its snapshot after all
-    b.set_export_mover(mover)
-    await b.snapshot("snap-f", "vol-f")
-    assert mover.calls == [("vol-f", str(b.exports_dir / "vol-f.raw"))]
-
-
-async def test_direct_export_survives_a_restart(tmp_path: Path) -> None:
-    _need_file_backend()
-    first = FileBackend(tmp_path / "volumes")
-    first.set_export_mover(MoverLog())
-    await first.open()
-    await first.create("vol-a", 1)
-    path = await first.export_path("vol-a")
-    await first.close()
-    second = FileBackend(tmp_path / "volumes")
-    second.set_export_mover(MoverLog())
-    await second.open()
-    try:
-        assert second.exported_volumes() == ["vol-a"]
-        with pytest.raises(InUse):
-            await second.delete("vol-a")
-        assert await second.export_path("vol-a") == path
-        await second.release_export("vol-a")
-        assert second.exported_volumes() == []
-        await second.delete("vol-a")
-        assert not list(second.layers_dir.iterdir())
-    finally:
-        await release_all(second)
-        await second.close()
-
-
-async def test_deleting_the_snapshot_folds_the_volume_back_into_its_raw_file(
-        fbd: tuple[FileBackend, MoverLog]) -> None:
-    b, _ = fbd
-    await b.create("vol-k", 1)
-    raw = await b.export_path("vol-k")
-    await asyncio.to_thread(_pwrite, raw, 0, pattern(4, 3 * MIB))
-    await b.snapshot("snap-k", "vol-k")  # live: the overlay's view is served now
-    await asyncio.to_thread(_pwrite, await b.export_path("vol-k"), MIB, pattern(5, MIB))
-    await b.release_export("vol-k")
-    assert len(b.chain("vol-k")) == 2  # snap-k holds the raw file
-    await b.snapshot("snap-k2", "vol-k")
-    await asyncio.to_thread(_pwrite, await b.export_path("vol-k"), 2 * MIB, pattern(6, MIB))
-    await b.release_export("vol-k")
-    await b.clone("vol-kc", "vol-k", 1)  # a clone shares the chain: no folding
-    await b.delete_snapshot("snap-k")
-    await b.delete_snapshot("snap-k2")
-    assert len(b.chain("vol-k")) == 4
-    await b.delete("vol-kc")
-    await b.extend("vol-k", 2)
-    await b.snapshot("snap-k3", "vol-k")
-    await b.delete_snapshot("snap-k3")  # nothing else reaches the chain now: folded
-    info = await b.info("vol-k")
-    assert b.chain("vol-k") == [raw] and info.format == "raw" and info.size_gib == 2
-    assert Path(raw).stat().st_size == 2 * GIB
-    data = await read(b, "vol-k", 0, 3 * MIB)
-    assert data == pattern(4, 3 * MIB)[:MIB] + pattern(5, MIB) + pattern(6, MIB)
-    assert await b.export_path("vol-k") == raw  # served from its file again
-    assert {p.name for p in b.layers_dir.iterdir()} == {Path(raw).name}
-
-
-async def test_attaching_folds_a_volume_whose_snapshots_went_while_it_was_attached(
-        fbd: tuple[FileBackend, MoverLog]) -> None:
-    b, _ = fbd
-    await b.create("vol-j", 1)
-    raw = await b.export_path("vol-j")
-    await b.snapshot("snap-j", "vol-j")  # e.g. a backup of the attached volume
-    view = await b.export_path("vol-j")
-    await asyncio.to_thread(_pwrite, view, 0, pattern(7, MIB))
-    await b.delete_snapshot("snap-j")
-    assert await b.export_path("vol-j") == view  # attached: left as it is
-    await b.release_export("vol-j")
-    assert len(b.chain("vol-j")) == 2
-    assert await b.export_path("vol-j") == raw  # the next attach folds it first
-    assert b.chain("vol-j") == [raw]
-    assert await read(b, "vol-j", 0, MIB) == pattern(7, MIB)

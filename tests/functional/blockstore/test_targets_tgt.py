@@ -26,9 +26,7 @@ from blockstore.targets.tgt import (
     SESSION_PARAMS,
     TGTD_MALLOC_ENV,
     TGTD_SOCKET_DIR,
-    SessionCounts,
     parse_show,
-    parse_stat,
     takes_direct_io,
     tgtd_environ,
 )
@@ -39,7 +37,6 @@ from tests.functional.blockstore.test_targets_contract import (
     qemu_io,
     read_capacity,
     run,
-    through_writes,
 )
 
 SAMPLE_SHOW = """\
@@ -361,35 +358,3 @@ def test_selection_picks_lio_where_configfs_has_a_target_dir(tmp_path: Path) -> 
     assert choose_driver_name(str(configfs)) == "lio"
     driver = select_driver(configfs_target=str(configfs), portal_port=3261)
     assert isinstance(driver, LioDriver) and driver.portal == "127.0.0.1:3261"
-
-
-def test_parse_stat_counts_each_sessions_commands() -> None:
-    text = ("tgt lun sid rd_subm(bytes,cmds) rd_done(bytes,cmds) wr_subm(bytes,cmds) "
-            "wr_done(bytes,cmds) errs\n"
-            "  1   1   1          749      9          749      9    206569472   3152"
-            "    206503936   3151    1\n"
-            "  1   1   4            0      0            0      0         4096      1"
-            "         4096      1    0\n")
-    assert parse_stat(text) == {1: SessionCounts(submitted=3161, finished=3161),
-                                4: SessionCounts(submitted=1, finished=1)}
-    assert parse_stat(text.splitlines()[0]) == {}
-    with pytest.raises(TargetError, match="unexpected tgtadm stat line"):
-        parse_stat(text.splitlines()[0] + "\n  1 1 x\n")
-
-
-async def test_resize_while_a_writer_runs(daemon: TgtDaemon, tmp_path: Path) -> None:
-    """Extending an in-use volume under I/O: tgt refuses to delete a LUN with commands
-    running, so resize reopens the file in place; the writer sees no error."""
-    driver = daemon.driver()
-    path = make_file(tmp_path / "grow", 32 * MiB)
-    export = await driver.ensure_export("vol-g", str(path), chap_user="ug",
-                                        chap_password="secret-gggg1")
-
-    async def grow() -> None:
-        with path.open("r+b") as f:
-            f.truncate(64 * MiB)
-        await driver.resize("vol-g")
-
-    await through_writes(export, 0x22, grow)
-    assert await read_capacity(export) == 64 * MiB
-    assert_io_ok(await qemu_io(export, "write -P 0x35 63M 1M", "read -P 0x35 63M 1M"))
