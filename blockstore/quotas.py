@@ -35,13 +35,18 @@ def limits(s: Session, cfg: BlockStoreConfig, project_id: str) -> dict[str, int]
     return out
 
 
+def count_and_gigabytes(s: Session, model: type[m.Volume] | type[m.Snapshot] | type[m.Backup],
+                        project_id: str) -> tuple[int, int]:
+    """How many rows of ``model`` the project has, and the sum of their sizes."""
+    count, gb = s.execute(select(func.count(model.id), func.coalesce(
+        func.sum(model.size), 0)).where(model.project_id == project_id)).one()
+    return int(count), int(gb)
+
+
 def usage(s: Session, project_id: str) -> dict[str, int]:
-    vols, vol_gb = s.execute(select(func.count(m.Volume.id), func.coalesce(
-        func.sum(m.Volume.size), 0)).where(m.Volume.project_id == project_id)).one()
-    snaps, snap_gb = s.execute(select(func.count(m.Snapshot.id), func.coalesce(
-        func.sum(m.Snapshot.size), 0)).where(m.Snapshot.project_id == project_id)).one()
-    backups, backup_gb = s.execute(select(func.count(m.Backup.id), func.coalesce(
-        func.sum(m.Backup.size), 0)).where(m.Backup.project_id == project_id)).one()
+    vols, vol_gb = count_and_gigabytes(s, m.Volume, project_id)
+    snaps, snap_gb = count_and_gigabytes(s, m.Snapshot, project_id)
+    backups, backup_gb = count_and_gigabytes(s, m.Backup, project_id)
     return {"volumes": int(vols), "gigabytes": int(vol_gb) + int(snap_gb),
             "snapshots": int(snaps), "backups": int(backups),
             "backup_gigabytes": int(backup_gb)}

@@ -43,6 +43,9 @@ class ThreadPool:
         self._closed = False
 
     def _ensure_started(self) -> None:
+        """Start the workers on first use; refuse once the pool is shut down."""
+        if self._closed:
+            raise RuntimeError(f"thread pool {self.name} is shut down")
         if self._threads:
             return
         with self._start_lock:
@@ -80,8 +83,6 @@ class ThreadPool:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on a worker thread; its result or exception."""
-        if self._closed:
-            raise RuntimeError(f"thread pool {self.name} is shut down")
         self._ensure_started()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -90,8 +91,6 @@ class ThreadPool:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on a worker and forget it (a failure is logged)."""
-        if self._closed:
-            raise RuntimeError(f"thread pool {self.name} is shut down")
         self._ensure_started()
         self._jobs.put((fn, args, None, None))
 

@@ -92,8 +92,7 @@ def view(s: Session, request: web.Request, who: Caller, bk: m.Backup) -> dict[st
 
 def _check_quota(s: Session, request: web.Request, project_id: str, size: int) -> None:
     lim = quotas.limits(s, state(request).cfg.blockstore, project_id)
-    usage = quotas.usage(s, project_id)
-    count, used = usage["backups"], usage["backup_gigabytes"]
+    count, used = quotas.count_and_gigabytes(s, m.Backup, project_id)
     if 0 <= lim["backups"] < int(count) + 1:
         raise OverQuota(f"BackupLimitExceeded: Maximum number of backups allowed "
                         f"({lim['backups']}) exceeded for quota 'backups'.", "backups")

@@ -207,6 +207,14 @@ def limit_param(request: web.Request) -> int | None:
     return int(raw)
 
 
+def offset_param(request: web.Request) -> int:
+    """The ``offset`` query parameter: 0 when absent, 400 when not a count."""
+    raw = request.query.get("offset", "0")
+    if not raw.isdigit():
+        raise Invalid("Invalid input received: offset must be a non-negative integer.")
+    return int(raw)
+
+
 def page(request: web.Request, kind: str, rows: list[R], render: Callable[[R], Any], *,
          limit: int | None, marker: str | None, offset: int = 0) -> dict[str, Any]:
     """One page of a listing, as Cinder answers it: the rows after ``marker`` (404 when

@@ -16,6 +16,7 @@ from blockstore.api.base import (
     json_body,
     json_response,
     limit_param,
+    offset_param,
     page,
     project_url,
     run,
@@ -82,9 +83,7 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
     who = await caller(request)
     q = request.query
     limit = limit_param(request)
-    offset = q.get("offset", "0")
-    if not offset.isdigit():
-        raise Invalid("Invalid input received: offset must be a non-negative integer.")
+    offset = offset_param(request)
 
     def listing(s: Session) -> dict[str, Any]:
         stmt = select(m.Snapshot).order_by(m.Snapshot.created_at.desc(), m.Snapshot.id)
@@ -100,7 +99,7 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
                     {k: v for k, v in views.snapshot(r, base).items()
                      if k in ("id", "name", "description", "volume_id", "size", "status",
                               "created_at", "updated_at", "metadata")},
-                    limit=limit, marker=q.get("marker"), offset=int(offset))
+                    limit=limit, marker=q.get("marker"), offset=offset)
 
     return json_response(await run(request, listing))
 

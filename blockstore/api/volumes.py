@@ -18,6 +18,7 @@ from blockstore.api.base import (
     json_body,
     json_response,
     limit_param,
+    offset_param,
     page,
     project_url,
     run,
@@ -320,9 +321,7 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
     stmt = stmt.order_by(m.Volume.id.desc())
     limit = limit_param(request)
     marker = request.query.get("marker")
-    offset = request.query.get("offset", "0")
-    if not offset.isdigit():
-        raise Invalid("Invalid input received: offset must be a non-negative integer.")
+    offset = offset_param(request)
 
     def listing(s: Session) -> dict[str, Any]:
         rows = [v for v in s.scalars(stmt)
@@ -331,7 +330,7 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
         return page(request, "volumes", rows, lambda v: render(s, request, who, v) if detail
                     else {"id": v.id, "name": v.name,
                           "links": views.links(base, "volumes", v.id)},
-                    limit=limit, marker=marker, offset=int(offset))
+                    limit=limit, marker=marker, offset=offset)
 
     return json_response(await run(request, listing))
 
