@@ -217,35 +217,51 @@ class VolumeManager:
     # -- exports ----------------------------------------------------------------------
 
     async def restore_exports(self, only_missing: bool = False) -> list[str]:
-        """Export again every volume the database says is exported; the ids restored."""
-        rows = await self._db(lambda s: [
-            (v.id, v.chap_user, v.chap_password, list(v.initiators or ()))
-            for v in s.scalars(select(m.Volume).where(m.Volume.exported.is_(True)))])
-        if not rows:
-            return []
-        present: set[str] = set()
-        if only_missing:
+        """Export again every volume the database says is exported; the ids restored.
+
+        Each volume is re-exported under its lock, its row read again there: an
+        unexport runs under that lock too (target removed, view released, row
+        marked), so one that raced this check is seen finished and not undone."""
+        candidates = await self._db(lambda s: list(s.scalars(select(m.Volume.id).where(
+            m.Volume.exported.is_(True)))))
+        if candidates and only_missing:
             present = set(await self.driver.list_exports())
-        specs = []
-        for vid, user, password, initiators in rows:
-            if vid in present or not user or not password:
-                continue
-            try:
-                path = await self.backend.export_path(vid)
-            except BackendError as exc:
-                log.error("volume %s: cannot re-open its export: %s", vid, exc)
-                continue
-            specs.append(ExportSpec(vid, path, user, password, tuple(initiators)))
-        if not specs:
-            return []
-        try:
-            restored = await self.driver.restore(specs)
-        except RestoreError as exc:
-            log.error("iSCSI exports not restored: %s", exc)
-            restored = exc.restored
+            candidates = [vid for vid in candidates if vid not in present]
+        restored: list[str] = []
+        for vid in candidates:
+            async with self.lock(vid):
+                if await self._restore_export(vid, only_missing):
+                    restored.append(vid)
         if restored:
             log.info("restored iSCSI exports of %s", ", ".join(sorted(restored)))
         return sorted(restored)
+
+    async def _restore_export(self, volume_id: str, only_missing: bool) -> bool:
+        """Re-export one volume if its row still says so (the volume's lock held)."""
+        def row(s: Session) -> tuple[str, str, list[str]] | None:
+            v = s.get(m.Volume, volume_id)
+            if v is None or not v.exported or not v.chap_user or not v.chap_password:
+                return None
+            return v.chap_user, v.chap_password, list(v.initiators or ())
+
+        found = await self._db(row)
+        if found is None:
+            return False
+        if only_missing and volume_id in await self.driver.list_exports():
+            return False
+        user, password, initiators = found
+        try:
+            path = await self.backend.export_path(volume_id)
+        except BackendError as exc:
+            log.error("volume %s: cannot re-open its export: %s", volume_id, exc)
+            return False
+        try:
+            await self.driver.restore([ExportSpec(volume_id, path, user, password,
+                                                  tuple(initiators))])
+        except RestoreError as exc:
+            log.error("iSCSI export not restored: %s", exc)
+            return False
+        return True
 
     async def _watch(self) -> None:
         while True:
@@ -319,6 +335,10 @@ class VolumeManager:
                     setattr(row, k, v)
                 row.updated_at = m.utcnow()
         await self._db(upd)
+
+    async def _is_exported(self, volume_id: str) -> bool:
+        return await self._db(lambda s: bool(
+            (v := s.get(m.Volume, volume_id)) is not None and v.exported))
 
     async def _set_volume(self, volume_id: str, **fields: Any) -> None:
         await self._set(m.Volume, volume_id, **fields)
@@ -401,8 +421,7 @@ class VolumeManager:
         try:
             async with self.lock(volume_id):
                 await self.backend.extend(volume_id, new_size)
-                exported = await self._db(lambda s: bool(
-                    (v := s.get(m.Volume, volume_id)) is not None and v.exported))
+                exported = await self._is_exported(volume_id)
                 if exported:
                     await self.driver.resize(volume_id)
         except asyncio.CancelledError:
@@ -517,11 +536,12 @@ class VolumeManager:
             async with self.lock(volume_id):
                 if new:
                     await self.backend.create(volume_id, vol.size)
+                exported = await self._is_exported(volume_id)
                 path = await self.backend.export_path(volume_id)
                 try:
                     await self._engine().restore(meta, path, blank=new)
                 finally:
-                    if not vol.exported:
+                    if not exported:
                         await self.backend.release_export(volume_id)
         except asyncio.CancelledError:
             raise

@@ -78,7 +78,10 @@ def write(api: VolumeApi, vid: str, *commands: str) -> None:
 def reads(api: VolumeApi, vid: str, *commands: str) -> bool:
     data = connect(api, vid)
     try:
-        return io_ok(qemu_io(data, *commands))
+        q = qemu_io(data, *commands)
+        if not io_ok(q):
+            print("qemu-io:", q.stdout, q.stderr)
+        return io_ok(q)
     finally:
         disconnect(api, vid)
 

@@ -453,6 +453,30 @@ def test_legacy_attach_actions(demo: VolumeApi) -> None:
     demo.wait_gone(vid)
 
 
+def test_disconnects_racing_the_export_watchdog_leave_nothing_behind(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The watchdog re-exports volumes whose row says exported but whose target tgt
+    lacks. Here it runs all the time (every 0.05 s), so it races every disconnect:
+    a terminated connection must stay gone, and the next connection must reach the
+    volume's bytes (not a target left on a view already stopped)."""
+    with volume_cloud(tmp_path_factory, STRATA_BLOCKSTORE_TARGET_CHECK_INTERVAL="0.05") as c:
+        api = c.volumes("demo")
+        vid = api.create(size=1, name="unexport-race")["id"]
+        connector = {"connector": {"initiator": INITIATOR}}
+        for i in range(12):
+            r = api.action(vid, "os-initialize_connection", connector)
+            assert r.status_code == 200, r.text
+            data = r.json()["connection_info"]["data"]
+            q = qemu_io(data, f"read -P {i:#x} 0 64k" if i else "read -P 0 0 64k",
+                        f"write -P {i + 1:#x} 0 64k")
+            assert io_ok(q), f"connection {i}: " + q.stdout + q.stderr
+            assert api.action(vid, "os-terminate_connection", connector).status_code == 202
+            time.sleep(0.2)  # a few watchdog ticks
+            assert iscsi_ls(data) == "", f"connection {i}: the terminated target came back"
+        assert api.request("DELETE", f"/volumes/{vid}").status_code == 202
+        api.wait_gone(vid)
+
+
 def test_admin_reset_status_and_force_delete(admin: VolumeApi, demo: VolumeApi) -> None:
     vol = demo.create(size=1, name="stuck")
     base = admin.base.rsplit("/", 1)[0] + "/" + demo.project_id
