@@ -313,6 +313,22 @@ def test_volume_from_image(cloud: VolumeCloud, demo: VolumeApi,
     detach(demo, info)
     assert demo.request("DELETE", f"/volumes/{vol['id']}").status_code == 202
     demo.wait_gone(vol["id"])
+    # the real client, naming the image (it finds the id through the image service)
+    created = osc(cloud, "demo", "volume", "create", "--image", "cirros-ish", "--size", "1",
+                  "booty-cli")
+    vol = demo.wait(created["id"])
+    assert vol["status"] == "available" and vol["bootable"] == "true", vol
+    assert vol["volume_image_metadata"]["image_id"] == image["id"]
+    shown = osc(cloud, "demo", "volume", "show", "booty-cli")
+    assert shown["bootable"] is True  # the client shows Cinder's "true" as a boolean
+    assert shown["volume_image_metadata"]["image_name"] == "cirros-ish"
+    info = attach(demo, vol["id"])
+    q = qemu_io(info["data"], "read -v 0 18")
+    assert q.returncode == 0 and "53 54 52 41 54 41 2d 42" in q.stdout, q.stdout + q.stderr
+    detach(demo, info)
+    p = osc_plain(cloud, "demo", "volume", "delete", "booty-cli")
+    assert p.returncode == 0, p.stdout + p.stderr
+    demo.wait_gone(vol["id"])
 
 
 # -- attachments and the data path ------------------------------------------------
