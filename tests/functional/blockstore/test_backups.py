@@ -19,6 +19,7 @@ from tests.functional.blockstore.volume_server import (
     VolumeApi,
     VolumeCloud,
     io_ok,
+    iscsi_sha256,
     qemu_io,
     volume_cloud,
 )
@@ -265,9 +266,19 @@ def test_backup_quotas_are_413(cloud: VolumeCloud) -> None:
     third.wait_gone(vol["id"])
 
 
-def test_openstack_cli_backup_lifecycle(cloud: VolumeCloud, demo: VolumeApi) -> None:
+def checksum(api: VolumeApi, vid: str, scratch: Path) -> str:
+    data = connect(api, vid)
+    try:
+        return iscsi_sha256(data, scratch)
+    finally:
+        disconnect(api, vid)
+
+
+def test_openstack_cli_backup_lifecycle(cloud: VolumeCloud, demo: VolumeApi,
+                                        tmp_path: Path) -> None:
     vol = demo.create(size=1, name="cli-src")
-    write(demo, vol["id"], "write -P 0x3c 4M 4M")
+    write(demo, vol["id"], "write -P 0x3c 4M 4M", "write -P 0x77 700M 3M")
+    source_sum = checksum(demo, vol["id"], tmp_path)
     created = osc(cloud, "demo", "volume", "backup", "create", "--name", "cli-bk",
                   "cli-src")
     bid = created["id"]
@@ -277,13 +288,16 @@ def test_openstack_cli_backup_lifecycle(cloud: VolumeCloud, demo: VolumeApi) -> 
     assert [b["Name"] for b in listed if b["ID"] == bid] == ["cli-bk"]
     shown = osc(cloud, "demo", "volume", "backup", "show", "cli-bk")
     assert shown["volume_id"] == vol["id"] and shown["status"] == "available"
-    assert shown["object_count"] == 1
+    assert shown["object_count"] == 2  # the two written chunks; zeros are not stored
     restored = osc(cloud, "demo", "volume", "backup", "restore", "cli-bk", "cli-restored")
     assert restored["volume_id"] and restored["volume_name"] == "cli-restored"
     assert demo.wait(restored["volume_id"], until=("available", "error_restoring"),
                      timeout=120)["status"] == "available"
     assert demo.wait(bid, "backups", until=("available", "error"))["status"] == "available"
-    assert reads(demo, restored["volume_id"], "read -P 0x3c 4M 4M", "read -P 0 0 4M")
+    assert reads(demo, restored["volume_id"], "read -P 0x3c 4M 4M", "read -P 0 0 4M",
+                 "read -P 0x77 700M 3M")
+    # every byte: the restored volume's checksum is the source's
+    assert checksum(demo, restored["volume_id"], tmp_path) == source_sum
     p = osc_plain(cloud, "demo", "volume", "backup", "delete", "cli-bk")
     assert p.returncode == 0, p.stdout + p.stderr
     demo.wait_gone(bid, "backups")

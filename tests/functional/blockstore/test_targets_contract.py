@@ -33,6 +33,7 @@ from blockstore.targets import (
     target_iqn,
 )
 from tests.conftest import free_port
+from tests.functional.blockstore.volume_server import iscsi_image_opts
 
 MiB = 1 << 20
 GOOD_INITIATOR = "iqn.1994-05.org.strata:good-host"
@@ -80,14 +81,10 @@ async def read_capacity(export: Export, initiator: str = GOOD_INITIATOR) -> int:
 def image_opts(export: Export, *, password: str | None = None,
                initiator: str = GOOD_INITIATOR) -> str:
     """QEMU's raw-over-iscsi block options for an export (qemu's own initiator)."""
-    opts = {
-        "driver": "raw", "file.driver": "iscsi", "file.transport": "tcp",
-        "file.portal": export.portal, "file.target": export.target_iqn,
-        "file.lun": str(export.lun), "file.user": export.auth_username,
-        "file.password": password if password is not None else export.auth_password,
-        "file.initiator-name": initiator,
-    }
-    return ",".join(f"{k}={v.replace(',', ',,')}" for k, v in opts.items())
+    return iscsi_image_opts(export.portal, export.target_iqn, export.lun,
+                            export.auth_username,
+                            password if password is not None else export.auth_password,
+                            initiator)
 
 
 async def qemu_io(export: Export, *commands: str, password: str | None = None,

@@ -6,6 +6,7 @@ QEMU's ``iscsi://`` driver) to reach the volumes it exports."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -142,18 +143,45 @@ def read_capacity(data: dict[str, Any], initiator: str = INITIATOR) -> int:
     return int(r.stdout.strip())
 
 
+def iscsi_image_opts(portal: str, iqn: str, lun: int, user: str, password: str,
+                     initiator: str) -> str:
+    """QEMU ``--image-opts`` for a LUN through QEMU's own ``iscsi`` driver, with CHAP."""
+    opts = {"driver": "raw", "file.driver": "iscsi", "file.transport": "tcp",
+            "file.portal": portal, "file.target": iqn, "file.lun": str(lun),
+            "file.user": user, "file.password": password, "file.initiator-name": initiator}
+    return ",".join(f"{k}={v.replace(',', ',,')}" for k, v in opts.items())
+
+
+def image_opts(data: dict[str, Any], password: str | None = None,
+               initiator: str = INITIATOR) -> str:
+    """``iscsi_image_opts`` of Cinder's connection data."""
+    return iscsi_image_opts(data["target_portal"], data["target_iqn"], int(data["target_lun"]),
+                            data["auth_username"],
+                            data["auth_password"] if password is None else password, initiator)
+
+
 def qemu_io(data: dict[str, Any], *commands: str, password: str | None = None,
             initiator: str = INITIATOR) -> subprocess.CompletedProcess[str]:
-    opts = {"driver": "raw", "file.driver": "iscsi", "file.transport": "tcp",
-            "file.portal": data["target_portal"], "file.target": data["target_iqn"],
-            "file.lun": str(data["target_lun"]), "file.user": data["auth_username"],
-            "file.password": data["auth_password"] if password is None else password,
-            "file.initiator-name": initiator}
     argv = ["qemu-io"]
     for c in commands:
         argv += ["-c", c]
-    argv += ["--image-opts", ",".join(f"{k}={v}" for k, v in opts.items())]
+    argv += ["--image-opts", image_opts(data, password, initiator)]
     return run(*argv)
+
+
+def iscsi_sha256(data: dict[str, Any], scratch: Path) -> str:
+    """SHA-256 of every byte of the volume, read over iSCSI (``qemu-img convert`` to
+    a raw file in ``scratch``, removed after)."""
+    out = scratch / "volume-copy.raw"
+    r = run("qemu-img", "convert", "--image-opts", image_opts(data), "-O", "raw", str(out),
+            timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    digest = hashlib.sha256()
+    with out.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    out.unlink()
+    return digest.hexdigest()
 
 
 def io_ok(r: subprocess.CompletedProcess[str]) -> bool:
