@@ -143,6 +143,9 @@ class VolumeManager:
         self.check_interval = check_interval
         self.tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        # volumes grown while their target could not re-read the size (an initiator
+        # was logged in: TargetBusy): the watchdog retries the rescan
+        self._rescan_pending: set[str] = set()
         self._watchdog: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------
@@ -274,13 +277,29 @@ class VolumeManager:
                 log.exception("target check failed")
 
     async def check_targets(self) -> None:
-        """Restart a managed tgtd that died, and restore exports a tgtd restart lost."""
+        """Restart a managed tgtd that died, restore exports a tgtd restart lost, and
+        retry the rescans of volumes grown while their LUN was busy."""
         if self.keeper is not None and await self.keeper.ensure():
             log.warning("tgtd was not running: started it again, restoring exports")
         try:
             await self.restore_exports(only_missing=True)
         except TargetError as exc:
             log.warning("cannot list iSCSI targets: %s", exc)
+        for vid in sorted(self._rescan_pending):
+            async with self.lock(vid):
+                await self._retry_rescan(vid)
+
+    async def _retry_rescan(self, volume_id: str) -> None:
+        """Have the target re-read a grown volume's size (the volume's lock held)."""
+        if not await self._is_exported(volume_id):
+            self._rescan_pending.discard(volume_id)  # its next export reads the size
+            return
+        try:
+            await self.driver.resize(volume_id)
+        except TargetError:
+            return  # still busy (or tgtd away): the next check tries again
+        self._rescan_pending.discard(volume_id)
+        log.info("volume %s: the target shows its new size now", volume_id)
 
     async def export(self, volume_id: str, connector: Connector) -> dict[str, object]:
         """Export the volume to ``connector`` and answer Cinder's connection info."""
@@ -417,13 +436,19 @@ class VolumeManager:
         self._locks.pop(volume_id, None)
 
     async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
-        """Grow the volume; a volume exported is rescanned by the target."""
+        """Grow the volume; a volume exported is rescanned by the target (now, or by
+        the watchdog once no initiator is logged in: the volume has grown either way,
+        and its size is recorded)."""
         try:
             async with self.lock(volume_id):
                 await self.backend.extend(volume_id, new_size)
-                exported = await self._is_exported(volume_id)
-                if exported:
-                    await self.driver.resize(volume_id)
+                if await self._is_exported(volume_id):
+                    try:
+                        await self.driver.resize(volume_id)
+                    except TargetError as exc:
+                        log.warning("volume %s: grown to %d GiB; the target shows it once "
+                                    "its initiators log out: %s", volume_id, new_size, exc)
+                        self._rescan_pending.add(volume_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

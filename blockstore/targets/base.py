@@ -25,7 +25,10 @@ test_targets_contract.py``):
     Volume ids exported right now (targets of other software are ignored).
 ``await resize(volume_id)``
     The backing file grew (or shrank): make the LUN report the new size.
-    :class:`TargetError` when the volume is not exported.
+    :class:`TargetError` when the volume is not exported; :class:`TargetBusy`
+    while an initiator is logged in to the target, when the driver can only
+    re-read the size by re-creating the LUN (commands reaching it in between
+    would fail): the caller tries again once the sessions are gone.
 ``await restore(specs)``
     Re-create every export in ``specs`` (after the target daemon or the host
     restarted and lost its state; the volume manager keeps the specs in its
@@ -63,6 +66,11 @@ _CHAP_FORBIDDEN = frozenset("%@/:")
 
 class TargetError(Exception):
     """A target operation failed or was given bad input; the message says why."""
+
+
+class TargetBusy(TargetError):
+    """The operation would fail the commands of an initiator logged in now; retry
+    after it logs out."""
 
 
 class RestoreError(TargetError):

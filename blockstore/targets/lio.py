@@ -37,6 +37,7 @@ from blockstore.targets.base import (
     VOLUME_PREFIX,
     Export,
     ExportSpec,
+    TargetBusy,
     TargetError,
     check_export_args,
     check_volume_id,
@@ -227,9 +228,26 @@ class LioDriver:
             raise TargetError(f"volume {volume_id} is not exported")
         tpg = rts.TPG(target, TPG_TAG, mode="lookup")
         acls = list(tpg.node_acls)
+        if _has_sessions(tpg, acls):
+            # the fileio object is re-created to take the new size: a session's
+            # commands in between would fail
+            raise TargetBusy(f"volume {volume_id}: initiator sessions logged in; the LUN "
+                             "keeps its old size until they log out")
         if acls and tpg.get_attribute("generate_node_acls").strip() == "0":
             user, password = acls[0].chap_userid, acls[0].chap_password
             initiators = tuple(sorted(acl.node_wwn for acl in acls))
         else:
             user, password, initiators = tpg.chap_userid, tpg.chap_password, ()
         self._ensure(volume_id, _Settings(so.udev_path, user, password, initiators), True)
+
+
+def _has_sessions(tpg: Any, acls: list[Any]) -> bool:
+    """Whether an initiator is logged in to the TPG: a node ACL's session, or one of
+    the sessions demo mode makes without ACLs (``dynamic_sessions``)."""
+    if any(acl.session for acl in acls):
+        return True
+    try:
+        with open(os.path.join(tpg.path, "dynamic_sessions"), encoding="utf-8") as fh:
+            return bool(fh.read().strip("\x00 \n"))
+    except OSError:
+        return False

@@ -41,6 +41,7 @@ from blockstore.targets.base import (
     CommandResult,
     Export,
     ExportSpec,
+    TargetBusy,
     TargetError,
     check_export_args,
     check_volume_id,
@@ -257,6 +258,12 @@ class TgtDriver:
             lun = target.luns.get(VOLUME_LUN) if target else None
             if target is None or lun is None or lun.path is None:
                 raise TargetError(f"volume {volume_id} is not exported")
+            if target.sessions:
+                # tgt reads the size when a LUN is added; between its delete and its
+                # re-add a session's commands fail (LOGICAL UNIT NOT SUPPORTED)
+                raise TargetBusy(f"volume {volume_id}: {target.sessions} initiator "
+                                 "session(s) logged in; the LUN keeps its old size until "
+                                 "they log out")
             await self._replace_lun(target.tid, lun.path)
 
     async def restore(self, specs: Iterable[ExportSpec]) -> dict[str, Export]:

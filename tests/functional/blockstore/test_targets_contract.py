@@ -26,6 +26,7 @@ from blockstore.targets import (
     ExportSpec,
     LioDriver,
     RestoreError,
+    TargetBusy,
     TargetDriver,
     TargetError,
     TgtDaemon,
@@ -310,6 +311,33 @@ async def test_resize_follows_the_grown_file(h: Harness) -> None:
     assert file_bytes(path, 127 * MiB, MiB) == b"\x78" * MiB
     with pytest.raises(TargetError, match="not exported"):
         await h.driver.resize(str(uuid.uuid4()))
+
+
+async def test_resize_waits_while_an_initiator_is_logged_in(h: Harness) -> None:
+    """Re-reading the size re-creates the LUN, which would fail a logged-in
+    initiator's commands: resize refuses (TargetBusy, the LUN untouched) until the
+    session has logged out."""
+    vid, path = h.new_volume(64 * MiB)
+    export = await h.export(vid, path)
+    holder = await asyncio.create_subprocess_exec(
+        "qemu-io", "-c", "write -P 0x21 0 1M", "-c", "sleep 4000", "-c", "read -P 0x21 0 1M",
+        "--image-opts", image_opts(export), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while file_bytes(path, 0, MiB) != b"\x21" * MiB:  # logged in and written
+            assert asyncio.get_running_loop().time() < deadline, "the holder never wrote"
+            await asyncio.sleep(0.05)
+        with path.open("r+b") as f:
+            f.truncate(128 * MiB)
+        with pytest.raises(TargetBusy, match=vid):
+            await h.driver.resize(vid)
+    finally:
+        out, err = await holder.communicate()
+    assert holder.returncode == 0 and b"Pattern verification failed" not in out + err, \
+        out + err  # the held session's commands all succeeded
+    await h.driver.resize(vid)  # logged out: now it is done
+    assert await read_capacity(export) == 128 * MiB
 
 
 async def test_ensure_and_remove_are_idempotent(h: Harness) -> None:
