@@ -35,7 +35,6 @@ from tests.functional.blockstore.test_targets_contract import (
     MiB,
     assert_io_ok,
     qemu_io,
-    read_capacity,
     run,
 )
 
@@ -311,23 +310,6 @@ async def test_other_software_targets_are_left_alone(daemon: TgtDaemon, tmp_path
     show = await run(*base, "--mode", "target", "--op", "show")
     assert "Target 1: iqn.2003-01.org.example:not-ours" in show.out
     assert target_iqn("vol-a") not in show.out
-
-
-async def test_resize_keeps_an_open_session_working(daemon: TgtDaemon, tmp_path: Path) -> None:
-    driver = daemon.driver()
-    path = make_file(tmp_path / "v", 32 * MiB)
-    export = await driver.ensure_export("vol-a", str(path), chap_user="ua",
-                                        chap_password="secret-aaaa1")
-    assert export.lun == 1  # LUN 0 is tgt's controller
-    assert_io_ok(await qemu_io(export, "write -P 0x42 0 1M"))
-    # qemu-io logs in, waits 1.5 s (meanwhile the LUN is re-added), then reads on that session
-    session = asyncio.create_task(qemu_io(export, "sleep 1500", "read -P 0x42 0 1M"))
-    await asyncio.sleep(0.7)
-    with path.open("r+b") as f:
-        f.truncate(48 * MiB)
-    await driver.resize("vol-a")
-    assert_io_ok(await session)
-    assert await read_capacity(export) == 48 * MiB
 
 
 async def test_driver_against_a_dead_daemon_raises_target_error(tmp_path: Path) -> None:
