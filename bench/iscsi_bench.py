@@ -18,7 +18,11 @@ end with a flush) against two kinds of export, each beside its own baseline:
 
 Each is run ``--rounds`` times, alternating, and the best round counts (a
 noisy neighbour on a shared machine hurts every path alike). It prints MB/s
-for each and the ratios iscsi / file; the issue asks for at least 0.6x.
+for each and the ratios iscsi / file of those bests; the issue asks for at
+least 0.6x. Beside them, the paired median: the ratio within each round,
+then its median over the rounds. The disk's O_DIRECT rate swings from round
+to round far more than the CPU-bound iSCSI path, so a best-of ratio mostly
+follows the disk's luckiest round.
 
     .venv/bin/python bench/iscsi_bench.py                 # 1 GiB, 5 rounds
     .venv/bin/python bench/iscsi_bench.py --size 256M --rounds 1   # quick look
@@ -33,6 +37,7 @@ import os
 import random
 import re
 import socket
+import statistics
 import sys
 import tempfile
 import uuid
@@ -139,7 +144,9 @@ async def main() -> int:
                 "raw-file-direct": ["-f", "raw", "-t", "none", str(raw)],
             }
             best: dict[str, float] = {}
+            rounds: list[dict[str, float]] = []
             for rnd in range(1, args.rounds + 1):
+                rounds.append({})
                 for op in ("write", "read"):
                     for name, target in paths.items():
                         seconds = await bench(target, args.size, op == "write")
@@ -147,6 +154,7 @@ async def main() -> int:
                         log(f"round {rnd} {op:5} {name:18} {seconds:7.3f} s {mbps:8.1f} MB/s")
                         key = f"{op}_{name}_MB_per_s"
                         best[key] = max(best.get(key, 0.0), mbps)
+                        rounds[-1][key] = mbps
             await driver.remove_export(plain_id)
             await driver.remove_export(exported)
             await backend.release_export(exported)
@@ -162,6 +170,10 @@ async def main() -> int:
         for label, (num, den) in ratios.items():
             figures[f"{op}_ratio_{label}"] = round(
                 best[f"{op}_{num}_MB_per_s"] / best[f"{op}_{den}_MB_per_s"], 2)
+            # the same ratio within each round (both paths under the same neighbours),
+            # then the median over the rounds: a disk that bursts in one round moves it less
+            figures[f"{op}_paired_median_ratio_{label}"] = round(statistics.median(
+                r[f"{op}_{num}_MB_per_s"] / r[f"{op}_{den}_MB_per_s"] for r in rounds), 2)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
@@ -172,10 +184,12 @@ async def main() -> int:
               f"qcow2 O_DIRECT {figures[f'{op}_volume-file-direct_MB_per_s']:7.1f}  "
               f"qcow2 cached {figures[f'{op}_volume-file-cached_MB_per_s']:7.1f}  "
               f"ratio {figures[f'{op}_ratio_volume_vs_file_direct']:.2f}x "
-              f"(vs cached {figures[f'{op}_ratio_volume_vs_file_cached']:.2f}x)")
+              f"(vs cached {figures[f'{op}_ratio_volume_vs_file_cached']:.2f}x; paired "
+              f"median {figures[f'{op}_paired_median_ratio_volume_vs_file_direct']:.2f}x)")
         print(f"  {op:5} raw:    iscsi {figures[f'{op}_raw-iscsi_MB_per_s']:7.1f}  "
               f"file O_DIRECT {figures[f'{op}_raw-file-direct_MB_per_s']:7.1f}  "
-              f"ratio {figures[f'{op}_ratio_raw_vs_file_direct']:.2f}x")
+              f"ratio {figures[f'{op}_ratio_raw_vs_file_direct']:.2f}x (paired median "
+              f"{figures[f'{op}_paired_median_ratio_raw_vs_file_direct']:.2f}x)")
     return 0
 
 
