@@ -14,6 +14,7 @@ from typing import Any
 
 import openstack
 import pytest
+import requests
 
 from tests.functional.blockstore.volume_server import (
     INITIATOR,
@@ -68,8 +69,6 @@ def osc_plain(cloud: VolumeCloud, who: str, *args: str) -> subprocess.CompletedP
 
 def test_version_discovery_and_microversion_negotiation(cloud: VolumeCloud,
                                                         demo: VolumeApi) -> None:
-    import requests
-
     root = requests.get(cloud.volume_url + "/", timeout=10)
     assert root.status_code == 300
     (v3,) = root.json()["versions"]
@@ -469,6 +468,43 @@ def test_extend_in_use_during_writes_fails_none_and_shows_after_logout(
     detach(demo, info)
     assert demo.request("DELETE", f"/volumes/{vid}").status_code == 202
     demo.wait_gone(vid)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])
+def test_attached_volume_is_served_again_after_the_block_store_restarts(
+        cloud: VolumeCloud, demo: VolumeApi, how: signal.Signals) -> None:
+    """The block store stops (its tgtd and the volume views stop with it) or crashes
+    (they outlive it); the supervisor starts it again, and the attachment's target
+    is served again from the database: same IQN, same CHAP secret, same bytes."""
+    vid = demo.create(size=1, name=f"survivor-{how.name}")["id"]
+    info = attach(demo, vid)
+    data = info["data"]
+    q = qemu_io(data, "write -P 0x3d 0 2M", "write -P 0xd3 900M 1M")
+    assert io_ok(q), q.stdout + q.stderr
+    pid = cloud.blockstore_pid()
+    assert pid is not None
+    os.kill(pid, how)
+    deadline = time.monotonic() + 60
+    while cloud.blockstore_pid() in (None, pid) or not _answers(cloud.volume_url):
+        assert time.monotonic() < deadline, "the block store did not come back"
+        time.sleep(0.3)
+    while not io_ok(q := qemu_io(data, "read -P 0x3d 0 2M", "read -P 0xd3 900M 1M")):
+        assert time.monotonic() < deadline, "not served again: " + q.stdout + q.stderr
+        time.sleep(0.3)
+    assert io_ok(qemu_io(data, "write -P 0x3e 2M 1M", "read -P 0x3e 2M 1M"))
+    vol = demo.show(vid)
+    assert vol["status"] == "in-use" and vol["attachments"][0]["attachment_id"] == \
+        info["attachment_id"]
+    detach(demo, info)
+    assert demo.request("DELETE", f"/volumes/{vid}").status_code == 202
+    demo.wait_gone(vid)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/", timeout=2).status_code == 300
+    except requests.RequestException:
+        return False
 
 
 def test_legacy_attach_actions(demo: VolumeApi) -> None:

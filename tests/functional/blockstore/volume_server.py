@@ -89,6 +89,20 @@ class VolumeCloud(ImageCloud):
         api = self.api(who)
         return VolumeApi(f"{self.volume_url}/v3/{api.project_id}", api.token, api.project_id)
 
+    def blockstore_pid(self) -> int | None:
+        """The pid of this instance's block store service (``python -m blockstore`` with
+        this instance's ``STRATA_HOME``), or None."""
+        home = f"STRATA_HOME={self.env['STRATA_HOME']}".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                if argv[1:3] == [b"-m", b"blockstore"] and \
+                        home in (proc / "environ").read_bytes().split(b"\0"):
+                    return int(proc.name)
+        return None
+
     def tgtd_pid(self) -> int | None:
         """The pid of this instance's tgtd (found by its control port), or None."""
         control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"]
