@@ -507,6 +507,40 @@ def _answers(url: str) -> bool:
         return False
 
 
+def test_attachment_reserved_then_connected_as_nova_does(demo: VolumeApi) -> None:
+    """Nova reserves with an attachment that has no connector, then sends the
+    connector with an update (PUT), then completes it."""
+    vid = demo.create(size=1, name="nova-flow")["id"]
+    r = demo.request("POST", "/attachments", version="3.54", json={"attachment": {
+        "volume_uuid": vid, "instance_uuid": "22222222-3333-4444-5555-666666666666"}})
+    assert r.status_code == 200, r.text
+    att = r.json()["attachment"]
+    assert att["status"] == "reserved" and not att["connection_info"]
+    assert demo.show(vid)["status"] == "reserved"
+    # a connector that is not an object: 400, the reservation stays
+    r = demo.request("PUT", f"/attachments/{att['id']}", version="3.54",
+                     json={"attachment": {"connector": "iqn.1994-05.org.strata:x"}})
+    assert r.status_code == 400 and "connector" in r.json()["badRequest"]["message"]
+    assert demo.show(vid)["status"] == "reserved"
+    r = demo.request("PUT", f"/attachments/{att['id']}", version="3.54", json={"attachment": {
+        "connector": {"initiator": INITIATOR, "ip": "127.0.0.1", "host": "compute-1"}}})
+    assert r.status_code == 200, r.text
+    info = r.json()["attachment"]["connection_info"]
+    assert info["driver_volume_type"] == "iscsi" and info["data"]["attachment_id"] == att["id"]
+    assert io_ok(qemu_io(info["data"], "write -P 0x4e 0 1M", "read -P 0x4e 0 1M"))
+    assert demo.show(vid)["status"] == "attaching"
+    r = demo.request("POST", f"/attachments/{att['id']}/action", version="3.54",
+                     json={"os-complete": None})
+    assert r.status_code == 204, r.text
+    assert demo.show(vid)["status"] == "in-use"
+    r = demo.request("DELETE", f"/attachments/{att['id']}", version="3.54")
+    assert r.status_code == 200, r.text
+    assert demo.show(vid)["status"] == "available"
+    assert qemu_io(info["data"], "read 0 512").returncode != 0  # the target is gone
+    assert demo.request("DELETE", f"/volumes/{vid}").status_code == 202
+    demo.wait_gone(vid)
+
+
 def test_legacy_attach_actions(demo: VolumeApi) -> None:
     vol = demo.create(size=1, name="legacy")
     vid = vol["id"]
