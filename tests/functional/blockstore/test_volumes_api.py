@@ -436,31 +436,37 @@ def test_iscsi_data_path_snapshot_clone_extend_and_tgtd_restart(
 
 
 def test_extend_in_use_during_writes_fails_none_and_shows_after_logout(
-        demo: VolumeApi) -> None:
+        cloud: VolumeCloud, demo: VolumeApi) -> None:
     """tgt re-reads a LUN's size only by re-adding the LUN, and a logged-in
     initiator's commands between the delete and the add fail. So an extend while a
     session is logged in grows the volume and records the size at once, leaves the
-    LUN alone (the writer sees no error), and the target shows the new size as soon
-    as the session has logged out (the watchdog, every second here)."""
+    LUN alone (the writer sees no error; a new session still reads the old size),
+    and the target shows the new size once the session has logged out (the
+    watchdog, every second here)."""
     vid = demo.create(size=1, name="busy")["id"]
     info = attach(demo, vid)
     data = info["data"]
-    writer = subprocess.Popen(
-        ["qemu-img", "bench", "-w", "-c", "3000", "-s", "1M", "-d", "8", "--pattern=85",
+    writer = subprocess.Popen(  # about 8 GB of 1 MiB writes at depth 8, round the volume
+        ["qemu-img", "bench", "-w", "-c", "8000", "-s", "1M", "-d", "8", "--pattern=85",
          "--image-opts", image_opts(data)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
-        assert writer.poll() is None, "the writer ended before the extend"
+        deadline = time.monotonic() + 30
+        while cloud.sessions(data["target_iqn"]) == 0:
+            assert writer.poll() is None and time.monotonic() < deadline, "no session"
+            time.sleep(0.05)
         r = demo.action(vid, "os-extend", {"new_size": 2}, version="3.42")
         assert r.status_code == 202, r.text
         vol = demo.wait(vid, until=("in-use", "error", "error_extending"))
         assert (vol["status"], vol["size"]) == ("in-use", 2), vol
+        assert writer.poll() is None, "the writer ended before the extend was done"
+        assert read_capacity(data) == GIB  # not re-read under the writer's session
     finally:
-        out, err = writer.communicate(timeout=300)
+        out, err = writer.communicate(timeout=600)
     assert writer.returncode == 0, out[-500:] + err[-500:]
     deadline = time.monotonic() + 15
-    while read_capacity(data) != 2 * GIB:
+    # (a login that meets the watchdog's re-add may fail: poll)
+    while read_capacity(data, may_fail=True) != 2 * GIB:
         assert time.monotonic() < deadline, "the target never showed the new size"
         time.sleep(0.5)
     q = qemu_io(data, "read -P 0x55 0 1M", "write -P 0x66 1536M 1M", "read -P 0x66 1536M 1M")

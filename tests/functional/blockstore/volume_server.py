@@ -103,6 +103,15 @@ class VolumeCloud(ImageCloud):
                     return int(proc.name)
         return None
 
+    def sessions(self, iqn: str) -> int:
+        """Initiator sessions logged in to the target, as this instance's tgtd lists them."""
+        r = run("tgtadm", "-C", self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"], "--lld",
+                "iscsi", "--mode", "target", "--op", "show")
+        assert r.returncode == 0, r.stderr
+        blocks = ("\n" + r.stdout).split("\nTarget ")
+        mine = [b for b in blocks if b.split("\n", 1)[0].endswith(" " + iqn)]
+        return mine[0].count("I_T nexus:") if mine else 0
+
     def tgtd_pid(self) -> int | None:
         """The pid of this instance's tgtd (found by its control port), or None."""
         control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"]
@@ -151,8 +160,13 @@ def iscsi_ls(data: dict[str, Any], initiator: str = INITIATOR) -> str:
     return mine[0] if mine else ""
 
 
-def read_capacity(data: dict[str, Any], initiator: str = INITIATOR) -> int:
+def read_capacity(data: dict[str, Any], initiator: str = INITIATOR,
+                  *, may_fail: bool = False) -> int | None:
+    """``iscsi-readcapacity16``: the LUN's size in bytes (None if it failed and
+    ``may_fail``)."""
     r = run("iscsi-readcapacity16", "-s", "-i", initiator, iscsi_url(data))
+    if may_fail and r.returncode != 0:
+        return None
     assert r.returncode == 0, r.stdout + r.stderr
     return int(r.stdout.strip())
 
