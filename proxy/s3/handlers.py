@@ -82,8 +82,10 @@ async def dispatch(req: S3Request) -> SwiftResponse:
 
 async def _dispatch(req: S3Request) -> SwiftResponse:
     unsupported = sorted(UNSUPPORTED & req.query.keys())
-    if unsupported == ["partNumber"] and "uploadId" in req.query:
-        unsupported = []  # UploadPart (GET ?partNumber alone is not built)
+    if unsupported == ["partNumber"] and ("uploadId" in req.query or (
+            req.key is not None and req.method in ("GET", "HEAD")
+            and "versionId" not in req.query)):
+        unsupported = []  # UploadPart, or GetObject/HeadObject of one part
     if unsupported == ["policy"] and req.method == "GET" and req.key is None:
         # Strata has no bucket policies: every bucket is one without a policy.
         await req.head_bucket()
@@ -366,6 +368,14 @@ async def put_object(req: S3Request) -> SwiftResponse:
 
 async def get_object(req: S3Request) -> SwiftResponse:
     headers = {k: req.headers[k] for k in ("Range", *CONDITIONAL) if k in req.headers}
+    part: multipart.PartRange | None = None
+    if "partNumber" in req.query:  # a ranged read of one part
+        if "Range" in req.headers:
+            raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber "
+                          "query parameter.")
+        part = await multipart.part_range(req, multipart.part_number(req))
+        if part.range is not None:
+            headers["Range"] = part.range
     early = await multipart.etag_conditions(req, headers)  # a multipart ETag's If-*
     if early is not None:
         return early
@@ -399,10 +409,18 @@ async def get_object(req: S3Request) -> SwiftResponse:
             out[header] = req.query[param]
     out.setdefault("Accept-Ranges", "bytes")
     out.update(tagging.count_header(r.headers))
+    status = r.status
+    if part is not None:
+        if part.parts is not None:
+            out["x-amz-mp-parts-count"] = str(part.parts)
+        if req.method == "HEAD" and part.range is not None:  # a HEAD is not ranged below
+            status = 206
+            out["Content-Length"] = str(part.last - part.first + 1)
+            out["Content-Range"] = part.content_range
     vid = await versioning.current_version_id(req, r.headers.get("X-Timestamp"))
     if vid is not None:
         out["x-amz-version-id"] = vid
-    return SwiftResponse(r.status, out, r.body, r.on_close)
+    return SwiftResponse(status, out, r.body, r.on_close)
 
 
 async def delete_object(req: S3Request) -> SwiftResponse:

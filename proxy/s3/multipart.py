@@ -292,7 +292,8 @@ async def create(req: S3Request) -> SwiftResponse:
     return resp
 
 
-def _part_number(req: S3Request) -> int:
+def part_number(req: S3Request) -> int:
+    """``?partNumber``: 1 to 10000, else InvalidArgument."""
     raw = req.query.get("partNumber", "")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and "
@@ -305,7 +306,7 @@ async def upload_part(req: S3Request) -> SwiftResponse:
     from proxy.s3 import handlers
 
     assert req.bucket is not None and req.key is not None
-    number = _part_number(req)
+    number = part_number(req)
     upload_id = _upload_id(req)
     if req.content_length is None:
         raise S3Error("MissingContentLength")
@@ -349,7 +350,7 @@ COPY_CONDITIONS = {
 async def upload_part_copy(req: S3Request) -> SwiftResponse:
     """A part made of (a range of) another object: read it, write it as the part."""
     assert req.bucket is not None and req.key is not None
-    number = _part_number(req)
+    number = part_number(req)
     upload_id = _upload_id(req)
     src_bucket, src_key = _copy_source(req)
     spec = req.headers.get("x-amz-copy-source-range")
@@ -800,6 +801,78 @@ async def delete(req: S3Request, key: str) -> int:
     if status == 200:
         return 204 if result.get("Number Deleted") else 404
     return status
+
+
+@dataclass(frozen=True)
+class PartRange:
+    """What GetObject/HeadObject ``?partNumber=N`` reads: bytes ``first``-``last`` (both
+    included) of the object's ``total``, and its part count (None when no multipart
+    upload made it: its one part, 1, is all of it)."""
+
+    first: int
+    last: int  # first - 1 for the one part of an empty object
+    total: int
+    parts: int | None
+
+    @property
+    def range(self) -> str | None:
+        """The Range header that reads the part (None: nothing to read)."""
+        return f"bytes={self.first}-{self.last}" if self.last >= self.first else None
+
+    @property
+    def content_range(self) -> str:
+        return f"bytes {self.first}-{self.last}/{self.total}"
+
+
+async def part_range(req: S3Request, number: int) -> PartRange:
+    """The byte range of part ``number`` of the object (S3: a part number beyond the
+    object's parts is InvalidPartNumber, 416)."""
+    head = await req.call("HEAD", req.bucket, req.key)
+    await head.close()
+    if head.status == 404:
+        raise await req.missing()
+    if not head.ok:
+        raise from_swift_status(head.status)
+    total = int(head.headers.get("Content-Length") or 0)
+    if s3_etag(head.headers) is None:
+        if number != 1:
+            raise S3Error("InvalidPartNumber")
+        return PartRange(0, total - 1, total, None)
+    parts = await _manifest_parts(req, req.bucket, req.key or "")
+    offset = 0
+    for n, size in parts:
+        if n == number:
+            if not size:
+                raise S3Error("InvalidPartNumber")  # an empty last part: no range reads it
+            return PartRange(offset, offset + size - 1, total, len(parts))
+        offset += size
+    raise S3Error("InvalidPartNumber")
+
+
+async def _manifest_parts(req: S3Request, container: str | None, obj: str,
+                          depth: int = 0) -> list[tuple[int, int]]:
+    """(part number, size) of each part of a completed upload, in order, read from its
+    manifest (and the sub-manifests of an upload with many parts)."""
+    r = await req.call("GET", container, obj, query={"multipart-manifest": "get"})
+    body = await r.read()
+    if not r.ok:
+        raise from_swift_status(r.status)
+    try:
+        entries = json.loads(body)
+        assert isinstance(entries, list)
+    except (ValueError, AssertionError):
+        raise S3Error("InternalError") from None
+    parts: list[tuple[int, int]] = []
+    for entry in entries:
+        name = str(entry.get("name", "")).lstrip("/")
+        if str(entry.get("sub_slo", "")).lower() == "true" and depth < 2:
+            sub_container, _, sub_obj = unquote(name).partition("/")
+            parts += await _manifest_parts(req, sub_container, sub_obj, depth + 1)
+            continue
+        tail = name.rsplit("/", 1)[-1]  # <key>/<uploadId>/<part number>
+        parts.append((int(tail) if tail.isdigit() else len(parts) + 1,
+                      int(entry.get("bytes") or 0)))
+    return parts
 
 
 async def etag_conditions(req: S3Request, headers: dict[str, str]) -> SwiftResponse | None:
