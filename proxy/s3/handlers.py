@@ -354,6 +354,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     headers.update(checksum_sysmeta(req))
     headers.update(acl.object_headers(req), **tagging.object_headers(req))
     vcfg = await versioning.before_write(req, req.key or "")
+    replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
                        content_length=req.content_length)
     await r.close()
@@ -361,6 +362,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
     if not r.ok:
         raise from_swift_status(r.status)
+    await multipart.drop_superseded(req, req.key or "", replaced)
     return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
                                   "Content-Length": "0", **checksum_echo(req),
                                   **versioning.written(vcfg, r.headers)})
@@ -511,12 +513,14 @@ async def copy_object(req: S3Request) -> SwiftResponse:
         headers.update(_meta_headers(req), **{"X-Fresh-Metadata": "true"})
     headers.update(acl.object_headers(req), **tagging.copy_headers(req))
     vcfg = await versioning.before_write(req, req.key or "")
+    replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=b"")
     await r.close()
     if r.status == 404:
         raise S3Error("NoSuchKey", Key=src_key)
     if not r.ok:
         raise from_swift_status(r.status)
+    await multipart.drop_superseded(req, req.key or "", replaced)
     doc = x.root("CopyObjectResult")
     x.add(doc, "LastModified", x.iso_from_http(r.headers.get("Last-Modified", "")))
     x.add(doc, "ETag", quoted(r.headers.get("ETag", "")))

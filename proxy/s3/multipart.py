@@ -253,6 +253,37 @@ async def _delete_names(req: S3Request, container: str, names: Iterable[str]) ->
     await asyncio.gather(*(one(n) for n in names))
 
 
+async def superseded_upload(req: S3Request, key: str, cfg: versioning.Config) -> str | None:
+    """Before a write to ``key`` in a bucket that never had versioning: the upload id of
+    the multipart object it will replace (its segments go once the write succeeded;
+    ``drop_superseded``), or None. A bucket whose segments container does not exist
+    (the cached HEAD says so) never had an upload: no HEAD of the key then."""
+    assert req.bucket is not None
+    if cfg.configured:  # the replaced object may live on as a version: keep its segments
+        return None
+    info = await req.st.info(req.txn, req.account, segments_container(req.bucket))
+    if info.status == 404:
+        return None
+    head = await req.call("HEAD", req.bucket, key)
+    await head.close()
+    if not head.ok or s3_etag(head.headers) is None:
+        return None
+    return head.headers.get(SYSMETA_UPLOAD_ID) or None
+
+
+async def drop_superseded(req: S3Request, key: str, upload_id: str | None) -> None:
+    """Delete the parts and sub-manifests of the completed upload ``upload_id`` of
+    ``key``, now that another object has replaced it (best effort: what fails stays)."""
+    assert req.bucket is not None
+    if upload_id is None:
+        return
+    container = segments_container(req.bucket)
+    with contextlib.suppress(S3Error):
+        names = [str(row["name"]) async for row in
+                 _listing(req, container, f"{key}/{upload_id}/", "")]
+        await _delete_names(req, container, names)
+
+
 # -- Create, UploadPart, UploadPartCopy --------------------------------------------------------
 
 async def create(req: S3Request) -> SwiftResponse:
@@ -752,8 +783,11 @@ async def _finish(req: S3Request, upload: Upload, chosen: list[Part], stored: di
     headers = {**upload.headers, SYSMETA_ETAG: etag, SYSMETA_UPLOAD_ID: upload.upload_id,
                OVERRIDE_ETAG: etag, **(checksums.stored(*checksum) if checksum else {})}
     cfg = await versioning.before_write(req, req.key)
+    replaced = await superseded_upload(req, req.key, cfg)
     written = await _put_manifest(req, req.bucket, req.key, segments, headers,
                                   upload.upload_id)
+    if replaced != upload.upload_id:
+        await drop_superseded(req, req.key, replaced)
     r = await req.call("DELETE", container, marker_name(upload.key, upload.upload_id))
     await r.close()
     used = {p.number for p in chosen}

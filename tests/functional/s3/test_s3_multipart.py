@@ -382,3 +382,53 @@ def test_completion_honours_versioning_acl_and_tags(s3: BaseClient, bucket: str)
     grants = s3.get_object_acl(Bucket=bucket, Key="mpu")["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers")
                and g["Permission"] == "READ" for g in grants)
+
+
+def complete_upload(s3: BaseClient, bucket: str, key: str, bodies: list[bytes]) -> str:
+    uid: str = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = upload_parts(s3, bucket, key, uid, bodies)
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid,
+                                 MultipartUpload={"Parts": parts})
+    return uid
+
+
+def test_a_replaced_multipart_object_leaves_no_parts_behind(
+        s3: BaseClient, bucket: str, demo_swift: SwiftUser) -> None:
+    """Overwriting a multipart object (PutObject, another upload, CopyObject onto
+    itself) deletes the replaced upload's parts; with versioning they stay, since the
+    replaced object lives on as a version."""
+    first = [os.urandom(5 * MiB), b"end one"]
+    u1 = complete_upload(s3, bucket, "k", first)
+    assert len(segments(demo_swift, bucket, f"k/{u1}/")) == 2
+    s3.put_object(Bucket=bucket, Key="k", Body=b"small now")
+    assert segments(demo_swift, bucket, f"k/{u1}/") == []
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"small now"
+
+    u2 = complete_upload(s3, bucket, "k", first)
+    second = [os.urandom(5 * MiB), b"end two"]
+    u3 = complete_upload(s3, bucket, "k", second)
+    assert segments(demo_swift, bucket, f"k/{u2}/") == []
+    assert len(segments(demo_swift, bucket, f"k/{u3}/")) == 2
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(second)
+    # a retried Complete of the current upload keeps its parts
+    again = s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=u3, MultipartUpload={"Parts": [
+            {"PartNumber": i, "ETag": f'"{hashlib.md5(b).hexdigest()}"'}
+            for i, b in enumerate(second, 1)]})
+    assert again["ETag"] == s3_etag(*second)
+    assert len(segments(demo_swift, bucket, f"k/{u3}/")) == 2
+    # copied onto itself (new metadata): the bytes are copied out first, then the parts go
+    s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"},
+                   MetadataDirective="REPLACE", Metadata={"copied": "yes"})
+    assert segments(demo_swift, bucket, f"k/{u3}/") == []
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert got["Body"].read() == b"".join(second) and got["Metadata"] == {"copied": "yes"}
+
+    # versioning: the replaced object is a version, its parts stay
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    u4 = complete_upload(s3, bucket, "v", first)
+    old = s3.head_object(Bucket=bucket, Key="v")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="v", Body=b"newer")
+    assert len(segments(demo_swift, bucket, f"v/{u4}/")) == 2
+    got = s3.get_object(Bucket=bucket, Key="v", VersionId=old)
+    assert got["Body"].read() == b"".join(first)
