@@ -15,19 +15,18 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from tests.cloud import running_strata
 from tests.functional.s3.conftest import Ec2Credential
 from tests.functional.s3.test_s3_boto3 import client, error_of
-from tests.functional.swift.conftest import StrataInstance, SwiftUser
+from tests.functional.swift.conftest import StrataInstance, SwiftUser, strata_instance
 
 MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
 def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataInstance]:
-    with running_strata(tmp_path_factory, "strata-s3-parts",
-                        STRATA_PROXY_SLO_MAX_MANIFEST_SEGMENTS="2") as env:
-        yield StrataInstance(env)
+    with strata_instance(tmp_path_factory, "strata-s3-parts",
+                         STRATA_PROXY_SLO_MAX_MANIFEST_SEGMENTS="2") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")

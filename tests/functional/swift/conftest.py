@@ -7,6 +7,7 @@ stops it when the module is done, whether its tests passed or not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -94,13 +95,20 @@ class StrataInstance(Cloud):
         return self.v1_login(who, str(self.secrets[f"{who}_password"]))
 
 
+@contextlib.contextmanager
+def strata_instance(tmp: pytest.TempPathFactory, name: str = "strata-swift",
+                    **settings: str) -> Iterator[StrataInstance]:
+    """``strata up -d`` of a private instance (S3 virtual-hosted style on
+    ``<bucket>.s3.localhost``, and ``settings``); ``strata down`` after it."""
+    with running_strata(tmp, name, STRATA_PROXY_S3_DOMAIN="s3.localhost", **settings) as env:
+        yield StrataInstance(env)
+
+
 @pytest.fixture(scope="module")
 def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataInstance]:
-    """``strata up -d`` of a private instance for the module; ``strata down`` after it."""
-    # S3 virtual-hosted style: <bucket>.s3.localhost
-    with running_strata(tmp_path_factory, "strata-swift",
-                        STRATA_PROXY_S3_DOMAIN="s3.localhost") as env:
-        yield StrataInstance(env)
+    """A private instance for the module."""
+    with strata_instance(tmp_path_factory) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
