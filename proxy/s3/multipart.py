@@ -42,6 +42,7 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
 from common.ranges import check_conditions
+from proxy.features import slo
 from proxy.pipeline import BodyTooLarge, IterBody, SwiftResponse
 from proxy.s3 import acl, checksums, tagging, versioning
 from proxy.s3 import xmlutil as x
@@ -278,10 +279,10 @@ async def drop_superseded(req: S3Request, key: str, upload_id: str | None) -> No
     if upload_id is None:
         return
     container = segments_container(req.bucket)
+    prefix = f"{key}/{upload_id}/"
     with contextlib.suppress(S3Error):
-        names = [str(row["name"]) async for row in
-                 _listing(req, container, f"{key}/{upload_id}/", "")]
-        await _delete_names(req, container, names)
+        rows = [row async for row in _listing(req, container, prefix, "")]
+        await _delete_names(req, container, _leftovers(prefix, rows))
 
 
 # -- Create, UploadPart, UploadPartCopy --------------------------------------------------------
@@ -860,19 +861,28 @@ class PartRange:
 
 async def part_range(req: S3Request, number: int) -> PartRange:
     """The byte range of part ``number`` of the object (S3: a part number beyond the
-    object's parts is InvalidPartNumber, 416)."""
-    head = await req.call("HEAD", req.bucket, req.key)
-    await head.close()
-    if head.status == 404:
+    object's parts is InvalidPartNumber, 416). One GET ``?multipart-manifest=get``
+    tells both: a completed upload answers its manifest, any other object itself
+    (its headers are all that is needed: the body is left unread)."""
+    r = await req.call("GET", req.bucket, req.key, query={"multipart-manifest": "get"})
+    if r.status == 404:
+        await r.close()
         raise await req.missing()
-    if not head.ok:
-        raise from_swift_status(head.status)
-    total = int(head.headers.get("Content-Length") or 0)
-    if s3_etag(head.headers) is None:
+    if not r.ok or s3_etag(r.headers) is None:
+        await r.close()
+        if not r.ok:
+            raise from_swift_status(r.status)
         if number != 1:
             raise S3Error("InvalidPartNumber")
+        if "X-Object-Manifest" in r.headers:  # a Swift DLO answered its manifest: HEAD it
+            r = await req.call("HEAD", req.bucket, req.key)
+            await r.close()
+            if not r.ok:
+                raise from_swift_status(r.status)
+        total = int(r.headers.get("Content-Length") or 0)
         return PartRange(0, total - 1, total, None)
-    parts = await _manifest_parts(req, req.bucket, req.key or "")
+    parts = await _manifest_parts(req, _manifest_entries(await r.read()))
+    total = sum(size for _, size in parts)
     offset = 0
     for n, size in parts:
         if n == number:
@@ -883,25 +893,31 @@ async def part_range(req: S3Request, number: int) -> PartRange:
     raise S3Error("InvalidPartNumber")
 
 
-async def _manifest_parts(req: S3Request, container: str | None, obj: str,
-                          depth: int = 0) -> list[tuple[int, int]]:
-    """(part number, size) of each part of a completed upload, in order, read from its
-    manifest (and the sub-manifests of an upload with many parts)."""
-    r = await req.call("GET", container, obj, query={"multipart-manifest": "get"})
-    body = await r.read()
-    if not r.ok:
-        raise from_swift_status(r.status)
+def _manifest_entries(body: bytes) -> list[dict[str, Any]]:
     try:
         entries = json.loads(body)
-        assert isinstance(entries, list)
-    except (ValueError, AssertionError):
-        raise S3Error("InternalError") from None
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list):
+        raise S3Error("InternalError")
+    return entries
+
+
+async def _manifest_parts(req: S3Request, entries: list[dict[str, Any]],
+                          depth: int = 0) -> list[tuple[int, int]]:
+    """(part number, size) of each part of a completed upload, in order, from its
+    manifest's ``entries`` (the sub-manifests of an upload with many parts read too)."""
     parts: list[tuple[int, int]] = []
     for entry in entries:
         name = str(entry.get("name", "")).lstrip("/")
-        if str(entry.get("sub_slo", "")).lower() == "true" and depth < 2:
+        if slo.is_true(str(entry.get("sub_slo", ""))) and depth < 2:
             sub_container, _, sub_obj = unquote(name).partition("/")
-            parts += await _manifest_parts(req, sub_container, sub_obj, depth + 1)
+            r = await req.call("GET", sub_container, sub_obj,
+                               query={"multipart-manifest": "get"})
+            body = await r.read()
+            if not r.ok:
+                raise from_swift_status(r.status)
+            parts += await _manifest_parts(req, _manifest_entries(body), depth + 1)
             continue
         tail = name.rsplit("/", 1)[-1]  # <key>/<uploadId>/<part number>
         parts.append((int(tail) if tail.isdigit() else len(parts) + 1,

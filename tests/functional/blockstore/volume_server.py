@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,15 +93,8 @@ class VolumeCloud(ImageCloud):
         """The pid of this instance's block store service (``python -m blockstore`` with
         this instance's ``STRATA_HOME``), or None."""
         home = f"STRATA_HOME={self.env['STRATA_HOME']}".encode()
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-                if argv[1:3] == [b"-m", b"blockstore"] and \
-                        home in (proc / "environ").read_bytes().split(b"\0"):
-                    return int(proc.name)
-        return None
+        return _find_process(lambda proc, argv: argv[1:3] == [b"-m", b"blockstore"] and
+                             home in (proc / "environ").read_bytes().split(b"\0"))
 
     def sessions(self, iqn: str) -> int:
         """Initiator sessions logged in to the target, as this instance's tgtd lists them."""
@@ -114,15 +107,19 @@ class VolumeCloud(ImageCloud):
 
     def tgtd_pid(self) -> int | None:
         """The pid of this instance's tgtd (found by its control port), or None."""
-        control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"]
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-                if argv and argv[0].endswith(b"tgtd") and control.encode() in argv:
-                    return int(proc.name)
-        return None
+        control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"].encode()
+        return _find_process(lambda _, argv: argv[0].endswith(b"tgtd") and control in argv)
+
+
+def _find_process(match: Callable[[Path, list[bytes]], bool]) -> int | None:
+    """The pid of a process whose ``/proc/<pid>`` and argv ``match`` (None if none)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if match(proc, (proc / "cmdline").read_bytes().split(b"\0")):
+                return int(proc.name)
+    return None
 
 
 @contextlib.contextmanager
