@@ -47,9 +47,8 @@ def usage(s: Session, project_id: str) -> dict[str, int]:
     vols, vol_gb = count_and_gigabytes(s, m.Volume, project_id)
     snaps, snap_gb = count_and_gigabytes(s, m.Snapshot, project_id)
     backups, backup_gb = count_and_gigabytes(s, m.Backup, project_id)
-    return {"volumes": int(vols), "gigabytes": int(vol_gb) + int(snap_gb),
-            "snapshots": int(snaps), "backups": int(backups),
-            "backup_gigabytes": int(backup_gb)}
+    return {"volumes": vols, "gigabytes": vol_gb + snap_gb, "snapshots": snaps,
+            "backups": backups, "backup_gigabytes": backup_gb}
 
 
 @dataclass(frozen=True)

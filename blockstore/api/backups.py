@@ -93,14 +93,14 @@ def view(s: Session, request: web.Request, who: Caller, bk: m.Backup) -> dict[st
 def _check_quota(s: Session, request: web.Request, project_id: str, size: int) -> None:
     lim = quotas.limits(s, state(request).cfg.blockstore, project_id)
     count, used = quotas.count_and_gigabytes(s, m.Backup, project_id)
-    if 0 <= lim["backups"] < int(count) + 1:
+    if 0 <= lim["backups"] < count + 1:
         raise OverQuota(f"BackupLimitExceeded: Maximum number of backups allowed "
                         f"({lim['backups']}) exceeded for quota 'backups'.", "backups")
-    if 0 <= lim["backup_gigabytes"] < int(used) + size:
+    if 0 <= lim["backup_gigabytes"] < used + size:
         raise OverQuota(
             "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup "
             f"gigabytes quota 'backup_gigabytes'. Requested {size}G, quota is "
-            f"{lim['backup_gigabytes']}G and {int(used)}G has been consumed.",
+            f"{lim['backup_gigabytes']}G and {used}G has been consumed.",
             "backup_gigabytes")
 
 
