@@ -32,6 +32,8 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
+from common.errors import BadRequest, StrataError, TooLarge
+
 _T = TypeVar("_T")
 
 access_log = logging.getLogger("strata.access")
@@ -77,6 +79,37 @@ def json_error_format(request: web.Request, err: ApiError) -> web.Response:
     return web.json_response(body, status=err.status, headers=err.headers)
 
 
+def openstack_error_format_for(identity_url: str) -> ErrorFormat:
+    """Keystone's and Glance's ``{"error": {"code", "title", "message"}}`` body, with
+    the ``WWW-Authenticate: Keystone uri=...`` header clients follow on a 401.
+
+    glanceclient reads ``message`` from every object in a JSON error body and
+    openstacksdk from the body or its values, so both show our message.
+    """
+    def render(request: web.Request, err: ApiError) -> web.Response:
+        body = {"error": {"code": err.status, "title": err.title, "message": err.message}}
+        return web.json_response(body, status=err.status,
+                                 headers=keystone_auth_headers(err, identity_url))
+
+    return render
+
+
+def keystone_auth_headers(err: ApiError, identity_url: str) -> dict[str, str]:
+    """``err``'s headers, plus where to authenticate when it is a 401."""
+    headers = dict(err.headers)
+    if err.status == 401:
+        headers["WWW-Authenticate"] = f'Keystone uri="{identity_url}"'
+    return headers
+
+
+def map_domain_error(exc: Exception) -> ApiError | None:
+    """A :class:`~common.errors.StrataError` as the ApiError of its status (the one
+    place domain errors become HTTP); None for anything else."""
+    if isinstance(exc, StrataError):
+        return ApiError(exc.status, exc.message, headers=exc.headers())
+    return None
+
+
 def swift_txn_id() -> str:
     """Swift's transaction id: ``tx`` + 21 random hex + ``-`` + the time in 10 hex."""
     return f"tx{secrets.token_hex(11)[:21]}-{int(time.time()):010x}"
@@ -112,7 +145,8 @@ class AppSettings:
     # Requests under these path prefixes are logged at DEBUG, not INFO (background
     # chatter such as replication, which would drown the request log).
     quiet_prefixes: tuple[str, ...] = ()
-    # Maps the API's domain errors to an ApiError; None means "not mine" (500).
+    # Maps errors that are not StrataErrors (a library's own exceptions) to an
+    # ApiError; None means "not mine" (500). StrataErrors map by their status.
     map_error: Callable[[Exception], ApiError | None] = lambda exc: None
 
 
@@ -157,7 +191,7 @@ def make_middleware(settings: AppSettings) -> Any:
             else:
                 response = settings.error_format(request, _status_error(exc))
         except Exception as exc:
-            mapped = settings.map_error(exc)
+            mapped = map_domain_error(exc) or settings.map_error(exc)
             if mapped is None:
                 error_log.exception("%s: unhandled error txn=%s", settings.service, txn)
                 mapped = ApiError(500, "An unexpected error prevented the server from "
@@ -206,15 +240,30 @@ def make_app(settings: AppSettings) -> web.Application:
     return app
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 that says what is wrong with it."""
-    raw = await request.read()
+async def json_body(request: web.Request, limit: int | None = None) -> Any:
+    """The request body as JSON: :class:`~common.errors.BadRequest` saying what is
+    wrong when it is empty or malformed, :class:`~common.errors.TooLarge` past
+    ``limit`` bytes (read no further than that; None: the app's own body limit)."""
+    if limit is None:
+        raw = await request.read()
+    else:
+        if request.content_length is not None and request.content_length > limit:
+            raise TooLarge(f"The request body is larger than {limit} bytes.")
+        buf = bytearray()
+        while len(buf) <= limit:
+            chunk = await request.content.read(limit + 1 - len(buf))
+            if not chunk:
+                break
+            buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"The request body is larger than {limit} bytes.")
+        raw = bytes(buf)
     if not raw:
-        raise ApiError(400, "The request body is empty; a JSON document is required.")
+        raise BadRequest("The request body is empty; a JSON document is required.")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"Malformed JSON in request body: {exc}") from None
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
 
 
 class BatchedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -21,11 +21,23 @@ from typing import Any
 
 import aiohttp
 
+from common.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 
-class IdentityUnavailable(Exception):
-    """Identity could not be asked (down, timing out, or refusing our service user)."""
+class IdentityUnavailable(Unavailable):
+    """Identity could not be asked (down, timing out, or refusing our service user).
+
+    Clients are told only that identity is unavailable (503); ``str()`` keeps the
+    detail for the log."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("The identity service is unavailable; try again later.")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True)

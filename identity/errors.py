@@ -1,36 +1,20 @@
-"""Identity domain errors. They know nothing of HTTP: identity/api maps them
-to Keystone's error body in one place (identity.api.errors)."""
+"""Identity domain errors: the shared model of ``common.errors`` in Keystone's
+words. They know nothing of HTTP; ``common.http`` maps them by their status and
+``identity.api.base`` renders Keystone's error body."""
 
 from __future__ import annotations
 
+from common.errors import BadRequest, Conflict, Forbidden, NotFound, StrataError, Unauthorized
 
-class IdentityError(Exception):
-    """Base class: ``message`` is safe to show to the client."""
+IdentityError = StrataError
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+__all__ = ["Conflict", "Forbidden", "IdentityError", "NotFound", "TokenNotFound",
+           "Unauthorized", "ValidationError"]
 
 
-class ValidationError(IdentityError):
+class ValidationError(BadRequest):
     """The request is malformed or violates a constraint (400)."""
-
-
-class Unauthorized(IdentityError):
-    """Authentication is missing or failed (401)."""
-
-
-class Forbidden(IdentityError):
-    """The caller is authenticated but not allowed (403)."""
-
-
-class NotFound(IdentityError):
-    """The named resource does not exist (404)."""
 
 
 class TokenNotFound(NotFound):
     """A subject token is invalid, expired or revoked (404 on validation)."""
-
-
-class Conflict(IdentityError):
-    """The resource would duplicate an existing one (409)."""

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from blockstore.api import actions, backups, misc, snapshots, transfers, volumes
-from blockstore.api.base import STATE, cinder_error_format_for, map_error, microversion_middleware
+from blockstore.api.base import STATE, cinder_error_format_for, microversion_middleware
 from blockstore.backends import FileBackend, MemoryBackend, VolumeBackend
 from blockstore.backups import BackupEngine
 from blockstore.manager import TgtdKeeper, VolumeManager
@@ -53,7 +53,6 @@ def build_app(cfg: StrataConfig) -> web.Application:
         service="blockstore",
         max_body=bs.max_request_body,
         error_format=cinder_error_format_for(cfg.identity_url()),
-        map_error=map_error,
     ))
     app.middlewares.append(microversion_middleware)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,21 +10,11 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from blockstore.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotAcceptable,
-    NotFound,
-    OverQuota,
-    Unauthorized,
-    Unavailable,
-    VolumeError,
-)
+from blockstore.errors import Invalid, NotAcceptable, NotFound, Unauthorized
 from blockstore.policy import Caller, check_project
 from blockstore.state import BlockState
-from common.http import ApiError, Handler
-from identity.client import IdentityUnavailable
+from common import http
+from common.http import ApiError, ErrorFormat, Handler, keystone_auth_headers
 
 T = TypeVar("T")
 
@@ -112,24 +101,6 @@ async def run(request: web.Request, fn: Callable[[Session], T]) -> T:
     return await state(request).db.run(fn)
 
 
-_STATUS: dict[type[VolumeError], int] = {
-    Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
-    Conflict: 409, OverQuota: 413, Unavailable: 503,
-}
-
-
-def map_error(exc: Exception) -> ApiError | None:
-    """Block store domain errors -> HTTP (the one place this happens)."""
-    if isinstance(exc, VolumeError):
-        for cls, status in _STATUS.items():
-            if isinstance(exc, cls):
-                headers = {"Retry-After": "0"} if status == 413 else {}
-                return ApiError(status, exc.message, headers=headers)
-    if isinstance(exc, IdentityUnavailable):
-        return ApiError(503, "The identity service is unavailable; try again later.")
-    return None
-
-
 # Cinder's fault names, the key of its error bodies: {"badRequest": {"message", "code"}}.
 FAULT_NAMES = {
     400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
@@ -138,14 +109,12 @@ FAULT_NAMES = {
 }
 
 
-def cinder_error_format_for(identity_url: str) -> Any:
+def cinder_error_format_for(identity_url: str) -> ErrorFormat:
     def render(request: web.Request, err: ApiError) -> web.Response:
         name = FAULT_NAMES.get(err.status, "computeFault")
         body = {name: {"message": err.message, "code": err.status}}
-        headers = dict(err.headers)
-        if err.status == 401:
-            headers["WWW-Authenticate"] = f'Keystone uri="{identity_url}"'
-        return web.json_response(body, status=err.status, headers=headers)
+        return web.json_response(body, status=err.status,
+                                 headers=keystone_auth_headers(err, identity_url))
 
     return render
 
@@ -170,13 +139,7 @@ async def caller(request: web.Request) -> Caller:
 
 async def json_body(request: web.Request) -> Any:
     """The JSON request body; 400 when empty or malformed."""
-    raw = await request.read()
-    if not raw:
-        raise Invalid("The request body is empty; a JSON document is required.")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid(f"Malformed request body: {exc}") from None
+    return await http.json_body(request)
 
 
 def section(body: Any, key: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from common.db import migrate
 from common.http import AppSettings, make_app
 from identity import bootstrap
 from identity.api import assignments, auth, credentials, resources
-from identity.api.base import STATE, IdentityState, keystone_error_format_for, map_error
+from identity.api.base import STATE, IdentityState, keystone_error_format_for
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -23,7 +23,6 @@ def build_app(cfg: StrataConfig) -> web.Application:
         service="identity",
         max_body=cfg.identity.max_request_body,
         error_format=keystone_error_format_for(cfg.identity_url()),
-        map_error=map_error,
     ))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

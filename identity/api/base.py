@@ -11,17 +11,9 @@ from cryptography.fernet import Fernet, MultiFernet
 
 from common.config import StrataConfig
 from common.db import Database
-from common.http import ApiError, read_json
+from common.http import ErrorFormat, json_body, openstack_error_format_for
 from identity import core
-from identity.errors import (
-    Conflict,
-    Forbidden,
-    IdentityError,
-    NotFound,
-    TokenNotFound,
-    Unauthorized,
-    ValidationError,
-)
+from identity.errors import TokenNotFound, Unauthorized, ValidationError
 from identity.passwords import Passwords
 from identity.tokens import TokenCodec
 
@@ -61,30 +53,9 @@ def state(request: web.Request) -> IdentityState:
     return request.app[STATE]
 
 
-_STATUS = {
-    ValidationError: 400, Unauthorized: 401, Forbidden: 403, TokenNotFound: 404,
-    NotFound: 404, Conflict: 409,
-}
-
-
-def map_error(exc: Exception) -> ApiError | None:
-    """Identity domain errors -> Keystone's error body (the one place this happens)."""
-    if isinstance(exc, IdentityError):
-        for cls, status in _STATUS.items():
-            if isinstance(exc, cls):
-                return ApiError(status, exc.message)
-    return None
-
-
-def keystone_error_format_for(base_url: str) -> Any:
-    def render(request: web.Request, err: ApiError) -> web.Response:
-        body = {"error": {"code": err.status, "title": err.title, "message": err.message}}
-        headers = dict(err.headers)
-        if err.status == 401:
-            headers["WWW-Authenticate"] = f'Keystone uri="{base_url}"'
-        return web.json_response(body, status=err.status, headers=headers)
-
-    return render
+def keystone_error_format_for(base_url: str) -> ErrorFormat:
+    """Keystone's ``{"error": {"code", "title", "message"}}`` body."""
+    return openstack_error_format_for(base_url)
 
 
 CTX: web.RequestKey[core.AuthContext] = web.RequestKey("identity_ctx", core.AuthContext)
@@ -109,7 +80,7 @@ async def authenticate(request: web.Request) -> core.AuthContext:
 
 async def body_of(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
     """The JSON body, validated against ``schema``; 400 with the reason otherwise."""
-    data = await read_json(request)
+    data = await json_body(request)
     try:
         jsonschema.validate(data, schema)
     except jsonschema.ValidationError as exc:

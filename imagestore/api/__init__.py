@@ -16,7 +16,7 @@ from common.http import AppSettings, make_app
 from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
 from identity.client import TokenValidator
 from imagestore.api import data, images
-from imagestore.api.base import STATE, glance_error_format_for, map_error
+from imagestore.api.base import STATE, glance_error_format_for
 from imagestore.state import ImageState
 from imagestore.stores.base import ByteStream, ImageStore, Stored
 from imagestore.stores.filesystem import FilesystemStore
@@ -83,7 +83,6 @@ def build_app(cfg: StrataConfig) -> web.Application:
         # image data is streamed: only JSON bodies are capped (imagestore.api.base)
         max_body=im.max_image_size + 1,
         error_format=glance_error_format_for(cfg.identity_url()),
-        map_error=map_error,
     ))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -8,11 +8,12 @@ import pytest
 
 from blockstore import models as m
 from blockstore import quotas
-from blockstore.api.base import FAULT_NAMES, ApiVersion, map_error, parse_version
+from blockstore.api.base import FAULT_NAMES, ApiVersion, parse_version
 from blockstore.api.volumes import check_metadata, parse_size
 from blockstore.errors import Invalid, NotAcceptable, NotFound, OverQuota
 from common.config import BlockStoreConfig
 from common.db import Database, migrate
+from common.http import map_domain_error as map_error
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "blockstore" / "migrations"
 
