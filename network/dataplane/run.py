@@ -1,0 +1,118 @@
+"""Running the host tools (``ip``, ``nft``, ``sysctl``, ``conntrack``) as asyncio
+subprocesses, in the root namespace or inside a named one.
+
+Every call has a time limit; a failure raises :class:`DataPathError` quoting
+the command and what the tool wrote on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from network.dataplane.errors import DataPathError
+
+log = logging.getLogger("network.dataplane")
+
+TIME_LIMIT = 30.0
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
+    """``argv`` run inside ``netns`` (``ip netns exec``), or as is for the root."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
+
+
+def _describe(argv: Sequence[str]) -> str:
+    text = " ".join(argv)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+async def run(argv: Sequence[str], *, input: str | None = None, check: bool = True,
+              time_limit: float = TIME_LIMIT) -> Result:
+    """Run ``argv`` (no shell); raise DataPathError when it cannot start,
+    overruns ``time_limit`` or (with ``check``) exits non-zero."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise DataPathError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(input.encode() if input is not None else None), time_limit)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise DataPathError(
+            f"{_describe(argv)} did not finish within {time_limit:g}s") from None
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    assert proc.returncode is not None
+    result = Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    if check and result.returncode != 0:
+        detail = result.stderr.strip() or result.stdout.strip() or "no message"
+        raise DataPathError(
+            f"{_describe(argv)} failed (status {result.returncode}): {detail}")
+    return result
+
+
+def _ip_argv(netns: str | None, args: Sequence[str]) -> list[str]:
+    return ["ip", *(["-n", netns] if netns else []), *args]
+
+
+async def ip(*args: str, netns: str | None = None, check: bool = True) -> Result:
+    """``ip [-n netns] args...``"""
+    return await run(_ip_argv(netns, args), check=check)
+
+
+async def ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:
+    """``ip -j [-n netns] args...`` parsed; [] when it prints nothing."""
+    result = await run(_ip_argv(netns, ["-j", *args]))
+    text = result.stdout.strip()
+    if not text:
+        return []
+    data = json.loads(text)
+    return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+
+
+async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
+    """Run several ``ip`` commands in one process (``ip -batch -``); it stops
+    at the first that fails, and the error names that command."""
+    if not commands:
+        return
+    await run(_ip_argv(netns, ["-batch", "-"]), input="\n".join(commands) + "\n")
+
+
+async def nft(*args: str, netns: str | None = None, input: str | None = None,
+              check: bool = True) -> Result:
+    """``nft args...`` (inside ``netns`` when given); ``-f -`` reads ``input``."""
+    return await run(in_netns(netns, ["nft", *args]), input=input, check=check)
+
+
+async def sysctl(settings: dict[str, str], netns: str | None = None) -> None:
+    await run(in_netns(netns, ["sysctl", "-q", "-w",
+                               *(f"{key}={value}" for key, value in settings.items())]))
+
+
+def quote(value: str) -> str:
+    """A value as one word of an ``ip -batch`` line."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def log_cleanup_failure(what: str, exc: BaseException) -> None:
+    log.warning("data path: could not %s: %s", what, exc)
