@@ -311,14 +311,12 @@ async def ensure_addresses(ns: str, device: str, wanted: set[str], have: set[str
     extra = sorted(have_n - wanted_n)
     if keep_loopback:
         extra = [a for a in extra if not ipaddress.ip_interface(a).ip.is_loopback]
-    commands = [f"address delete {a} dev {device}" for a in extra]
-    added = sorted(wanted_n - have_n)
-    commands += [f"address add {a} dev {device}"
-                 + (" nodad" if ipaddress.ip_interface(a).version == 6 else "") for a in added]
-    for a in added:
+    await ip_batch([f"address delete {a} dev {device}" for a in extra], netns=ns)
+    for a in sorted(wanted_n - have_n):
+        nodad = ["nodad"] if ipaddress.ip_interface(a).version == 6 else []
+        await ip("address", "add", a, "dev", device, *nodad, netns=ns)
         undo.push(f"address {a} on {device} in {ns}",
                   functools.partial(ip, "address", "delete", a, "dev", device, netns=ns))
-    await ip_batch(commands, netns=ns)
 
 
 async def _ensure_routes(ns: str, routes: tuple[Route, ...], undo: Undo) -> None:
@@ -332,12 +330,12 @@ async def _ensure_routes(ns: str, routes: tuple[Route, ...], undo: Undo) -> None
                 continue
             have.add((_destination(str(r.get("dst", "")), version),
                       str(ipaddress.ip_address(r["gateway"]))))
-    commands = [f"route delete {dst} via {via}" for dst, via in sorted(have - want)]
+    await ip_batch([f"route delete {dst} via {via}" for dst, via in sorted(have - want)],
+                   netns=ns)
     for dst, via in sorted(want - have):
-        commands.append(f"route replace {dst} via {via}")
+        await ip("route", "replace", dst, "via", via, netns=ns)
         undo.push(f"route {dst} in {ns}",
                   functools.partial(ip, "route", "delete", dst, "via", via, netns=ns))
-    await ip_batch(commands, netns=ns)
 
 
 async def remove_devices(names: Iterable[str], netns: str | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,15 @@ async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
     at the first that fails, and the error names that command."""
     if not commands:
         return
-    await run(_ip_argv(netns, ["-batch", "-"]), input="\n".join(commands) + "\n")
+    result = await run(_ip_argv(netns, ["-batch", "-"]), input="\n".join(commands) + "\n",
+                       check=False)
+    if result.returncode != 0:
+        failed = re.search(r"Command failed -:(\d+)", result.stderr)
+        line = int(failed.group(1)) if failed else 0
+        what = commands[line - 1] if 0 < line <= len(commands) else "; ".join(commands)
+        message = re.sub(r"\s*Command failed -:\d+\s*", " ", result.stderr).strip()
+        where = f" in {netns}" if netns else ""
+        raise DataPathError(f"ip {what}{where} failed: {message or 'no message'}")
 
 
 async def nft(*args: str, netns: str | None = None, input: str | None = None,
