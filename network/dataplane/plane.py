@@ -53,6 +53,9 @@ class DataPlane:
         self._configured: set[str] = set()  # namespaces whose sysctls this object set
         self._adopted = False  # helpers of a previous run stopped
         self._plan: Plan | None = None
+        # per guest tap: what its filtering was made of when last loaded, its
+        # conntrack zone and addresses (to end flows the new rules may not allow)
+        self._filtered: dict[str, tuple[object, int, tuple[str, ...]]] = {}
 
     async def check(self) -> Preflight:
         """What this host lacks for the data path (see :mod:`preflight`)."""
@@ -161,11 +164,22 @@ class DataPlane:
     # -- the steps
 
     async def _firewall(self, plan: Plan, undo: Undo) -> None:
-        if not plan.internal:
-            return
-        ruleset = firewall.render(self.instance, plan.zones, plan.filters,
-                                  plan.state.security_groups, firewall.group_members(plan.state))
-        await self._tables.ensure("firewall", ruleset.text, ruleset.tables)
+        filtered = _filter_signatures(plan)
+        if plan.internal:
+            ruleset = firewall.render(self.instance, plan.zones, plan.filters,
+                                      plan.state.security_groups,
+                                      firewall.group_members(plan.state))
+            await self._tables.ensure("firewall", ruleset.text, ruleset.tables)
+        # A port whose rules changed (or that went) loses its tracked connections,
+        # as upstream does: what is still allowed is picked up again as new.
+        for tap, (signature, zone, addresses) in sorted(self._filtered.items()):
+            if filtered.get(tap, (None,))[0] == signature:
+                continue
+            for address in addresses:
+                for flag in ("--orig-src", "--orig-dst"):
+                    await run(["conntrack", "-D", "--zone", str(zone), flag, address],
+                              check=False)
+        self._filtered = filtered
 
     async def _bridge(self, plan: Plan, bridge: links.BridgeSpec, undo: Undo) -> None:
         current = await links.links()
@@ -297,6 +311,22 @@ class DataPlane:
                 if link is not None and link.alias == names.alias(
                         self.instance, names.KIND_PORT, port_id):
                     await links.ip("link", "delete", link.name, netns=ns)
+
+
+def _filter_signatures(plan: Plan) -> dict[str, tuple[object, int, tuple[str, ...]]]:
+    """For each guest port: everything its filtering is made of, its zone, its addresses."""
+    groups = {g.id: g for g in plan.state.security_groups}
+    members = firewall.group_members(plan.state)
+    out: dict[str, tuple[object, int, tuple[str, ...]]] = {}
+    for port in plan.guest_ports:
+        port_filter = firewall.port_filter(port)
+        used = [groups[g] for g in port_filter.groups if g in groups]
+        remotes = sorted({r.remote_group_id for g in used for r in g.rules if r.remote_group_id})
+        signature = (port_filter, port_filter.enabled, tuple(used),
+                     tuple((g, tuple(sorted(members.get(g, [])))) for g in remotes))
+        out[port_filter.tap] = (signature, plan.zones[bridge_name(port.network_id)],
+                                tuple(ip.ip_address for ip in port.fixed_ips))
+    return out
 
 
 def _dhcp_key(item: DhcpPlan) -> str:

@@ -24,7 +24,7 @@ UDHCPC_SCRIPT = textwrap.dedent("""\
     case "$1" in
     bound|renew)
         env | sort > "$LEASE_OUT"
-        ip addr flush dev "$interface"
+        ip -4 addr flush dev "$interface"
         ip addr add "$ip/$mask" dev "$interface"
         [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
         if [ -n "$staticroutes" ]; then

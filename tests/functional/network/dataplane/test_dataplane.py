@@ -14,13 +14,14 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from network.dataplane import DataPlane, names
+from network.dataplane import DataPlane, firewall, names
 from network.dataplane.model import AddressPair, DesiredState
 from tests.functional.network.dataplane.conftest import Driver, MetadataUpstream, Planes
 from tests.functional.network.dataplane.guests import (
@@ -136,6 +137,22 @@ def test_security_groups_decide_who_reaches_whom(world: World) -> None:
     assert not ping(a1, "10.10.0.12")
 
 
+def test_removing_a_rule_ends_the_flows_it_allowed(world: World) -> None:
+    a1 = world.ns["a1"]
+    world.apply(world.topo.state(a_rules=(*EGRESS_ALL, ICMP_IN)))
+    try:
+        # one ping process: one tracked ICMP flow, established after its first echo
+        pinger = subprocess.Popen(["ip", "netns", "exec", a1, "ping", "-n", "-i", "0.2", "-c",
+                                   "25", "10.10.0.12"], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        world.apply(world.topo.state())
+        out, _ = pinger.communicate(timeout=30)
+    finally:
+        world.apply(world.topo.state())
+    replies = out.count("bytes from")
+    assert 3 <= replies <= 12, out  # answered until the rule went, not after
+
+
 def test_egress_rules_limit_what_a_guest_starts(world: World) -> None:
     a1, a2 = world.ns["a1"], world.ns["a2"]
     # a1 and a2 accept TCP 8000 from anyone, but may only start connections to 8000
@@ -167,6 +184,18 @@ def test_icmp_type_rule(world: World) -> None:
         assert ping(a2, "10.10.0.11")
     with world.variant(a_rules=(*EGRESS_ALL, rule("ingress", "icmp", 13))):  # timestamps only
         assert not ping(a1, "10.10.0.12")
+
+
+def test_ipv6_rules_and_neighbour_discovery(world: World) -> None:
+    # link-local addresses (from each port's MAC) are the guests' own; neighbour
+    # discovery always passes; ICMPv6 echo only when a rule allows it
+    a1, a2 = world.ns["a1"], world.ns["a2"]
+    to_a2 = f"{firewall.link_local(world.topo.a2.mac_address)}%eth0"
+    to_a1 = f"{firewall.link_local(world.topo.a1.mac_address)}%eth0"
+    assert not ping(a1, to_a2)
+    with world.variant(a_rules=(*EGRESS_ALL, rule("ingress", "icmp", ethertype="IPv6"))):
+        assert ping(a1, to_a2) and ping(a2, to_a1)
+        assert not ping(a1, "10.10.0.12")  # and the IPv4 rules are apart
 
 
 def test_projects_with_the_same_cidr_stay_apart(world: World) -> None:
