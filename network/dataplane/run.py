@@ -7,26 +7,19 @@ the command and what the tool wrote on stderr.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from common.subprocesses import CommandResult as Result
+from common.subprocesses import run_command
 from network.dataplane.errors import DataPathError
 
 log = logging.getLogger("network.dataplane")
 
 TIME_LIMIT = 30.0
-
-
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
@@ -43,28 +36,7 @@ async def run(argv: Sequence[str], *, input: str | None = None, check: bool = Tr
               time_limit: float = TIME_LIMIT) -> Result:
     """Run ``argv`` (no shell); raise DataPathError when it cannot start,
     overruns ``time_limit`` or (with ``check``) exits non-zero."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise DataPathError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(input.encode() if input is not None else None), time_limit)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise DataPathError(
-            f"{_describe(argv)} did not finish within {time_limit:g}s") from None
-    except asyncio.CancelledError:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    assert proc.returncode is not None
-    result = Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    result = await run_command(argv, time_limit, input=input, error=DataPathError)
     if check and result.returncode != 0:
         detail = result.stderr.strip() or result.stdout.strip() or "no message"
         raise DataPathError(

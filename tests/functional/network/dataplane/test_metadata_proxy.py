@@ -52,7 +52,7 @@ async def _start_proxy(socket_path: Path, port: int, *who: str) -> subprocess.Po
 
 
 @pytest.fixture
-async def upstream(tmp_path: Path) -> AsyncIterator[tuple[Upstream, Path]]:
+async def upstream(tmp_path: Path) -> AsyncIterator[tuple[Upstream, Path, web.AppRunner]]:
     up = Upstream()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", up.handle)
@@ -60,13 +60,13 @@ async def upstream(tmp_path: Path) -> AsyncIterator[tuple[Upstream, Path]]:
     await runner.setup()
     path = tmp_path / "md.sock"
     await web.UnixSite(runner, str(path)).start()
-    yield up, path
+    yield up, path, runner
     await runner.cleanup()
 
 
 async def test_forwards_with_identity_and_drops_forged_headers(
-        upstream: tuple[Upstream, Path]) -> None:
-    up, path = upstream
+        upstream: tuple[Upstream, Path, web.AppRunner]) -> None:
+    up, path, _runner = upstream
     port = free_port()
     proc = await _start_proxy(path, port, "--router-id", "router-1")
     try:
@@ -98,15 +98,10 @@ async def test_forwards_with_identity_and_drops_forged_headers(
         assert proc.wait(10) == 0
 
 
-async def test_network_identity_and_upstream_down(tmp_path: Path) -> None:
+async def test_network_identity_and_upstream_down(
+        upstream: tuple[Upstream, Path, web.AppRunner]) -> None:
+    up, path, runner = upstream
     port = free_port()
-    up = Upstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", up.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    path = tmp_path / "md.sock"
-    await web.UnixSite(runner, str(path)).start()
     proc = await _start_proxy(path, port, "--network-id", "net-1")
     try:
         async with aiohttp.ClientSession() as session:
