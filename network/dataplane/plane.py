@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from pathlib import Path
 
 from network.dataplane import dhcp, firewall, links, names, nat
@@ -53,9 +54,10 @@ class DataPlane:
         self._configured: set[str] = set()  # namespaces whose sysctls this object set
         self._adopted = False  # helpers of a previous run stopped
         self._plan: Plan | None = None
-        # per guest tap: what its filtering was made of when last loaded, its
-        # conntrack zone and addresses (to end flows the new rules may not allow)
-        self._filtered: dict[str, tuple[object, int, tuple[str, ...]]] = {}
+        # per guest tap: what its filtering granted when last loaded (to end the
+        # flows of a grant taken away)
+        self._granted: dict[str, Grants] = {}
+        self._networks: set[str] = set()  # internal networks when last loaded
 
     async def check(self) -> Preflight:
         """What this host lacks for the data path (see :mod:`preflight`)."""
@@ -76,12 +78,13 @@ class DataPlane:
                 await step(f"network {bridge.name}", functools.partial(self._bridge, plan, bridge))
             if plan.needs_outside:
                 await step("outside", functools.partial(self._outside, plan))
-            for dhcp_plan in plan.dhcp:
-                await step(f"dhcp {dhcp_plan.network.id}",
-                           functools.partial(self._dhcp, plan, dhcp_plan))
-            for router_plan in plan.routers:
-                await step(f"router {router_plan.router.id}",
-                           functools.partial(self._router, plan, router_plan))
+            # each DHCP server and router has its own namespace: they converge side
+            # by side (a metadata proxy's start-up then overlaps the rest)
+            await asyncio.gather(
+                *(step(f"dhcp {d.network.id}", functools.partial(self._dhcp, plan, d))
+                  for d in plan.dhcp),
+                *(step(f"router {r.router.id}", functools.partial(self._router, plan, r))
+                  for r in plan.routers))
             self._plan = plan
             if failures:
                 raise ApplyError(failures)
@@ -164,22 +167,37 @@ class DataPlane:
     # -- the steps
 
     async def _firewall(self, plan: Plan, undo: Undo) -> None:
-        filtered = _filter_signatures(plan)
+        granted = _grants(plan)
         if plan.internal:
             ruleset = firewall.render(self.instance, plan.zones, plan.filters,
                                       plan.state.security_groups,
                                       firewall.group_members(plan.state))
             await self._tables.ensure("firewall", ruleset.text, ruleset.tables)
-        # A port whose rules changed (or that went) loses its tracked connections,
-        # as upstream does: what is still allowed is picked up again as new.
-        for tap, (signature, zone, addresses) in sorted(self._filtered.items()):
-            if filtered.get(tap, (None,))[0] == signature:
-                continue
-            for address in addresses:
-                for flag in ("--orig-src", "--orig-dst"):
-                    await run(["conntrack", "-D", "--zone", str(zone), flag, address],
-                              check=False)
-        self._filtered = filtered
+        # A port that lost a grant (a rule, a remote group member, an address, its
+        # port security off...) or went loses its tracked connections, as upstream
+        # does: what is still allowed is picked up again as new.
+        zones: set[int] = set()
+        addresses: set[tuple[int, str]] = set()
+        gone = {bridge_name(n) for n in self._networks} - set(plan.zones)
+        for tap, old in self._granted.items():
+            new = granted.get(tap)
+            if new is None and old.bridge in gone:
+                zones.add(old.zone)  # the whole network went: one sweep of its zone
+            elif new is None or old.grants - new.grants:
+                addresses |= {(old.zone, a) for a in old.addresses}
+        commands = [["conntrack", "-D", "--zone", str(z)] for z in sorted(zones)]
+        commands += [["conntrack", "-D", "--zone", str(z), flag, a]
+                     for z, a in sorted(addresses) if z not in zones
+                     for flag in ("--orig-src", "--orig-dst")]
+        limit = asyncio.Semaphore(4)
+
+        async def delete(argv: list[str]) -> None:
+            async with limit:
+                await run(argv, check=False)  # status 1: nothing to delete
+
+        await asyncio.gather(*(delete(argv) for argv in commands))
+        self._granted = granted
+        self._networks = set(plan.internal)
 
     async def _bridge(self, plan: Plan, bridge: links.BridgeSpec, undo: Undo) -> None:
         current = await links.links()
@@ -313,19 +331,32 @@ class DataPlane:
                     await links.ip("link", "delete", link.name, netns=ns)
 
 
-def _filter_signatures(plan: Plan) -> dict[str, tuple[object, int, tuple[str, ...]]]:
-    """For each guest port: everything its filtering is made of, its zone, its addresses."""
+@dataclass(frozen=True)
+class Grants:
+    grants: frozenset[object]  # what the port's filtering lets through, piece by piece
+    bridge: str
+    zone: int
+    addresses: tuple[str, ...]
+
+
+def _grants(plan: Plan) -> dict[str, Grants]:
+    """For each guest port: what its filtering grants, its zone and its addresses."""
     groups = {g.id: g for g in plan.state.security_groups}
     members = firewall.group_members(plan.state)
-    out: dict[str, tuple[object, int, tuple[str, ...]]] = {}
+    out: dict[str, Grants] = {}
     for port in plan.guest_ports:
         port_filter = firewall.port_filter(port)
+        grants: set[object] = {("enabled", port_filter.enabled)}
+        if not port_filter.secured:
+            grants.add(("unfiltered",))
+        grants |= {("source", *source) for source in port_filter.sources}
         used = [groups[g] for g in port_filter.groups if g in groups]
-        remotes = sorted({r.remote_group_id for g in used for r in g.rules if r.remote_group_id})
-        signature = (port_filter, port_filter.enabled, tuple(used),
-                     tuple((g, tuple(sorted(members.get(g, [])))) for g in remotes))
-        out[port_filter.tap] = (signature, plan.zones[bridge_name(port.network_id)],
-                                tuple(ip.ip_address for ip in port.fixed_ips))
+        grants |= {("rule", g.id, g.stateful, r) for g in used for r in g.rules}
+        for remote in {r.remote_group_id for g in used for r in g.rules if r.remote_group_id}:
+            grants |= {("member", remote, a) for a in members.get(remote, [])}
+        bridge = bridge_name(port.network_id)
+        out[port_filter.tap] = Grants(frozenset(grants), bridge, plan.zones[bridge],
+                                      tuple(ip.ip_address for ip in port.fixed_ips))
     return out
 
 
