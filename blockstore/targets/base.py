@@ -42,13 +42,15 @@ Errors are :class:`TargetError` (bad input included); none of this imports HTTP.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from common import subprocesses
+from common.subprocesses import CommandResult as CommandResult  # the drivers use it from here
 
 IQN_PREFIX = "iqn.2010-10.org.openstack:"
 VOLUME_PREFIX = "volume-"
@@ -220,33 +222,7 @@ async def restore_all(driver: TargetDriver, specs: Iterable[ExportSpec]) -> dict
     return restored
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 async def run_command(argv: Sequence[str], time_limit: float = 60.0) -> CommandResult:
     """Run a program without a shell; TargetError if it cannot start or overruns
     ``time_limit`` seconds (it is killed then)."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise TargetError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), time_limit)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise TargetError(f"{argv[0]} did not finish within {time_limit:g}s") from None
-    except asyncio.CancelledError:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return CommandResult(proc.returncode, out.decode(errors="replace"),
-                         err.decode(errors="replace"))
+    return await subprocesses.run_command(argv, time_limit, error=TargetError)

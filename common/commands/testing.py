@@ -21,6 +21,10 @@ TEST_PACKAGES: tuple[str, ...] = (
     "tgt", "libiscsi-bin", "qemu-block-extra",
     # qemu-storage-daemon: the file volume backend's raw FUSE view of a qcow2 chain.
     "qemu-system-common",
+    # The network data path (what the network service's host needs, see
+    # network.dataplane.DEBIAN_PACKAGES) and its tests' stand-in guests: busybox's
+    # udhcpc takes DHCP leases in namespaces, ping checks reachability.
+    "iproute2", "nftables", "dnsmasq-base", "conntrack", "procps", "busybox", "iputils-ping",
 )
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
@@ -70,7 +74,7 @@ TEST = Command(
     "test",
     "run ruff, mypy and the test suite",
     "Install the Debian packages the tests need when missing (postgresql, chromium, "
-    "awscli, rclone, s3cmd), then "
+    "awscli, rclone, s3cmd, the iSCSI tools, dnsmasq, nftables, ...), then "
     "run, from the Strata home and with this interpreter, `ruff check .`, `mypy` "
     "and `pytest` with the arguments given (default: the whole suite, -q). Every "
     "check runs; the exit status is non-zero when any failed, including when "
