@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,6 +54,8 @@ from blockstore.targets import (
     TgtDaemon,
 )
 from common.db import Database
+from common.httpclient import RemoteError
+from imagestore.client import ImageClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,21 +64,13 @@ CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class ImageTarget:
-    """An image (queued, made by the API) to fill with a volume's bytes."""
+class ImageRef:
+    """An image in the image service: a new volume's source (its bytes are downloaded),
+    or an upload's target (queued, made by the API; the volume's bytes fill it)."""
 
-    url: str  # .../v2/images/<id>
-    token: str  # the requesting user's token (the image is theirs)
-    disk_format: str  # raw or qcow2
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """An image to fill a new volume with: where to download it and its disk format."""
-
-    url: str  # .../v2/images/<id>/file
-    token: str  # the requesting user's token (the image may be private to them)
-    disk_format: str
+    images: ImageClient  # with the requesting user's token (the image is, or may be, theirs)
+    image_id: str
+    disk_format: str  # source: as the image says; target: raw or qcow2
 
 
 class TgtdKeeper:
@@ -130,14 +123,13 @@ def _chap_credentials() -> tuple[str, str]:
 
 class VolumeManager:
     def __init__(self, db: Database, backend: VolumeBackend, driver: TargetDriver, *,
-                 session: aiohttp.ClientSession, staging: Path,
+                 staging: Path,
                  keeper: TgtdKeeper | None = None, check_interval: float = 5.0,
                  backups: BackupEngine | None = None) -> None:
         self.db = db
         self.backups = backups
         self.backend = backend
         self.driver = driver
-        self.session = session
         self.staging = staging
         self.keeper = keeper
         self.check_interval = check_interval
@@ -365,7 +357,7 @@ class VolumeManager:
     async def _set_snapshot(self, snapshot_id: str, **fields: Any) -> None:
         await self._set(m.Snapshot, snapshot_id, **fields)
 
-    async def create_volume(self, volume_id: str, image: ImageSource | None = None) -> None:
+    async def create_volume(self, volume_id: str, image: ImageRef | None = None) -> None:
         """Make the volume the row describes; its status ends ``available`` or ``error``."""
         row = await self._db(lambda s: s.get(m.Volume, volume_id))
         if row is None:
@@ -391,17 +383,16 @@ class VolumeManager:
             return
         await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
 
-    async def _from_image(self, volume_id: str, size: int, image: ImageSource) -> None:
+    async def _from_image(self, volume_id: str, size: int, image: ImageRef) -> None:
         path = self.staging / f"{volume_id}.image"
         try:
-            async with self.session.get(image.url, headers={"X-Auth-Token": image.token},
-                                        timeout=aiohttp.ClientTimeout(total=None,
-                                                                      sock_read=300)) as r:
-                if r.status != 200:
-                    raise Invalid(f"image download failed: HTTP {r.status}")
-                with path.open("wb") as fh:
-                    async for chunk in r.content.iter_chunked(CHUNK):
-                        await asyncio.to_thread(fh.write, chunk)
+            try:
+                async with await image.images.download(image.image_id) as download:
+                    with path.open("wb") as fh:
+                        async for chunk in download.chunks(CHUNK):
+                            await asyncio.to_thread(fh.write, chunk)
+            except RemoteError as exc:
+                raise Invalid(f"image download failed: {exc.message}") from exc
             await self.backend.create_from_image(volume_id, size, str(path), image.disk_format)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -593,30 +584,25 @@ class VolumeManager:
             return
         await self._db(lambda s: _delete_row(s, m.Backup, backup_id))
 
-    async def upload_to_image(self, volume_id: str, image: ImageTarget, back_to: str) -> None:
+    async def upload_to_image(self, volume_id: str, image: ImageRef, back_to: str) -> None:
         """Copy the volume into the (queued) image; on failure the image is deleted."""
         path = self.staging / f"{volume_id}.upload"
         try:
             async with self.lock(volume_id):
                 await self.backend.copy_to_file(volume_id, str(path), image.disk_format)
             with path.open("rb") as fh:
-                async with self.session.put(
-                        image.url + "/file", data=fh,
-                        headers={"X-Auth-Token": image.token,
-                                 "Content-Type": "application/octet-stream"},
-                        timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as r:
-                    if r.status != 204:
-                        raise Invalid(f"image upload failed: HTTP {r.status}: "
-                                      f"{(await r.text())[:200]}")
+                try:
+                    await image.images.upload(image.image_id, fh)
+                except RemoteError as exc:
+                    raise Invalid(f"image upload failed: {exc.message}: "
+                                  f"{exc.body[:200]}") from exc
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("volume %s: upload to image %s failed: %s", volume_id, image.url, exc,
-                        exc_info=not isinstance(exc, BackendError | Invalid))
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self.session.delete(image.url,
-                                               headers={"X-Auth-Token": image.token}):
-                    pass
+            log.warning("volume %s: upload to image %s failed: %s", volume_id, image.image_id,
+                        exc, exc_info=not isinstance(exc, BackendError | Invalid))
+            with contextlib.suppress(RemoteError):
+                await image.images.delete(image.image_id)
             await self._set_volume(volume_id, status=back_to, error=str(exc))
             return
         finally:
