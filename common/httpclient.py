@@ -167,6 +167,17 @@ class Download:
         await self.close()
 
 
+async def _excerpt(resp: aiohttp.ClientResponse) -> bytes:
+    """The start of an answer's body: up to BODY_EXCERPT bytes, however they arrive."""
+    buf = bytearray()
+    while len(buf) < BODY_EXCERPT:
+        chunk = await resp.content.read(BODY_EXCERPT - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
 class ServiceClient:
     """What every service client shares: where the service is, the token to send, an
     aiohttp session (the caller's, or one of its own made on first use), timeouts, and
@@ -219,7 +230,7 @@ class ServiceClient:
                                     f"({type(exc).__name__})") from exc
         if resp.status not in ok:
             try:
-                body = (await resp.content.read(BODY_EXCERPT)).decode(errors="replace")
+                body = (await _excerpt(resp)).decode(errors="replace")
             except (aiohttp.ClientError, TimeoutError):
                 body = ""
             finally:
