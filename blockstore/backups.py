@@ -26,107 +26,45 @@ A restore writes every chunk at its offset into a raw file (the target
 volume's export path) with ``pwrite``, verifying each chunk's SHA-256, and
 fsyncs; zero chunks are written as zeros unless the target is known blank.
 
-Errors are :class:`BackupError` (message safe to show in ``fail_reason``).
+The object store calls are :class:`proxy.client.SwiftClient`'s, in the
+service user's account (``SwiftClient.for_service``). Errors are
+:class:`BackupError` (message safe to show in ``fail_reason``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
+from common.httpclient import RemoteError
+from proxy.client import SwiftClient
 
 METADATA = "metadata.json"
 FORMAT_VERSION = 1
-DELETE_CONCURRENCY = 8
-LISTING_LIMIT = 1000
 
 
 class BackupError(Exception):
     """A backup, restore or delete failed; the message is safe to show."""
 
 
+@contextlib.contextmanager
+def _object_store_errors() -> Iterator[None]:
+    """The object store's failures as BackupErrors (its message: the status, the call)."""
+    try:
+        yield
+    except RemoteError as exc:
+        raise BackupError(exc.message) from exc
+
+
 def chunk_name(backup_id: str, index: int) -> str:
     return f"{backup_id}/{index:05d}"
-
-
-class BackupObjects:
-    """The few Swift calls backups need, in one account, with a token coroutine."""
-
-    def __init__(self, proxy_url: str, token: Callable[[], Awaitable[str]],
-                 account: Callable[[], Awaitable[str]], session: aiohttp.ClientSession,
-                 *, read_timeout: float = 300) -> None:
-        self.proxy_url = proxy_url.rstrip("/")
-        self._token = token
-        self._account = account
-        self._account_name: str | None = None
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10,
-                                              sock_read=read_timeout)
-        self._ready: set[str] = set()
-
-    async def _url(self, container: str, obj: str | None = None) -> str:
-        if self._account_name is None:
-            self._account_name = await self._account()
-        url = f"{self.proxy_url}/v1/{quote(self._account_name, safe='')}/" \
-              f"{quote(container, safe='')}"
-        return url if obj is None else f"{url}/{quote(obj, safe='/')}"
-
-    async def _call(self, method: str, container: str, obj: str | None, ok: tuple[int, ...],
-                    **kw: Any) -> tuple[int, bytes, dict[str, str]]:
-        try:
-            token = await self._token()
-            headers = {"X-Auth-Token": token, **kw.pop("headers", {})}
-            async with self._session.request(method, await self._url(container, obj),
-                                             headers=headers, timeout=self._timeout,
-                                             **kw) as r:
-                body = await r.read()
-                if r.status not in ok:
-                    raise BackupError(f"the object store answered {r.status} to {method} "
-                                      f"{container}/{obj or ''}")
-                return r.status, body, dict(r.headers)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise BackupError(f"the object store is unreachable ({type(exc).__name__})") \
-                from exc
-        except BackupError:
-            raise
-        except Exception as exc:  # identity failed to give the service user a token
-            raise BackupError(f"cannot authenticate to the object store: {exc}") from exc
-
-    async def ensure_container(self, container: str) -> None:
-        if container not in self._ready:
-            await self._call("PUT", container, None, (201, 202, 204))
-            self._ready.add(container)
-
-    async def put(self, container: str, name: str, data: bytes, md5: str) -> None:
-        await self._call("PUT", container, name, (201,), data=data, headers={
-            "ETag": md5, "Content-Type": "application/octet-stream"})
-
-    async def get(self, container: str, name: str) -> bytes:
-        return (await self._call("GET", container, name, (200,)))[1]
-
-    async def delete(self, container: str, name: str) -> None:
-        await self._call("DELETE", container, name, (204, 404))
-
-    async def listing(self, container: str, prefix: str) -> list[str]:
-        names: list[str] = []
-        marker = ""
-        while True:
-            status, body, _ = await self._call("GET", container, None, (200, 204, 404), params={
-                "format": "json", "prefix": prefix, "marker": marker,
-                "limit": str(LISTING_LIMIT)})
-            page = json.loads(body) if status == 200 and body else []
-            names += [str(item["name"]) for item in page]
-            if len(page) < LISTING_LIMIT:
-                return names
-            marker = str(page[-1]["name"])
 
 
 @dataclass(frozen=True)
@@ -160,7 +98,7 @@ def _read_chunk(fd: int, offset: int, length: int) -> tuple[bytes | None, str, s
 class BackupEngine:
     """Writes, restores and deletes backups in the object store."""
 
-    def __init__(self, objects: BackupObjects, *, chunk_size: int) -> None:
+    def __init__(self, objects: SwiftClient, *, chunk_size: int) -> None:
         if chunk_size < 1 << 20:
             raise ValueError("backup chunk size must be at least 1 MiB")
         self.objects = objects
@@ -170,6 +108,12 @@ class BackupEngine:
                     container: str, parent: dict[str, Any] | None) -> Written:
         """Back up ``raw_path`` (the volume's raw bytes) as ``backup_id``; with
         ``parent`` (its map), store only chunks that differ from it."""
+        with _object_store_errors():
+            return await self._write(raw_path, backup_id=backup_id, volume_id=volume_id,
+                                     size_gib=size_gib, container=container, parent=parent)
+
+    async def _write(self, raw_path: str, *, backup_id: str, volume_id: str, size_gib: int,
+                     container: str, parent: dict[str, Any] | None) -> Written:
         await self.objects.ensure_container(container)
         total = size_gib << 30
         chunk = int(parent["chunk_size"]) if parent else self.chunk_size
@@ -192,8 +136,8 @@ class BackupEngine:
                         entry["backup_id"], entry["container"] = \
                             old["backup_id"], old["container"]
                     else:
-                        await self.objects.put(container, chunk_name(backup_id, index),
-                                               data, md5)
+                        await self.objects.put_object(
+                            container, chunk_name(backup_id, index), data, etag=md5)
                         entry["backup_id"], entry["container"] = backup_id, container
                         count += 1
                         stored += length
@@ -204,14 +148,15 @@ class BackupEngine:
                 "size_gib": size_gib, "chunk_size": chunk,
                 "parent_id": parent["backup_id"] if parent else None, "chunks": chunks}
         body = json.dumps(meta).encode()
-        await self.objects.put(container, f"{backup_id}/{METADATA}", body,
-                               hashlib.md5(body).hexdigest())
+        await self.objects.put_object(container, f"{backup_id}/{METADATA}", body,
+                                      etag=hashlib.md5(body).hexdigest())
         return Written(meta, count, stored)
 
     async def metadata(self, container: str, backup_id: str) -> dict[str, Any]:
         try:
-            meta: dict[str, Any] = json.loads(
-                await self.objects.get(container, f"{backup_id}/{METADATA}"))
+            with _object_store_errors():
+                raw = await self.objects.read_object(container, f"{backup_id}/{METADATA}")
+            meta: dict[str, Any] = json.loads(raw)
         except ValueError:
             raise BackupError(f"backup {backup_id}: its map is not JSON") from None
         if meta.get("version") != FORMAT_VERSION or not isinstance(meta.get("chunks"), list):
@@ -229,8 +174,9 @@ class BackupEngine:
                     if not blank:
                         await asyncio.to_thread(_pwrite_all, fd, bytes(length), offset)
                     continue
-                data = await self.objects.get(str(c["container"]),
-                                              chunk_name(str(c["backup_id"]), int(c["index"])))
+                with _object_store_errors():
+                    data = await self.objects.read_object(
+                        str(c["container"]), chunk_name(str(c["backup_id"]), int(c["index"])))
                 digest = await asyncio.to_thread(_sha256, data)
                 if len(data) != length or digest != c["sha256"]:
                     raise BackupError(f"chunk {c['index']} of backup {c['backup_id']} is "
@@ -242,17 +188,13 @@ class BackupEngine:
 
     async def delete(self, container: str, backup_id: str) -> None:
         """Remove every object of the backup (its chunks and map); idempotent."""
-        names = await self.objects.listing(container, f"{backup_id}/")
-        limit = asyncio.Semaphore(DELETE_CONCURRENCY)
-
-        async def one(name: str) -> None:
-            async with limit:
-                await self.objects.delete(container, name)
-
-        # the map goes last: a backup whose delete failed part-way keeps its map
-        chunk_names = [n for n in names if not n.endswith("/" + METADATA)]
-        await asyncio.gather(*(one(n) for n in chunk_names))
-        await self.objects.delete(container, f"{backup_id}/{METADATA}")
+        with _object_store_errors():
+            names = [str(item["name"]) async for item in
+                     self.objects.list_objects(container, prefix=f"{backup_id}/")]
+            # the map goes last: a backup whose delete failed part-way keeps its map
+            await self.objects.delete_objects(
+                container, [n for n in names if not n.endswith("/" + METADATA)])
+            await self.objects.delete_object(container, f"{backup_id}/{METADATA}")
 
 
 def _sha256(data: bytes) -> str:

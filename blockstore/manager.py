@@ -33,18 +33,17 @@ import contextlib
 import functools
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blockstore import models as m
 from blockstore.backends import BackendError, VolumeBackend
-from blockstore.backups import BackupEngine, BackupError
+from blockstore.backups import BackupEngine, BackupError, Written
 from blockstore.errors import Invalid, NotFound, Unavailable
 from blockstore.targets import (
     Connector,
@@ -55,6 +54,8 @@ from blockstore.targets import (
     TgtDaemon,
 )
 from common.db import Database
+from common.httpclient import RemoteError
+from imagestore.client import ImageClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,21 +64,13 @@ CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class ImageTarget:
-    """An image (queued, made by the API) to fill with a volume's bytes."""
+class ImageRef:
+    """An image in the image service: a new volume's source (its bytes are downloaded),
+    or an upload's target (queued, made by the API; the volume's bytes fill it)."""
 
-    url: str  # .../v2/images/<id>
-    token: str  # the requesting user's token (the image is theirs)
-    disk_format: str  # raw or qcow2
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """An image to fill a new volume with: where to download it and its disk format."""
-
-    url: str  # .../v2/images/<id>/file
-    token: str  # the requesting user's token (the image may be private to them)
-    disk_format: str
+    images: ImageClient  # with the requesting user's token (the image is, or may be, theirs)
+    image_id: str
+    disk_format: str  # source: as the image says; target: raw or qcow2
 
 
 class TgtdKeeper:
@@ -130,14 +123,13 @@ def _chap_credentials() -> tuple[str, str]:
 
 class VolumeManager:
     def __init__(self, db: Database, backend: VolumeBackend, driver: TargetDriver, *,
-                 session: aiohttp.ClientSession, staging: Path,
+                 staging: Path,
                  keeper: TgtdKeeper | None = None, check_interval: float = 5.0,
                  backups: BackupEngine | None = None) -> None:
         self.db = db
         self.backups = backups
         self.backend = backend
         self.driver = driver
-        self.session = session
         self.staging = staging
         self.keeper = keeper
         self.check_interval = check_interval
@@ -365,12 +357,34 @@ class VolumeManager:
     async def _set_snapshot(self, snapshot_id: str, **fields: Any) -> None:
         await self._set(m.Snapshot, snapshot_id, **fields)
 
-    async def create_volume(self, volume_id: str, image: ImageSource | None = None) -> None:
+    async def _set_backup(self, backup_id: str, **fields: Any) -> None:
+        await self._set(m.Backup, backup_id, **fields)
+
+    async def _outcome(self, what: str, work: Awaitable[T], *,
+                       done: Callable[[T], Awaitable[object]],
+                       failed: Callable[[str], Awaitable[object]],
+                       expected: tuple[type[Exception], ...] | None = None) -> None:
+        """Run a background operation's ``work``, then record its outcome: ``done`` with
+        its result, or ``failed`` with the error's message once it is logged (with
+        its traceback unless it is of an ``expected`` kind; None: all are)."""
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed: %s", what, exc,
+                        exc_info=expected is not None and not isinstance(exc, expected))
+            await failed(str(exc))
+            return
+        await done(result)
+
+    async def create_volume(self, volume_id: str, image: ImageRef | None = None) -> None:
         """Make the volume the row describes; its status ends ``available`` or ``error``."""
         row = await self._db(lambda s: s.get(m.Volume, volume_id))
         if row is None:
             return
-        try:
+
+        async def make() -> None:
             async with self.lock(volume_id):
                 if row.snapshot_id:
                     await self.backend.create_from_snapshot(volume_id, row.snapshot_id, row.size)
@@ -382,26 +396,23 @@ class VolumeManager:
                     await self._from_image(volume_id, row.size, image)
                 else:
                     await self.backend.create(volume_id, row.size)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("volume %s: create failed: %s", volume_id, exc,
-                        exc_info=not isinstance(exc, BackendError | Invalid))
-            await self._set_volume(volume_id, status="error", error=str(exc))
-            return
-        await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
 
-    async def _from_image(self, volume_id: str, size: int, image: ImageSource) -> None:
+        await self._outcome(
+            f"volume {volume_id}: create", make(), expected=(BackendError, Invalid),
+            done=lambda _: self._set_volume(volume_id, status="available",
+                                            launched_at=m.utcnow()),
+            failed=lambda err: self._set_volume(volume_id, status="error", error=err))
+
+    async def _from_image(self, volume_id: str, size: int, image: ImageRef) -> None:
         path = self.staging / f"{volume_id}.image"
         try:
-            async with self.session.get(image.url, headers={"X-Auth-Token": image.token},
-                                        timeout=aiohttp.ClientTimeout(total=None,
-                                                                      sock_read=300)) as r:
-                if r.status != 200:
-                    raise Invalid(f"image download failed: HTTP {r.status}")
-                with path.open("wb") as fh:
-                    async for chunk in r.content.iter_chunked(CHUNK):
-                        await asyncio.to_thread(fh.write, chunk)
+            try:
+                async with await image.images.download(image.image_id) as download:
+                    with path.open("wb") as fh:
+                        async for chunk in download.chunks(CHUNK):
+                            await asyncio.to_thread(fh.write, chunk)
+            except RemoteError as exc:
+                raise Invalid(f"image download failed: {exc.message}") from exc
             await self.backend.create_from_image(volume_id, size, str(path), image.disk_format)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -409,37 +420,37 @@ class VolumeManager:
 
     async def delete_volume(self, volume_id: str, cascade: bool = False) -> None:
         """Delete the volume (and, with ``cascade``, its snapshots) and its row."""
-        try:
+        async def remove() -> None:
             async with self.lock(volume_id):
                 if cascade:
                     snaps = await self._db(lambda s: list(s.scalars(select(m.Snapshot.id).where(
                         m.Snapshot.volume_id == volume_id))))
                     for sid in snaps:
                         await self.backend.delete_snapshot(sid)
-                        await self._db(functools.partial(_delete_snapshot_row, sid))
+                        await self._db(functools.partial(_delete_row, m.Snapshot, sid))
                 with contextlib.suppress(TargetError):
                     await self.driver.remove_export(volume_id)
                 await self.backend.release_export(volume_id)
                 await self.backend.delete(volume_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("volume %s: delete failed: %s", volume_id, exc)
-            await self._set_volume(volume_id, status="error_deleting", error=str(exc))
-            return
 
         def drop(s: Session) -> None:
             for att in s.scalars(select(m.Attachment).where(m.Attachment.volume_id == volume_id)):
                 s.delete(att)
-            _delete_row(s, m.Volume, volume_id)
-        await self._db(drop)
-        self._locks.pop(volume_id, None)
+            _delete_row(m.Volume, volume_id, s)
+
+        async def gone(_: None) -> None:
+            await self._db(drop)
+            self._locks.pop(volume_id, None)
+
+        await self._outcome(
+            f"volume {volume_id}: delete", remove(), done=gone,
+            failed=lambda err: self._set_volume(volume_id, status="error_deleting", error=err))
 
     async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
         """Grow the volume; a volume exported is rescanned by the target (now, or by
         the watchdog once no initiator is logged in: the volume has grown either way,
         and its size is recorded)."""
-        try:
+        async def grow() -> None:
             async with self.lock(volume_id):
                 await self.backend.extend(volume_id, new_size)
                 if await self._is_exported(volume_id):
@@ -449,45 +460,36 @@ class VolumeManager:
                         log.warning("volume %s: grown to %d GiB; the target shows it once "
                                     "its initiators log out: %s", volume_id, new_size, exc)
                         self._rescan_pending.add(volume_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("volume %s: extend failed: %s", volume_id, exc)
-            await self._set_volume(volume_id, status="error_extending" if back_to == "available"
-                                   else back_to, error=str(exc))
-            return
-        await self._set_volume(volume_id, status=back_to, size=new_size)
+
+        await self._outcome(
+            f"volume {volume_id}: extend", grow(),
+            done=lambda _: self._set_volume(volume_id, status=back_to, size=new_size),
+            failed=lambda err: self._set_volume(
+                volume_id, status="error_extending" if back_to == "available" else back_to,
+                error=err))
 
     async def create_snapshot(self, snapshot_id: str, volume_id: str) -> None:
-        try:
+        async def take() -> None:
             async with self.lock(volume_id):
                 await self.backend.snapshot(snapshot_id, volume_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("snapshot %s: create failed: %s", snapshot_id, exc)
-            await self._set_snapshot(snapshot_id, status="error", error=str(exc))
-            return
-        await self._set_snapshot(snapshot_id, status="available", progress="100%")
+
+        await self._outcome(
+            f"snapshot {snapshot_id}: create", take(),
+            done=lambda _: self._set_snapshot(snapshot_id, status="available",
+                                              progress="100%"),
+            failed=lambda err: self._set_snapshot(snapshot_id, status="error", error=err))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        try:
-            await self.backend.delete_snapshot(snapshot_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("snapshot %s: delete failed: %s", snapshot_id, exc)
-            await self._set_snapshot(snapshot_id, status="error_deleting", error=str(exc))
-            return
-        await self._db(lambda s: _delete_row(s, m.Snapshot, snapshot_id))
+        await self._outcome(
+            f"snapshot {snapshot_id}: delete", self.backend.delete_snapshot(snapshot_id),
+            done=lambda _: self._db(functools.partial(_delete_row, m.Snapshot, snapshot_id)),
+            failed=lambda err: self._set_snapshot(snapshot_id, status="error_deleting",
+                                                  error=err))
 
     async def stats(self) -> dict[str, int]:
         return await self.backend.stats()
 
     # -- backups and upload-to-image ------------------------------------------------
-
-    async def _set_backup(self, backup_id: str, **fields: Any) -> None:
-        await self._set(m.Backup, backup_id, **fields)
 
     def _engine(self) -> BackupEngine:
         if self.backups is None:
@@ -518,37 +520,40 @@ class VolumeManager:
         if row is None:
             return
         back_to = row.volume_back_to or "available"
-        raw = self.staging / f"{backup_id}.backup"
-        try:
-            engine = self._engine()
-            parent = None
-            if row.parent_id:
-                pc = await self._db(lambda s: (b := s.get(m.Backup, row.parent_id)) and
-                                    b.container)
-                if not pc:
-                    raise BackupError(f"parent backup {row.parent_id} is gone")
-                parent = await engine.metadata(pc, row.parent_id)
-            await self._raw_copy(row.volume_id, row.size, raw, live=back_to == "in-use")
-            written = await engine.write(str(raw), backup_id=backup_id,
-                                         volume_id=row.volume_id, size_gib=row.size,
-                                         container=row.container, parent=parent)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("backup %s: create failed: %s", backup_id, exc,
-                        exc_info=not isinstance(exc, BackendError | BackupError))
+
+        async def write() -> Written:
+            raw = self.staging / f"{backup_id}.backup"
+            try:
+                engine = self._engine()
+                parent = None
+                if row.parent_id:
+                    pc = await self._db(lambda s: (b := s.get(m.Backup, row.parent_id)) and
+                                        b.container)
+                    if not pc:
+                        raise BackupError(f"parent backup {row.parent_id} is gone")
+                    parent = await engine.metadata(pc, row.parent_id)
+                await self._raw_copy(row.volume_id, row.size, raw, live=back_to == "in-use")
+                return await engine.write(str(raw), backup_id=backup_id,
+                                          volume_id=row.volume_id, size_gib=row.size,
+                                          container=row.container, parent=parent)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    raw.unlink()
+
+        async def done(written: Written) -> None:
+            await self._set_backup(backup_id, status="available",
+                                   object_count=written.object_count)
+            await self._set_volume(row.volume_id, status=back_to)
+
+        async def failed(err: str) -> None:
             if self.backups is not None:
                 with contextlib.suppress(BackupError):
                     await self.backups.delete(row.container, backup_id)
-            await self._set_backup(backup_id, status="error", fail_reason=str(exc))
+            await self._set_backup(backup_id, status="error", fail_reason=err)
             await self._set_volume(row.volume_id, status=back_to)
-            return
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                raw.unlink()
-        await self._set_backup(backup_id, status="available",
-                               object_count=written.object_count)
-        await self._set_volume(row.volume_id, status=back_to)
+
+        await self._outcome(f"backup {backup_id}: create", write(), done=done, failed=failed,
+                            expected=(BackendError, BackupError))
 
     async def restore_backup(self, backup_id: str, volume_id: str, *, new: bool) -> None:
         """Write the backup into the volume (``new``: create it first, blank)."""
@@ -556,7 +561,8 @@ class VolumeManager:
         vol = await self._db(lambda s: s.get(m.Volume, volume_id))
         if row is None or vol is None:
             return
-        try:
+
+        async def write() -> None:
             meta = await self._engine().metadata(row.container, backup_id)
             async with self.lock(volume_id):
                 if new:
@@ -568,68 +574,59 @@ class VolumeManager:
                 finally:
                     if not exported:
                         await self.backend.release_export(volume_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("backup %s: restore to %s failed: %s", backup_id, volume_id, exc,
-                        exc_info=not isinstance(exc, BackendError | BackupError))
-            await self._set_volume(volume_id, status="error_restoring", error=str(exc))
+
+        async def done(_: None) -> None:
+            await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
             await self._set_backup(backup_id, status="available")
-            return
-        await self._set_volume(volume_id, status="available", launched_at=m.utcnow())
-        await self._set_backup(backup_id, status="available")
+
+        async def failed(err: str) -> None:
+            await self._set_volume(volume_id, status="error_restoring", error=err)
+            await self._set_backup(backup_id, status="available")
+
+        await self._outcome(f"backup {backup_id}: restore to {volume_id}", write(),
+                            done=done, failed=failed, expected=(BackendError, BackupError))
 
     async def delete_backup(self, backup_id: str) -> None:
         row = await self._db(lambda s: s.get(m.Backup, backup_id))
         if row is None:
             return
-        try:
+        async def remove() -> None:
             await self._engine().delete(row.container, backup_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("backup %s: delete failed: %s", backup_id, exc)
-            await self._set_backup(backup_id, status="error_deleting", fail_reason=str(exc))
-            return
-        await self._db(lambda s: _delete_row(s, m.Backup, backup_id))
 
-    async def upload_to_image(self, volume_id: str, image: ImageTarget, back_to: str) -> None:
+        await self._outcome(
+            f"backup {backup_id}: delete", remove(),
+            done=lambda _: self._db(functools.partial(_delete_row, m.Backup, backup_id)),
+            failed=lambda err: self._set_backup(backup_id, status="error_deleting",
+                                                fail_reason=err))
+
+    async def upload_to_image(self, volume_id: str, image: ImageRef, back_to: str) -> None:
         """Copy the volume into the (queued) image; on failure the image is deleted."""
-        path = self.staging / f"{volume_id}.upload"
-        try:
-            async with self.lock(volume_id):
-                await self.backend.copy_to_file(volume_id, str(path), image.disk_format)
-            with path.open("rb") as fh:
-                async with self.session.put(
-                        image.url + "/file", data=fh,
-                        headers={"X-Auth-Token": image.token,
-                                 "Content-Type": "application/octet-stream"},
-                        timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as r:
-                    if r.status != 204:
-                        raise Invalid(f"image upload failed: HTTP {r.status}: "
-                                      f"{(await r.text())[:200]}")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("volume %s: upload to image %s failed: %s", volume_id, image.url, exc,
-                        exc_info=not isinstance(exc, BackendError | Invalid))
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self.session.delete(image.url,
-                                               headers={"X-Auth-Token": image.token}):
-                    pass
-            await self._set_volume(volume_id, status=back_to, error=str(exc))
-            return
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        await self._set_volume(volume_id, status=back_to)
+        async def upload() -> None:
+            path = self.staging / f"{volume_id}.upload"
+            try:
+                async with self.lock(volume_id):
+                    await self.backend.copy_to_file(volume_id, str(path), image.disk_format)
+                with path.open("rb") as fh:
+                    try:
+                        await image.images.upload(image.image_id, fh)
+                    except RemoteError as exc:
+                        raise Invalid(f"image upload failed: {exc.message}: "
+                                      f"{exc.body[:200]}") from exc
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+        async def failed(err: str) -> None:
+            with contextlib.suppress(RemoteError):
+                await image.images.delete(image.image_id)
+            await self._set_volume(volume_id, status=back_to, error=err)
+
+        await self._outcome(f"volume {volume_id}: upload to image {image.image_id}", upload(),
+                            done=lambda _: self._set_volume(volume_id, status=back_to),
+                            failed=failed, expected=(BackendError, Invalid))
 
 
-def _delete_snapshot_row(snapshot_id: str, s: Session) -> None:
-    _delete_row(s, m.Snapshot, snapshot_id)
-
-
-def _delete_row(s: Session, model: type[m.Base], ident: str) -> None:
+def _delete_row(model: type[m.Base], ident: str, s: Session) -> None:
     row = s.get(model, ident)
     if row is not None:
         s.delete(row)

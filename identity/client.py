@@ -1,4 +1,4 @@
-"""How other Strata services check tokens: ask identity once, then trust a short cache.
+"""Identity's client: how other Strata services check tokens and act as the service user.
 
 :class:`TokenValidator` validates a user's token with ``GET /v3/auth/tokens``
 (authenticating itself as the internal service user), and keeps the answer,
@@ -6,6 +6,14 @@ good or bad, for ``cache_seconds`` (never past the token's expiry). So a
 request costs no identity round trip while its token is cached, and a
 revocation is seen by other services within ``cache_seconds``. Concurrent
 checks of the same token share one request.
+
+Every service builds its validator with :func:`service_validator`: the one
+place that knows the internal service account (``SERVICE_USER`` in
+``SERVICE_PROJECT``, made by identity's bootstrap, its password among the
+generated secrets). The same validator is that account for service-to-service
+calls: :meth:`TokenValidator.service_token` is its token (renewed before it
+expires) and :meth:`TokenValidator.service_project_id` its project, whose
+object store account holds what services keep there (images, backups).
 """
 
 from __future__ import annotations
@@ -21,9 +29,13 @@ from typing import Any
 
 import aiohttp
 
+from common.config import StrataConfig
 from common.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+SERVICE_USER = "strata-service"  # the internal user every service acts as
+SERVICE_PROJECT = "service"  # its project (the user holds the ``service`` role there)
 
 
 class IdentityUnavailable(Unavailable):
@@ -92,6 +104,7 @@ class TokenValidator:
         self._inflight: dict[str, asyncio.Future[TokenInfo | None]] = {}
         self._service_token: tuple[str, float] | None = None
         self._service_lock = asyncio.Lock()
+        self._service_project: str | None = None
 
     async def validate(self, token: str) -> TokenInfo | None:
         """The token's identity and roles, or None when it is not valid."""
@@ -133,6 +146,16 @@ class TokenValidator:
         """A token of the internal service user (cached until near its expiry)."""
         return await self._service()
 
+    async def service_project_id(self) -> str:
+        """The id of the service user's project (asked once, then remembered)."""
+        if self._service_project is None:
+            info = await self.validate(await self.service_token())
+            if info is None or info.project_id is None:
+                raise IdentityUnavailable(
+                    "identity does not validate the service user's own token")
+            self._service_project = info.project_id
+        return self._service_project
+
     async def _service(self, force: bool = False) -> str:
         async with self._service_lock:
             if (not force and self._service_token
@@ -169,3 +192,11 @@ class TokenValidator:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
         raise IdentityUnavailable("identity keeps refusing the service token")
+
+
+def service_validator(cfg: StrataConfig, session: aiohttp.ClientSession) -> TokenValidator:
+    """The token validator of a Strata service, acting as the internal service user:
+    how every service that checks tokens (and calls others as itself) is set up."""
+    return TokenValidator(session, cfg.identity_url(), user=SERVICE_USER,
+                          password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
+                          cache_seconds=cfg.identity.token_cache_seconds)

@@ -25,9 +25,9 @@ from aiohttp import web
 
 from identity.client import IdentityUnavailable, TokenInfo, TokenValidator, password_auth_body
 from proxy import acl
+from proxy.client import RESELLER_PREFIX as RESELLER_PREFIX  # re-exported for proxy.s3
 from proxy.errors import fail
 
-RESELLER_PREFIX = "AUTH_"
 OPERATOR_ROLES = frozenset({"admin", "member"})
 READER_ROLES = frozenset({"reader"})
 RESELLER_ROLES = frozenset({"service", "ResellerAdmin"})

@@ -13,14 +13,15 @@ from blockstore.api import actions, backups, misc, snapshots, transfers, volumes
 from blockstore.api.base import STATE, cinder_error_format_for, microversion_middleware
 from blockstore.backends import FileBackend, MemoryBackend, VolumeBackend
 from blockstore.backups import BackupEngine
+from blockstore.core import types
 from blockstore.manager import TgtdKeeper, VolumeManager
 from blockstore.state import BlockState
 from blockstore.targets import TargetDriver, TgtDaemon, select_driver
 from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
-from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
-from identity.client import TokenValidator
+from identity.client import service_validator
+from proxy.client import SwiftClient
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -60,19 +61,17 @@ def build_app(cfg: StrataConfig) -> web.Application:
         url = cfg.blockstore_db_url()
         await asyncio.to_thread(migrate, url, MIGRATIONS)
         db = Database(url)
-        await db.run(lambda s: misc.ensure_default_type(s, bs.default_volume_type))
+        await db.run(lambda s: types.ensure_default_type(s, bs.default_volume_type))
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64), cookie_jar=aiohttp.DummyCookieJar())
-        validator = TokenValidator(
-            session, cfg.identity_url(), user=SERVICE_USER,
-            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
-            cache_seconds=cfg.identity.token_cache_seconds)
+        validator = service_validator(cfg, session)
         driver, keeper = make_target(cfg)
         engine = None
         if cfg.proxy.enabled:  # backups live in the object store
-            engine = BackupEngine(backups.objects_for(cfg.proxy_url(), validator, session),
+            engine = BackupEngine(SwiftClient.for_service(cfg.proxy_url(), validator,
+                                                          session=session),
                                   chunk_size=bs.backup_chunk_mib << 20)
-        manager = VolumeManager(db, make_backend(cfg), driver, session=session,
+        manager = VolumeManager(db, make_backend(cfg), driver,
                                 staging=cfg.var_path / "blockstore" / "staging",
                                 keeper=keeper, check_interval=bs.target_check_interval,
                                 backups=engine)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from blockstore.errors import Invalid, NotAcceptable, NotFound, Unauthorized
-from blockstore.policy import Caller, check_project
+from blockstore.policy import Caller, check_admin, check_project, check_write
 from blockstore.state import BlockState
 from common import http
 from common.http import ApiError, ErrorFormat, Handler, keystone_auth_headers
@@ -25,6 +26,7 @@ class HasId(Protocol):
 
 
 R = TypeVar("R", bound=HasId)
+Sel = TypeVar("Sel", bound=Select[Any])
 
 STATE: web.AppKey[BlockState] = web.AppKey("block_state", BlockState)
 CALLER: web.RequestKey[Caller] = web.RequestKey("block_caller", Caller)
@@ -137,9 +139,79 @@ async def caller(request: web.Request) -> Caller:
     return who
 
 
+async def writer(request: web.Request) -> Caller:
+    """The caller (see :func:`caller`), who must hold a role that may write."""
+    who = await caller(request)
+    check_write(who)
+    return who
+
+
+async def admin(request: web.Request, action: str) -> Caller:
+    """The caller, who must be an admin (403 naming the policy ``action`` otherwise)."""
+    who = await caller(request)
+    check_admin(who, action)
+    return who
+
+
 async def json_body(request: web.Request) -> Any:
     """The JSON request body; 400 when empty or malformed."""
     return await http.json_body(request)
+
+
+Listing = Callable[[web.Request, bool], Awaitable[web.Response]]
+
+
+class HasMetadata(HasId, Protocol):
+    @property
+    def metadata_(self) -> dict[str, str] | None: ...
+
+
+M = TypeVar("M", bound=HasMetadata)
+
+
+def read_routes(routes: web.RouteTableDef, path: str, key: str, listing: Listing,
+                get: Callable[[Session, Caller, str], M],
+                render: Callable[[web.Request, Session, Caller, M], dict[str, Any]], *,
+                metadata: bool = False) -> None:
+    """A resource's reads: ``GET path`` (brief listing), ``path/detail`` (detailed),
+    ``path/{<key>_id}`` (one, as ``{key: render(...)}``) and, with ``metadata``,
+    ``path/{<key>_id}/metadata``."""
+    one = path + "/{" + key + "_id}"
+
+    async def index(request: web.Request) -> web.Response:
+        return await listing(request, False)
+
+    async def detail(request: web.Request) -> web.Response:
+        return await listing(request, True)
+
+    async def show(request: web.Request) -> web.Response:
+        who = await caller(request)
+        ident = request.match_info[f"{key}_id"]
+        return json_response({key: await run(request, lambda s: render(
+            request, s, who, get(s, who, ident)))})
+
+    async def show_metadata(request: web.Request) -> web.Response:
+        who = await caller(request)
+        ident = request.match_info[f"{key}_id"]
+        return json_response({"metadata": await run(
+            request, lambda s: dict(get(s, who, ident).metadata_ or {}))})
+
+    routes.get(path)(index)
+    routes.get(path + "/detail")(detail)
+    routes.get(one)(show)
+    if metadata:
+        routes.get(one + "/metadata")(show_metadata)
+
+
+def delete_route(routes: web.RouteTableDef, path: str, key: str,
+                 delete: Callable[[BlockState, Caller, str], Awaitable[None]]) -> None:
+    """``DELETE path/{<key>_id}``: ``delete`` starts it, the answer is 202."""
+    async def handler(request: web.Request) -> web.Response:
+        who = await writer(request)
+        await delete(state(request), who, request.match_info[f"{key}_id"])
+        return web.Response(status=202)
+
+    routes.delete(path + "/{" + key + "_id}")(handler)
 
 
 def section(body: Any, key: str) -> dict[str, Any]:
@@ -157,6 +229,42 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 def project_url(request: web.Request, *parts: str) -> str:
     base = state(request).cfg.blockstore_url()
     return "/".join([f"{base}/v3/{request.match_info.get('project_id', '')}", *parts])
+
+
+def query_flag(request: web.Request, name: str,
+               words: tuple[str, ...] = ("1", "true", "yes")) -> bool:
+    """A query flag (``?cascade=true``): true when its value is one of ``words``."""
+    return request.query.get(name, "").lower() in words
+
+
+def project_scope(request: web.Request, who: Caller, stmt: Sel, column: Any) -> Sel:
+    """A listing's rows limited to the caller's project; an admin may ask for another
+    project's (``project_id``) or every project's (``all_tenants``)."""
+    if who.is_admin and request.query.get("project_id"):
+        return stmt.where(column == request.query["project_id"])
+    if who.is_admin and query_flag(request, "all_tenants"):
+        return stmt
+    return stmt.where(column == (who.project_id or ""))
+
+
+def sort_order(request: web.Request, keys: dict[str, Any],
+               default: str = "created_at") -> list[Any]:
+    """The ORDER BY of a listing: ``sort=key[:dir],...`` or ``sort_key``/``sort_dir``
+    (lists, each direction ``desc`` unless given); 400 for an unknown key or direction."""
+    q = request.query
+    items = (q.get("sort") or q.get("sort_key") or default).split(",")
+    dirs = q.get("sort_dir", "desc").split(",") if "sort" not in q else ["desc"]
+    out = []
+    for i, item in enumerate(items):
+        key, _, direction = item.strip().partition(":")
+        direction = direction or (dirs[i] if i < len(dirs) else dirs[-1])
+        if key not in keys:
+            raise Invalid(f"Invalid input received: Invalid sort key {key}.")
+        if direction.lower() not in ("asc", "desc"):
+            raise Invalid(f"Invalid input received: Invalid sort direction {direction}.")
+        col = keys[key]
+        out.append(col.asc() if direction.lower() == "asc" else col.desc())
+    return out
 
 
 def limit_param(request: web.Request) -> int | None:

@@ -14,6 +14,7 @@ from blockstore.api import views
 from blockstore.api.base import (
     MAX_VERSION,
     MIN_VERSION,
+    admin,
     caller,
     json_body,
     json_response,
@@ -21,9 +22,8 @@ from blockstore.api.base import (
     section,
     state,
 )
-from blockstore.api.volumes import check_text, find_type
-from blockstore.errors import Conflict, Invalid, NotFound
-from blockstore.policy import check_admin, check_project
+from blockstore.core import types
+from blockstore.policy import check_project
 
 routes = web.RouteTableDef()
 V = "/v3/{project_id}"
@@ -52,23 +52,14 @@ async def v3(request: web.Request) -> web.Response:
     return json_response({"versions": [version_entry(state(request).cfg.blockstore_url())]})
 
 
-# -- volume types -------------------------------------------------------------------
-
-
-def _type(s: Session, ref: str) -> m.VolumeType:
-    vt = s.get(m.VolumeType, ref)
-    if vt is None:
-        raise NotFound(f"Volume type {ref} could not be found.")
-    return vt
+# -- volume types (rules in blockstore.core.types) ----------------------------------
 
 
 @routes.get(V + "/types")
 async def list_types(request: web.Request) -> web.Response:
     who = await caller(request)
     return json_response({"volume_types": await run(request, lambda s: [
-        views.volume_type(t, is_admin=who.is_admin)
-        for t in s.scalars(select(m.VolumeType).order_by(m.VolumeType.name))
-        if t.is_public or who.is_admin])})
+        views.volume_type(t, is_admin=who.is_admin) for t in types.visible_types(s, who)])})
 
 
 @routes.get(V + "/types/default")
@@ -76,7 +67,7 @@ async def default_type(request: web.Request) -> web.Response:
     who = await caller(request)
     name = state(request).cfg.blockstore.default_volume_type
     return json_response({"volume_type": await run(request, lambda s: views.volume_type(
-        find_type(s, None, name), is_admin=who.is_admin))})
+        types.find_type(s, None, name), is_admin=who.is_admin))})
 
 
 @routes.get(V + "/types/{type_id}")
@@ -84,80 +75,33 @@ async def show_type(request: web.Request) -> web.Response:
     who = await caller(request)
     ref = request.match_info["type_id"]
     return json_response({"volume_type": await run(
-        request, lambda s: views.volume_type(_type(s, ref), is_admin=who.is_admin))})
-
-
-def _extra_specs(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str | int | float | bool)
-            for k, v in value.items()):
-        raise Invalid("Invalid input received: extra_specs must map names to strings.")
-    return {k: str(v) for k, v in value.items()}
+        request, lambda s: views.volume_type(types.get_type(s, ref), is_admin=who.is_admin))})
 
 
 @routes.post(V + "/types")
 async def create_type(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:types_manage")
+    await admin(request, "volume_extension:types_manage")
     body = section(await json_body(request), "volume_type")
-    name = check_text(body, "name")
-    if not name or not name.strip():
-        raise Invalid("Invalid input received: a volume type needs a name.")
-    is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
-
-    def make(s: Session) -> dict[str, Any]:
-        if s.scalar(select(m.VolumeType).where(m.VolumeType.name == name)) is not None:
-            raise Conflict(f"Volume Type {name} already exists.")
-        vt = m.VolumeType(id=m.new_id(), name=name,
-                          description=check_text(body, "description", 65535),
-                          is_public=bool(is_public) if not isinstance(is_public, str)
-                          else is_public.lower() in ("true", "1"),
-                          extra_specs=_extra_specs(body.get("extra_specs")))
-        s.add(vt)
-        s.flush()
-        return views.volume_type(vt, is_admin=True)
-
-    return json_response({"volume_type": await run(request, make)})
+    name = types.check_new_type(body)
+    return json_response({"volume_type": await run(request, lambda s: views.volume_type(
+        types.create_type(s, name, body), is_admin=True))})
 
 
 @routes.put(V + "/types/{type_id}")
 async def update_type(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:types_manage")
+    await admin(request, "volume_extension:types_manage")
     ref = request.match_info["type_id"]
     body = section(await json_body(request), "volume_type")
-
-    def upd(s: Session) -> dict[str, Any]:
-        vt = _type(s, ref)
-        if "name" in body:
-            vt.name = check_text(body, "name") or vt.name
-        if "description" in body:
-            vt.description = check_text(body, "description", 65535)
-        if "is_public" in body:
-            vt.is_public = bool(body["is_public"])
-        return views.volume_type(vt, is_admin=True)
-
-    return json_response({"volume_type": await run(request, upd)})
+    return json_response({"volume_type": await run(request, lambda s: views.volume_type(
+        types.update_type(s, ref, body), is_admin=True))})
 
 
 @routes.delete(V + "/types/{type_id}")
 async def delete_type(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:types_manage")
+    await admin(request, "volume_extension:types_manage")
     ref = request.match_info["type_id"]
     default = state(request).cfg.blockstore.default_volume_type
-
-    def drop(s: Session) -> None:
-        vt = _type(s, ref)
-        if vt.name == default:
-            raise Invalid("Invalid volume type: the default volume type cannot be deleted.")
-        if s.scalar(select(m.Volume.id).where(m.Volume.volume_type_id == vt.id)) is not None:
-            raise Invalid(f"Invalid volume type: Target volume type {vt.id} is still in use.")
-        s.delete(vt)
-
-    await run(request, drop)
+    await run(request, lambda s: types.delete_type(s, ref, default))
     return web.Response(status=202)
 
 
@@ -166,46 +110,24 @@ async def list_extra_specs(request: web.Request) -> web.Response:
     await caller(request)
     ref = request.match_info["type_id"]
     return json_response({"extra_specs": await run(
-        request, lambda s: dict(_type(s, ref).extra_specs or {}))})
+        request, lambda s: dict(types.get_type(s, ref).extra_specs or {}))})
 
 
 @routes.post(V + "/types/{type_id}/extra_specs")
 async def set_extra_specs(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:types_extra_specs")
+    await admin(request, "volume_extension:types_extra_specs")
     ref = request.match_info["type_id"]
-    specs = _extra_specs(section(await json_body(request), "extra_specs"))
-
-    def upd(s: Session) -> dict[str, str]:
-        vt = _type(s, ref)
-        vt.extra_specs = {**(vt.extra_specs or {}), **specs}
-        return dict(vt.extra_specs)
-
-    return json_response({"extra_specs": await run(request, upd)})
+    specs = types.check_extra_specs(section(await json_body(request), "extra_specs"))
+    return json_response({"extra_specs": await run(
+        request, lambda s: types.set_extra_specs(s, ref, specs))})
 
 
 @routes.delete(V + "/types/{type_id}/extra_specs/{key}")
 async def delete_extra_spec(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:types_extra_specs")
+    await admin(request, "volume_extension:types_extra_specs")
     ref, key = request.match_info["type_id"], request.match_info["key"]
-
-    def upd(s: Session) -> None:
-        vt = _type(s, ref)
-        specs = dict(vt.extra_specs or {})
-        if key not in specs:
-            raise NotFound(f"Volume Type {vt.id} has no extra specs with key {key}.")
-        del specs[key]
-        vt.extra_specs = specs
-
-    await run(request, upd)
+    await run(request, lambda s: types.delete_extra_spec(s, ref, key))
     return web.Response(status=202)
-
-
-def ensure_default_type(s: Session, name: str) -> None:
-    if s.scalar(select(m.VolumeType).where(m.VolumeType.name == name)) is None:
-        s.add(m.VolumeType(id=m.new_id(), name=name, description="Default Volume Type",
-                           is_public=True, extra_specs={}))
 
 
 # -- quotas and limits -----------------------------------------------------------
@@ -245,8 +167,7 @@ async def default_quotas(request: web.Request) -> web.Response:
 
 @routes.put(V + "/os-quota-sets/{target}")
 async def update_quotas(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:quotas:update")
+    await admin(request, "volume_extension:quotas:update")
     target = request.match_info["target"]
     body = section(await json_body(request), "quota_set")
     values = {k: v for k, v in body.items() if k not in ("id", "tenant_id")}
@@ -262,8 +183,7 @@ async def update_quotas(request: web.Request) -> web.Response:
 
 @routes.delete(V + "/os-quota-sets/{target}")
 async def revert_quotas(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:quotas:delete")
+    await admin(request, "volume_extension:quotas:delete")
     target = request.match_info["target"]
 
     def drop(s: Session) -> None:
@@ -305,8 +225,7 @@ async def zones(request: web.Request) -> web.Response:
 
 @routes.get(V + "/os-services")
 async def services(request: web.Request) -> web.Response:
-    who = await caller(request)
-    check_admin(who, "volume_extension:services:index")
+    await admin(request, "volume_extension:services:index")
     st = state(request)
     host, zone = st.cfg.blockstore.host, st.cfg.blockstore.availability_zone
     now = views.ts(m.utcnow())

@@ -5,23 +5,10 @@ keeps volumes as qcow2 chains in a directory and serves raw views of them
 for the iSCSI target.
 """
 
-from blockstore.backends.base import (
-    AlreadyExists,
-    BackendError,
-    HasDependents,
-    InUse,
-    InvalidArgument,
-    NoSpace,
-    NotFound,
-    SnapshotInfo,
-    VolumeBackend,
-    VolumeInfo,
-)
+from blockstore.backends import base
+from blockstore.backends.base import *  # noqa: F403 (the contract: base.__all__)
 from blockstore.backends.file import FileBackend
 from blockstore.backends.memory import MemoryBackend
 
-__all__ = [
-    "AlreadyExists", "BackendError", "FileBackend", "HasDependents", "InUse",
-    "InvalidArgument", "MemoryBackend", "NoSpace", "NotFound", "SnapshotInfo",
-    "VolumeBackend", "VolumeInfo",
-]
+__all__ = ["FileBackend", "MemoryBackend"]
+__all__ += base.__all__

@@ -61,6 +61,10 @@ import re
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+__all__ = [  # the contract, as ``blockstore.backends`` re-exports it
+    "AlreadyExists", "BackendError", "HasDependents", "InUse", "InvalidArgument", "NoSpace",
+    "NotFound", "SnapshotInfo", "VolumeBackend", "VolumeInfo"]
+
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 GIB = 1 << 30
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import shlex
 import sys
@@ -24,6 +23,8 @@ from typing import Any, BinaryIO
 import aiohttp
 
 from common.cli import Command, CommandError, Context
+from common.httpclient import RemoteError
+from imagestore.client import ImageClient, error_message
 
 CHUNK = 1 << 20
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
@@ -137,14 +138,11 @@ async def _read_chunks(source: BinaryIO, progress: Progress,
         yield chunk
 
 
-def _error_text(status: int, body: bytes) -> str:
-    text = body.decode(errors="replace")
-    try:
-        doc = json.loads(text)
-        message = (doc.get("error") or {}).get("message") or doc.get("message") or text
-    except ValueError:
-        message = text
-    return f"{status}: {str(message).strip()[:500]}"
+def _failure(exc: RemoteError) -> str:
+    """What the image service said (its status and message), or why it could not."""
+    if exc.answered is None:
+        return exc.message
+    return f"{exc.answered}: {(error_message(exc) or exc.body)[:500]}"
 
 
 async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
@@ -153,7 +151,9 @@ async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         token, endpoint = await _token_and_endpoint(session, os_env)
-        headers = {"X-Auth-Token": token}
+        # no read timeout: the service checks a large image before it answers
+        images = ImageClient(endpoint, token, session=session, conn_timeout=30,
+                             read_timeout=None)
         spec: dict[str, Any] = {"name": a.name, "disk_format": a.disk_format,
                                 "container_format": a.container_format,
                                 "visibility": a.visibility}
@@ -166,27 +166,27 @@ async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
             if not sep or not key:
                 raise CommandError(f"--property {prop!r}: expected KEY=VALUE")
             spec[key] = value
-        async with session.post(f"{endpoint}/v2/images", json=spec, headers=headers) as r:
-            body = await r.read()
-            if r.status != 201:
-                raise CommandError(f"creating the image failed: {_error_text(r.status, body)}")
-            image = await r.json(content_type=None)
+        try:
+            image = await images.create(spec)
+        except RemoteError as exc:
+            raise CommandError(f"creating the image failed: {_failure(exc)}") from None
         image_id = image["id"]
         print(f"image {image_id} created; uploading", file=sys.stderr)
         progress = Progress(total)
         md5 = hashlib.md5()
-        chunks = _read_chunks(source, progress, md5.update)
-        put_headers = {**headers, "Content-Type": "application/octet-stream"}
-        async with session.put(f"{endpoint}/v2/images/{image_id}/file", data=chunks,
-                               headers=put_headers) as r:
-            body = await r.read()
+        try:
+            await images.upload(image_id, _read_chunks(source, progress, md5.update))
+        except RemoteError as exc:
+            raise CommandError(f"uploading the data of image {image_id} failed: "
+                               f"{_failure(exc)}; the image stays queued: "
+                               f"retry, or `openstack image delete {image_id}`") from None
+        finally:
             progress.finish()
-            if r.status != 204:
-                raise CommandError(f"uploading the data of image {image_id} failed: "
-                                   f"{_error_text(r.status, body)}; the image stays queued: "
-                                   f"retry, or `openstack image delete {image_id}`")
-        async with session.get(f"{endpoint}/v2/images/{image_id}", headers=headers) as r:
-            image = await r.json(content_type=None)
+        try:
+            image = await images.show(image_id)
+        except RemoteError as exc:
+            raise CommandError(f"image {image_id}: reading it back failed: "
+                               f"{_failure(exc)}") from None
     if image.get("checksum") and image["checksum"] != md5.hexdigest():
         raise CommandError(f"image {image_id}: the service stored checksum "
                            f"{image['checksum']} but {md5.hexdigest()} was sent")

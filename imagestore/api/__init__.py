@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,49 +13,16 @@ from aiohttp import web
 from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
-from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
-from identity.client import TokenValidator
+from identity.client import TokenValidator, service_validator
 from imagestore.api import data, images
 from imagestore.api.base import STATE, glance_error_format_for
 from imagestore.state import ImageState
-from imagestore.stores.base import ByteStream, ImageStore, Stored
+from imagestore.stores.base import ImageStore
 from imagestore.stores.filesystem import FilesystemStore
 from imagestore.stores.swift import SwiftStore
+from proxy.client import service_account
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-class LazyStore:
-    """A store built on first use: the swift store needs the service project's id,
-    which identity may not be ready to tell while the services start together."""
-
-    def __init__(self, store_id: str, description: str,
-                 factory: Callable[[], Awaitable[ImageStore]]) -> None:
-        self.id = store_id
-        self.description = description
-        self._factory = factory
-        self._store: ImageStore | None = None
-        self._lock = asyncio.Lock()
-
-    async def _get(self) -> ImageStore:
-        async with self._lock:
-            if self._store is None:
-                self._store = await self._factory()
-            return self._store
-
-    async def add(self, image_id: str, chunks: AsyncIterator[bytes]) -> Stored:
-        return await (await self._get()).add(image_id, chunks)
-
-    async def get(self, location: str, offset: int = 0,
-                  length: int | None = None) -> ByteStream:
-        return await (await self._get()).get(location, offset, length)
-
-    async def delete(self, location: str) -> None:
-        await (await self._get()).delete(location)
-
-    async def close(self) -> None:
-        if self._store is not None:
-            await self._store.close()
 
 
 def make_store(cfg: StrataConfig, session: aiohttp.ClientSession,
@@ -64,16 +31,11 @@ def make_store(cfg: StrataConfig, session: aiohttp.ClientSession,
     if im.store == "file":
         default = str(cfg.var_path / "imagestore" / "images")
         return FilesystemStore(resolve(cfg.home, im.file_store_dir or default))
-
-    async def swift() -> ImageStore:
-        info = await validator.validate(await validator.service_token())
-        if info is None or info.project_id is None:
-            raise RuntimeError("identity does not validate the service user's own token")
-        return SwiftStore(cfg.proxy_url(), validator.service_token,
-                          f"AUTH_{info.project_id}", container=im.swift_container,
-                          segment_size=im.segment_size, session=session)
-
-    return LazyStore(SwiftStore.id, SwiftStore.description, swift)
+    # the service user's account, asked on first use: identity may not be ready to
+    # tell the service project's id while the services start together
+    return SwiftStore(cfg.proxy_url(), validator.service_token, service_account(validator),
+                      container=im.swift_container, segment_size=im.segment_size,
+                      session=session)
 
 
 def build_app(cfg: StrataConfig) -> web.Application:
@@ -91,10 +53,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
             auto_decompress=False, read_bufsize=1 << 20,
             cookie_jar=aiohttp.DummyCookieJar())
-        validator = TokenValidator(
-            session, cfg.identity_url(), user=SERVICE_USER,
-            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
-            cache_seconds=cfg.identity.token_cache_seconds)
+        validator = service_validator(cfg, session)
         staging = resolve(cfg.home, im.staging_dir or str(cfg.var_path / "imagestore"
                                                           / "staging"))
         staging.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,11 @@ followed by a prefix listing of ``<id>/`` that removes any stray segment (of
 an upload interrupted by a crash, say). A failed or cancelled ``add`` deletes
 every segment it started and the manifest, shielded from cancellation.
 
-Authentication is a ``token()`` coroutine (the image service passes its
-internal service user's, e.g. ``TokenValidator.service_token``); the account
-is the one the store was given (the service user's ``service`` role may use
-any account). Errors: connection failures, timeouts and 5xx are
+The calls are :class:`proxy.client.SwiftClient`'s. Authentication is a
+``token()`` coroutine (the image service passes its internal service user's,
+``TokenValidator.service_token``); the account is the one the store was given,
+or a coroutine answering it (the service user's own: the ``service`` role may
+use any account). Errors: connection failures, timeouts and 5xx are
 :class:`StoreError`; 507 and 413 :class:`StoreFull`; 404 :class:`NotFound`.
 """
 
@@ -30,14 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
-from urllib.parse import quote, urlsplit
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from common.httpclient import RemoteError
 from imagestore.stores.base import (
     IMAGE_ID_RE,
     AlreadyExists,
@@ -50,11 +51,10 @@ from imagestore.stores.base import (
     check_image_id,
     check_range,
 )
+from proxy.client import SwiftClient
 
 CONTAINER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 READ_CHUNK = 1 << 20
-DELETE_CONCURRENCY = 8
-LISTING_LIMIT = 1000
 
 
 class _Source:
@@ -97,8 +97,29 @@ class _Source:
             yield piece
 
 
-def _unquote_etag(value: str | None) -> str:
-    return (value or "").strip().strip('"').lower()
+def store_error(exc: RemoteError, what: str) -> StoreError:
+    """The store's error for what the object store answered (or failed to)."""
+    status = exc.answered
+    if status is None:  # unreachable, timed out, or no token to be had
+        return StoreError(exc.message)
+    if status == 404:
+        return NotFound("image data not found in the object store")
+    if status in (413, 507):
+        return StoreFull(f"the object store is full ({status})")
+    if status in (401, 403):
+        return StoreError(f"the object store refused the image service's credentials "
+                          f"({status})")
+    if status >= 500:
+        return StoreError(f"the object store failed ({status})")
+    return StoreError(f"the object store answered {status} to {what}")
+
+
+@contextlib.contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RemoteError as exc:
+        raise store_error(exc, what) from exc
 
 
 class SwiftStore:
@@ -106,27 +127,20 @@ class SwiftStore:
     description = "Object store (Swift API, static large objects)"
 
     def __init__(
-        self, proxy_url: str, token: Callable[[], Awaitable[str]], account: str, *,
-        container: str = "images", segment_size: int = 64 << 20, max_segments: int = 1000,
-        conn_timeout: float = 10, read_timeout: float = 120,
-        session: aiohttp.ClientSession | None = None,
+        self, proxy_url: str, token: Callable[[], Awaitable[str]],
+        account: str | Callable[[], Awaitable[str]], *, container: str = "images",
+        segment_size: int = 64 << 20, max_segments: int = 1000, conn_timeout: float = 10,
+        read_timeout: float = 120, session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not CONTAINER_RE.fullmatch(container):
             raise ValueError(f"invalid container name {container!r}")
         if segment_size < 1:
             raise ValueError("segment_size must be positive")
-        self.account_url = f"{proxy_url.rstrip('/')}/v1/{quote(account, safe='')}"
         self.container = container
         self.segment_size = segment_size
         self.max_segments = max_segments  # the proxy's slo_max_manifest_segments
-        self._token = token
-        self._session = session
-        self._own_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=conn_timeout,
-                                              sock_read=read_timeout)
-        self._container_ready = False
-
-    # -- plumbing ---------------------------------------------------------------------------
+        self._swift = SwiftClient(proxy_url, token, account, session=session,
+                                  conn_timeout=conn_timeout, read_timeout=read_timeout)
 
     def location(self, image_id: str, container: str | None = None) -> str:
         return f"swift://{container or self.container}/{check_image_id(image_id)}"
@@ -143,97 +157,43 @@ class SwiftStore:
             raise InvalidLocation("not a location of the swift store")
         return parts.netloc, obj
 
-    def _url(self, container: str, obj: str | None = None) -> str:
-        url = f"{self.account_url}/{quote(container, safe='')}"
-        return url if obj is None else f"{url}/{quote(obj, safe='/')}"
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
-    async def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        try:
-            token = await self._token()
-        except Exception as exc:
-            raise StoreError("cannot authenticate to the object store") from exc
-        return {"X-Auth-Token": token, **(extra or {})}
-
-    async def _request(self, method: str, url: str, *, ok: tuple[int, ...],
-                       headers: dict[str, str] | None = None, **kw: Any) -> aiohttp.ClientResponse:
-        """The response (open: the caller releases it) when its status is in ``ok``."""
-        hdrs = await self._headers(headers)
-        try:
-            resp = await self._client().request(method, url, headers=hdrs,
-                                                timeout=self._timeout, **kw)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise StoreError(f"the object store is unreachable ({type(exc).__name__})") \
-                from exc
-        if resp.status not in ok:
-            resp.release()
-            self._fail(resp.status, method)
-        return resp
-
-    @staticmethod
-    def _fail(status: int, what: str) -> NoReturn:
-        if status == 404:
-            raise NotFound("image data not found in the object store")
-        if status in (413, 507):
-            raise StoreFull(f"the object store is full ({status})")
-        if status in (401, 403):
-            raise StoreError(f"the object store refused the image service's credentials "
-                             f"({status})")
-        if status >= 500:
-            raise StoreError(f"the object store failed ({status})")
-        raise StoreError(f"the object store answered {status} to a {what}")
-
-    async def _simple(self, method: str, url: str, ok: tuple[int, ...], **kw: Any) -> int:
-        resp = await self._request(method, url, ok=ok, **kw)
-        resp.release()
-        return resp.status
-
-    async def _ensure_container(self) -> None:
-        if not self._container_ready:
-            await self._simple("PUT", self._url(self.container), (201, 202, 204))
-            self._container_ready = True
-
     # -- add --------------------------------------------------------------------------------
 
     async def add(self, image_id: str, chunks: AsyncIterator[bytes]) -> Stored:
         check_image_id(image_id)
-        await self._ensure_container()
-        if await self._simple("HEAD", self._url(self.container, image_id), (200, 404)) == 200:
-            raise AlreadyExists(f"image {image_id} already has data")
+        with _store_errors("an upload"):
+            await self._swift.ensure_container(self.container)
+            if await self._swift.head_object(self.container, image_id) is not None:
+                raise AlreadyExists(f"image {image_id} already has data")
         source = _Source(chunks)
         started: list[str] = []
         try:
             try:
                 size = await self._upload(image_id, source, started)
-            except StoreError as exc:
+            except RemoteError as exc:
                 if source.error is not None:
                     raise source.error from None
-                if isinstance(exc, NotFound):  # the container went away under us
-                    self._container_ready = False
+                if exc.answered == 404:  # the container went away under us
+                    self._swift.forget_container(self.container)
                     raise StoreError("the image container disappeared during the upload") \
                         from None
-                raise
+                raise store_error(exc, "an upload") from exc
             except aiohttp.ClientError as exc:
                 if source.error is not None:
                     raise source.error from None
                 raise StoreError(f"the object store failed during the upload "
                                  f"({type(exc).__name__})") from exc
         except BaseException:
-            cleanup = asyncio.ensure_future(self._remove([*started, image_id], self.container))
+            cleanup = asyncio.ensure_future(
+                self._swift.delete_objects(self.container, [*started, image_id]))
             with contextlib.suppress(BaseException):
                 await asyncio.shield(cleanup)
             raise
         return Stored(self.location(image_id), size)
 
     async def _upload(self, image_id: str, source: _Source, started: list[str]) -> int:
-        octets = {"Content-Type": "application/octet-stream"}
         if await source.at_end():
-            await self._simple("PUT", self._url(self.container, image_id), (201,),
-                               headers=octets, data=b"")
+            await self._swift.put_object(self.container, image_id, b"")
             return 0
         manifest: list[dict[str, Any]] = []
         total = 0
@@ -248,11 +208,8 @@ class SwiftStore:
             # (the ETag answered is theirs); the manifest PUT then checks each
             # segment's ETag and size, and the image service hashes the whole image.
             # Hashing each segment here as well cost a sixth of the upload's CPU.
-            resp = await self._request(
-                "PUT", self._url(self.container, name), ok=(201,), headers=octets,
-                data=source.take(self.segment_size, sizes))
-            etag = _unquote_etag(resp.headers.get("ETag"))
-            resp.release()
+            etag = await self._swift.put_object(self.container, name,
+                                                source.take(self.segment_size, sizes))
             if source.error is not None:
                 raise source.error
             if len(etag) != 32:
@@ -260,10 +217,7 @@ class SwiftStore:
             manifest.append({"path": f"/{self.container}/{name}", "etag": etag,
                              "size_bytes": sizes[0]})
             total += sizes[0]
-        await self._simple("PUT", self._url(self.container, image_id), (201,),
-                           params={"multipart-manifest": "put"},
-                           headers={"Content-Type": "application/json"},
-                           data=json.dumps(manifest).encode())
+        await self._swift.put_manifest(self.container, image_id, manifest)
         return total
 
     # -- get --------------------------------------------------------------------------------
@@ -271,26 +225,30 @@ class SwiftStore:
     async def get(self, location: str, offset: int = 0,
                   length: int | None = None) -> ByteStream:
         check_range(offset, length)
-        url = self._url(*self.parse(location))
-        if length == 0:
-            await self._simple("HEAD", url, (200,))
-            return ByteStream(_nothing())
-        headers: dict[str, str] = {}
-        if offset or length is not None:
-            last = "" if length is None else str(offset + length - 1)
-            headers["Range"] = f"bytes={offset}-{last}"
-        resp = await self._request("GET", url, ok=(200, 206, 416), headers=headers)
-        if resp.status == 416:  # the range starts at or past the end
-            resp.release()
-            return ByteStream(_nothing())
+        container, obj = self.parse(location)
+        with _store_errors("a read"):
+            if length == 0:
+                if await self._swift.head_object(container, obj) is None:
+                    raise NotFound("image data not found in the object store")
+                return ByteStream(_nothing())
+            headers: dict[str, str] = {}
+            if offset or length is not None:
+                last = "" if length is None else str(offset + length - 1)
+                headers["Range"] = f"bytes={offset}-{last}"
+            try:
+                download = await self._swift.get_object(container, obj, headers=headers)
+            except RemoteError as exc:
+                if exc.answered == 416:  # the range starts at or past the end
+                    return ByteStream(_nothing())
+                raise
         # a 200 to a ranged GET: the server ignored Range, cut here
-        skip = offset if resp.status == 200 else 0
-        left = None if resp.status == 206 else length
+        skip = offset if download.status == 200 else 0
+        left = None if download.status == 206 else length
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal skip, left
-            try:
-                async for data in resp.content.iter_chunked(READ_CHUNK):
+            with _store_errors("a read"):
+                async for data in download.chunks(READ_CHUNK):
                     if skip:
                         cut = min(skip, len(data))
                         data, skip = data[cut:], skip - cut
@@ -301,81 +259,34 @@ class SwiftStore:
                         yield data
                     if left == 0:
                         return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise StoreError(f"reading from the object store failed "
-                                 f"({type(exc).__name__})") from exc
 
-        async def release() -> None:
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
-
-        return ByteStream(chunks(), release)
+        return ByteStream(chunks(), download.close)
 
     # -- delete -----------------------------------------------------------------------------
 
     async def delete(self, location: str) -> None:
         container, obj = self.parse(location)
-        url = self._url(container, obj)
-        resp = await self._request("HEAD", url, ok=(200, 404))
-        is_slo = resp.headers.get("X-Static-Large-Object", "").lower() == "true"
-        resp.release()
-        manifest_left = False
-        if is_slo:
-            resp = await self._request("DELETE", url, ok=(200,),
-                                       params={"multipart-manifest": "delete"},
-                                       headers={"Accept": "application/json"})
-            try:
-                outcome = await resp.json(content_type=None)
-            except (ValueError, aiohttp.ClientError) as exc:
-                raise StoreError("the object store answered a delete with nonsense") from exc
-            finally:
-                resp.release()
-            status = str(outcome.get("Response Status", "")) if isinstance(outcome, dict) else ""
-            if status[:1] == "5":
-                raise StoreError(f"the object store failed to delete image data ({status})")
-            manifest_left = status[:1] != "2"
-        elif resp.status == 200:
-            await self._simple("DELETE", url, (204, 404))
-        # segments of the manifest not deleted above, or of an interrupted upload
-        stray = [name async for name in self._listing(container, obj + "/")]
-        await self._remove(stray, container)
-        if manifest_left:  # a manifest whose multipart delete failed part-way
-            await self._simple("DELETE", url, (204, 404))
-
-    async def _listing(self, container: str, prefix: str) -> AsyncIterator[str]:
-        marker = ""
-        while True:
-            resp = await self._request("GET", self._url(container), ok=(200, 204, 404), params={
-                "format": "json", "prefix": prefix, "marker": marker,
-                "limit": str(LISTING_LIMIT)})
-            try:
-                page = await resp.json() if resp.status == 200 else []
-            except (ValueError, aiohttp.ClientError) as exc:
-                raise StoreError("the object store sent a bad listing") from exc
-            finally:
-                resp.release()
-            for item in page:
-                yield str(item["name"])
-            if len(page) < LISTING_LIMIT:
-                return
-            marker = str(page[-1]["name"])
-
-    async def _remove(self, names: list[str], container: str) -> None:
-        """Plain DELETE of each object (a missing one is fine), a few at a time."""
-        limit = asyncio.Semaphore(DELETE_CONCURRENCY)
-
-        async def one(name: str) -> None:
-            async with limit:
-                await self._simple("DELETE", self._url(container, name), (204, 404))
-
-        await asyncio.gather(*(one(n) for n in names))
+        with _store_errors("a delete"):
+            head = await self._swift.head_object(container, obj)
+            manifest_left = False
+            if head is not None and head.get("X-Static-Large-Object", "").lower() == "true":
+                outcome = await self._swift.delete_manifest(container, obj)
+                status = str(outcome.get("Response Status", ""))
+                if status[:1] == "5":
+                    raise StoreError(f"the object store failed to delete image data "
+                                     f"({status})")
+                manifest_left = status[:1] != "2"
+            elif head is not None:
+                await self._swift.delete_object(container, obj)
+            # segments of the manifest not deleted above, or of an interrupted upload
+            stray = [str(item["name"]) async for item in
+                     self._swift.list_objects(container, prefix=obj + "/")]
+            await self._swift.delete_objects(container, stray)
+            if manifest_left:  # a manifest whose multipart delete failed part-way
+                await self._swift.delete_object(container, obj)
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        await self._swift.close()
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -9,7 +9,7 @@ import pytest
 from blockstore import models as m
 from blockstore import quotas
 from blockstore.api.base import FAULT_NAMES, ApiVersion, parse_version
-from blockstore.api.volumes import check_metadata, parse_size
+from blockstore.core.validation import check_metadata, parse_size
 from blockstore.errors import Invalid, NotAcceptable, NotFound, OverQuota
 from common.config import BlockStoreConfig
 from common.db import Database, migrate
