@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerInfo
 from objectstore.db_server import DbServer, Meta, Route, listing_body
 from objectstore.listing import ListingParams, header_int, require_timestamp

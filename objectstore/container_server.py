@@ -25,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
 from objectstore.db import BrokerInfo, ContainerBroker
 from objectstore.db_server import DbServer, Meta, Route, listing_body

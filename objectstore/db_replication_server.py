@@ -41,7 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.container_server import validate_row
 from objectstore.db import (
     AccountBroker,

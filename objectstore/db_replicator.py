@@ -37,8 +37,8 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerCache, ContainerBroker, DatabaseBroker
 from objectstore.db.base import DatabaseError
 from objectstore.db_replication_server import PREFIX as REPLICATE_PREFIX

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.db import BrokerInfo, DatabaseAlreadyExists, DatabaseBroker
 from objectstore.listing import (
     DbRequest,

@@ -46,9 +46,9 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.atomicfile import write_atomic
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
 from objectstore.db_replicator import load_ring
 from objectstore.node import NODE, NodeContext, background_task, run_every
 from rings.ring import Ring

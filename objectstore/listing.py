@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, Metadata
 from objectstore.db.base import UnsupportedSchema
 from objectstore.node import NODE, DeviceError, NodeContext

@@ -16,6 +16,7 @@ from typing import IO, Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from common import timestamp as tsmod
 from common.ranges import (
     Unsatisfiable,
     check_conditions,
@@ -27,7 +28,6 @@ from common.ranges import (
 )
 from common.sendfile import sendfile
 from objectstore import expirer
-from objectstore import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
 from objectstore.diskfile import (
     POST_HEADERS,

@@ -38,8 +38,8 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError

@@ -9,8 +9,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from common.timestamp import http_date
 from objectstore.object_server import STORED_HEADERS
-from objectstore.timestamp import http_date
 from proxy.auth import authorize_object, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail

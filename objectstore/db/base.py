@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.request import pathname2url
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.node import fsync_dir
 
 SCHEMA_VERSION = 1

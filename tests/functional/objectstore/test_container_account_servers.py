@@ -16,11 +16,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
+from common.timestamp import normalize
 from objectstore import account_server, container_server
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.listing import DB_RESOURCES
 from objectstore.node import NODE, NodeContext
-from objectstore.timestamp import normalize
 from tests.conftest import free_port
 
 

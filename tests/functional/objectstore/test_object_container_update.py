@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from common.timestamp import normalize
 from objectstore.diskfile import MemoryBackend
 from objectstore.node import NodeContext
 from objectstore.server import build_app
-from objectstore.timestamp import normalize
 
 
 def ts(n: float) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.async_pending import (
     iter_async_pending,
     read_async_pending,
