@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 ROUTE = "/containers/{device}/{part}/{account}/{container}"
 OBJECT_ROUTE = ROUTE + "/{obj:.+}"
 
-ROW_KEYS = ("name", "created_at", "size", "content_type", "etag", "deleted")
-
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
     ctype, size = row["content_type"], row["size"]

@@ -8,7 +8,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -292,7 +291,3 @@ async def open_read(backend: Backend, nodes: Iterator[Node], method: str,
         await r.read()
         await ctx.__aexit__(None, None, None)
     yield None, seen
-
-
-def backend_headers(extra: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in extra.items() if v is not None}

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from rings.atomicfile import write_atomic
+from common.atomicfile import write_atomic
 from rings.placement import TierTree, Wants, build_tree
 from rings.ring import DeviceInfo, RingData, RingError, RingFormatError
 
@@ -203,9 +203,6 @@ class RingBuilder:
         dev.weight = _check_weight(weight)
         self.changed = True
 
-    def set_meta(self, dev_id: int, meta: str) -> None:
-        self.get_dev(dev_id).meta = meta
-
     def search_devs(
         self,
         *,
@@ -236,10 +233,6 @@ class RingBuilder:
                 continue
             found.append(dev)
         return found
-
-    def pretend_min_part_hours_passed(self) -> None:
-        """Forget when partitions last moved (tests, and an operator in a hurry)."""
-        self.last_part_moves = array("q", [NEVER]) * self.parts
 
     # -- rebalance -------------------------------------------------------
 
