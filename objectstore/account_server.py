@@ -25,9 +25,7 @@ from common import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerInfo
 from objectstore.db_server import DbServer, Meta, Route, listing_body
 from objectstore.listing import ListingParams, header_int, require_timestamp
-
-ROUTE = "/accounts/{device}/{part}/{account}"
-CONTAINER_ROUTE = ROUTE + "/{container}"
+from objectstore.protocol import ACCOUNT_ROUTE, ACCOUNT_ROW_ROUTE
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +35,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 class AccountServer(DbServer[AccountBroker]):
     broker_class = AccountBroker
-    route = ROUTE
+    route = ACCOUNT_ROUTE
     meta_exact = frozenset({"x-account-access-control"})
     deleted_header = ("X-Account-Status", "Deleted")
 
@@ -61,7 +59,7 @@ class AccountServer(DbServer[AccountBroker]):
         return listing_body(rows, _entry)
 
     def routes(self) -> list[Route]:
-        return [*super().routes(), ("PUT", CONTAINER_ROUTE, self.put_container_row)]
+        return [*super().routes(), ("PUT", ACCOUNT_ROW_ROUTE, self.put_container_row)]
 
     async def put_container_row(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)

@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -30,11 +29,17 @@ from objectstore.async_pending import write_async_pending
 from objectstore.db import BrokerInfo, ContainerBroker
 from objectstore.db_server import DbServer, Meta, Route, listing_body
 from objectstore.listing import DbRequest, ListingParams, header_int, require_timestamp
+from objectstore.protocol import (
+    ACCOUNT_DEVICE,
+    ACCOUNT_HOST,
+    ACCOUNT_PARTITION,
+    ACCOUNTS,
+    CONTAINER_ROUTE,
+    CONTAINER_ROW_ROUTE,
+    node_path,
+)
 
 log = logging.getLogger(__name__)
-
-ROUTE = "/containers/{device}/{part}/{account}/{container}"
-OBJECT_ROUTE = ROUTE + "/{obj:.+}"
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +56,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 class ContainerServer(DbServer[ContainerBroker]):
     broker_class = ContainerBroker
-    route = ROUTE
+    route = CONTAINER_ROUTE
     meta_exact = frozenset({
         "x-container-read", "x-container-write", "x-container-sync-to",
         "x-container-sync-key", "x-versions-location", "x-history-location",
@@ -91,8 +96,8 @@ class ContainerServer(DbServer[ContainerBroker]):
         return await update_account(request, req, info, ts)
 
     def routes(self) -> list[Route]:
-        return [*super().routes(), ("PUT", OBJECT_ROUTE, self.put_object_row),
-                ("DELETE", OBJECT_ROUTE, self.delete_object_row)]
+        return [*super().routes(), ("PUT", CONTAINER_ROW_ROUTE, self.put_object_row),
+                ("DELETE", CONTAINER_ROW_ROUTE, self.delete_object_row)]
 
     # -- object rows ---------------------------------------------------------------------
 
@@ -171,16 +176,15 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
     account, as Swift does); failures and 5xx are written as async pending
     records and do not fail the request.
     """
-    hosts = _split(request.headers.get("X-Backend-Account-Host", ""))
-    devices = _split(request.headers.get("X-Backend-Account-Device", ""))
-    part = request.headers.get("X-Backend-Account-Partition", "").strip()
+    hosts = _split(request.headers.get(ACCOUNT_HOST, ""))
+    devices = _split(request.headers.get(ACCOUNT_DEVICE, ""))
+    part = request.headers.get(ACCOUNT_PARTITION, "").strip()
     if not hosts:
         return None
     if len(devices) != len(hosts) or not part.isdigit():
         log.error("bad account update headers for %s/%s", req.account, req.container)
         return None
     assert req.container is not None
-    path_tail = "/".join(quote(p, safe="") for p in (part, req.account, req.container))
     headers = {
         "X-Put-Timestamp": info.put_timestamp,
         "X-Delete-Timestamp": info.delete_timestamp,
@@ -188,7 +192,7 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
         "X-Bytes-Used": str(info.bytes_used),
         "X-Timestamp": ts,
     }
-    targets = [(host, dev, f"/accounts/{quote(dev, safe='')}/{path_tail}")
+    targets = [(host, dev, node_path(ACCOUNTS, dev, part, req.account, req.container))
                for host, dev in zip(hosts, devices, strict=True)]
     statuses = await asyncio.gather(*(_send(req, host, path, headers)
                                       for host, _dev, path in targets))

@@ -53,15 +53,15 @@ from objectstore.db import (
 from objectstore.db.base import ZERO_TS
 from objectstore.listing import DB_RESOURCES, db_handler, setup_db_resources
 from objectstore.node import NODE
+from objectstore.protocol import REPLICATE_PREFIX
 from rings.hashing import hash_path
 
-PREFIX = "/replicate"
 MAX_ROWS = 10000  # per merge request
 HASH_RE = re.compile(r"^[0-9a-f]{32}$")
 KINDS: dict[str, type[DatabaseBroker]] = {"containers": ContainerBroker,
                                           "accounts": AccountBroker}
 
-__all__ = ["PREFIX", "MergeOp", "RemoteDb", "SyncOp", "add_routes", "apply_merge", "db_state",
+__all__ = ["MergeOp", "RemoteDb", "SyncOp", "add_routes", "apply_merge", "db_state",
            "parse_op", "validate_account_row"]
 
 
@@ -252,4 +252,5 @@ def add_routes(app: web.Application) -> None:
     """Register the container and account DB replication routes on ``app``."""
     setup_db_resources(app)
     for kind in KINDS:
-        app.router.add_post(f"{PREFIX}/{kind}/{{device}}/{{part}}/{{hash}}", _handler(kind))
+        app.router.add_post(f"{REPLICATE_PREFIX}/{kind}/{{device}}/{{part}}/{{hash}}",
+                            _handler(kind))

@@ -41,11 +41,10 @@ from common import timestamp as tsmod
 from common.config import StrataConfig
 from objectstore.db import AccountBroker, BrokerCache, ContainerBroker, DatabaseBroker
 from objectstore.db.base import DatabaseError
-from objectstore.db_replication_server import PREFIX as REPLICATE_PREFIX
 from objectstore.listing import DB_RESOURCES
-from objectstore.node import NODE, NodeContext, background_task, run_every
-from objectstore.setup import ring_file
-from rings.ring import Node, Ring, RingError
+from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.protocol import REPLICATE_PREFIX
+from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ BATCH_SIZE = 1000
 CONCURRENCY = 8
 
 __all__ = ["DB_KINDS", "DbReplicator", "LocalDb", "ReplicationStats", "daemon_ctx",
-           "find_dbs", "load_ring", "remove_db"]
+           "find_dbs", "remove_db"]
 
 
 @dataclass(frozen=True)
@@ -121,14 +120,6 @@ def remove_db(path: Path) -> None:
             parent.rmdir()
         except OSError:
             break
-
-
-def load_ring(cfg: StrataConfig, kind: str) -> Ring | None:
-    try:
-        return Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix())
-    except (OSError, RingError) as exc:
-        log.error("cannot load the %s ring: %s", kind, exc)
-        return None
 
 
 class DbReplicator:

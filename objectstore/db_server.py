@@ -35,6 +35,7 @@ from objectstore.listing import (
     require_timestamp,
     setup_db_resources,
 )
+from objectstore.protocol import meta_prefixes
 
 B = TypeVar("B", bound=DatabaseBroker)
 Meta = dict[str, tuple[str, str]]
@@ -75,7 +76,7 @@ class DbServer(ABC, Generic[B]):
     def __init__(self) -> None:
         name = self.broker_class.db_type  # "account" | "container"
         self.kind = f"{name}s"  # first path segment and DB directory
-        self.meta_prefixes = (f"x-{name}-meta-", f"x-{name}-sysmeta-")  # lower case
+        self.meta_prefixes = meta_prefixes(name)  # lower case
 
     # -- what differs by kind ------------------------------------------------------
 

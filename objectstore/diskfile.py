@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from objectstore.node import fsync_dir
+from objectstore.protocol import POST_HEADERS
 
 METADATA_VERSION = 1
 XATTR_KEY = "user.strata.meta"
@@ -134,15 +135,8 @@ class ObjectBackend(ABC):
         """Take the object's files out of service (corrupt); replication rebuilds it."""
 
 
-# Headers a POST replaces (Swift's object-server ``allowed_headers``), besides
-# X-Object-Meta-*; everything else (size, ETag, sysmeta) stays with the data.
-POST_HEADERS = frozenset({
-    "content-disposition", "content-encoding", "x-delete-at", "x-object-manifest",
-    "cache-control", "content-language", "expires", "x-robots-tag",
-})
-
-
 def post_replaces(key: str) -> bool:
+    """Whether a POST replaces header ``key`` (protocol.POST_HEADERS, X-Object-Meta-*)."""
     k = key.lower()
     return k.startswith("x-object-meta-") or k in POST_HEADERS
 

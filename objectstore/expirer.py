@@ -41,7 +41,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -49,8 +48,14 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.atomicfile import write_atomic
 from common.config import StrataConfig
-from objectstore.db_replicator import load_ring
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.protocol import (
+    CONTAINER_DEVICE,
+    CONTAINER_HOST,
+    CONTAINER_PARTITION,
+    OBJECTS,
+    node_path,
+)
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -189,17 +194,15 @@ class Expirer:
         part, nodes = self.object_ring.get_nodes(entry.account, entry.container, entry.obj)
         cpart, cnodes = self.container_ring.get_nodes(entry.account, entry.container)
         ts = tsmod.now()
-        path = "/".join((quote(entry.account, safe=""), quote(entry.container, safe=""),
-                         quote(entry.obj, safe="/")))
 
         async def delete(i: int, node: Any) -> int:
             c = cnodes[i % len(cnodes)]
             headers = {"X-Timestamp": ts, "X-If-Delete-At": entry.delete_at,
-                       "X-Backend-Container-Host": f"{c['ip']}:{c['port']}",
-                       "X-Backend-Container-Device": c["device"],
-                       "X-Backend-Container-Partition": str(cpart)}
-            url = (f"http://{node['ip']}:{node['port']}/objects/"
-                   f"{quote(node['device'], safe='')}/{part}/{path}")
+                       CONTAINER_HOST: f"{c['ip']}:{c['port']}",
+                       CONTAINER_DEVICE: c["device"],
+                       CONTAINER_PARTITION: str(cpart)}
+            url = f"http://{node['ip']}:{node['port']}" + node_path(
+                OBJECTS, node["device"], part, entry.account, entry.container, entry.obj)
             try:
                 async with self.node.session.delete(
                     url, headers=headers,

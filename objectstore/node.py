@@ -15,12 +15,29 @@ import aiohttp
 from aiohttp import web
 
 from common.atomicfile import fsync_dir
+from common.config import StrataConfig
 from common.threadpool import ThreadPool
+from objectstore.protocol import ring_file
+from rings.ring import Ring, RingError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MOUNT_CHECK_INTERVAL = 1.0  # seconds a device directory is trusted to still be there
+
+
+def node_root(cfg: StrataConfig, node: int) -> Path:
+    """The directory holding local node ``node``'s devices (one directory each)."""
+    return cfg.devices_path / f"node{node}"
+
+
+def load_ring(cfg: StrataConfig, kind: str) -> Ring | None:
+    """The runtime ring of ``kind`` (never the builder); None, logged, when unreadable."""
+    try:
+        return Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix())
+    except (OSError, RingError) as exc:
+        log.error("cannot load the %s ring: %s", kind, exc)
+        return None
 
 
 class DeviceError(Exception):
@@ -129,5 +146,5 @@ async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None
 
 __all__ = [
     "NODE", "DaemonStart", "DeviceError", "NodeContext", "background_task", "fsync_dir",
-    "run_every",
+    "load_ring", "node_root", "run_every",
 ]

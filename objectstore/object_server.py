@@ -30,7 +30,6 @@ from common.sendfile import sendfile
 from objectstore import expirer
 from objectstore.async_pending import write_async_pending
 from objectstore.diskfile import (
-    POST_HEADERS,
     MetadataTooLarge,
     ObjectBackend,
     ObjectState,
@@ -38,6 +37,15 @@ from objectstore.diskfile import (
     Writer,
 )
 from objectstore.node import NODE, DeviceError, NodeContext
+from objectstore.protocol import (
+    BACKEND_DATA_TIMESTAMP,
+    BACKEND_TIMESTAMP,
+    OBJECT_ROUTE,
+    OVERRIDE_BACKEND,
+    OVERRIDE_SYSMETA,
+    SMALL_BODY,
+    is_stored,
+)
 from objectstore.updates import ContainerUpdates, Target, targets_from_headers
 from rings.hashing import hash_path
 
@@ -46,20 +54,11 @@ log = logging.getLogger(__name__)
 BACKEND: web.AppKey[ObjectBackend] = web.AppKey("object_backend", ObjectBackend)
 UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", ContainerUpdates)
 
-ROUTE = "/objects/{device}/{part}/{account}/{container}/{obj:.+}"
-SMALL_BODY = 256 * 1024
 # Objects up to this size are read whole and checked against their ETag before
 # a byte is sent (a corrupt replica is quarantined and the proxy reads another);
 # larger ones are sent with sendfile and left to the auditor, as in Swift.
 VERIFY_ON_READ = 1 << 20
 CHUNK = 1 << 20
-# What an object (sysmeta) or a write (backend header) lists as, when not its own.
-OVERRIDE_SYSMETA = "x-object-sysmeta-container-update-override-"
-OVERRIDE_BACKEND = "x-backend-container-update-override-"
-# Stored with the object and returned on GET/HEAD, besides X-Object-Meta-*.
-STORED_HEADERS = frozenset({
-    *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
-})
 
 
 class Req:
@@ -117,7 +116,7 @@ def stored_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in headers.items():
         k = key.lower()
-        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+        if is_stored(k):
             out[key.title() if not k.startswith("x-object-") else _meta_case(key)] = value
     return out
 
@@ -146,12 +145,11 @@ def object_headers(st: ObjectState) -> CIMultiDict[str]:
     stamp = st.meta_timestamp or st.data_timestamp
     h["Last-Modified"] = tsmod.http_date(stamp)
     h["X-Timestamp"] = st.data_timestamp
-    h["X-Backend-Timestamp"] = stamp
-    h["X-Backend-Data-Timestamp"] = st.data_timestamp
+    h[BACKEND_TIMESTAMP] = stamp
+    h[BACKEND_DATA_TIMESTAMP] = st.data_timestamp
     h["Accept-Ranges"] = "bytes"
     for key, value in meta.items():
-        k = key.lower()
-        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+        if is_stored(key.lower()):
             h[key] = value
     return h
 
@@ -159,7 +157,7 @@ def object_headers(st: ObjectState) -> CIMultiDict[str]:
 def not_found(st: ObjectState) -> web.Response:
     headers = {}
     if st.tombstone_timestamp:
-        headers["X-Backend-Timestamp"] = st.tombstone_timestamp
+        headers[BACKEND_TIMESTAMP] = st.tombstone_timestamp
     return web.Response(status=404, headers=headers)
 
 
@@ -486,7 +484,7 @@ async def delete_object(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_put(ROUTE, put_object)
-    app.router.add_get(ROUTE, get_object)  # HEAD too
-    app.router.add_post(ROUTE, post_object)
-    app.router.add_delete(ROUTE, delete_object)
+    app.router.add_put(OBJECT_ROUTE, put_object)
+    app.router.add_get(OBJECT_ROUTE, get_object)  # HEAD too
+    app.router.add_post(OBJECT_ROUTE, post_object)
+    app.router.add_delete(OBJECT_ROUTE, delete_object)

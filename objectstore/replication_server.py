@@ -37,11 +37,12 @@ from objectstore import hashes
 from objectstore.diskfile import DiskBackend, DiskWriter, live_files
 from objectstore.node import NODE, DeviceError, NodeContext
 from objectstore.object_server import BACKEND
+from objectstore.protocol import METADATA_LENGTH, OBJECTS, REPLICATE_PREFIX, REPLICATION
 from rings.hashing import hash_path
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/replicate/objects"
+PREFIX = f"{REPLICATE_PREFIX}/{OBJECTS}"
 MAX_METADATA = 1 << 20
 CHUNK = 1 << 20
 
@@ -105,13 +106,13 @@ async def push_file(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     if not isinstance(backend, DiskBackend):
         raise web.HTTPNotImplemented(text="replication needs the disk backend")
-    if request.headers.get("X-Backend-Replication", "").lower() != "true":
+    if request.headers.get(REPLICATION, "").lower() != "true":
         raise web.HTTPBadRequest(text="X-Backend-Replication: true is required")
     obj_hash, name = request.match_info["hash"], request.match_info["name"]
     if not hashes.is_hash(obj_hash) or not hashes.valid_file_name(name):
         raise web.HTTPBadRequest(text="bad object hash or file name")
     try:
-        meta_len = int(request.headers["X-Backend-Metadata-Length"])
+        meta_len = int(request.headers[METADATA_LENGTH])
     except (KeyError, ValueError):
         raise web.HTTPBadRequest(text="X-Backend-Metadata-Length is required") from None
     if not 0 < meta_len <= MAX_METADATA:

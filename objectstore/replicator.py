@@ -37,10 +37,10 @@ from aiohttp import web
 from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.protocol import METADATA_LENGTH, REPLICATION
 from objectstore.replication_server import PREFIX
-from objectstore.setup import ring_file
-from rings.ring import Node, Ring, RingError
+from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class ObjectReplicator:
         meta = json.dumps(metadata, separators=(",", ":")).encode()
         url = (f"http://{_addr(peer)}{PREFIX}/{peer['device']}/{job.part}/"
                f"{obj_hash}/{name}")
-        headers = {"X-Backend-Replication": "true", "X-Backend-Metadata-Length": str(len(meta))}
+        headers = {REPLICATION: "true", METADATA_LENGTH: str(len(meta))}
         try:
             size = os.fstat(f.fileno()).st_size
             headers["Content-Length"] = str(len(meta) + size)
@@ -308,11 +308,9 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
         if osc.replicator_interval <= 0:
             return None
-        try:
-            ring = Ring(ring_file(cfg, "object"), cfg.hash_prefix(), cfg.hash_suffix())
-        except (OSError, RingError) as exc:
-            log.error("no object replication: cannot load the object ring (%s)", exc)
-            return None
+        ring = load_ring(cfg, "object")
+        if ring is None:
+            return None  # no object replication (logged)
         replicator = ObjectReplicator(app[NODE], ring, ip=osc.host,
                                       port=osc.port + node_number - 1)
         return replicator.run_forever(osc.replicator_interval)

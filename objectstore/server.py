@@ -34,8 +34,7 @@ from objectstore import (
     updater,
 )
 from objectstore.diskfile import DiskBackend, ObjectBackend
-from objectstore.node import NODE, NodeContext
-from objectstore.setup import node_root
+from objectstore.node import NODE, NodeContext, node_root
 from objectstore.updates import ContainerUpdates
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -43,8 +42,9 @@ from common.config import StrataConfig
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
-from objectstore.db_replicator import DB_KINDS, find_dbs, load_ring
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.db_replicator import DB_KINDS, find_dbs
+from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.protocol import ACCOUNTS, CONTAINERS, node_path
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -183,9 +183,9 @@ class Updater:
         """POST every row of ``group`` (one target) in batches; the worst status."""
         rec = group[0].record
         rows = [row for p in group for row in p.record.get("rows", [])]
-        path = "/".join(quote(str(rec.get(k, "")), safe="")
-                        for k in ("device", "partition", "account", "container"))
-        url = f"http://{rec.get('host')}/containers/{path}?batch"
+        path = node_path(CONTAINERS, *(str(rec.get(k, "")) for k in
+                                       ("device", "partition", "account", "container")))
+        url = f"http://{rec.get('host')}{path}?batch"
         for i in range(0, max(len(rows), 1), self.batch_size):
             status = await self._request("POST", url, {"Content-Type": "application/json"},
                                          json.dumps(rows[i:i + self.batch_size]).encode())
@@ -237,10 +237,9 @@ class Updater:
                        "X-Object-Count": str(info.object_count),
                        "X-Bytes-Used": str(info.bytes_used),
                        "X-Timestamp": tsmod.now()}
-            tail = f"{part}/{quote(info.account, safe='')}/{quote(info.container, safe='')}"
             statuses = await asyncio.gather(*(
-                self._request("PUT", f"http://{n['ip']}:{n['port']}/accounts/"
-                              f"{quote(n['device'], safe='')}/{tail}", headers)
+                self._request("PUT", f"http://{n['ip']}:{n['port']}" + node_path(
+                    ACCOUNTS, n["device"], part, info.account, info.container), headers)
                 for n in nodes))
             ok = sum(1 for s in statuses if 200 <= s < 300)
             if ok * 2 <= len(nodes):

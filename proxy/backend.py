@@ -8,11 +8,11 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
+from objectstore import protocol
 from proxy.quorum import Answer
 from rings.ring import Node, Ring
 
@@ -27,12 +27,8 @@ class NodeDown(Exception):
 
 def node_path(kind: str, node: Node, part: int, account: str, container: str | None = None,
               obj: str | None = None) -> str:
-    parts = [kind, node["device"], str(part), quote(account, safe="")]
-    if container is not None:
-        parts.append(quote(container, safe=""))
-    if obj is not None:
-        parts.append(quote(obj, safe="/"))
-    return "/" + "/".join(parts)
+    """The path of a name on ``node`` (:func:`objectstore.protocol.node_path`)."""
+    return protocol.node_path(kind, node["device"], part, account, container, obj)
 
 
 def node_url(node: Node, path: str) -> URL:

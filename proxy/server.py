@@ -25,7 +25,7 @@ from common.http import (
 )
 from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
 from identity.client import TokenValidator
-from objectstore.setup import RING_TYPES, ring_file
+from objectstore.protocol import BACKEND_PREFIX, RING_TYPES, ring_file
 from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
@@ -36,8 +36,6 @@ from proxy.state import STATE, ProxyState
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
-
-BACKEND_PREFIX = "x-backend-"
 
 
 def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:

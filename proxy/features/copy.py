@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, MultiDict
 
+from objectstore.protocol import OVERRIDE_SYSMETA
 from proxy.errors import fail
 from proxy.pipeline import BytesBody, Handler, IterBody, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath, parse_path
@@ -212,8 +213,7 @@ class Copy:
         for k in ("X-Copy-From", "X-Copy-From-Account", "Content-Length", "Transfer-Encoding"):
             sink.popall(k, None)
         if not manifest_get:  # the copy lists as its own bytes, not as its source did
-            for k in [k for k in sink if k.lower().startswith(
-                    "x-object-sysmeta-container-update-override-")]:
+            for k in [k for k in sink if k.lower().startswith(OVERRIDE_SYSMETA)]:
                 sink.popall(k, None)
         if not req.headers.get("Content-Type"):
             sink["Content-Type"] = src.headers.get("Content-Type", "application/octet-stream")
