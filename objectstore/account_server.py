@@ -24,6 +24,7 @@ from aiohttp import web
 from common import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerInfo
 from objectstore.db_server import DbServer, Meta, Route, listing_body
+from objectstore.errors import RecentlyDeleted
 from objectstore.listing import ListingParams, header_int, require_timestamp
 from objectstore.protocol import ACCOUNT_ROUTE, ACCOUNT_ROW_ROUTE
 
@@ -47,8 +48,8 @@ class AccountServer(DbServer[AccountBroker]):
     def put_existing(self, broker: AccountBroker, ts: str,
                      meta: Meta) -> tuple[int, BrokerInfo]:
         info = broker.get_info()
-        if broker.info_deleted(info):
-            return 403, info  # not re-created until reaped
+        if broker.info_deleted(info):  # not re-created until reaped
+            raise RecentlyDeleted("Recently deleted\n", self.deleted_headers(info))
         broker.update_put_timestamp(ts)
         broker.update_metadata(meta)
         return 202, info

@@ -25,9 +25,10 @@ import aiohttp
 from aiohttp import web
 
 from common import timestamp as tsmod
+from common.errors import BadRequest, Conflict, NotFound
 from objectstore.async_pending import write_async_pending
 from objectstore.db import BrokerInfo, ContainerBroker
-from objectstore.db_server import DbServer, Meta, Route, listing_body
+from objectstore.db_server import CONFLICT, DbServer, Meta, Route, listing_body
 from objectstore.listing import DbRequest, ListingParams, header_int, require_timestamp
 from objectstore.protocol import (
     ACCOUNT_DEVICE,
@@ -62,7 +63,7 @@ class ContainerServer(DbServer[ContainerBroker]):
         "x-container-sync-key", "x-versions-location", "x-history-location",
     })
     deleted_header = ("X-Backend-Status", "deleted")
-    no_db_text = None
+    no_db_text = ""
 
     def stat_headers(self, info: BrokerInfo) -> dict[str, str]:
         return {"X-Container-Object-Count": str(info.object_count),
@@ -75,7 +76,7 @@ class ContainerServer(DbServer[ContainerBroker]):
         broker.update_metadata(meta)
         info = broker.get_info()
         if broker.info_deleted(info):
-            return 409, info  # an older PUT than the delete that holds
+            raise Conflict(CONFLICT)  # an older PUT than the delete that holds
         return (201 if was_deleted else 202), info
 
     def may_delete(self, info: BrokerInfo) -> bool:
@@ -92,8 +93,8 @@ class ContainerServer(DbServer[ContainerBroker]):
         return listing_body(rows, _entry)
 
     async def changed(self, request: web.Request, req: DbRequest, info: BrokerInfo,
-                      ts: str) -> web.Response | None:
-        return await update_account(request, req, info, ts)
+                      ts: str) -> None:
+        await update_account(request, req, info, ts)
 
     def routes(self) -> list[Route]:
         return [*super().routes(), ("PUT", CONTAINER_ROW_ROUTE, self.put_object_row),
@@ -111,9 +112,9 @@ class ContainerServer(DbServer[ContainerBroker]):
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text="body is not JSON\n") from None
+            raise BadRequest("body is not JSON\n") from None
         if not isinstance(body, list):
-            raise web.HTTPBadRequest(text="body must be a JSON list of rows\n")
+            raise BadRequest("body must be a JSON list of rows\n")
         return await self.commit_rows(req, [validate_row(r) for r in body], 202)
 
     async def put_object_row(self, request: web.Request) -> web.StreamResponse:
@@ -133,12 +134,12 @@ class ContainerServer(DbServer[ContainerBroker]):
         return await self.commit_rows(req, [row], 204)
 
 
-def _row_error(text: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f"bad row: {text}\n")
+def _row_error(text: str) -> BadRequest:
+    return BadRequest(f"bad row: {text}\n")
 
 
 def validate_row(raw: Any) -> dict[str, Any]:
-    """One ``?batch`` row, checked and normalized; HTTP 400 when malformed."""
+    """One ``?batch`` row, checked and normalized; BadRequest (400) when malformed."""
     if not isinstance(raw, dict):
         raise _row_error("not an object")
     name = raw.get("name")
@@ -169,10 +170,10 @@ def _split(value: str) -> list[str]:
 
 
 async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
-                         ts: str) -> web.Response | None:
+                         ts: str) -> None:
     """Send the container's row to the account replicas the proxy named.
 
-    Returns a 404 response when every account replica answered 404 (no such
+    Raises NotFound (404) when every account replica answered 404 (no such
     account, as Swift does); failures and 5xx are written as async pending
     records and do not fail the request.
     """
@@ -180,10 +181,10 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
     devices = _split(request.headers.get(ACCOUNT_DEVICE, ""))
     part = request.headers.get(ACCOUNT_PARTITION, "").strip()
     if not hosts:
-        return None
+        return
     if len(devices) != len(hosts) or not part.isdigit():
         log.error("bad account update headers for %s/%s", req.account, req.container)
-        return None
+        return
     assert req.container is not None
     headers = {
         "X-Put-Timestamp": info.put_timestamp,
@@ -203,8 +204,7 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
                       "method": "PUT", "path": path, "headers": headers, "timestamp": ts}
             await req.node.run(write_async_pending, req.device_path, record)
     if all(s == 404 for s in statuses):
-        return web.Response(status=404, text="Account not found\n")
-    return None
+        raise NotFound("Account not found\n")
 
 
 async def _send(req: DbRequest, host: str, path: str, headers: dict[str, str]) -> int | None:

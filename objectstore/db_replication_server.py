@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from common import timestamp as tsmod
+from common.errors import BadRequest, NotFound
 from objectstore.container_server import validate_row
 from objectstore.db import (
     AccountBroker,
@@ -141,8 +142,8 @@ def validate_account_row(raw: Any) -> dict[str, Any]:
 def _container_row(raw: Any) -> dict[str, Any]:
     try:
         return validate_row(raw)
-    except web.HTTPBadRequest as exc:
-        raise BadOp(exc.text or "bad row") from None
+    except BadRequest as exc:
+        raise BadOp(exc.message or "bad row") from None
 
 
 def parse_op(kind: str, body: Any) -> SyncOp | MergeOp:
@@ -227,22 +228,22 @@ def _handler(kind: str) -> Any:
         device_path = node.device_path(mi["device"])  # DeviceError -> 507
         part, db_hash = mi["part"], mi["hash"]
         if not part.isdigit() or not HASH_RE.match(db_hash):
-            raise web.HTTPBadRequest(text="bad partition or hash\n")
+            raise BadRequest("bad partition or hash\n")
         try:
             op = parse_op(kind, json.loads(await request.read()))
         except (ValueError, UnicodeDecodeError) as exc:  # BadOp is a ValueError
-            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+            raise BadRequest(f"{exc}\n") from None
         path = device_path / kind / part / db_hash[-3:] / db_hash / f"{db_hash}.db"
         broker = request.app[DB_RESOURCES].brokers(node).get(broker_cls, path)
         if isinstance(op, SyncOp):
             state = await node.run(db_state, broker, op.remote_id)
             if state is None:
-                return web.Response(status=404, text="Not Found\n")
+                raise NotFound("Not Found\n")
             return web.json_response(state)
         expected = hash_path(op.db.account, op.db.container, hash_prefix=node.hash_prefix,
                              hash_suffix=node.hash_suffix)
         if expected != db_hash:
-            raise web.HTTPBadRequest(text="the DB's name does not match the hash\n")
+            raise BadRequest("the DB's name does not match the hash\n")
         return web.json_response(await node.run(apply_merge, broker, op))
 
     return replicate

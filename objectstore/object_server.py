@@ -17,6 +17,14 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from common import timestamp as tsmod
+from common.errors import (
+    BadRequest,
+    ClientDisconnected,
+    InsufficientStorage,
+    LengthRequired,
+    PreconditionFailed,
+    Unprocessable,
+)
 from common.ranges import (
     Unsatisfiable,
     check_conditions,
@@ -36,6 +44,7 @@ from objectstore.diskfile import (
     QuarantineError,
     Writer,
 )
+from objectstore.errors import Missing, object_missing, superseded
 from objectstore.node import NODE, DeviceError, NodeContext
 from objectstore.protocol import (
     BACKEND_DATA_TIMESTAMP,
@@ -59,6 +68,7 @@ UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", Containe
 # larger ones are sent with sendfile and left to the auditor, as in Swift.
 VERIFY_ON_READ = 1 << 20
 CHUNK = 1 << 20
+CLIENT_GONE = "client disconnected before the end"
 
 
 class Req:
@@ -72,11 +82,11 @@ class Req:
         self.part = mi["part"]
         self.account, self.container, self.obj = mi["account"], mi["container"], mi["obj"]
         if not self.part.isdigit():
-            raise web.HTTPBadRequest(text="partition must be a number")
+            raise BadRequest("partition must be a number")
         try:
             self.device_path = self.node.device_path(self.device)
         except DeviceError as exc:
-            raise web.HTTPInsufficientStorage(text=str(exc)) from None
+            raise InsufficientStorage(str(exc)) from None
         self.name = f"/{self.account}/{self.container}/{self.obj}"
         self.hash = hash_path(self.account, self.container, self.obj,
                               hash_prefix=self.node.hash_prefix,
@@ -86,7 +96,7 @@ class Req:
         try:
             return tsmod.normalize(request.headers.get("X-Timestamp", ""))
         except tsmod.BadTimestamp:
-            raise web.HTTPBadRequest(text="missing or bad X-Timestamp") from None
+            raise BadRequest("missing or bad X-Timestamp") from None
 
     async def state(self) -> ObjectState:
         st, _ = await self.load(with_small_body=False)
@@ -152,13 +162,6 @@ def object_headers(st: ObjectState) -> CIMultiDict[str]:
         if is_stored(key.lower()):
             h[key] = value
     return h
-
-
-def not_found(st: ObjectState) -> web.Response:
-    headers = {}
-    if st.tombstone_timestamp:
-        headers[BACKEND_TIMESTAMP] = st.tombstone_timestamp
-    return web.Response(status=404, headers=headers)
 
 
 async def _update_containers(request: web.Request, req: Req, row: dict[str, Any]) -> None:
@@ -262,23 +265,24 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-               name: str, if_delete_at: str | None) -> tuple[int, str | None]:
-    """Write a tombstone unless something newer is there: (status, newer timestamp)."""
+               name: str, if_delete_at: str | None) -> bool:
+    """Write a tombstone unless something newer is there (409) or ``if_delete_at`` is
+    not the object's (412); whether a live object was there."""
     st = backend.state(device, part, obj_hash)
     if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
-        return 412, None
+        raise PreconditionFailed("")
     if st.newest and st.newest >= ts:
-        return 409, st.newest
+        raise superseded(st.newest)
     existed = st.exists and not expired(st)
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
-    return (204 if existed else 404), None
+    return existed
 
 
 async def put_object(request: web.Request) -> web.Response:
     try:
         return await _put_object(request)
     except MetadataTooLarge as exc:
-        return web.Response(status=400, text=str(exc))
+        raise BadRequest(str(exc)) from None
 
 
 async def _put_object(request: web.Request) -> web.Response:
@@ -286,7 +290,7 @@ async def _put_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     length = request.content_length
     if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        raise web.HTTPLengthRequired()
+        raise LengthRequired("Length Required")
     want = request.headers.get("ETag", "").strip('"').lower()
     metadata: dict[str, Any] = {
         "name": req.name,
@@ -297,29 +301,29 @@ async def _put_object(request: web.Request) -> web.Response:
     if length is not None and length <= SMALL_BODY:
         body = await _read_small(request, length)
         if len(body) != length:
-            return web.Response(status=499, text="client disconnected before the end")
+            raise ClientDisconnected(CLIENT_GONE)
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         if want and want != etag:
-            return web.Response(status=422, text="ETag does not match the body")
+            raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
                                    ts, body, metadata)
         if newer:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+            raise superseded(newer)
         received = length
     else:
         st = await req.state()
         if st.newest and st.newest >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+            raise superseded(st.newest)
         writer = await req.node.run(req.backend.writer, req.device)
         committed = False
         try:
             received = await _stream_body(request, writer, req.node)
             if length is not None and received != length:
-                return web.Response(status=499, text="client disconnected before the end")
+                raise ClientDisconnected(CLIENT_GONE)
             etag = writer.etag
             if want and want != etag:
-                return web.Response(status=422, text="ETag does not match the body")
+                raise Unprocessable("ETag does not match the body")
             metadata.update({"Content-Length": str(received), "ETag": etag})
             await req.node.run(req.backend.commit, writer, req.device, req.part, req.hash,
                                ts, metadata)
@@ -339,12 +343,14 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     req = Req(request)
     st, small = await req.load(with_small_body=request.method == "GET")
     if not st.exists or expired(st):
-        return not_found(st)
+        raise object_missing(st.tombstone_timestamp)
     headers = object_headers(st)
     length = st.length
     status = check_conditions(request.headers, st.etag,
                               float(int(float(st.meta_timestamp or st.data_timestamp or 0))),
                               request.method)
+    # Conditional and range answers (304, 412, 416) carry the object's headers as
+    # its 200 would: they are answers about the object, relayed by the proxy.
     if status is not None:
         return web.Response(status=status, headers=headers)
     try:
@@ -363,7 +369,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         if data is None:
             log.error("quarantining %s: its bytes do not match its ETag", req.name)
             await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)
-            return web.Response(status=404)  # the proxy reads another replica
+            raise Missing()  # the proxy reads another replica
         return _from_memory(data, ranges, headers)
     f = await req.node.run(req.backend.open, st)
     try:
@@ -453,16 +459,16 @@ async def post_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     st = await req.state()
     if not st.exists or expired(st):
-        return not_found(st)
+        raise object_missing(st.tombstone_timestamp)
     if st.newest and st.newest >= ts:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+        raise superseded(st.newest)
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
     if "Content-Type" in request.headers:
         meta["Content-Type"] = request.headers["Content-Type"]
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
-        return web.Response(status=400, text=str(exc))
+        raise BadRequest(str(exc)) from None
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, meta)
     return web.Response(status=202)
@@ -471,16 +477,14 @@ async def post_object(request: web.Request) -> web.Response:
 async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
-    status, newer = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
-                                       ts, req.name, request.headers.get("X-If-Delete-At"))
-    if status == 412:
-        return web.Response(status=412)
-    if status == 409:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": newer or ""})
+    existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
+                                 ts, req.name, request.headers.get("X-If-Delete-At"))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
         "etag": "", "deleted": 1})
-    return web.Response(status=status)
+    if not existed:
+        raise Missing()  # the tombstone is written all the same
+    return web.Response(status=204)
 
 
 def add_routes(app: web.Application) -> None:
