@@ -35,19 +35,14 @@ from common.http import ApiError
 from proxy.auth import authorize_container
 from proxy.errors import fail
 from proxy.pipeline import Handler, SwiftRequest, SwiftResponse
-from proxy.request import SwiftPath
+from proxy.request import SwiftPath, is_true
 from proxy.state import Info, ProxyState
 
 HTML = "text/html; charset=UTF-8"
-TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
 DEFAULT_DIR_TYPE = "application/directory"
 MOVED_BODY = "<html><h1>Moved Permanently</h1><p>The resource has moved permanently.</p></html>"
 # What a subrequest answered: a response, or the error it raised (rendered at the top).
 Outcome = SwiftResponse | ApiError
-
-
-def config_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in TRUE_VALUES
 
 
 def human_readable(value: int) -> str:
@@ -203,7 +198,7 @@ class StaticWebRequest:
                 return await self.error_response(err)
         web = self.web
         if not web.listings and not web.index:
-            if config_true(req.headers.get("X-Web-Mode")):
+            if is_true(req.headers.get("X-Web-Mode")):
                 raise fail(404)
             return await self.nxt(req)
         if not self.ends_with_slash:
@@ -280,7 +275,7 @@ class StaticWebRequest:
         """The HTML listing of ``prefix`` (Swift's document), or why there is none."""
         web = self.web
         label = html.escape(self.label())
-        if not config_true(web.listings):
+        if not is_true(web.listings):
             body = f"<!DOCTYPE html>\n<html>\n<head>\n<title>Listing of {label}</title>\n"
             if web.listings_css:
                 body += ('  <link rel="stylesheet" type="text/css" '
@@ -400,7 +395,7 @@ class StaticWeb:
                 or req.env.get("staticweb"):
             return False
         return bool(req.caller.anonymous or req.env.get("tempurl") is not None
-                    or config_true(req.headers.get("X-Web-Mode")))
+                    or is_true(req.headers.get("X-Web-Mode")))
 
     async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
         if not self.applies(req):
