@@ -212,7 +212,7 @@ async def _send(req: DbRequest, host: str, path: str, headers: dict[str, str]) -
     try:
         async with node.session.put(
             f"http://{host}{path}", headers=headers,
-            timeout=aiohttp.ClientTimeout(total=node.node_timeout, connect=node.conn_timeout),
+            timeout=node.call_timeout,
         ) as resp:
             await resp.read()
             if resp.status // 100 != 2:

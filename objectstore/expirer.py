@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.atomicfile import write_atomic
 from common.config import StrataConfig
-from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.node import NODE, NodeContext, Pass, load_ring, periodic
 from objectstore.protocol import (
     CONTAINER_DEVICE,
     CONTAINER_HOST,
@@ -204,11 +204,8 @@ class Expirer:
             url = f"http://{node['ip']}:{node['port']}" + node_path(
                 OBJECTS, node["device"], part, entry.account, entry.container, entry.obj)
             try:
-                async with self.node.session.delete(
-                    url, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                                  connect=self.node.conn_timeout),
-                ) as r:
+                async with self.node.session.delete(url, headers=headers,
+                                                    timeout=self.node.call_timeout) as r:
                     await r.read()
                     return r.status
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -228,11 +225,10 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the expirer when ``expirer_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+    def make(app: web.Application) -> Pass | None:
         object_ring, container_ring = load_ring(cfg, "object"), load_ring(cfg, "container")
-        if osc.expirer_interval <= 0 or object_ring is None or container_ring is None:
+        if object_ring is None or container_ring is None:
             return None
-        expirer = Expirer(app[NODE], object_ring, container_ring)
-        return run_every("expirer", osc.expirer_interval, expirer.run_once)
+        return Expirer(app[NODE], object_ring, container_ring).run_once
 
-    return background_task(start)
+    return periodic("expirer", osc.expirer_interval, make)

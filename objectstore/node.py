@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,6 +104,12 @@ class NodeContext:
             )
         return self._session
 
+    @property
+    def call_timeout(self) -> aiohttp.ClientTimeout:
+        """For one whole node-to-node call: ``node_timeout`` in all, connected
+        within ``conn_timeout``."""
+        return aiohttp.ClientTimeout(total=self.node_timeout, connect=self.conn_timeout)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -113,6 +119,7 @@ class NodeContext:
 NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)
 
 DaemonStart = Callable[[web.Application], Coroutine[Any, Any, None] | None]
+Pass = Callable[[], Awaitable[Any]]  # one pass of a daemon
 
 
 def background_task(start: DaemonStart) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -128,6 +135,47 @@ def background_task(start: DaemonStart) -> Callable[[web.Application], AsyncIter
             await asyncio.gather(task, return_exceptions=True)
 
     return ctx
+
+
+def periodic(name: str, interval: float, make: Callable[[web.Application], Pass | None]
+             ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A daemon as a ``cleanup_ctx``: its pass every ``interval`` seconds (0 or less:
+    off). ``make(app)`` gives the pass, or None when it cannot run on this node."""
+
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+        if interval <= 0:
+            return None
+        once = make(app)
+        if once is None:
+            return None
+        log.info("%s running every %.1fs", name, interval)
+        return run_every(name, interval, once)
+
+    return background_task(start)
+
+
+async def each_guarded(items: Iterable[T], concurrency: int,
+                       work: Callable[[T], Awaitable[None]],
+                       what: Callable[[T], str]) -> int:
+    """``work(item)`` for every item, ``concurrency`` at a time; one that fails is
+    logged (``what(item)`` names it) and the rest go on. The number that failed."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    failed = 0
+
+    async def one(item: T) -> None:
+        nonlocal failed
+        async with sem:
+            try:
+                await work(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failed += 1
+                log.exception("%s failed", what(item))
+
+    await asyncio.gather(*(one(item) for item in items))
+    return failed
+
 
 async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None:
     """Call ``once()`` (a coroutine function) every ``interval`` seconds until cancelled."""
@@ -145,6 +193,6 @@ async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None
 
 
 __all__ = [
-    "NODE", "DaemonStart", "DeviceError", "NodeContext", "background_task", "fsync_dir",
-    "load_ring", "node_root", "run_every",
+    "NODE", "DaemonStart", "DeviceError", "NodeContext", "Pass", "background_task",
+    "each_guarded", "fsync_dir", "load_ring", "node_root", "periodic", "run_every",
 ]

@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
 from objectstore.db_replicator import DB_KINDS, find_dbs
-from objectstore.node import NODE, NodeContext, background_task, load_ring, run_every
+from objectstore.node import NODE, NodeContext, Pass, load_ring, periodic
 from objectstore.protocol import ACCOUNTS, CONTAINERS, node_path
 from rings.ring import Ring
 
@@ -112,16 +112,12 @@ class Updater:
         self.batch_size = batch_size
         self.concurrency = concurrency
 
-    def _timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                     connect=self.node.conn_timeout)
-
     async def _request(self, method: str, url: str, headers: dict[str, str],
                        data: bytes | None = None) -> int:
         """The answer's status; 0 when the target could not be reached in time."""
         try:
             async with self.node.session.request(method, url, headers=headers, data=data,
-                                                 timeout=self._timeout()) as r:
+                                                 timeout=self.node.call_timeout) as r:
                 await r.read()
                 return r.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -258,11 +254,8 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the updater when ``updater_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
-        if osc.updater_interval <= 0:
-            return None
-        updater = Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age)
-        return run_every("updater", osc.updater_interval, updater.run_once)
+    def make(app: web.Application) -> Pass:
+        return Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age).run_once
 
-    return background_task(start)
+    return periodic("updater", osc.updater_interval, make)
 

@@ -106,8 +106,7 @@ class ContainerUpdates:
             async with self.node.session.post(
                 target.batch_url(), data=json.dumps(rows),
                 headers={"Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                              connect=self.node.conn_timeout),
+                timeout=self.node.call_timeout,
             ) as r:
                 await r.read()
                 if r.status // 100 == 2:

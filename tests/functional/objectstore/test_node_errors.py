@@ -22,9 +22,8 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from common.timestamp import normalize
-from objectstore.node import NodeContext
-from objectstore.server import build_app
 from rings.hashing import hash_path
+from tests.functional.objectstore.node_server import running_node
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -62,17 +61,8 @@ class Node:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    (tmp_path / "d1").mkdir()
-    ctx = NodeContext(devices=tmp_path, hash_prefix=b"p", hash_suffix=b"s",
-                      node_timeout=2.0, conn_timeout=0.5)
-    server = TestServer(build_app(ctx), host="127.0.0.1")
-    await server.start_server()
-    session = aiohttp.ClientSession()
-    try:
+    async with running_node(tmp_path) as (server, session):
         yield Node(server, session)
-    finally:
-        await session.close()
-        await server.close()
 
 
 def bare(a: Answer, status: int, **headers: str) -> None:
