@@ -349,20 +349,12 @@ class StaticWebRequest:
                    '    <th class="coldate">Date</th>\n'
                    "   </tr>\n")
         if len(prefix) > len(tempurl_prefix):
-            out.append('   <tr id="parent" class="item">\n'
-                       f'    <td class="colname"><a href="../{tempurl_qs}">../</a></td>\n'
-                       '    <td class="colsize">&nbsp;</td>\n'
-                       '    <td class="coldate">&nbsp;</td>\n'
-                       "   </tr>\n")
+            out.append(_row('id="parent" class="item"', f"../{tempurl_qs}", "../"))
         for item in items:
             if "subdir" in item:
                 subdir = str(item["subdir"])[len(prefix):]
-                out.append('   <tr class="item subdir">\n'
-                           f'    <td class="colname"><a href="{quote(subdir)}{tempurl_qs}">'
-                           f"{html.escape(subdir)}</a></td>\n"
-                           '    <td class="colsize">&nbsp;</td>\n'
-                           '    <td class="coldate">&nbsp;</td>\n'
-                           "   </tr>\n")
+                out.append(_row('class="item subdir"', f"{quote(subdir)}{tempurl_qs}",
+                                html.escape(subdir)))
         for item in items:
             if "name" in item:
                 name = str(item["name"])[len(prefix):]
@@ -370,14 +362,20 @@ class StaticWebRequest:
                                  for t in str(item.get("content_type", "")).split("/"))
                 modified = html.escape(str(item.get("last_modified", ""))) \
                     .split(".")[0].replace("T", " ")
-                out.append(f'   <tr class="item {types}">\n'
-                           f'    <td class="colname"><a href="{quote(name)}{tempurl_qs}">'
-                           f"{html.escape(name)}</a></td>\n"
-                           f'    <td class="colsize">{human_readable(int(item["bytes"]))}</td>\n'
-                           f'    <td class="coldate">{modified}</td>\n'
-                           "   </tr>\n")
+                out.append(_row(f'class="item {types}"', f"{quote(name)}{tempurl_qs}",
+                                html.escape(name), human_readable(int(item["bytes"])),
+                                modified))
         out.append("  </table>\n </body>\n</html>\n")
         return "".join(out)
+
+
+def _row(attrs: str, href: str, text: str, size: str = "&nbsp;", date: str = "&nbsp;") -> str:
+    """One row of Swift's HTML listing."""
+    return (f"   <tr {attrs}>\n"
+            f'    <td class="colname"><a href="{href}">{text}</a></td>\n'
+            f'    <td class="colsize">{size}</td>\n'
+            f'    <td class="coldate">{date}</td>\n'
+            "   </tr>\n")
 
 
 class StaticWeb:
