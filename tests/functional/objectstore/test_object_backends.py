@@ -315,8 +315,12 @@ def test_disk_files_agree_with_the_state(tmp_path: Path, steps: list[tuple[str, 
     disk, memory = DiskBackend(tmp_path), MemoryBackend()
     for b in (disk, memory):
         for op, n in steps:
-            {"put": lambda b, n: put(b, b"x", n), "post": lambda b, n: post(b, n, {}),
-             "delete": delete}[op](b, n)
+            if op == "put":
+                put(b, b"x", n)
+            elif op == "post":
+                post(b, n, {})
+            else:
+                delete(b, n)
     expected = sorted(f"{ts(float(f.split('@')[1]))}{f.split('@')[0]}" for f in files)
     assert kept(disk) == expected
     # and the disk answers as the reference does
