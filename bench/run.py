@@ -149,7 +149,8 @@ import json, sys, time, statistics, urllib.request
 from pathlib import Path
 from common import config
 from objectstore.db import ContainerBroker
-from objectstore.setup import node_root, ring_file
+from objectstore.node import node_root
+from objectstore.protocol import ring_file
 from rings.hashing import hash_path
 from rings.ring import Ring
 cfg = config.load()

@@ -21,13 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerInfo
 from objectstore.db_server import DbServer, Meta, Route, listing_body
+from objectstore.errors import RecentlyDeleted
 from objectstore.listing import ListingParams, header_int, require_timestamp
-
-ROUTE = "/accounts/{device}/{part}/{account}"
-CONTAINER_ROUTE = ROUTE + "/{container}"
+from objectstore.protocol import ACCOUNT_ROUTE, ACCOUNT_ROW_ROUTE
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 class AccountServer(DbServer[AccountBroker]):
     broker_class = AccountBroker
-    route = ROUTE
+    route = ACCOUNT_ROUTE
     meta_exact = frozenset({"x-account-access-control"})
     deleted_header = ("X-Account-Status", "Deleted")
 
@@ -49,8 +48,8 @@ class AccountServer(DbServer[AccountBroker]):
     def put_existing(self, broker: AccountBroker, ts: str,
                      meta: Meta) -> tuple[int, BrokerInfo]:
         info = broker.get_info()
-        if broker.info_deleted(info):
-            return 403, info  # not re-created until reaped
+        if broker.info_deleted(info):  # not re-created until reaped
+            raise RecentlyDeleted("Recently deleted\n", self.deleted_headers(info))
         broker.update_put_timestamp(ts)
         broker.update_metadata(meta)
         return 202, info
@@ -61,7 +60,7 @@ class AccountServer(DbServer[AccountBroker]):
         return listing_body(rows, _entry)
 
     def routes(self) -> list[Route]:
-        return [*super().routes(), ("PUT", CONTAINER_ROUTE, self.put_container_row)]
+        return [*super().routes(), ("PUT", ACCOUNT_ROW_ROUTE, self.put_container_row)]
 
     async def put_container_row(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)

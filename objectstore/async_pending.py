@@ -46,8 +46,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common import timestamp as tsmod
 from common.atomicfile import write_atomic
-from objectstore import timestamp as tsmod
 
 __all__ = ["RECORD_VERSION", "iter_async_pending", "read_async_pending", "record_hash",
            "write_async_pending"]

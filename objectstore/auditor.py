@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +29,7 @@ from aiohttp import web
 from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskBackend, QuarantineError, read_xattr_metadata
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.node import NODE, NodeContext, Pass, periodic
 from objectstore.object_server import BACKEND
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,6 @@ class ObjectAuditor:
         level = logging.INFO if stats.quarantined or stats.errors else logging.DEBUG
         log.log(level, "object audit pass: %s", stats.summary())
         return stats
-
-    async def run_forever(self, interval: float) -> None:
-        log.info("object auditor running every %.1fs", interval)
-        await run_every("object audit", interval, self.audit_once)
 
     async def _audit(self, device: str, part: str, obj_hash: str, stats: AuditStats,
                      nbytes: RateLimiter) -> None:
@@ -194,12 +190,11 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
                ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A ``cleanup_ctx`` running the object auditor when ``auditor_interval`` > 0
     (and the node stores objects on disk)."""
-    interval = cfg.objectstore.auditor_interval
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+    def make(app: web.Application) -> Pass | None:
         backend = app[BACKEND]
-        if interval <= 0 or not isinstance(backend, DiskBackend):
+        if not isinstance(backend, DiskBackend):
             return None
-        return ObjectAuditor(app[NODE], backend).run_forever(interval)
+        return ObjectAuditor(app[NODE], backend).audit_once
 
-    return background_task(start)
+    return periodic("object audit", cfg.objectstore.auditor_interval, make)

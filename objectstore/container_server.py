@@ -20,23 +20,27 @@ import asyncio
 import json
 import logging
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.errors import BadRequest, Conflict, NotFound
 from objectstore.async_pending import write_async_pending
 from objectstore.db import BrokerInfo, ContainerBroker
-from objectstore.db_server import DbServer, Meta, Route, listing_body
+from objectstore.db_server import CONFLICT, DbServer, Meta, Route, listing_body
 from objectstore.listing import DbRequest, ListingParams, header_int, require_timestamp
+from objectstore.protocol import (
+    ACCOUNT_DEVICE,
+    ACCOUNT_HOST,
+    ACCOUNT_PARTITION,
+    ACCOUNTS,
+    CONTAINER_ROUTE,
+    CONTAINER_ROW_ROUTE,
+    node_path,
+)
 
 log = logging.getLogger(__name__)
-
-ROUTE = "/containers/{device}/{part}/{account}/{container}"
-OBJECT_ROUTE = ROUTE + "/{obj:.+}"
-
-ROW_KEYS = ("name", "created_at", "size", "content_type", "etag", "deleted")
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -53,13 +57,13 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 class ContainerServer(DbServer[ContainerBroker]):
     broker_class = ContainerBroker
-    route = ROUTE
+    route = CONTAINER_ROUTE
     meta_exact = frozenset({
         "x-container-read", "x-container-write", "x-container-sync-to",
         "x-container-sync-key", "x-versions-location", "x-history-location",
     })
     deleted_header = ("X-Backend-Status", "deleted")
-    no_db_text = None
+    no_db_text = ""
 
     def stat_headers(self, info: BrokerInfo) -> dict[str, str]:
         return {"X-Container-Object-Count": str(info.object_count),
@@ -72,7 +76,7 @@ class ContainerServer(DbServer[ContainerBroker]):
         broker.update_metadata(meta)
         info = broker.get_info()
         if broker.info_deleted(info):
-            return 409, info  # an older PUT than the delete that holds
+            raise Conflict(CONFLICT)  # an older PUT than the delete that holds
         return (201 if was_deleted else 202), info
 
     def may_delete(self, info: BrokerInfo) -> bool:
@@ -89,12 +93,12 @@ class ContainerServer(DbServer[ContainerBroker]):
         return listing_body(rows, _entry)
 
     async def changed(self, request: web.Request, req: DbRequest, info: BrokerInfo,
-                      ts: str) -> web.Response | None:
-        return await update_account(request, req, info, ts)
+                      ts: str) -> None:
+        await update_account(request, req, info, ts)
 
     def routes(self) -> list[Route]:
-        return [*super().routes(), ("PUT", OBJECT_ROUTE, self.put_object_row),
-                ("DELETE", OBJECT_ROUTE, self.delete_object_row)]
+        return [*super().routes(), ("PUT", CONTAINER_ROW_ROUTE, self.put_object_row),
+                ("DELETE", CONTAINER_ROW_ROUTE, self.delete_object_row)]
 
     # -- object rows ---------------------------------------------------------------------
 
@@ -108,9 +112,9 @@ class ContainerServer(DbServer[ContainerBroker]):
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text="body is not JSON\n") from None
+            raise BadRequest("body is not JSON\n") from None
         if not isinstance(body, list):
-            raise web.HTTPBadRequest(text="body must be a JSON list of rows\n")
+            raise BadRequest("body must be a JSON list of rows\n")
         return await self.commit_rows(req, [validate_row(r) for r in body], 202)
 
     async def put_object_row(self, request: web.Request) -> web.StreamResponse:
@@ -130,12 +134,12 @@ class ContainerServer(DbServer[ContainerBroker]):
         return await self.commit_rows(req, [row], 204)
 
 
-def _row_error(text: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f"bad row: {text}\n")
+def _row_error(text: str) -> BadRequest:
+    return BadRequest(f"bad row: {text}\n")
 
 
 def validate_row(raw: Any) -> dict[str, Any]:
-    """One ``?batch`` row, checked and normalized; HTTP 400 when malformed."""
+    """One ``?batch`` row, checked and normalized; BadRequest (400) when malformed."""
     if not isinstance(raw, dict):
         raise _row_error("not an object")
     name = raw.get("name")
@@ -166,23 +170,22 @@ def _split(value: str) -> list[str]:
 
 
 async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
-                         ts: str) -> web.Response | None:
+                         ts: str) -> None:
     """Send the container's row to the account replicas the proxy named.
 
-    Returns a 404 response when every account replica answered 404 (no such
+    Raises NotFound (404) when every account replica answered 404 (no such
     account, as Swift does); failures and 5xx are written as async pending
     records and do not fail the request.
     """
-    hosts = _split(request.headers.get("X-Backend-Account-Host", ""))
-    devices = _split(request.headers.get("X-Backend-Account-Device", ""))
-    part = request.headers.get("X-Backend-Account-Partition", "").strip()
+    hosts = _split(request.headers.get(ACCOUNT_HOST, ""))
+    devices = _split(request.headers.get(ACCOUNT_DEVICE, ""))
+    part = request.headers.get(ACCOUNT_PARTITION, "").strip()
     if not hosts:
-        return None
+        return
     if len(devices) != len(hosts) or not part.isdigit():
         log.error("bad account update headers for %s/%s", req.account, req.container)
-        return None
+        return
     assert req.container is not None
-    path_tail = "/".join(quote(p, safe="") for p in (part, req.account, req.container))
     headers = {
         "X-Put-Timestamp": info.put_timestamp,
         "X-Delete-Timestamp": info.delete_timestamp,
@@ -190,7 +193,7 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
         "X-Bytes-Used": str(info.bytes_used),
         "X-Timestamp": ts,
     }
-    targets = [(host, dev, f"/accounts/{quote(dev, safe='')}/{path_tail}")
+    targets = [(host, dev, node_path(ACCOUNTS, dev, part, req.account, req.container))
                for host, dev in zip(hosts, devices, strict=True)]
     statuses = await asyncio.gather(*(_send(req, host, path, headers)
                                       for host, _dev, path in targets))
@@ -201,8 +204,7 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
                       "method": "PUT", "path": path, "headers": headers, "timestamp": ts}
             await req.node.run(write_async_pending, req.device_path, record)
     if all(s == 404 for s in statuses):
-        return web.Response(status=404, text="Account not found\n")
-    return None
+        raise NotFound("Account not found\n")
 
 
 async def _send(req: DbRequest, host: str, path: str, headers: dict[str, str]) -> int | None:
@@ -210,7 +212,7 @@ async def _send(req: DbRequest, host: str, path: str, headers: dict[str, str]) -
     try:
         async with node.session.put(
             f"http://{host}{path}", headers=headers,
-            timeout=aiohttp.ClientTimeout(total=node.node_timeout, connect=node.conn_timeout),
+            timeout=node.call_timeout,
         ) as resp:
             await resp.read()
             if resp.status // 100 != 2:

@@ -41,7 +41,8 @@ from typing import Any
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.errors import BadRequest, NotFound
 from objectstore.container_server import validate_row
 from objectstore.db import (
     AccountBroker,
@@ -53,15 +54,15 @@ from objectstore.db import (
 from objectstore.db.base import ZERO_TS
 from objectstore.listing import DB_RESOURCES, db_handler, setup_db_resources
 from objectstore.node import NODE
+from objectstore.protocol import REPLICATE_PREFIX
 from rings.hashing import hash_path
 
-PREFIX = "/replicate"
 MAX_ROWS = 10000  # per merge request
 HASH_RE = re.compile(r"^[0-9a-f]{32}$")
 KINDS: dict[str, type[DatabaseBroker]] = {"containers": ContainerBroker,
                                           "accounts": AccountBroker}
 
-__all__ = ["PREFIX", "MergeOp", "RemoteDb", "SyncOp", "add_routes", "apply_merge", "db_state",
+__all__ = ["MergeOp", "RemoteDb", "SyncOp", "add_routes", "apply_merge", "db_state",
            "parse_op", "validate_account_row"]
 
 
@@ -141,8 +142,8 @@ def validate_account_row(raw: Any) -> dict[str, Any]:
 def _container_row(raw: Any) -> dict[str, Any]:
     try:
         return validate_row(raw)
-    except web.HTTPBadRequest as exc:
-        raise BadOp(exc.text or "bad row") from None
+    except BadRequest as exc:
+        raise BadOp(exc.message or "bad row") from None
 
 
 def parse_op(kind: str, body: Any) -> SyncOp | MergeOp:
@@ -227,22 +228,22 @@ def _handler(kind: str) -> Any:
         device_path = node.device_path(mi["device"])  # DeviceError -> 507
         part, db_hash = mi["part"], mi["hash"]
         if not part.isdigit() or not HASH_RE.match(db_hash):
-            raise web.HTTPBadRequest(text="bad partition or hash\n")
+            raise BadRequest("bad partition or hash\n")
         try:
             op = parse_op(kind, json.loads(await request.read()))
         except (ValueError, UnicodeDecodeError) as exc:  # BadOp is a ValueError
-            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+            raise BadRequest(f"{exc}\n") from None
         path = device_path / kind / part / db_hash[-3:] / db_hash / f"{db_hash}.db"
         broker = request.app[DB_RESOURCES].brokers(node).get(broker_cls, path)
         if isinstance(op, SyncOp):
             state = await node.run(db_state, broker, op.remote_id)
             if state is None:
-                return web.Response(status=404, text="Not Found\n")
+                raise NotFound("Not Found\n")
             return web.json_response(state)
         expected = hash_path(op.db.account, op.db.container, hash_prefix=node.hash_prefix,
                              hash_suffix=node.hash_suffix)
         if expected != db_hash:
-            raise web.HTTPBadRequest(text="the DB's name does not match the hash\n")
+            raise BadRequest("the DB's name does not match the hash\n")
         return web.json_response(await node.run(apply_merge, broker, op))
 
     return replicate
@@ -252,4 +253,5 @@ def add_routes(app: web.Application) -> None:
     """Register the container and account DB replication routes on ``app``."""
     setup_db_resources(app)
     for kind in KINDS:
-        app.router.add_post(f"{PREFIX}/{kind}/{{device}}/{{part}}/{{hash}}", _handler(kind))
+        app.router.add_post(f"{REPLICATE_PREFIX}/{kind}/{{device}}/{{part}}/{{hash}}",
+                            _handler(kind))

@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,15 +37,14 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerCache, ContainerBroker, DatabaseBroker
 from objectstore.db.base import DatabaseError
-from objectstore.db_replication_server import PREFIX as REPLICATE_PREFIX
 from objectstore.listing import DB_RESOURCES
-from objectstore.node import NODE, NodeContext, background_task, run_every
-from objectstore.setup import ring_file
-from rings.ring import Node, Ring, RingError
+from objectstore.node import NODE, NodeContext, Pass, each_guarded, load_ring, periodic
+from objectstore.protocol import REPLICATE_PREFIX
+from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ BATCH_SIZE = 1000
 CONCURRENCY = 8
 
 __all__ = ["DB_KINDS", "DbReplicator", "LocalDb", "ReplicationStats", "daemon_ctx",
-           "find_dbs", "load_ring", "remove_db"]
+           "find_dbs", "remove_db"]
 
 
 @dataclass(frozen=True)
@@ -123,14 +122,6 @@ def remove_db(path: Path) -> None:
             break
 
 
-def load_ring(cfg: StrataConfig, kind: str) -> Ring | None:
-    try:
-        return Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix())
-    except (OSError, RingError) as exc:
-        log.error("cannot load the %s ring: %s", kind, exc)
-        return None
-
-
 class DbReplicator:
     """One pass (:meth:`run_once`) replicates every local container and account DB."""
 
@@ -149,17 +140,9 @@ class DbReplicator:
 
     async def run_once(self) -> ReplicationStats:
         stats = ReplicationStats()
-        sem = asyncio.Semaphore(self.concurrency)
 
         async def one(db: LocalDb) -> None:
-            async with sem:
-                try:
-                    await self.replicate_db(db, stats)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    stats.failures += 1
-                    log.exception("replicating %s failed", db.path)
+            await self.replicate_db(db, stats)
 
         for kind in DB_KINDS:
             if kind.ring not in self.rings:
@@ -167,7 +150,9 @@ class DbReplicator:
             for device in self.node.local_devices():
                 dbs = await self.node.run(find_dbs, self.node.devices, device, kind)
                 stats.dbs += len(dbs)
-                await asyncio.gather(*(one(db) for db in dbs))
+                failed = await each_guarded(dbs, self.concurrency, one,
+                                            lambda db: f"replicating {db.path}")
+                stats.failures += failed  # after the await: the passes count failures too
         if stats.rows_pushed or stats.handoffs_removed or stats.reclaimed_dbs or stats.failures:
             log.info("db replication: %s", stats)
         return stats
@@ -216,11 +201,8 @@ class DbReplicator:
         url = (f"http://{peer['ip']}:{peer['port']}{REPLICATE_PREFIX}/{db.kind.dir}/"
                f"{quote(peer['device'], safe='')}/{db.part}/{db.hash}")
         try:
-            async with self.node.session.post(
-                url, json=body,
-                timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                              connect=self.node.conn_timeout),
-            ) as r:
+            async with self.node.session.post(url, json=body,
+                                              timeout=self.node.call_timeout) as r:
                 data = await r.json() if r.status == 200 else None
                 if not isinstance(data, dict):
                     data = None
@@ -301,16 +283,15 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the DB replicator when ``replicator_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+    def make(app: web.Application) -> Pass | None:
         rings = {kind.ring: ring for kind in DB_KINDS
                  if (ring := load_ring(cfg, kind.ring)) is not None}
-        if osc.replicator_interval <= 0 or not rings:
+        if not rings:
             return None
         node = app[NODE]
-        replicator = DbReplicator(
+        return DbReplicator(
             node, rings, osc.host, osc.port + node_number - 1,
             brokers=app[DB_RESOURCES].brokers(node) if DB_RESOURCES in app else None,
-            reclaim_age=osc.reclaim_age)
-        return run_every("db replicator", osc.replicator_interval, replicator.run_once)
+            reclaim_age=osc.reclaim_age).run_once
 
-    return background_task(start)
+    return periodic("db replicator", osc.replicator_interval, make)

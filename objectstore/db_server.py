@@ -1,9 +1,10 @@
 """What the account and container servers share: one DB server per broker kind.
 
 :class:`DbServer` serves PUT/HEAD/GET/POST/DELETE of the DB itself at its
-``route``, finds the DB on disk and answers for a missing or deleted one.
-Domain errors become HTTP in :func:`objectstore.listing.db_handler`, which
-wraps every route. A subclass (``account_server.AccountServer``,
+``route``, finds the DB on disk and answers for a missing or deleted one. Handlers raise
+``common.errors`` classes (:mod:`objectstore.errors`); the lower layers' own
+errors become those in :func:`objectstore.listing.db_handler`, which wraps
+every route. A subclass (``account_server.AccountServer``,
 ``container_server.ContainerServer``) names its broker, route and stored
 headers and fills in what differs: its stat headers, a PUT over an existing
 DB, whether a DELETE may go ahead, a listing entry, what follows a change
@@ -20,8 +21,10 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.errors import Conflict, NotFound
 from objectstore.db import BrokerInfo, DatabaseAlreadyExists, DatabaseBroker
+from objectstore.errors import Missing
 from objectstore.listing import (
     DbRequest,
     Handler,
@@ -35,17 +38,14 @@ from objectstore.listing import (
     require_timestamp,
     setup_db_resources,
 )
+from objectstore.protocol import meta_prefixes
 
 B = TypeVar("B", bound=DatabaseBroker)
 Meta = dict[str, tuple[str, str]]
 Route = tuple[str, str, Handler]
 
-REASONS = {403: "Recently deleted\n", 404: "Not Found\n", 409: "Conflict\n"}
-
-
-def plain(status: int) -> web.Response:
-    """A bare status, with its reason line as body when it is an error."""
-    return web.Response(status=status, text=REASONS.get(status))
+NOT_FOUND = "Not Found\n"
+CONFLICT = "Conflict\n"
 
 
 def db_state(broker: DatabaseBroker) -> tuple[BrokerInfo | None, bool]:
@@ -70,12 +70,12 @@ class DbServer(ABC, Generic[B]):
     route: str
     meta_exact: frozenset[str]  # stored headers besides X-<Kind>-Meta-/-Sysmeta-*
     deleted_header: tuple[str, str]  # marks the 404 (or 403) of a deleted DB
-    no_db_text: str | None = "Not Found\n"  # body of the 404 when there is no DB
+    no_db_text: str = NOT_FOUND  # body of the 404 when there is no DB ("": none)
 
     def __init__(self) -> None:
         name = self.broker_class.db_type  # "account" | "container"
         self.kind = f"{name}s"  # first path segment and DB directory
-        self.meta_prefixes = (f"x-{name}-meta-", f"x-{name}-sysmeta-")  # lower case
+        self.meta_prefixes = meta_prefixes(name)  # lower case
 
     # -- what differs by kind ------------------------------------------------------
 
@@ -85,7 +85,7 @@ class DbServer(ABC, Generic[B]):
 
     @abstractmethod
     def put_existing(self, broker: B, ts: str, meta: Meta) -> tuple[int, BrokerInfo]:
-        """A PUT when the DB is there already: (status, info)."""
+        """A PUT when the DB is there already: (status, info), or raises the refusal."""
 
     def may_delete(self, info: BrokerInfo) -> bool:
         """False answers a DELETE of a live DB with 409 before marking it."""
@@ -96,9 +96,8 @@ class DbServer(ABC, Generic[B]):
         """The listing body of a live DB."""
 
     async def changed(self, request: web.Request, req: DbRequest, info: BrokerInfo,
-                      ts: str) -> web.Response | None:
-        """After a PUT or DELETE of the DB; a response here replaces the success."""
-        return None
+                      ts: str) -> None:
+        """After a PUT or DELETE of the DB; an error raised here replaces the success."""
 
     def routes(self) -> list[Route]:
         """(method, path, handler) of every route, each wrapped by ``db_handler``."""
@@ -136,20 +135,23 @@ class DbServer(ABC, Generic[B]):
         headers.update(metadata_headers(info.metadata))
         return headers
 
-    def missing(self, info: BrokerInfo | None, status: int = 404) -> web.Response:
-        """No DB (bare), or a deleted one (with its timestamps)."""
-        if info is None:
-            return web.Response(status=status, text=self.no_db_text)
+    def deleted_headers(self, info: BrokerInfo) -> dict[str, str]:
+        """What the answer about a deleted DB says of it."""
         name, value = self.deleted_header
-        headers = {name: value, "X-Backend-Put-Timestamp": info.put_timestamp,
-                   "X-Backend-Delete-Timestamp": info.delete_timestamp}
-        return web.Response(status=status, headers=headers, text=REASONS[status])
+        return {name: value, "X-Backend-Put-Timestamp": info.put_timestamp,
+                "X-Backend-Delete-Timestamp": info.delete_timestamp}
+
+    def missing(self, info: BrokerInfo | None) -> NotFound:
+        """404: no DB (bare), or a deleted one (with its timestamps)."""
+        if info is None:
+            return NotFound(self.no_db_text)
+        return Missing(NOT_FOUND, self.deleted_headers(info))
 
     async def commit_rows(self, req: DbRequest, rows: list[dict[str, Any]],
                           status: int) -> web.Response:
         """Merge item rows through the group committer; 404 when the DB is not live."""
         if not await req.committer.submit(self.broker(req), rows):
-            return plain(404)
+            raise NotFound(NOT_FOUND)
         return web.Response(status=status)
 
     # -- the DB itself ---------------------------------------------------------------
@@ -168,20 +170,14 @@ class DbServer(ABC, Generic[B]):
         ts = require_timestamp(request.headers)
         meta = self.metadata(request, ts)
         status, info = await req.node.run(self._put, self.broker(req), req, ts, meta)
-        if status == 403:
-            return self.missing(info, 403)
-        if status >= 400:
-            return plain(status)
-        failed = await self.changed(request, req, info, ts)
-        if failed is not None:
-            return failed
+        await self.changed(request, req, info, ts)
         return web.Response(status=status)
 
     async def head(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         info, deleted = await req.node.run(db_state, self.broker(req))
         if info is None or deleted:
-            return self.missing(info)
+            raise self.missing(info)
         return web.Response(status=204, headers=self.info_headers(info))
 
     def _listing(self, broker: B,
@@ -196,44 +192,41 @@ class DbServer(ABC, Generic[B]):
         params = parse_listing(request.query)
         info, body = await req.node.run(self._listing, self.broker(req), params)
         if info is None or body is None:
-            return self.missing(info)
+            raise self.missing(info)
         resp = json_listing(body)
         resp.headers.update(self.info_headers(info))
         return resp
 
-    def _post(self, broker: B, meta: Meta) -> int:
+    def _post(self, broker: B, meta: Meta) -> None:
         info, deleted = db_state(broker)
         if info is None or deleted:
-            return 404
+            raise NotFound(NOT_FOUND)
         broker.update_metadata(meta)
-        return 204
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         ts = require_timestamp(request.headers)
-        status = await req.node.run(self._post, self.broker(req), self.metadata(request, ts))
-        return plain(status)
+        await req.node.run(self._post, self.broker(req), self.metadata(request, ts))
+        return web.Response(status=204)
 
-    def _delete(self, broker: B, ts: str) -> tuple[int, BrokerInfo | None]:
+    def _delete(self, broker: B, ts: str) -> BrokerInfo:
         info, deleted = db_state(broker)
         if info is None or deleted:
-            return 404, info
+            raise NotFound(NOT_FOUND)
         if not self.may_delete(info):
-            return 409, info
+            raise Conflict(CONFLICT)
         broker.mark_deleted(ts)
         info = broker.get_info()
-        return (204 if broker.info_deleted(info) else 409), info
+        if not broker.info_deleted(info):
+            raise Conflict(CONFLICT)
+        return info
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         ts = require_timestamp(request.headers)
-        status, info = await req.node.run(self._delete, self.broker(req), ts)
-        if status != 204 or info is None:
-            return plain(status)
-        failed = await self.changed(request, req, info, ts)
-        if failed is not None:
-            return failed
+        info = await req.node.run(self._delete, self.broker(req), ts)
+        await self.changed(request, req, info, ts)
         return web.Response(status=204)
 
 
-__all__ = ["DbServer", "db_state", "listing_body", "plain"]
+__all__ = ["DbServer", "db_state", "listing_body"]

@@ -1,5 +1,6 @@
 """Object storage on one node: the contract, a disk implementation and an
-in-memory reference implementation (one shared test suite runs on both).
+in-memory reference implementation (one shared test suite runs on both:
+tests/functional/objectstore/test_object_backends.py).
 
 An object lives in a *hash directory* ``objects/<part>/<suffix>/<hash>/``
 holding at most one ``<ts>.data`` (bytes, metadata in xattrs), one newer
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from objectstore.node import fsync_dir
+from objectstore.protocol import POST_HEADERS
 
 METADATA_VERSION = 1
 XATTR_KEY = "user.strata.meta"
@@ -134,15 +136,8 @@ class ObjectBackend(ABC):
         """Take the object's files out of service (corrupt); replication rebuilds it."""
 
 
-# Headers a POST replaces (Swift's object-server ``allowed_headers``), besides
-# X-Object-Meta-*; everything else (size, ETag, sysmeta) stays with the data.
-POST_HEADERS = frozenset({
-    "content-disposition", "content-encoding", "x-delete-at", "x-object-manifest",
-    "cache-control", "content-language", "expires", "x-robots-tag",
-})
-
-
 def post_replaces(key: str) -> bool:
+    """Whether a POST replaces header ``key`` (protocol.POST_HEADERS, X-Object-Meta-*)."""
     k = key.lower()
     return k.startswith("x-object-meta-") or k in POST_HEADERS
 
@@ -506,21 +501,21 @@ class MemoryBackend(ObjectBackend):
         return MemoryWriter()
 
     def _put(self, key: tuple[str, str, str], kind: str, value: tuple[Any, ...]) -> None:
+        """Keep the newest of each kind (the later of two with one timestamp, as a
+        rename over the disk's file does), then apply the newest-wins rules."""
         with self._lock:
             entry = self._objects.setdefault(key, {})
             old = entry.get(kind)
-            if old is None or value[0] > old[0]:
+            if old is None or value[0] >= old[0]:
                 entry[kind] = value
-            data, ts = entry.get("data"), entry.get("ts")
-            if data and ts:  # the newer of data and tombstone survives
-                if ts[0] >= data[0]:
-                    entry.pop("data")
-                    entry.pop("meta", None)
-                else:
-                    entry.pop("ts")
-            meta = entry.get("meta")
-            if meta and (not entry.get("data") or meta[0] <= entry["data"][0]):
-                entry.pop("meta")
+            data, meta, ts = entry.get("data"), entry.get("meta"), entry.get("ts")
+            if ts and (not data or ts[0] >= data[0]):
+                entry.clear()  # a tombstone as new as the data (or with none) is all
+                entry["ts"] = ts
+                return
+            entry.pop("ts", None)  # older than the data
+            if meta and data and meta[0] <= data[0]:
+                entry.pop("meta")  # a POST applies to older data only; kept until it comes
 
     def commit(self, writer: Writer, device: str, part: str, obj_hash: str,
                timestamp: str, metadata: dict[str, Any]) -> None:

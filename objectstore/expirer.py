@@ -37,20 +37,25 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.atomicfile import write_atomic
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
-from objectstore.db_replicator import load_ring
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.node import NODE, NodeContext, Pass, load_ring, periodic
+from objectstore.protocol import (
+    CONTAINER_DEVICE,
+    CONTAINER_HOST,
+    CONTAINER_PARTITION,
+    OBJECTS,
+    node_path,
+)
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -189,23 +194,18 @@ class Expirer:
         part, nodes = self.object_ring.get_nodes(entry.account, entry.container, entry.obj)
         cpart, cnodes = self.container_ring.get_nodes(entry.account, entry.container)
         ts = tsmod.now()
-        path = "/".join((quote(entry.account, safe=""), quote(entry.container, safe=""),
-                         quote(entry.obj, safe="/")))
 
         async def delete(i: int, node: Any) -> int:
             c = cnodes[i % len(cnodes)]
             headers = {"X-Timestamp": ts, "X-If-Delete-At": entry.delete_at,
-                       "X-Backend-Container-Host": f"{c['ip']}:{c['port']}",
-                       "X-Backend-Container-Device": c["device"],
-                       "X-Backend-Container-Partition": str(cpart)}
-            url = (f"http://{node['ip']}:{node['port']}/objects/"
-                   f"{quote(node['device'], safe='')}/{part}/{path}")
+                       CONTAINER_HOST: f"{c['ip']}:{c['port']}",
+                       CONTAINER_DEVICE: c["device"],
+                       CONTAINER_PARTITION: str(cpart)}
+            url = f"http://{node['ip']}:{node['port']}" + node_path(
+                OBJECTS, node["device"], part, entry.account, entry.container, entry.obj)
             try:
-                async with self.node.session.delete(
-                    url, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                                  connect=self.node.conn_timeout),
-                ) as r:
+                async with self.node.session.delete(url, headers=headers,
+                                                    timeout=self.node.call_timeout) as r:
                     await r.read()
                     return r.status
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -225,11 +225,10 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the expirer when ``expirer_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+    def make(app: web.Application) -> Pass | None:
         object_ring, container_ring = load_ring(cfg, "object"), load_ring(cfg, "container")
-        if osc.expirer_interval <= 0 or object_ring is None or container_ring is None:
+        if object_ring is None or container_ring is None:
             return None
-        expirer = Expirer(app[NODE], object_ring, container_ring)
-        return run_every("expirer", osc.expirer_interval, expirer.run_once)
+        return Expirer(app[NODE], object_ring, container_ring).run_once
 
-    return background_task(start)
+    return periodic("expirer", osc.expirer_interval, make)

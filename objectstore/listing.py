@@ -7,16 +7,16 @@
   headers in and out;
 * :func:`db_resources` -- the app's :class:`BrokerCache` and
   :class:`GroupCommitter`, created once per application and closed with it;
-* :func:`db_handler` -- the one place that maps domain errors to HTTP
-  (bad device 507, bad timestamp 400, missing DB 404).
+* :func:`db_handler` -- the one place where the lower layers' errors become
+  ``common.errors`` classes (bad device 507, bad timestamp 400, missing DB 404).
 
-Error bodies are plain text: these are internal servers, the proxy owns the
-client-facing format.
+Handlers raise ``common.errors`` classes; error bodies are plain text lines
+(:func:`objectstore.server.text_error`): these are internal servers, the proxy
+owns the client-facing format.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.errors import BadRequest, InsufficientStorage, NotFound, PreconditionFailed, Unavailable
 from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, Metadata
 from objectstore.db.base import UnsupportedSchema
 from objectstore.node import NODE, DeviceError, NodeContext
@@ -118,18 +119,18 @@ def db_path(node: NodeContext, device_path: Path, kind: str, partition: str,
 
 
 def parse_db_request(request: web.Request, kind: str) -> DbRequest:
-    """Device (507 when not served), partition (digits), names; raises HTTP errors."""
+    """Device (507 when not served), partition (digits), names; BadRequest (400)."""
     node = request.app[NODE]
     mi = request.match_info
     device_path = node.device_path(mi["device"])  # DeviceError -> 507 in db_handler
     part = mi["part"]
     if not part.isdigit():
-        raise web.HTTPBadRequest(text=f"bad partition {part!r}")
+        raise BadRequest(f"bad partition {part!r}")
     account = mi["account"]
     container = mi.get("container") if kind == "containers" else None
     for name in (account, container):
         if name is not None and (not name or "\x00" in name):
-            raise web.HTTPBadRequest(text="bad name")
+            raise BadRequest("bad name")
     path = db_path(node, device_path, kind, part, account, container)
     return DbRequest(node, request.app[DB_RESOURCES], mi["device"], device_path, part,
                      account, container, path)
@@ -148,14 +149,14 @@ def header_int(headers: Mapping[str, str], name: str, default: int | None = None
     value = headers.get(name)
     if value is None:
         if default is None:
-            raise web.HTTPBadRequest(text=f"missing {name}")
+            raise BadRequest(f"missing {name}")
         return default
     try:
         n = int(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"bad {name}: {value!r}") from None
+        raise BadRequest(f"bad {name}: {value!r}") from None
     if n < 0:
-        raise web.HTTPBadRequest(text=f"bad {name}: {value!r}")
+        raise BadRequest(f"bad {name}: {value!r}")
     return n
 
 
@@ -164,22 +165,21 @@ def truthy(value: str | None) -> bool:
 
 
 def db_handler(handler: Handler) -> Handler:
-    """Map the domain errors of a container/account handler to HTTP, in one place."""
+    """Turn the lower layers' errors in a container/account handler into
+    ``common.errors`` classes, in one place."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except asyncio.CancelledError:
-            raise
         except DeviceError as exc:
-            return web.Response(status=507, text=f"{exc}\n")
+            raise InsufficientStorage(f"{exc}\n") from None
         except tsmod.BadTimestamp as exc:
-            return web.Response(status=400, text=f"{exc}\n")
+            raise BadRequest(f"{exc}\n") from None
         except DatabaseNotFound:
-            return web.Response(status=404, text="Not Found\n")
+            raise NotFound("Not Found\n") from None
         except UnsupportedSchema as exc:
-            return web.Response(status=503, text=f"{exc}\n")
+            raise Unavailable(f"{exc}\n") from None
 
     return wrapped
 
@@ -233,15 +233,14 @@ def parse_listing(query: Mapping[str, str]) -> ListingParams:
     if raw and raw.isdigit():
         limit = int(raw)
         if limit > LISTING_LIMIT:
-            raise web.HTTPPreconditionFailed(
-                text=f"Maximum limit is {LISTING_LIMIT}\n")
+            raise PreconditionFailed(f"Maximum limit is {LISTING_LIMIT}\n")
     values = {k: query.get(k, "") for k in ("marker", "end_marker", "prefix", "delimiter")}
     for k, v in values.items():
         if "\x00" in v:
-            raise web.HTTPBadRequest(text=f"bad {k}\n")
+            raise BadRequest(f"bad {k}\n")
     delimiter = values["delimiter"]
     if delimiter and (len(delimiter) > 1 or ord(delimiter) >= 0x10FFFF):
-        raise web.HTTPPreconditionFailed(text="Bad delimiter\n")
+        raise PreconditionFailed("Bad delimiter\n")
     return ListingParams(limit, values["marker"], values["end_marker"], values["prefix"],
                          delimiter, truthy(query.get("reverse")))
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +15,29 @@ import aiohttp
 from aiohttp import web
 
 from common.atomicfile import fsync_dir
+from common.config import StrataConfig
 from common.threadpool import ThreadPool
+from objectstore.protocol import ring_file
+from rings.ring import Ring, RingError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MOUNT_CHECK_INTERVAL = 1.0  # seconds a device directory is trusted to still be there
+
+
+def node_root(cfg: StrataConfig, node: int) -> Path:
+    """The directory holding local node ``node``'s devices (one directory each)."""
+    return cfg.devices_path / f"node{node}"
+
+
+def load_ring(cfg: StrataConfig, kind: str) -> Ring | None:
+    """The runtime ring of ``kind`` (never the builder); None, logged, when unreadable."""
+    try:
+        return Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix())
+    except (OSError, RingError) as exc:
+        log.error("cannot load the %s ring: %s", kind, exc)
+        return None
 
 
 class DeviceError(Exception):
@@ -87,6 +104,12 @@ class NodeContext:
             )
         return self._session
 
+    @property
+    def call_timeout(self) -> aiohttp.ClientTimeout:
+        """For one whole node-to-node call: ``node_timeout`` in all, connected
+        within ``conn_timeout``."""
+        return aiohttp.ClientTimeout(total=self.node_timeout, connect=self.conn_timeout)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -96,6 +119,7 @@ class NodeContext:
 NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)
 
 DaemonStart = Callable[[web.Application], Coroutine[Any, Any, None] | None]
+Pass = Callable[[], Awaitable[Any]]  # one pass of a daemon
 
 
 def background_task(start: DaemonStart) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -111,6 +135,47 @@ def background_task(start: DaemonStart) -> Callable[[web.Application], AsyncIter
             await asyncio.gather(task, return_exceptions=True)
 
     return ctx
+
+
+def periodic(name: str, interval: float, make: Callable[[web.Application], Pass | None]
+             ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A daemon as a ``cleanup_ctx``: its pass every ``interval`` seconds (0 or less:
+    off). ``make(app)`` gives the pass, or None when it cannot run on this node."""
+
+    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
+        if interval <= 0:
+            return None
+        once = make(app)
+        if once is None:
+            return None
+        log.info("%s running every %.1fs", name, interval)
+        return run_every(name, interval, once)
+
+    return background_task(start)
+
+
+async def each_guarded(items: Iterable[T], concurrency: int,
+                       work: Callable[[T], Awaitable[None]],
+                       what: Callable[[T], str]) -> int:
+    """``work(item)`` for every item, ``concurrency`` at a time; one that fails is
+    logged (``what(item)`` names it) and the rest go on. The number that failed."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    failed = 0
+
+    async def one(item: T) -> None:
+        nonlocal failed
+        async with sem:
+            try:
+                await work(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failed += 1
+                log.exception("%s failed", what(item))
+
+    await asyncio.gather(*(one(item) for item in items))
+    return failed
+
 
 async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None:
     """Call ``once()`` (a coroutine function) every ``interval`` seconds until cancelled."""
@@ -128,6 +193,6 @@ async def run_every(name: str, interval: float, once: Callable[[], Any]) -> None
 
 
 __all__ = [
-    "NODE", "DaemonStart", "DeviceError", "NodeContext", "background_task", "fsync_dir",
-    "run_every",
+    "NODE", "DaemonStart", "DeviceError", "NodeContext", "Pass", "background_task",
+    "each_guarded", "fsync_dir", "load_ring", "node_root", "periodic", "run_every",
 ]

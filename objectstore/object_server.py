@@ -16,6 +16,15 @@ from typing import IO, Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from common import timestamp as tsmod
+from common.errors import (
+    BadRequest,
+    ClientDisconnected,
+    InsufficientStorage,
+    LengthRequired,
+    PreconditionFailed,
+    Unprocessable,
+)
 from common.ranges import (
     Unsatisfiable,
     check_conditions,
@@ -27,17 +36,25 @@ from common.ranges import (
 )
 from common.sendfile import sendfile
 from objectstore import expirer
-from objectstore import timestamp as tsmod
 from objectstore.async_pending import write_async_pending
 from objectstore.diskfile import (
-    POST_HEADERS,
     MetadataTooLarge,
     ObjectBackend,
     ObjectState,
     QuarantineError,
     Writer,
 )
+from objectstore.errors import Missing, object_missing, superseded
 from objectstore.node import NODE, DeviceError, NodeContext
+from objectstore.protocol import (
+    BACKEND_DATA_TIMESTAMP,
+    BACKEND_TIMESTAMP,
+    OBJECT_ROUTE,
+    OVERRIDE_BACKEND,
+    OVERRIDE_SYSMETA,
+    SMALL_BODY,
+    is_stored,
+)
 from objectstore.updates import ContainerUpdates, Target, targets_from_headers
 from rings.hashing import hash_path
 
@@ -46,20 +63,12 @@ log = logging.getLogger(__name__)
 BACKEND: web.AppKey[ObjectBackend] = web.AppKey("object_backend", ObjectBackend)
 UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", ContainerUpdates)
 
-ROUTE = "/objects/{device}/{part}/{account}/{container}/{obj:.+}"
-SMALL_BODY = 256 * 1024
 # Objects up to this size are read whole and checked against their ETag before
 # a byte is sent (a corrupt replica is quarantined and the proxy reads another);
 # larger ones are sent with sendfile and left to the auditor, as in Swift.
 VERIFY_ON_READ = 1 << 20
 CHUNK = 1 << 20
-# What an object (sysmeta) or a write (backend header) lists as, when not its own.
-OVERRIDE_SYSMETA = "x-object-sysmeta-container-update-override-"
-OVERRIDE_BACKEND = "x-backend-container-update-override-"
-# Stored with the object and returned on GET/HEAD, besides X-Object-Meta-*.
-STORED_HEADERS = frozenset({
-    *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
-})
+CLIENT_GONE = "client disconnected before the end"
 
 
 class Req:
@@ -73,11 +82,11 @@ class Req:
         self.part = mi["part"]
         self.account, self.container, self.obj = mi["account"], mi["container"], mi["obj"]
         if not self.part.isdigit():
-            raise web.HTTPBadRequest(text="partition must be a number")
+            raise BadRequest("partition must be a number")
         try:
             self.device_path = self.node.device_path(self.device)
         except DeviceError as exc:
-            raise web.HTTPInsufficientStorage(text=str(exc)) from None
+            raise InsufficientStorage(str(exc)) from None
         self.name = f"/{self.account}/{self.container}/{self.obj}"
         self.hash = hash_path(self.account, self.container, self.obj,
                               hash_prefix=self.node.hash_prefix,
@@ -87,7 +96,7 @@ class Req:
         try:
             return tsmod.normalize(request.headers.get("X-Timestamp", ""))
         except tsmod.BadTimestamp:
-            raise web.HTTPBadRequest(text="missing or bad X-Timestamp") from None
+            raise BadRequest("missing or bad X-Timestamp") from None
 
     async def state(self) -> ObjectState:
         st, _ = await self.load(with_small_body=False)
@@ -117,7 +126,7 @@ def stored_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in headers.items():
         k = key.lower()
-        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+        if is_stored(k):
             out[key.title() if not k.startswith("x-object-") else _meta_case(key)] = value
     return out
 
@@ -146,21 +155,13 @@ def object_headers(st: ObjectState) -> CIMultiDict[str]:
     stamp = st.meta_timestamp or st.data_timestamp
     h["Last-Modified"] = tsmod.http_date(stamp)
     h["X-Timestamp"] = st.data_timestamp
-    h["X-Backend-Timestamp"] = stamp
-    h["X-Backend-Data-Timestamp"] = st.data_timestamp
+    h[BACKEND_TIMESTAMP] = stamp
+    h[BACKEND_DATA_TIMESTAMP] = st.data_timestamp
     h["Accept-Ranges"] = "bytes"
     for key, value in meta.items():
-        k = key.lower()
-        if k.startswith(("x-object-meta-", "x-object-sysmeta-")) or k in STORED_HEADERS:
+        if is_stored(key.lower()):
             h[key] = value
     return h
-
-
-def not_found(st: ObjectState) -> web.Response:
-    headers = {}
-    if st.tombstone_timestamp:
-        headers["X-Backend-Timestamp"] = st.tombstone_timestamp
-    return web.Response(status=404, headers=headers)
 
 
 async def _update_containers(request: web.Request, req: Req, row: dict[str, Any]) -> None:
@@ -264,23 +265,24 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-               name: str, if_delete_at: str | None) -> tuple[int, str | None]:
-    """Write a tombstone unless something newer is there: (status, newer timestamp)."""
+               name: str, if_delete_at: str | None) -> bool:
+    """Write a tombstone unless something newer is there (409) or ``if_delete_at`` is
+    not the object's (412); whether a live object was there."""
     st = backend.state(device, part, obj_hash)
     if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
-        return 412, None
+        raise PreconditionFailed("")
     if st.newest and st.newest >= ts:
-        return 409, st.newest
+        raise superseded(st.newest)
     existed = st.exists and not expired(st)
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
-    return (204 if existed else 404), None
+    return existed
 
 
 async def put_object(request: web.Request) -> web.Response:
     try:
         return await _put_object(request)
     except MetadataTooLarge as exc:
-        return web.Response(status=400, text=str(exc))
+        raise BadRequest(str(exc)) from None
 
 
 async def _put_object(request: web.Request) -> web.Response:
@@ -288,7 +290,7 @@ async def _put_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     length = request.content_length
     if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        raise web.HTTPLengthRequired()
+        raise LengthRequired("Length Required")
     want = request.headers.get("ETag", "").strip('"').lower()
     metadata: dict[str, Any] = {
         "name": req.name,
@@ -299,29 +301,29 @@ async def _put_object(request: web.Request) -> web.Response:
     if length is not None and length <= SMALL_BODY:
         body = await _read_small(request, length)
         if len(body) != length:
-            return web.Response(status=499, text="client disconnected before the end")
+            raise ClientDisconnected(CLIENT_GONE)
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         if want and want != etag:
-            return web.Response(status=422, text="ETag does not match the body")
+            raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
                                    ts, body, metadata)
         if newer:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+            raise superseded(newer)
         received = length
     else:
         st = await req.state()
         if st.newest and st.newest >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+            raise superseded(st.newest)
         writer = await req.node.run(req.backend.writer, req.device)
         committed = False
         try:
             received = await _stream_body(request, writer, req.node)
             if length is not None and received != length:
-                return web.Response(status=499, text="client disconnected before the end")
+                raise ClientDisconnected(CLIENT_GONE)
             etag = writer.etag
             if want and want != etag:
-                return web.Response(status=422, text="ETag does not match the body")
+                raise Unprocessable("ETag does not match the body")
             metadata.update({"Content-Length": str(received), "ETag": etag})
             await req.node.run(req.backend.commit, writer, req.device, req.part, req.hash,
                                ts, metadata)
@@ -341,12 +343,14 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     req = Req(request)
     st, small = await req.load(with_small_body=request.method == "GET")
     if not st.exists or expired(st):
-        return not_found(st)
+        raise object_missing(st.tombstone_timestamp)
     headers = object_headers(st)
     length = st.length
     status = check_conditions(request.headers, st.etag,
                               float(int(float(st.meta_timestamp or st.data_timestamp or 0))),
                               request.method)
+    # Conditional and range answers (304, 412, 416) carry the object's headers as
+    # its 200 would: they are answers about the object, relayed by the proxy.
     if status is not None:
         return web.Response(status=status, headers=headers)
     try:
@@ -365,7 +369,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         if data is None:
             log.error("quarantining %s: its bytes do not match its ETag", req.name)
             await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)
-            return web.Response(status=404)  # the proxy reads another replica
+            raise Missing()  # the proxy reads another replica
         return _from_memory(data, ranges, headers)
     f = await req.node.run(req.backend.open, st)
     try:
@@ -455,16 +459,16 @@ async def post_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     st = await req.state()
     if not st.exists or expired(st):
-        return not_found(st)
+        raise object_missing(st.tombstone_timestamp)
     if st.newest and st.newest >= ts:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": st.newest})
+        raise superseded(st.newest)
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
     if "Content-Type" in request.headers:
         meta["Content-Type"] = request.headers["Content-Type"]
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
-        return web.Response(status=400, text=str(exc))
+        raise BadRequest(str(exc)) from None
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, meta)
     return web.Response(status=202)
@@ -473,20 +477,18 @@ async def post_object(request: web.Request) -> web.Response:
 async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
-    status, newer = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
-                                       ts, req.name, request.headers.get("X-If-Delete-At"))
-    if status == 412:
-        return web.Response(status=412)
-    if status == 409:
-        return web.Response(status=409, headers={"X-Backend-Timestamp": newer or ""})
+    existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
+                                 ts, req.name, request.headers.get("X-If-Delete-At"))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
         "etag": "", "deleted": 1})
-    return web.Response(status=status)
+    if not existed:
+        raise Missing()  # the tombstone is written all the same
+    return web.Response(status=204)
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_put(ROUTE, put_object)
-    app.router.add_get(ROUTE, get_object)  # HEAD too
-    app.router.add_post(ROUTE, post_object)
-    app.router.add_delete(ROUTE, delete_object)
+    app.router.add_put(OBJECT_ROUTE, put_object)
+    app.router.add_get(OBJECT_ROUTE, get_object)  # HEAD too
+    app.router.add_post(OBJECT_ROUTE, post_object)
+    app.router.add_delete(OBJECT_ROUTE, delete_object)

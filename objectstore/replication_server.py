@@ -33,15 +33,24 @@ from typing import Any
 
 from aiohttp import web
 
+from common.errors import (
+    BadRequest,
+    ClientDisconnected,
+    Conflict,
+    InsufficientStorage,
+    NotImplementedYet,
+    Unprocessable,
+)
 from objectstore import hashes
 from objectstore.diskfile import DiskBackend, DiskWriter, live_files
 from objectstore.node import NODE, DeviceError, NodeContext
 from objectstore.object_server import BACKEND
+from objectstore.protocol import METADATA_LENGTH, OBJECTS, REPLICATE_PREFIX, REPLICATION
 from rings.hashing import hash_path
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/replicate/objects"
+PREFIX = f"{REPLICATE_PREFIX}/{OBJECTS}"
 MAX_METADATA = 1 << 20
 CHUNK = 1 << 20
 
@@ -50,11 +59,11 @@ def _partition_dir(request: web.Request) -> tuple[NodeContext, Path]:
     node = request.app[NODE]
     part = request.match_info["part"]
     if not hashes.is_partition(part):
-        raise web.HTTPBadRequest(text="partition must be a number")
+        raise BadRequest("partition must be a number")
     try:
         dev = node.device_path(request.match_info["device"])
     except DeviceError as exc:
-        raise web.HTTPInsufficientStorage(text=str(exc)) from None
+        raise InsufficientStorage(str(exc)) from None
     return node, dev / "objects" / part
 
 
@@ -62,7 +71,7 @@ async def replicate_partition(request: web.Request) -> web.Response:
     node, part_dir = _partition_dir(request)
     recalc = [s for s in request.query.get("recalculate", "").split(",") if s]
     if any(not hashes.is_suffix(s) for s in recalc):
-        raise web.HTTPBadRequest(text="recalculate takes suffixes (three hex digits)")
+        raise BadRequest("recalculate takes suffixes (three hex digits)")
     result = await node.run(hashes.get_hashes, part_dir, recalc, hashes.DEFAULT_MAX_AGE,
                             None, node.reclaim_age)
     return web.json_response(result)
@@ -72,7 +81,7 @@ async def replicate_suffix(request: web.Request) -> web.Response:
     node, part_dir = _partition_dir(request)
     suffix = request.match_info["suffix"]
     if not hashes.is_suffix(suffix):
-        raise web.HTTPBadRequest(text="bad suffix")
+        raise BadRequest("bad suffix")
     result = await node.run(hashes.list_suffix, part_dir / suffix,
                             time.time() - node.reclaim_age)
     return web.json_response(result)
@@ -90,49 +99,48 @@ def _check_name(metadata: dict[str, Any], obj_hash: str, node: NodeContext) -> b
                      hash_suffix=node.hash_suffix) == obj_hash
 
 
-def _verdict(part_dir: Path, obj_hash: str, name: str) -> int | None:
-    """200 when the file is already kept here, 409 when it would not be kept."""
+def _kept(part_dir: Path, obj_hash: str, name: str) -> bool:
+    """True when the file is already kept here; Conflict (409) when it would not be."""
     current = hashes.live_names(part_dir / obj_hash[-3:] / obj_hash)
     if name in current:
-        return 200
+        return True
     if name not in live_files([*current, name]):
-        return 409
-    return None
+        raise Conflict("")
+    return False
 
 
 async def push_file(request: web.Request) -> web.Response:
     node, part_dir = _partition_dir(request)
     backend = request.app[BACKEND]
     if not isinstance(backend, DiskBackend):
-        raise web.HTTPNotImplemented(text="replication needs the disk backend")
-    if request.headers.get("X-Backend-Replication", "").lower() != "true":
-        raise web.HTTPBadRequest(text="X-Backend-Replication: true is required")
+        raise NotImplementedYet("replication needs the disk backend")
+    if request.headers.get(REPLICATION, "").lower() != "true":
+        raise BadRequest("X-Backend-Replication: true is required")
     obj_hash, name = request.match_info["hash"], request.match_info["name"]
     if not hashes.is_hash(obj_hash) or not hashes.valid_file_name(name):
-        raise web.HTTPBadRequest(text="bad object hash or file name")
+        raise BadRequest("bad object hash or file name")
     try:
-        meta_len = int(request.headers["X-Backend-Metadata-Length"])
+        meta_len = int(request.headers[METADATA_LENGTH])
     except (KeyError, ValueError):
-        raise web.HTTPBadRequest(text="X-Backend-Metadata-Length is required") from None
+        raise BadRequest("X-Backend-Metadata-Length is required") from None
     if not 0 < meta_len <= MAX_METADATA:
-        raise web.HTTPBadRequest(text="metadata too large")
+        raise BadRequest("metadata too large")
     try:
         raw = await request.content.readexactly(meta_len)
     except asyncio.IncompleteReadError:
-        return web.Response(status=499, text="client disconnected before the end")
+        raise ClientDisconnected("client disconnected before the end") from None
     try:
         metadata = json.loads(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text="metadata is not JSON") from None
+        raise BadRequest("metadata is not JSON") from None
     if not isinstance(metadata, dict) or not _check_name(metadata, obj_hash, node):
-        raise web.HTTPBadRequest(text="metadata does not belong to this object")
+        raise BadRequest("metadata does not belong to this object")
     device, part = request.match_info["device"], request.match_info["part"]
-    verdict = await node.run(_verdict, part_dir, obj_hash, name)
-    if verdict is not None:
-        return web.Response(status=verdict)
+    if await node.run(_kept, part_dir, obj_hash, name):
+        return web.Response(status=200)
     if not name.endswith(".data"):
         if await request.content.read(1):
-            raise web.HTTPBadRequest(text="only a .data file has bytes")
+            raise BadRequest("only a .data file has bytes")
         await node.run(backend.place_file, None, device, part, obj_hash, name, metadata)
         return web.Response(status=201)
     writer: DiskWriter = await node.run(backend.writer, device)
@@ -142,7 +150,7 @@ async def push_file(request: web.Request) -> web.Response:
             await node.run(writer.write, chunk)
         if (writer.etag != str(metadata.get("ETag", ""))
                 or str(writer.length) != str(metadata.get("Content-Length", ""))):
-            return web.Response(status=422, text="body does not match ETag/Content-Length")
+            raise Unprocessable("body does not match ETag/Content-Length")
         await node.run(backend.place_file, writer, device, part, obj_hash, name, metadata)
         placed = True
     finally:

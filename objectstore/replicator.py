@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -37,10 +37,10 @@ from aiohttp import web
 from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.node import NODE, NodeContext, Pass, each_guarded, load_ring, periodic
+from objectstore.protocol import METADATA_LENGTH, REPLICATION
 from objectstore.replication_server import PREFIX
-from objectstore.setup import ring_file
-from rings.ring import Node, Ring, RingError
+from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
@@ -100,28 +100,18 @@ class ObjectReplicator:
         stats = ReplicationStats()
         start = time.monotonic()
         jobs = await self._jobs()
-        sem = asyncio.Semaphore(max(1, self.concurrency))
 
         async def one(job: Job) -> None:
-            async with sem:
-                try:
-                    await self._replicate(job, stats)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    stats.failures += 1
-                    log.exception("replicating %s/%s failed", job.device, job.part)
+            await self._replicate(job, stats)
 
-        await asyncio.gather(*(one(j) for j in jobs))
+        failed = await each_guarded(jobs, self.concurrency, one,
+                                    lambda job: f"replicating {job.device}/{job.part}")
+        stats.failures += failed  # after the await: the jobs count failures too
         stats.elapsed = time.monotonic() - start
         level = logging.INFO if (stats.files_pushed or stats.handoffs_removed
                                  or stats.failures) else logging.DEBUG
         log.log(level, "object replication pass: %s", stats.summary())
         return stats
-
-    async def run_forever(self, interval: float) -> None:
-        log.info("object replicator running every %.1fs", interval)
-        await run_every("object replication", interval, self.replicate_once)
 
     # -- planning ---------------------------------------------------------------
 
@@ -260,7 +250,7 @@ class ObjectReplicator:
         meta = json.dumps(metadata, separators=(",", ":")).encode()
         url = (f"http://{_addr(peer)}{PREFIX}/{peer['device']}/{job.part}/"
                f"{obj_hash}/{name}")
-        headers = {"X-Backend-Replication": "true", "X-Backend-Metadata-Length": str(len(meta))}
+        headers = {REPLICATION: "true", METADATA_LENGTH: str(len(meta))}
         try:
             size = os.fstat(f.fileno()).st_size
             headers["Content-Length"] = str(len(meta) + size)
@@ -305,16 +295,11 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the object replicator when ``replicator_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
-        if osc.replicator_interval <= 0:
-            return None
-        try:
-            ring = Ring(ring_file(cfg, "object"), cfg.hash_prefix(), cfg.hash_suffix())
-        except (OSError, RingError) as exc:
-            log.error("no object replication: cannot load the object ring (%s)", exc)
-            return None
-        replicator = ObjectReplicator(app[NODE], ring, ip=osc.host,
-                                      port=osc.port + node_number - 1)
-        return replicator.run_forever(osc.replicator_interval)
+    def make(app: web.Application) -> Pass | None:
+        ring = load_ring(cfg, "object")
+        if ring is None:
+            return None  # no object replication (logged)
+        return ObjectReplicator(app[NODE], ring, ip=osc.host,
+                                port=osc.port + node_number - 1).replicate_once
 
-    return background_task(start)
+    return periodic("object replication", osc.replicator_interval, make)

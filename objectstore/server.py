@@ -34,25 +34,35 @@ from objectstore import (
     updater,
 )
 from objectstore.diskfile import DiskBackend, ObjectBackend
-from objectstore.node import NODE, NodeContext
-from objectstore.setup import node_root
+from objectstore.node import NODE, NodeContext, node_root
 from objectstore.updates import ContainerUpdates
 
 log = logging.getLogger(__name__)
 
 
 def text_error(request: web.Request, err: ApiError) -> web.Response:
-    """Storage nodes answer only the proxy: plain text is enough."""
+    """The node's error format: its handlers raise ``common.errors`` classes
+    (:mod:`objectstore.errors`), answered as their message in plain text; with no
+    message, a bare status and headers (no body, no Content-Type). Storage nodes
+    answer only the proxy and each other: nothing more is needed."""
+    if not err.message:
+        return web.Response(status=err.status, headers=err.headers)
     return web.Response(status=err.status, text=err.message, headers=err.headers)
 
 
-def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Application:
-    app = make_app(AppSettings(
+def node_settings() -> AppSettings:
+    """How a storage node's application is made (``common.http.make_app``): its
+    errors mapped by the common middleware and rendered by :func:`text_error`."""
+    return AppSettings(
         service="storage", error_format=text_error, max_body=1 << 40,
         request_id=swift_txn_id, request_id_headers=("X-Trans-Id",),
         incoming_id_headers=("X-Trans-Id",), map_error=client_gone,
         quiet_prefixes=("/replicate/",),
-    ))
+    )
+
+
+def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Application:
+    app = make_app(node_settings())
     app[NODE] = node
     app[object_server.BACKEND] = backend or DiskBackend(node.devices)
     app[object_server.UPDATES] = ContainerUpdates(node)

@@ -4,32 +4,27 @@ Creates the local nodes' device directories and, when there are no rings yet,
 builds account, container and object rings over them: one zone per node,
 ``devices_per_node`` devices each, equal weights, ``replicas`` replicas. Rings
 that exist are left alone (the operator changes them with ``strata ring``).
+
+This is set-up, not the runtime: it is the one storage module that imports the
+ring builder (``rings.builder``). The servers and daemons only load the small
+runtime ring (``rings.ring``, :func:`objectstore.node.load_ring`) and never
+import this module.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from common.config import StrataConfig
+from objectstore.node import node_root
+from objectstore.protocol import RING_TYPES, ring_file
 from rings.builder import RingBuilder
 
 log = logging.getLogger(__name__)
 
-RING_TYPES = ("account", "container", "object")
-
-
 def node_devices(cfg: StrataConfig, node: int) -> list[str]:
     """Device names of local node ``node`` (1-based): ``n1d1``, ``n1d2``, …"""
     return [f"n{node}d{d}" for d in range(1, cfg.objectstore.devices_per_node + 1)]
-
-
-def node_root(cfg: StrataConfig, node: int) -> Path:
-    return cfg.devices_path / f"node{node}"
-
-
-def ring_file(cfg: StrataConfig, kind: str) -> Path:
-    return cfg.ring_path / f"{kind}.ring.gz"
 
 
 def prepare(cfg: StrataConfig) -> None:

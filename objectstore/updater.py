@@ -29,22 +29,22 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.config import StrataConfig
-from objectstore import timestamp as tsmod
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
-from objectstore.db_replicator import DB_KINDS, find_dbs, load_ring
-from objectstore.node import NODE, NodeContext, background_task, run_every
+from objectstore.db_replicator import DB_KINDS, find_dbs
+from objectstore.node import NODE, NodeContext, Pass, load_ring, periodic
+from objectstore.protocol import ACCOUNTS, CONTAINERS, node_path
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -112,16 +112,12 @@ class Updater:
         self.batch_size = batch_size
         self.concurrency = concurrency
 
-    def _timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                     connect=self.node.conn_timeout)
-
     async def _request(self, method: str, url: str, headers: dict[str, str],
                        data: bytes | None = None) -> int:
         """The answer's status; 0 when the target could not be reached in time."""
         try:
             async with self.node.session.request(method, url, headers=headers, data=data,
-                                                 timeout=self._timeout()) as r:
+                                                 timeout=self.node.call_timeout) as r:
                 await r.read()
                 return r.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -183,9 +179,9 @@ class Updater:
         """POST every row of ``group`` (one target) in batches; the worst status."""
         rec = group[0].record
         rows = [row for p in group for row in p.record.get("rows", [])]
-        path = "/".join(quote(str(rec.get(k, "")), safe="")
-                        for k in ("device", "partition", "account", "container"))
-        url = f"http://{rec.get('host')}/containers/{path}?batch"
+        path = node_path(CONTAINERS, *(str(rec.get(k, "")) for k in
+                                       ("device", "partition", "account", "container")))
+        url = f"http://{rec.get('host')}{path}?batch"
         for i in range(0, max(len(rows), 1), self.batch_size):
             status = await self._request("POST", url, {"Content-Type": "application/json"},
                                          json.dumps(rows[i:i + self.batch_size]).encode())
@@ -237,10 +233,9 @@ class Updater:
                        "X-Object-Count": str(info.object_count),
                        "X-Bytes-Used": str(info.bytes_used),
                        "X-Timestamp": tsmod.now()}
-            tail = f"{part}/{quote(info.account, safe='')}/{quote(info.container, safe='')}"
             statuses = await asyncio.gather(*(
-                self._request("PUT", f"http://{n['ip']}:{n['port']}/accounts/"
-                              f"{quote(n['device'], safe='')}/{tail}", headers)
+                self._request("PUT", f"http://{n['ip']}:{n['port']}" + node_path(
+                    ACCOUNTS, n["device"], part, info.account, info.container), headers)
                 for n in nodes))
             ok = sum(1 for s in statuses if 200 <= s < 300)
             if ok * 2 <= len(nodes):
@@ -259,11 +254,8 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     """A ``cleanup_ctx`` running the updater when ``updater_interval`` > 0."""
     osc = cfg.objectstore
 
-    def start(app: web.Application) -> Coroutine[Any, Any, None] | None:
-        if osc.updater_interval <= 0:
-            return None
-        updater = Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age)
-        return run_every("updater", osc.updater_interval, updater.run_once)
+    def make(app: web.Application) -> Pass:
+        return Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age).run_once
 
-    return background_task(start)
+    return periodic("updater", osc.updater_interval, make)
 

@@ -16,11 +16,17 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
 from objectstore.node import NodeContext
+from objectstore.protocol import (
+    CONTAINER_DEVICE,
+    CONTAINER_HOST,
+    CONTAINER_PARTITION,
+    CONTAINERS,
+    node_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +47,9 @@ class Target:
     container: str
 
     def batch_url(self) -> str:
-        path = "/".join(quote(p, safe="") for p in (self.device, self.partition,
-                                                    self.account, self.container))
-        return f"http://{self.host}/containers/{path}?batch"
+        path = node_path(CONTAINERS, self.device, self.partition, self.account,
+                         self.container)
+        return f"http://{self.host}{path}?batch"
 
 
 @dataclass
@@ -100,8 +106,7 @@ class ContainerUpdates:
             async with self.node.session.post(
                 target.batch_url(), data=json.dumps(rows),
                 headers={"Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self.node.node_timeout,
-                                              connect=self.node.conn_timeout),
+                timeout=self.node.call_timeout,
             ) as r:
                 await r.read()
                 if r.status // 100 == 2:
@@ -114,10 +119,9 @@ class ContainerUpdates:
 
 def targets_from_headers(headers: Any, account: str, container: str) -> list[Target]:
     """The container replicas the proxy asked this object server to update."""
-    hosts = [h.strip() for h in headers.get("X-Backend-Container-Host", "").split(",")
-             if h.strip()]
-    devices = [d.strip() for d in headers.get("X-Backend-Container-Device", "").split(",")]
-    part = headers.get("X-Backend-Container-Partition", "")
+    hosts = [h.strip() for h in headers.get(CONTAINER_HOST, "").split(",") if h.strip()]
+    devices = [d.strip() for d in headers.get(CONTAINER_DEVICE, "").split(",")]
+    part = headers.get(CONTAINER_PARTITION, "")
     if not hosts or not part.isdigit() or len(devices) != len(hosts):
         return []
     return [Target(h, d, part, account, container) for h, d in zip(hosts, devices, strict=True)]

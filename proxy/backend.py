@@ -8,12 +8,11 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
+from objectstore import protocol
 from proxy.quorum import Answer
 from rings.ring import Node, Ring
 
@@ -28,12 +27,8 @@ class NodeDown(Exception):
 
 def node_path(kind: str, node: Node, part: int, account: str, container: str | None = None,
               obj: str | None = None) -> str:
-    parts = [kind, node["device"], str(part), quote(account, safe="")]
-    if container is not None:
-        parts.append(quote(container, safe=""))
-    if obj is not None:
-        parts.append(quote(obj, safe="/"))
-    return "/" + "/".join(parts)
+    """The path of a name on ``node`` (:func:`objectstore.protocol.node_path`)."""
+    return protocol.node_path(kind, node["device"], part, account, container, obj)
 
 
 def node_url(node: Node, path: str) -> URL:
@@ -292,7 +287,3 @@ async def open_read(backend: Backend, nodes: Iterator[Node], method: str,
         await r.read()
         await ctx.__aexit__(None, None, None)
     yield None, seen
-
-
-def backend_headers(extra: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in extra.items() if v is not None}

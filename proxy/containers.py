@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree as ET
 
+from objectstore.protocol import ACCOUNT_DEVICE, ACCOUNT_HOST, ACCOUNT_PARTITION, ACCOUNTS
 from proxy.auth import (
     Caller,
     authorize_account,
@@ -164,7 +165,7 @@ async def ensure_account(st: ProxyState, request: SwiftRequest, caller: Caller,
     pl = st.place("account", account)
     ts = new_timestamp()
     results = await st.backend.fan_out(
-        pl, "PUT", lambda n: node_path("accounts", n, pl.part, account),
+        pl, "PUT", lambda n: node_path(ACCOUNTS, n, pl.part, account),
         lambda i, n: {"X-Timestamp": ts, "X-Trans-Id": request.txn})
     status, _ = decide(answers_only(results), len(pl.primaries))
     if status // 100 != 2:
@@ -184,9 +185,8 @@ async def write(st: ProxyState, request: SwiftRequest, path: SwiftPath, kind: st
 
         def headers_for(i: int, node: Any) -> dict[str, str]:
             a = apl.primaries[i % len(apl.primaries)]
-            return {**headers, "X-Backend-Account-Host": node_addr(a),
-                    "X-Backend-Account-Device": a["device"],
-                    "X-Backend-Account-Partition": str(apl.part)}
+            return {**headers, ACCOUNT_HOST: node_addr(a), ACCOUNT_DEVICE: a["device"],
+                    ACCOUNT_PARTITION: str(apl.part)}
     else:
         def headers_for(i: int, node: Any) -> dict[str, str]:
             return headers

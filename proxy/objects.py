@@ -9,8 +9,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from objectstore.object_server import STORED_HEADERS
-from objectstore.timestamp import http_date
+from common.timestamp import http_date
+from objectstore.protocol import (
+    CONTAINER_DEVICE,
+    CONTAINER_HOST,
+    CONTAINER_PARTITION,
+    OBJECTS,
+    SMALL_BODY,
+    is_stored,
+)
 from proxy.auth import authorize_object, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail
@@ -20,13 +27,12 @@ from proxy.request import SwiftPath, check_metadata, check_object_put
 from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
 from rings.ring import Node
 
-SMALL_PUT = 256 * 1024  # read whole, then sent as one chunk to every replica
 CHUNK = 1 << 20
-SMALL_GET = 256 * 1024  # bodies up to this are relayed in one piece, not streamed
-# Headers passed back to clients from an object server's GET/HEAD.
+# Headers passed back to clients from an object server's GET/HEAD, besides the
+# ones the object stores (objectstore.protocol.is_stored).
 RESPONSE_HEADERS = frozenset({
     "content-type", "content-length", "etag", "last-modified", "x-timestamp",
-    "accept-ranges", "content-range", *STORED_HEADERS,
+    "accept-ranges", "content-range",
 })
 
 
@@ -34,7 +40,7 @@ def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in node_headers.items():
         lk = k.lower()
-        if lk in RESPONSE_HEADERS or lk.startswith(("x-object-meta-", "x-object-sysmeta-")):
+        if lk in RESPONSE_HEADERS or is_stored(lk):
             out[k] = v
     return out
 
@@ -43,8 +49,7 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn}
     for k, v in request.headers.items():
         lk = k.lower()
-        if lk.startswith(("x-object-meta-", "x-object-sysmeta-")) or lk in STORED_HEADERS or lk in (
-                "content-type", "etag"):
+        if is_stored(lk) or lk in ("content-type", "etag"):
             h[k] = v
     # The length the body is checked against (a request made inside the proxy, e.g.
     # by the S3 front, has no Content-Length header): with it a small object reaches
@@ -113,9 +118,8 @@ def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
     out = []
     for i in range(replicas):
         c = cpl.primaries[i % len(cpl.primaries)]
-        out.append({**base, "X-Backend-Container-Host": node_addr(c),
-                    "X-Backend-Container-Device": c["device"],
-                    "X-Backend-Container-Partition": str(cpl.part)})
+        out.append({**base, CONTAINER_HOST: node_addr(c), CONTAINER_DEVICE: c["device"],
+                    CONTAINER_PARTITION: str(cpl.part)})
     return out
 
 
@@ -127,7 +131,7 @@ async def put_object(st: ProxyState, request: SwiftRequest,
     replicas = len(pl.primaries)
 
     def path_for(node: Node) -> str:
-        return node_path("objects", node, pl.part, path.account, path.container, path.obj)
+        return node_path(OBJECTS, node, pl.part, path.account, path.container, path.obj)
 
     per_replica = _per_replica_headers(st, path, base, replicas)
 
@@ -140,7 +144,7 @@ async def put_object(st: ProxyState, request: SwiftRequest,
     async def client_body() -> AsyncIterator[bytes]:
         nonlocal received
         body = request.body
-        if length is not None and length <= SMALL_PUT and isinstance(body, StreamBody):
+        if length is not None and length <= SMALL_BODY and isinstance(body, StreamBody):
             try:
                 data = await body.read_exactly(length) if length else b""
             except asyncio.IncompleteReadError:
@@ -193,7 +197,7 @@ async def get_object(st: ProxyState, request: SwiftRequest,
     try:
         r, seen = await stack.enter_async_context(open_read(
             st.backend, iter(read_nodes(pl)), request.method,
-            lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
+            lambda n: node_path(OBJECTS, n, pl.part, path.account, path.container, path.obj),
             fwd, good))
         if r is None:
             if any(a.status == 404 for a in seen):
@@ -206,7 +210,7 @@ async def get_object(st: ProxyState, request: SwiftRequest,
             return SwiftResponse.of(r.status, headers, body if r.status == 416 else b"")
         if request.method == "HEAD":
             return SwiftResponse.of(r.status, headers)
-        if r.content_length is not None and r.content_length <= SMALL_GET:
+        if r.content_length is not None and r.content_length <= SMALL_BODY:
             body = await r.read()  # small: one buffered write to the client
             return SwiftResponse.of(r.status, headers, body)
     except BaseException:
@@ -231,7 +235,7 @@ async def post_or_delete(st: ProxyState, request: SwiftRequest,
     per_replica = _per_replica_headers(st, path, base, len(pl.primaries))
     results = await st.backend.fan_out(
         pl, request.method,
-        lambda n: node_path("objects", n, pl.part, path.account, path.container, path.obj),
+        lambda n: node_path(OBJECTS, n, pl.part, path.account, path.container, path.obj),
         lambda i, n: per_replica[i])
     status, agreeing = decide(answers_only(results), len(pl.primaries))
     if request.method == "DELETE" and status in (204, 404):

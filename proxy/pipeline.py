@@ -29,6 +29,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict, MultiDict
 
 from common.http import ApiError, client_gone
+from objectstore.protocol import SYSMETA_PREFIXES
 from proxy.auth import Caller
 from proxy.request import SwiftPath
 
@@ -253,13 +254,10 @@ async def call(handler: Handler, req: SwiftRequest) -> SwiftResponse:
         return error_response(err)
 
 
-SYSMETA = ("x-account-sysmeta-", "x-container-sysmeta-", "x-object-sysmeta-")
-
-
 def without_sysmeta(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """Swift's gatekeeper: system metadata is set and read by features only,
     never by clients, in either direction."""
-    return CIMultiDict((k, v) for k, v in headers if not k.lower().startswith(SYSMETA))
+    return CIMultiDict((k, v) for k, v in headers if not k.lower().startswith(SYSMETA_PREFIXES))
 
 
 def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,

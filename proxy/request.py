@@ -20,6 +20,12 @@ MAX_OBJECT_NAME = 1024
 MAX_META_NAME = 128
 MAX_META_VALUE = 256
 VERSIONS = ("v1", "v1.0")
+TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
+
+
+def is_true(value: str | None) -> bool:
+    """Swift's ``config_true_value``: a header, parameter or setting that means yes."""
+    return (value or "").strip().lower() in TRUE_VALUES
 
 
 @dataclass(frozen=True)

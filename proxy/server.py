@@ -24,7 +24,7 @@ from common.http import (
     swift_txn_id,
 )
 from identity.client import service_validator
-from objectstore.setup import RING_TYPES, ring_file
+from objectstore.protocol import BACKEND_PREFIX, RING_TYPES, ring_file
 from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
@@ -35,8 +35,6 @@ from proxy.state import STATE, ProxyState
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
-
-BACKEND_PREFIX = "x-backend-"
 
 
 def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:

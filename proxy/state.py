@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from common import timestamp as tsmod
 from common.config import StrataConfig
 from identity.client import TokenValidator
-from objectstore import timestamp as tsmod
 from proxy.backend import Backend, Placement, node_path, open_read, shuffled
 from proxy.pipeline import Pipeline
 from proxy.quorum import Answer

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from rings.atomicfile import write_atomic
+from common.atomicfile import write_atomic
 from rings.placement import TierTree, Wants, build_tree
 from rings.ring import DeviceInfo, RingData, RingError, RingFormatError
 
@@ -101,6 +101,20 @@ class Device:
 class RebalanceResult(NamedTuple):
     parts_moved: int  # partition-replicas whose device changed (new placements included)
     balance: float  # max % deviation of a device from its weight share
+
+
+@dataclass
+class _Rebalance:
+    """What one rebalance works on: the tier tree, each device's quota and how many
+    replicas it holds now, the partitions in (seeded) random order, which of them
+    may move (``min_part_hours``) and which have had a replica moved already."""
+
+    tree: TierTree
+    quotas: dict[int, int]
+    counts: Counter[int]
+    order: list[int]
+    movable: Callable[[int], bool]
+    moved: bytearray
 
 
 def _check_weight(weight: float) -> float:
@@ -203,9 +217,6 @@ class RingBuilder:
         dev.weight = _check_weight(weight)
         self.changed = True
 
-    def set_meta(self, dev_id: int, meta: str) -> None:
-        self.get_dev(dev_id).meta = meta
-
     def search_devs(
         self,
         *,
@@ -218,28 +229,12 @@ class RingBuilder:
         meta: str | None = None,
     ) -> list[Device]:
         """Devices matching every given field (``meta`` matches a substring)."""
-        found = []
-        for dev in sorted(self.devs.values(), key=lambda d: d.id):
-            if id is not None and dev.id != id:
-                continue
-            if region is not None and dev.region != region:
-                continue
-            if zone is not None and dev.zone != zone:
-                continue
-            if ip is not None and dev.ip != ip:
-                continue
-            if port is not None and dev.port != port:
-                continue
-            if device is not None and dev.device != device:
-                continue
-            if meta is not None and meta not in dev.meta:
-                continue
-            found.append(dev)
-        return found
-
-    def pretend_min_part_hours_passed(self) -> None:
-        """Forget when partitions last moved (tests, and an operator in a hurry)."""
-        self.last_part_moves = array("q", [NEVER]) * self.parts
+        exact = {k: v for k, v in (("id", id), ("region", region), ("zone", zone),
+                                   ("ip", ip), ("port", port), ("device", device))
+                 if v is not None}
+        return [dev for dev in sorted(self.devs.values(), key=lambda d: d.id)
+                if all(getattr(dev, k) == v for k, v in exact.items())
+                and (meta is None or meta in dev.meta)]
 
     # -- rebalance -------------------------------------------------------
 
@@ -304,10 +299,11 @@ class RingBuilder:
                         table[part] = NONE_DEV
                         moved[part] = 1
 
+        rb = _Rebalance(tree, quotas, counts, order, movable, moved)
         for _pass in range(replicas + 1):
-            changed = self._gather_dispersion(tree, quotas, counts, order, movable, moved)
-            changed += self._place(tree, quotas, counts, order)
-            changed += self._move_overweight(tree, quotas, counts, order, movable, moved)
+            changed = self._gather_dispersion(rb)
+            changed += self._place(rb)
+            changed += self._move_overweight(rb)
             if not changed:
                 break
 
@@ -328,26 +324,19 @@ class RingBuilder:
         self.changed = False
         return RebalanceResult(parts_moved, self.balance())
 
-    def _gather_dispersion(
-        self,
-        tree: TierTree,
-        quotas: dict[int, int],
-        counts: Counter[int],
-        order: list[int],
-        movable: Callable[[int], bool],
-        moved: bytearray,
-    ) -> int:
+    def _gather_dispersion(self, rb: _Rebalance) -> int:
         """Unassign one replica of each movable partition that is less dispersed than allowed."""
+        tree, quotas, counts, moved = rb.tree, rb.quotas, rb.counts, rb.moved
         tables = self.replica2part2dev
         cache: dict[tuple[int, ...], list[int]] = {}
         gathered = 0
         rows = list(zip(*tables, strict=True))
-        for part in order:
+        for part in rb.order:
             row = rows[part]
             crowded = cache.get(row)
             if crowded is None:
                 crowded = cache[row] = tree.misplaced_replicas(row)
-            if not crowded or not movable(part):
+            if not crowded or not rb.movable(part):
                 continue
             # Take the replica whose device is the most over its quota.
             replica = max(crowded, key=lambda r: (counts[row[r]] - quotas.get(row[r], 0), r))
@@ -358,15 +347,7 @@ class RingBuilder:
             gathered += 1
         return gathered
 
-    def _move_overweight(
-        self,
-        tree: TierTree,
-        quotas: dict[int, int],
-        counts: Counter[int],
-        order: list[int],
-        movable: Callable[[int], bool],
-        moved: bytearray,
-    ) -> int:
+    def _move_overweight(self, rb: _Rebalance) -> int:
         """Move replicas off devices (or tiers) above their quota, one per partition.
 
         A replica moves only where :meth:`TierTree.choose` would put it (so
@@ -374,7 +355,8 @@ class RingBuilder:
         closer to their quotas (:meth:`Wants.move_helps`); a device with
         weight 0 gives its replicas to whoever takes them.
         """
-        wants = Wants(tree, quotas, counts)
+        tree, counts = rb.tree, rb.counts
+        wants = Wants(tree, rb.quotas, counts)
         inactive = sum(n for dev_id, n in counts.items() if n > 0 and dev_id not in tree.dev_node)
         if not wants.over and not inactive:
             return 0
@@ -383,10 +365,10 @@ class RingBuilder:
         # First only from devices above their own quota; then, if tiers are
         # still off, from any device in a tier above its quota.
         for source_ok in (wants.device_over, wants.holds_too_many):
-            for part in order:
+            for part in rb.order:
                 if not wants.over and not inactive:
                     return done
-                if not movable(part):
+                if not rb.movable(part):
                     continue
                 row = [table[part] for table in tables]
                 for replica, dev_id in enumerate(row):
@@ -402,7 +384,7 @@ class RingBuilder:
                         counts[chosen] += 1
                         if dev_id not in tree.dev_node:
                             inactive -= 1
-                        moved[part] = 1
+                        rb.moved[part] = 1
                         done += 1
                         break
                     wants.add(dev_id, -1)
@@ -428,24 +410,19 @@ class RingBuilder:
                 return chosen
         return None
 
-    def _place(
-        self,
-        tree: TierTree,
-        quotas: dict[int, int],
-        counts: Counter[int],
-        order: list[int],
-    ) -> int:
+    def _place(self, rb: _Rebalance) -> int:
         """Give every unassigned replica a device (see :meth:`TierTree.choose`)."""
+        tree, counts = rb.tree, rb.counts
         tables = self.replica2part2dev
         if not any(NONE_DEV in table for table in tables):
             return 0
         unassigned = {
             part for table in tables for part, dev_id in enumerate(table) if dev_id == NONE_DEV
         }
-        want = tree.want_from(quotas, counts)
+        want = tree.want_from(rb.quotas, counts)
         dev_node, path = tree.dev_node, tree.path
         placed = 0
-        for part in order:
+        for part in rb.order:
             if part not in unassigned:
                 continue
             row = [table[part] for table in tables]

@@ -16,13 +16,14 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rings.builder import RingBuilder
 from rings.ring import RingData, RingError
 
 __all__ = [
-    "DeviceSpec",
     "add_parser",
     "configure_ring_parser",
     "main",
@@ -45,31 +46,9 @@ class CliError(Exception):
     """A message for the operator; becomes ``strata ring: error: ...`` and exit 2."""
 
 
-class DeviceSpec:
-    """A parsed ``r1z1-127.0.0.1:6200/d1_meta`` device plus its weight."""
-
-    __slots__ = ("device", "ip", "meta", "port", "region", "weight", "zone")
-
-    def __init__(
-        self, region: int, zone: int, ip: str, port: int, device: str, weight: float, meta: str
-    ) -> None:
-        self.region, self.zone, self.ip, self.port = region, zone, ip, port
-        self.device, self.weight, self.meta = device, weight, meta
-
-    def add_to(self, builder: RingBuilder) -> int:
-        return builder.add_dev(
-            region=self.region,
-            zone=self.zone,
-            ip=self.ip,
-            port=self.port,
-            device=self.device,
-            weight=self.weight,
-            meta=self.meta,
-        )
-
-
-def parse_device_spec(spec: str, weight: str) -> DeviceSpec:
-    """Parse Swift's compact form ``[r<region>]z<zone>-<ip>:<port>/<device>[_<meta>]``."""
+def parse_device_spec(spec: str, weight: str) -> dict[str, Any]:
+    """Parse Swift's compact form ``[r<region>]z<zone>-<ip>:<port>/<device>[_<meta>]``
+    and a weight into :meth:`RingBuilder.add_dev`'s keyword arguments."""
     match = _SPEC.match(spec)
     if match is None:
         raise CliError(
@@ -83,7 +62,7 @@ def parse_device_spec(spec: str, weight: str) -> DeviceSpec:
     ip = match["ip"]
     if ip.startswith("["):
         ip = ip[1:-1]
-    return DeviceSpec(
+    return dict(
         region=int(match["region"] or 1),
         zone=int(match["zone"]),
         ip=ip,
@@ -129,7 +108,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    specs: list[DeviceSpec] = []
+    specs: list[dict[str, Any]] = []
     options = (args.zone, args.ip, args.port, args.device, args.weight)
     if args.specs:
         if any(value is not None for value in options):
@@ -146,18 +125,15 @@ def _add(args: argparse.Namespace) -> int:
         ]
         if missing:
             raise CliError(f"missing {', '.join(missing)} (or give r1z1-ip:port/dev WEIGHT)")
-        specs = [
-            DeviceSpec(
-                args.region, args.zone, args.ip, args.port, args.device, args.weight, args.meta
-            )
-        ]
+        specs = [{name: getattr(args, name) for name in
+                  ("region", "zone", "ip", "port", "device", "weight", "meta")}]
     builder = _load(args.builder_file)
-    added = [(spec.add_to(builder), spec) for spec in specs]
+    added = [builder.get_dev(builder.add_dev(**spec)) for spec in specs]
     builder.save(args.builder_file)
-    for dev_id, spec in added:
+    for dev in added:
         print(
-            f"device d{dev_id} r{spec.region}z{spec.zone}-{spec.ip}:{spec.port}/{spec.device} "
-            f"weight {spec.weight:g} added"
+            f"device d{dev.id} r{dev.region}z{dev.zone}-{dev.ip}:{dev.port}/{dev.device} "
+            f"weight {dev.weight:g} added"
         )
     print("run `strata ring rebalance` to give it partitions")
     return EXIT_OK
@@ -269,47 +245,39 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 _FMT = argparse.RawDescriptionHelpFormatter
 
 
-def _sub(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    summary: str,
-    description: str,
-    examples: str,
-    func: Callable[[argparse.Namespace], int],
-) -> argparse.ArgumentParser:
-    parser = sub.add_parser(
-        name,
-        help=summary,
-        description=description,
-        epilog="examples:\n" + examples,
-        formatter_class=_FMT,
-    )
-    parser.set_defaults(func=_guarded(func))
-    return parser
+Arg = tuple[tuple[str, ...], dict[str, Any]]  # add_argument's names and options
+BUILDER_FILE: Arg = (("builder_file",), {"help": "the builder file"})
+DEV_ID: Arg = (("dev_id",), {"type": int, "help": "device id (see `strata ring show`)"})
 
 
-def configure_ring_parser(ring: argparse.ArgumentParser) -> None:
-    """Add the ``ring`` subcommands to ``ring`` (a parser you created)."""
-    ring.set_defaults(func=_ring_help(ring))
-    sub = ring.add_subparsers(dest="ring_command", metavar="<command>", title="commands")
+@dataclass(frozen=True)
+class Command:
+    """One ``strata ring`` subcommand: its help texts, function and arguments."""
 
-    p = _sub(
-        sub,
+    name: str
+    summary: str
+    description: str
+    examples: str
+    func: Callable[[argparse.Namespace], int]
+    args: tuple[Arg, ...]
+
+
+COMMANDS = (
+    Command(
         "create",
         "create an empty builder file",
         "Create a ring builder file with 2**PART_POWER partitions, each stored\n"
         "REPLICAS times; a partition moves at most once per MIN_PART_HOURS.",
         "  strata ring create object.builder 10 3 1",
         _create,
-    )
-    p.add_argument("builder_file", help="the builder file to create, e.g. object.builder")
-    p.add_argument("part_power", type=int, help="log2 of the partition count (e.g. 10 → 1024)")
-    p.add_argument("replicas", type=int, help="replicas of every partition (e.g. 3)")
-    p.add_argument("min_part_hours", type=int, help="hours before a partition may move again")
-    p.add_argument("--force", action="store_true", help="replace an existing builder file")
-
-    p = _sub(
-        sub,
+        ((("builder_file",), {"help": "the builder file to create, e.g. object.builder"}),
+         (("part_power",), {"type": int, "help": "log2 of the partition count (e.g. 10 → 1024)"}),
+         (("replicas",), {"type": int, "help": "replicas of every partition (e.g. 3)"}),
+         (("min_part_hours",), {"type": int,
+                                "help": "hours before a partition may move again"}),
+         (("--force",), {"action": "store_true", "help": "replace an existing builder file"})),
+    ),
+    Command(
         "add",
         "add devices",
         "Add one device with options, or any number in Swift's compact form\n"
@@ -320,44 +288,36 @@ def configure_ring_parser(ring: argparse.ArgumentParser) -> None:
         "  strata ring add object.builder --region 1 --zone 1 --ip 10.0.0.1 --port 6200 \\\n"
         "      --device sdb --weight 100",
         _add,
-    )
-    p.add_argument("builder_file", help="the builder file")
-    p.add_argument("specs", nargs="*", metavar="DEVICE WEIGHT", help="compact device and weight")
-    p.add_argument("--region", type=int, default=1, help="region number (default 1)")
-    p.add_argument("--zone", type=int, help="zone number")
-    p.add_argument("--ip", help="storage node address")
-    p.add_argument("--port", type=int, help="storage node port")
-    p.add_argument("--device", help="device name on the node (a directory under devices/)")
-    p.add_argument("--weight", type=float, help="relative capacity, e.g. size in GB")
-    p.add_argument("--meta", default="", help="free text kept with the device")
-
-    p = _sub(
-        sub,
+        (BUILDER_FILE,
+         (("specs",), {"nargs": "*", "metavar": "DEVICE WEIGHT",
+                       "help": "compact device and weight"}),
+         (("--region",), {"type": int, "default": 1, "help": "region number (default 1)"}),
+         (("--zone",), {"type": int, "help": "zone number"}),
+         (("--ip",), {"help": "storage node address"}),
+         (("--port",), {"type": int, "help": "storage node port"}),
+         (("--device",), {"help": "device name on the node (a directory under devices/)"}),
+         (("--weight",), {"type": float, "help": "relative capacity, e.g. size in GB"}),
+         (("--meta",), {"default": "", "help": "free text kept with the device"})),
+    ),
+    Command(
         "remove",
         "remove a device",
         "Mark a device for removal: all its partitions move to other devices at\n"
         "the next rebalance (whatever min_part_hours says), then it is forgotten.",
         "  strata ring remove object.builder 3",
         _remove,
-    )
-    p.add_argument("builder_file", help="the builder file")
-    p.add_argument("dev_id", type=int, help="device id (see `strata ring show`)")
-
-    p = _sub(
-        sub,
+        (BUILDER_FILE, DEV_ID),
+    ),
+    Command(
         "set-weight",
         "change a device's weight",
         "Change a device's weight; partitions follow at the next rebalance.\n"
         "Weight 0 drains a device gradually (subject to min_part_hours).",
         "  strata ring set-weight object.builder 3 200",
         _set_weight,
-    )
-    p.add_argument("builder_file", help="the builder file")
-    p.add_argument("dev_id", type=int, help="device id (see `strata ring show`)")
-    p.add_argument("weight", type=float, help="the new weight")
-
-    p = _sub(
-        sub,
+        (BUILDER_FILE, DEV_ID, (("weight",), {"type": float, "help": "the new weight"})),
+    ),
+    Command(
         "rebalance",
         "rebalance and write the ring file",
         "Reassign partitions to match devices and weights, moving as few as\n"
@@ -366,20 +326,31 @@ def configure_ring_parser(ring: argparse.ArgumentParser) -> None:
         "give the same ring file.",
         "  strata ring rebalance object.builder\n  strata ring rebalance object.builder --seed 7",
         _rebalance,
-    )
-    p.add_argument("builder_file", help="the builder file")
-    p.add_argument("--seed", type=int, default=None, help="seed for the pseudo-random choices")
-
-    p = _sub(
-        sub,
+        (BUILDER_FILE, (("--seed",), {"type": int, "default": None,
+                                      "help": "seed for the pseudo-random choices"})),
+    ),
+    Command(
         "show",
         "describe a builder or ring file",
         "Print the devices, their partition counts, weights and balance (for a\n"
         "builder file) or what a ring file holds.",
         "  strata ring show object.builder\n  strata ring show object.ring.gz",
         _show,
-    )
-    p.add_argument("file", help="a builder file or a ring file")
+        ((("file",), {"help": "a builder file or a ring file"}),),
+    ),
+)
+
+
+def configure_ring_parser(ring: argparse.ArgumentParser) -> None:
+    """Add the ``ring`` subcommands to ``ring`` (a parser you created)."""
+    ring.set_defaults(func=_ring_help(ring))
+    sub = ring.add_subparsers(dest="ring_command", metavar="<command>", title="commands")
+    for cmd in COMMANDS:
+        parser = sub.add_parser(cmd.name, help=cmd.summary, description=cmd.description,
+                                epilog="examples:\n" + cmd.examples, formatter_class=_FMT)
+        parser.set_defaults(func=_guarded(cmd.func))
+        for names, options in cmd.args:
+            parser.add_argument(*names, **options)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from rings.atomicfile import write_atomic
+from common.atomicfile import write_atomic
 from rings.hashing import hash_path_digest, partition_of
 
 __all__ = [

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.request import pathname2url
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.node import fsync_dir
 
 SCHEMA_VERSION = 1
@@ -290,22 +290,23 @@ class DatabaseBroker:
 
     def update_put_timestamp(self, timestamp: str) -> bool:
         """Record a (re)creation at ``timestamp`` if newer; True if it was."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE info SET put_timestamp = ?,"
-                " status_changed_at = CASE WHEN delete_timestamp > put_timestamp"
-                "   AND ? > delete_timestamp THEN ? ELSE status_changed_at END"
-                " WHERE put_timestamp < ?", (timestamp, timestamp, timestamp, timestamp))
-            return cur.rowcount > 0
+        return self._advance("put_timestamp", timestamp, "delete_timestamp > put_timestamp"
+                             " AND ? > delete_timestamp")
 
     def mark_deleted(self, timestamp: str) -> bool:
         """Record a delete at ``timestamp`` if newer; True if it was."""
+        return self._advance("delete_timestamp", timestamp, "? > put_timestamp"
+                             " AND delete_timestamp <= put_timestamp")
+
+    def _advance(self, column: str, timestamp: str, flips: str) -> bool:
+        """Set ``column`` (put_timestamp or delete_timestamp) to ``timestamp`` if that is
+        newer, and ``status_changed_at`` too when ``flips`` (SQL over the old values,
+        ``?`` standing for ``timestamp``) says the DB goes between live and deleted."""
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE info SET delete_timestamp = ?,"
-                " status_changed_at = CASE WHEN ? > put_timestamp"
-                "   AND delete_timestamp <= put_timestamp THEN ? ELSE status_changed_at END"
-                " WHERE delete_timestamp < ?", (timestamp, timestamp, timestamp, timestamp))
+                f"UPDATE info SET {column} = ?, status_changed_at = CASE WHEN {flips}"
+                f" THEN ? ELSE status_changed_at END WHERE {column} < ?",
+                (timestamp, timestamp, timestamp, timestamp))
             return cur.rowcount > 0
 
     @property

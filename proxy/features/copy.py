@@ -27,9 +27,10 @@ from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, MultiDict
 
+from objectstore.protocol import OVERRIDE_SYSMETA
 from proxy.errors import fail
 from proxy.pipeline import BytesBody, Handler, IterBody, SwiftRequest, SwiftResponse
-from proxy.request import SwiftPath, parse_path
+from proxy.request import SwiftPath, is_true, parse_path
 from proxy.state import ProxyState
 
 HTML = "text/html; charset=UTF-8"
@@ -55,10 +56,6 @@ def reply(status: int, body: str, content_type: str = HTML, **headers: str) -> R
     """``status`` with ``body`` as it is (Swift's ``HTTPxxx(body=...)``)."""
     return Reply(SwiftResponse.of(status, {"Content-Type": content_type, **headers},
                                   body.encode()))
-
-
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "1", "yes", "on", "t", "y")
 
 
 def split_header_path(value: str, error: str) -> tuple[str, str]:
@@ -212,8 +209,7 @@ class Copy:
         for k in ("X-Copy-From", "X-Copy-From-Account", "Content-Length", "Transfer-Encoding"):
             sink.popall(k, None)
         if not manifest_get:  # the copy lists as its own bytes, not as its source did
-            for k in [k for k in sink if k.lower().startswith(
-                    "x-object-sysmeta-container-update-override-")]:
+            for k in [k for k in sink if k.lower().startswith(OVERRIDE_SYSMETA)]:
                 sink.popall(k, None)
         if not req.headers.get("Content-Type"):
             sink["Content-Type"] = src.headers.get("Content-Type", "application/octet-stream")

@@ -188,18 +188,13 @@ class _Upload:
         except ValueError:
             raise FormInvalid("max_file_size not an integer") from None
         headers = {"Transfer-Encoding": "chunked"}
-        if "x_delete_at" in attrs:
-            try:
-                headers["X-Delete-At"] = str(int(attrs["x_delete_at"]))
-            except ValueError:
-                raise FormInvalid("x_delete_at not an integer: Unix timestamp "
-                                  "required.") from None
-        if "x_delete_after" in attrs:
-            try:
-                headers["X-Delete-After"] = str(int(attrs["x_delete_after"]))
-            except ValueError:
-                raise FormInvalid("x_delete_after not an integer: Number of seconds "
-                                  "required.") from None
+        for attr, header, unit in (("x_delete_at", "X-Delete-At", "Unix timestamp"),
+                                   ("x_delete_after", "X-Delete-After", "Number of seconds")):
+            if attr in attrs:
+                try:
+                    headers[header] = str(int(attrs[attr]))
+                except ValueError:
+                    raise FormInvalid(f"{attr} not an integer: {unit} required.") from None
         if "content-type" in attrs:
             headers["Content-Type"] = attrs["content-type"] or "application/octet-stream"
         if "content-encoding" in attrs:

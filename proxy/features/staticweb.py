@@ -35,19 +35,14 @@ from common.http import ApiError
 from proxy.auth import authorize_container
 from proxy.errors import fail
 from proxy.pipeline import Handler, SwiftRequest, SwiftResponse
-from proxy.request import SwiftPath
+from proxy.request import SwiftPath, is_true
 from proxy.state import Info, ProxyState
 
 HTML = "text/html; charset=UTF-8"
-TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
 DEFAULT_DIR_TYPE = "application/directory"
 MOVED_BODY = "<html><h1>Moved Permanently</h1><p>The resource has moved permanently.</p></html>"
 # What a subrequest answered: a response, or the error it raised (rendered at the top).
 Outcome = SwiftResponse | ApiError
-
-
-def config_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in TRUE_VALUES
 
 
 def human_readable(value: int) -> str:
@@ -203,7 +198,7 @@ class StaticWebRequest:
                 return await self.error_response(err)
         web = self.web
         if not web.listings and not web.index:
-            if config_true(req.headers.get("X-Web-Mode")):
+            if is_true(req.headers.get("X-Web-Mode")):
                 raise fail(404)
             return await self.nxt(req)
         if not self.ends_with_slash:
@@ -280,7 +275,7 @@ class StaticWebRequest:
         """The HTML listing of ``prefix`` (Swift's document), or why there is none."""
         web = self.web
         label = html.escape(self.label())
-        if not config_true(web.listings):
+        if not is_true(web.listings):
             body = f"<!DOCTYPE html>\n<html>\n<head>\n<title>Listing of {label}</title>\n"
             if web.listings_css:
                 body += ('  <link rel="stylesheet" type="text/css" '
@@ -354,20 +349,12 @@ class StaticWebRequest:
                    '    <th class="coldate">Date</th>\n'
                    "   </tr>\n")
         if len(prefix) > len(tempurl_prefix):
-            out.append('   <tr id="parent" class="item">\n'
-                       f'    <td class="colname"><a href="../{tempurl_qs}">../</a></td>\n'
-                       '    <td class="colsize">&nbsp;</td>\n'
-                       '    <td class="coldate">&nbsp;</td>\n'
-                       "   </tr>\n")
+            out.append(_row('id="parent" class="item"', f"../{tempurl_qs}", "../"))
         for item in items:
             if "subdir" in item:
                 subdir = str(item["subdir"])[len(prefix):]
-                out.append('   <tr class="item subdir">\n'
-                           f'    <td class="colname"><a href="{quote(subdir)}{tempurl_qs}">'
-                           f"{html.escape(subdir)}</a></td>\n"
-                           '    <td class="colsize">&nbsp;</td>\n'
-                           '    <td class="coldate">&nbsp;</td>\n'
-                           "   </tr>\n")
+                out.append(_row('class="item subdir"', f"{quote(subdir)}{tempurl_qs}",
+                                html.escape(subdir)))
         for item in items:
             if "name" in item:
                 name = str(item["name"])[len(prefix):]
@@ -375,14 +362,20 @@ class StaticWebRequest:
                                  for t in str(item.get("content_type", "")).split("/"))
                 modified = html.escape(str(item.get("last_modified", ""))) \
                     .split(".")[0].replace("T", " ")
-                out.append(f'   <tr class="item {types}">\n'
-                           f'    <td class="colname"><a href="{quote(name)}{tempurl_qs}">'
-                           f"{html.escape(name)}</a></td>\n"
-                           f'    <td class="colsize">{human_readable(int(item["bytes"]))}</td>\n'
-                           f'    <td class="coldate">{modified}</td>\n'
-                           "   </tr>\n")
+                out.append(_row(f'class="item {types}"', f"{quote(name)}{tempurl_qs}",
+                                html.escape(name), human_readable(int(item["bytes"])),
+                                modified))
         out.append("  </table>\n </body>\n</html>\n")
         return "".join(out)
+
+
+def _row(attrs: str, href: str, text: str, size: str = "&nbsp;", date: str = "&nbsp;") -> str:
+    """One row of Swift's HTML listing."""
+    return (f"   <tr {attrs}>\n"
+            f'    <td class="colname"><a href="{href}">{text}</a></td>\n'
+            f'    <td class="colsize">{size}</td>\n'
+            f'    <td class="coldate">{date}</td>\n'
+            "   </tr>\n")
 
 
 class StaticWeb:
@@ -400,7 +393,7 @@ class StaticWeb:
                 or req.env.get("staticweb"):
             return False
         return bool(req.caller.anonymous or req.env.get("tempurl") is not None
-                    or config_true(req.headers.get("X-Web-Mode")))
+                    or is_true(req.headers.get("X-Web-Mode")))
 
     async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
         if not self.applies(req):

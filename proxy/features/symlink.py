@@ -32,6 +32,7 @@ from proxy.features.copy import (
     reply,
     split_header_path,
 )
+from proxy.features.slo_manifest import SYSMETA_SLO_SIZE
 from proxy.pipeline import BodyTooLarge, Handler, SwiftRequest, SwiftResponse
 from proxy.state import ProxyState
 
@@ -207,7 +208,7 @@ class Symlink:
         await resp.close()
         if not resp.ok:
             raise fail(resp.status)
-        size = resp.headers.get("X-Object-Sysmeta-Slo-Size") or resp.headers.get("Content-Length")
+        size = resp.headers.get(SYSMETA_SLO_SIZE) or resp.headers.get("Content-Length")
         headers[SYS_BYTES] = size or "0"
         headers[SYS_ETAG] = etag
         if not headers.get("Content-Type"):

@@ -26,8 +26,8 @@ from urllib.parse import unquote
 
 from multidict import CIMultiDict
 
+from common import timestamp as tsmod
 from common.http import ApiError
-from objectstore import timestamp as tsmod
 from proxy.errors import fail
 from proxy.features.copy import TEXT, Reply, content_length, object_path, reply
 from proxy.objects import container_or_deny

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request
 

@@ -42,8 +42,8 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
 from common.ranges import check_conditions
-from proxy.features import slo
 from proxy.pipeline import BodyTooLarge, IterBody, SwiftResponse
+from proxy.request import is_true
 from proxy.s3 import acl, checksums, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, error_xml, from_swift_status
@@ -910,7 +910,7 @@ async def _manifest_parts(req: S3Request, entries: list[dict[str, Any]],
     parts: list[tuple[int, int]] = []
     for entry in entries:
         name = str(entry.get("name", "")).lstrip("/")
-        if slo.is_true(str(entry.get("sub_slo", ""))) and depth < 2:
+        if is_true(str(entry.get("sub_slo", ""))) and depth < 2:
             sub_container, _, sub_obj = unquote(name).partition("/")
             r = await req.call("GET", sub_container, sub_obj,
                                query={"multipart-manifest": "get"})

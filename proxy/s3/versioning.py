@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from proxy.features.versioned_writes import DELETE_MARKER, versions_prefix
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import xmlutil as x

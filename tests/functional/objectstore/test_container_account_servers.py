@@ -12,15 +12,16 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
+from common.http import make_app
+from common.timestamp import normalize
 from objectstore import account_server, container_server
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.listing import DB_RESOURCES
 from objectstore.node import NODE, NodeContext
-from objectstore.timestamp import normalize
+from objectstore.server import node_settings
 from tests.conftest import free_port
 
 
@@ -57,7 +58,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     (tmp_path / "d1").mkdir()
     ctx = NodeContext(devices=tmp_path, hash_prefix=b"p", hash_suffix=b"s",
                       node_timeout=2.0, conn_timeout=0.5)
-    app = web.Application()
+    app = make_app(node_settings())
     app[NODE] = ctx
     container_server.add_routes(app)
     account_server.add_routes(app)

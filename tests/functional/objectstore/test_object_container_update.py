@@ -12,10 +12,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from common.timestamp import normalize
 from objectstore.diskfile import MemoryBackend
-from objectstore.node import NodeContext
-from objectstore.server import build_app
-from objectstore.timestamp import normalize
+from tests.functional.objectstore.node_server import running_node
 
 
 def ts(n: float) -> str:
@@ -39,17 +38,8 @@ class Node:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    (tmp_path / "d1").mkdir()
-    ctx = NodeContext(devices=tmp_path, hash_prefix=b"p", hash_suffix=b"s",
-                      node_timeout=2.0, conn_timeout=0.5)
-    server = TestServer(build_app(ctx, MemoryBackend()), host="127.0.0.1")
-    await server.start_server()
-    session = aiohttp.ClientSession()
-    try:
+    async with running_node(tmp_path, MemoryBackend()) as (server, session):
         yield Node(server, session)
-    finally:
-        await session.close()
-        await server.close()
 
 
 async def put(node: Node, name: str, n: float, body: bytes, **extra: str) -> None:

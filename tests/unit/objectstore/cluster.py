@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.db import AccountBroker, ContainerBroker
 from objectstore.listing import db_path
 from objectstore.node import NodeContext

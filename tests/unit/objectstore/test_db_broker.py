@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from common.timestamp import normalize
 from objectstore.db import (
     SCHEMA_VERSION,
     AccountBroker,
@@ -16,7 +17,6 @@ from objectstore.db import (
     DatabaseAlreadyExists,
     DatabaseNotFound,
 )
-from objectstore.timestamp import normalize
 
 
 def ts(n: float) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from common.timestamp import normalize
 from objectstore.db import (
     BrokerCache,
     ContainerBroker,
@@ -15,7 +16,6 @@ from objectstore.db import (
     GroupCommitter,
 )
 from objectstore.node import NodeContext
-from objectstore.timestamp import normalize
 
 TS = normalize(1_700_000_000)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.timestamp import normalize
 from objectstore.db import AccountBroker, ContainerBroker
 from objectstore.db.base import prefix_upper_bound
-from objectstore.timestamp import normalize
 
 TS = normalize(1_700_000_000)
 

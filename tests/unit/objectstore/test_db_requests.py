@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
+from common.errors import BadRequest, PreconditionFailed
 from objectstore.async_pending import (
     iter_async_pending,
     read_async_pending,
@@ -37,11 +37,11 @@ def test_parse_listing_defaults_and_limits() -> None:
     assert parse_listing({"limit": "10000"}).limit == 10000
     assert parse_listing({"limit": "0"}).limit == 0
     assert parse_listing({"limit": "abc"}).limit == LISTING_LIMIT  # ignored, as Swift does
-    with pytest.raises(web.HTTPPreconditionFailed):
+    with pytest.raises(PreconditionFailed):
         parse_listing({"limit": "10001"})
-    with pytest.raises(web.HTTPPreconditionFailed):
+    with pytest.raises(PreconditionFailed):
         parse_listing({"delimiter": "ab"})
-    with pytest.raises(web.HTTPBadRequest):
+    with pytest.raises(BadRequest):
         parse_listing({"marker": "a\x00"})
     for value in ("true", "1", "yes", "on", "True"):
         assert parse_listing({"reverse": value}).reverse
@@ -93,7 +93,7 @@ def test_validate_row() -> None:
                        {"name": "o", "created_at": "1", "size": True},
                        {"name": "o", "created_at": "1", "deleted": 2}]
     for bad in bads:
-        with pytest.raises(web.HTTPBadRequest):
+        with pytest.raises(BadRequest):
             validate_row(bad)
 
 

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from objectstore import timestamp as tsmod
+from common import timestamp as tsmod
 from objectstore.expirer import Expirer, due_entries, entry_path, record_expiring
 from tests.unit.objectstore.cluster import Cluster, cluster, ts
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from common import timestamp as tsmod
 from objectstore import hashes
-from objectstore import timestamp as tsmod
 from objectstore.diskfile import HASHES_INVALID, DiskBackend
 from rings.hashing import hash_path
 

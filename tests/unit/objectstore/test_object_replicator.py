@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from common import timestamp as tsmod
 from objectstore import hashes
-from objectstore import timestamp as tsmod
 from objectstore.auditor import ObjectAuditor, RateLimiter
 from objectstore.diskfile import HASHES_INVALID, DiskBackend
 from objectstore.node import NodeContext

@@ -17,7 +17,8 @@ from common.http import ApiError
 from common.ranges import Unsatisfiable, parse_range
 from proxy.features.dlo import DynamicLargeObject, manifest_problem
 from proxy.features.segments import best_match, bulk_body, strip_swift_bytes
-from proxy.features.slo import StaticLargeObject, parse_manifest, parse_span
+from proxy.features.slo import StaticLargeObject
+from proxy.features.slo_manifest import parse_manifest, parse_span
 from proxy.pipeline import BytesBody, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath
 

@@ -29,10 +29,6 @@ def now() -> str:
     return normalize(time.time())
 
 
-def to_float(ts: str) -> float:
-    return float(ts)
-
-
 def http_date(ts: str) -> str:
     """RFC 7231 date (Last-Modified), rounded up to the next whole second as Swift does."""
     secs = int(float(ts))

@@ -1,0 +1,122 @@
+"""The storage node's protocol: what the proxy and the storage nodes agree on.
+
+``docs/storage-protocol.md`` describes the protocol; this module holds the
+names and shapes both sides must spell the same way: the ring files, the
+node's URLs, the headers that travel only between proxy and nodes
+(``X-Backend-*``), the headers an object stores, and the size up to which a
+body travels in one piece.
+
+It is the storage node's client surface: the proxy imports this module and
+nothing else of ``objectstore``, and the node's servers and daemons use the
+same names, so neither side can drift from the other. It is a leaf: it
+imports nothing from the storage node (or the proxy) itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from common.config import StrataConfig
+
+# -- rings ----------------------------------------------------------------------------------
+
+RING_TYPES = ("account", "container", "object")
+
+
+def ring_file(cfg: StrataConfig, kind: str) -> Path:
+    """The runtime ring of ``kind`` (one of :data:`RING_TYPES`): ``<ring_dir>/<kind>.ring.gz``."""
+    return cfg.ring_path / f"{kind}.ring.gz"
+
+
+# -- URLs -----------------------------------------------------------------------------------
+
+OBJECTS, CONTAINERS, ACCOUNTS = "objects", "containers", "accounts"
+
+# The routes a node serves (aiohttp patterns); names arrive percent-encoded.
+OBJECT_ROUTE = "/objects/{device}/{part}/{account}/{container}/{obj:.+}"
+CONTAINER_ROUTE = "/containers/{device}/{part}/{account}/{container}"
+CONTAINER_ROW_ROUTE = CONTAINER_ROUTE + "/{obj:.+}"  # object rows, from object servers
+ACCOUNT_ROUTE = "/accounts/{device}/{part}/{account}"
+ACCOUNT_ROW_ROUTE = ACCOUNT_ROUTE + "/{container}"  # container rows, from container servers
+REPLICATE_PREFIX = "/replicate"  # node to node: /replicate/<objects|containers|accounts>/...
+
+
+def node_path(kind: str, device: str, part: int | str, account: str,
+              container: str | None = None, obj: str | None = None) -> str:
+    """``/<kind>/<device>/<part>/<account>[/<container>[/<object>]]``, percent-encoded
+    (an object name keeps its ``/``); ``kind`` is ``objects``, ``containers`` or
+    ``accounts``. Send it as it is: never normalized (``a/../b`` is a name)."""
+    # A device name is nearly always plain (``sdb``, ``n1d1``): quote() costs more
+    # than the rest of the path, and the proxy builds one path per replica.
+    dev = device if device.isascii() and device.isalnum() else quote(device, safe="")
+    parts = [kind, dev, str(part), quote(account, safe="")]
+    if container is not None:
+        parts.append(quote(container, safe=""))
+    if obj is not None:
+        parts.append(quote(obj, safe="/"))
+    return "/" + "/".join(parts)
+
+
+# -- headers --------------------------------------------------------------------------------
+
+# Headers only the proxy and the nodes send each other (lower case prefix): the
+# proxy drops every one of them from client requests.
+BACKEND_PREFIX = "x-backend-"
+# On an object's GET/HEAD, and on the 404 of a deleted one and the 409 of a write
+# older than what is there: the timestamp of the newest file the node holds.
+BACKEND_TIMESTAMP = "X-Backend-Timestamp"
+BACKEND_DATA_TIMESTAMP = "X-Backend-Data-Timestamp"
+# The container replica an object server tells about a write (one per object replica).
+CONTAINER_HOST = "X-Backend-Container-Host"
+CONTAINER_DEVICE = "X-Backend-Container-Device"
+CONTAINER_PARTITION = "X-Backend-Container-Partition"
+# The account replica a container server tells about a container PUT or DELETE.
+ACCOUNT_HOST = "X-Backend-Account-Host"
+ACCOUNT_DEVICE = "X-Backend-Account-Device"
+ACCOUNT_PARTITION = "X-Backend-Account-Partition"
+# What an object lists as in its container when not its own ETag, size or type
+# (``etag``, ``size``, ``content-type`` after the prefix, lower case): kept with
+# the object as sysmeta, or for one write only as a backend header.
+OVERRIDE_SYSMETA = "x-object-sysmeta-container-update-override-"
+OVERRIDE_BACKEND = "x-backend-container-update-override-"
+# Object replication (node to node): a pushed file's metadata length.
+REPLICATION = "X-Backend-Replication"
+METADATA_LENGTH = "X-Backend-Metadata-Length"
+
+# Prefixes of the metadata every kind stores (lower case).
+OBJECT_META_PREFIXES = ("x-object-meta-", "x-object-sysmeta-")
+SYSMETA_PREFIXES = ("x-account-sysmeta-", "x-container-sysmeta-", "x-object-sysmeta-")
+
+
+def meta_prefixes(kind: str) -> tuple[str, str]:
+    """``x-<kind>-meta-`` and ``x-<kind>-sysmeta-`` (kind: account|container|object)."""
+    return f"x-{kind}-meta-", f"x-{kind}-sysmeta-"
+
+
+# Headers a POST replaces (Swift's object-server ``allowed_headers``), besides
+# X-Object-Meta-*; everything else (size, ETag, sysmeta) stays with the data.
+POST_HEADERS = frozenset({
+    "content-disposition", "content-encoding", "x-delete-at", "x-object-manifest",
+    "cache-control", "content-language", "expires", "x-robots-tag",
+})
+# Stored with an object and returned on GET/HEAD, besides X-Object-(Sys)Meta-*.
+STORED_HEADERS = frozenset({
+    *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
+})
+
+
+def is_stored(key: str) -> bool:
+    """Whether an object keeps header ``key`` (lower case) and returns it on GET/HEAD."""
+    return key.startswith(OBJECT_META_PREFIXES) or key in STORED_HEADERS
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+# A body up to this size travels in one piece: the proxy reads a PUT's body whole
+# and sends it with its Content-Length, the node reads it whole and writes it in
+# one trip to its thread pool, and the proxy relays a GET's answer in one write.
+# Larger bodies are streamed in 1 MiB chunks on both sides.
+SMALL_BODY = 256 * 1024
