@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from imagestore import core, qemu
+from diskimage import qemu
+from diskimage.inspector import ImageRejected, inspect_file
+from imagestore import core
 from imagestore.errors import ClientDisconnected, Forbidden, Gone, Invalid, TooLarge, Unavailable
-from imagestore.inspector import ImageRejected, inspect_file
 from imagestore.policy import Caller
 from imagestore.state import ImageState
 from imagestore.upload import ClientGone, StoreFailed, delete_data, store_image

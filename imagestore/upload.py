@@ -8,7 +8,7 @@ staged file) in a generator that
 * refuses the upload (:class:`~imagestore.errors.TooLarge`) as soon as it
   passes its limit (the image size cap or the project's remaining quota);
 * computes MD5 (``checksum``) and SHA-512 (``os_hash_value``) and feeds the
-  format inspector (:mod:`imagestore.inspector`) in a worker thread
+  format inspector (:mod:`diskimage.inspector`) in a worker thread
   (hashlib releases the GIL), so the event loop keeps moving bytes;
 
 and hands it to ``store.add``. Only once the whole image is in the store is
@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
+from diskimage.inspector import ImageInspector, ImageRejected
 from imagestore.errors import Invalid, TooLarge, Unavailable
-from imagestore.inspector import ImageInspector, ImageRejected
 from imagestore.stores.base import ImageStore, StoreError, StoreFull
 
 log = logging.getLogger(__name__)

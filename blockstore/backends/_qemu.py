@@ -1,8 +1,8 @@
 """qemu-img and qemu-storage-daemon for the volume backends.
 
-``qemu-img`` runs through the image store's limited runner
-(``imagestore.qemu.run_limited``: resource limits, a timeout, explicit
-formats); this module adds what the backends need beyond ``imagestore.qemu``
+``qemu-img`` runs through the shared limited runner
+(``diskimage.qemu.run_limited``: resource limits, a timeout, explicit
+formats); this module adds what the backends need beyond ``diskimage.qemu``
 (overlays, resize, rebase, convert into an existing target) and maps
 failures to the backend errors (``No space left on device`` is
 :class:`NoSpace`). It also holds a minimal asyncio QMP client for the
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from blockstore.backends.base import BackendError, InvalidArgument, NoSpace
-from imagestore.inspector import UnsafeImage
-from imagestore.qemu import (
+from diskimage.errors import UnsafeImage
+from diskimage.qemu import (
     CONVERT_LIMITS,
     INFO_LIMITS,
     ImageInfo,
@@ -52,7 +52,7 @@ async def qemu_img(args: Sequence[str], *, limits: Limits = CONVERT_LIMITS,
 
 
 async def image_info(path: str, fmt: str, *, binary: str = QEMU_IMG) -> ImageInfo:
-    """``imagestore.qemu.info`` with backend errors: a bad format or an image naming
+    """``diskimage.qemu.info`` with backend errors: a bad format or an image naming
     a backing file, a data file or foreign extents is :class:`InvalidArgument`."""
     try:
         qemu_format(fmt)

@@ -1,4 +1,4 @@
-"""imagestore.inspector on images made by the real qemu-img and genisoimage.
+"""diskimage.inspector on images made by the real qemu-img and genisoimage.
 
 Every image is fed in small chunks of random sizes, as an upload streams, and
 the answer is compared with what ``qemu-img info`` says with an explicit
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from imagestore.inspector import (
+from diskimage.inspector import (
     MAX_CAPTURE,
     AmbiguousFormat,
     ContainerFormatMismatch,
