@@ -6,7 +6,8 @@ one. Nothing here imports a service: only ``common``.
 
 - ``inspector``: the streaming format inspector (``ImageInspector``), with
   one module per format family under ``formats/``;
-- ``qemu``: ``qemu-img`` under resource limits, always with an explicit format.
+- ``qemu``: ``qemu-img`` under resource limits, always with an explicit format;
+- ``qmp``: a minimal QMP client for qemu processes (storage daemons, VMs).
 """
 
 
