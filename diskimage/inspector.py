@@ -61,6 +61,7 @@ from diskimage.formats.simple import (
     inspect_vdi,
     iso_kind,
     partition_table,
+    protective_mbr_problems,
 )
 from diskimage.formats.vhd import (
     VHD_COOKIE,
@@ -71,12 +72,12 @@ from diskimage.formats.vhd import (
     vhd_tail_footer,
 )
 from diskimage.formats.vmdk import (
-    ALLOWED_VMDK_CREATE_TYPES,
     VMDK_MAGIC,
     inspect_vmdk,
     is_vmdk_text,
     plan_vmdk,
 )
+from diskimage.formats.vmdk_descriptor import ALLOWED_VMDK_CREATE_TYPES
 
 DISK_FORMATS: tuple[str, ...] = (
     "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
@@ -295,6 +296,9 @@ def _conclude(cap: Capture, declared: str | None, container: str | None) -> Insp
             kind = DiskFormatMismatch
             problems.append(_mismatch_message(declared or "", detected))
         problems.extend(found.problems)
+        if detected == "raw" and table == "gpt":
+            # A hybrid ISO keeps its MBR/GPT pair as it is (see docs/image-safety.md).
+            problems.extend(protective_mbr_problems(head))
         if container in ARCHIVE_CONTAINERS and detected == "raw":
             virtual_size = None  # the bytes are an archive: its disk's size is not known here
     return Inspection(detected, tuple(matches), virtual_size, cap.size, declared,

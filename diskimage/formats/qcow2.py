@@ -20,7 +20,10 @@ QCOW2_EXT_DATA_FILE = 0x44415441
 QCOW2_INCOMPAT_DIRTY = 1 << 0
 QCOW2_INCOMPAT_CORRUPT = 1 << 1
 QCOW2_INCOMPAT_DATA_FILE = 1 << 2
+QCOW2_INCOMPAT_EXTENDED_L2 = 1 << 4
 QCOW2_INCOMPAT_KNOWN = 0b11111  # dirty, corrupt, data file, compression type, extended L2
+QCOW2_MAX_L1_ENTRIES = (32 << 20) // 8  # qemu's own limit: a 32 MiB L1 table
+QCOW2_MAX_REFCOUNT_CLUSTERS = (8 << 20) >> 9  # qemu's: an 8 MiB refcount table at 512 B clusters
 FLATTEN_HINT = "make it self-contained with `qemu-img convert -O qcow2 <in> <out>` and upload that"
 
 
@@ -85,7 +88,7 @@ def inspect_qcow2(cap: Capture) -> Findings:
         f.problems.append(truncated("qcow2", cap))
         return f
     (version, bf_offset, bf_size, cluster_bits, size, crypt, l1_size, l1_offset, rc_offset,
-     _rc_clusters, nb_snapshots, _snap_offset) = unpack(">IQIIQIIQQIIQ", h, 4)
+     rc_clusters, nb_snapshots, _snap_offset) = unpack(">IQIIQIIQQIIQ", h, 4)
     f.details["qcow2_version"] = version
     implausible: list[str] = []
     if version not in (2, 3):
@@ -103,9 +106,11 @@ def inspect_qcow2(cap: Capture) -> Findings:
         f.problems.append("the qcow2 image uses legacy AES encryption, which is not accepted")
     if size > MAX_VIRTUAL_SIZE:
         implausible.append(f"virtual size {size}")
-    l2_entries = cluster // 8
-    if size and l1_size * l2_entries * cluster < size:
-        implausible.append("L1 table too small for the virtual size")
+    if l1_size > QCOW2_MAX_L1_ENTRIES:
+        implausible.append(f"an L1 table of {l1_size} entries")
+    if rc_clusters > QCOW2_MAX_REFCOUNT_CLUSTERS:
+        implausible.append(f"a refcount table of {rc_clusters} clusters")
+    _beyond_end(cap, cluster, l1_offset, l1_size, rc_offset, rc_clusters, f)
     if l1_offset % cluster or rc_offset % cluster or rc_offset == 0:
         implausible.append("misaligned table offsets")
     if nb_snapshots > 65536:
@@ -117,6 +122,8 @@ def inspect_qcow2(cap: Capture) -> Findings:
             f.problems.append(truncated("qcow2 v3", cap))
             return f
         incompat, _compat, _autoclear, refcount_order, header_length = unpack(">QQQII", v3)
+        if incompat & QCOW2_INCOMPAT_EXTENDED_L2:
+            f.details["qcow2_extended_l2"] = 1
         if incompat & QCOW2_INCOMPAT_DATA_FILE:
             f.problems.append(f"the qcow2 image uses an external data file; {FLATTEN_HINT}")
         if incompat & QCOW2_INCOMPAT_CORRUPT:
@@ -149,6 +156,26 @@ def inspect_qcow2(cap: Capture) -> Findings:
                     )
                 elif etype == -1:
                     implausible.append("header extensions overrun the first cluster")
+    l2_entries = cluster // (16 if f.details.get("qcow2_extended_l2") else 8)
+    if size and l1_size * l2_entries * cluster < size:
+        implausible.append("L1 table too small for the virtual size")
     if implausible:
         f.problems.append("the qcow2 header is implausible (" + ", ".join(implausible) + ")")
     return dedupe(f)
+
+
+def _beyond_end(cap: Capture, cluster: int, l1_offset: int, l1_size: int, rc_offset: int,
+                rc_clusters: int, f: Findings) -> None:
+    """Refuse a qcow2 that is a header only, or whose tables lie past the end of the file.
+
+    qemu opens such a file (it reads zeros past the end), but it cannot be a
+    real disk: every qcow2 qemu writes holds its refcount table and L1 table.
+    """
+    if cap.size <= cluster:
+        f.problems.append(f"the qcow2 image is only a header ({cap.size} bytes): it holds "
+                          "no refcount or L1 table")
+        return
+    if l1_size and l1_offset + 8 * l1_size > cap.size:
+        f.problems.append("the qcow2 L1 table lies beyond the end of the file")
+    if rc_offset + rc_clusters * cluster > cap.size or not rc_clusters:
+        f.problems.append("the qcow2 refcount table lies beyond the end of the file")

@@ -83,3 +83,47 @@ def partition_table(head: bytes) -> str | None:
     if head[510:512] == b"\x55\xaa":
         return "mbr"
     return None
+
+
+MBR_SIGNATURE = b"\x55\xaa"
+MBR_PARTITIONS = 446  # four 16-byte records
+GPT_PROTECTIVE = 0xEE
+PROTECTIVE_START_CHS = b"\x00\x02\x00"  # head 0, sector 2, cylinder 0: LBA 1
+
+
+def protective_mbr_problems(head: bytes) -> list[str]:
+    """Why the MBR in front of a GPT is not a protective MBR (UEFI 2.x, 5.2.3).
+
+    A protective MBR has one partition record, of type 0xEE, starting at LBA 1
+    (CHS 0/0/2), not marked bootable (0x80 is tolerated: parted's
+    ``pmbr_boot`` sets it for some BIOSes); the other three records are
+    empty. Anything else (a hybrid MBR, a second partition, a bad boot flag)
+    partitions the disk two ways, and which one a reader takes depends on it.
+    """
+    if head[510:512] != MBR_SIGNATURE:
+        return ["the GPT disk has no protective MBR (no boot signature at byte 510)"]
+    problems = []
+    protective = 0
+    for i in range(4):
+        rec = head[MBR_PARTITIONS + 16 * i : MBR_PARTITIONS + 16 * (i + 1)]
+        boot, ostype, start = rec[0], rec[4], uint("<I", rec, 8)
+        if ostype == 0:
+            if any(rec):
+                problems.append(f"the protective MBR's empty partition record {i + 1} "
+                                "is not zeroed")
+            continue
+        if ostype != GPT_PROTECTIVE:
+            problems.append(f"the protective MBR holds an extra partition of type 0x{ostype:02x} "
+                            "(a hybrid MBR)")
+            continue
+        protective += 1
+        if boot not in (0x00, 0x80):
+            problems.append(f"the protective MBR's boot flag is 0x{boot:02x}")
+        if rec[1:4] != PROTECTIVE_START_CHS:
+            problems.append("the protective MBR's partition does not start at CHS 0/0/2")
+        if start != 1:
+            problems.append(f"the protective MBR's partition starts at LBA {start}, not 1")
+    if protective != 1:
+        problems.append(f"the MBR in front of the GPT has {protective} protective (0xEE) "
+                        "partitions; one is required")
+    return problems
