@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from diskimage.errors import UnsafeImage
-from diskimage.formats.vmdk import ALLOWED_VMDK_CREATE_TYPES
+from diskimage.formats.vmdk_descriptor import ALLOWED_VMDK_CREATE_TYPES
 
 QEMU_IMG = "qemu-img"
 
@@ -63,6 +63,10 @@ class QemuImgError(Exception):
         self.message = message
         self.returncode = returncode
         self.stderr = stderr
+
+
+class QemuImgUnavailable(QemuImgError):
+    """qemu-img (or the program asked for) could not be started at all."""
 
 
 class QemuImgTimeout(QemuImgError):
@@ -146,7 +150,7 @@ async def run_limited(
             preexec_fn=_preexec(_rlimits(limits)),
         )
     except OSError as exc:
-        raise QemuImgError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        raise QemuImgUnavailable(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
     stdout = bytearray()
     stderr = bytearray()

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 import aiohttp
 
 from diskimage import qemu
-from diskimage.inspector import ImageRejected, inspect_file
+from diskimage.inspector import ImageRejected
+from diskimage.safety import verify_file
 from imagestore import core
 from imagestore.errors import ClientDisconnected, Forbidden, Gone, Invalid, TooLarge, Unavailable
 from imagestore.policy import Caller
@@ -78,7 +79,8 @@ async def upload(st: ImageState, who: Caller, image_id: str,
             raise TooLarge(limit_message(up, limits))
         result = await store_image(st.store, image_id, body, disk_format=up.disk_format,
                                    container_format=up.container_format, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits),
+                                   spool_dir=st.staging)
     except BaseException as exc:
         status = "killed" if isinstance(exc, StoreFailed) else "queued"
         if isinstance(exc, StoreFailed):
@@ -225,8 +227,7 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
             await _download(st, uri, staged, up.limit, limit_message(up, limits))
         disk_format, container = await st.db.run(lambda s: core.image_formats(s, image_id))
         assert disk_format is not None
-        checked = await asyncio.to_thread(inspect_file, staged, disk_format, container)
-        checked.raise_if_unsafe()
+        await verify_file(staged, disk_format, container)  # before qemu-img converts it
         target = st.cfg.imagestore.import_convert_to
         source, fmt = staged, disk_format
         if target and target != disk_format and container == "bare" \
@@ -235,7 +236,7 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
             source, fmt = converted, target
         result = await store_image(st.store, image_id, _file_chunks(source), disk_format=fmt,
                                    container_format=container, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits), local_copy=source)
         ok = await _shielded(st.db.run(lambda s: core.finish_import(
             s, image_id, disk_format=fmt, size=result.size, checksum=result.checksum,
             os_hash_algo="sha512", os_hash_value=result.os_hash_value,

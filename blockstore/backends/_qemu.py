@@ -17,17 +17,17 @@ from typing import Any
 
 from blockstore.backends.base import BackendError, InvalidArgument, NoSpace
 from diskimage import qmp as qmp_client
-from diskimage.errors import UnsafeImage
+from diskimage.errors import ImageRejected
 from diskimage.qemu import (
     CONVERT_LIMITS,
     INFO_LIMITS,
     ImageInfo,
     Limits,
     QemuImgError,
-    info,
     qemu_format,
     run_limited,
 )
+from diskimage.safety import verify_file
 
 QEMU_IMG = "qemu-img"
 ENOSPC_TEXT = "No space left on device"
@@ -52,18 +52,19 @@ async def qemu_img(args: Sequence[str], *, limits: Limits = CONVERT_LIMITS,
 
 
 async def image_info(path: str, fmt: str, *, binary: str = QEMU_IMG) -> ImageInfo:
-    """``diskimage.qemu.info`` with backend errors: a bad format or an image naming
-    a backing file, a data file or foreign extents is :class:`InvalidArgument`."""
+    """``diskimage.safety.verify_file`` (the inspector, then qemu-img cross-checked) with
+    backend errors: a bad format, or an image qemu could read as anything but one
+    self-contained disk, is :class:`InvalidArgument`. Run before every convert."""
     try:
         qemu_format(fmt)
     except QemuImgError as exc:
         raise InvalidArgument(exc.message) from None
     try:
-        return await info(path, fmt, limits=INFO_LIMITS, qemu_img=binary)
-    except UnsafeImage as exc:
+        checked = await verify_file(path, fmt, limits=INFO_LIMITS, qemu_img=binary)
+    except ImageRejected as exc:
         raise InvalidArgument(str(exc)) from None
-    except QemuImgError as exc:
-        raise InvalidArgument(f"cannot read the image as {fmt}: {exc.message}") from None
+    assert checked.info is not None  # no container format: qemu-img always answers
+    return checked.info
 
 
 def driver(fmt: str) -> str:
