@@ -6,6 +6,7 @@ from __future__ import annotations
 from diskimage.capture import (
     HEAD_SIZE,
     MAX_VIRTUAL_SIZE,
+    SECTOR,
     Capture,
     Findings,
     dedupe,
@@ -106,6 +107,8 @@ def inspect_qcow2(cap: Capture) -> Findings:
         f.problems.append("the qcow2 image uses legacy AES encryption, which is not accepted")
     if size > MAX_VIRTUAL_SIZE:
         implausible.append(f"virtual size {size}")
+    if size % SECTOR:  # qemu reads whole sectors only: it would see a smaller disk
+        implausible.append(f"virtual size {size} is not a multiple of {SECTOR} bytes")
     if l1_size > QCOW2_MAX_L1_ENTRIES:
         implausible.append(f"an L1 table of {l1_size} entries")
     if rc_clusters > QCOW2_MAX_REFCOUNT_CLUSTERS:

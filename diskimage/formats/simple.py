@@ -23,7 +23,7 @@ def inspect_vdi(cap: Capture) -> Findings:
     if image_type not in (1, 2) or h[0x1B8:0x1C8].strip(b"\x00"):
         f.problems.append("the VDI is a differencing or undo image that names a parent")
     f.virtual_size = uint("<Q", h, 0x170)
-    if f.virtual_size > MAX_VIRTUAL_SIZE:
+    if f.virtual_size > MAX_VIRTUAL_SIZE or f.virtual_size % SECTOR:
         f.problems.append(f"the VDI virtual size {f.virtual_size} is implausible")
     return f
 
