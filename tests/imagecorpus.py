@@ -182,25 +182,23 @@ def _hostile_vmdk(d: Path) -> list[Sample]:
     sparse = _convert(d, "vmdk-base.vmdk", "vmdk")
     self_name = "self.vmdk"
     cap0 = {"capacity": 0}
+
+    def hidden(first_createtype: str, self_extent: str) -> str:
+        """qemu's createType first, ours second; our extent (qemu skips it), then
+        qemu's, spread over lines that a line-by-line reader does not know."""
+        return (DESC_HEAD + first_createtype + '\ncreateType="monolithicSparse"\n'
+                + f'{self_extent} "{self_name}"\n' + SPANNING_FLAT + DDB)
+
+    comment = '# createType="monolithicFlat"'
     variants: dict[str, tuple[str, dict[str, int]]] = {
-        # qemu takes the first createType, even in a comment; the second line is ours.
-        "vmdk-createtype-in-comment": (
-            DESC_HEAD + '# createType="monolithicFlat"\ncreateType="monolithicSparse"\n'
-            f'RDONLY 2048 SPARSE "{self_name}"\n' + SPANNING_FLAT + DDB, cap0),
-        "vmdk-two-createtypes": (
-            DESC_HEAD + 'createType="monolithicFlat"\ncreateType="monolithicSparse"\n'
-            f'RDONLY 2048 SPARSE "{self_name}"\n' + SPANNING_FLAT + DDB, cap0),
+        "vmdk-createtype-in-comment": (hidden(comment, "RDONLY 2048 SPARSE"), cap0),
+        "vmdk-two-createtypes": (hidden('createType="monolithicFlat"', "RDONLY 2048 SPARSE"),
+                                 cap0),
         "vmdk-extent-across-lines": (
             DESC_HEAD + 'createType="monolithicFlat"\n' + SPANNING_FLAT + DDB, cap0),
-        "vmdk-noaccess-extent": (
-            DESC_HEAD + '#createType="monolithicFlat"\ncreateType="monolithicSparse"\n'
-            f'NOACCESS 2048 SPARSE "{self_name}"\n' + SPANNING_FLAT + DDB, cap0),
-        "vmdk-zero-size-extent": (
-            DESC_HEAD + '#createType="monolithicFlat"\ncreateType="monolithicSparse"\n'
-            f'RW 0 SPARSE "{self_name}"\n' + SPANNING_FLAT + DDB, cap0),
-        "vmdk-unknown-access-word": (
-            DESC_HEAD + '#createType="monolithicFlat"\ncreateType="monolithicSparse"\n'
-            f'wronly 2048 SPARSE "{self_name}"\n' + SPANNING_FLAT + DDB, cap0),
+        "vmdk-noaccess-extent": (hidden(comment, "NOACCESS 2048 SPARSE"), cap0),
+        "vmdk-zero-size-extent": (hidden(comment, "RW 0 SPARSE"), cap0),
+        "vmdk-unknown-access-word": (hidden(comment, "wronly 2048 SPARSE"), cap0),
         "vmdk-blank-line-doubles-extent": (
             DESC_HEAD + 'createType="monolithicFlat"\n\n' + f'RW 8 FLAT "{HOST_FILE}" 0\n' + DDB,
             cap0),

@@ -63,6 +63,8 @@ async def image_info(path: str, fmt: str, *, binary: str = QEMU_IMG) -> ImageInf
         checked = await verify_file(path, fmt, limits=INFO_LIMITS, qemu_img=binary)
     except ImageRejected as exc:
         raise InvalidArgument(str(exc)) from None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read the image: {exc.strerror or exc}") from None
     assert checked.info is not None  # no container format: qemu-img always answers
     return checked.info
 
