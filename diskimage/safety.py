@@ -23,7 +23,7 @@ from pathlib import Path
 from common.errors import Unavailable
 from diskimage import qemu
 from diskimage.errors import UnsafeImage
-from diskimage.inspector import ARCHIVE_CONTAINERS, Inspection, inspect_file
+from diskimage.inspector import ARCHIVE_CONTAINERS, RAW_LIKE, Inspection, inspect_file
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,17 @@ class CheckedImage:
         return self.info.virtual_size if self.info else self.inspection.virtual_size
 
 
+def needs_qemu_check(disk_format: str, container_format: str | None = None) -> bool:
+    """Whether qemu could read ``disk_format`` otherwise than the inspector.
+
+    Not for raw-like formats (qemu's raw driver reads no header: its whole
+    reading is the file's size, and the inspector refused any signature) nor
+    for archive containers (qemu does not read an archive). Callers that must
+    copy the bytes to a local file for qemu-img skip that copy for these.
+    """
+    return disk_format not in (*RAW_LIKE, "iso") and container_format not in ARCHIVE_CONTAINERS
+
+
 def disagreements(path: Path, inspection: Inspection, info: qemu.ImageInfo) -> list[str]:
     """Where qemu's reading of ``path`` differs from the inspector's."""
     problems = []
@@ -45,7 +56,10 @@ def disagreements(path: Path, inspection: Inspection, info: qemu.ImageInfo) -> l
     driver = qemu.qemu_format(declared)
     if info.format != driver:
         problems.append(f"qemu-img reads the image as {info.format!r}, not {driver!r}")
-    if inspection.virtual_size is not None and info.virtual_size != inspection.virtual_size:
+    expected = inspection.virtual_size
+    if expected is not None and driver == "raw":
+        expected = -(-expected // 512) * 512  # qemu sees a raw file in whole sectors
+    if expected is not None and info.virtual_size != expected:
         problems.append(f"qemu-img reads a virtual size of {info.virtual_size} bytes, the "
                         f"inspector {inspection.virtual_size}")
     if info.format == "vmdk":
@@ -53,10 +67,10 @@ def disagreements(path: Path, inspection: Inspection, info: qemu.ImageInfo) -> l
         if [str(Path(e).resolve()) for e in info.extents] != [own]:
             problems.append(f"qemu-img reads {len(info.extents)} VMDK extent(s), not the "
                             "image itself alone")
-        expected = inspection.details.get("vmdk_create_type")
-        if info.create_type != expected:
+        create_type = inspection.details.get("vmdk_create_type")
+        if info.create_type != create_type:
             problems.append(f"qemu-img reads VMDK createType {info.create_type!r}, the "
-                            f"inspector {expected!r}")
+                            f"inspector {create_type!r}")
     return problems
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import cast
 
 from diskimage.inspector import ImageInspector, ImageRejected
-from diskimage.safety import cross_check
+from diskimage.safety import cross_check, needs_qemu_check
 from imagestore.errors import Invalid, TooLarge, Unavailable
 from imagestore.stores.base import ImageStore, StoreError, StoreFull
 
@@ -73,6 +73,7 @@ class _Digest:
         self.sha = hashlib.new(HASH_ALGO)
         self.inspector = ImageInspector(disk_format, container_format)
         self.spool: int | None = None  # fd of the local copy qemu-img checks, if one is kept
+        self.spooled = 0  # bytes of the stream so far (the spool skips all-zero pieces)
 
     def update_md5(self, piece: bytes) -> None:
         self.md5.update(piece)
@@ -81,9 +82,16 @@ class _Digest:
         self.sha.update(piece)
         self.inspector.feed(piece)
         if self.spool is not None:
-            view = memoryview(piece)
-            while view:
-                view = view[os.write(self.spool, view):]
+            if piece.count(0) != len(piece):  # zeros stay a hole (the size is set at the end)
+                view, at = memoryview(piece), self.spooled
+                while view:
+                    n = os.pwrite(self.spool, view, at)
+                    view, at = view[n:], at + n
+            self.spooled += len(piece)
+
+    def end_spool(self) -> None:
+        if self.spool is not None:
+            os.ftruncate(self.spool, self.spooled)
 
 
 def _open_spool(directory: Path | None, image_id: str) -> tuple[int, Path]:
@@ -122,8 +130,10 @@ async def store_image(store: ImageStore, image_id: str, source: AsyncIterator[by
     """Stream ``source`` into ``store`` as ``image_id``; see the module docstring.
 
     ``local_copy`` is a local file holding the same bytes as ``source`` (an
-    import's staged file): qemu-img checks it. Without one, the bytes are
-    also spooled to a temporary file in ``spool_dir`` for that check.
+    import's staged file): qemu-img checks it. Without one, qemu-img reads
+    the store's own file when the store keeps local files; otherwise the
+    bytes of a format qemu reads a header of are also spooled (sparse:
+    all-zero pieces are not written) to a temporary file in ``spool_dir``.
     Raises TooLarge, Invalid (inspection), ClientGone, StoreFailed/Unavailable;
     nothing is left in the store when it raises.
     """
@@ -132,11 +142,12 @@ async def store_image(store: ImageStore, image_id: str, source: AsyncIterator[by
     except ImageRejected as exc:
         raise Invalid(exc.message) from None
     spool: Path | None = None
-    if local_copy is None:
+    check = needs_qemu_check(disk_format, container_format)
+    if local_copy is None and check and not store.local_files:
         digest.spool, spool = await asyncio.to_thread(_open_spool, spool_dir, image_id)
     try:
         return await _store(store, image_id, source, digest, container_format, limit,
-                            limit_message, local_copy or spool)
+                            limit_message, local_copy or spool, check)
     finally:
         if spool is not None and digest.spool is not None:
             await asyncio.to_thread(_close_spool, digest.spool, spool)
@@ -144,7 +155,7 @@ async def store_image(store: ImageStore, image_id: str, source: AsyncIterator[by
 
 async def _store(store: ImageStore, image_id: str, source: AsyncIterator[bytes],
                  digest: _Digest, container_format: str | None, limit: int,
-                 limit_message: str, local: Path | None) -> Result:
+                 limit_message: str, local: Path | None, check: bool) -> Result:
     loop = asyncio.get_running_loop()
     size = 0
 
@@ -180,7 +191,9 @@ async def _store(store: ImageStore, image_id: str, source: AsyncIterator[bytes],
         raise
     try:
         inspection = digest.inspector.verify()
-        if local is not None:
+        local = local or (store.local_path(stored.location) if check else None)
+        if local is not None:  # qemu-img reads the same bytes: the store's file or a copy
+            await asyncio.to_thread(digest.end_spool)
             await cross_check(local, inspection, container_format=container_format)
     except ImageRejected as exc:
         await _delete_quietly(store, stored.location)

@@ -106,7 +106,7 @@ def _edit(src: Path, dst: Path, edit: Callable[[bytearray], None]) -> Path:
     return dst
 
 
-def _vmdk_descriptor(data: bytearray, text: str, *, capacity: int | None = None,
+def set_vmdk_descriptor(data: bytearray, text: str, *, capacity: int | None = None,
                      desc_offset: int | None = None) -> None:
     """Rewrite a sparse VMDK's embedded descriptor (and optionally its header fields)."""
     h = list(struct.unpack_from(VMDK_HEADER, data))
@@ -215,7 +215,7 @@ def _hostile_vmdk(d: Path) -> list[Sample]:
     out = []
     for name, (text, header) in variants.items():
         path = _edit(sparse, d / f"{name}.vmdk",
-                     lambda b, t=text, h=header: _vmdk_descriptor(b, t, **h))
+                     lambda b, t=text, h=header: set_vmdk_descriptor(b, t, **h))
         out.append(Sample(name, path, "vmdk", True, "vmdk-descriptor"))
 
     def moved_descriptor(b: bytearray) -> None:
@@ -223,7 +223,7 @@ def _hostile_vmdk(d: Path) -> list[Sample]:
         clean = (DESC_HEAD + 'createType="monolithicSparse"\n'
                  f'RW 2048 SPARSE "{self_name}"\n' + DDB)
         b.extend(bytes(20 * 512))  # past the grain tables
-        _vmdk_descriptor(b, clean, desc_offset=len(b) // 512 - 20)
+        set_vmdk_descriptor(b, clean, desc_offset=len(b) // 512 - 20)
         b[512:1024] = f'parentFileNameHint="{HOST_FILE}"\n'.encode().ljust(512, b"\x00")
 
     def unterminated(b: bytearray) -> None:

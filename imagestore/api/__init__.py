@@ -53,6 +53,13 @@ class LazyStore:
     async def delete(self, location: str) -> None:
         await (await self._get()).delete(location)
 
+    @property
+    def local_files(self) -> bool:
+        return self._store is not None and self._store.local_files
+
+    def local_path(self, location: str) -> Path | None:
+        return self._store.local_path(location) if self._store is not None else None
+
     async def close(self) -> None:
         if self._store is not None:
             await self._store.close()

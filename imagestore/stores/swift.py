@@ -33,6 +33,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
@@ -104,6 +105,7 @@ def _unquote_etag(value: str | None) -> str:
 class SwiftStore:
     id = "swift"
     description = "Object store (Swift API, static large objects)"
+    local_files = False
 
     def __init__(
         self, proxy_url: str, token: Callable[[], Awaitable[str]], account: str, *,
@@ -371,6 +373,9 @@ class SwiftStore:
                 await self._simple("DELETE", self._url(container, name), (204, 404))
 
         await asyncio.gather(*(one(n) for n in names))
+
+    def local_path(self, location: str) -> Path | None:
+        return None
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
