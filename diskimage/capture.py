@@ -148,3 +148,11 @@ def truncated(name: str, cap: Capture) -> str:
 def dedupe(f: Findings) -> Findings:
     f.problems = list(dict.fromkeys(f.problems))
     return f
+
+
+def header(cap: Capture, length: int, name: str, f: Findings) -> bytes | None:
+    """The first ``length`` bytes, or None with a "truncated" problem added to ``f``."""
+    h = cap.read(0, length)
+    if h is None:
+        f.problems.append(truncated(name, cap))
+    return h

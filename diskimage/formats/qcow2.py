@@ -10,6 +10,7 @@ from diskimage.capture import (
     Capture,
     Findings,
     dedupe,
+    header,
     truncated,
     uint,
     unpack,
@@ -84,9 +85,8 @@ def _qcow2_extensions(cap: Capture, offset: int, cluster: int) -> list[tuple[int
 
 def inspect_qcow2(cap: Capture) -> Findings:
     f = Findings()
-    h = cap.read(0, 72)
+    h = header(cap, 72, "qcow2", f)
     if h is None:
-        f.problems.append(truncated("qcow2", cap))
         return f
     (version, bf_offset, bf_size, cluster_bits, size, crypt, l1_size, l1_offset, rc_offset,
      rc_clusters, nb_snapshots, _snap_offset) = unpack(">IQIIQIIQQIIQ", h, 4)

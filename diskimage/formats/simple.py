@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diskimage.capture import MAX_VIRTUAL_SIZE, SECTOR, Capture, Findings, truncated, uint
+from diskimage.capture import MAX_VIRTUAL_SIZE, SECTOR, Capture, Findings, header, uint
 
 # -- VDI, ploop ---------------------------------------------------------------
 
@@ -12,9 +12,8 @@ PLOOP_MAGICS = (b"WithoutFreeSpace", b"WithouFreSpacExt")
 
 def inspect_vdi(cap: Capture) -> Findings:
     f = Findings()
-    h = cap.read(0, 0x1C8)
+    h = header(cap, 0x1C8, "VDI", f)
     if h is None:
-        f.problems.append(truncated("VDI", cap))
         return f
     version, image_type = uint("<I", h, 0x44), uint("<I", h, 0x4C)
     f.details["vdi_image_type"] = image_type
@@ -30,9 +29,8 @@ def inspect_vdi(cap: Capture) -> Findings:
 
 def inspect_ploop(cap: Capture) -> Findings:
     f = Findings()
-    h = cap.read(0, 64)
+    h = header(cap, 64, "ploop", f)
     if h is None:
-        f.problems.append(truncated("ploop", cap))
         return f
     version, sectors = uint("<I", h, 16), uint("<Q", h, 36)
     if version != 2:

@@ -15,6 +15,7 @@ from diskimage.capture import (
     Capture,
     Findings,
     dedupe,
+    header,
     truncated,
     unpack,
 )
@@ -86,9 +87,8 @@ def inspect_vmdk(cap: Capture) -> Findings:
     f = Findings()
     if cap.head(4) != VMDK_MAGIC:
         return _inspect_text(cap, f)
-    h = cap.read(0, 72)
+    h = header(cap, 72, "VMDK", f)
     if h is None:
-        f.problems.append(truncated("VMDK", cap))
         return f
     (_m, version, flags, capacity, grain, desc_offset, desc_size, _gtes, _rgd, gd_offset,
      _overhead) = unpack(_VMDK_HEADER, h)
