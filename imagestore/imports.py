@@ -27,10 +27,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from sqlalchemy.orm import Session
 
-from imagestore import core, qemu
+from common.errors import StrataError
+from diskimage import qemu
+from diskimage.inspector import ImageRejected
+from diskimage.safety import verify_file
+from imagestore import core, tasks
 from imagestore.errors import ClientDisconnected, Forbidden, Gone, Invalid, TooLarge, Unavailable
-from imagestore.inspector import ImageRejected, inspect_file
 from imagestore.policy import Caller
 from imagestore.state import ImageState
 from imagestore.upload import ClientGone, StoreFailed, delete_data, store_image
@@ -77,7 +81,8 @@ async def upload(st: ImageState, who: Caller, image_id: str,
             raise TooLarge(limit_message(up, limits))
         result = await store_image(st.store, image_id, body, disk_format=up.disk_format,
                                    container_format=up.container_format, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits),
+                                   spool_dir=st.staging)
     except BaseException as exc:
         status = "killed" if isinstance(exc, StoreFailed) else "queued"
         if isinstance(exc, StoreFailed):
@@ -188,13 +193,21 @@ def parse_method(st: ImageState, body: Any) -> tuple[str, str | None]:
                   f"{' or web-download' if cfg.web_download else ''}).")
 
 
-async def start_import(st: ImageState, who: Caller, image_id: str, body: Any) -> None:
-    """``POST /v2/images/{id}/import``: check, move to ``importing``, start the job."""
+async def start_import(st: ImageState, who: Caller, image_id: str, body: Any,
+                       request_id: str | None = None) -> None:
+    """``POST /v2/images/{id}/import``: check, move to ``importing``, record the task
+    (``imagestore.tasks``) and start the job."""
     name, uri = parse_method(st, body)
     source = "uploading" if name == "glance-direct" else "queued"
-    up = await st.db.run(lambda s: core.begin_data(s, who, image_id, source, "importing",
-                                                   st.limits))
-    st.spawn(_import_job(st, up, uri))
+    task_input: dict[str, Any] = {"image_id": image_id, "import_req": body}
+
+    def begin(s: Session) -> tuple[core.Upload, str]:
+        up = core.begin_data(s, who, image_id, source, "importing", st.limits)
+        return up, tasks.create(s, who, type=tasks.IMPORT_TYPE, task_input=task_input,
+                                image_id=image_id, request_id=request_id)
+
+    up, task_id = await st.db.run(begin)
+    st.spawn(_import_job(st, up, uri, task_id))
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -214,7 +227,8 @@ async def _download(st: ImageState, uri: str, path: Path, limit: int, message: s
         await _write_file(path, r.content.iter_chunked(READ), limit, message)
 
 
-async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
+async def _import_job(st: ImageState, up: core.Upload, uri: str | None,
+                      task_id: str) -> None:
     image_id = up.image_id
     staged = staged_path(st, image_id)
     converted = staged.with_name(image_id + ".converted")
@@ -224,8 +238,7 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
             await _download(st, uri, staged, up.limit, limit_message(up, limits))
         disk_format, container = await st.db.run(lambda s: core.image_formats(s, image_id))
         assert disk_format is not None
-        checked = await asyncio.to_thread(inspect_file, staged, disk_format, container)
-        checked.raise_if_unsafe()
+        await verify_file(staged, disk_format, container)  # before qemu-img converts it
         target = st.cfg.imagestore.import_convert_to
         source, fmt = staged, disk_format
         if target and target != disk_format and container == "bare" \
@@ -234,27 +247,43 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
             source, fmt = converted, target
         result = await store_image(st.store, image_id, _file_chunks(source), disk_format=fmt,
                                    container_format=container, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits), local_copy=source)
         ok = await _shielded(st.db.run(lambda s: core.finish_import(
             s, image_id, disk_format=fmt, size=result.size, checksum=result.checksum,
             os_hash_algo="sha512", os_hash_value=result.os_hash_value,
             virtual_size=result.virtual_size, store=st.store.id, location=result.location)))
         if not ok:
             await delete_data(st.store, result.location)
+            await _import_ended(st, image_id, task_id, "The image was deleted while it "
+                                "was being imported.")
         else:
             log.info("image %s imported (%s, %d bytes)", image_id, fmt, result.size)
+            await st.db.run(lambda s: tasks.finish(s, task_id, ok=True,
+                                                   result={"image_id": image_id}))
     except asyncio.CancelledError:
-        await _shielded(st.db.run(lambda s: core.import_failed(s, image_id, st.store.id)))
+        await _shielded(_import_ended(st, image_id, task_id,
+                                      "The image service stopped during the import."))
         raise
-    except (ImageRejected, qemu.QemuImgError) as exc:
+    except (ImageRejected, qemu.QemuImgError, StrataError) as exc:
         log.warning("import of image %s refused: %s", image_id, exc.message)
-        await st.db.run(lambda s: core.import_failed(s, image_id, st.store.id))
+        await _import_ended(st, image_id, task_id, exc.message)
     except Exception as exc:
         log.warning("import of image %s failed: %s", image_id, exc)
-        await st.db.run(lambda s: core.import_failed(s, image_id, st.store.id))
+        await _import_ended(st, image_id, task_id, f"The import failed: {exc}")
     finally:
         _remove(staged)
         _remove(converted)
+
+
+async def _import_ended(st: ImageState, image_id: str, task_id: str, message: str) -> None:
+    """A failed import: the image back to ``queued`` (``os_glance_failed_import`` set),
+    its task ``failure`` with ``message``."""
+
+    def fail(s: Session) -> None:
+        core.import_failed(s, image_id, st.store.id)
+        tasks.finish(s, task_id, ok=False, message=message)
+
+    await st.db.run(fail)
 
 
 async def discard_data(st: ImageState, ref: core.DataRef) -> None:

@@ -83,3 +83,32 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Task(Base):
+    """An asynchronous task: today the interoperable import of one image
+    (``type`` ``api_image_import``); the same table serves ``POST /v2/tasks``
+    (``type`` ``import``), whose tasks name no image until they make one.
+
+    ``input`` and ``result`` are JSON text; ``message`` says why a task
+    failed; ``expires_at`` is set when it ends (listings drop expired tasks).
+    """
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_image", "image_id", "created_at"),
+        Index("ix_task_owner_created", "owner", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    input: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

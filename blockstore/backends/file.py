@@ -69,7 +69,7 @@ from blockstore.backends.base import (
     check_id,
     check_size,
 )
-from imagestore.qemu import INFO_LIMITS
+from diskimage.qemu import INFO_LIMITS
 
 STORAGE_DAEMON = "qemu-storage-daemon"
 STATE_VERSION = 1

@@ -37,6 +37,7 @@ from blockstore.backends import (
     VolumeBackend,
 )
 from blockstore.backends.base import GIB
+from tests.imagecorpus import HOSTILE, Sample, build
 
 MIB = 1 << 20
 KINDS = ["memory", "file"]
@@ -286,6 +287,27 @@ async def test_delete_rules(backend: VolumeBackend) -> None:
     assert await backend.list_volumes() == []
     assert (await backend.stats())["provisioned_bytes"] == 0
     await backend.create("vol-d", 1)  # the id is free again
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sample]:
+    return build(tmp_path_factory.mktemp("corpus"))
+
+
+async def test_create_from_image_checks_again_as_qemu_reads_it(
+        backend: VolumeBackend, corpus: dict[str, Sample]) -> None:
+    """The backend re-checks an image (inspector and qemu-img) before it converts it."""
+    for name in HOSTILE:
+        sample = corpus[name]
+        with pytest.raises(InvalidArgument, match="image rejected"):
+            await backend.create_from_image("vol-h", 1, str(sample.path), sample.disk_format)
+    assert await backend.list_volumes() == []
+    sample = corpus["vmdk-stream"]
+    await backend.create_from_image("vol-h", 1, str(sample.path), "vmdk")
+    assert await read(backend, "vol-h", 0, 4096) == sample.path.with_name(
+        "base.raw").read_bytes()[:4096]
+    await backend.release_export("vol-h")
+    await backend.delete("vol-h")
 
 
 @pytest.mark.parametrize("fmt", ["qcow2", "raw", "vmdk"])

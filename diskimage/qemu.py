@@ -5,11 +5,11 @@ image cannot turn into a qcow2 with a backing file), runs as a child process
 from asyncio with resource limits set before exec (``RLIMIT_CPU``,
 ``RLIMIT_AS``: a hostile header cannot make qemu-img spin or eat memory) and
 a wall-clock timeout after which it is killed. ``info`` refuses again, as
-defence in depth behind ``imagestore.inspector``, an image that names a
+defence in depth behind ``diskimage.inspector``, an image that names a
 backing file, a data file, or VMDK extents other than itself.
 
-Errors are domain exceptions carrying the tail of qemu-img's stderr; the
-image API maps them.
+Errors are domain exceptions carrying the tail of qemu-img's stderr; each
+caller maps them (the image API to 400s, the block store to backend errors).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagestore.inspector import ALLOWED_VMDK_CREATE_TYPES, UnsafeImage
+from diskimage.errors import UnsafeImage
+from diskimage.formats.vmdk_descriptor import ALLOWED_VMDK_CREATE_TYPES
 
 QEMU_IMG = "qemu-img"
 
@@ -62,6 +63,10 @@ class QemuImgError(Exception):
         self.message = message
         self.returncode = returncode
         self.stderr = stderr
+
+
+class QemuImgUnavailable(QemuImgError):
+    """qemu-img (or the program asked for) could not be started at all."""
 
 
 class QemuImgTimeout(QemuImgError):
@@ -145,7 +150,7 @@ async def run_limited(
             preexec_fn=_preexec(_rlimits(limits)),
         )
     except OSError as exc:
-        raise QemuImgError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        raise QemuImgUnavailable(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
     stdout = bytearray()
     stderr = bytearray()
@@ -282,7 +287,7 @@ async def convert(
 ) -> None:
     """``qemu-img convert -f <src_fmt> -O <dst_fmt>``; ``progress`` gets 0..100 as it goes.
 
-    Inspect ``src`` first (``imagestore.inspector``): convert trusts its header.
+    Inspect ``src`` first (``diskimage.inspector``): convert trusts its header.
     ``options`` become ``-o key=value,...`` for the output format.
     """
     argv = [qemu_img, "convert", "-f", qemu_format(src_fmt), "-O", qemu_format(dst_fmt)]

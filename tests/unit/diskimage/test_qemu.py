@@ -1,4 +1,4 @@
-"""imagestore.qemu against the real qemu-img: explicit formats, limits, refusals."""
+"""diskimage.qemu against the real qemu-img: explicit formats, limits, refusals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from imagestore import qemu
-from imagestore.inspector import UnsafeImage, inspect_file
+from diskimage import qemu
+from diskimage.inspector import UnsafeImage, inspect_file
 
 assert shutil.which("qemu-img"), "qemu-img is missing: `strata test` installs qemu-utils"
 

@@ -1,4 +1,4 @@
-"""imagestore.inspector on images made by the real qemu-img and genisoimage.
+"""diskimage.inspector on images made by the real qemu-img and genisoimage.
 
 Every image is fed in small chunks of random sizes, as an upload streams, and
 the answer is compared with what ``qemu-img info`` says with an explicit
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from imagestore.inspector import (
+from diskimage.inspector import (
     MAX_CAPTURE,
     AmbiguousFormat,
     ContainerFormatMismatch,
@@ -40,6 +40,8 @@ QEMU_IMG: str = _QEMU_IMG
 MKISOFS: str = _MKISOFS
 
 MiB = 1 << 20
+# status 0, CHS 0/0/2, type 0xEE, end CHS max, LBA 1, size 0xFFFFFFFF
+PROTECTIVE_MBR_RECORD = bytes.fromhex("000002 00 ee ffffff 01000000 ffffffff".replace(" ", ""))
 
 
 def qemu_img(*args: str | Path) -> None:
@@ -176,6 +178,8 @@ def test_partition_tables_are_fine_in_raw(images: Images) -> None:
     result = inspect(bytes(data), "raw")
     assert result.safe and result.details["partition_table"] == "mbr"
     data[512:520] = b"EFI PART"
+    # A GPT needs a protective MBR in front of it: one 0xEE partition from LBA 1.
+    data[446:510] = PROTECTIVE_MBR_RECORD + bytes(48)
     result = inspect(bytes(data), "raw")
     assert result.safe and result.details["partition_table"] == "gpt"
     assert result.format == "raw" and result.matches == ()
