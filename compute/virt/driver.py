@@ -29,6 +29,7 @@ else raises :class:`~compute.errors.InvalidInstanceState`, 409)::
                      persistent definition either way
     snapshot         running paused shutdown crashed (a running guest is paused while
                      its disk is copied, so the copy is consistent at the block level)
+    vnc/serial console  running paused
 
 Errors are ``compute.errors`` classes: ``InstanceNotFound`` (404),
 ``InvalidInstanceState`` (409), ``InvalidSpec`` (400), ``DeviceNotFound`` (404),
@@ -73,6 +74,7 @@ ALLOWED: Mapping[str, frozenset[PowerState]] = {
     "attach": frozenset({S.RUNNING, S.PAUSED, S.SHUTDOWN, S.CRASHED}),
     "detach": frozenset({S.RUNNING, S.PAUSED, S.SHUTDOWN, S.CRASHED}),
     "snapshot": frozenset({S.RUNNING, S.PAUSED, S.SHUTDOWN, S.CRASHED}),
+    "open_console": frozenset({S.RUNNING, S.PAUSED}),
 }
 
 

@@ -561,17 +561,23 @@ class LibvirtDriver:
                 if paused:
                     await self._call(lambda: dom.resume())
 
-    async def vnc_console(self, uuid: str) -> ConsoleEndpoint:
+    async def _live_view(self, uuid: str) -> domainxml.DomainView:
         dom = await self._call(lambda: self._lookup(uuid))
+        check_state(uuid, "open_console", await self._call(lambda: _state(dom)))
         _, live = await self._call(lambda: self._views(dom))
-        if live is None or not live.vnc_port:
+        if live is None:
+            raise VirtError(f"instance {uuid} stopped")
+        return live
+
+    async def vnc_console(self, uuid: str) -> ConsoleEndpoint:
+        live = await self._live_view(uuid)
+        if not live.vnc_port:
             raise VirtError(f"instance {uuid} has no VNC console now (is it running?)")
         return ConsoleEndpoint("vnc", host="127.0.0.1", port=live.vnc_port)
 
     async def serial_console(self, uuid: str) -> ConsoleEndpoint:
-        dom = await self._call(lambda: self._lookup(uuid))
-        _, live = await self._call(lambda: self._views(dom))
-        if live is None or not live.pty:
+        live = await self._live_view(uuid)
+        if not live.pty:
             raise VirtError(f"instance {uuid} has no serial console now (is it running?)")
         return ConsoleEndpoint("serial", path=live.pty)
 

@@ -48,6 +48,7 @@ class _Instance:
     boots: int = 0
     disks: list[Disk] = field(default_factory=list)
     nics: list[Nic] = field(default_factory=list)
+    reserved: list[str] = field(default_factory=list)  # the config drive's device
 
 
 class MemoryDriver:
@@ -98,7 +99,8 @@ class MemoryDriver:
                     used = [d.device for d in disks] + [d.device for d in spec.disks]
                     disks.append(disk if disk.device else
                                  dataclasses.replace(disk, device=next_device(used)))
-                vm = _Instance(spec, disks=disks, nics=list(spec.nics))
+                reserved = [next_device([d.device for d in disks])] if spec.config_drive else []
+                vm = _Instance(spec, disks=disks, nics=list(spec.nics), reserved=reserved)
                 self._vms[spec.uuid] = vm
             if vm.state in (PowerState.SHUTDOWN, PowerState.CRASHED):
                 self._start(vm)
@@ -156,7 +158,7 @@ class MemoryDriver:
         vm = self._get(uuid)
         check_state(uuid, "attach", vm.state)
         check_disk(disk)
-        used = [d.device for d in vm.disks]
+        used = [d.device for d in vm.disks] + vm.reserved
         if disk.device and disk.device in used:
             raise InvalidSpec(f"device {disk.device} is in use")
         device = disk.device or next_device(used)
@@ -217,12 +219,12 @@ class MemoryDriver:
 
     async def vnc_console(self, uuid: str) -> ConsoleEndpoint:
         vm = self._get(uuid)
-        check_state(uuid, "attach", vm.state)
+        check_state(uuid, "open_console", vm.state)
         return ConsoleEndpoint("vnc", host="127.0.0.1", port=5900)
 
     async def serial_console(self, uuid: str) -> ConsoleEndpoint:
         vm = self._get(uuid)
-        check_state(uuid, "attach", vm.state)
+        check_state(uuid, "open_console", vm.state)
         return ConsoleEndpoint("serial", path=f"/dev/null#{uuid}")
 
     async def host_info(self) -> HostInfo:
