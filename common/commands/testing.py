@@ -21,6 +21,9 @@ TEST_PACKAGES: tuple[str, ...] = (
     "tgt", "libiscsi-bin", "qemu-block-extra",
     # qemu-storage-daemon: the file volume backend's raw FUSE view of a qcow2 chain.
     "qemu-system-common",
+    # compute: libvirtd/virtlogd and QEMU boot the tiny test guest (the tests start the
+    # daemons when they are not running); ssh drives the guest's dropbear.
+    "libvirt-daemon-system", "qemu-system-x86", "openssh-client",
 )
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
@@ -70,7 +73,7 @@ TEST = Command(
     "test",
     "run ruff, mypy and the test suite",
     "Install the Debian packages the tests need when missing (postgresql, chromium, "
-    "awscli, rclone, s3cmd), then "
+    "awscli, rclone, s3cmd, tgt, libvirt, qemu, ...), then "
     "run, from the Strata home and with this interpreter, `ruff check .`, `mypy` "
     "and `pytest` with the arguments given (default: the whole suite, -q). Every "
     "check runs; the exit status is non-zero when any failed, including when "
