@@ -222,7 +222,8 @@ async def upload_tiny(ctx: Context) -> int:
     from compute.tinyguest import TinyGuestError, build
 
     a = ctx.args
-    cache = ctx.config().var_path / "cache" / "tinyguest"
+    explicit = os.environ.get("STRATA_TINY_CACHE")  # e.g. one cache shared by test clouds
+    cache = Path(explicit) if explicit else ctx.config().var_path / "cache" / "tinyguest"
     try:
         guest = await asyncio.to_thread(
             build, cache, log=lambda msg: print(f"strata: {msg}", file=sys.stderr))
