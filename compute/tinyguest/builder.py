@@ -80,6 +80,12 @@ class TinyGuest:
     def cmdline(self) -> str:
         return KERNEL_CMDLINE
 
+    @property
+    def busybox(self) -> Path:
+        """The guest's busybox-static, kept beside it: tests run its udhcpd and httpd
+        as the guest's DHCP server and metadata service in a namespace."""
+        return self.directory / "busybox"
+
 
 def default_cache_dir() -> Path:
     """``$STRATA_TINY_CACHE``, else ``~/.cache/strata/tinyguest``."""
@@ -170,7 +176,7 @@ def _complete(directory: Path) -> TinyGuest | None:
         return None
     guest = TinyGuest(directory, str(meta.get("key", directory.name)),
                       dict(meta.get("packages", {})))
-    if all(p.is_file() for p in (guest.kernel, guest.ramdisk, guest.disk)):
+    if all(p.is_file() for p in (guest.kernel, guest.ramdisk, guest.disk, guest.busybox)):
         return guest
     return None
 
@@ -258,7 +264,9 @@ def _build_into(work: Path, versions: dict[str, str], key: str) -> None:
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     cpio.file("etc/group", b"root:x:0:\n", 0o644)
     cpio.file("etc/shells", b"/bin/sh\n", 0o644)
-    cpio.file("bin/busybox", (root / "bin" / "busybox").read_bytes(), 0o755)
+    busybox = (root / "bin" / "busybox").read_bytes()
+    cpio.file("bin/busybox", busybox, 0o755)
+    (out / "busybox").write_bytes(busybox)
     dropbear = root / "usr" / "sbin" / "dropbear"
     cpio.file("usr/sbin/dropbear", dropbear.read_bytes(), 0o755)
     for lib in _shared_libraries(dropbear, root):
@@ -276,7 +284,7 @@ def _build_into(work: Path, versions: dict[str, str], key: str) -> None:
         {"key": key, "packages": versions, "kernel": release, "modules": list(MODULES),
          "cmdline": KERNEL_CMDLINE}, indent=2, sort_keys=True) + "\n")
     for f in out.iterdir():
-        os.chmod(f, 0o644)
+        os.chmod(f, 0o755 if f.name == "busybox" else 0o644)
 
 
 def root_disk() -> bytes:

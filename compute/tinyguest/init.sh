@@ -105,11 +105,13 @@ metadata() {  # fills /run/meta with meta_data.json, user_data (when there is on
         cp /mnt/config/openstack/latest/user_data /run/meta/ 2>/dev/null
         return
     fi
+    # (busybox-static 1.35's wget crashes with -T: the timeout applet bounds it instead)
     base=http://169.254.169.254/openstack/latest
     for try in 1 2 3 4 5; do
-        if wget -q -T 3 -O /run/meta/meta_data.json "$base/meta_data.json"; then
+        if timeout 5 wget -q -O /run/meta/meta_data.json "$base/meta_data.json"; then
             say "metadata service"
-            wget -q -T 3 -O /run/meta/user_data "$base/user_data" || rm -f /run/meta/user_data
+            timeout 5 wget -q -O /run/meta/user_data "$base/user_data" ||
+                rm -f /run/meta/user_data
             return
         fi
         sleep 1

@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -193,6 +193,16 @@ class LibvirtDriver:
     def _lock(self, uuid: str) -> asyncio.Lock:
         return self._locks.setdefault(uuid, asyncio.Lock())
 
+    @contextlib.asynccontextmanager
+    async def _domain(self, uuid: str, operation: str) -> AsyncIterator[
+            tuple[libvirt.virDomain, PowerState]]:
+        """The instance's lock held, its domain, and its state checked for ``operation``."""
+        async with self._lock(uuid):
+            dom = await self._call(lambda: self._lookup(uuid))
+            state = await self._call(lambda: _state(dom))
+            check_state(uuid, operation, state)
+            yield dom, state
+
     def _domain_name(self, uuid: str) -> str:
         return f"{self.name_prefix}{uuid}"
 
@@ -318,18 +328,12 @@ class LibvirtDriver:
         return False
 
     async def power_on(self, uuid: str) -> None:
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            state = await self._call(lambda: _state(dom))
-            check_state(uuid, "power_on", state)
+        async with self._domain(uuid, "power_on") as (dom, state):
             if state != PowerState.RUNNING:
                 await self._call(lambda: dom.create())
 
     async def reboot(self, uuid: str, hard: bool = False, grace: float = 60.0) -> None:
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            state = await self._call(lambda: _state(dom))
-            check_state(uuid, "hard_reboot" if hard else "soft_reboot", state)
+        async with self._domain(uuid, "hard_reboot" if hard else "soft_reboot") as (dom, state):
             if hard:
                 if state == PowerState.SUSPENDED:
                     await self._call(lambda: dom.managedSaveRemove(0))
@@ -344,9 +348,7 @@ class LibvirtDriver:
 
     async def _simple(self, uuid: str, operation: str,
                       act: Callable[[libvirt.virDomain], object]) -> None:
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            check_state(uuid, operation, await self._call(lambda: _state(dom)))
+        async with self._domain(uuid, operation) as (dom, _):
             await self._call(lambda: act(dom))
 
     async def pause(self, uuid: str) -> None:
@@ -400,9 +402,7 @@ class LibvirtDriver:
 
     async def attach_volume(self, uuid: str, disk: Disk) -> str:
         check_disk(disk)
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            check_state(uuid, "attach", await self._call(lambda: _state(dom)))
+        async with self._domain(uuid, "attach") as (dom, _):
 
             def attach() -> str:
                 config, live = self._views(dom)
@@ -423,9 +423,7 @@ class LibvirtDriver:
             return await self._call(attach)
 
     async def detach_volume(self, uuid: str, device: str) -> None:
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            check_state(uuid, "detach", await self._call(lambda: _state(dom)))
+        async with self._domain(uuid, "detach") as (dom, _):
             config, live = await self._call(lambda: self._views(dom))
             found = [d for d in (live or config).disks if d.device == device] or \
                 [d for d in config.disks if d.device == device]
@@ -466,9 +464,7 @@ class LibvirtDriver:
 
     async def attach_interface(self, uuid: str, nic: Nic) -> None:
         check_nic(nic)
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            check_state(uuid, "attach", await self._call(lambda: _state(dom)))
+        async with self._domain(uuid, "attach") as (dom, _):
 
             def attach() -> None:
                 config, live = self._views(dom)
@@ -482,9 +478,7 @@ class LibvirtDriver:
 
     async def detach_interface(self, uuid: str, mac: str) -> None:
         mac = mac.lower()
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            check_state(uuid, "detach", await self._call(lambda: _state(dom)))
+        async with self._domain(uuid, "detach") as (dom, _):
             config, live = await self._call(lambda: self._views(dom))
             if mac not in config.interfaces and (live is None or mac not in live.interfaces):
                 raise DeviceNotFound(f"instance {uuid} has no interface with MAC {mac}")
@@ -540,10 +534,7 @@ class LibvirtDriver:
 
     async def snapshot(self, uuid: str, device: str, dest: str,
                        fmt: Literal["qcow2", "raw"] = "qcow2") -> None:
-        async with self._lock(uuid):
-            dom = await self._call(lambda: self._lookup(uuid))
-            state = await self._call(lambda: _state(dom))
-            check_state(uuid, "snapshot", state)
+        async with self._domain(uuid, "snapshot") as (dom, state):
             config, live = await self._call(lambda: self._views(dom))
             found = [d for d in (live or config).disks if d.device == device]
             if not found:

@@ -74,7 +74,8 @@ def nic_on(bridge: str) -> Nic:
 
 def guest_spec(guest: TinyGuest, workdir: Path, *, name: str = "tiny", cmdline: str = "",
                nics: tuple[Nic, ...] = (), public_key: str = "",
-               user_data: bytes | None = None, disk: Path | None = None) -> InstanceSpec:
+               user_data: bytes | None = None, disk: Path | None = None,
+               config_drive: bool = True) -> InstanceSpec:
     """A spec booting the tiny guest: a qcow2 overlay on its disk, a config drive."""
     instance = str(uuid.uuid4())
     directory = workdir / instance
@@ -88,12 +89,13 @@ def guest_spec(guest: TinyGuest, workdir: Path, *, name: str = "tiny", cmdline: 
     data = configdrive.ConfigDriveData(
         uuid=instance, name=name, hostname=f"{name}-host",
         public_keys={"k": public_key} if public_key else {}, user_data=user_data)
-    configdrive.build(data, directory / "disk.config")
+    if config_drive:
+        configdrive.build(data, directory / "disk.config")
     return InstanceSpec(
         uuid=instance, name=name, vcpus=1, memory_mib=128,
         disks=(Disk(LocalDisk(str(overlay), "qcow2"), boot_index=0),),
         console_log=str(directory / "console.log"), nics=nics,
-        config_drive=str(directory / "disk.config"),
+        config_drive=str(directory / "disk.config") if config_drive else None,
         direct_boot=DirectBoot(str(guest.kernel), str(guest.ramdisk),
                                " ".join(filter(None, [guest.cmdline, cmdline]))))
 

@@ -38,6 +38,7 @@ class Peer:
     """The namespace on the other side of the bridge."""
 
     ns: str
+    device: str  # its end of the veth
     address: str  # the namespace's
     guest_address: str
 
@@ -59,7 +60,7 @@ def peer(bridge: str) -> Iterator[Peer]:
         run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.1/24", "dev", inside)
         run("ip", "netns", "exec", ns, "ip", "link", "set", inside, "up")
         run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        yield Peer(ns, f"{net}.1", f"{net}.2")
+        yield Peer(ns, inside, f"{net}.1", f"{net}.2")
     finally:
         subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
@@ -189,5 +190,63 @@ async def test_a_snapshot_boots(booted: Booted, tmp_path: Path) -> None:
         out = await wait_for(lambda: booted.driver.console_output(spec.uuid),
                              f"{READY_MARKER} {spec.uuid}", within=240)
         assert "STRATA-TINY: root disk vda boot 2" in out  # the first guest's boot was 1
+    finally:
+        await booted.driver.destroy(spec.uuid)
+
+
+@pytest.fixture
+def dhcp_and_metadata(peer: Peer, tiny_guest: TinyGuest, tmp_path: Path) -> Iterator[Path]:
+    """busybox udhcpd (leases from .100, a route to the metadata address) and busybox
+    httpd on 169.254.169.254:80 in the peer namespace; yields the web root."""
+    net = peer.address.rsplit(".", 1)[0]
+    conf = tmp_path / "udhcpd.conf"
+    conf.write_text(f"start {net}.100\nend {net}.110\ninterface {peer.device}\n"
+                    f"lease_file {tmp_path}/leases\npidfile {tmp_path}/udhcpd.pid\n"
+                    f"opt subnet 255.255.255.0\nopt router {peer.address}\n"
+                    f"opt staticroutes 169.254.169.254/32 {peer.address}\n")
+    (tmp_path / "leases").touch()
+    webroot = tmp_path / "www"
+    (webroot / "openstack" / "latest").mkdir(parents=True)
+    run("ip", "netns", "exec", peer.ns, "ip", "addr", "add", "169.254.169.254/32", "dev",
+        peer.device)
+    busybox = str(tiny_guest.busybox)
+    procs = [subprocess.Popen(["ip", "netns", "exec", peer.ns, busybox, "udhcpd", "-f",
+                               str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen(["ip", "netns", "exec", peer.ns, busybox, "httpd", "-f", "-p",
+                               "169.254.169.254:80", "-h", str(webroot)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        yield webroot
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        subprocess.run(["ip", "netns", "exec", peer.ns, "ip", "addr", "del",
+                        "169.254.169.254/32", "dev", peer.device], check=False,
+                       capture_output=True)
+
+
+async def test_dhcp_and_the_metadata_service(booted: Booted, peer: Peer, bridge: str,
+                                             tiny_guest: TinyGuest, dhcp_and_metadata: Path,
+                                             tmp_path: Path) -> None:
+    """No config drive and no static address: the guest asks DHCP, then 169.254.169.254."""
+    spec = guest_spec(tiny_guest, tmp_path, name="meta", nics=(nic_on(bridge),),
+                      config_drive=False)
+    latest = dhcp_and_metadata / "openstack" / "latest"
+    (latest / "meta_data.json").write_text(
+        f'{{"uuid": "{spec.uuid}", "hostname": "meta-host", "name": "meta", '
+        f'"public_keys": {{"k": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA test"}}}}')
+    (latest / "user_data").write_bytes(b"#!/bin/sh\necho FROM-METADATA $(hostname)\n")
+    await booted.driver.spawn(spec)
+    try:
+        out = await wait_for(lambda: booted.driver.console_output(spec.uuid),
+                             f"{READY_MARKER} {spec.uuid}", within=240)
+        lease = out.split("STRATA-TINY: dhcp address ", 1)[1].split("/", 1)[0]
+        assert lease.startswith(peer.address.rsplit(".", 1)[0] + ".1")  # .100-.110
+        assert "STRATA-TINY: metadata service" in out
+        assert "STRATA-TINY: hostname meta-host" in out
+        assert "FROM-METADATA meta-host" in out
+        ping = await asyncio.to_thread(peer.run, "ping", "-c", "2", "-W", "5", lease)
+        assert ping.returncode == 0, ping.stdout
     finally:
         await booted.driver.destroy(spec.uuid)
