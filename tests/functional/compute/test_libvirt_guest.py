@@ -12,6 +12,7 @@ snapshot of its disk boots a second guest that carries on its boot count.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 import uuid
@@ -23,6 +24,7 @@ import pytest
 import pytest_asyncio
 
 from blockstore.targets import TgtDaemon
+from compute.errors import HypervisorUnavailable, VirtError
 from compute.tinyguest import READY_MARKER, TinyGuest
 from compute.virt.driver import Disk, InstanceSpec, IscsiDisk, LocalDisk
 from compute.virt.libvirt import LibvirtDriver
@@ -250,3 +252,36 @@ async def test_dhcp_and_the_metadata_service(booted: Booted, peer: Peer, bridge:
         assert ping.returncode == 0, ping.stdout
     finally:
         await booted.driver.destroy(spec.uuid)
+
+
+async def test_a_failed_start_leaves_nothing(booted: Booted, tmp_path: Path,
+                                             tiny_guest: TinyGuest) -> None:
+    """libvirt refusing to start a guest: a VirtError with its message (the fault), and
+    no domain or CHAP secret left behind."""
+    spec = guest_spec(tiny_guest, tmp_path, name="doomed",
+                      nics=(nic_on("brqnosuchbrdg"),))
+    volume = IscsiDisk("127.0.0.1:3260", "iqn.2010-10.org.openstack:volume-x", 1, "u", "p")
+    spec = InstanceSpec(**{**spec.__dict__, "disks": (*spec.disks, Disk(volume))})
+    with pytest.raises(VirtError) as err:
+        await booted.driver.spawn(spec)
+    assert "brqnosuchbrdg" in err.value.message and err.value.status == 500
+    assert spec.uuid not in {i.uuid for i in await booted.driver.list_instances()}
+    secrets = run("virsh", "-c", "qemu:///system", "secret-list")
+    assert spec.uuid not in secrets
+
+
+async def test_kvm_or_tcg_is_chosen_by_the_probe(libvirt_ready: str, domain_prefix: str,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "compute.virt.libvirt")
+    driver = await LibvirtDriver.open(name_prefix=domain_prefix, probe_timeout=0.001)
+    try:
+        assert driver.domain_type == "qemu"  # nothing boots in a millisecond
+        assert "guests run under QEMU TCG" in caplog.text or "no KVM" in caplog.text
+    finally:
+        await driver.close()
+    with pytest.raises(HypervisorUnavailable, match="KVM is not usable"):
+        await LibvirtDriver.open(name_prefix=domain_prefix, virt_type="kvm",
+                                 probe_timeout=0.001)
+    tcg = await LibvirtDriver.open(name_prefix=domain_prefix, virt_type="qemu")
+    assert tcg.domain_type == "qemu"
+    await tcg.close()
