@@ -72,6 +72,13 @@ def ensure_libvirtd(uri: str = "qemu:///system") -> str | None:
 
     Returns None once libvirtd answers at ``uri``, else the reason it cannot.
     """
+    try:
+        return _ensure(uri)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"starting libvirtd failed: {exc}"
+
+
+def _ensure(uri: str) -> str | None:
     if _answers(uri) is None:
         return None
     if os.geteuid() != 0:
