@@ -77,3 +77,13 @@ def test_state_table() -> None:
     assert err.value.status == 409 and "pause" in err.value.message
     assert ALLOWED["hard_reboot"] == frozenset(PowerState)
     assert PowerState.SUSPENDED not in ALLOWED["attach"]
+
+
+def test_tail_lines() -> None:
+    from compute.virt.memory import tail_lines
+
+    text = "a\nb\r\nc\n"
+    assert tail_lines(text, None) == text
+    assert tail_lines(text, 2) == "b\r\nc\n"
+    assert tail_lines(text, 10) == text
+    assert tail_lines(text, 0) == ""
