@@ -254,6 +254,37 @@ class BlockStoreConfig:
 
 
 @dataclass
+class ComputeConfig:
+    """The Nova v2.1 compatible compute service and this host's hypervisor (libvirt)."""
+
+    enabled: bool = opt(False, "Run the compute service. Off until its API is built: for "
+                               "now it only checks libvirt and answers /healthcheck.")
+    host: str = opt("127.0.0.1", "Address the compute API listens on.")
+    port: int = opt(8774, "Port the compute API listens on.")
+    public_url: str = opt("", "URL clients use to reach the compute API; empty means "
+                              "http://<host>:<port>.")
+    metadata_port: int = opt(8775, "Port of the metadata service guests reach at "
+                                   "169.254.169.254.")
+    libvirt_uri: str = opt("qemu:///system", "libvirtd connection URI.")
+    virt_type: str = opt("auto", "Domain type: 'kvm', 'qemu' (TCG emulation) or 'auto' "
+                                 "(KVM when a short probe boots fast enough, else qemu).")
+    kvm_probe_timeout: float = opt(5.0, "Seconds the KVM probe may take before KVM is "
+                                        "judged unusable (nested KVM can be slower than TCG).")
+    domain_prefix: str = opt("strata-", "Prefix of this cloud's libvirt domain names; the "
+                                        "compute agent never touches other domains.")
+    instances_dir: str = opt("", "Instance disks, config drives and console logs; empty "
+                                 "means <var_dir>/compute/instances.")
+    image_cache_dir: str = opt("", "Base images cached on this host; empty means "
+                                   "<var_dir>/compute/images.")
+    image_cache_format: str = opt("qcow2", "Format base images are converted to in the "
+                                           "cache: qcow2 or raw.")
+    qemu_as_root: bool = opt(True, "Run guests' QEMU as root (libvirt's DAC label +0:+0), "
+                                   "so it reaches files under any directory; false runs it "
+                                   "as libvirt-qemu, which needs the instances and image "
+                                   "cache directories readable by that user.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -265,6 +296,7 @@ class StrataConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     imagestore: ImageStoreConfig = field(default_factory=ImageStoreConfig)
     blockstore: BlockStoreConfig = field(default_factory=BlockStoreConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -306,6 +338,20 @@ class StrataConfig:
 
     def blockstore_db_url(self) -> str:
         return self.blockstore.database_url or f"sqlite:///{self.var_path / 'blockstore.db'}"
+
+    def compute_url(self) -> str:
+        c = self.compute
+        return (c.public_url or f"http://{c.host}:{c.port}").rstrip("/")
+
+    @property
+    def instances_path(self) -> Path:
+        default = str(self.var_path / "compute" / "instances")
+        return resolve(self.home, self.compute.instances_dir or default)
+
+    @property
+    def image_cache_path(self) -> Path:
+        default = str(self.var_path / "compute" / "images")
+        return resolve(self.home, self.compute.image_cache_dir or default)
 
     def hash_prefix(self) -> bytes:
         return str(self.secrets["hash_path_prefix"]).encode()
@@ -457,6 +503,14 @@ def validate(cfg: StrataConfig) -> None:
     if cfg.blockstore.target_driver not in ("", "tgt", "lio"):
         raise ConfigError(f"[blockstore] target_driver {cfg.blockstore.target_driver!r}: "
                           "use tgt, lio or leave it empty")
+    if cfg.compute.virt_type not in ("auto", "kvm", "qemu"):
+        raise ConfigError(f"[compute] virt_type {cfg.compute.virt_type!r}: use auto, kvm or qemu")
+    if cfg.compute.image_cache_format not in ("qcow2", "raw"):
+        raise ConfigError(f"[compute] image_cache_format {cfg.compute.image_cache_format!r}: "
+                          "use qcow2 or raw")
+    if not 0 <= cfg.compute.metadata_port <= 65535:
+        raise ConfigError(f"[compute] metadata_port {cfg.compute.metadata_port} is out of "
+                          "range 0-65535")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 

@@ -95,6 +95,19 @@ BLOCKSTORE = ServiceSpec(
 )
 
 
+COMPUTE = ServiceSpec(
+    name="compute",
+    module="compute",
+    section="compute",
+    catalog=(CatalogEntry("compute", "nova", "Strata compute (Nova v2.1)", "/v2.1"),),
+    # libvirtd + virtlogd and QEMU (the hypervisor); qemu-utils: qemu-img for the image
+    # cache and overlays. The prepare hook starts libvirtd/virtlogd when they are not
+    # running (compute/host.py).
+    debian_packages=("libvirt-daemon-system", "qemu-system-x86", "qemu-utils"),
+    prepare="compute.host:prepare",
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -107,7 +120,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, COMPUTE]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

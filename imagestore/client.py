@@ -66,6 +66,19 @@ class ImageClient(ServiceClient):
         return await self._json("POST", f"{self.base_url}/v2/images", (201,),
                                 json=dict(fields))
 
+    async def list(self, **filters: str) -> list[dict[str, Any]]:
+        """Images visible to the caller matching ``filters`` (``name=``, ``status=``,
+        ...), following every page."""
+        out: list[dict[str, Any]] = []
+        url: str | None = f"{self.base_url}/v2/images"
+        params: dict[str, str] | None = dict(filters)
+        while url:
+            page = await self._json("GET", url, (200,), params=params)
+            out.extend(page.get("images", []))
+            nxt = page.get("next")
+            url, params = (f"{self.base_url}{nxt}", None) if nxt else (None, None)
+        return out
+
     async def show(self, image_id: str) -> dict[str, Any]:
         """The image's JSON (``status``, ``size``, ``virtual_size``, ``min_disk``, ...)."""
         return await self._json("GET", self._image_url(image_id), (200,))
