@@ -123,24 +123,26 @@ def parse(method: str, bucket: str | None, key: str | None, query: Mapping[str, 
     """The operation a request asks for; the S3 error that refuses it otherwise."""
     if method == "OPTIONS":
         return Operation(Op.PREFLIGHT, bucket, key)
-    unsupported = sorted(UNSUPPORTED & query.keys())
-    if unsupported == ["partNumber"] and ("uploadId" in query or (
-            key is not None and method in ("GET", "HEAD") and "versionId" not in query)):
-        unsupported = []  # UploadPart, or GetObject/HeadObject of one part
-    if unsupported == ["policy"] and method == "GET" and key is None:
-        # Strata has no bucket policies: every bucket is one without a policy.
-        return Operation(Op.GET_BUCKET_POLICY, bucket, subresource="policy")
-    if unsupported:
-        raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
+    if query:  # (most requests have none: they skip this)
+        unsupported = sorted(UNSUPPORTED & query.keys())
+        if unsupported == ["partNumber"] and ("uploadId" in query or (
+                key is not None and method in ("GET", "HEAD") and "versionId" not in query)):
+            unsupported = []  # UploadPart, or GetObject/HeadObject of one part
+        if unsupported == ["policy"] and method == "GET" and key is None:
+            # Strata has no bucket policies: every bucket is one without a policy.
+            return Operation(Op.GET_BUCKET_POLICY, bucket, subresource="policy")
+        if unsupported:
+            raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
     if bucket is None:
         if method == "GET":
             return Operation(Op.LIST_BUCKETS)
         raise _not_allowed(method, "SERVICE")
     if not valid_bucket(bucket):
         raise S3Error("InvalidBucketName", BucketName=bucket)
-    for name, parser in _SUBRESOURCES:
-        if name in query:
-            return parser(method, bucket, key, query, headers)
+    if query:
+        for name, parser in _SUBRESOURCES:
+            if name in query:
+                return parser(method, bucket, key, query, headers)
     return _plain(method, bucket, key, query, headers)
 
 

@@ -9,7 +9,6 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -21,7 +20,7 @@ from proxy.request import SwiftPath
 from proxy.s3.checksums import Declared
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.operation import Operation, parse
-from proxy.state import ProxyState
+from proxy.state import Info, ProxyState
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -96,19 +95,31 @@ class S3Request:
     bucket_account: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
 
-    @cached_property
+    # Worked out once, on first use (each is read several times a request).
+    _op: Operation | None = field(default=None, init=False, repr=False, compare=False)
+    _own: str | None = field(default=None, init=False, repr=False, compare=False)
+    _info: tuple[str, Info] | None = field(default=None, init=False, repr=False,
+                                          compare=False)
+
+    @property
     def op(self) -> Operation:
         """The operation the request asks for (``operation.parse``: parsed on first use,
         which is dispatch's first step; the S3 error refusing it otherwise)."""
-        return parse(self.method, self.bucket, self.key, self.query, self.headers)
+        op = self._op
+        if op is None:
+            op = self._op = parse(self.method, self.bucket, self.key, self.query, self.headers)
+        return op
 
     @property
     def own_account(self) -> str:
         """The caller's own account; AccessDenied for an anonymous caller."""
-        info = self.caller.info
-        if info is None or not info.project_id:
-            raise S3Error("AccessDenied")
-        return RESELLER_PREFIX + info.project_id
+        own = self._own
+        if own is None:
+            info = self.caller.info
+            if info is None or not info.project_id:
+                raise S3Error("AccessDenied")
+            own = self._own = RESELLER_PREFIX + info.project_id
+        return own
 
     @property
     def account(self) -> str:
@@ -116,6 +127,17 @@ class S3Request:
         if self.bucket_account is not None:
             return self.bucket_account
         return self.own_account
+
+    async def bucket_info(self) -> Info:
+        """The bucket's container HEAD on :attr:`account` (the proxy's cached one), asked
+        once a request: routing and the versioning state both read it."""
+        account = self.account
+        memo = self._info
+        if memo is not None and memo[0] == account:
+            return memo[1]
+        info = await self.st.info(self.txn, account, self.bucket)
+        self._info = (account, info)
+        return info
 
     @property
     def resource(self) -> str:

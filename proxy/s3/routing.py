@@ -34,41 +34,39 @@ Handler = Callable[[S3Request], Awaitable[SwiftResponse]]
 
 async def route(req: S3Request, handler: Handler) -> SwiftResponse:
     """Run ``handler`` on the account holding ``req.bucket`` (see the module's doc)."""
-    if req.bucket is None or not valid_bucket(req.bucket) or req.op.kind is Op.PREFLIGHT:
+    kind = req.op.kind
+    if req.bucket is None or kind is Op.PREFLIGHT or not valid_bucket(req.bucket):
         return await handler(req)
     if req.caller.anonymous:
-        await _anonymous(req, req.bucket)
-    elif req.op.kind is not Op.CREATE_BUCKET:
-        await _find_bucket(req, req.bucket)
+        await _anonymous(req, req.bucket, kind)
+    elif kind is not Op.CREATE_BUCKET and (await req.bucket_info()).status == 404:
+        # not in the caller's own account (the one bucket_info asks while none is chosen)
+        await _elsewhere(req, req.bucket)
     try:
         return await handler(req)
     except S3Error as err:
-        if err.code != "AccessDenied" or req.op.kind not in OBJECT_READS \
+        if err.code != "AccessDenied" or kind not in OBJECT_READS \
                 or req.env.get("authorized") or not await acl.object_readable(req):
             raise
     req.env = {**req.env, "authorized": True, "auth_scope": (req.account, req.bucket)}
     return await handler(req)
 
 
-async def _find_bucket(req: S3Request, bucket: str) -> None:
+async def _elsewhere(req: S3Request, bucket: str) -> None:
     """The account the registry names, when the caller's own has no such bucket."""
-    mine = req.own_account
-    info = await req.st.info(req.txn, mine, bucket)
-    if info.status != 404:  # here (or unreadable: the request will tell)
-        return
     owner = await registry.owner_of(req, bucket)
-    if owner is not None and owner != mine:
+    if owner is not None and owner != req.own_account:
         req.bucket_account = owner
 
 
-async def _anonymous(req: S3Request, bucket: str) -> None:
-    if req.op.kind is Op.CREATE_BUCKET:
+async def _anonymous(req: S3Request, bucket: str, kind: Op) -> None:
+    if kind is Op.CREATE_BUCKET:
         raise S3Error("AccessDenied")
     owner = await registry.owner_of(req, bucket)
     if owner is None:
         raise S3Error("NoSuchBucket", BucketName=bucket)
     req.bucket_account = owner
-    if req.op.kind in ANONYMOUS_WRITES:
+    if kind in ANONYMOUS_WRITES:
         # Swift's write ACLs cannot name anonymous callers: the S3 layer grants
         # AllUsers WRITE itself, for this one bucket.
         policy = await acl.bucket_policy(req)

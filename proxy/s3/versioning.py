@@ -113,10 +113,12 @@ def config_of(headers: Mapping[str, str]) -> Config:
 
 async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
     """The bucket's versioning state (from the cached container HEAD)."""
-    name = bucket if bucket is not None else req.bucket
-    if name is None:
-        return Config()
-    info = await req.st.info(req.txn, req.account, name)
+    if bucket is None or bucket == req.bucket:
+        if req.bucket is None:
+            return Config()
+        info = await req.bucket_info()
+    else:
+        info = await req.st.info(req.txn, req.account, bucket)
     return config_of(info.headers) if info.exists else Config()
 
 
