@@ -90,15 +90,15 @@ def _scope(credential: str, amz_date: str,
         raise S3Error("AuthorizationHeaderMalformed",
                       "The authorization header is malformed; the Credential is "
                       "mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/"
-                      "aws4_request\".", status=400)
+                      "aws4_request\".")
     if parts[1] != amz_date[:8]:
         raise S3Error("AuthorizationHeaderMalformed",
                       f"The authorization header is malformed; Invalid credential date. "
-                      f"Date is not the same as X-Amz-Date: \"{parts[1]}\".", status=400)
+                      f"Date is not the same as X-Amz-Date: \"{parts[1]}\".")
     if regions and parts[2] not in regions:
         raise S3Error("AuthorizationHeaderMalformed",
                       f"The authorization header is malformed; the region '{parts[2]}' is "
-                      f"wrong; expecting '{regions[0]}'", status=400, Region=regions[0])
+                      f"wrong; expecting '{regions[0]}'", Region=regions[0])
     return parts[0], "/".join(parts[1:])
 
 
@@ -125,7 +125,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
             raise S3Error("AuthorizationHeaderMalformed", "The authorization header is "
                           "malformed; the authorization header requires three components: "
-                          "Credential, SignedHeaders, and Signature.", status=400)
+                          "Credential, SignedHeaders, and Signature.")
         amz_date = headers.get("X-Amz-Date", "")
         when = _amz_time(amz_date)
         _check_skew(when, now)
@@ -142,20 +142,19 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
     if q.get("X-Amz-Algorithm"):
         if q["X-Amz-Algorithm"] != sigv4.ALGORITHM:
             raise S3Error("AuthorizationQueryParametersError",
-                          "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"", status=400)
+                          "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
         missing = [k for k in ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
                                "X-Amz-SignedHeaders", "X-Amz-Signature") if k not in q]
         if missing:
             raise S3Error("AuthorizationQueryParametersError",
                           f"Query-string authentication version 4 requires the "
-                          f"{', '.join(missing)} parameters", status=400)
+                          f"{', '.join(missing)} parameters")
         amz_date = q["X-Amz-Date"]
         when = _amz_time(amz_date)
         expires = q["X-Amz-Expires"]
         if not expires.isdigit() or int(expires) > MAX_PRESIGN_EXPIRES:
             raise S3Error("AuthorizationQueryParametersError",
-                          "X-Amz-Expires must be a number of seconds between 0 and 604800",
-                          status=400)
+                          "X-Amz-Expires must be a number of seconds between 0 and 604800")
         if now > when + int(expires):
             raise S3Error("AccessDenied", "Request has expired",
                           Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -174,7 +173,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         access, sep, signature = auth[4:].strip().rpartition(":")
         if not sep or not access:
             raise S3Error("InvalidArgument", "AWS authorization header is invalid. "
-                          "Expected AwsAccessKeyId:signature", status=400)
+                          "Expected AwsAccessKeyId:signature")
         stamp = headers.get("X-Amz-Date") or headers.get("Date") or ""
         when = _amz_time(stamp) if stamp[:8].isdigit() and "T" in stamp \
             else _http_time(stamp)
