@@ -125,7 +125,8 @@ class ProxyConfig:
     host: str = opt("127.0.0.1", "Address the proxy listens on.")
     port: int = opt(8080, "Port the proxy listens on.")
     public_url: str = opt("", "URL clients use to reach the proxy; empty means http://<host>:<port>.")
-    workers: int = opt(1, "Proxy worker processes sharing the port (SO_REUSEPORT).")
+    workers: int = opt(1, "Proxy worker processes, forked once the port is bound: they share "
+                          "its one listening socket.")
     max_file_size: int = opt(5368709122, "Largest single object, in bytes (Swift's default).")
     max_meta_count: int = opt(90, "Most metadata items on one account, container or object.")
     max_meta_overall_size: int = opt(4096, "Most bytes of metadata (names and values) in total.")
