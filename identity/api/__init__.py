@@ -12,7 +12,15 @@ from common.config import StrataConfig
 from common.db import migrate
 from common.http import AppSettings, make_app
 from identity import bootstrap
-from identity.api import assignments, auth, credentials, resources
+from identity.api import (
+    auth,
+    credentials,
+    grants,
+    projects,
+    resources,
+    role_assignments,
+    users,
+)
 from identity.api.base import STATE, IdentityState, keystone_error_format_for
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,7 +44,10 @@ def build_app(cfg: StrataConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(auth.routes)
-    app.add_routes(assignments.routes)
+    app.add_routes(users.routes)
     app.add_routes(credentials.routes)
+    app.add_routes(projects.routes)
+    role_assignments.register(app)
+    grants.register(app)
     resources.register(app)
     return app
