@@ -13,6 +13,7 @@ from common.db import migrate
 from common.http import AppSettings, make_app
 from identity import bootstrap
 from identity.api import (
+    appcreds,
     auth,
     credentials,
     grants,
@@ -46,6 +47,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
     app.add_routes(auth.routes)
     app.add_routes(users.routes)
     app.add_routes(credentials.routes)
+    app.add_routes(appcreds.routes)
     app.add_routes(projects.routes)
     role_assignments.register(app)
     grants.register(app)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from identity import core, grants, policy, schemas
 from identity import models as m
-from identity.api import views
+from identity.api import appcreds, views
 from identity.api.base import (
     authenticate,
     body_of,
@@ -133,6 +133,8 @@ async def issue_token(request: web.Request) -> web.Response:
         payload, validated = await _password_auth(request, ident, scope)
     elif "token" in methods:
         payload, validated = await _token_auth(request, ident, scope)
+    elif "application_credential" in methods:
+        payload, validated = await appcreds.authenticate_method(request, ident, scope)
     else:
         raise Unauthorized(f"Unsupported authentication method: {', '.join(methods)}.")
     token = st.codec.encode(payload)

@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity import core, grants, policy
+from identity import appcreds, core, grants, policy
 from identity import models as m
 from identity.api import views
 from identity.api.base import IdentityState, authenticate, json_response, no_content, state
@@ -144,6 +144,8 @@ def handlers(inherited: bool) -> tuple[Any, Any, Any, Any]:
 
         def run(s: Session) -> None:
             s.delete(existing(s, g))
+            if g.actor_type == "user" and g.target_type == "project" and not inherited:
+                appcreds.forget_on_project(s, g.actor_id, g.target_id)
 
         await state(request).db.run(run)
         return no_content()
