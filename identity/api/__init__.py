@@ -16,6 +16,7 @@ from identity.api import (
     appcreds,
     auth,
     credentials,
+    endpoint_filter,
     grants,
     projects,
     resources,
@@ -50,6 +51,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
     app.add_routes(appcreds.routes)
     app.add_routes(projects.routes)
     role_assignments.register(app)
+    endpoint_filter.register(app)
     grants.register(app)
     resources.register(app)
     return app
