@@ -16,6 +16,7 @@ from identity.api import (
     appcreds,
     auth,
     credentials,
+    domain_config,
     endpoint_filter,
     grants,
     projects,
@@ -50,6 +51,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
     app.add_routes(credentials.routes)
     app.add_routes(appcreds.routes)
     app.add_routes(projects.routes)
+    app.add_routes(domain_config.routes)  # /v3/domains/config/... before /v3/domains/{id}
     role_assignments.register(app)
     endpoint_filter.register(app)
     grants.register(app)
