@@ -19,6 +19,7 @@ from identity.api import (
     domain_config,
     endpoint_filter,
     grants,
+    oauth1,
     projects,
     resources,
     role_assignments,
@@ -50,6 +51,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
     app.add_routes(users.routes)
     app.add_routes(credentials.routes)
     app.add_routes(appcreds.routes)
+    app.add_routes(oauth1.routes)
     app.add_routes(projects.routes)
     app.add_routes(domain_config.routes)  # /v3/domains/config/... before /v3/domains/{id}
     role_assignments.register(app)

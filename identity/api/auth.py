@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from identity import core, grants, policy, schemas
 from identity import models as m
-from identity.api import appcreds, views
+from identity.api import appcreds, oauth1, views
 from identity.api.base import (
     authenticate,
     body_of,
@@ -135,6 +135,8 @@ async def issue_token(request: web.Request) -> web.Response:
         payload, validated = await _token_auth(request, ident, scope)
     elif "application_credential" in methods:
         payload, validated = await appcreds.authenticate_method(request, ident, scope)
+    elif "oauth1" in methods:
+        payload, validated = await oauth1.authenticate_method(request, scope)
     else:
         raise Unauthorized(f"Unsupported authentication method: {', '.join(methods)}.")
     token = st.codec.encode(payload)
