@@ -72,7 +72,7 @@ def test_adding_a_device_moves_its_share_and_no_more() -> None:
     builder.rebalance(seed=1, now=T0)
     before = snapshot(builder)
     new_id = builder.add_dev(region=1, zone=1, ip="10.1.1.2", port=6200, device="d9", weight=100)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 10)
+    moved, balance = builder.rebalance(seed=1, now=T0 + HOUR)
     total = 4096 * 3
     assert moved == pytest.approx(total / 9, rel=0.02)
     # (Nearly) every moved replica went to the new device: nothing else was
@@ -102,31 +102,59 @@ def test_min_part_hours_limits_moves_until_the_hours_pass() -> None:
             region=1, zone=zone, ip=f"10.1.{zone}.2", port=6200, device="d1", weight=100
         )
     first = snapshot(builder)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 60)
+    # Placing a partition is a move: within min_part_hours of the first
+    # rebalance nothing moves (as in Swift's builder).
+    assert builder.rebalance(seed=1, now=T0 + 60).parts_moved == 0
+    assert builder.min_part_seconds_left(now=T0 + 60) == 2 * HOUR - 60
+    moved, balance = builder.rebalance(seed=1, now=T0 + 2 * HOUR)
     second = snapshot(builder)
     assert 0 < moved <= 256
     assert max(changed_per_part(first, second).values()) == 1
     assert balance > 10.0  # could not finish yet
 
-    moved_again, _ = builder.rebalance(seed=1, now=T0 + 120)
+    moved_again, _ = builder.rebalance(seed=1, now=T0 + 2 * HOUR + 60)
     third = snapshot(builder)
     # Within min_part_hours of their move, no partition moves a second replica.
     assert max(changed_per_part(first, third).values()) == 1
     assert moved_again == 0
 
-    moved_later, balance_later = builder.rebalance(seed=1, now=T0 + 60 + 2 * HOUR)
+    moved_later, balance_later = builder.rebalance(seed=1, now=T0 + 4 * HOUR)
     assert moved_later > 0
     assert balance_later < 1.0
     for part in range(256):
         assert len(set(zones_of(builder, part))) == 3
 
 
-def test_a_new_ring_placement_is_not_a_move() -> None:
+def test_a_rebalance_right_after_the_first_moves_nothing() -> None:
+    # As in Swift's builder, placing a partition is a move: min_part_hours
+    # holds every partition of a new ring in place.
     builder = make_builder(3, 2, part_power=8, min_part_hours=24)
     builder.rebalance(seed=1, now=T0)
     builder.add_dev(region=1, zone=4, ip="10.1.4.1", port=6200, device="d0", weight=100)
-    moved, _ = builder.rebalance(seed=1, now=T0 + 1)
-    assert moved > 0  # partitions placed for the first time are free to move once
+    assert builder.rebalance(seed=1, now=T0 + 1).parts_moved == 0
+    assert builder.rebalance(seed=1, now=T0 + 23 * HOUR).parts_moved == 0
+    moved, _ = builder.rebalance(seed=1, now=T0 + 24 * HOUR)
+    assert moved == pytest.approx(256 * 3 / 7, rel=0.05)
+
+    # min_part_hours 0: partitions move at once, still one replica each per rebalance.
+    eager = make_builder(3, 1, part_power=8, min_part_hours=0)
+    eager.rebalance(seed=1, now=T0)
+    for zone in range(1, 4):
+        eager.add_dev(region=1, zone=zone, ip=f"10.1.{zone}.2", port=6200, device="e", weight=100)
+    before = snapshot(eager)
+    assert eager.rebalance(seed=1, now=T0 + 1).parts_moved == 256
+    assert max(changed_per_part(before, snapshot(eager)).values()) == 1
+
+
+def test_pretend_min_part_hours_passed_frees_every_partition() -> None:
+    builder = make_builder(3, 2, part_power=8, min_part_hours=24)
+    builder.rebalance(seed=1, now=T0)
+    builder.add_dev(region=1, zone=1, ip="10.1.1.9", port=6200, device="d9", weight=100)
+    assert builder.rebalance(seed=1, now=T0 + 1).parts_moved == 0
+    builder.pretend_min_part_hours_passed()
+    assert builder.min_part_seconds_left(now=T0 + 2) == 0
+    moved, _ = builder.rebalance(seed=1, now=T0 + 2)
+    assert moved == pytest.approx(256 / 3, abs=2)  # a third of zone 1 (a replica of each part)
 
 
 def test_removed_device_drains_completely_ignoring_min_part_hours() -> None:
@@ -197,14 +225,14 @@ def test_builder_file_round_trip_is_versioned_and_atomic(tmp_path: Path) -> None
     builder.save(path)
     assert os.listdir(tmp_path) == ["object.builder"]  # no temp file left behind
     data = json.loads(path.read_text())
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     loaded = RingBuilder.load(path)
     assert loaded.to_dict() == builder.to_dict()
     assert loaded.removed == {4}
 
-    data["format_version"] = 2
+    data["format_version"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(RingFormatError, match="version 2 is not supported"):
+    with pytest.raises(RingFormatError, match="version 3 is not supported"):
         RingBuilder.load(path)
     path.write_text("not json")
     with pytest.raises(RingFormatError, match="not a ring builder file"):
@@ -274,7 +302,7 @@ def test_large_ring_is_reasonably_fast() -> None:
     start = time.perf_counter()
     builder.rebalance(seed=1, now=T0)
     builder.add_dev(region=1, zone=1, ip="10.9.9.9", port=6200, device="new", weight=100)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 1)
+    moved, balance = builder.rebalance(seed=1, now=T0 + HOUR)
     assert time.perf_counter() - start < 10.0
     assert moved == pytest.approx(65536 * 3 / 37, rel=0.02)
     assert balance < 1.0
