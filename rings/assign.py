@@ -21,7 +21,8 @@ from regions down to devices. At each level:
 
 Only partitions marked ``free`` (moved long enough ago, not moved yet in this
 rebalance) give anything up, and each gives at most one replica; the caller
-frees unplaced replicas and replicas on removed devices beforehand. The
+unplaces the replicas on removed devices beforehand (and marks partitions
+with an unplaced replica not free: they have moved already). The
 passes repeat (at most :data:`PASSES`) while they still move something and
 devices are off their quotas.
 """

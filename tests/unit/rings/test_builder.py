@@ -324,3 +324,66 @@ def test_a_new_zone_spreads_partitions_into_it() -> None:
     _, balance = builder.rebalance(seed=1, now=T0 + 4 * HOUR)
     assert balance < 1.0
     assert builder.dispersion()["zone"] == 0
+
+
+def test_hours_advance_in_whole_hours_since_they_last_advanced() -> None:
+    builder = make_builder(3, 2, part_power=8, min_part_hours=1)
+    builder.rebalance(seed=1, now=T0)
+    builder.add_dev(region=1, zone=1, ip="10.1.1.9", port=6200, device="d9", weight=100)
+    assert builder.rebalance(seed=1, now=T0 + 59 * 60).parts_moved == 0
+    assert builder.min_part_seconds_left(now=T0 + 59 * 60) == 60
+    moved, _ = builder.rebalance(seed=1, now=T0 + HOUR)
+    assert moved > 0
+    assert int(builder.last_part_moves.max()) == 1  # the partitions that stayed
+    assert int(builder.last_part_moves.min()) == 0  # the ones that just moved
+
+
+def test_format_1_builder_files_are_still_read(tmp_path: Path) -> None:
+    builder = make_builder(3, 2, part_power=6, min_part_hours=1)
+    builder.rebalance(seed=1, now=T0)
+    data = builder.to_dict()
+    moved_at = [int(T0) - 3 * int(HOUR)] * 32 + [-1] * 32  # epoch seconds; -1: never moved
+    data.update(
+        format_version=1,
+        replica2part2dev=[table.tolist() for table in builder.replica2part2dev],
+        last_part_moves=moved_at,
+    )
+    del data["last_part_moves_epoch"]
+    path = tmp_path / "old.builder"
+    path.write_text(json.dumps(data))
+    old = RingBuilder.load(path)
+    assert snapshot(old) == snapshot(builder)
+    assert old.last_part_moves.tolist() == [0] * 32 + [255] * 32
+    assert old.get_ring_data().to_bytes() == builder.get_ring_data().to_bytes()
+    old.save(path)
+    assert json.loads(path.read_text())["format_version"] == 2
+
+
+def test_a_ring_of_the_issue_size_moves_only_the_new_devices_share() -> None:
+    # 2**16 partitions, 1,000 devices over 3 regions x 5 zones, then 100 more.
+    weights = (100.0, 150.0, 200.0, 250.0)
+
+    def add(builder: RingBuilder, index: int) -> None:
+        region, zone = index % 3 + 1, (index // 3) % 5 + 1
+        builder.add_dev(region=region, zone=zone, ip=f"10.{region}.{zone}.{index // 150}",
+                        port=6200, device=f"d{index}", weight=weights[index % 4])
+
+    builder = RingBuilder(16, 3, 1)
+    for index in range(1000):
+        add(builder, index)
+    start = time.process_time()
+    builder.rebalance(seed=1, now=T0)
+    assert builder.dispersion()["over_limit"] == 0
+    assert builder.dispersion()["zone"] == 0
+    assert builder.balance() < 1.0
+    before = builder.dev_parts()
+    for index in range(1000, 1100):
+        add(builder, index)
+    moved, balance = builder.rebalance(seed=2, now=T0 + HOUR)
+    assert time.process_time() - start < 20.0
+    total = 65536 * 3
+    ideal = sum(max(0.0, want - before.get(dev_id, 0))
+                for dev_id, want in builder._weighted_ideal().items())
+    assert abs(moved - ideal) / total < 0.005
+    assert balance < 1.0
+    assert builder.dispersion()["zone"] == 0
