@@ -18,6 +18,7 @@ devices. See :func:`bridge_name` and friends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Device owners, as the API reports them in ``device_owner``.
 OWNER_DHCP = "network:dhcp"
@@ -203,3 +204,18 @@ class DesiredState:
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     # addresses of ports on other hosts that belong to each group (for remote_group_id)
     group_members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class DataPath(Protocol):
+    """How the networking service drives its host: ``network.dataplane.DataPlane``.
+
+    The service's host agent makes one as ``DataPlane(state_dir)`` (``state_dir``: a
+    directory of this cloud's own for the data path's files: dnsmasq hosts files, pid
+    files, sockets) and calls :meth:`apply` from a worker thread, one call at a time:
+    after every change through the API (coalesced) and every ``resync_interval``
+    seconds. A port bound to this host counts as plugged once ``apply`` returned.
+    """
+
+    def apply(self, state: DesiredState) -> None:
+        """Converge the host to ``state``; raise when it could not (the agent logs the
+        error and tries again)."""
