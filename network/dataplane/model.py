@@ -118,7 +118,8 @@ class SecurityGroupRule:
     id: str
     direction: str  # "ingress" | "egress"
     ethertype: str  # "IPv4" | "IPv6"
-    protocol: str | None = None  # None = any; a name ("tcp", "udp", "icmp", "ipv6-icmp", ...) or a number as text
+    # None = any; a name ("tcp", "udp", "icmp", "ipv6-icmp", ...) or a number as text
+    protocol: str | None = None
     port_range_min: int | None = None  # for icmp: the type
     port_range_max: int | None = None  # for icmp: the code
     remote_ip_prefix: str | None = None
