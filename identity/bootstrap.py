@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from common.config import StrataConfig
 from common.services import catalog_entries
 from identity import models as m
+from identity.client import SERVICE_PROJECT, SERVICE_USER
 from identity.passwords import Passwords
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DOMAIN = "default"
 ROLES = ("admin", "member", "reader", "service")
-SERVICE_PROJECT = "service"
-SERVICE_USER = "strata-service"
 INTERFACES = ("public", "internal", "admin")
 
 

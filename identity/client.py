@@ -21,9 +21,14 @@ from typing import Any
 
 import aiohttp
 
+from common.config import StrataConfig
 from common.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+# The internal user every other Strata service acts as (made by identity's bootstrap).
+SERVICE_PROJECT = "service"
+SERVICE_USER = "strata-service"
 
 
 class IdentityUnavailable(Unavailable):
@@ -169,3 +174,10 @@ class TokenValidator:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
         raise IdentityUnavailable("identity keeps refusing the service token")
+
+
+def service_validator(session: aiohttp.ClientSession, cfg: StrataConfig) -> TokenValidator:
+    """The validator a service checks its callers' tokens with, as the service user."""
+    return TokenValidator(session, cfg.identity_url(), user=SERVICE_USER,
+                          password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
+                          cache_seconds=cfg.identity.token_cache_seconds)

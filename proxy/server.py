@@ -23,8 +23,7 @@ from common.http import (
     setup_logging,
     swift_txn_id,
 )
-from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
-from identity.client import TokenValidator
+from identity.client import service_validator
 from objectstore.setup import RING_TYPES, ring_file
 from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
@@ -115,10 +114,7 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
             cookie_jar=aiohttp.DummyCookieJar())  # no cookies between our services
         rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
                             reload_interval=15.0) for kind in RING_TYPES}
-        validator = TokenValidator(
-            session, cfg.identity_url(), user=SERVICE_USER,
-            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
-            cache_seconds=cfg.identity.token_cache_seconds)
+        validator = service_validator(session, cfg)
         app[STATE] = ProxyState(
             cfg=cfg, backend=Backend(session, cfg.objectstore.conn_timeout,
                                      cfg.objectstore.node_timeout),

@@ -19,8 +19,7 @@ from blockstore.targets import TargetDriver, TgtDaemon, select_driver
 from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
-from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
-from identity.client import TokenValidator
+from identity.client import service_validator
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -63,10 +62,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
         await db.run(lambda s: misc.ensure_default_type(s, bs.default_volume_type))
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64), cookie_jar=aiohttp.DummyCookieJar())
-        validator = TokenValidator(
-            session, cfg.identity_url(), user=SERVICE_USER,
-            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
-            cache_seconds=cfg.identity.token_cache_seconds)
+        validator = service_validator(session, cfg)
         driver, keeper = make_target(cfg)
         engine = None
         if cfg.proxy.enabled:  # backups live in the object store

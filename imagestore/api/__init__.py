@@ -13,8 +13,7 @@ from aiohttp import web
 from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
-from identity.bootstrap import SERVICE_PROJECT, SERVICE_USER
-from identity.client import TokenValidator
+from identity.client import TokenValidator, service_validator
 from imagestore.api import data, images
 from imagestore.api.base import STATE, glance_error_format_for
 from imagestore.state import ImageState
@@ -91,10 +90,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
             auto_decompress=False, read_bufsize=1 << 20,
             cookie_jar=aiohttp.DummyCookieJar())
-        validator = TokenValidator(
-            session, cfg.identity_url(), user=SERVICE_USER,
-            password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
-            cache_seconds=cfg.identity.token_cache_seconds)
+        validator = service_validator(session, cfg)
         staging = resolve(cfg.home, im.staging_dir or str(cfg.var_path / "imagestore"
                                                           / "staging"))
         staging.mkdir(parents=True, exist_ok=True)
