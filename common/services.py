@@ -95,6 +95,19 @@ BLOCKSTORE = ServiceSpec(
 )
 
 
+NETWORK = ServiceSpec(
+    name="network",
+    module="network",
+    section="network",
+    catalog=(CatalogEntry("network", "neutron", "Strata networking (Neutron v2.0)"),),
+    # The data path: iproute2 (ip: namespaces, bridges, veths, taps), nftables (security
+    # groups, SNAT/DNAT), dnsmasq-base (DHCP in each network's namespace).
+    debian_packages=("iproute2", "nftables", "dnsmasq-base"),
+    # Says, before anything starts, which kernel part or tool the data path lacks.
+    prepare="network.hostcheck:prepare",
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -107,7 +120,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

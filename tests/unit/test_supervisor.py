@@ -187,7 +187,7 @@ def test_dpkg_check() -> None:
 def test_services_declare_debian_packages() -> None:
     specs = all_services(StrataConfig())
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
-                                       "proxy", "imagestore", "blockstore"]
+                                       "proxy", "imagestore", "blockstore", "network"]
     for spec in specs:
         assert isinstance(spec.debian_packages, tuple)
     ports = [s.health_url(StrataConfig()) for s in specs]
