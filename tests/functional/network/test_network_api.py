@@ -201,8 +201,45 @@ def test_router_interface_and_floating_ip_shapes(demo: Net) -> None:
     out = demo.put(f"/routers/{router['id']}/remove_router_interface",
                    {"subnet_id": sub["id"]})
     assert set(out) == INTERFACE
+    # an interface by port: the port's own address, and the port becomes the router's
+    leg = demo.make("ports", "port", network_id=net["id"],
+                    fixed_ips=[{"subnet_id": sub["id"], "ip_address": "192.168.50.254"}])
+    info = demo.put(f"/routers/{router['id']}/add_router_interface", {"port_id": leg["id"]})
+    assert info["port_id"] == leg["id"] and info["subnet_ids"] == [sub["id"]]
+    leg = demo.get(f"/ports/{leg['id']}")["port"]
+    assert (leg["device_owner"], leg["device_id"]) == ("network:router_interface",
+                                                       router["id"])
+    demo.fails("PUT", f"/routers/{router['id']}/add_router_interface", 400, "BadRequest",
+               json={"subnet_id": sub["id"]})  # already has a port on it
+    demo.fails("DELETE", f"/ports/{leg['id']}", 409, "L3PortInUse")
+    demo.fails("DELETE", f"/routers/{router['id']}", 409, "RouterInUse")
+    demo.put(f"/routers/{router['id']}/remove_router_interface", {"port_id": leg["id"]})
+    demo.fails("GET", f"/ports/{leg['id']}", 404, "PortNotFound")
+    demo.fails("PUT", f"/routers/{router['id']}/remove_router_interface", 404,
+               "RouterInterfaceNotFoundForSubnet", json={"subnet_id": sub["id"]})
     demo.delete(f"/routers/{router['id']}")
     demo.delete(f"/networks/{net['id']}")
+
+
+def test_gateway_details_need_an_admin(demo: Net, admin: Net) -> None:
+    public = by_name(admin, "networks", "public")
+    pub_sub = public["subnets"][0]
+    demo.fails("POST", "/routers", 403, "PolicyNotAuthorized", json={"router": {
+        "external_gateway_info": {"network_id": public["id"], "enable_snat": False}}})
+    router = admin.make("routers", "router", name="gw-admin", external_gateway_info={
+        "network_id": public["id"], "enable_snat": False,
+        "external_fixed_ips": [{"subnet_id": pub_sub, "ip_address": "172.24.4.240"}]})
+    gw = router["external_gateway_info"]
+    assert gw["enable_snat"] is False
+    assert gw["external_fixed_ips"] == [{"subnet_id": pub_sub, "ip_address": "172.24.4.240"}]
+    private = by_name(demo, "networks", "private")
+    demo.fails("PUT", f"/routers/{router['id']}", 404, "RouterNotFound",
+               json={"router": {"name": "x"}})
+    admin.fails("PUT", f"/routers/{router['id']}", 400, "BadRequest", json={"router": {
+        "external_gateway_info": {"network_id": private["id"]}}})  # not external
+    cleared = admin.put(f"/routers/{router['id']}", {"router": {"external_gateway_info": {}}})
+    assert cleared["router"]["external_gateway_info"] is None
+    admin.delete(f"/routers/{router['id']}")
 
 
 # -- bad input: Neutron's statuses and types, nothing half made --------------------------------
