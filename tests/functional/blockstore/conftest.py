@@ -1,6 +1,7 @@
-"""Fixtures of the volume backend contract suites: each backend, fresh in a temporary
+"""Fixtures of the block store's tests: each volume backend, fresh in a temporary
 directory (the file backend needs qemu-img, qemu-storage-daemon and FUSE; a host
-without them skips, or fails under CI)."""
+without them skips, or fails under CI), and the ``demo`` and ``admin`` users of the
+module's ``cloud`` (each API module starts its own)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from blockstore.backends import FileBackend, MemoryBackend, VolumeBackend
+from tests.functional.blockstore.volume_server import VolumeApi, VolumeCloud
 
 KINDS = ["memory", "file"]
 
@@ -64,3 +66,13 @@ async def fb(tmp_path: Path) -> AsyncIterator[FileBackend]:
     finally:
         await release_all(b)
         await b.close()
+
+
+@pytest.fixture(scope="module")
+def demo(cloud: VolumeCloud) -> VolumeApi:
+    return cloud.volumes("demo")
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: VolumeCloud) -> VolumeApi:
+    return cloud.volumes("admin")
