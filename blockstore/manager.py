@@ -146,14 +146,20 @@ class VolumeManager:
     async def _fail_interrupted(self) -> None:
         """Operations a stop interrupted never finish: mark their resources as failed."""
         def fix(s: Session) -> None:
+            after = {"deleting": "error_deleting", "extending": "available",
+                     "managing": "error_managing"}
             for vol in s.scalars(select(m.Volume).where(m.Volume.status.in_(
-                    ("creating", "downloading", "extending", "deleting")))):
-                vol.status = "error_deleting" if vol.status == "deleting" else (
-                    "available" if vol.status == "extending" else "error")
+                    ("creating", "downloading", "extending", "deleting", "managing",
+                     "unmanaging")))):
+                vol.status = after.get(vol.status, "error")
                 vol.error = "interrupted by a restart of the volume manager"
             for snap in s.scalars(select(m.Snapshot).where(m.Snapshot.status.in_(
-                    ("creating", "deleting")))):
+                    ("creating", "deleting", "unmanaging")))):
                 snap.status = "error_deleting" if snap.status == "deleting" else "error"
+            for grp in [*s.scalars(select(m.Group).where(m.Group.status.in_(
+                    ("creating", "deleting")))), *s.scalars(select(m.GroupSnapshot).where(
+                    m.GroupSnapshot.status.in_(("creating", "deleting"))))]:
+                grp.status = "error_deleting" if grp.status == "deleting" else "error"
             for bk in s.scalars(select(m.Backup).where(m.Backup.status.in_(
                     ("creating", "restoring", "deleting")))):
                 bk.status = {"creating": "error", "restoring": "available",

@@ -4,15 +4,18 @@ QoS specs, quotas (classes, per type, per volume, groups), groups and user messa
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from blockstore import messages, quotas
 from blockstore import models as m
-from blockstore.backends import NoSpace
+from blockstore.backends import MemoryBackend, NoSpace
 from blockstore.core import group_types, groups, qos, types, volumes
 from blockstore.errors import Conflict, Invalid, NotFound, OverQuota
+from blockstore.manager import VolumeManager
+from blockstore.targets import TgtDriver
 from common.db import Database
 from tests.unit.blockstore.test_core import ADMIN, ALICE, BOB, CFG, db, new_volume
 
@@ -158,3 +161,26 @@ def test_messages_say_what_failed_and_expire(db: Database) -> None:
     db.run_sync(lambda s: messages.record(s, event, "001", 60))  # prunes the expired one
     left = db.run_sync(lambda s: list(s.scalars(select(m.Message.id))))
     assert msg.id not in left and len(left) == 1
+
+
+async def test_a_restart_fails_what_it_interrupted(db: Database, tmp_path: Path) -> None:
+    """Groups, group snapshots, and volumes being managed or unmanaged when the manager
+    stopped are marked failed at the next start, as the other operations are."""
+    managing = new_volume(db)
+    unmanaging = new_volume(db)
+    gt = db.run_sync(lambda s: group_types.create(s, {"name": "gt"}).id)
+    spec = groups.new_group({"group_type": gt, "volume_types": ["__DEFAULT__"]}, CFG)
+    gid = db.run_sync(lambda s: groups.add_group(s, ALICE, CFG, spec).id)
+
+    def interrupt(s: object) -> None:
+        get = s.get  # type: ignore[attr-defined]
+        get(m.Volume, managing).status = "managing"
+        get(m.Volume, unmanaging).status = "unmanaging"
+        get(m.Group, gid).status = "deleting"
+    db.run_sync(interrupt)
+    manager = VolumeManager(db, MemoryBackend(), TgtDriver(), staging=tmp_path)
+    await manager._fail_interrupted()
+    got = db.run_sync(lambda s: (s.get(m.Volume, managing).status,
+                                 s.get(m.Volume, unmanaging).status,
+                                 s.get(m.Group, gid).status))
+    assert got == ("error_managing", "error", "error_deleting")
