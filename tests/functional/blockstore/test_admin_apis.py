@@ -53,13 +53,13 @@ def test_qos_specs_with_the_openstack_client(cloud: VolumeCloud, admin: VolumeAp
     r = admin.request("GET", f"/types/{vtype['id']}")
     assert r.json()["volume_type"]["qos_specs_id"] == made["id"]
     # raw: the views and the association list
-    r = admin.request("GET", f"/qos-specs/{made['id']}")
-    body = r.json()
-    assert set(body) == {"qos_specs", "links"}
-    strict(api_spec.QOS_SPECS, "show", body["qos_specs"])
-    r = admin.request("GET", "/qos-specs")
-    for spec in r.json()["qos_specs"]:
-        strict(api_spec.QOS_SPECS, "list", spec)
+    for version in ((3, 0), api_spec.LATEST):
+        v = f"{version[0]}.{version[1]}"
+        body = admin.request("GET", f"/qos-specs/{made['id']}", version=v).json()
+        assert set(body) == {"qos_specs", "links"}
+        strict(api_spec.QOS_SPECS, "show", body["qos_specs"], version=version)
+        for spec in admin.request("GET", "/qos-specs", version=v).json()["qos_specs"]:
+            strict(api_spec.QOS_SPECS, "list", spec, version=version)
     r = admin.request("GET", f"/qos-specs/{made['id']}/associations")
     assert r.json() == {"qos_associations": [
         {"association_type": "volume_type", "name": "silver-type", "id": vtype["id"]}]}
@@ -121,12 +121,15 @@ def test_get_pools_with_the_cinder_client(cloud: VolumeCloud, demo: VolumeApi,
     for word in ("total_capacity_gb", "free_capacity_gb", "storage_protocol", "iSCSI",
                  "volume_backend_name"):
         assert word in r.stdout, r.stdout
-    brief = admin.request("GET", "/scheduler-stats/get_pools").json()
-    (pool,) = brief["pools"]
-    strict(api_spec.POOL, "list", pool)
-    detail = admin.request("GET", "/scheduler-stats/get_pools", params={"detail": "true"})
-    (pool,) = detail.json()["pools"]
-    strict(api_spec.POOL, "detail", pool)
+    for version in ((3, 0), api_spec.LATEST):
+        v = f"{version[0]}.{version[1]}"
+        brief = admin.request("GET", "/scheduler-stats/get_pools", version=v).json()
+        (pool,) = brief["pools"]
+        strict(api_spec.POOL, "list", pool, version=version)
+        detail = admin.request("GET", "/scheduler-stats/get_pools", version=v,
+                               params={"detail": "true"})
+        (pool,) = detail.json()["pools"]
+        strict(api_spec.POOL, "detail", pool, version=version)
     caps = pool["capabilities"]
     assert caps["total_capacity_gb"] >= caps["free_capacity_gb"] > 0
     assert caps["storage_protocol"] == "iSCSI" and caps["volume_backend_name"] == "file"
@@ -145,11 +148,12 @@ def test_get_pools_with_the_cinder_client(cloud: VolumeCloud, demo: VolumeApi,
 
 def test_hosts(demo: VolumeApi, admin: VolumeApi) -> None:
     vid = demo.create(size=1, name="hosted")["id"]
-    r = admin.request("GET", "/os-hosts")
-    assert r.status_code == 200, r.text
-    hosts = r.json()["hosts"]
-    for h in hosts:
-        strict(api_spec.HOST, "list", h)
+    for version in ((3, 0), api_spec.LATEST):
+        r = admin.request("GET", "/os-hosts", version=f"{version[0]}.{version[1]}")
+        assert r.status_code == 200, r.text
+        hosts = r.json()["hosts"]
+        for h in hosts:
+            strict(api_spec.HOST, "list", h, version=version)
     assert {h["service"] for h in hosts} == {"cinder-scheduler", "cinder-volume"}
     volume_host = next(h["host_name"] for h in hosts if h["service"] == "cinder-volume")
     r = admin.request("GET", f"/os-hosts/{volume_host}")

@@ -107,8 +107,13 @@ def test_groups_with_the_openstack_client(cloud: VolumeCloud, demo: VolumeApi,
         "group_snapshot"]["status"] == "available", "group snapshot not made")
     listed = osc(cloud, "demo", *G, "volume", "group", "snapshot", "list")
     assert [s["Name"] for s in listed] == ["gs1"]
-    body = demo.request("GET", f"/group_snapshots/{gsid}", version="3.58").json()
-    strict(api_spec.GROUP_SNAPSHOT, "show", body["group_snapshot"], (3, 58))
+    for version in ((3, 14), (3, 57), (3, 58), api_spec.LATEST):
+        v = f"{version[0]}.{version[1]}"
+        body = demo.request("GET", f"/group_snapshots/{gsid}", version=v).json()
+        strict(api_spec.GROUP_SNAPSHOT, "show", body["group_snapshot"], version)
+        for call, path in (("list", "/group_snapshots"), ("detail", "/group_snapshots/detail")):
+            (listed,) = demo.request("GET", path, version=v).json()["group_snapshots"]
+            strict(api_spec.GROUP_SNAPSHOT, call, listed, version)
     snaps = demo.request("GET", "/snapshots/detail", version="3.14").json()["snapshots"]
     mine = [s for s in snaps if s["group_snapshot_id"] == gsid]
     assert sorted(s["volume_id"] for s in mine) == sorted([v1["id"], v2["id"]])
@@ -202,8 +207,12 @@ def test_a_failed_volume_from_an_image_leaves_a_user_message(cloud: VolumeCloud,
     listed = osc(cloud, "demo", "--os-volume-api-version", "3.3", "volume", "message", "list")
     (mine,) = [msg for msg in listed if msg["Resource UUID"] == vid]
     assert mine["Request ID"] == request_id and "copy image to volume" in mine["User Message"]
-    body = demo.request("GET", f"/messages/{mine['ID']}", version="3.3").json()["message"]
-    strict(api_spec.MESSAGE, "show", body, (3, 3))
+    for version in ((3, 3), api_spec.LATEST):
+        v = f"{version[0]}.{version[1]}"
+        body = demo.request("GET", f"/messages/{mine['ID']}", version=v).json()["message"]
+        strict(api_spec.MESSAGE, "show", body, version)
+        for listed in demo.request("GET", "/messages", version=v).json()["messages"]:
+            strict(api_spec.MESSAGE, "list", listed, version)
     assert body["event_id"].startswith("VOLUME_VOLUME_005_")
     assert body["resource_type"] == "VOLUME" and body["message_level"] == "ERROR"
     # (openstacksdk reads a message under the key "messages", not Cinder's "message": its

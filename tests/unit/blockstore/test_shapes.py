@@ -103,6 +103,56 @@ def test_group_view(version: tuple[int, int], who: Caller) -> None:
     assert ("volumes" in listed) == (version >= (3, 25))
 
 
+BACKUP = m.Backup(id="b", project_id="p", user_id="u", volume_id="v", name="b",
+                  description=None, size=1, status="available", fail_reason=None,
+                  container="c", is_incremental=False, parent_id=None, object_count=1,
+                  availability_zone="nova", metadata_={}, created_at=NOW, updated_at=NOW,
+                  data_timestamp=NOW)
+TRANSFER = m.Transfer(id="t", volume_id="v", project_id="p", name="t", salt="s",
+                      crypt_hash="h", no_snapshots=False, created_at=NOW)
+ATTACHMENT = m.Attachment(id="a", volume_id="v", project_id="p", instance_uuid="i",
+                          attach_status="attached", attach_mode="rw", attach_time=NOW,
+                          detach_time=None, connection_info={"driver_volume_type": "iscsi"})
+GROUP_SNAPSHOT = m.GroupSnapshot(id="gs", project_id="p", user_id="u", group_id="g",
+                                 group_type_id="gt", name="gs", description=None,
+                                 status="available", created_at=NOW, updated_at=NOW)
+MESSAGE = m.Message(id="msg", project_id="p", request_id="req", resource_type="VOLUME",
+                    resource_uuid="v", event_id="VOLUME_VOLUME_001_001",
+                    message_level="ERROR", action_id="001", detail_id="001",
+                    created_at=NOW, expires_at=NOW)
+GROUP_TYPE = m.GroupType(id="gt", name="gt", description=None, is_public=True,
+                         group_specs={"k": "v"})
+
+# (spec, its calls, how one row renders at a view and call)
+OTHERS = {
+    "backup": (api_spec.BACKUP, ("create", "update", "show", "detail", "list"),
+               lambda v, call: views.backup(v, BACKUP, call)),
+    "transfer": (api_spec.TRANSFER, ("create", "show", "detail", "list", "accept"),
+                 lambda v, call: views.transfer(v, TRANSFER, call, auth_key="k")),
+    "attachment": (api_spec.ATTACHMENT, ("create", "update", "show", "detail", "list"),
+                   lambda v, call: views.attachment(v, ATTACHMENT, call)),
+    "group snapshot": (api_spec.GROUP_SNAPSHOT, ("create", "list", "show", "detail"),
+                       lambda v, call: views.group_snapshot(v, GROUP_SNAPSHOT, call)),
+    "message": (api_spec.MESSAGE, ("show", "list"),
+                lambda v, call: views.message(v, MESSAGE, "text", call)),
+    "group type": (api_spec.GROUP_TYPE, ("create", "update", "show", "list"),
+                   lambda v, call: views.group_type(v, GROUP_TYPE, call)),
+    "pool": (api_spec.POOL, ("list", "detail"), lambda v, call: views.pool(v, {}, call)),
+    "host": (api_spec.HOST, ("list",),
+             lambda v, call: views.host_entry(v, "h", "cinder-volume", "nova", NOW)),
+}
+
+
+@pytest.mark.parametrize(("name", "version", "who"), [
+    (name, version, who) for name, (spec, _, _) in OTHERS.items()
+    for version, who in cases(spec)])
+def test_other_views(name: str, version: tuple[int, int], who: Caller) -> None:
+    spec, calls, render = OTHERS[name]
+    for call in calls:
+        body = render(view(version, who), call)
+        assert api_spec.mismatch(spec, call, version, who.is_admin, body) is None
+
+
 def test_every_shape_is_consistent() -> None:
     """Later microversions only add fields; admins see at least what members see."""
     for shape in shapes.SHAPES:
