@@ -251,6 +251,11 @@ class BlockStoreConfig:
     quota_snapshots: int = opt(10, "Default most snapshots per project.")
     quota_backups: int = opt(10, "Default most backups per project.")
     quota_backup_gigabytes: int = opt(1000, "Default most GiB of backups per project.")
+    quota_per_volume_gigabytes: int = opt(-1, "Default largest size of one volume, in GiB; "
+                                              "-1 is unlimited.")
+    quota_groups: int = opt(10, "Default most volume groups per project.")
+    message_ttl: int = opt(2592000, "Seconds a user message (what a failed asynchronous "
+                                    "operation tells its project) is kept.")
     backup_container: str = opt("volumebackups", "Object store container (in the service "
                                                  "project's account) holding volume backups.")
     backup_chunk_mib: int = opt(32, "Size of the pieces a backup cuts a volume into, in MiB "
