@@ -34,6 +34,9 @@ from pathlib import Path
 import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.probe.test_db_daemons import storage_pids  # noqa: E402  (the probes' finder)
+
 STRATA = REPO / ".venv" / "bin" / "strata"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -60,23 +63,9 @@ def free_ports(count: int) -> int:
     raise SystemExit("no free ports")
 
 
-def storage_pids(home: Path) -> dict[int, int]:
+def node_pids(home: Path) -> dict[int, int]:
     """node number -> pid of that storage node of this instance."""
-    tag = f"STRATA_HOME={home}".encode()
-    found: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"objectstore" not in argv or b"--node" not in argv:
-                continue
-            if tag not in (proc / "environ").read_bytes().split(b"\0"):
-                continue
-        except OSError:
-            continue
-        found[int(argv[argv.index(b"--node") + 1])] = int(proc.name)
-    return found
+    return storage_pids({"STRATA_HOME": str(home)})
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -90,10 +79,10 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def window_cpu(home: Path, seconds: float) -> float:
     """Percent of one core the storage nodes used over the next ``seconds``."""
-    pids = list(storage_pids(home).values())
+    pids = list(node_pids(home).values())
     t0, c0 = time.monotonic(), cpu_seconds(pids)
     time.sleep(seconds)
-    if sorted(storage_pids(home).values()) != sorted(pids):
+    if sorted(node_pids(home).values()) != sorted(pids):
         raise SystemExit("a storage node restarted during the window")
     return 100 * (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
 
@@ -204,13 +193,13 @@ def main() -> None:
 def sweep_cost(home: Path) -> dict[str, float]:
     """Restart the storage nodes (their first pass is a full sweep) and measure the CPU
     they spend until they are at rest again."""
-    old = storage_pids(home)
+    old = node_pids(home)
     log("restarting the storage nodes: their first replication pass sweeps everything")
     for pid in old.values():
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        new = storage_pids(home)
+        new = node_pids(home)
         if len(new) == len(old) and not set(new.values()) & set(old.values()):
             break
         time.sleep(0.5)

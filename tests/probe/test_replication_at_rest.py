@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.idle_bench import cpu_seconds
 from tests.cloud import TEST_SETTINGS
 from tests.conftest import strata_ports
 from tests.functional.test_cli import kill_leftovers, strata
@@ -31,7 +32,6 @@ from tests.probe.test_db_daemons import Swift, container_dbs, eventually, storag
 
 INTERVAL = 4.0
 SWEEP = 20.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -72,14 +72,6 @@ def no_sweeps(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Sweeps at start only (the next is hours away, as by default)."""
     with cluster(tmp_path, 4 * 3600) as env:
         yield env
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
 
 
 def rows(db: Path) -> set[str]:
