@@ -142,9 +142,10 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env.update(STRATA_HOME=str(home), STRATA_IMAGESTORE_ENABLED="false",
                STRATA_BLOCKSTORE_ENABLED="false", STRATA_COMPUTE_ENABLED="false",
-               STRATA_IDENTITY_PORT=str(free_ports(1)), STRATA_PROXY_PORT=str(free_ports(1)),
                STRATA_LOG_LEVEL="WARNING")
-    env["STRATA_OBJECTSTORE_PORT"] = str(free_ports(3))
+    base = free_ports(5)  # identity, proxy, then the three storage nodes
+    env.update(STRATA_IDENTITY_PORT=str(base), STRATA_PROXY_PORT=str(base + 1),
+               STRATA_OBJECTSTORE_PORT=str(base + 2))
     if args.sweep_every_pass:
         env["STRATA_OBJECTSTORE_REPLICATOR_SWEEP_INTERVAL"] = "0"
     sweep_interval = float(subprocess.run(
