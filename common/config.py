@@ -114,7 +114,12 @@ class ObjectStoreConfig:
     node_timeout: float = opt(10.0, "Seconds to wait on a node's reply before giving up on it.")
     conn_timeout: float = opt(2.0, "Seconds to wait for a connection to a node.")
     io_threads: int = opt(8, "Threads per node for disk and SQLite work.")
-    replicator_interval: float = opt(30.0, "Seconds between replication passes.")
+    replicator_interval: float = opt(30.0, "Seconds between replication passes: each pushes "
+                                           "what changed since the peers last took it.")
+    replicator_sweep_interval: float = opt(14400.0, "Seconds between replication sweeps over "
+                                                  "every database and partition (restoring "
+                                                  "what a peer lost; the first pass is one); "
+                                                  "0: every pass sweeps.")
     auditor_interval: float = opt(300.0, "Seconds between auditor passes over every object.")
     updater_interval: float = opt(10.0, "Seconds between retries of failed container updates.")
     expirer_interval: float = opt(30.0, "Seconds between passes that delete expired objects.")

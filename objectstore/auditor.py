@@ -5,8 +5,9 @@ the object's files (unreadable metadata: corrupt) and the ``.data`` bytes,
 computes their MD5 and length and compares them with the ``ETag`` and
 ``Content-Length`` the object was stored with. A corrupt object is
 quarantined (:meth:`ObjectBackend.quarantine` moves its hash directory to
-``<device>/quarantined/objects/`` and marks its suffix dirty), so the next
-replication pass of a peer finds the suffix different and pushes a good copy.
+``<device>/quarantined/objects/`` and marks its suffix dirty) and the partition
+is marked changed, so the next replication pass compares it with the peers and
+asks one holding what this node now lacks to push it a good copy.
 
 Reading is rate limited (files and bytes per second) so auditing never
 starves client requests; all file work runs in the node's thread pool.
@@ -162,6 +163,7 @@ class ObjectAuditor:
                           stats: AuditStats) -> None:
         log.error("quarantining object %s/objects/%s/%s: %s", device, part, obj_hash, why)
         await self.node.run(self.backend.quarantine, device, part, obj_hash)
+        self.node.partition_changed(device, part)  # the replicator asks a peer for a copy
         stats.quarantined += 1
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from common.atomicfile import fsync_dir
 from common.config import StrataConfig
 from common.threadpool import ThreadPool
+from objectstore.changes import Changes
 from objectstore.protocol import ring_file
 from rings.ring import Ring, RingError
 
@@ -61,6 +62,10 @@ class NodeContext:
     workers: int = 8
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
     executor: ThreadPool = field(init=False)
+    # What client writes changed here and the replicators have yet to push
+    # (objectstore/changes.py): DB files, and object partition directories.
+    changed_dbs: Changes[Path] = field(default_factory=Changes, init=False)
+    changed_parts: Changes[Path] = field(default_factory=Changes, init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
@@ -82,6 +87,11 @@ class NodeContext:
             raise DeviceError(f"device {device} is not mounted here")
         self._mounted[device] = (path, now)
         return path
+
+    def partition_changed(self, device: str, part: str) -> None:
+        """An object of ``device``'s partition ``part`` changed here (written, deleted,
+        quarantined): the object replicator pushes it on its next pass."""
+        self.changed_parts.mark(self.devices / device / "objects" / part)
 
     def local_devices(self) -> list[str]:
         if not self.devices.is_dir():

@@ -94,6 +94,8 @@ class S3Request:
     # besides (e.g. a pre-authorization the S3 ACLs granted).
     bucket_account: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    # What the handler modules work out from the request once (by a key of their own).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # Worked out once, on first use (each is read several times a request).
     _op: Operation | None = field(default=None, init=False, repr=False, compare=False)

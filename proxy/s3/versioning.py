@@ -46,6 +46,7 @@ SYS_LOG = "X-Container-Sysmeta-S3-Versioning-Log"
 ALIAS_TYPE = "application/x-s3-version-alias"
 NULL = "null"
 PAGE = 1000
+CONFIG_MEMO = "versioning"  # S3Request.memo: (the bucket's Info, its Config)
 
 
 def archive_of(bucket: str) -> str:
@@ -117,6 +118,12 @@ async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
         if req.bucket is None:
             return Config()
         info = await req.bucket_info()
+        memo = req.memo.get(CONFIG_MEMO)
+        if memo is not None and memo[0] is info:  # read several times a request
+            return memo[1]  # type: ignore[no-any-return]
+        cfg = config_of(info.headers) if info.exists else Config()
+        req.memo[CONFIG_MEMO] = (info, cfg)
+        return cfg
     else:
         info = await req.st.info(req.txn, req.account, bucket)
     return config_of(info.headers) if info.exists else Config()

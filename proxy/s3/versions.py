@@ -26,6 +26,7 @@ from proxy.s3.versioning import (
     Version,
     archive_of,
     bucket_config,
+    build_versions,
     config_of,
     delete,
     parse_version_id,
@@ -202,16 +203,25 @@ async def list_versions(req: S3Request) -> SwiftResponse:
                       "key marker.", ArgumentName="version-id-marker", ArgumentValue=vid_marker)
     if vid_marker:
         parse_version_id(vid_marker)
-    await req.head_bucket()
     cfg = await bucket_config(req)
+    # A bucket that never had versioning has no archive (and a container of that name
+    # is not ours): its versions are its current objects, one listing as ListObjects.
+    has_archive = cfg.configured and (
+        await req.st.info(req.txn, req.account, archive_of(req.bucket))).exists
     # with a version-id marker the key marker's own remaining versions come first
     after = _just_before(key_marker) if vid_marker \
         else swift_marker(key_marker, prefix, delimiter)
     want = max_keys + 1
-    current_page = await req.listing(req.bucket, {"prefix": prefix, "marker": after,
-                                                    "limit": str(want)})
+    try:
+        current_page = await req.listing(req.bucket, {"prefix": prefix, "marker": after,
+                                                        "limit": str(want)}, missing_ok=False)
+    except S3Error as err:
+        if err.code == "NoSuchBucket":
+            raise req.bucket_failed(404) from None
+        raise
     cur_more = len(current_page) >= want
-    archived, arch_more = await _archive_keys(req, prefix, after, want)
+    archived, arch_more = await _archive_keys(req, prefix, after, want) if has_archive \
+        else ([], False)
     currents = {e["name"]: e for e in current_page if "name" in e}
     keys = sorted(set(currents) | set(archived))
     limit_key = None  # keys past the end of a truncated source are not known yet
@@ -237,6 +247,8 @@ async def list_versions(req: S3Request) -> SwiftResponse:
     sem = asyncio.Semaphore(8)
 
     async def of(key: str) -> list[Version]:
+        if not has_archive:
+            return build_versions(cfg, key, currents.get(key), [])
         async with sem:
             return await versions_of(req, cfg, key, current=currents.get(key))
 
