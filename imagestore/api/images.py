@@ -15,7 +15,7 @@ from imagestore.api.base import (
     run,
     state,
 )
-from imagestore.errors import Invalid, NotFound, UnsupportedMediaType
+from imagestore.errors import Invalid, NotFound
 from imagestore.imports import discard_data
 from imagestore.schemas import SCHEMAS
 
@@ -99,11 +99,8 @@ async def image_tasks(request: web.Request) -> web.Response:
 @routes.patch("/v2/images/{image_id}")
 async def update(request: web.Request) -> web.Response:
     who = await caller(request)
-    if media_type(request) != patch.MEDIA_TYPE:
-        raise UnsupportedMediaType(
-            f"Unsupported Content-Type {media_type(request) or 'none'!r}: image updates "
-            f"take {patch.MEDIA_TYPE}.")
-    ops = patch.parse(await json_body(request))
+    draft = patch.draft_of(media_type(request))
+    ops = patch.parse(await json_body(request), draft)
     image_id = request.match_info["image_id"]
     sl = _show_locations(request, who.is_admin)
     return json_response(await run(request, lambda s: core.view(

@@ -463,7 +463,7 @@ def test_deactivate_and_reactivate(admin: Api, demo: Api) -> None:
     assert admin.request("POST", f"/v2/images/{iid}/actions/reactivate").status_code == 204
     assert demo.request("GET", f"/v2/images/{iid}/file").content == b"d" * 100
     queued = admin.create(name="deact-queued")["id"]
-    error_of(admin.request("POST", f"/v2/images/{queued}/actions/deactivate"), 409)
+    error_of(admin.request("POST", f"/v2/images/{queued}/actions/deactivate"), 400)
     error_of(admin.request("POST", f"/v2/images/{iid}/actions/explode"), 404)
 
 
