@@ -345,6 +345,13 @@ def import_failed(s: Session, image_id: str, store_id: str) -> None:
     img.properties.append(m.ImageProperty(name="os_glance_failed_import", value=store_id))
 
 
+def discard_failed_import(s: Session, image_id: str) -> None:
+    """An import that made its own image (the ``import`` task) failed: the image goes."""
+    img = s.get(m.Image, image_id)
+    if img is not None and img.status in ("importing", "uploading", "queued"):
+        s.delete(img)
+
+
 def image_formats(s: Session, image_id: str) -> tuple[str | None, str | None]:
     img = s.get(m.Image, image_id)
     if img is None:

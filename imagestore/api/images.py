@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from imagestore import core, listing, members, patch, tasks
+from imagestore import core, listing, members, patch
 from imagestore.api.base import (
     caller,
     json_body,
@@ -86,14 +86,6 @@ async def show(request: web.Request) -> web.Response:
     sl = _show_locations(request, who.is_admin)
     return json_response(await run(request, lambda s: core.view(
         core.get_image(s, who, image_id), show_locations=sl)))
-
-
-@routes.get("/v2/images/{image_id}/tasks")
-async def image_tasks(request: web.Request) -> web.Response:
-    """The image's import tasks (API 2.12), so a client can see why an import failed."""
-    who = await caller(request)
-    image_id = request.match_info["image_id"]
-    return json_response(await run(request, lambda s: tasks.image_tasks(s, who, image_id)))
 
 
 @routes.patch("/v2/images/{image_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagestore import listing, patch
+from imagestore import listing, patch, tasks
 from imagestore.errors import Forbidden, Invalid
 
 
@@ -119,3 +119,18 @@ def test_patch_media_types() -> None:
         assert err.value.headers() == {"Accept-Patch": f"{patch.MEDIA_TYPE_V20}, "
                                                        f"{patch.MEDIA_TYPE}"}
 
+
+def test_task_query() -> None:
+    q = tasks.parse_query([])
+    assert (q.limit, q.marker, q.sort_key, q.sort_dir, q.filters) == (
+        tasks.DEFAULT_LIMIT, None, "created_at", "desc", {})
+    q = tasks.parse_query([("limit", "5000"), ("sort_key", "status"), ("sort_dir", "asc"),
+                           ("status", "success"), ("type", "import"), ("owner", "ignored"),
+                           ("marker", "0b4a3a9e-5f2a-4b8e-9a51-3f3c2a1d9e11")])
+    assert (q.limit, q.sort_key, q.sort_dir) == (tasks.MAX_LIMIT, "status", "asc")
+    assert q.filters == {"status": "success", "type": "import"}
+    for bad in ([("limit", "x")], [("limit", "-2")], [("marker", "not-a-uuid")],
+                [("sort_key", "input")], [("sort_dir", "sideways")],
+                [("status", "done")], [("type", "export")]):
+        with pytest.raises(Invalid):
+            tasks.parse_query(bad)
