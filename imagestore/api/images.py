@@ -17,6 +17,7 @@ from imagestore.api.base import (
 )
 from imagestore.errors import Invalid, NotFound
 from imagestore.imports import discard_data
+from imagestore.metadefs.schemas import SCHEMAS as METADEF_SCHEMAS
 from imagestore.schemas import SCHEMAS
 
 routes = web.RouteTableDef()
@@ -41,10 +42,12 @@ async def versions(request: web.Request) -> web.Response:
 
 
 @routes.get("/v2/schemas/{name}")
+@routes.get("/v2/schemas/metadefs/{name}")
 async def schema(request: web.Request) -> web.Response:
-    make = SCHEMAS.get(request.match_info["name"])
+    name = request.path.removeprefix("/v2/schemas/")
+    make = SCHEMAS.get(name) or METADEF_SCHEMAS.get(name)
     if make is None:
-        raise NotFound(f"No schema named {request.match_info['name']}.")
+        raise NotFound(f"No schema named {name}.")
     await caller(request)
     return json_response(make())
 
