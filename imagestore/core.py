@@ -114,6 +114,15 @@ def used_bytes(s: Session, owner: str) -> int:
     return int(stored or 0) + int(staged or 0)
 
 
+def staging_usage(s: Session, owner: str) -> tuple[int, int]:
+    """(bytes staged, images receiving data) of a project, for ``/v2/info/usage``."""
+    staged = s.scalar(select(func.coalesce(func.sum(m.Image.staged_size), 0))
+                      .where(m.Image.owner == owner))
+    busy = s.scalar(select(func.count()).select_from(m.Image).where(
+        m.Image.owner == owner, m.Image.status.in_(("saving", "uploading", "importing"))))
+    return int(staged or 0), int(busy or 0)
+
+
 def create_image(s: Session, caller: Caller, body: Any, limits: Limits) -> m.Image:
     check_write(caller)
     if not isinstance(body, dict):

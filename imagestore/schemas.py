@@ -149,6 +149,7 @@ def member_schema() -> dict[str, Any]:
             "schema": {"type": "string", "readOnly": True,
                        "description": "The URL of this schema."},
         },
+        "additionalProperties": False,
     }
 
 
