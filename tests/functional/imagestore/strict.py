@@ -73,7 +73,14 @@ USAGE = obj({"usage": obj({"image_size_total": _USAGE, "image_count_total": _USA
 
 # -- metadata definitions -----------------------------------------------------------------
 
-PROPERTY_DEF = {"type": "object", "required": ["title", "type"]}
+# what a property definition may say (the reference's property fields)
+PROPERTY_KEYS = ("title", "description", "operators", "type", "required", "minimum",
+                 "maximum", "maxLength", "minLength", "pattern", "enum", "readonly",
+                 "default", "items", "maxItems", "minItems", "uniqueItems",
+                 "additionalItems")
+_PROPERTY_FIELDS: dict[str, Any] = {k: {} for k in PROPERTY_KEYS}
+PROPERTY_DEF = {"type": "object", "required": ["title", "type"],
+                "properties": _PROPERTY_FIELDS, "additionalProperties": False}
 ASSOCIATION = obj({"name": STR, "created_at": STR, "updated_at": STR},
                   {"prefix": STR, "properties_target": STR})
 _NS = {"namespace": STR, "visibility": {"enum": ["public", "private"]}, "protected": BOOL,
@@ -97,8 +104,9 @@ NAMESPACE_CREATED = obj(_NS, {  # the parts echo the request
 NAMESPACES = obj({"namespaces": array(NAMESPACE_IN_LIST), "first": STR, "schema": STR},
                  {"next": STR})
 OBJECTS = obj({"objects": array(OBJECT), "schema": STR})
-PROPERTY = {**PROPERTY_DEF, "required": ["name", "title", "type"],
-            "properties": {"name": STR, "title": STR, "type": STR}}
+PROPERTY = {"type": "object", "required": ["name", "title", "type"],
+            "properties": {**_PROPERTY_FIELDS, "name": STR, "title": STR, "type": STR},
+            "additionalProperties": False}
 PROPERTIES = obj({"properties": {"type": "object", "additionalProperties": PROPERTY_DEF}})
 TAG = obj({"name": STR, "created_at": STR, "updated_at": STR})
 TAGS = obj({"tags": array(obj({"name": STR}))})
