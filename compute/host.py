@@ -19,6 +19,7 @@ import grp
 import os
 import pwd
 import shutil
+import socket as _socket
 import subprocess
 import sys
 import time
@@ -54,12 +55,30 @@ def _answers(uri: str) -> str | None:
     return None
 
 
+def _listening(socket: Path) -> bool:
+    """True when a process accepts connections on the unix socket ``socket``."""
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    probe.settimeout(2.0)
+    try:
+        probe.connect(str(socket))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def _start(binary: str, socket: Path) -> str | None:
     path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
     if path is None:
         return f"{binary} is not installed (Debian: libvirt-daemon-system)"
-    if socket.exists():
+    if _listening(socket):
         return None
+    if socket.exists() or socket.is_symlink():
+        # A socket file nobody listens on is left over from a daemon that died (or a
+        # machine that restarted without cleaning /run): the daemon would refuse to
+        # start on it, and skipping the start would leave nobody answering.
+        socket.unlink()
     result = subprocess.run([path, "-d"], capture_output=True, text=True, check=False,
                             timeout=30)
     if result.returncode != 0:
