@@ -186,3 +186,30 @@ class VolumeClient(ServiceClient):
                                version=ATTACHMENTS_VERSION)
         attachment: dict[str, Any] = doc["attachment"]
         return attachment
+
+    # -- listings (the EC2 front's Describe calls) --------------------------------------
+
+    async def _every(self, collection: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a detailed listing, following its ``<key>_links`` pages."""
+        out: list[dict[str, Any]] = []
+        url: str | None = self._url(collection, "detail")
+        while url:
+            doc = await self._json("GET", url, (200,))
+            out.extend(doc.get(key) or [])
+            links = doc.get(f"{key}_links") or []
+            url = next((link["href"] for link in links if link.get("rel") == "next"), None)
+        return out
+
+    async def list_volumes(self) -> list[dict[str, Any]]:
+        """The project's volumes, detailed."""
+        return await self._every("volumes", "volumes")
+
+    async def list_snapshots(self) -> list[dict[str, Any]]:
+        """The project's snapshots, detailed."""
+        return await self._every("snapshots", "snapshots")
+
+    async def availability_zones(self) -> list[dict[str, Any]]:
+        """The block store's zones (``zoneName``, ``zoneState``)."""
+        doc = await self._json("GET", self._url("os-availability-zone"), (200,))
+        zones: list[dict[str, Any]] = doc.get("availabilityZoneInfo") or []
+        return zones
