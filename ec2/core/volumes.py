@@ -18,6 +18,7 @@ from ec2.errors import (
     InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
+    native_message,
 )
 from ec2.params import Params
 
@@ -166,8 +167,8 @@ async def delete_volume(ctx: Ctx, p: Params) -> Body:
         try:
             await ctx.volumes.delete_volume(uuid)
         except BadRequest as exc:
-            raise IncorrectState(f"Volume {ident} cannot be deleted now (it is "
-                                 f"{vol.get('status')})", "IncorrectState") from exc
+            raise IncorrectState(f"Volume {ident} cannot be deleted now: "
+                                 f"{native_message(exc)}", "IncorrectState") from exc
     await ctx.run(lambda s: tags.forget(s, [ident]))
     return {"return": True}
 
@@ -252,7 +253,7 @@ async def delete_snapshot(ctx: Ctx, p: Params) -> Body:
             await ctx.volumes.delete_snapshot(uuid)
         except BadRequest as exc:
             raise IncorrectState(f"Snapshot {ident} cannot be deleted now: "
-                                 "it is in use or busy", "InvalidSnapshot.InUse") from exc
+                                 f"{native_message(exc)}", "InvalidSnapshot.InUse") from exc
     await ctx.run(lambda s: tags.forget(s, [ident]))
     return {"return": True}
 
