@@ -6,7 +6,9 @@ identity's OS-EC2 API (what ``openstack ec2 credentials create`` calls), boto3
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime
 import json
 import os
 import shutil
@@ -26,12 +28,28 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from ec2.client import Ec2Client
 from tests.cloud import running_strata
 from tests.functional.network.network_server import READER_PASSWORD, NetworkCloud
 
 NS = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
 SETTINGS = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false",
             "STRATA_IMAGESTORE_STORE": "file"}
+
+
+class SignedAt(SigV4Auth):
+    """botocore's SigV4 signer at a given time (botocore signs at its clock's now)."""
+
+    def __init__(self, credentials: Credentials, when: datetime.datetime) -> None:
+        super().__init__(credentials, "ec2", "RegionOne")
+        self._when = when
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self._when.strftime("%Y%m%dT%H%M%SZ")
+        self._modify_request_before_signing(request)
+        canonical = self.canonical_request(request)
+        signature = self.signature(self.string_to_sign(request, canonical), request)
+        self._inject_signature_to_request(request, signature)
 
 
 @dataclass(frozen=True)
@@ -87,9 +105,10 @@ class Ec2Cloud(NetworkCloud):
 
     def raw(self, cred: Ec2Credential | None, params: dict[str, str], *,
             signer: str = "v4", secret: str | None = None, method: str = "POST",
-            headers: dict[str, str] | None = None) -> Reply:
-        """A request signed by botocore's SigV4 or SigV2 signer (or not at all), with
-        ``secret`` instead of the credential's when given."""
+            headers: dict[str, str] | None = None,
+            at: datetime.datetime | None = None) -> Reply:
+        """A request signed by botocore's SigV4 (at time ``at``) or SigV2 signer (or not
+        at all), with ``secret`` instead of the credential's when given."""
         params = {"Version": "2016-11-15", **params}
         url = self.ec2_url + "/"
         if method == "POST":
@@ -100,7 +119,9 @@ class Ec2Cloud(NetworkCloud):
             req = AWSRequest(method="GET", url=url, params=params, headers=headers or {})
         if cred is not None:
             creds = Credentials(cred.access, secret or cred.secret)
-            if signer == "v4":
+            if signer == "v4" and at is not None:
+                SignedAt(creds, at).add_auth(req)
+            elif signer == "v4":
                 SigV4Auth(creds, "ec2", "RegionOne").add_auth(req)
             else:
                 SigV2Auth(creds).add_auth(req)
@@ -137,3 +158,20 @@ def ec2_cloud(tmp: pytest.TempPathFactory, **extra: str) -> Iterator[Ec2Cloud]:
         cloud.add_third_user()
         cloud.add_reader()
         yield cloud
+
+
+def native_ids(cloud: Ec2Cloud, kind: str, uuids: list[str],
+               prefixes: dict[str, str] | None = None) -> dict[str, str]:
+    """The EC2 ids of native resources, as ``ec2.client`` gives them to compute (with the
+    service user's token)."""
+    token, _ = cloud.login("strata-service", str(cloud.secrets["service_password"]),
+                           "service")
+
+    async def ask() -> dict[str, str]:
+        client = Ec2Client(cloud.ec2_url, token)
+        try:
+            return await client.ec2_ids(kind, uuids, prefixes)
+        finally:
+            await client.close()
+
+    return asyncio.run(ask())
