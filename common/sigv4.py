@@ -76,6 +76,14 @@ def signature(secret: str, scope: str, sts: str) -> str:
     return hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
 
 
+def signed_with(signing_key: bytes, sts: str, signature_hex: str) -> bool:
+    """Whether ``signature_hex`` signs ``sts`` with a scope's signing key (the key
+    identity returns with a verified answer, so a front checks later requests of the
+    same access key, day and region itself)."""
+    want = hmac.new(signing_key, sts.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want.encode(), signature_hex.encode())
+
+
 _AMZ_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)
 
 

@@ -14,7 +14,6 @@ and region are checked here; for SigV2 per request.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -203,9 +202,8 @@ class Verifier:
             if not scoped:
                 return verified
             if verified.signing_key is not None:
-                want = hmac.new(verified.signing_key, signed.string_to_sign.encode(),
-                                hashlib.sha256).hexdigest()
-                if hmac.compare_digest(want.encode(), signed.signature.encode()):
+                if sigv4.signed_with(verified.signing_key, signed.string_to_sign,
+                                     signed.signature):
                     return verified
         try:
             check = await check_signature(

@@ -9,7 +9,6 @@ same access key and day are checked locally; for SigV2, the exact request.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -226,9 +225,8 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
         if scope is None:
             return verified
         if verified.signing_key is not None:
-            want = hmac.new(verified.signing_key, signed.string_to_sign.encode(),
-                            hashlib.sha256).hexdigest()
-            if hmac.compare_digest(want.encode(), signed.signature.encode()):
+            if sigv4.signed_with(verified.signing_key, signed.string_to_sign,
+                                 signed.signature):
                 return verified
     try:
         check = await check_signature(

@@ -56,6 +56,14 @@ def test_sigv4_header_string_to_sign_is_botocores() -> None:
     assert sigv4.signature(CREDS.secret_key, scope, signed.string_to_sign) == \
         signed.signature == req.headers["Authorization"].rsplit("Signature=", 1)[1]
 
+    # a scope's signing key (what identity hands back) checks later requests locally
+    key = ("AWS4" + CREDS.secret_key).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    assert sigv4.signed_with(key, signed.string_to_sign, signed.signature)
+    assert not sigv4.signed_with(key, signed.string_to_sign + "x", signed.signature)
+    assert not sigv4.signed_with(b"other", signed.string_to_sign, signed.signature)
+
 
 def test_sigv4_presigned_get() -> None:
     req = AWSRequest(method="GET", url=URL, params=dict(BODY))
