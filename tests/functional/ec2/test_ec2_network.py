@@ -4,6 +4,7 @@ other way round."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -234,3 +235,35 @@ def test_tags_and_filters_on_every_kind(cloud: Ec2Cloud, demo: Any, third: Any,
     demo.delete_volume(VolumeId=vid)
     demo.release_address(AllocationId=alloc)
     demo.delete_security_group(GroupId=gid)
+
+
+def test_an_address_on_an_instance(cloud: Ec2Cloud, demo: Any) -> None:
+    """AssociateAddress by InstanceId picks the server's port: a port bound to a server
+    as compute binds one (device owner ``compute:nova``, device id the server's)."""
+    server = str(uuid.uuid4())
+    port = cloud.osc("demo", "port", "create", "--network", "private", "--device", server,
+                     "--device-owner", "compute:nova", "vm-port")
+    instance = native_ids(cloud, "instance", [server])[server]
+    assert instance.startswith("i-")
+    alloc = demo.allocate_address(Domain="vpc")
+    try:
+        assoc = demo.associate_address(AllocationId=alloc["AllocationId"],
+                                       InstanceId=instance)["AssociationId"]
+        (addr,) = demo.describe_addresses(Filters=[{"Name": "instance-id",
+                                                    "Values": [instance]}])["Addresses"]
+        assert addr["InstanceId"] == instance and addr["AssociationId"] == assoc
+        assert addr["PrivateIpAddress"] == port["fixed_ips"][0]["ip_address"]
+        assert cloud.osc("demo", "floating", "ip", "show", alloc["PublicIp"])[
+            "port_id"] == port["id"]
+        with pytest.raises(ClientError) as err:
+            demo.associate_address(AllocationId=alloc["AllocationId"], InstanceId=instance,
+                                   NetworkInterfaceId="eni-0123456789abcdef0")
+        assert _code(err) == "InvalidParameterCombination"
+        demo.disassociate_address(AssociationId=assoc)
+        with pytest.raises(ClientError) as err:  # an instance id that names nothing
+            demo.associate_address(AllocationId=alloc["AllocationId"],
+                                   InstanceId="i-0123456789abcdef0")
+        assert _code(err) == "InvalidInstanceID.NotFound"
+    finally:
+        demo.release_address(AllocationId=alloc["AllocationId"])
+        assert cloud.osc_plain("demo", "port", "delete", port["id"]).returncode == 0
