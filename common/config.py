@@ -344,6 +344,24 @@ class ComputeConfig:
 
 
 @dataclass
+class Ec2Config:
+    """The EC2 Query API: a second front on the block store, image, networking and
+    compute services (never a second copy of their logic)."""
+
+    enabled: bool = opt(True, "Run the EC2 front (EC2 Query API, for boto3's ec2 client "
+                              "and the aws CLI, with EC2 credentials from identity).")
+    host: str = opt("127.0.0.1", "Address the EC2 front listens on.")
+    port: int = opt(8788, "Port the EC2 front listens on.")
+    public_url: str = opt("", "URL clients use to reach the EC2 front; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the EC2 front's database (its ids and "
+                                "tags); empty means SQLite at <var_dir>/ec2.db.")
+    external_network: str = opt("public", "External network elastic IP addresses are "
+                                          "allocated from; empty means the first one.")
+    max_request_body: int = opt(262144, "Largest request body accepted, in bytes.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -357,6 +375,7 @@ class StrataConfig:
     blockstore: BlockStoreConfig = field(default_factory=BlockStoreConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    ec2: Ec2Config = field(default_factory=Ec2Config)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -412,6 +431,13 @@ class StrataConfig:
     def image_cache_path(self) -> Path:
         default = str(self.var_path / "compute" / "images")
         return resolve(self.home, self.compute.image_cache_dir or default)
+
+    def ec2_url(self) -> str:
+        e = self.ec2
+        return (e.public_url or f"http://{e.host}:{e.port}").rstrip("/")
+
+    def ec2_db_url(self) -> str:
+        return self.ec2.database_url or f"sqlite:///{self.var_path / 'ec2.db'}"
 
     def network_url(self) -> str:
         net = self.network

@@ -122,6 +122,14 @@ COMPUTE = ServiceSpec(
 )
 
 
+EC2 = ServiceSpec(
+    name="ec2",
+    module="ec2",
+    section="ec2",
+    catalog=(CatalogEntry("ec2", "ec2", "Strata EC2 front (EC2 Query API)", "/"),),
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -134,7 +142,8 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE,
+            EC2]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

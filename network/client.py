@@ -2,39 +2,42 @@
 
 :class:`NetworkClient` speaks the Networking API v2.0 over HTTP with a token the
 caller supplies (compute: its service user's, whose ``service`` role sees every
-port and may bind ports to hosts). Errors come back as ``common.errors``
-classes of the answer's status, with Neutron's message. Compute uses it to
-create, show, update and delete ports, bind them to a host (``binding:host_id``,
+port and may bind ports to hosts). Errors come back as the
+``common.httpclient.RemoteError`` of the answer's status (so ``common.errors``
+classes), with Neutron's message; :func:`neutron_type` reads the error's type.
+Compute uses it to create, show, update and delete ports, bind them to a host (``binding:host_id``,
 which makes the host's agent plug a tap into the network's bridge), list
 networks, build a guest's ``network_data.json`` (:meth:`network_data`) and, for
 the metadata service, find the port behind a guest's address
-(:meth:`find_port_by_ip`).
+(:meth:`find_port_by_ip`). The EC2 front reaches any resource with the caller's
+token through :meth:`list_of`, :meth:`show_one`, :meth:`create_one`,
+:meth:`update_one` and :meth:`delete_one`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
 
-from common.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    StrataError,
-    Unauthorized,
-    Unavailable,
-)
+from common.errors import BadRequest
+from common.httpclient import RemoteError, RemoteUnavailable, remote_error
 from network.dataplane.model import OWNER_ROUTER_INTERFACE, tap_name
 
 TokenSource = Callable[[], Awaitable[str]]
 
-_BY_STATUS: dict[int, type[StrataError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-}
+
+def neutron_type(exc: RemoteError) -> str:
+    """The ``type`` of the Neutron error an answer carried (``SecurityGroupRuleExists``,
+    ``OverQuota``, ...), or ``""``."""
+    try:
+        kind = json.loads(exc.body)["NeutronError"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return kind if isinstance(kind, str) else ""
 
 
 class NetworkClient:
@@ -55,12 +58,12 @@ class NetworkClient:
                 data = await r.json(content_type=None) if r.status != 204 else None
                 if r.status < 300:
                     return data
-                message = ((data or {}).get("NeutronError") or {}).get("message") \
-                    if isinstance(data, dict) else None
-                error = _BY_STATUS.get(r.status, Unavailable)
-                raise error(message or f"the networking service answered {r.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(f"the networking service is unreachable: {exc}") from exc
+                error = data.get("NeutronError") if isinstance(data, dict) else None
+                message = error.get("message") if isinstance(error, dict) else None
+                raise remote_error(r.status, str(message or "the networking service "
+                                                 f"answered {r.status}"), json.dumps(data))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise RemoteUnavailable(f"the networking service is unreachable: {exc}") from exc
 
     # -- networks, subnets ----------------------------------------------------------------
 
@@ -131,6 +134,30 @@ class NetworkClient:
                 return found[0]
         return None
 
+    # -- any resource (the EC2 front: security groups, floating IPs, subnets) -------------
+
+    async def list_of(self, path: str, **filters: Any) -> list[dict[str, Any]]:
+        """Every resource at ``/v2.0/<path>`` (``security-groups``, ``floatingips``,
+        ``subnets``...) matching ``filters`` (a list value: any of them)."""
+        data = await self._call("GET", f"/{path}", params=_query(filters))
+        items: list[dict[str, Any]] = data[path.replace("-", "_")]
+        return items
+
+    async def show_one(self, path: str, ident: str) -> dict[str, Any]:
+        data = await self._call("GET", f"/{path}/{ident}")
+        return _member(data)
+
+    async def create_one(self, path: str, **attrs: Any) -> dict[str, Any]:
+        data = await self._call("POST", f"/{path}", body={_singular(path): attrs})
+        return _member(data)
+
+    async def update_one(self, path: str, ident: str, **attrs: Any) -> dict[str, Any]:
+        data = await self._call("PUT", f"/{path}/{ident}", body={_singular(path): attrs})
+        return _member(data)
+
+    async def delete_one(self, path: str, ident: str) -> None:
+        await self._call("DELETE", f"/{path}/{ident}")
+
     async def network_data(self, port_ids: Iterable[str]) -> dict[str, Any]:
         """The config drive's ``network_data.json`` for a guest with these ports."""
         ports = [await self.show_port(p) for p in port_ids]
@@ -138,6 +165,18 @@ class NetworkClient:
         subnets = {s: await self.show_subnet(s) for s in subnet_ids}
         nets = {n: await self.show_network(n) for n in {p["network_id"] for p in ports}}
         return network_data_json(ports, subnets, nets)
+
+
+def _singular(path: str) -> str:
+    """A collection's member name: ``security-groups`` -> ``security_group``,
+    ``floatingips`` -> ``floatingip``, ``subnets`` -> ``subnet``."""
+    return path.replace("-", "_").removesuffix("s")
+
+
+def _member(data: Any) -> dict[str, Any]:
+    """The one member of a ``{"<member>": {...}}`` answer."""
+    (member,) = data.values()
+    return dict(member)
 
 
 def _query(filters: dict[str, Any]) -> list[tuple[str, str]]:

@@ -247,12 +247,18 @@ def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
     return key
 
 
-def expected_signature(secret: str, string_to_sign: str) -> str:
-    """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 SHA-1)."""
+# SigV2's HMACs by the names requests give them (S3's is always SHA-1; the EC2 Query
+# API's SignatureMethod names one).
+SIGV2_METHODS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
+
+
+def expected_signature(secret: str, string_to_sign: str, method: str = "HmacSHA1") -> str:
+    """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 HMAC with
+    ``method``'s hash)."""
     if string_to_sign.startswith("AWS4-HMAC-SHA256"):
         key = sigv4_signing_key(secret, string_to_sign)
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    mac = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    mac = hmac.new(secret.encode(), string_to_sign.encode(), SIGV2_METHODS[method]).digest()
     return base64.b64encode(mac).decode()
 
 
@@ -261,8 +267,11 @@ def expected_signature(secret: str, string_to_sign: str) -> str:
 async def s3_tokens(request: web.Request) -> web.Response:
     """Check an S3/EC2 request signature made with an EC2 credential's secret.
 
-    Body: ``{"credentials": {"access", "token": base64(string to sign), "signature"}}``.
-    Answers the token body (user, project, roles) the request acts as, or 401.
+    Body: ``{"credentials": {"access", "token": base64(string to sign), "signature"}}``
+    (and for a SigV2 request of the EC2 Query API its ``signature_method``,
+    ``HmacSHA256`` or ``HmacSHA1``, the default). Answers the token body (user, project,
+    roles) the request acts as, or 401. ``/v3/ec2tokens`` also issues that token, as
+    Keystone's does (``X-Subject-Token``): the EC2 front calls the native APIs with it.
 
     A caller holding a service (or admin) token in X-Auth-Token also gets, for a
     SigV4 request, ``signing_key``: the hex key derived for the request's scope
@@ -289,7 +298,7 @@ async def s3_tokens(request: web.Request) -> web.Response:
             raise Unauthorized("The access key is not known.")
         blob = json.loads(st.credential_crypto.decrypt(cred.encrypted_blob.encode()))
         secret = str(blob.get("secret", ""))
-        want = expected_signature(secret, sts)
+        want = expected_signature(secret, sts, creds.get("signature_method", "HmacSHA1"))
         if not hmac.compare_digest(want.encode(), creds["signature"].encode()):
             raise Unauthorized("The request signature does not match.")
         user = s.get(m.User, cred.user_id)
@@ -299,12 +308,16 @@ async def s3_tokens(request: web.Request) -> web.Response:
         info = core.resolve_scope(s, user, {"project": {"id": cred.project_id}})
         payload = core.new_payload(user.id, ["ec2credential"], info,
                                    st.cfg.identity.token_expiration)
+        issued.append(payload)
         if service and sts.startswith("AWS4-HMAC-SHA256"):
             signing_key.append(sigv4_signing_key(secret, sts).hex())
         return core.token_body(s, core.Validated(payload, user, info), with_catalog=False)
 
+    issued: list[TokenPayload] = []
     body = await st.db.run(check)
     answer: dict[str, Any] = {"token": body}
     if signing_key:
         answer["signing_key"] = signing_key[0]
+    if request.path.endswith("/ec2tokens"):
+        return json_response(answer, headers={"X-Subject-Token": st.codec.encode(issued[0])})
     return json_response(answer)

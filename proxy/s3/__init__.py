@@ -3,7 +3,7 @@
 Requests that are not Swift's (``/v1/...``, ``/info``, ``/auth/v1.0``) reach
 :func:`proxy.s3.front.s3_api`. The signature is checked (``auth``: SigV4 in
 the Authorization header or a presigned query, SigV2) by asking identity's
-``POST /v3/s3tokens`` to verify the string to sign we computed (``sigv4``,
+``POST /v3/s3tokens`` to verify the string to sign we computed (``common.sigv4``,
 ``sigv2``); the EC2 credential's project owns the buckets: bucket ``b`` is
 container ``b`` of account ``AUTH_<project_id>``.
 

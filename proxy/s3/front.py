@@ -8,12 +8,13 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from common import sigv4
 from common.errors import StrataError
 from common.http import TXN_ID, ApiError
 from identity.client import IdentityUnavailable
 from proxy import pipeline
 from proxy.auth import Caller
-from proxy.s3 import auth, body, checksums, cors, sigv4
+from proxy.s3 import auth, body, checksums, cors
 from proxy.s3.dispatch import dispatch
 from proxy.s3.errors import S3Error, render
 from proxy.s3.request import S3Request, split_path

@@ -492,6 +492,44 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert_keystone_error(s3tokens(cred["secret"]), 401)
 
 
+def test_ec2tokens_issue_a_token_and_check_sigv2_hmac_sha256(
+        identity: IdentityServer) -> None:
+    """As Keystone's: ``/v3/ec2tokens`` answers a token of the credential's user and
+    project (the EC2 front calls the native APIs with it); ``/v3/s3tokens`` does not.
+    The EC2 Query API's SigV2 names its HMAC (``signature_method``)."""
+    demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
+    me, project = body["user"]["id"], body["project"]["id"]
+    r = requests.post(f"{identity.v3}/users/{me}/credentials/OS-EC2", headers=hdr(demo),
+                      json={"tenant_id": project})
+    assert r.status_code == 201, r.text
+    access, secret = r.json()["credential"]["access"], r.json()["credential"]["secret"]
+    sts = "POST\n127.0.0.1:8788\n/\nAWSAccessKeyId=" + access + "&Action=DescribeRegions"
+
+    def check(path: str, digest: Any, method: str | None) -> requests.Response:
+        sig = base64.b64encode(hmac.new(secret.encode(), sts.encode(), digest).digest())
+        creds = {"access": access, "signature": sig.decode(),
+                 "token": base64.b64encode(sts.encode()).decode()}
+        if method:
+            creds["signature_method"] = method
+        return requests.post(identity.v3 + path, json={"credentials": creds})
+
+    r = check("/ec2tokens", hashlib.sha256, "HmacSHA256")
+    assert r.status_code == 200, r.text
+    token = r.headers["X-Subject-Token"]
+    assert r.json()["token"]["methods"] == ["ec2credential"]
+    shown = requests.get(identity.v3 + "/auth/tokens",
+                         headers={**hdr(demo), "X-Subject-Token": token})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["token"]["project"]["id"] == project
+    assert shown.json()["token"]["user"]["id"] == me
+    r = check("/s3tokens", hashlib.sha256, "HmacSHA256")
+    assert r.status_code == 200 and "X-Subject-Token" not in r.headers
+    assert check("/ec2tokens", hashlib.sha1, None).status_code == 200  # SHA-1 by default
+    assert_keystone_error(check("/ec2tokens", hashlib.sha1, "HmacSHA256"), 401)
+    assert_keystone_error(check("/ec2tokens", hashlib.sha256, None), 401)
+    assert_keystone_error(check("/ec2tokens", hashlib.sha256, "HmacMD5"), 400)
+
+
 def test_ec2_credential_blob_may_change_its_access_key(identity: IdentityServer) -> None:
     """As Keystone: a PATCH may give an EC2 credential another access key (the id
     stays); what the credential is bound to (trust, application credential,

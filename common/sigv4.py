@@ -1,14 +1,18 @@
-"""AWS Signature Version 4 as S3 uses it: canonical request and string to sign.
+"""AWS Signature Version 4: canonical request and string to sign, as the S3 front
+(``proxy/s3``) and the EC2 front (``ec2``) compute them.
 
 Pure functions (no I/O), checked against AWS's published examples. The
-signature itself is computed by identity, which holds the secret; the proxy
-only computes the string to sign.
+signature itself is computed by identity, which holds the secret; the fronts
+only compute the string to sign.
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
 
@@ -71,3 +75,30 @@ def signature(secret: str, scope: str, sts: str) -> str:
     for part in scope.split("/"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_with(signing_key: bytes, sts: str, signature_hex: str) -> bool:
+    """Whether ``signature_hex`` signs ``sts`` with a scope's signing key (the key
+    identity returns with a verified answer, so a front checks later requests of the
+    same access key, day and region itself)."""
+    want = hmac.new(signing_key, sts.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want.encode(), signature_hex.encode())
+
+
+_AMZ_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)
+
+
+@functools.lru_cache(maxsize=64)
+def parse_amz_date(value: str) -> float:
+    """Seconds since the epoch of an ISO 8601 basic time (``20261124T221500Z``), as
+    ``X-Amz-Date`` carries it; ValueError when it is not one. (Parsed by hand:
+    ``time.strptime`` was a visible share of every S3 request; remembered, as requests
+    signed in the same second share it.)"""
+    m = _AMZ_TIME.fullmatch(value)
+    if m is None:
+        raise ValueError(value)
+    year, month, day, hour, minute, second = (int(g) for g in m.groups())
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour <= 23 and minute <= 59 and second <= 61):
+        raise ValueError(value)
+    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
