@@ -121,7 +121,13 @@ class ObjectStoreConfig:
                                                   "what a peer lost; the first pass is one); "
                                                   "0: every pass sweeps.")
     auditor_interval: float = opt(300.0, "Seconds between auditor passes over every object.")
-    updater_interval: float = opt(10.0, "Seconds between retries of failed container updates.")
+    updater_interval: float = opt(10.0, "Seconds between updater passes: each retries failed "
+                                        "container updates and reports the stats of the "
+                                        "containers written since the last pass.")
+    updater_sweep_interval: float = opt(14400.0, "Seconds between updater sweeps reporting "
+                                                 "the stats of every container whose "
+                                                 "report is stale (the first pass is one); "
+                                                 "0: every pass sweeps.")
     expirer_interval: float = opt(30.0, "Seconds between passes that delete expired objects.")
     reclaim_age: int = opt(604800, "Seconds tombstones are kept before being purged.")
 

@@ -152,7 +152,7 @@ class DbServer(ABC, Generic[B]):
         """Merge item rows through the group committer; 404 when the DB is not live."""
         if not await req.committer.submit(self.broker(req), rows):
             raise NotFound(NOT_FOUND)
-        req.node.changed_dbs.mark(req.db_path)
+        req.node.db_changed(req.db_path)
         return web.Response(status=status)
 
     # -- the DB itself ---------------------------------------------------------------
@@ -171,7 +171,7 @@ class DbServer(ABC, Generic[B]):
         ts = require_timestamp(request.headers)
         meta = self.metadata(request, ts)
         status, info = await req.node.run(self._put, self.broker(req), req, ts, meta)
-        req.node.changed_dbs.mark(req.db_path)
+        req.node.db_changed(req.db_path)
         await self.changed(request, req, info, ts)
         return web.Response(status=status)
 
@@ -209,7 +209,7 @@ class DbServer(ABC, Generic[B]):
         req = self.request(request)
         ts = require_timestamp(request.headers)
         await req.node.run(self._post, self.broker(req), self.metadata(request, ts))
-        req.node.changed_dbs.mark(req.db_path)
+        req.node.db_changed(req.db_path)
         return web.Response(status=204)
 
     def _delete(self, broker: B, ts: str) -> BrokerInfo:
@@ -228,7 +228,7 @@ class DbServer(ABC, Generic[B]):
         req = self.request(request)
         ts = require_timestamp(request.headers)
         info = await req.node.run(self._delete, self.broker(req), ts)
-        req.node.changed_dbs.mark(req.db_path)
+        req.node.db_changed(req.db_path)
         await self.changed(request, req, info, ts)
         return web.Response(status=204)
 

@@ -66,6 +66,9 @@ class NodeContext:
     # (objectstore/changes.py): DB files, and object partition directories.
     changed_dbs: Changes[Path] = field(default_factory=Changes, init=False)
     changed_parts: Changes[Path] = field(default_factory=Changes, init=False)
+    # Container DBs whose object count, bytes or timestamps may have changed since
+    # the updater last reported them to their account (objectstore/updater.py).
+    stats_changed: set[Path] = field(default_factory=set, init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
@@ -87,6 +90,13 @@ class NodeContext:
             raise DeviceError(f"device {device} is not mounted here")
         self._mounted[device] = (path, now)
         return path
+
+    def db_changed(self, db_path: Path) -> None:
+        """A client write changed the DB at ``db_path``: the DB replicator pushes it, and
+        the updater reports a container's new stats, on their next passes."""
+        self.changed_dbs.mark(db_path)
+        if db_path.parents[3].name == "containers":  # <kind>/<part>/<suffix>/<hash>/x.db
+            self.stats_changed.add(db_path)
 
     def partition_changed(self, device: str, part: str) -> None:
         """An object of ``device``'s partition ``part`` changed here (written, deleted,
