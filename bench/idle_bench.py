@@ -142,6 +142,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env.update(STRATA_HOME=str(home), STRATA_IMAGESTORE_ENABLED="false",
                STRATA_BLOCKSTORE_ENABLED="false", STRATA_COMPUTE_ENABLED="false",
+               STRATA_NETWORK_ENABLED="false", STRATA_EC2_ENABLED="false",
                STRATA_LOG_LEVEL="WARNING")
     base = free_ports(5)  # identity, proxy, then the three storage nodes
     env.update(STRATA_IDENTITY_PORT=str(base), STRATA_PROXY_PORT=str(base + 1),
