@@ -230,13 +230,20 @@ class DataPlane:
         wanted = {leg.outer_netns for leg in namespace.legs}
         return {ns: await links.links(ns) for ns in wanted}
 
-    async def _converge(self, spec: links.NamespaceSpec, undo: Undo) -> None:
+    async def _converge(self, spec: links.NamespaceSpec, undo: Undo,
+                        helpers: tuple[str, ...]) -> None:
+        """Converge the namespace; when it has to be made (new, or removed by hand
+        while its ``helpers`` ran on in what is left of the old one), those helpers
+        are stopped first so that they start again in the new one."""
         existing = await links.namespaces()
+        if spec.name not in existing:
+            for key in helpers:
+                await self._procs.stop(key)
         await links.converge_namespace(spec, existing, undo, await self._outer_links(spec),
                                        self._configured)
 
     async def _dhcp(self, plan: Plan, item: DhcpPlan, undo: Undo) -> None:
-        await self._converge(item.namespace, undo)
+        await self._converge(item.namespace, undo, (_dhcp_key(item), _meta_key(item)))
         directory = self.home / "dhcp" / item.network.id
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         ports = [p for p in plan.state.ports if p.network_id == item.network.id]
@@ -246,7 +253,8 @@ class DataPlane:
         changed = _write(directory / "opts", config.opts) or changed
         key = _dhcp_key(item)
         if await self._procs.ensure(ProcSpec(key, item.namespace.name, config.argv,
-                                             directory / "dnsmasq.log")):
+                                             directory / "dnsmasq.log",
+                                             pid_file=directory / "pid")):
             undo.push(f"dnsmasq of {item.network.id}", lambda: self._procs.stop(key))
         elif changed:
             self._procs.reload(key)
@@ -258,7 +266,7 @@ class DataPlane:
         before: dict[str, str] = {}
         if ns in await links.namespaces():
             before = dict(DNAT_RE.findall(await self._tables.listing(NAT_TABLE, ns)))
-        await self._converge(item.namespace, undo)
+        await self._converge(item.namespace, undo, (_meta_key(item),))
         text = nat.render(item.router)
         if text is None:
             await self._tables.ensure_absent("nat", nat.removal(), NAT_TABLE, ns)
