@@ -17,7 +17,7 @@ import pytest
 
 from network.dataplane import ApplyError, InvalidState, names
 from network.dataplane.model import DesiredState, HostRoute, Port
-from tests.functional.network.dataplane.conftest import Planes, _pids_naming, leftovers
+from tests.functional.network.dataplane.conftest import Planes, leftovers, pids_naming
 from tests.functional.network.dataplane.guests import Guests, ping
 from tests.functional.network.dataplane.topology import PUBLIC_GATEWAY, Topology
 
@@ -38,7 +38,7 @@ def _ruleset() -> str:
 
 def _helpers(plane_home: object) -> list[str]:
     out = []
-    for pid in _pids_naming(plane_home):  # type: ignore[arg-type]
+    for pid in pids_naming(plane_home):  # type: ignore[arg-type]
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 out.append(fh.read().replace(b"\0", b" ").decode())
@@ -152,7 +152,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
     guest = guests.new("restart-a1")
     planes.driver.call(first.plug_namespace_port(topo.a1, guest))
     assert guests.dhcp(guest) is not None
-    old_helpers = set(_pids_naming(first.home))
+    old_helpers = set(pids_naming(first.home))
     planes.driver.call(first.close())
 
     # meanwhile a router namespace and a bridge disappear
@@ -163,7 +163,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
 
     second = planes.new(first.instance, first.home.parent)
     planes.driver.call(second.apply(topo.state()))
-    helpers = set(_pids_naming(second.home))
+    helpers = set(pids_naming(second.home))
     assert not helpers & old_helpers  # the old helpers were replaced, not duplicated
     cmdlines = _helpers(second.home)
     assert sum("dnsmasq" in c for c in cmdlines) == 3
@@ -178,11 +178,11 @@ def test_a_dead_helper_is_restarted(planes: Planes) -> None:
     plane = planes.new()
     topo = Topology(plane.instance)
     planes.driver.call(plane.apply(topo.state(projects=("a",), isolated=False)))
-    (pid,) = [p for p in _pids_naming(plane.home)]
+    (pid,) = [p for p in pids_naming(plane.home)]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        now = [p for p in _pids_naming(plane.home) if p != pid]
+        now = [p for p in pids_naming(plane.home) if p != pid]
         if now:
             break
         time.sleep(0.2)
