@@ -8,8 +8,11 @@ and, each round, makes the topology through the Networking API with the admin's
 token, binds the ports to this host as compute does, and waits until the
 service reports them ``ACTIVE``: with the data path on (``--dataplane``) that is
 after the host agent's ``DataPlane.apply`` has plugged them; without it, at once
-(the API's own cost). With the data path on it also counts, in ``nft list
-ruleset``, the rules that name each port's tap. Then it deletes what it made.
+(the API's own cost). With the data path on it also counts the lines of ``nft
+list ruleset`` that name each port's tap (``nft_rules_per_port``: set and map
+elements, since a port adds no rule of its own). Then it deletes what it made;
+after ``strata down`` (which leaves the data path up, for a restart to take
+over) the data path's teardown removes its namespaces, devices and tables.
 
     .venv/bin/python bench/network_bench.py                 # API alone, 5 rounds
     .venv/bin/python bench/network_bench.py --dataplane     # with the data path
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -36,6 +40,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from identity.client import password_auth_body
+from network.dataplane import DataPlane
 from network.dataplane.model import tap_name
 
 STRATA = str(Path(sys.executable).with_name("strata"))
@@ -108,12 +113,12 @@ async def one_round(api: Api, n: int, public: str, host: str,
 
 async def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     home = Path(env["STRATA_HOME"])
-    secrets = json.loads((home / "var" / "secrets.json").read_text())
+    creds = json.loads((home / "var" / "secrets.json").read_text())
     identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
     network = f"http://127.0.0.1:{env['STRATA_NETWORK_PORT']}"
     async with aiohttp.ClientSession() as session:
         async with session.post(identity + "/v3/auth/tokens", json=password_auth_body(
-                "admin", secrets["admin_password"], "admin")) as r:
+                "admin", creds["admin_password"], "admin")) as r:
             assert r.status == 201, await r.text()
             token = r.headers["X-Subject-Token"]
         api = Api(session, network, token)
@@ -131,6 +136,14 @@ async def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             "nft_rules_per_port": statistics.median(rules) if rules else None}
 
 
+async def remove_dataplane(instance: str, run_dir: Path) -> None:
+    plane = DataPlane(instance, run_dir)
+    try:
+        await plane.teardown()
+    finally:
+        await plane.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5)
@@ -138,13 +151,17 @@ def main() -> None:
                    help="run the host data path (bridges, namespaces, nftables)")
     p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
     args = p.parse_args()
+    if args.dataplane and os.geteuid() != 0:
+        p.error("--dataplane needs root (it makes namespaces, bridges and nftables tables)")
     home = Path(tempfile.mkdtemp(prefix="strata-network-bench-"))
+    instance = "nb" + secrets.token_hex(1)  # this run's tag on the host's devices
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env.update(STRATA_HOME=str(home), STRATA_IDENTITY_PORT=str(free_port()),
                STRATA_NETWORK_PORT=str(free_port()),
                STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
+               STRATA_NETWORK_INSTANCE=instance,
                **{f"STRATA_{s}_ENABLED": "false"
-                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE")})
+                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE", "COMPUTE")})
     log(f"starting Strata in {home}")
     subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:
@@ -152,6 +169,8 @@ def main() -> None:
     finally:
         if not args.keep:
             subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
+            if args.dataplane:
+                asyncio.run(remove_dataplane(instance, home / "var" / "network"))
             shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=2))
 

@@ -330,6 +330,9 @@ class ComputeConfig:
                               "http://<host>:<port>.")
     metadata_port: int = opt(8775, "Port of the metadata service guests reach at "
                                    "169.254.169.254.")
+    metadata_socket: str = opt("", "UNIX socket of the metadata service, where the network "
+                                   "data path's metadata proxies send guests' requests; empty "
+                                   "means <var_dir>/run/compute-metadata.sock.")
     libvirt_uri: str = opt("qemu:///system", "libvirtd connection URI.")
     virt_type: str = opt("auto", "Domain type: 'kvm', 'qemu' (TCG emulation) or 'auto' "
                                  "(KVM when a short probe boots fast enough, else qemu).")
@@ -427,6 +430,12 @@ class StrataConfig:
     def compute_url(self) -> str:
         c = self.compute
         return (c.public_url or f"http://{c.host}:{c.port}").rstrip("/")
+
+    @property
+    def metadata_socket_path(self) -> Path:
+        """Where the metadata service listens for the network data path's proxies."""
+        default = str(self.var_path / "run" / "compute-metadata.sock")
+        return resolve(self.home, self.compute.metadata_socket or default)
 
     @property
     def instances_path(self) -> Path:

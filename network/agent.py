@@ -3,10 +3,12 @@
 It runs as a background task of the networking service (the embedded default,
 as the block store runs its volume manager in-process). Each pass reads the
 desired state (:func:`network.core.desired.build`) in one transaction and awaits
-the data path's ``apply`` with it, then marks the ports it
-plugged ``ACTIVE``. A pass runs at start, soon after every change the API makes
-(:meth:`HostAgent.wake`; wakes that arrive during a pass coalesce into one more
-pass), every ``resync_interval`` seconds, and again after a failure, backing off.
+the data path's ``apply`` with it, then marks the ports bound to this host
+``ACTIVE`` (``DOWN`` while administratively down), each unless it changed since
+it was read (that change has a pass of its own). A pass runs at start, soon
+after every change the API makes (:meth:`HostAgent.wake`; wakes that arrive
+during a pass coalesce into one more pass), every ``resync_interval`` seconds,
+and again after a failure, backing off.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from common.db import Database
 from network import hostcheck
-from network import models as m
 from network.core import desired
 from network.dataplane import DataPlane, check
 from network.dataplane.model import DataPath, DesiredState
@@ -41,12 +41,6 @@ async def load_dataplane(instance: str, state_dir: Path) -> DataPath | None:
         return None
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     return DataPlane(instance, state_dir)
-
-
-def _mark_active(s: Session, port_ids: list[str]) -> None:
-    if port_ids:
-        s.execute(update(m.Port).where(m.Port.id.in_(port_ids), m.Port.status != "ACTIVE")
-                  .values(status="ACTIVE"))
 
 
 class HostAgent:
@@ -98,15 +92,20 @@ class HostAgent:
             delay = min(delay * 2, RETRY_MAX)
             self._wake.set()
 
+    def _read(self, s: Session) -> tuple[DesiredState, list[desired.StatusChange]]:
+        """The desired state, and the ports whose status a successful pass settles."""
+        state = desired.build(s, instance=self._instance, host=self._host,
+                              metadata_socket=self._metadata)
+        return state, desired.status_changes(s, self._host)
+
     async def sync(self) -> bool:
         """One pass; False when it failed (logged)."""
         started = time.monotonic()
         try:
-            state: DesiredState = await self._db.run(lambda s: desired.build(
-                s, instance=self._instance, host=self._host, metadata_socket=self._metadata))
+            state, changes = await self._db.run(self._read)
             await self._plane.apply(state)
-            plugged = desired.plugged_ports(state)
-            await self._db.run(lambda s: _mark_active(s, plugged))
+            if changes:
+                await self._db.run(lambda s: desired.settle_status(s, changes))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from network.api.base import STATE, NetState, neutron_error_format_for
 from network.api.resources import add_routes
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+UNIX_PATH_MAX = 107  # bytes of a UNIX socket's path (sun_path, less its NUL)
 BOOTSTRAP_WAIT = 45.0  # seconds start-up waits for identity before going on without it
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,18 @@ async def run_bootstrap(st: NetState, wait: float) -> bool:
         delay = min(delay * 2, 5.0)
 
 
+def metadata_socket(cfg: StrataConfig) -> str:
+    """Where the data path's metadata proxies send guests' requests: the metadata
+    service's UNIX socket (``[compute] metadata_socket``); '' (no proxies) when the
+    path is too long for a UNIX socket address."""
+    path = str(cfg.metadata_socket_path)
+    if len(os.fsencode(path)) > UNIX_PATH_MAX:
+        log.error("metadata for guests is off: the socket path %s is longer than %d bytes; "
+                  "set [compute] metadata_socket to a shorter one", path, UNIX_PATH_MAX)
+        return ""
+    return path
+
+
 def build_app(cfg: StrataConfig) -> web.Application:
     net = cfg.network
     app = make_app(AppSettings(
@@ -74,7 +88,8 @@ def build_app(cfg: StrataConfig) -> web.Application:
             plane = await load_dataplane(cfg.network_instance(), cfg.var_path / "network")
             if plane is not None:
                 st.agent = HostAgent(db, plane, instance=cfg.network_instance(),
-                                     host=st.host, resync_interval=net.resync_interval)
+                                     host=st.host, resync_interval=net.resync_interval,
+                                     metadata_socket=metadata_socket(cfg))
         else:
             log.info("the network data path is off ([network] dataplane = false)")
         app[STATE] = st

@@ -10,7 +10,9 @@ uses. ``network.dataplane`` converges the host to it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from network import models as m
@@ -126,6 +128,38 @@ def build(s: Session, *, instance: str, host: str,
         metadata=dp.MetadataSettings(upstream_socket=metadata_socket))
 
 
-def plugged_ports(state: dp.DesiredState) -> list[str]:
-    """Ports this host plugs once ``state`` is applied (bound to it)."""
-    return [p.id for p in state.ports if p.host == state.host]
+@dataclass(frozen=True)
+class StatusChange:
+    """A port bound to this host whose status the pass settles once applied: ``status``
+    (ACTIVE, or DOWN while ``admin_state_up`` is false, as upstream's agents report
+    it) unless the port changed meanwhile (``revision`` is the one read with the
+    state: a later change has a pass of its own)."""
+
+    port_id: str
+    revision: int
+    status: str
+
+
+def status_changes(s: Session, host: str) -> list[StatusChange]:
+    """Ports bound to ``host`` whose status is not yet what an applied pass makes it;
+    read in the state's transaction."""
+    rows = s.execute(select(m.Port.id, m.Port.revision_number, m.Port.admin_state_up,
+                            m.Port.status)
+                     .where(m.Port.host == host, m.Port.device_owner != OWNER_FLOATINGIP))
+    out = []
+    for port_id, revision, up, status in rows:
+        wanted = "ACTIVE" if up else "DOWN"
+        if status != wanted:
+            out.append(StatusChange(port_id, revision, wanted))
+    return out
+
+
+def settle_status(s: Session, changes: list[StatusChange]) -> int:
+    """Set each port's status unless it changed since it was read; how many were set."""
+    done = 0
+    for change in changes:
+        result = s.execute(update(m.Port).where(
+            m.Port.id == change.port_id, m.Port.revision_number == change.revision,
+            m.Port.status != change.status).values(status=change.status))
+        done += result.rowcount  # type: ignore[attr-defined]
+    return done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from common import config
 from common.sample_config import render
+from network.api import UNIX_PATH_MAX, metadata_socket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,6 +94,29 @@ def test_network_defaults_and_instance_tag(tmp_path: Path,
     assert config.load(with_secrets=False).network_instance() != tag
     monkeypatch.setenv("STRATA_NETWORK_INSTANCE", "dev1")
     assert config.load(with_secrets=False).network_instance() == "dev1"
+
+
+def test_metadata_socket_default_and_override(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load(with_secrets=False)
+    assert cfg.metadata_socket_path == tmp_path / "var" / "run" / "compute-metadata.sock"
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", "md.sock")  # relative to home
+    assert config.load(with_secrets=False).metadata_socket_path == tmp_path / "md.sock"
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", "/run/x/md.sock")
+    assert config.load(with_secrets=False).metadata_socket_path == Path("/run/x/md.sock")
+
+
+def test_metadata_off_when_its_socket_path_is_too_long(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The networking service hands the socket to its metadata proxies, unless no UNIX
+    socket address can hold it."""
+    longest = "/" + "m" * (UNIX_PATH_MAX - 1)
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", longest)
+    assert metadata_socket(config.load(with_secrets=False)) == longest
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", longest + "m")
+    with caplog.at_level(logging.ERROR, logger="network.api"):
+        assert metadata_socket(config.load(with_secrets=False)) == ""
+    assert "metadata_socket" in caplog.text and "longer than 107 bytes" in caplog.text
 
 
 def test_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,8 @@ from tests.functional.imagestore.image_server import Api, ImageCloud
 
 READER_PASSWORD = "reader-secret"
 ONLY_NETWORK = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false",
-                "STRATA_IMAGESTORE_ENABLED": "false", "STRATA_BLOCKSTORE_ENABLED": "false"}
+                "STRATA_IMAGESTORE_ENABLED": "false", "STRATA_BLOCKSTORE_ENABLED": "false",
+                "STRATA_COMPUTE_ENABLED": "false"}
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The host agent's triggering on a real SQLite database: a pass at start, wakes that
-coalesce, the periodic resync, retries after a failure, ports marked ACTIVE.
+coalesce, the periodic resync, retries after a failure, the ports' status settled.
 
 The data path here is a recording implementation of the contract
 (``network.dataplane.model.DataPath``): it keeps every state it is given, so the
@@ -8,6 +8,7 @@ agent's calls are what is checked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -80,12 +81,22 @@ async def _until(cond: Callable[[], bool], within: float = 10) -> None:
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def _running(db: Database, plane: Recording,
+                   resync_interval: float = 3600) -> AsyncIterator[HostAgent]:
+    """The agent of host hv1, started; stopped at the end."""
+    agent = HostAgent(db, plane, instance="t1", host="hv1", resync_interval=resync_interval)
+    await agent.start()
+    try:
+        yield agent
+    finally:
+        await agent.stop()
+
+
 async def test_passes_plug_ports_and_coalesce(db: Database) -> None:
     plane = Recording()
     port = _make_port(db, "hv1")
-    agent = HostAgent(db, plane, instance="t1", host="hv1", resync_interval=3600)
-    await agent.start()
-    try:
+    async with _running(db, plane) as agent:
         await _until(lambda: agent.passes == 1)
         (state,) = plane.states
         assert state.instance == "t1" and state.host == "hv1"
@@ -103,8 +114,6 @@ async def test_passes_plug_ports_and_coalesce(db: Database) -> None:
         plane.release.set()
         await _until(lambda: agent.idle.is_set())
         assert agent.passes == 3 and plane.calls == 3
-    finally:
-        await agent.stop()
 
 
 async def test_resync_and_retry_after_failure(db: Database,
@@ -112,12 +121,57 @@ async def test_resync_and_retry_after_failure(db: Database,
     monkeypatch.setattr(agent_mod, "RETRY_FIRST", 0.05)
     plane = Recording()
     plane.failures_left = 2
-    agent = HostAgent(db, plane, instance="t1", host="hv1", resync_interval=0.2)
-    await agent.start()
-    try:
+    async with _running(db, plane, resync_interval=0.2) as agent:
         await _until(lambda: agent.passes >= 1)
         assert agent.failures == 2 and "kernel said no" in agent.last_error
         await _until(lambda: agent.passes >= 3)  # no wake: the periodic resync
-    finally:
-        await agent.stop()
     assert plane.calls == agent.passes + agent.failures
+
+
+def _status(db: Database, port: str) -> str:
+    return db.run_sync(lambda s: s.scalar(select(m.Port.status).where(m.Port.id == port)))
+
+
+def _update(db: Database, port: str, attrs: dict[str, object]) -> None:
+    def work(s: Session) -> None:
+        ctx = Ctx(s, BINDER, NetworkConfig(), "hv1", instant_active=False)
+        ports.update_port(ctx, s.get_one(m.Port, port), attrs)
+    db.run_sync(work)
+
+
+async def test_a_port_changed_during_a_pass_waits_for_its_own(db: Database) -> None:
+    """A pass read the state before the port was bound again: it must not mark the port
+    ACTIVE (the data path has not seen the new binding); the pass that follows does."""
+    plane = Recording()
+    port = _make_port(db, "hv1")
+    async with _running(db, plane) as agent:
+        await _until(lambda: agent.passes == 1)
+        plane.release.clear()
+        agent.wake()
+        await _until(lambda: plane.calls == 2)  # pass 2 read the state, and is held
+        _update(db, port, {"host": "hv1"})  # bound again meanwhile: DOWN until applied
+        assert _status(db, port) == "DOWN"
+        plane.release.set()
+        await _until(lambda: agent.passes == 2)
+        assert _status(db, port) == "DOWN"  # pass 2 did not carry this binding
+        agent.wake()  # as the API does after the update
+        await _until(lambda: agent.passes == 3)
+        assert _status(db, port) == "ACTIVE"
+
+
+async def test_an_administratively_down_port_is_reported_down(db: Database) -> None:
+    plane = Recording()
+    port = _make_port(db, "hv1")
+    elsewhere = _make_port(db, "hv2")
+    async with _running(db, plane) as agent:
+        await _until(lambda: agent.passes == 1)
+        assert (_status(db, port), _status(db, elsewhere)) == ("ACTIVE", "DOWN")
+        _update(db, port, {"admin_state_up": False})
+        agent.wake()
+        await _until(lambda: agent.passes == 2)
+        assert _status(db, port) == "DOWN"
+        _update(db, port, {"admin_state_up": True})
+        agent.wake()
+        await _until(lambda: agent.passes == 3)
+        assert _status(db, port) == "ACTIVE"
+        assert _status(db, elsewhere) == "DOWN"  # another host's to report
