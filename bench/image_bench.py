@@ -162,6 +162,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env["STRATA_HOME"] = str(home)
     env["STRATA_NETWORK_ENABLED"] = "false"  # images are measured, not networks
+    env["STRATA_DASHBOARD_ENABLED"] = "false"
     log(f"starting Strata in {home}")
     subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:

@@ -144,7 +144,8 @@ def main() -> None:
                STRATA_NETWORK_PORT=str(free_port()),
                STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
                **{f"STRATA_{s}_ENABLED": "false"
-                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE")})
+                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE",
+                            "DASHBOARD")})
     log(f"starting Strata in {home}")
     subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:

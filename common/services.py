@@ -122,6 +122,14 @@ COMPUTE = ServiceSpec(
 )
 
 
+DASHBOARD = ServiceSpec(
+    name="dashboard",
+    module="dashboard",
+    section="dashboard",
+    # No catalog entry: people open it in a browser; it is a client of the others.
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -134,7 +142,8 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE,
+            DASHBOARD]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

@@ -1,0 +1,32 @@
+"""The dashboard's pages, one module per area; each has a ``routes`` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from dashboard.views import login, overview, volume_extras, volumes
+
+MODULES = (login, overview, volumes, volume_extras)
+
+# Statuses that change on their own: a list showing one refreshes itself.
+_SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",
+             "queued", "importing", "backing-up", "restoring", "attaching", "detaching",
+             "reserved", "retyping", "maintenance", "build", "rebuild", "resize",
+             "migrating", "reboot", "hard_reboot", "pending", "error_deleting")
+
+
+def busy(items: list[dict[str, Any]]) -> bool:
+    """Does any item of a list show a status that will change by itself?"""
+    return any(str(i.get("status", "")).lower().startswith(_SETTLING) for i in items)
+
+
+def add_filters(env: jinja2.Environment) -> None:
+    env.filters["busy"] = busy
+
+
+def add_routes(app: web.Application) -> None:
+    for mod in MODULES:
+        app.add_routes(mod.routes)
