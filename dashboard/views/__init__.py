@@ -7,9 +7,20 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from dashboard.views import images, login, networks, overview, security, volume_extras, volumes
+from dashboard.views import (
+    access,
+    images,
+    login,
+    networks,
+    objects,
+    overview,
+    security,
+    volume_extras,
+    volumes,
+)
 
-MODULES = (login, overview, volumes, volume_extras, images, networks, security)
+MODULES = (login, overview, volumes, volume_extras, images, networks, security, objects,
+           access)
 
 # Statuses that change on their own: a list showing one refreshes itself.
 _SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",
