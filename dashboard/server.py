@@ -43,7 +43,7 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     views.add_filters(env)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     views.add_routes(app)

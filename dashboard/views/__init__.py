@@ -9,6 +9,8 @@ from aiohttp import web
 
 from dashboard.views import (
     access,
+    admin,
+    identity_admin,
     images,
     login,
     networks,
@@ -20,7 +22,7 @@ from dashboard.views import (
 )
 
 MODULES = (login, overview, volumes, volume_extras, images, networks, security, objects,
-           access)
+           access, admin, identity_admin)
 
 # Statuses that change on their own: a list showing one refreshes itself.
 _SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",
