@@ -19,7 +19,7 @@ TOPOLOGY = "/project/network_topology/"
 
 async def listing(api: Apis, collection: str, **filters: str) -> list[dict[str, Any]]:
     doc = await api.network.get(f"/{collection}", params=filters or None)
-    items: list[dict[str, Any]] = doc.get(collection, [])
+    items: list[dict[str, Any]] = doc.get(collection.replace("-", "_"), [])
     return items
 
 
