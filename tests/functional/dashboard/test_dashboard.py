@@ -1,7 +1,8 @@
 """The dashboard end to end: a private cloud with every service but compute, driven in
 headless Chromium as a person would (clicks, uploads, downloads), the way the user
-guide's workflows go: the demo user's volumes, images, containers, networks and API
-access, logging out, then the admin's pages; and the bad inputs (a wrong password,
+guide's workflows go: the demo user's volumes (snapshot, backup, upload to image,
+transfer), images (from a file and from a URL), containers, networks and API access,
+logging out, then the admin's pages and the transfer accepted; and the bad inputs (a wrong password,
 forged or missing CSRF tokens, a member at an admin page, a token that stopped
 working, HTML in names). Every page visited is checked for injected scripts and
 unlabelled fields, and its screenshot is kept (see ``browser.py``)."""
@@ -40,8 +41,17 @@ OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    with dashboard_cloud(tmp_path_factory) as c:
+    # web-download may fetch from loopback: the image imported from a URL is served
+    # by this cloud's own object store (a public container)
+    with dashboard_cloud(tmp_path_factory, STRATA_IMAGESTORE_WEB_DOWNLOAD="true",
+                         STRATA_IMAGESTORE_WEB_DOWNLOAD_ALLOWED="http://127.0.0.1:") as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def handoff() -> dict[str, str]:
+    """What one test leaves for a later one (a volume transfer's id and key)."""
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +136,54 @@ def test_volume_create_snapshot_extend(demo: Page, cloud: DashCloud) -> None:
     assert "(HTTP 400)" in message and "size" in message.lower(), message
 
 
+def test_volume_backup_upload_to_image_and_transfer(demo: Page, cloud: DashCloud,
+                                                   handoff: dict[str, str]) -> None:
+    base = cloud.dashboard_url
+    demo.goto(base + "/project/volumes/")
+    open_box(demo, "Create Volume")
+    demo.fill("#f-name", "handed-over")
+    demo.fill("#f-size", "1")
+    demo.click("#create button[type=submit]")
+    row = demo.locator("#volumes-table tr", has_text="handed-over")
+    row.locator(".status", has_text="available").wait_for(timeout=90_000)
+    row.locator("a").first.click()
+    detail = demo.url
+    # a backup, into the object store
+    open_box(demo, "Create Backup")
+    demo.fill("#backup-name", "backup1")
+    demo.click("#backup button[type=submit]")
+    assert "The backup is being created." in flash(demo)
+    assert demo.url.endswith("/project/backups/")
+    demo.locator("#backups-table tr", has_text="backup1").locator(
+        ".status", has_text="available").wait_for(timeout=90_000)
+    check_page(demo, "project-backups")
+    # its bytes as a new image
+    demo.goto(detail)
+    demo.locator(".status", has_text="available").wait_for(timeout=90_000)
+    open_box(demo, "Upload to Image")
+    demo.fill("#f-image_name", "from-volume")
+    demo.click("#upload button[type=submit]")
+    assert "The volume is being uploaded to an image." in flash(demo)
+    demo.goto(base + "/project/images/")
+    demo.locator("#images-table tr", has_text="from-volume").locator(
+        ".status", has_text="active").wait_for(timeout=90_000)
+    # a transfer: its key is shown once, then the offer is listed without it
+    demo.goto(detail)
+    demo.locator(".status", has_text="available").wait_for(timeout=90_000)
+    open_box(demo, "Create Transfer")
+    demo.fill("#transfer-name", "to-admin")
+    demo.click("#transfer button[type=submit]")
+    assert demo.url.endswith("/project/transfers/")
+    handoff["transfer_id"] = demo.locator("#transfer-id").inner_text().strip()
+    handoff["auth_key"] = demo.locator("#transfer-key").inner_text().strip()
+    assert handoff["transfer_id"] and handoff["auth_key"]
+    check_page(demo, "project-transfer-created")
+    demo.reload()
+    assert demo.locator("#transfer-key").count() == 0
+    assert demo.locator("tr", has_text="to-admin").count() == 1
+    assert handoff["auth_key"] not in demo.content()
+
+
 def test_image_upload_from_a_file(demo: Page, cloud: DashCloud, tmp_path: Path) -> None:
     disk = tmp_path / "disk.raw"
     disk.write_bytes(os.urandom(3 << 20))
@@ -192,6 +250,30 @@ def test_container_upload_public_and_anonymous_read(demo: Page, cloud: DashCloud
     demo.goto(cloud.dashboard_url + "/project/containers/")
     check_page(demo, "project-containers")
     no_xss(demo)
+
+
+def test_image_from_a_url(demo: Page, cloud: DashCloud) -> None:
+    """web-download: the image service fetches the public object the test before
+    uploaded; a URL outside what it may fetch is its readable refusal."""
+    public = f"{cloud.proxy_url}/v1/AUTH_{cloud.project_id('demo')}/{quote(CONTAINER)}"
+    for name, url in (("from-url", public + "/docs/hello.txt"),
+                      ("from-elsewhere", "http://192.0.2.1/disk.raw")):
+        demo.goto(cloud.dashboard_url + "/project/images/")
+        open_box(demo, "Create Image")
+        demo.fill("#f-name", name)
+        demo.select_option("#f-disk_format", "raw")
+        demo.check("#src-url")
+        demo.fill("#f-url", url)
+        demo.click("#create button[type=submit]")
+        message = flash(demo)
+        if name == "from-url":
+            assert f"Image {name} is being imported from the URL." in message, message
+        else:
+            assert "(HTTP 400)" in message or "(HTTP 403)" in message, message
+            assert demo.locator("#images-table tr", has_text=name).count() == 0
+    row = demo.locator("#images-table tr", has_text="from-url")
+    row.locator(".status", has_text="active").wait_for(timeout=90_000)
+    assert "25 Bytes" in row.inner_text()
 
 
 def test_network_subnet_router_and_rules(demo: Page, cloud: DashCloud) -> None:
@@ -394,7 +476,8 @@ def test_log_out_revokes_the_session(demo: Page, demo_ctx: BrowserContext,
     assert "/auth/login?next=/project/volumes/" in demo.url
 
 
-def test_admin_sees_the_admin_pages(browser: Browser, cloud: DashCloud) -> None:
+def test_admin_sees_the_admin_pages(browser: Browser, cloud: DashCloud,
+                                    handoff: dict[str, str]) -> None:
     ctx = new_context(browser)
     page = ctx.new_page()
     accept_dialogs(page)
@@ -426,4 +509,12 @@ def test_admin_sees_the_admin_pages(browser: Browser, cloud: DashCloud) -> None:
     members = page.locator("table").inner_text()
     assert "demo" in members and "carol" in members and "rita" in members
     check_page(page, "admin-project-members")
+    # the admin takes over the volume demo offered, in project admin
+    page.goto(cloud.dashboard_url + "/project/transfers/")
+    open_box(page, "Accept Transfer")
+    page.fill("#f-transfer_id", handoff["transfer_id"])
+    page.fill("#f-auth_key", handoff["auth_key"])
+    page.click("#accept button[type=submit]")
+    assert "The transfer was accepted" in flash(page)
+    assert page.locator("#volumes-table tr", has_text="handed-over").count() == 1
     ctx.close()
