@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -36,8 +37,22 @@ def busy(items: list[dict[str, Any]]) -> bool:
     return any(str(i.get("status", "")).lower().startswith(_SETTLING) for i in items)
 
 
+def when(value: object) -> str:
+    """A timestamp as the APIs give it (ISO 8601, with a zone or, as Cinder's and
+    Swift's, without one and in UTC) as ``YYYY-MM-DD HH:MM:SS UTC``; anything else
+    as it came."""
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def add_filters(env: jinja2.Environment) -> None:
     env.filters["busy"] = busy
+    env.filters["when"] = when
 
 
 def add_routes(app: web.Application) -> None:

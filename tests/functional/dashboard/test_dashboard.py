@@ -230,6 +230,7 @@ def test_container_upload_public_and_anonymous_read(demo: Page, cloud: DashCloud
     demo.click("#upload button[type=submit]")
     assert "docs/hello.txt was uploaded." in flash(demo)
     assert demo.locator("td a", has_text="hello.txt").count() == 1
+    assert demo.locator("td time").first.inner_text().endswith(" UTC")  # not raw ISO
     check_page(demo, "project-container-folder")
     with demo.expect_download() as dl:
         demo.locator("a", has_text="Download").first.click()

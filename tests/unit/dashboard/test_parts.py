@@ -16,7 +16,7 @@ from dashboard.charts import Gauge, cinder_gauges, neutron_gauges
 from dashboard.nav import current_panel, navigation
 from dashboard.session import EXPIRY_MARGIN, Endpoint, Project, Session, SessionStore
 from dashboard.topology import layout
-from dashboard.views import busy
+from dashboard.views import busy, when
 from dashboard.views.security import rule_body
 from dashboard.web import login_url, safe_next
 
@@ -228,3 +228,11 @@ def test_the_navigation_shows_what_the_catalog_and_the_role_allow() -> None:
     assert [t for t, _, _ in navigation(admin, "/admin/").tabs] == ["project", "admin"]
     panel = current_panel("/admin/volume_types/")
     assert panel is not None and panel.title == "Volume Types"
+
+
+def test_when_shows_timestamps_in_utc() -> None:
+    assert when("2026-12-06T05:09:43.000000") == "2026-12-06 05:09:43 UTC"  # Cinder
+    assert when("2026-12-06T04:58:37.284520") == "2026-12-06 04:58:37 UTC"  # Swift
+    assert when("2026-12-06T05:09:43Z") == "2026-12-06 05:09:43 UTC"  # Glance
+    assert when("2026-12-06T07:09:43+02:00") == "2026-12-06 05:09:43 UTC"
+    assert when("soon") == "soon"
