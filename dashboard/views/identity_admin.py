@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from common.errors import BadRequest
 from dashboard.apis import q
+from dashboard.session import Session
 from dashboard.web import SESSION, act, apis, attempt, checkbox, field, form, render
 
 routes = web.RouteTableDef()
@@ -40,34 +42,6 @@ async def create_project(request: web.Request) -> web.Response:
             "enabled": checkbox(data, "enabled")}})
 
     return await act(request, PROJECTS, "The project was created.", work)
-
-
-@routes.post(PROJECTS + "{project_id}/enabled")
-async def set_project_enabled(request: web.Request) -> web.Response:
-    data = await form(request)
-    api = apis(request)
-    pid = request.match_info["project_id"]
-    enabled = checkbox(data, "enabled")
-
-    async def work() -> None:
-        await api.identity.patch(f"/projects/{q(pid)}", {"project": {"enabled": enabled}},
-                                 "application/json")
-
-    return await act(request, PROJECTS, "The project was enabled." if enabled else
-                     "The project was disabled.", work)
-
-
-@routes.post(PROJECTS + "{project_id}/delete")
-async def delete_project(request: web.Request) -> web.Response:
-    api = apis(request)
-    pid = request.match_info["project_id"]
-
-    async def work() -> None:
-        if pid == request[SESSION].project.id:
-            raise BadRequest("You cannot delete the project you are working in.")
-        await api.identity.delete(f"/projects/{q(pid)}")
-
-    return await act(request, PROJECTS, "The project was deleted.", work)
 
 
 @routes.get(PROJECTS + "{project_id}")
@@ -151,21 +125,6 @@ async def create_user(request: web.Request) -> web.Response:
     return await act(request, USERS, "The user was created.", work)
 
 
-@routes.post(USERS + "{user_id}/enabled")
-async def set_user_enabled(request: web.Request) -> web.Response:
-    data = await form(request)
-    api = apis(request)
-    uid = request.match_info["user_id"]
-    enabled = checkbox(data, "enabled")
-
-    async def work() -> None:
-        await api.identity.patch(f"/users/{q(uid)}", {"user": {"enabled": enabled}},
-                                 "application/json")
-
-    return await act(request, USERS, "The user was enabled." if enabled else
-                     "The user was disabled.", work)
-
-
 @routes.post(USERS + "{user_id}/password")
 async def set_password(request: web.Request) -> web.Response:
     data = await form(request)
@@ -179,17 +138,50 @@ async def set_password(request: web.Request) -> web.Response:
     return await act(request, USERS, "The password was changed.", work)
 
 
-@routes.post(USERS + "{user_id}/delete")
-async def delete_user(request: web.Request) -> web.Response:
-    api = apis(request)
-    uid = request.match_info["user_id"]
+# -- what projects and users share ------------------------------------------------------
 
-    async def work() -> None:
-        if uid == request[SESSION].user_id:
-            raise BadRequest("You cannot delete yourself.")
-        await api.identity.delete(f"/users/{q(uid)}")
 
-    return await act(request, USERS, "The user was deleted.", work)
+def _set_enabled(kind: str, back: str) -> Any:
+    """Enable or disable a project or a user (``kind``), as the form's checkbox says."""
+    async def handler(request: web.Request) -> web.Response:
+        data = await form(request)
+        api = apis(request)
+        rid = request.match_info["id"]
+        enabled = checkbox(data, "enabled")
+
+        async def work() -> None:
+            await api.identity.patch(f"/{kind}s/{q(rid)}", {kind: {"enabled": enabled}},
+                                     "application/json")
+
+        return await act(request, back, f"The {kind} was "
+                         f"{'enabled' if enabled else 'disabled'}.", work)
+
+    return handler
+
+
+def _delete(kind: str, back: str, refusal: str, own: Callable[[Session], str]) -> Any:
+    """Delete a project or a user; never the one the session itself stands on."""
+    async def handler(request: web.Request) -> web.Response:
+        api = apis(request)
+        rid = request.match_info["id"]
+
+        async def work() -> None:
+            if rid == own(request[SESSION]):
+                raise BadRequest(refusal)
+            await api.identity.delete(f"/{kind}s/{q(rid)}")
+
+        return await act(request, back, f"The {kind} was deleted.", work)
+
+    return handler
+
+
+routes.post(PROJECTS + "{id}/enabled")(_set_enabled("project", PROJECTS))
+routes.post(PROJECTS + "{id}/delete")(_delete(
+    "project", PROJECTS, "You cannot delete the project you are working in.",
+    lambda session: session.project.id))
+routes.post(USERS + "{id}/enabled")(_set_enabled("user", USERS))
+routes.post(USERS + "{id}/delete")(_delete(
+    "user", USERS, "You cannot delete yourself.", lambda session: session.user_id))
 
 
 # -- quotas -----------------------------------------------------------------------------

@@ -510,6 +510,42 @@ def test_admin_sees_the_admin_pages(browser: Browser, cloud: DashCloud,
     members = page.locator("table").inner_text()
     assert "demo" in members and "carol" in members and "rita" in members
     check_page(page, "admin-project-members")
+    # a project and a user: made, disabled, enabled again and deleted from their pages
+    for kind, fill in (("project", {"#f-name": "scratch"}),
+                       ("user", {"#f-name": "dave", "#f-password": "dave-password",
+                                 "#f-confirm": "dave-password"})):
+        page.goto(f"{cloud.dashboard_url}/admin/{kind}s/")
+        open_box(page, f"Create {kind.capitalize()}")
+        for selector, value in fill.items():
+            page.fill(selector, value)
+        if kind == "user":
+            page.select_option("#f-project_id", label="demo")
+            page.select_option("#f-role_id", label="member")
+        page.click("#create button[type=submit]")
+        assert f"The {kind} was created." in flash(page)
+        name = fill["#f-name"]
+        cell = f"td:first-child > a:text-is('{name}')" if kind == "project" else \
+            f"td:first-child:text-is('{name}')"  # a project's name links to its members
+        row = page.locator("tbody tr", has=page.locator(cell))
+        for button, done, shown in (("Disable", "disabled", "No"), ("Enable", "enabled", "Yes")):
+            row.locator("button", has_text=button).click()
+            assert f"The {kind} was {done}." in flash(page)
+            assert shown in row.locator("td").all_inner_texts()
+            if kind == "user":
+                found = cloud.identity("GET", "/users", params={"name": "dave"})["users"]
+                assert found[0]["enabled"] is (done == "enabled")
+        row.locator("button", has_text="Delete").click()
+        assert f"The {kind} was deleted." in flash(page)
+        assert row.count() == 0
+    # but never what the admin stands on: their own project, themselves
+    page.goto(cloud.dashboard_url + "/admin/projects/")
+    page.locator("tbody tr", has=page.locator("td:first-child > a:text-is('admin')")).locator(
+        "button", has_text="Delete").click()
+    assert "You cannot delete the project you are working in." in flash(page)
+    page.goto(cloud.dashboard_url + "/admin/users/")
+    page.locator("tbody tr", has=page.locator("td:first-child:text-is('admin')")).locator(
+        "button", has_text="Delete").click()
+    assert "You cannot delete yourself." in flash(page)
     # the admin takes over the volume demo offered, in project admin
     page.goto(cloud.dashboard_url + "/project/transfers/")
     open_box(page, "Accept Transfer")
