@@ -3,6 +3,12 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // On a narrow screen the menu starts folded, so a page opens on its content
+  // (without script it stays open: every link still reachable). The script is
+  // deferred, so the document is parsed by now.
+  var menu = document.querySelector("details.menu");
+  if (menu && window.matchMedia("(max-width: 760px)").matches) { menu.open = false; }
+
   // Confirm before destructive actions (forms marked data-confirm).
   document.addEventListener("submit", function (ev) {
     var f = ev.target;

@@ -416,7 +416,16 @@ def test_narrow_screen(browser: Browser, cloud: DashCloud) -> None:
         overflow = page.evaluate(
             "() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} is {overflow}px wider than the screen"
+    assert "1 container, 2 objects" in page.locator("main").inner_text()
+    # the menu starts folded, so the page opens on its content; a tap unfolds it
+    menu = page.locator("details.menu")
+    assert menu.get_attribute("open") is None
+    heading = page.locator("main h1").bounding_box()
+    assert heading is not None and heading["y"] < 200
     shot(page, "narrow-containers")
+    page.click("details.menu summary")
+    page.locator("nav.side a", has_text="Volumes").first.click()
+    assert page.url.endswith("/project/volumes/")
     # keyboard: the first Tab reaches the skip link, which moves focus to the content
     page.goto(cloud.dashboard_url + "/project/volumes/")
     page.keyboard.press("Tab")
