@@ -20,13 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -37,9 +33,10 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from private_strata import private_strata  # noqa: E402  (beside this file)
+
 from tests.conftest import strata_ports  # noqa: E402  (the repository's own port picker)
 
-STRATA = str(REPO / ".venv" / "bin" / "strata")
 CONTAINER = "bench"
 DEMO_PAGES = ("/project/", "/project/volumes/", "/project/snapshots/", "/project/images/",
               "/project/containers/", f"/project/containers/{CONTAINER}/",
@@ -182,20 +179,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=20, help="timed fetches of each page")
     p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
     args = p.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="strata-dashboard-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
-    env.update(strata_ports(), STRATA_HOME=str(home), STRATA_NETWORK_DATAPLANE="false",
-               STRATA_DASHBOARD_ENABLED="true")
-    identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
-    dashboard = f"http://127.0.0.1:{env['STRATA_DASHBOARD_PORT']}"
-    log(f"starting Strata in {home}")
-    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
-    try:
+    with private_strata("dashboard", args.keep, **strata_ports(),
+                        STRATA_NETWORK_DATAPLANE="false",
+                        STRATA_DASHBOARD_ENABLED="true") as (home, env):
+        identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
+        dashboard = f"http://127.0.0.1:{env['STRATA_DASHBOARD_PORT']}"
         result = asyncio.run(run(args, home, identity, dashboard))
-    finally:
-        if not args.keep:
-            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
-            shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,10 +33,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from private_strata import private_strata  # beside this file
+
 from identity.client import password_auth_body
 from network.dataplane.model import tap_name
 
-STRATA = str(Path(sys.executable).with_name("strata"))
 PORTS = 10
 
 
@@ -138,22 +137,14 @@ def main() -> None:
                    help="run the host data path (bridges, namespaces, nftables)")
     p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
     args = p.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="strata-network-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
-    env.update(STRATA_HOME=str(home), STRATA_IDENTITY_PORT=str(free_port()),
-               STRATA_NETWORK_PORT=str(free_port()),
-               STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
-               **{f"STRATA_{s}_ENABLED": "false"
-                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE",
-                            "DASHBOARD")})
-    log(f"starting Strata in {home}")
-    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
-    try:
+    settings = {f"STRATA_{s}_ENABLED": "false"
+                for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE", "DASHBOARD")}
+    with private_strata("network", args.keep, **settings,
+                        STRATA_IDENTITY_PORT=str(free_port()),
+                        STRATA_NETWORK_PORT=str(free_port()),
+                        STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false"
+                        ) as (_, env):
         result = asyncio.run(run(args, env))
-    finally:
-        if not args.keep:
-            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
-            shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 
