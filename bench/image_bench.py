@@ -19,19 +19,16 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from private_strata import private_strata  # beside this file
 
-REPO = Path(__file__).resolve().parents[1]
-STRATA = str(REPO / ".venv" / "bin" / "strata")
 CHUNK = 1 << 20
 
 
@@ -158,18 +155,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
     args = p.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="strata-image-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
-    env["STRATA_HOME"] = str(home)
-    env["STRATA_NETWORK_ENABLED"] = "false"  # images are measured, not networks
-    log(f"starting Strata in {home}")
-    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
-    try:
+    with private_strata("image", args.keep,
+                        STRATA_NETWORK_ENABLED="false",  # images are measured, not networks
+                        STRATA_DASHBOARD_ENABLED="false") as (home, _):
         result = asyncio.run(run(args, home))
-    finally:
-        if not args.keep:
-            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
-            shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 

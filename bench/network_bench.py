@@ -30,7 +30,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from private_strata import private_strata  # beside this file
+
 from identity.client import password_auth_body
 from network.dataplane import DataPlane
 from network.dataplane.model import tap_name
 
-STRATA = str(Path(sys.executable).with_name("strata"))
 PORTS = 10
 
 
@@ -153,25 +153,22 @@ def main() -> None:
     args = p.parse_args()
     if args.dataplane and os.geteuid() != 0:
         p.error("--dataplane needs root (it makes namespaces, bridges and nftables tables)")
-    home = Path(tempfile.mkdtemp(prefix="strata-network-bench-"))
     instance = "nb" + secrets.token_hex(1)  # this run's tag on the host's devices
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
-    env.update(STRATA_HOME=str(home), STRATA_IDENTITY_PORT=str(free_port()),
-               STRATA_NETWORK_PORT=str(free_port()),
-               STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
-               STRATA_NETWORK_INSTANCE=instance,
-               **{f"STRATA_{s}_ENABLED": "false"
-                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE", "COMPUTE")})
-    log(f"starting Strata in {home}")
-    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
-    try:
+
+    def remove(home: Path) -> None:
+        if args.dataplane:
+            asyncio.run(remove_dataplane(instance, home / "var" / "network"))
+
+    settings = {f"STRATA_{s}_ENABLED": "false"
+                for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE", "COMPUTE",
+                          "EC2", "DASHBOARD")}
+    with private_strata("network", args.keep, remove, **settings,
+                        STRATA_IDENTITY_PORT=str(free_port()),
+                        STRATA_NETWORK_PORT=str(free_port()),
+                        STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
+                        STRATA_NETWORK_INSTANCE=instance,
+                        ) as (_, env):
         result = asyncio.run(run(args, env))
-    finally:
-        if not args.keep:
-            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
-            if args.dataplane:
-                asyncio.run(remove_dataplane(instance, home / "var" / "network"))
-            shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 

@@ -371,6 +371,28 @@ class Ec2Config:
 
 
 @dataclass
+class DashboardConfig:
+    """The web dashboard: a client of the public APIs with each user's own token."""
+
+    enabled: bool = opt(True, "Run the web dashboard.")
+    host: str = opt("127.0.0.1", "Address the dashboard listens on.")
+    port: int = opt(8000, "Port the dashboard listens on.")
+    public_url: str = opt("", "URL people open the dashboard at; empty means "
+                              "http://<host>:<port>.")
+    secure_cookies: bool = opt(False, "Mark cookies Secure even when a request reaches the "
+                                      "dashboard over plain HTTP: for a dashboard behind a "
+                                      "proxy that terminates TLS (over TLS they always are).")
+    session_idle_timeout: int = opt(3600, "Seconds of inactivity after which a session ends "
+                                          "(it also ends when its token expires).")
+    max_sessions: int = opt(10000, "Most sessions kept at once; the least recently used goes "
+                                   "first.")
+    max_upload_size: int = opt(53687091200, "Largest file uploaded through the dashboard "
+                                            "(images, objects), in bytes (50 GiB).")
+    page_size: int = opt(1000, "Most rows one page of a long list shows (objects, "
+                               "volumes, images); the rest is on the next pages.")
+
+
+@dataclass
 class StrataConfig:
     """Top-level options, plus one section per service."""
 
@@ -385,6 +407,7 @@ class StrataConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     ec2: Ec2Config = field(default_factory=Ec2Config)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -453,6 +476,10 @@ class StrataConfig:
 
     def ec2_db_url(self) -> str:
         return self.ec2.database_url or f"sqlite:///{self.var_path / 'ec2.db'}"
+
+    def dashboard_url(self) -> str:
+        d = self.dashboard
+        return (d.public_url or f"http://{d.host}:{d.port}").rstrip("/")
 
     def network_url(self) -> str:
         net = self.network
@@ -630,6 +657,8 @@ def validate(cfg: StrataConfig) -> None:
         raise ConfigError(f"[compute] metadata_port {cfg.compute.metadata_port} is out of "
                           "range 0-65535")
     _validate_network(cfg.network)
+    if cfg.dashboard.session_idle_timeout < 60:
+        raise ConfigError("[dashboard] session_idle_timeout must be at least 60 seconds")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 

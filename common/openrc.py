@@ -22,9 +22,15 @@ def render(cfg: StrataConfig, user: str, password: str, project: str) -> str:
         ("OS_REGION_NAME", cfg.region),
         ("OS_INTERFACE", "public"),
     ]
-    lines = [f"# Strata credentials for {user} in project {project}; source this file."]
+    return exports(f"Strata credentials for {user} in project {project}; source this file.",
+                   values)
+
+
+def exports(comment: str, values: list[tuple[str, str]], tail: str = "") -> str:
+    """An RC file: the comment, one quoted ``export`` per value, then ``tail``."""
+    lines = [f"# {comment}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in values]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + tail
 
 
 def _write_private(path: Path, text: str) -> None:

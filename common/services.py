@@ -130,6 +130,14 @@ EC2 = ServiceSpec(
 )
 
 
+DASHBOARD = ServiceSpec(
+    name="dashboard",
+    module="dashboard",
+    section="dashboard",
+    # No catalog entry: people open it in a browser; it is a client of the others.
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -143,7 +151,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
     return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE,
-            EC2]
+            EC2, DASHBOARD]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

@@ -122,6 +122,54 @@ class SwiftClient(ServiceClient):
         """The container went away: the next ``ensure_container`` creates it again."""
         self._containers.discard(container)
 
+    async def list_containers(self, *, marker: str = "", limit: int = LISTING_LIMIT) -> \
+            tuple[list[dict[str, Any]], Mapping[str, str]]:
+        """One page of the account's containers (name, count, bytes, last_modified) and
+        the account's headers (its totals, its metadata)."""
+        reply = await self.fetch("GET", await self.account_url(), ok=(200, 204), params={
+            "format": "json", "marker": marker, "limit": str(limit)})
+        return self._page(reply.body, reply.status), reply.headers
+
+    async def list_page(self, container: str, *, prefix: str = "", delimiter: str = "",
+                        marker: str = "", limit: int = LISTING_LIMIT) -> \
+            tuple[list[dict[str, Any]], Mapping[str, str]]:
+        """One page of a container's listing (objects, and ``subdir`` entries for the
+        pseudo-folders a ``delimiter`` folds) and the container's headers."""
+        params = {"format": "json", "prefix": prefix, "marker": marker, "limit": str(limit)}
+        if delimiter:
+            params["delimiter"] = delimiter
+        reply = await self.fetch("GET", await self.url(container), ok=(200, 204),
+                                 params=params)
+        return self._page(reply.body, reply.status), reply.headers
+
+    def _page(self, body: bytes, status: int) -> list[dict[str, Any]]:
+        try:
+            page = json.loads(body) if status == 200 and body else []
+        except ValueError as exc:
+            raise RemoteUnavailable(f"{self.service} sent a bad listing") from exc
+        if not isinstance(page, list):
+            raise RemoteUnavailable(f"{self.service} sent a bad listing")
+        return page
+
+    async def head_container(self, container: str) -> Mapping[str, str]:
+        """The container's headers (counts, ACLs, metadata); ``NotFound`` when absent."""
+        return (await self.fetch("HEAD", await self.url(container), ok=(204, 200))).headers
+
+    async def post_container(self, container: str, headers: Mapping[str, str]) -> None:
+        """Change the container's metadata or ACLs (``X-Remove-...`` headers remove)."""
+        await self.fetch("POST", await self.url(container), ok=(204,), headers=dict(headers))
+
+    async def delete_container(self, container: str) -> None:
+        """Delete an empty container (``Conflict`` while it holds objects)."""
+        await self.fetch("DELETE", await self.url(container), ok=(204,))
+        self.forget_container(container)
+
+    async def post_object(self, container: str, name: str,
+                          headers: Mapping[str, str]) -> None:
+        """Replace the object's metadata with ``headers``' (Swift's POST)."""
+        await self.fetch("POST", await self.url(container, name), ok=(202,),
+                         headers=dict(headers))
+
     async def list_objects(self, container: str, *, prefix: str = "",
                            limit: int = LISTING_LIMIT) -> AsyncIterator[dict[str, Any]]:
         """Every object in the container whose name starts with ``prefix`` (the JSON
@@ -132,10 +180,7 @@ class SwiftClient(ServiceClient):
         while True:
             reply = await self.fetch("GET", url, ok=(200, 204, 404), params={
                 "format": "json", "prefix": prefix, "marker": marker, "limit": str(limit)})
-            try:
-                page = json.loads(reply.body) if reply.status == 200 and reply.body else []
-            except ValueError as exc:
-                raise RemoteUnavailable(f"{self.service} sent a bad listing") from exc
+            page = self._page(reply.body, reply.status)
             for item in page:
                 yield item
             if len(page) < limit:

@@ -26,12 +26,14 @@ from tests.conftest import strata_ports
 _SCRIPT = Path(sys.executable).with_name("strata")
 STRATA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "common.cli"]
 # Fast password hashing and a small ring: test instances start in seconds. The network
-# data path stays off (no bridges, namespaces or nftables rules) unless a test asks.
+# data path stays off (no bridges, namespaces or nftables rules) unless a test asks, and
+# so does the dashboard (one process less to start; its own tests turn it on).
 TEST_SETTINGS = {
     "STRATA_IDENTITY_PASSWORD_HASH_TIME_COST": "1",
     "STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
     "STRATA_OBJECTSTORE_PART_POWER": "6",
     "STRATA_NETWORK_DATAPLANE": "false",
+    "STRATA_DASHBOARD_ENABLED": "false",
 }
 
 

@@ -188,12 +188,15 @@ def test_services_declare_debian_packages() -> None:
     specs = all_services(StrataConfig())
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
                                        "proxy", "imagestore", "blockstore", "network",
-                                       "compute", "ec2"]
+                                       "compute", "ec2", "dashboard"]
     # compute stays off until its API exists; its entry installs and starts libvirt.
-    compute = specs[-2]
+    compute = specs[-3]
     assert not compute.enabled(StrataConfig())
     assert "libvirt-daemon-system" in compute.debian_packages
     assert compute.prepare == "compute.host:prepare"
+    # the dashboard is on by default, publishes nothing in the catalog, needs no package
+    dashboard = specs[-1]
+    assert dashboard.enabled(StrataConfig()) and not dashboard.catalog
     for spec in specs:
         assert isinstance(spec.debian_packages, tuple)
     ports = [s.health_url(StrataConfig()) for s in specs]

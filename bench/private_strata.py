@@ -1,0 +1,37 @@
+"""A private Strata for a benchmark: ``strata up -d`` in a temporary home with the
+settings given, ``strata down`` and the home removed afterwards (unless kept)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+STRATA = str(Path(sys.executable).with_name("strata"))  # this interpreter's venv
+
+
+@contextlib.contextmanager
+def private_strata(name: str, keep: bool = False,
+                   after_down: Callable[[Path], None] | None = None,
+                   **settings: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The home and environment of a running private Strata; ``settings`` are
+    ``STRATA_*`` variables (the caller's own ``STRATA_*`` and ``OS_*`` are dropped).
+    ``after_down(home)`` removes what ``strata down`` leaves on the host (the data path)."""
+    home = Path(tempfile.mkdtemp(prefix=f"strata-{name}-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
+    env.update(settings, STRATA_HOME=str(home))
+    print(f"[{name}-bench] starting Strata in {home}", file=sys.stderr, flush=True)
+    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield home, env
+    finally:
+        if not keep:
+            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
+            if after_down is not None:
+                after_down(home)
+            shutil.rmtree(home, ignore_errors=True)

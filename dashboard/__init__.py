@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages over the public APIs, with each user's token."""

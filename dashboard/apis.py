@@ -1,0 +1,195 @@
+"""The dashboard's calls to the public APIs, always with the logged-in user's own token.
+
+Where a service's published client has the calls a page needs, the dashboard
+uses it: :class:`imagestore.client.ImageClient` (images, streamed uploads)
+and :class:`proxy.client.SwiftClient` (containers and objects, streamed both
+ways). For the JSON APIs the pages read and change much more of (Keystone's
+projects, users, roles and EC2 credentials; Cinder; Neutron; Glance's JSON
+calls), :class:`JsonApi` is a small client of our own on the same
+:class:`~common.httpclient.ServiceClient` base, so every failure is the same
+:class:`~common.httpclient.RemoteError` and :func:`error_text` words it for a
+page from the API's own error body.
+
+Endpoints come from the catalog of the user's token (their public URLs), as
+for any other client; the dashboard knows only identity's URL, to log in.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+
+from common.errors import NotFound
+from common.httpclient import RemoteError, RemoteUnavailable, ServiceClient
+from dashboard.session import Session
+from imagestore.client import ImageClient
+from proxy.client import SwiftClient
+
+# The microversion the block store pages ask for: volume types' visibility, transfers
+# with their own ids, backups' names and the 3.42 extension of in-use volumes.
+VOLUME_MICROVERSION = "3.60"
+_TAGS = re.compile(r"<[^>]*>")
+
+
+class ServiceMissing(NotFound):
+    """The catalog of the user's token has no such service (it is not deployed, or
+    not for this project)."""
+
+
+def error_text(exc: Exception) -> str:
+    """What went wrong, for a person: the API's own message when its error body
+    has one (Keystone's, Glance's, Cinder's, Neutron's, Nova's JSON shapes or Swift's
+    text), else our own description."""
+    if not isinstance(exc, RemoteError):
+        return str(getattr(exc, "message", "") or exc)
+    if exc.answered is None:
+        return exc.message
+    message = _message_of(exc.body)
+    suffix = f" (HTTP {exc.answered})"
+    return (message or exc.message) + suffix
+
+
+def _message_of(body: str) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        text = " ".join(html.unescape(_TAGS.sub(" ", body)).split())
+        return text[:300]
+    if isinstance(doc, dict):
+        if isinstance(doc.get("message"), str):
+            return str(doc["message"])
+        for value in doc.values():  # {"badRequest": {"message": ...}}, {"error": {...}}
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])
+    return ""
+
+
+class JsonApi(ServiceClient):
+    """JSON calls to one API endpoint (``base_url`` includes any version path)."""
+
+    service: ClassVar[str] = "the service"
+    extra_headers: ClassVar[dict[str, str]] = {}
+
+    async def call(self, method: str, path: str, *, body: Any = None,
+                   params: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204),
+                   headers: dict[str, str] | None = None) -> Any:
+        """Send ``body`` as JSON; the decoded answer (None when empty)."""
+        hdrs = {"Accept": "application/json", **self.extra_headers, **(headers or {})}
+        kw: dict[str, Any] = {"params": params}
+        if body is not None:
+            kw["data"] = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        reply = await self.fetch(method, self.base_url + path, ok=ok, headers=hdrs, **kw)
+        if not reply.body:
+            return None
+        try:
+            return json.loads(reply.body)
+        except ValueError as exc:
+            raise RemoteUnavailable(f"{self.service} answered {method} {path} with "
+                                    "something that is not JSON") from exc
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        return await self.call("GET", path, params=params)
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        return await self.call("POST", path, body=body)
+
+    async def put(self, path: str, body: Any = None) -> Any:
+        return await self.call("PUT", path, body=body)
+
+    async def patch(self, path: str, body: Any, content_type: str) -> Any:
+        return await self.call("PATCH", path, body=body,
+                               headers={"Content-Type": content_type})
+
+    async def delete(self, path: str, params: Any = None) -> Any:
+        return await self.call("DELETE", path, params=params)
+
+
+class IdentityApi(JsonApi):
+    service = "identity"
+
+
+class VolumeApi(JsonApi):
+    service = "the block store"
+    extra_headers = {"OpenStack-API-Version": f"volume {VOLUME_MICROVERSION}"}
+
+
+class NetworkApi(JsonApi):
+    service = "the networking service"
+
+
+class ImageApi(JsonApi):
+    service = "the image service"
+
+
+def q(value: str) -> str:
+    """One path segment, quoted."""
+    return quote(value, safe="")
+
+
+class Apis:
+    """The APIs of one request, as the session's user in its current project."""
+
+    def __init__(self, http: aiohttp.ClientSession, session: Session,
+                 identity_url: str) -> None:
+        self._http = http
+        self.session = session
+        self._identity_url = identity_url.rstrip("/")
+
+    def _url(self, *types: str) -> str:
+        for t in types:
+            url = self.session.endpoint(t)
+            if url:
+                return url.rstrip("/")
+        raise ServiceMissing(f"This cloud offers no {types[0]} service to this project.")
+
+    def has(self, service_type: str) -> bool:
+        return self.session.endpoint(service_type) is not None
+
+    def _kw(self) -> dict[str, Any]:
+        return {"session": self._http, "read_timeout": 120}
+
+    @property
+    def identity(self) -> IdentityApi:
+        url = self.session.endpoint("identity") or self._identity_url + "/v3"
+        return IdentityApi(url, self.session.token, **self._kw())
+
+    @property
+    def volume(self) -> VolumeApi:
+        return VolumeApi(self._url("volumev3", "block-storage"), self.session.token,
+                         **self._kw())
+
+    @property
+    def network(self) -> NetworkApi:
+        return NetworkApi(self._url("network") + "/v2.0", self.session.token, **self._kw())
+
+    @property
+    def image_json(self) -> ImageApi:
+        return ImageApi(self._url("image") + "/v2", self.session.token, **self._kw())
+
+    @property
+    def images(self) -> ImageClient:
+        """Streamed image data (uploads, downloads) and the client's other calls."""
+        return ImageClient(self._url("image"), self.session.token, session=self._http,
+                           read_timeout=None)
+
+    @property
+    def swift(self) -> SwiftClient:
+        """The project's own account."""
+        url = self._url("object-store")
+        base, sep, account = url.partition("/v1/")
+        if not sep:
+            raise ServiceMissing("The object store's catalog URL has no /v1/<account>.")
+        return SwiftClient(base, self.session.token, account.split("/")[0],
+                           session=self._http, read_timeout=300)
+
+    def object_url(self, container: str, name: str = "") -> str:
+        """The public URL of a container or of an object in it (anonymous reads of a
+        public container use it)."""
+        url = f"{self._url('object-store')}/{q(container)}"
+        return f"{url}/{quote(name, safe='/')}" if name else url
