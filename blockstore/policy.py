@@ -6,6 +6,9 @@
   changes only that project's volumes, snapshots, attachments and transfers
   (a transfer is accepted by another project that knows its key).
 * A token with only the ``reader`` role reads, never writes.
+* The ``service`` role (another Strata service: compute attaching a server's
+  volumes) sees and acts on every project's volumes, snapshots and attachments, as
+  Cinder lets Nova; it is not an admin (no quotas, types, resets).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class Caller:
         return self.is_admin or (self.project_id is not None and project_id == self.project_id)
 
 
+def acts_for(caller: Caller, project_id: str) -> bool:
+    """The caller's own project, or any for an admin or another Strata service."""
+    return caller.owns(project_id) or "service" in caller.roles
+
+
 def check_project(caller: Caller, project_id: str) -> None:
     """The URL's project must be the caller's own (or the caller an admin)."""
     if not caller.owns(project_id):
@@ -41,7 +49,7 @@ def check_project(caller: Caller, project_id: str) -> None:
 
 
 def check_visible(caller: Caller, owner: str | None, what: str, ident: str) -> None:
-    if owner is None or not caller.owns(owner):
+    if owner is None or not acts_for(caller, owner):
         raise NotFound(f"{what} {ident} could not be found.")
 
 
