@@ -66,6 +66,8 @@ def strata_ports() -> dict[str, str]:
         # the block store's tgtd: its iSCSI portal and its control socket number
         "STRATA_BLOCKSTORE_ISCSI_PORT": str(free_port()),
         "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
+        "STRATA_COMPUTE_PORT": str(free_port()),
+        "STRATA_COMPUTE_METADATA_PORT": str(free_port()),
     }
 
 
