@@ -103,9 +103,12 @@ class AgentContext:
             return self.st.volumes("", project_id)  # will be refused: no token to act with
         return await self.st.service_volumes()
 
-    def connector(self) -> dict[str, Any]:
+    def connector(self, mountpoint: str | None = None) -> dict[str, Any]:
         """This host as an iSCSI initiator (no initiator name: QEMU logs in with CHAP,
-        and the target's ACL is CHAP alone)."""
-        return {"ip": self.host_ip, "host": self.host, "platform": "x86_64",
-                "os_type": "linux", "multipath": False}
+        and the target's ACL is CHAP alone), and the device the volume becomes."""
+        out: dict[str, Any] = {"ip": self.host_ip, "host": self.host, "platform": "x86_64",
+                               "os_type": "linux", "multipath": False}
+        if mountpoint:
+            out["mountpoint"] = mountpoint
+        return out
 

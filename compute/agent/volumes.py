@@ -61,8 +61,8 @@ async def prepare(ctx: AgentContext, inst: m.Instance) -> None:
                      bdm.device_name)
             await client.wait_volume(volume_id, ("available",), timeout=VOLUME_TIMEOUT)
         client = await ctx.volumes(inst.uuid, inst.project_id)
-        attachment = await client.create_attachment(volume_id, inst.uuid,
-                                                    connector=ctx.connector())
+        attachment = await client.create_attachment(
+            volume_id, inst.uuid, connector=ctx.connector(bdm.device_name))
         info = attachment.get("connection_info") or {}
         IscsiDisk.from_connection_info(info)  # a volume the guest cannot use fails here
 
@@ -128,7 +128,8 @@ async def attach(ctx: AgentContext, uuid: str, bdm_id: int) -> None:
         return
     client = await ctx.volumes(uuid, inst.project_id)
     try:
-        attachment = await client.update_attachment(bdm.attachment_id, ctx.connector())
+        attachment = await client.update_attachment(bdm.attachment_id,
+                                                    ctx.connector(bdm.device_name))
         info = attachment.get("connection_info") or {}
         disk = Disk(IscsiDisk.from_connection_info(info),
                     (bdm.device_name or "").removeprefix("/dev/"), serial=bdm.volume_id)
