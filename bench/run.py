@@ -72,6 +72,7 @@ QUIET_DAEMONS = {"STRATA_OBJECTSTORE_REPLICATOR_INTERVAL": "86400",
 def start_strata(home: Path, daemons: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env["STRATA_HOME"] = str(home)
+    env["STRATA_NETWORK_ENABLED"] = "false"  # the object store is measured, not networks
     if not daemons:
         env.update(QUIET_DAEMONS)
     log(f"starting Strata with its state in {home}")

@@ -98,10 +98,10 @@ class VolumeClient(ServiceClient):
         await self.fetch("DELETE", self._url("volumes", volume_id), ok=(202, 204))
 
     async def wait_volume(self, volume_id: str, statuses: Collection[str], *,
-                          timeout: float = 600.0, interval: float = 0.5) -> dict[str, Any]:
+                          within: float = 600.0, interval: float = 0.5) -> dict[str, Any]:
         """The volume once its status is one of ``statuses``. An ``error`` status, or
-        ``timeout`` seconds without one, is a :class:`RemoteUnavailable` saying so."""
-        deadline = time.monotonic() + timeout
+        ``within`` seconds without one, is a :class:`RemoteUnavailable` saying so."""
+        deadline = time.monotonic() + within
         while True:
             volume = await self.show_volume(volume_id)
             if volume.get("status") in statuses:
@@ -111,7 +111,7 @@ class VolumeClient(ServiceClient):
                                         f"{volume.get('status')}")
             if time.monotonic() > deadline:
                 raise RemoteUnavailable(f"volume {volume_id} is still "
-                                        f"{volume.get('status')} after {timeout:g}s")
+                                        f"{volume.get('status')} after {within:g}s")
             await asyncio.sleep(interval)
 
     async def volume_action(self, volume_id: str, action: str,

@@ -13,28 +13,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from blockstore.errors import Forbidden, NotFound
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    project_id: str | None
-    roles: frozenset[str]
-    token: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
-
-    @property
-    def can_write(self) -> bool:
-        return self.is_admin or bool(self.roles - {"reader"})
-
-    def owns(self, project_id: str) -> bool:
-        return self.is_admin or (self.project_id is not None and project_id == self.project_id)
+from common.caller import Caller as Caller  # the callers this policy judges
 
 
 def acts_for(caller: Caller, project_id: str) -> bool:

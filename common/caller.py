@@ -12,6 +12,7 @@ class Caller:
     project_id: str | None
     roles: frozenset[str]
     token: str = ""
+    request_id: str = ""  # of the request acting (the block store's user messages name it)
 
     @property
     def is_admin(self) -> bool:

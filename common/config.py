@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -250,10 +251,59 @@ class BlockStoreConfig:
     quota_snapshots: int = opt(10, "Default most snapshots per project.")
     quota_backups: int = opt(10, "Default most backups per project.")
     quota_backup_gigabytes: int = opt(1000, "Default most GiB of backups per project.")
+    quota_per_volume_gigabytes: int = opt(-1, "Default largest size of one volume, in GiB; "
+                                              "-1 is unlimited.")
+    quota_groups: int = opt(10, "Default most volume groups per project.")
+    message_ttl: int = opt(2592000, "Seconds a user message (what a failed asynchronous "
+                                    "operation tells its project) is kept.")
     backup_container: str = opt("volumebackups", "Object store container (in the service "
                                                  "project's account) holding volume backups.")
     backup_chunk_mib: int = opt(32, "Size of the pieces a backup cuts a volume into, in MiB "
                                     "(an incremental backup stores only pieces that changed).")
+    max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
+
+
+@dataclass
+class NetworkConfig:
+    """The Neutron v2.0 compatible networking service and this host's network agent."""
+
+    enabled: bool = opt(True, "Run the networking service (its API and this host's agent).")
+    host: str = opt("127.0.0.1", "Address the networking API listens on.")
+    port: int = opt(9696, "Port the networking API listens on.")
+    public_url: str = opt("", "URL clients use to reach the networking API; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the networking database; empty means SQLite "
+                                "at <var_dir>/network.db.")
+    dataplane: bool = opt(True, "Run this host's data path (bridges, taps, dnsmasq, router "
+                                "namespaces, nftables), converged from the database; false "
+                                "runs the API alone.")
+    agent_host: str = opt("", "This hypervisor's name as ports are bound to it "
+                              "(binding:host_id); empty means the machine's host name.")
+    instance: str = opt("", "Short tag (1-4 of a-z, 0-9) in the name of every namespace and "
+                            "device this cloud makes on the host, so two clouds on one machine "
+                            "never touch each other's; empty means derived from var_dir.")
+    resync_interval: float = opt(60.0, "Seconds between full resyncs of the data path with the "
+                                       "database (changes made through the API apply at once).")
+    bootstrap: bool = opt(True, "At first start create the external network 'public' and, for "
+                                "the demo project, 'private' with a subnet and 'router1' to "
+                                "'public', as devstack does.")
+    external_network_cidr: str = opt(
+        "172.24.4.0/24", "CIDR of the external network 'public' (router gateways and floating "
+                         "IPs come from it). It lives in a namespace of this cloud's own, never "
+                         "on the machine's interfaces.")
+    private_network_cidr: str = opt("10.0.0.0/26", "CIDR of the demo project's subnet of "
+                                                   "'private'.")
+    global_mtu: int = opt(1500, "MTU of new networks, and the largest one a network may ask for.")
+    base_mac: str = opt("fa:16:3e:00:00:00", "Ports' MAC addresses keep the first three bytes "
+                                             "of this; the rest is random.")
+    quota_network: int = opt(100, "Default most networks per project; -1 is unlimited.")
+    quota_subnet: int = opt(100, "Default most subnets per project.")
+    quota_subnetpool: int = opt(-1, "Default most subnet pools per project.")
+    quota_port: int = opt(500, "Default most ports per project.")
+    quota_router: int = opt(10, "Default most routers per project.")
+    quota_floatingip: int = opt(50, "Default most floating IPs per project.")
+    quota_security_group: int = opt(10, "Default most security groups per project.")
+    quota_security_group_rule: int = opt(100, "Default most security group rules per project.")
     max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
 
 
@@ -351,6 +401,7 @@ class StrataConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     imagestore: ImageStoreConfig = field(default_factory=ImageStoreConfig)
     blockstore: BlockStoreConfig = field(default_factory=BlockStoreConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     # Filled in by load(); not options.
@@ -427,6 +478,23 @@ class StrataConfig:
     def image_cache_path(self) -> Path:
         default = str(self.var_path / "compute" / "images")
         return resolve(self.home, self.compute.image_cache_dir or default)
+
+    def network_url(self) -> str:
+        net = self.network
+        return (net.public_url or f"http://{net.host}:{net.port}").rstrip("/")
+
+    def network_db_url(self) -> str:
+        return self.network.database_url or f"sqlite:///{self.var_path / 'network.db'}"
+
+    def network_instance(self) -> str:
+        """The tag in the names of this cloud's host devices: configured, or four hex
+        digits of a hash of the state directory (so two clouds on one machine differ)."""
+        if self.network.instance:
+            return self.network.instance
+        return hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
+
+    def network_agent_host(self) -> str:
+        return self.network.agent_host or socket.gethostname()
 
     def hash_prefix(self) -> bytes:
         return str(self.secrets["hash_path_prefix"]).encode()
@@ -584,6 +652,7 @@ def validate(cfg: StrataConfig) -> None:
         raise ConfigError(f"[compute] image_cache_format {cfg.compute.image_cache_format!r}: "
                           "use qcow2 or raw")
     _validate_compute(cfg.compute)
+    _validate_network(cfg.network)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
@@ -606,6 +675,27 @@ def _validate_compute(c: ComputeConfig) -> None:
     if c.max_concurrent_builds < 1 or c.shutdown_timeout < 0:
         raise ConfigError("[compute] max_concurrent_builds must be at least 1 and "
                           "shutdown_timeout not negative")
+
+
+def _validate_network(net: NetworkConfig) -> None:
+    if net.instance and not re.fullmatch(r"[a-z0-9]{1,4}", net.instance):
+        raise ConfigError(f"[network] instance {net.instance!r}: use 1-4 of a-z and 0-9")
+    for name in ("external_network_cidr", "private_network_cidr"):
+        value = getattr(net, name)
+        try:
+            cidr = ipaddress.ip_network(value)
+        except ValueError:
+            raise ConfigError(f"[network] {name} {value!r} is not a network CIDR") from None
+        if cidr.version != 4 or cidr.prefixlen > 29:
+            raise ConfigError(f"[network] {name} {value!r}: use an IPv4 network of /29 or "
+                              "larger")
+    if not 68 <= net.global_mtu <= 65535:
+        raise ConfigError(f"[network] global_mtu {net.global_mtu} is out of range 68-65535")
+    if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", net.base_mac.lower()) or \
+            int(net.base_mac[:2], 16) & 1:
+        raise ConfigError(f"[network] base_mac {net.base_mac!r} is not a unicast MAC address")
+    if net.resync_interval <= 0:
+        raise ConfigError("[network] resync_interval must be positive")
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -99,6 +99,20 @@ BLOCKSTORE = ServiceSpec(
 )
 
 
+NETWORK = ServiceSpec(
+    name="network",
+    module="network",
+    section="network",
+    catalog=(CatalogEntry("network", "neutron", "Strata networking (Neutron v2.0)"),),
+    # The data path: iproute2 (ip: namespaces, bridges, veths, taps), nftables (security
+    # groups, SNAT/DNAT), dnsmasq-base (DHCP in each network's namespace), conntrack
+    # (ends flows a security group change no longer allows), procps (sysctl).
+    debian_packages=("iproute2", "nftables", "dnsmasq-base", "conntrack", "procps"),
+    # Says, before anything starts, which kernel part or tool the data path lacks.
+    prepare="network.hostcheck:prepare",
+)
+
+
 COMPUTE = ServiceSpec(
     name="compute",
     module="compute",
@@ -125,7 +139,7 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, COMPUTE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

@@ -68,6 +68,7 @@ def strata_ports() -> dict[str, str]:
         "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
         "STRATA_COMPUTE_PORT": str(free_port()),
         "STRATA_COMPUTE_METADATA_PORT": str(free_port()),
+        "STRATA_NETWORK_PORT": str(free_port()),
     }
 
 
@@ -174,5 +175,9 @@ def strata_env(tmp_path: Path) -> dict[str, str]:
         **strata_ports(),
         STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
         STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
+        # no bridges, namespaces or nftables rules from a test cloud unless it asks
+        STRATA_NETWORK_DATAPLANE="false",
+        # compute runs (the default), on QEMU TCG without the KVM probe
+        STRATA_COMPUTE_VIRT_TYPE="qemu",
     )
     return env

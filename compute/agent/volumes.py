@@ -59,7 +59,7 @@ async def prepare(ctx: AgentContext, inst: m.Instance) -> None:
             await _save(ctx, bdm.id, made_for)
             log.info("server %s: volume %s made for %s", inst.uuid, volume_id,
                      bdm.device_name)
-            await client.wait_volume(volume_id, ("available",), timeout=VOLUME_TIMEOUT)
+            await client.wait_volume(volume_id, ("available",), within=VOLUME_TIMEOUT)
         client = await ctx.volumes(inst.uuid, inst.project_id)
         attachment = await client.create_attachment(
             volume_id, inst.uuid, connector=ctx.connector(bdm.device_name))
@@ -99,7 +99,7 @@ async def release(ctx: AgentContext, inst: m.Instance, *, terminate: bool) -> li
                 continue
         if terminate and bdm.delete_on_termination and bdm.volume_id:
             try:
-                await client.wait_volume(bdm.volume_id, ("available", "error"), timeout=60)
+                await client.wait_volume(bdm.volume_id, ("available", "error"), within=60)
                 await client.delete_volume(bdm.volume_id)
             except RemoteNotFound:
                 pass

@@ -66,11 +66,32 @@ def test_explicit_path_and_strata_config(tmp_path: Path, monkeypatch: pytest.Mon
     ("[identity]\nenabled = 'maybe'\n", "expected true or false"),
     ("[identity]\ntoken_expiration = 5\n", "at least 60"),
     ("log_level = 'LOUD'\n", "log_level"),
+    ("[network]\ninstance = 'Too-Long'\n", "1-4 of a-z"),
+    ("[network]\nexternal_network_cidr = '172.24.4.0/33'\n", "not a network CIDR"),
+    ("[network]\nprivate_network_cidr = '10.0.0.0/30'\n", "/29 or larger"),
+    ("[network]\nbase_mac = '01:00:5e:00:00:00'\n", "unicast"),
+    ("[network]\nglobal_mtu = 40\n", "out of range"),
 ])
 def test_bad_config_is_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "strata.toml").write_text(text)
     with pytest.raises(config.ConfigError, match=message):
         config.load(with_secrets=False)
+
+
+def test_network_defaults_and_instance_tag(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load(with_secrets=False)
+    assert cfg.network.port == 9696 and cfg.network.dataplane is True
+    assert cfg.network.external_network_cidr == "172.24.4.0/24"
+    assert cfg.network_url() == "http://127.0.0.1:9696"
+    assert cfg.network_db_url() == f"sqlite:///{tmp_path}/var/network.db"
+    tag = cfg.network_instance()
+    assert re.fullmatch(r"[a-z0-9]{4}", tag)
+    # another state directory (another cloud on this machine) gets another tag
+    monkeypatch.setenv("STRATA_VAR_DIR", str(tmp_path / "other"))
+    assert config.load(with_secrets=False).network_instance() != tag
+    monkeypatch.setenv("STRATA_NETWORK_INSTANCE", "dev1")
+    assert config.load(with_secrets=False).network_instance() == "dev1"
 
 
 def test_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,9 @@
   they drive, so they follow the services' rule: clients only.
 * No package has an import circle among its own modules, lazy (function-level)
   imports included: a circle that only works because one side imports late is
-  still a circle.
+  still a circle. Imports under ``if TYPE_CHECKING:`` only name a type for the
+  checker (how a module split out of a class names that class) and run never,
+  so they count for the service lines but not for circles.
 
 The graph is read from the source with ``ast``, nothing is imported.
 """
@@ -59,16 +61,30 @@ def _resolve(name: str) -> str | None:
     return None
 
 
-def _imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
-    """(imported module, line) for every import in ``path``, lazy ones included."""
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """The import statements inside ``if TYPE_CHECKING:`` blocks."""
+    out: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                out.update(n for n in ast.walk(inner)
+                           if isinstance(n, ast.Import | ast.ImportFrom))
+    return out
+
+
+def _imports(module: str, path: Path) -> Iterator[tuple[str, int, bool]]:
+    """(imported module, line, runs) for every import in ``path``, lazy ones included;
+    ``runs`` is False for imports made only for the type checker."""
     tree = ast.parse(path.read_text(), str(path))
+    typing_only = _type_checking_only(tree)
     is_pkg = path.name == "__init__.py"
     for node in ast.walk(tree):
+        runs = node not in typing_only
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _resolve(alias.name)
                 if target:
-                    yield target, node.lineno
+                    yield target, node.lineno, runs
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".")
@@ -81,16 +97,20 @@ def _imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
             for alias in node.names:
                 target = _resolve(f"{name}.{alias.name}") or _resolve(name)
                 if target:
-                    yield target, node.lineno
+                    yield target, node.lineno, runs
 
 
-GRAPH: dict[str, set[str]] = {}
+GRAPH: dict[str, set[str]] = {}  # every import
+RUNTIME: dict[str, set[str]] = {}  # the imports that run
 LINES: dict[tuple[str, str], int] = {}
 for _mod, _path in MODULES.items():
     GRAPH[_mod] = set()
-    for _target, _line in _imports(_mod, _path):
+    RUNTIME[_mod] = set()
+    for _target, _line, _runs in _imports(_mod, _path):
         if _target != _mod:
             GRAPH[_mod].add(_target)
+            if _runs:
+                RUNTIME[_mod].add(_target)
             LINES.setdefault((_mod, _target), _line)
 
 
@@ -161,7 +181,7 @@ def _cycles(nodes: set[str]) -> list[list[str]]:
         counter += 1
         stack.append(v)
         on_stack.add(v)
-        for w in sorted(GRAPH.get(v, set()) & nodes):
+        for w in sorted(RUNTIME.get(v, set()) & nodes):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -193,13 +213,13 @@ def test_no_import_circle_inside_a_package() -> None:
     found = []
     for pkg in sorted(PACKAGES):
         nodes = {m for m in GRAPH if _package(m) == pkg}
-        saved = {m: set(GRAPH[m]) for m in nodes}
+        saved = {m: set(RUNTIME[m]) for m in nodes}
         for m in nodes:  # drop package <-> own submodule edges before looking
-            GRAPH[m] = {t for t in GRAPH[m] if not _is_parent_import(m, t)}
+            RUNTIME[m] = {t for t in RUNTIME[m] if not _is_parent_import(m, t)}
         try:
             found.extend(_cycles(nodes))
         finally:
-            GRAPH.update(saved)
+            RUNTIME.update(saved)
     assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 

@@ -213,7 +213,8 @@ def test_dpkg_check() -> None:
 def test_services_declare_debian_packages() -> None:
     specs = all_services(StrataConfig())
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
-                                       "proxy", "imagestore", "blockstore", "compute"]
+                                       "proxy", "imagestore", "blockstore", "network",
+                                       "compute"]
     # compute stays off until its API exists; its entry installs and starts libvirt.
     compute = specs[-1]
     assert not compute.enabled(StrataConfig())

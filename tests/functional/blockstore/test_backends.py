@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,27 +36,10 @@ from blockstore.backends import (
     VolumeBackend,
 )
 from blockstore.backends.base import GIB
+from tests.functional.blockstore.conftest import KINDS, need_file_backend, release_all
 from tests.imagecorpus import HOSTILE, Sample, build
 
 MIB = 1 << 20
-KINDS = ["memory", "file"]
-
-
-def _file_backend_missing() -> str | None:
-    for tool in ("qemu-img", "qemu-storage-daemon"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian: qemu-utils, qemu-system-common)"
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is missing: the file backend's exports need FUSE"
-    return None
-
-
-def _need_file_backend() -> None:
-    reason = _file_backend_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def pattern(seed: int, size: int) -> bytes:
@@ -117,27 +99,6 @@ def make_image(path: Path, fmt: str, size: int, writes: list[tuple[int, bytes]])
     else:
         qemu_img("convert", "-q", "-f", "raw", "-O", fmt, str(raw), str(path))
         raw.unlink()
-
-
-async def release_all(b: VolumeBackend) -> None:
-    for v in await b.list_volumes():
-        await b.release_export(v.id)
-
-
-@pytest.fixture(params=KINDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VolumeBackend]:
-    b: VolumeBackend
-    if request.param == "memory":
-        b = MemoryBackend(capacity_gib=64)
-    else:
-        _need_file_backend()
-        b = FileBackend(tmp_path / "volumes", max_chain_depth=8)
-    await b.open()
-    try:
-        yield b
-    finally:
-        await release_all(b)
-        await b.close()
 
 
 # -- the shared contract ----------------------------------------------------------
@@ -422,7 +383,7 @@ async def tight_backend(request: pytest.FixtureRequest,
         yield b
         await b.close()
         return
-    _need_file_backend()
+    need_file_backend()
     mnt = tmp_path / "small"
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)],
@@ -463,18 +424,6 @@ async def test_no_space(tight_backend: VolumeBackend, tmp_path: Path) -> None:
 
 
 # -- the file backend alone ---------------------------------------------------------
-
-
-@pytest.fixture
-async def fb(tmp_path: Path) -> AsyncIterator[FileBackend]:
-    _need_file_backend()
-    b = FileBackend(tmp_path / "volumes", max_chain_depth=3)
-    await b.open()
-    try:
-        yield b
-    finally:
-        await release_all(b)
-        await b.close()
 
 
 def allocated(path: Path) -> int:
@@ -561,7 +510,7 @@ async def test_clone_chain_flattened(fb: FileBackend) -> None:
 
 
 async def test_restart_finds_exports_and_cleans_leftovers(tmp_path: Path) -> None:
-    _need_file_backend()
+    need_file_backend()
     root = tmp_path / "volumes"
     first = FileBackend(root)
     await first.open()
