@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -13,6 +13,7 @@ from common.config import StrataConfig
 from common.db import Database
 from identity.client import TokenValidator
 from imagestore.client import ImageClient
+from network.client import NetworkClient
 
 
 def _nobody(host: str | None) -> None:
@@ -73,3 +74,9 @@ class ComputeState:
         project = await self.validator.service_project_id()
         return VolumeClient(self.cfg.blockstore_url(), self.validator.service_token,
                             project, session=self.session)
+
+    def network(self, token: Callable[[], Awaitable[str]] | None = None) -> NetworkClient:
+        """The networking service, as the service user (every port, binding) or with
+        ``token`` (what a user may see)."""
+        return NetworkClient(self.session, self.cfg.network_url(),
+                             token or self.validator.service_token)

@@ -87,6 +87,7 @@ async def build(ctx: AgentContext, uuid: str) -> None:
                 servers.touch(row, vm_state=states.ERROR, task_state=None,
                               power_state=states.NOSTATE)
                 volumes.forget_released(row)
+                row.interfaces = []  # the ports went with the release
 
         await ctx.db(failed)
         raise

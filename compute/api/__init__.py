@@ -53,12 +53,25 @@ async def _start_metadata(cfg: StrataConfig, st: ComputeState,
     proxies forward to."""
     async def finder(ip: str, network_id: str | None,
                      router_id: str | None) -> tuple[m.Instance, dict[str, Any], str] | None:
-        networks = [network_id] if network_id else []
+        port: dict[str, Any] | None = None
+        if cfg.network.enabled:
+            port = await st.network().find_port_by_ip(ip, network_id=network_id,
+                                                      router_id=router_id)
+            if port is None:
+                return None
+            networks = [str(port["network_id"])]
+        else:
+            networks = [network_id] if network_id else []
         inst = await st.db.run(lambda s: find_by_ip(s, ip, networks))
-        if inst is None:
+        if inst is None or (port is not None and port.get("device_id") != inst.uuid):
             return None
         data = await network_data(agent_ctx, inst) if agent_ctx is not None else {}
-        return inst, data, ""
+        public = ""
+        if port is not None:
+            fips = await st.network().list_floating_ips(port_id=port["id"])
+            public = next((str(f["floating_ip_address"]) for f in fips
+                           if f.get("fixed_ip_address") == ip), "")
+        return inst, data, public
 
     runner = web.AppRunner(metadata_api.build_app(finder), **RUNNER_OPTIONS)
     await runner.setup()

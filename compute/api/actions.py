@@ -37,7 +37,7 @@ from compute.api.base import (
 )
 from compute.api.servers import request_id, show_one
 from compute.api.views import host_id, iso_micro
-from compute.core import actions, create, keypairs, requests, servers, states
+from compute.core import actions, create, keypairs, networking, requests, servers, states
 from compute.errors import Conflict, Invalid, ItemNotFound
 from compute.policy import Caller, check_admin
 from compute.virt.driver import next_device
@@ -125,30 +125,45 @@ async def _console(request: web.Request, who: Caller, uuid: str, args: Any) -> w
 
 async def _security_group(request: web.Request, who: Caller, uuid: str, args: Any,
                           add: bool) -> web.Response:
+    """Add a group to (or remove it from) the server and every port it has."""
     name = args.get("name") if isinstance(args, dict) else None
     if not isinstance(name, str) or not name:
         raise Invalid("Security group name cannot be empty")
+    st = state(request)
+    net = networking.user_client(st, who)
+    group = {"name": name, "id": ""}
+    if net is not None:
+        group = (await networking.security_groups(net, who, (name,)))[0]
 
-    def change(s: Session) -> None:
+    def change(s: Session) -> list[str]:
         inst = servers.get(s, who, uuid)
         key = "add_security_group" if add else "remove_security_group"
         states.check(key, uuid, inst.vm_state, inst.task_state, locked=inst.locked,
                      admin=who.is_admin)
         groups = [dict(g) for g in inst.security_groups or []]
         names = [g["name"] for g in groups]
-        if add and name in names:
+        if add and group["name"] in names:
             raise Invalid(f"Security group {name} is already associated with the instance "
                           f"{uuid}")
-        if not add and name not in names:
+        if not add and group["name"] not in names:
             raise Invalid(f"Security group {name} not associated with the instance {uuid}")
-        groups = [*groups, {"name": name, "id": ""}] if add else \
-            [g for g in groups if g["name"] != name]
+        groups = [*groups, group] if add else [g for g in groups
+                                               if g["name"] != group["name"]]
         actions.record(s, inst, "addSecurityGroup" if add else "removeSecurityGroup",
                        request_id=request_id(request), user_id=who.user_id,
                        project_id=who.project_id or inst.project_id)
         servers.touch(inst, security_groups=groups)
+        return [v.port_id for v in inst.interfaces]
 
-    await run(request, change)
+    ports = await run(request, change)
+    if ports and group["id"]:
+        service = st.network()
+        for port_id in ports:
+            port = await service.show_port(port_id)
+            ids = [g for g in port.get("security_groups", []) if g != group["id"]]
+            if add:
+                ids.append(group["id"])
+            await service.update_port(port_id, security_groups=ids)
     return web.Response(status=202)
 
 

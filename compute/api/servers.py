@@ -4,6 +4,7 @@ and each server's metadata and tags (2.26+). Rules in :mod:`compute.core.servers
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.errors import StrataError
 from common.http import TXN_ID
 from compute import models as m
 from compute.api import fields, views
@@ -27,11 +29,12 @@ from compute.api.base import (
     version,
     writer,
 )
-from compute.core import create, requests, scheduler, servers
+from compute.core import create, networking, requests, scheduler, servers
 from compute.errors import Invalid, ItemNotFound, PolicyNotAuthorized
 from compute.policy import Caller
 
 routes = Routes()
+log = logging.getLogger("compute.api")
 
 
 def request_id(request: web.Request) -> str:
@@ -61,6 +64,35 @@ def extras(request: web.Request, s: Session, insts: Sequence[m.Instance]
         addresses=views.addresses(i), groups=groups.get(i.uuid, []),
         host_status=(status.get(i.host, "UNKNOWN") if i.host else ""),
         instance_name=f"{prefix}{i.uuid}") for i in insts}
+
+
+async def live_addresses(request: web.Request, who: Caller, insts: Sequence[m.Instance],
+                         more: dict[str, views.Extra]) -> None:
+    """Replace the addresses the database remembers with the networking service's, as
+    the caller sees them there (floating IPs come and go there); keep the remembered
+    ones when it cannot say."""
+    st = state(request)
+    wanted = [i for i in insts if i.interfaces]
+    net = networking.user_client(st, who)
+    if not wanted or net is None:
+        return
+    try:
+        ports = await net.list_ports(device_id=[i.uuid for i in wanted])
+        fips = await net.list_floating_ips(port_id=[p["id"] for p in ports]) \
+            if ports else []
+    except StrataError as exc:
+        log.info("server addresses from the database: %s", exc.message)
+        return
+    names = {v.network_id: v.network_name for i in wanted for v in i.interfaces
+             if v.network_name}
+    floating: dict[str, list[str]] = {}
+    for fip in fips:
+        if fip.get("fixed_ip_address"):
+            floating.setdefault(fip["fixed_ip_address"], []).append(
+                fip["floating_ip_address"])
+    for inst in wanted:
+        mine = [p for p in ports if p.get("device_id") == inst.uuid]
+        more[inst.uuid].addresses = views.addresses_from_ports(mine, names, floating)
 
 
 def show_one(request: web.Request, s: Session, who: Caller, inst: m.Instance, *,
@@ -114,14 +146,16 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
             single["all_tenants"].lower() not in ("0", "false", "off", "no"):
         raise PolicyNotAuthorized("os_compute_api:servers:index:get_all_tenants")
 
-    def read(s: Session) -> list[dict[str, Any]]:
+    def read(s: Session) -> tuple[list[m.Instance], dict[str, views.Extra]]:
         rows = servers.listing(s, who, q)
-        if not detail:
-            return [views.brief(request, i) for i in rows]
-        more = extras(request, s, rows)
-        return [views.server(request, who, i, more[i.uuid]) for i in rows]
+        return rows, extras(request, s, rows) if detail else {}
 
-    items = await run(request, read)
+    rows, more = await run(request, read)
+    if detail:
+        await live_addresses(request, who, rows, more)
+        items = [views.server(request, who, i, more[i.uuid]) for i in rows]
+    else:
+        items = [views.brief(request, i) for i in rows]
     body: dict[str, Any] = {"servers": items}
     if q.limit is not None and items and len(items) >= q.limit:
         body["servers_links"] = next_link(request, "servers", items[-1]["id"])
@@ -142,8 +176,14 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 async def show_server(request: web.Request) -> web.Response:
     who = await caller(request)
     uuid = request.match_info["server_id"]
-    return json_response({"server": await run(request, lambda s: show_one(
-        request, s, who, servers.get(s, who, uuid)))})
+
+    def read(s: Session) -> tuple[m.Instance, dict[str, views.Extra]]:
+        inst = servers.get(s, who, uuid)
+        return inst, extras(request, s, [inst])
+
+    inst, more = await run(request, read)
+    await live_addresses(request, who, [inst], more)
+    return json_response({"server": views.server(request, who, inst, more[inst.uuid])})
 
 
 # -- update and delete -----------------------------------------------------------------

@@ -74,6 +74,24 @@ def addresses(inst: m.Instance, *, extended: bool = True,
     return out
 
 
+def addresses_from_ports(ports: list[dict[str, Any]], names: Mapping[str, str],
+                         floating: Mapping[str, list[str]]
+                         ) -> dict[str, list[dict[str, Any]]]:
+    """``addresses`` from the networking service's ports (their floating IPs by fixed
+    address), as it says them now."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for port in ports:
+        items = out.setdefault(names.get(port["network_id"], port["network_id"]), [])
+        for fixed in port.get("fixed_ips", []):
+            ip = str(fixed["ip_address"])
+            entries = [(ip, "fixed"), *((f, "floating") for f in floating.get(ip, []))]
+            for address, kind in entries:
+                items.append({"version": 6 if ":" in address else 4, "addr": address,
+                              "OS-EXT-IPS:type": kind,
+                              "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
+    return out
+
+
 def _flavor(request: web.Request, inst: m.Instance) -> dict[str, Any]:
     flavor = inst.flavor or {}
     if version(request).at_least(47):

@@ -215,9 +215,11 @@ def test_services_declare_debian_packages() -> None:
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
                                        "proxy", "imagestore", "blockstore", "network",
                                        "compute"]
-    # compute stays off until its API exists; its entry installs and starts libvirt.
+    # compute runs by default, optional (a host without libvirt runs the rest); its entry
+    # installs and starts libvirt.
     compute = specs[-1]
-    assert not compute.enabled(StrataConfig())
+    assert compute.enabled(StrataConfig()) and compute.optional
+    assert not any(s.optional for s in specs[:-1])
     assert "libvirt-daemon-system" in compute.debian_packages
     assert compute.prepare == "compute.host:prepare"
     for spec in specs:
