@@ -159,6 +159,8 @@ class BlockDeviceMapping(Base):
     (destination volume, whatever its source) with the attachment that connects it."""
 
     __tablename__ = "block_device_mapping"
+    # ids are never reused (tasks and events are found by id after others went)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), default=new_id, unique=True)
     instance_uuid: Mapped[str] = mapped_column(
@@ -186,6 +188,8 @@ class VirtualInterface(Base):
     (it survives the server, unbound); otherwise compute made it and deletes it."""
 
     __tablename__ = "virtual_interface"
+    # ids are never reused (tasks and events are found by id after others went)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_uuid: Mapped[str] = mapped_column(
         ForeignKey("instance.uuid", ondelete="CASCADE"), index=True)
@@ -204,6 +208,8 @@ class InstanceAction(Base):
     """One user request on a server (``os-instance-actions``) and its events."""
 
     __tablename__ = "instance_action"
+    # ids are never reused (tasks and events are found by id after others went)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
     action: Mapped[str] = mapped_column(String(255))
@@ -221,6 +227,8 @@ class InstanceAction(Base):
 
 class InstanceActionEvent(Base):
     __tablename__ = "instance_action_event"
+    # ids are never reused (tasks and events are found by id after others went)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("instance_action.id",
                                                       ondelete="CASCADE"), index=True)
@@ -242,6 +250,8 @@ class Task(Base):
     """
 
     __tablename__ = "task"
+    # ids are never reused (tasks and events are found by id after others went)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-12-06 03:45:30.199604
+Create Date: 2026-12-06 04:27:47.580470
 """
 
 from collections.abc import Sequence
@@ -123,7 +123,8 @@ def upgrade() -> None:
     sa.Column('start_time', sa.DateTime(), nullable=False),
     sa.Column('finish_time', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('instance_action', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instance_action_instance_uuid'), ['instance_uuid'], unique=False)
@@ -189,7 +190,8 @@ def upgrade() -> None:
     sa.Column('action_id', sa.Integer(), nullable=True),
     sa.Column('started', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_host'), ['host'], unique=False)
@@ -216,7 +218,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_uuid'], ['instance.uuid'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('uuid')
+    sa.UniqueConstraint('uuid'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('block_device_mapping', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_block_device_mapping_instance_uuid'), ['instance_uuid'], unique=False)
@@ -238,7 +241,8 @@ def upgrade() -> None:
     sa.Column('start_time', sa.DateTime(), nullable=False),
     sa.Column('finish_time', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['action_id'], ['instance_action.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('instance_action_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instance_action_event_action_id'), ['action_id'], unique=False)
@@ -271,7 +275,8 @@ def upgrade() -> None:
     sa.Column('fixed_ips', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_uuid'], ['instance.uuid'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('virtual_interface', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_virtual_interface_instance_uuid'), ['instance_uuid'], unique=False)
