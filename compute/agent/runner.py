@@ -26,7 +26,7 @@ from compute import models as m
 from compute.agent import ops, sync
 from compute.agent.context import AgentContext, log
 from compute.agent.lifecycle import describe
-from compute.core import actions, servers
+from compute.core import actions, servers, states
 from compute.core.states import POWER_OF
 from compute.errors import InstanceNotFound
 
@@ -98,6 +98,14 @@ class ComputeAgent:
 
     async def _dispatch(self) -> None:
         def pending(s: Session) -> list[tuple[str, str]]:
+            orphans = s.scalars(select(m.Instance).where(
+                m.Instance.host == self.host, m.Instance.deleted.is_(False),
+                m.Instance.task_state == states.DELETING,
+                ~select(m.Task.id).where(m.Task.instance_uuid == m.Instance.uuid).exists()))
+            for inst in orphans:  # a delete whose task was lost: queue it again
+                log.warning("server %s: deleting, but no delete was queued; queueing it",
+                            inst.uuid)
+                actions.queue(s, inst, "delete")
             rows = s.execute(select(m.Task.instance_uuid, m.Task.op)
                              .where(m.Task.host == self.host).order_by(m.Task.id))
             return [(u, o) for u, o in rows]
@@ -111,6 +119,8 @@ class ComputeAgent:
             elif op == "delete":
                 running = self._current.get(uuid)
                 if running and ops.OPERATIONS[running].cancellable and not worker.done():
+                    log.info("server %s: delete asked during %s: cancelling it", uuid,
+                             running)
                     worker.cancel()
 
     def _finished(self, uuid: str, _task: object = None) -> None:
@@ -126,6 +136,7 @@ class ComputeAgent:
             task_id, op_name, args, action_id = task
             op = ops.OPERATIONS.get(op_name)
             self._current[uuid] = op_name
+            log.debug("server %s: task %d %s", uuid, task_id, op_name)
             event = await self.ctx.db(partial(actions.event_start, action_id=action_id,
                                               event=op.event if op else op_name,
                                               host=self.host))
