@@ -156,14 +156,13 @@ async def _security_group(request: web.Request, who: Caller, uuid: str, args: An
         return [v.port_id for v in inst.interfaces]
 
     ports = await run(request, change)
-    if ports and group["id"]:
-        service = st.network()
-        for port_id in ports:
-            port = await service.show_port(port_id)
+    if ports and group["id"] and net is not None:
+        for port_id in ports:  # the user's ports: changed with the user's own token
+            port = await net.show_port(port_id)
             ids = [g for g in port.get("security_groups", []) if g != group["id"]]
             if add:
                 ids.append(group["id"])
-            await service.update_port(port_id, security_groups=ids)
+            await net.update_port(port_id, security_groups=ids)
     return web.Response(status=202)
 
 
