@@ -1,0 +1,170 @@
+"""A real Strata for the compute service's tests: ``strata up -d`` of a private instance
+with identity, the image service (file store), the block store, the networking
+service (its data path when a module asks) and compute, the tiny guest uploaded as
+``tiny``, and raw HTTP helpers for the compute API at any microversion."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+
+from compute.tinyguest import default_cache_dir
+from tests.cloud import STRATA, running_strata
+from tests.functional.imagestore.image_server import Api
+from tests.functional.network.network_server import NetworkCloud
+
+# A cloud for compute: no object store (images in a directory), compute on QEMU TCG.
+COMPUTE = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false",
+           "STRATA_IMAGESTORE_STORE": "file", "STRATA_COMPUTE_ENABLED": "true",
+           "STRATA_COMPUTE_VIRT_TYPE": "qemu", "STRATA_COMPUTE_SHUTDOWN_TIMEOUT": "5",
+           "STRATA_COMPUTE_RESYNC_INTERVAL": "2", "STRATA_COMPUTE_REPORT_INTERVAL": "2"}
+
+
+def _exact(value: Any) -> Any:
+    """A strict JSON schema of ``value``'s shape: every key required, no other allowed."""
+    if isinstance(value, dict):
+        return {"type": "object", "required": sorted(value),
+                "additionalProperties": False,
+                "properties": {k: {} for k in value}}
+    return {}
+
+
+@dataclass
+class Nova(Api):
+    """Raw HTTP to the compute API as one user, at ``version`` (None: no header)."""
+
+    version: str | None = "2.79"
+
+    def call(self, method: str, path: str, *, version: str | None = "",
+             **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        ver = self.version if version == "" else version
+        if ver is not None:
+            headers["OpenStack-API-Version"] = f"compute {ver}"
+        return self.request(method, "/v2.1" + path, headers=headers, **kw)
+
+    def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+        r = self.call(method, path, **kw)
+        assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def fails(self, method: str, path: str, status: int, fault: str, **kw: Any) -> str:
+        """The message of a Nova error that must come with ``status`` and ``fault``."""
+        r = self.call(method, path, **kw)
+        assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
+        body = r.json()
+        assert list(body) == [fault], body
+        assert set(body[fault]) == {"message", "code"} and body[fault]["code"] == status
+        message: str = body[fault]["message"]
+        return message
+
+    def server(self, uuid: str, **kw: Any) -> dict[str, Any]:
+        data: dict[str, Any] = self.ok("GET", f"/servers/{uuid}", **kw)["server"]
+        return data
+
+    def create(self, **server: Any) -> dict[str, Any]:
+        server.setdefault("networks", "none")
+        data: dict[str, Any] = self.ok("POST", "/servers", 202,
+                                       json={"server": server})["server"]
+        return data
+
+    def action(self, uuid: str, name: str, args: Any = None, status: int = 202,
+               **kw: Any) -> Any:
+        return self.ok("POST", f"/servers/{uuid}/action", status, json={name: args}, **kw)
+
+    def wait(self, uuid: str, *statuses: str, within: float = 240.0,
+             task: bool = True) -> dict[str, Any]:
+        """The server once its status is one of ``statuses`` (and, with ``task``, no
+        task is under way)."""
+        deadline = time.monotonic() + within
+        while True:
+            srv = self.server(uuid)
+            if srv["status"] in statuses and not (task and srv.get("OS-EXT-STS:task_state")):
+                return srv
+            assert srv["status"] != "ERROR" or "ERROR" in statuses, srv.get("fault")
+            assert time.monotonic() < deadline, f"{uuid} still {srv['status']}: {srv}"
+            time.sleep(0.5)
+
+    def gone(self, uuid: str, within: float = 120.0) -> None:
+        deadline = time.monotonic() + within
+        while self.call("GET", f"/servers/{uuid}").status_code != 404:
+            assert time.monotonic() < deadline, f"{uuid} was not deleted"
+            time.sleep(0.5)
+
+    def console(self, uuid: str, length: int | None = None) -> str:
+        out: str = self.action(uuid, "os-getConsoleOutput", {"length": length},
+                               status=200)["output"]
+        return out
+
+    def until_console(self, uuid: str, text: str, within: float = 240.0) -> str:
+        deadline = time.monotonic() + within
+        out = ""
+        while time.monotonic() < deadline:
+            out = self.console(uuid)
+            if text in out:
+                return out
+            time.sleep(1.0)
+        raise AssertionError(f"{text!r} not on the console of {uuid} within {within:g}s:\n"
+                             f"{out[-3000:]}")
+
+    def exact(self, body: dict[str, Any], keys: set[str]) -> None:
+        """``body`` has exactly ``keys`` (a strict schema: all required, no others)."""
+        schema = _exact(dict.fromkeys(keys))
+        jsonschema.validate(body, schema)
+
+
+class ComputeCloud(NetworkCloud):
+    @property
+    def compute_url(self) -> str:
+        return self.url("compute")
+
+    def nova(self, who: str, version: str | None = "2.79") -> Nova:
+        if who == "reader":
+            net = self.net("reader")
+            return Nova(self.compute_url, net.token, net.project_id, version=version)
+        api = self.api(who)
+        return Nova(self.compute_url, api.token, api.project_id, version=version)
+
+    def upload_tiny(self) -> str:
+        """``strata image tiny`` as admin (the guest built once per machine); its id."""
+        env = {**self.env, **self.openrc("admin"),
+               "STRATA_TINY_CACHE": str(default_cache_dir())}
+        r = subprocess.run([*STRATA, "image", "tiny"], env=env, capture_output=True,
+                           text=True, timeout=900, check=False)
+        if r.returncode != 0 and "cannot be built" in r.stderr:
+            if os.environ.get("CI"):
+                pytest.fail(r.stderr)
+            pytest.skip(f"the tiny guest cannot be built here: {r.stderr}")
+        assert r.returncode == 0, r.stdout + r.stderr
+        images = self.api("admin").request("GET", "/v2/images", params={"name": "tiny"})
+        found: str = images.json()["images"][0]["id"]
+        return found
+
+    def log(self, service: str) -> str:
+        return (self.var / "log" / f"{service}.log").read_text()
+
+    def wait_for(self, check: Callable[[], bool], what: str, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while not check():
+            assert time.monotonic() < deadline, f"{what} did not happen within {within:g}s"
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def compute_cloud(tmp: pytest.TempPathFactory, **extra: str) -> Iterator[ComputeCloud]:
+    with running_strata(tmp, "strata-compute", **{**COMPUTE, **extra}) as env:
+        yield ComputeCloud(env)
+
+
+def instance_files(cloud: ComputeCloud, uuid: str) -> Path:
+    return cloud.var / "compute" / "instances" / uuid
