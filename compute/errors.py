@@ -6,7 +6,7 @@ these; a ``VirtError``'s message is what the API shows in a server's ``fault``.
 
 from __future__ import annotations
 
-from common.errors import BadRequest, NotAcceptable, NotFound, StrataError, Unavailable
+from common.errors import BadRequest, NotFound, StrataError, Unavailable
 from common.errors import Conflict as Conflict
 from common.errors import Forbidden as StrataForbidden
 from common.errors import Unauthorized as Unauthorized
@@ -99,10 +99,6 @@ class InstanceInvalidState(Conflict):
 class InstanceLocked(Conflict):
     def __init__(self, uuid: str) -> None:
         super().__init__(f"Instance {uuid} is locked")
-
-
-class VersionNotAcceptable(NotAcceptable):
-    """A microversion outside the range this API serves (406)."""
 
 
 class NoValidHost(StrataError):

@@ -16,18 +16,17 @@ token's, unless the caller is an admin.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from common import http
+from common import http, microversion
 from common.http import ApiError, ErrorFormat, Handler, keystone_auth_headers
+from common.microversion import HEADER, ApiVersion
 from compute.agent.runner import ComputeAgent
-from compute.errors import Invalid, PolicyNotAuthorized, Unauthorized, VersionNotAcceptable
+from compute.errors import Invalid, PolicyNotAuthorized, Unauthorized
 from compute.policy import Caller, check_admin, check_write
 from compute.state import ComputeState
 
@@ -38,51 +37,15 @@ AGENT: web.AppKey[ComputeAgent] = web.AppKey("compute_agent", ComputeAgent)  # w
 CALLER: web.RequestKey[Caller] = web.RequestKey("compute_caller", Caller)
 
 PREFIX = "/v2.1"
-HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
-
-
-@dataclass(frozen=True, order=True)
-class ApiVersion:
-    major: int
-    minor: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    def at_least(self, minor: int) -> bool:
-        return self.minor >= minor
-
-
 MIN_VERSION = ApiVersion(2, 1)
 MAX_VERSION = ApiVersion(2, 79)
 VERSION: web.RequestKey[ApiVersion] = web.RequestKey("compute_version", ApiVersion)
-_VERSION_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 
 
 def parse_version(header: str | None, legacy: str | None = None) -> ApiVersion:
     """The microversion asked for (2.1 when none)."""
-    wanted = None
-    if header:
-        for part in header.split(","):
-            words = part.strip().split()
-            if len(words) == 2 and words[0].lower() == "compute":
-                wanted = words[1]
-    if wanted is None and legacy:
-        wanted = legacy.strip()
-    if wanted is None:
-        return MIN_VERSION
-    if wanted.lower() == "latest":
-        return MAX_VERSION
-    match = _VERSION_RE.match(wanted)
-    if match is None:
-        raise Invalid(f"API Version String {wanted} is of invalid format. Must be of format "
-                      "MajorNum.MinorNum.")
-    version = ApiVersion(int(match.group(1)), int(match.group(2)))
-    if not MIN_VERSION <= version <= MAX_VERSION:
-        raise VersionNotAcceptable(f"Version {version} is not supported by the API. Minimum "
-                                   f"is {MIN_VERSION} and maximum is {MAX_VERSION}.")
-    return version
+    return microversion.parse(header, "compute", MIN_VERSION, MAX_VERSION, legacy)
 
 
 @web.middleware
