@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import openstack
 import pytest
 import requests
+from openstack.connection import Connection
 
 from compute.tinyguest import default_cache_dir
 from tests.cloud import STRATA, running_strata
@@ -28,6 +30,10 @@ COMPUTE = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false
            "STRATA_IMAGESTORE_STORE": "file", "STRATA_COMPUTE_ENABLED": "true",
            "STRATA_COMPUTE_VIRT_TYPE": "qemu", "STRATA_COMPUTE_SHUTDOWN_TIMEOUT": "5",
            "STRATA_COMPUTE_RESYNC_INTERVAL": "2", "STRATA_COMPUTE_REPORT_INTERVAL": "2"}
+# The flavor m1.nano (128 MiB) and a public key the tests import.
+NANO = "42"
+ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDR6wbJ2Vjs1ZmtsvfXzYrTmOGmkUZcZuv0JAbc7Khx8 "
+           "test@strata")
 
 
 def _exact(value: Any) -> Any:
@@ -124,6 +130,8 @@ class Nova(Api):
 
 
 class ComputeCloud(NetworkCloud):
+    tiny = ""  # the image id of the tiny guest, once uploaded (:meth:`upload_tiny`)
+
     @property
     def compute_url(self) -> str:
         return self.url("compute")
@@ -135,8 +143,18 @@ class ComputeCloud(NetworkCloud):
         api = self.api(who)
         return Nova(self.compute_url, api.token, api.project_id, version=version)
 
+    def sdk(self, who: str) -> Connection:
+        """An openstacksdk connection as ``who`` (from their openrc)."""
+        rc = self.openrc(who)
+        return openstack.connect(
+            auth_url=rc["OS_AUTH_URL"], username=rc["OS_USERNAME"],
+            password=rc["OS_PASSWORD"], project_name=rc["OS_PROJECT_NAME"],
+            user_domain_name="Default", project_domain_name="Default",
+            region_name=rc["OS_REGION_NAME"])
+
     def upload_tiny(self) -> str:
-        """``strata image tiny`` as admin (the guest built once per machine); its id."""
+        """``strata image tiny`` as admin (the guest built once per machine); its id,
+        kept as :attr:`tiny`."""
         env = {**self.env, **self.openrc("admin"),
                "STRATA_TINY_CACHE": str(default_cache_dir())}
         r = subprocess.run([*STRATA, "image", "tiny"], env=env, capture_output=True,
@@ -147,8 +165,8 @@ class ComputeCloud(NetworkCloud):
             pytest.skip(f"the tiny guest cannot be built here: {r.stderr}")
         assert r.returncode == 0, r.stdout + r.stderr
         images = self.api("admin").request("GET", "/v2/images", params={"name": "tiny"})
-        found: str = images.json()["images"][0]["id"]
-        return found
+        self.tiny = images.json()["images"][0]["id"]
+        return self.tiny
 
     def log(self, service: str) -> str:
         return (self.var / "log" / f"{service}.log").read_text()

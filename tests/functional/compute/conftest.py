@@ -1,6 +1,7 @@
-"""Fixtures for the hypervisor layer: the tiny guest (built once per machine, cached),
-libvirtd (the system one, started when missing), a unique domain name prefix per
-session, throwaway bridges, and guest disks made from the tiny guest."""
+"""Fixtures for the compute tests: the API as demo and admin on the cloud of the
+module that asks; for the hypervisor layer the tiny guest (built once per machine,
+cached), libvirtd (the system one, started when missing), a unique domain name prefix
+per session, throwaway bridges, and guest disks made from the tiny guest."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ from compute.host import ensure_libvirtd
 from compute.tinyguest import TinyGuest, TinyGuestError, build
 from compute.virt import configdrive
 from compute.virt.driver import DirectBoot, Disk, InstanceSpec, LocalDisk, Nic
+from tests.functional.compute.compute_server import ComputeCloud, Nova
+
+
+@pytest.fixture(scope="module")
+def demo(cloud: ComputeCloud) -> Nova:
+    """The compute API as ``demo``, on the ``cloud`` of the module that asks."""
+    return cloud.nova("demo")
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: ComputeCloud) -> Nova:
+    return cloud.nova("admin")
 
 
 def _unavailable(reason: str) -> None:

@@ -13,48 +13,30 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import openstack
 import pytest
 
 from compute.virt import configdrive
 from tests.functional.compute.compute_server import (
+    ED25519,
+    NANO,
     ComputeCloud,
     Nova,
     compute_cloud,
     instance_files,
 )
 
-ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDR6wbJ2Vjs1ZmtsvfXzYrTmOGmkUZcZuv0JAbc7Khx8 "
-           "test@strata")
-NANO = "42"
-
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComputeCloud]:
     with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory") as c:
-        c.tiny = c.upload_tiny()  # type: ignore[attr-defined]
+        c.upload_tiny()
         c.nova("demo").ok("POST", "/os-keypairs", 201, json={"keypair": {
             "name": "imported", "public_key": ED25519}})
         yield c
 
 
-@pytest.fixture(scope="module")
-def demo(cloud: ComputeCloud) -> Nova:
-    return cloud.nova("demo")
-
-
-@pytest.fixture(scope="module")
-def admin(cloud: ComputeCloud) -> Nova:
-    return cloud.nova("admin")
-
-
-def tiny(cloud: ComputeCloud) -> str:
-    image: str = cloud.tiny  # type: ignore[attr-defined]
-    return image
-
-
 def boot(cloud: ComputeCloud, nova: Nova, name: str, **server: Any) -> dict[str, Any]:
-    made = nova.create(name=name, imageRef=tiny(cloud), flavorRef=NANO, **server)
+    made = nova.create(name=name, imageRef=cloud.tiny, flavorRef=NANO, **server)
     return nova.wait(made["id"], "ACTIVE", within=120)
 
 
@@ -168,13 +150,9 @@ def test_keypairs_imported_and_generated(cloud: ComputeCloud, demo: Nova,
 
 
 def test_sdk_creates_and_waits_for_a_server(cloud: ComputeCloud, demo: Nova) -> None:
-    rc = cloud.openrc("demo")
-    conn = openstack.connect(
-        auth_url=rc["OS_AUTH_URL"], username=rc["OS_USERNAME"], password=rc["OS_PASSWORD"],
-        project_name=rc["OS_PROJECT_NAME"], user_domain_name="Default",
-        project_domain_name="Default", region_name=rc["OS_REGION_NAME"])
+    conn = cloud.sdk("demo")
     try:
-        server = conn.compute.create_server(name="sdk", image_id=tiny(cloud),
+        server = conn.compute.create_server(name="sdk", image_id=cloud.tiny,
                                             flavor_id=NANO, networks="none")
         server = conn.compute.wait_for_server(server, wait=120)
         assert server.status == "ACTIVE" and server.flavor.original_name == "m1.nano"
@@ -225,7 +203,7 @@ def test_server_views_have_exactly_each_microversions_fields(
     assert admin.server(uuid_, version="2.16")["host_status"] == "UP"
     assert new["key_name"] == "imported" and new["config_drive"] == ""
     assert new["OS-EXT-STS:power_state"] == 1 and new["hostId"]
-    assert new["image"]["id"] == tiny(cloud)
+    assert new["image"]["id"] == cloud.tiny
     brief = demo.ok("GET", "/servers")["servers"]
     demo.exact(brief[0], {"id", "name", "links"})
 
@@ -346,7 +324,7 @@ def test_actions_follow_novas_state_table(cloud: ComputeCloud, demo: Nova,
     assert "events" not in old["instanceAction"]  # non-admins see events from 2.51
     assert "events" in admin.ok("GET", f"/servers/{sid}/os-instance-actions/{create}",
                                 version="2.50")["instanceAction"]
-    demo.action(sid, "rebuild", {"imageRef": tiny(cloud), "name": "rebuilt"})
+    demo.action(sid, "rebuild", {"imageRef": cloud.tiny, "name": "rebuilt"})
     rebuilt = demo.wait(sid, "ACTIVE")
     assert rebuilt["name"] == "rebuilt"
     assert "STRATA-MEMORY: boot 1" in demo.console(sid)  # a new guest
@@ -360,7 +338,7 @@ def test_bad_requests_are_refused_with_nothing_made(cloud: ComputeCloud, demo: N
         "servers"]}
 
     def refused(status: int, fault: str, **server: Any) -> str:
-        body = {"name": "bad", "imageRef": tiny(cloud), "flavorRef": NANO,
+        body = {"name": "bad", "imageRef": cloud.tiny, "flavorRef": NANO,
                 "networks": "none", **server}
         return demo.fails("POST", "/servers", status, fault, json={"server": body})
 
@@ -373,7 +351,7 @@ def test_bad_requests_are_refused_with_nothing_made(cloud: ComputeCloud, demo: N
     assert "availability zone" in refused(400, "badRequest", availability_zone="mars")
     assert "'networks' is a required property" in demo.fails(
         "POST", "/servers", 400, "badRequest",
-        json={"server": {"name": "n", "imageRef": tiny(cloud), "flavorRef": NANO}})
+        json={"server": {"name": "n", "imageRef": cloud.tiny, "flavorRef": NANO}})
     # an image whose min_disk the flavor cannot hold
     images = cloud.api("demo")
     big = images.create(name="needs-big-disk", min_disk=5)
@@ -398,7 +376,7 @@ def test_no_valid_host_is_an_error_with_a_fault_and_delete_works(
         cloud: ComputeCloud, demo: Nova, admin: Nova) -> None:
     flavor = admin.ok("POST", "/flavors", json={"flavor": {
         "name": "huge", "ram": 40000, "vcpus": 1, "disk": 1}})["flavor"]  # > the host
-    srv = demo.create(name="too-big", imageRef=tiny(cloud), flavorRef=flavor["id"])
+    srv = demo.create(name="too-big", imageRef=cloud.tiny, flavorRef=flavor["id"])
     failed = demo.wait(srv["id"], "ERROR")
     assert failed["fault"]["message"].startswith("No valid host was found")
     assert failed["fault"]["code"] == 500 and "details" not in failed["fault"]
@@ -406,7 +384,7 @@ def test_no_valid_host_is_an_error_with_a_fault_and_delete_works(
     assert demo.call("DELETE", f"/servers/{srv['id']}").status_code == 204
     demo.gone(srv["id"])
     # deleting a server still building works too
-    building = demo.create(name="short-lived", imageRef=tiny(cloud), flavorRef=NANO)
+    building = demo.create(name="short-lived", imageRef=cloud.tiny, flavorRef=NANO)
     assert demo.call("DELETE", f"/servers/{building['id']}").status_code == 204
     demo.gone(building["id"])
     admin.call("DELETE", f"/flavors/{flavor['id']}")
@@ -414,7 +392,7 @@ def test_no_valid_host_is_an_error_with_a_fault_and_delete_works(
 
 def test_multiple_create_with_a_reservation(cloud: ComputeCloud, demo: Nova) -> None:
     made = demo.ok("POST", "/servers", 202, json={"server": {
-        "name": "many", "imageRef": tiny(cloud), "flavorRef": NANO, "networks": "none",
+        "name": "many", "imageRef": cloud.tiny, "flavorRef": NANO, "networks": "none",
         "min_count": 2, "max_count": 3, "return_reservation_id": True}})
     reservation = made["reservation_id"]
     found = demo.ok("GET", "/servers/detail",
@@ -491,7 +469,7 @@ def test_hypervisors_services_zones_and_groups(cloud: ComputeCloud, demo: Nova,
     admin.ok("PUT", f"/os-services/{compute['id']}", version="2.53",
              json={"status": "disabled", "disabled_reason": "test"})
     try:
-        srv = demo.create(name="nowhere", imageRef=tiny(cloud), flavorRef=NANO)
+        srv = demo.create(name="nowhere", imageRef=cloud.tiny, flavorRef=NANO)
         assert demo.wait(srv["id"], "ERROR")["fault"]["message"].startswith("No valid host")
         demo.call("DELETE", f"/servers/{srv['id']}")
     finally:
@@ -505,11 +483,11 @@ def test_hypervisors_services_zones_and_groups(cloud: ComputeCloud, demo: Nova,
     assert old["policies"] == ["anti-affinity"] and "policy" not in old
     hint = {"os:scheduler_hints": {"group": group["id"]}}
     first = demo.ok("POST", "/servers", 202, json={"server": {
-        "name": "g1", "imageRef": tiny(cloud), "flavorRef": NANO, "networks": "none"},
+        "name": "g1", "imageRef": cloud.tiny, "flavorRef": NANO, "networks": "none"},
         **hint})["server"]
     demo.wait(first["id"], "ACTIVE")
     second = demo.ok("POST", "/servers", 202, json={"server": {
-        "name": "g2", "imageRef": tiny(cloud), "flavorRef": NANO, "networks": "none"},
+        "name": "g2", "imageRef": cloud.tiny, "flavorRef": NANO, "networks": "none"},
         **hint})["server"]
     assert demo.wait(second["id"], "ERROR")["fault"]["message"].startswith("No valid host")
     assert demo.server(first["id"])["server_groups"] == [group["id"]]
@@ -557,7 +535,7 @@ def test_volumes_attach_detach_and_boot_from_volume(cloud: ComputeCloud, demo: N
     demo.call("DELETE", f"/servers/{sid}")
     # boot from a volume made from the image, deleted with the server
     bfv = demo.create(name="bfv", imageRef="", flavorRef=NANO, block_device_mapping_v2=[{
-        "uuid": tiny(cloud), "source_type": "image", "destination_type": "volume",
+        "uuid": cloud.tiny, "source_type": "image", "destination_type": "volume",
         "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
     shown = demo.wait(bfv["id"], "ACTIVE", within=180)
     assert shown["image"] == ""
@@ -575,7 +553,7 @@ def test_volumes_attach_detach_and_boot_from_volume(cloud: ComputeCloud, demo: N
 def test_ports_on_the_networking_service(cloud: ComputeCloud, demo: Nova) -> None:
     net = cloud.net("demo")
     private = net.get("/networks", params={"name": "private"})["networks"][0]
-    srv = demo.create(name="on-private", imageRef=tiny(cloud), flavorRef=NANO,
+    srv = demo.create(name="on-private", imageRef=cloud.tiny, flavorRef=NANO,
                       networks=[{"uuid": private["id"]}])
     shown = demo.wait(srv["id"], "ACTIVE")
     (address,) = shown["addresses"]["private"]
@@ -597,16 +575,16 @@ def test_ports_on_the_networking_service(cloud: ComputeCloud, demo: Nova) -> Non
     assert group["id"] not in net.get(f"/ports/{port['id']}")["port"]["security_groups"]
     # 'auto' picks the project's one network; a given port is bound, then unbound
     own = net.make("ports", "port", network_id=private["id"], name="mine")
-    with_port = demo.create(name="with-port", imageRef=tiny(cloud), flavorRef=NANO,
+    with_port = demo.create(name="with-port", imageRef=cloud.tiny, flavorRef=NANO,
                             networks=[{"port": own["id"]}])
     demo.wait(with_port["id"], "ACTIVE")
     assert net.get(f"/ports/{own['id']}")["port"]["device_id"] == with_port["id"]
     assert "still in use" in demo.fails("POST", "/servers", 409, "conflictingRequest",
                                         json={"server": {
-                                            "name": "x", "imageRef": tiny(cloud),
+                                            "name": "x", "imageRef": cloud.tiny,
                                             "flavorRef": NANO,
                                             "networks": [{"port": own["id"]}]}})
-    auto = demo.create(name="auto", imageRef=tiny(cloud), flavorRef=NANO, networks="auto")
+    auto = demo.create(name="auto", imageRef=cloud.tiny, flavorRef=NANO, networks="auto")
     assert "private" in demo.wait(auto["id"], "ACTIVE")["addresses"]
     for server in (srv, with_port, auto):
         demo.call("DELETE", f"/servers/{server['id']}")
