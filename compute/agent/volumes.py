@@ -142,13 +142,7 @@ async def attach(ctx: AgentContext, uuid: str, bdm_id: int) -> None:
     except BaseException:
         with contextlib.suppress(RemoteError):
             await client.delete_attachment(bdm.attachment_id)
-
-        def drop(s: Session) -> None:
-            row = s.get(m.BlockDeviceMapping, bdm_id)
-            if row is not None:
-                s.delete(row)
-
-        await ctx.db(drop)
+        await _forget(ctx, bdm_id)
         raise
 
     def done(row: m.BlockDeviceMapping) -> None:
@@ -156,6 +150,16 @@ async def attach(ctx: AgentContext, uuid: str, bdm_id: int) -> None:
         row.device_name = f"/dev/{device}"
 
     await _save(ctx, bdm_id, done)
+
+
+async def _forget(ctx: AgentContext, bdm_id: int) -> None:
+    """Delete the mapping's row (the disk is gone from the guest and the block store)."""
+    def drop(s: Session) -> None:
+        row = s.get(m.BlockDeviceMapping, bdm_id)
+        if row is not None:
+            s.delete(row)
+
+    await ctx.db(drop)
 
 
 async def detach(ctx: AgentContext, uuid: str, bdm_id: int) -> None:
@@ -176,10 +180,4 @@ async def detach(ctx: AgentContext, uuid: str, bdm_id: int) -> None:
         client = await ctx.volumes(uuid, inst.project_id)
         with contextlib.suppress(RemoteNotFound):
             await client.delete_attachment(bdm.attachment_id)
-
-    def drop(s: Session) -> None:
-        row = s.get(m.BlockDeviceMapping, bdm_id)
-        if row is not None:
-            s.delete(row)
-
-    await ctx.db(drop)
+    await _forget(ctx, bdm_id)
