@@ -6,7 +6,6 @@ per session, throwaway bridges, and guest disks made from the tiny guest."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from compute.host import ensure_libvirtd
 from compute.tinyguest import TinyGuest, TinyGuestError, build
 from compute.virt import configdrive
 from compute.virt.driver import DirectBoot, Disk, InstanceSpec, LocalDisk, Nic
-from tests.functional.compute.compute_server import ComputeCloud, Nova
+from tests.functional.compute.compute_server import ComputeCloud, Nova, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +31,12 @@ def admin(cloud: ComputeCloud) -> Nova:
     return cloud.nova("admin")
 
 
-def _unavailable(reason: str) -> None:
-    """Skip with the reason; under CI a missing hypervisor is a failure, not a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def tiny_guest() -> TinyGuest:
     try:
         return build()
     except TinyGuestError as exc:
-        _unavailable(f"the tiny guest cannot be built here: {exc}")
+        unavailable(f"the tiny guest cannot be built here: {exc}")
         raise
 
 
@@ -52,7 +44,7 @@ def tiny_guest() -> TinyGuest:
 def libvirt_ready() -> str:
     why = ensure_libvirtd()
     if why:
-        _unavailable(f"libvirt cannot run here: {why}")
+        unavailable(f"libvirt cannot run here: {why}")
     return "qemu:///system"
 
 
