@@ -322,24 +322,72 @@ class NetworkConfig:
 class ComputeConfig:
     """The Nova v2.1 compatible compute service and this host's hypervisor (libvirt)."""
 
-    enabled: bool = opt(False, "Run the compute service. Off until its API is built: for "
-                               "now it only checks libvirt and answers /healthcheck.")
+    enabled: bool = opt(True, "Run the compute service (its API, the metadata service and "
+                              "this host's compute agent). A host where libvirt cannot run "
+                              "shows it DOWN with the reason; the rest of the cloud runs.")
     host: str = opt("127.0.0.1", "Address the compute API listens on.")
     port: int = opt(8774, "Port the compute API listens on.")
     public_url: str = opt("", "URL clients use to reach the compute API; empty means "
                               "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the compute database; empty means SQLite "
+                                "at <var_dir>/compute.db.")
+    metadata_host: str = opt("127.0.0.1", "Address the metadata service listens on (besides "
+                                          "its UNIX socket).")
     metadata_port: int = opt(8775, "Port of the metadata service guests reach at "
                                    "169.254.169.254.")
     metadata_socket: str = opt("", "UNIX socket of the metadata service, where the network "
                                    "data path's metadata proxies send guests' requests; empty "
                                    "means <var_dir>/run/compute-metadata.sock.")
+    availability_zone: str = opt("nova", "Availability zone of this compute host (and of "
+                                         "servers that ask for none).")
+    agent: bool = opt(True, "Run this host's compute agent (it drives libvirt) in the compute "
+                            "service; false runs the API, scheduler and metadata service only.")
+    agent_host: str = opt("", "This hypervisor's host name, as servers and ports are bound to "
+                              "it; empty means the machine's host name (as the network agent "
+                              "names it).")
+    report_interval: float = opt(10.0, "Seconds between the agent's reports of its host's "
+                                       "resources (its service heartbeat).")
+    service_down_time: float = opt(60.0, "A compute service not heard from for this long is "
+                                         "down: the scheduler places nothing on it.")
+    resync_interval: float = opt(10.0, "Seconds between the agent's checks of every guest's "
+                                       "power state against the database.")
+    shutdown_timeout: float = opt(60.0, "Seconds a guest gets to shut down cleanly (ACPI) on "
+                                        "stop or soft reboot before it is powered off.")
+    max_concurrent_builds: int = opt(10, "Servers one agent builds at once.")
+    cpu_allocation_ratio: float = opt(16.0, "Virtual CPUs the scheduler places per host CPU.")
+    ram_allocation_ratio: float = opt(1.5, "Guest memory the scheduler places per MiB of "
+                                           "host memory.")
+    disk_allocation_ratio: float = opt(1.0, "Guest disk the scheduler places per GiB of the "
+                                            "instances directory's file system.")
+    reserved_host_memory_mb: int = opt(512, "Host memory (MiB) kept for the host itself.")
+    reserved_host_disk_mb: int = opt(0, "Disk (MiB) of the instances file system kept for "
+                                        "the host.")
+    enable_instance_password: bool = opt(True, "Answer a generated adminPass on server "
+                                               "create and rebuild, as Nova does.")
+    force_config_drive: bool = opt(False, "Give every server a config drive, asked for or not.")
+    quota_instances: int = opt(10, "Default most servers per project; -1 is unlimited.")
+    quota_cores: int = opt(20, "Default most vCPUs per project.")
+    quota_ram: int = opt(51200, "Default most MiB of server memory per project.")
+    quota_key_pairs: int = opt(100, "Default most key pairs per user.")
+    quota_metadata_items: int = opt(128, "Default most metadata items per server.")
+    quota_server_groups: int = opt(10, "Default most server groups per project.")
+    quota_server_group_members: int = opt(10, "Default most servers per server group.")
+    quota_injected_files: int = opt(5, "Default most personality files per server.")
+    quota_injected_file_content_bytes: int = opt(10240, "Default largest personality file.")
+    quota_injected_file_path_bytes: int = opt(255, "Default longest personality file path.")
+    max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
+    virt_driver: str = opt("libvirt", "Hypervisor driver of this host's agent: 'libvirt' "
+                                      "(QEMU/KVM guests) or 'memory' (no guests run: "
+                                      "for trying the API, and its tests).")
     libvirt_uri: str = opt("qemu:///system", "libvirtd connection URI.")
     virt_type: str = opt("auto", "Domain type: 'kvm', 'qemu' (TCG emulation) or 'auto' "
                                  "(KVM when a short probe boots fast enough, else qemu).")
     kvm_probe_timeout: float = opt(5.0, "Seconds the KVM probe may take before KVM is "
                                         "judged unusable (nested KVM can be slower than TCG).")
-    domain_prefix: str = opt("strata-", "Prefix of this cloud's libvirt domain names; the "
-                                        "compute agent never touches other domains.")
+    domain_prefix: str = opt("", "Prefix of this cloud's libvirt domain names; the compute "
+                                 "agent never touches other domains. Empty means 'strata-' "
+                                 "and four hex digits of a hash of var_dir (two clouds on one "
+                                 "machine differ).")
     instances_dir: str = opt("", "Instance disks, config drives and console logs; empty "
                                  "means <var_dir>/compute/instances.")
     image_cache_dir: str = opt("", "Base images cached on this host; empty means "
@@ -454,11 +502,25 @@ class StrataConfig:
         c = self.compute
         return (c.public_url or f"http://{c.host}:{c.port}").rstrip("/")
 
+    def compute_db_url(self) -> str:
+        return self.compute.database_url or f"sqlite:///{self.var_path / 'compute.db'}"
+
     @property
     def metadata_socket_path(self) -> Path:
         """Where the metadata service listens for the network data path's proxies."""
         default = str(self.var_path / "run" / "compute-metadata.sock")
         return resolve(self.home, self.compute.metadata_socket or default)
+
+    def compute_agent_host(self) -> str:
+        return self.compute.agent_host or socket.gethostname()
+
+    def domain_prefix(self) -> str:
+        """The prefix of this cloud's libvirt domains: configured, or ``strata-`` and four
+        hex digits of a hash of the state directory (two clouds on one machine differ)."""
+        if self.compute.domain_prefix:
+            return self.compute.domain_prefix
+        digest = hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
+        return f"strata-{digest}-"
 
     @property
     def instances_path(self) -> Path:
@@ -653,14 +715,32 @@ def validate(cfg: StrataConfig) -> None:
     if cfg.compute.image_cache_format not in ("qcow2", "raw"):
         raise ConfigError(f"[compute] image_cache_format {cfg.compute.image_cache_format!r}: "
                           "use qcow2 or raw")
-    if not 0 <= cfg.compute.metadata_port <= 65535:
-        raise ConfigError(f"[compute] metadata_port {cfg.compute.metadata_port} is out of "
-                          "range 0-65535")
+    _validate_compute(cfg.compute)
     _validate_network(cfg.network)
     if cfg.dashboard.session_idle_timeout < 60:
         raise ConfigError("[dashboard] session_idle_timeout must be at least 60 seconds")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+
+def _validate_compute(c: ComputeConfig) -> None:
+    if not 0 <= c.metadata_port <= 65535:
+        raise ConfigError(f"[compute] metadata_port {c.metadata_port} is out of range 0-65535")
+    if c.domain_prefix and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", c.domain_prefix):
+        raise ConfigError(f"[compute] domain_prefix {c.domain_prefix!r}: 1-40 letters, "
+                          "digits, '_', '.', '-'")
+    if not c.availability_zone or ":" in c.availability_zone:
+        raise ConfigError(f"[compute] availability_zone {c.availability_zone!r}: a name "
+                          "without ':'")
+    for name in ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
+                 "report_interval", "resync_interval", "service_down_time"):
+        if getattr(c, name) <= 0:
+            raise ConfigError(f"[compute] {name} must be positive")
+    if c.virt_driver not in ("libvirt", "memory"):
+        raise ConfigError(f"[compute] virt_driver {c.virt_driver!r}: use libvirt or memory")
+    if c.max_concurrent_builds < 1 or c.shutdown_timeout < 0:
+        raise ConfigError("[compute] max_concurrent_builds must be at least 1 and "
+                          "shutdown_timeout not negative")
 
 
 def _validate_network(net: NetworkConfig) -> None:

@@ -38,6 +38,10 @@ class ServiceSpec:
     # "module:function" called with the config by ``strata up`` before any
     # service starts (once per distinct hook), e.g. to build missing rings.
     prepare: str = ""
+    # A service that may be unable to run on this host (compute without a usable
+    # libvirt): when it fails to start, ``strata up`` reports it DOWN with the reason
+    # and the rest of the cloud goes on, instead of stopping everything.
+    optional: bool = False
 
     def enabled(self, cfg: StrataConfig) -> bool:
         return bool(getattr(getattr(cfg, self.section), "enabled", False))
@@ -119,6 +123,7 @@ COMPUTE = ServiceSpec(
     # running (compute/host.py).
     debian_packages=("libvirt-daemon-system", "qemu-system-x86", "qemu-utils"),
     prepare="compute.host:prepare",
+    optional=True,  # a host without libvirt/QEMU still runs the rest of the cloud
 )
 
 

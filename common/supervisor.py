@@ -10,6 +10,10 @@ it: children get SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
 Start-up is strict: a child that exits, or does not become healthy within
 ``start_timeout`` seconds, makes :meth:`Supervisor.run` raise
 :class:`StartupError`, naming the service and quoting the tail of its log.
+The exception is an *optional* service (``ServiceSpec.optional``: compute, which
+a host without libvirt cannot run): it is reported DOWN with the reason (the last
+line of its log), the reason is kept in ``<var>/run/<service>.down`` for
+``strata status``, it is not restarted, and the rest of the cloud goes on.
 """
 
 from __future__ import annotations
@@ -79,6 +83,25 @@ def describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def down_path(cfg: StrataConfig, service: str) -> Path:
+    """Where the supervisor keeps why an optional service could not start."""
+    return cfg.var_path / "run" / f"{service}.down"
+
+
+def down_reason(cfg: StrataConfig, service: str) -> str | None:
+    """Why the optional ``service`` is DOWN, when the supervisor recorded it."""
+    try:
+        return down_path(cfg, service).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def last_line(path: Path, since: int = 0) -> str:
+    """The last non-empty line ``path`` got from byte ``since`` on ('' if none)."""
+    lines = [ln.strip() for ln in tail(path, 20, since).splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
 def child_env(cfg: StrataConfig, config_path: str | None) -> dict[str, str]:
     """The environment of every service: ours, plus where Strata lives."""
     env = dict(os.environ)
@@ -99,6 +122,7 @@ class Child:
     log_offset: int = 0  # size of the log when the current process started
     restarts: int = 0
     backoff: float = BACKOFF_FIRST
+    down: str | None = None  # why an optional service is not running
 
 
 class Supervisor:
@@ -161,7 +185,8 @@ class Supervisor:
                 return 0
             if on_ready is not None:
                 on_ready()
-            watchers = [asyncio.create_task(self._watch(c)) for c in self.children]
+            watchers = [asyncio.create_task(self._watch(c)) for c in self.children
+                        if c.down is None]
             await self.stopping.wait()
             return 0
         finally:
@@ -184,6 +209,8 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         child.log_path.parent.mkdir(parents=True, exist_ok=True)
+        child.down = None
+        down_path(self.cfg, child.spec.name).unlink(missing_ok=True)
         child.log_offset = child.log_path.stat().st_size if child.log_path.exists() else 0
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", child.spec.module, *child.spec.args,
@@ -248,6 +275,12 @@ class Supervisor:
                 assert child.proc is not None
                 if child.proc.returncode is not None:
                     await self._drain(child)
+                    if child.spec.optional:
+                        why = last_line(child.log_path, child.log_offset)
+                        self._mark_down(child, f"{describe_exit(child.proc.returncode)} "
+                                               f"while starting" + (f": {why}" if why else ""))
+                        pending.remove(child)
+                        continue
                     raise StartupError(
                         child.spec.name,
                         f"{describe_exit(child.proc.returncode)} while starting",
@@ -260,6 +293,13 @@ class Supervisor:
             if not pending:
                 break
             if time.monotonic() > deadline:
+                for child in [c for c in pending if c.spec.optional]:
+                    await self._stop([child])
+                    self._mark_down(child, f"did not answer {child.spec.health_url(self.cfg)} "
+                                           f"within {self.start_timeout:.0f} seconds")
+                    pending.remove(child)
+                if not pending:
+                    break
                 child = pending[0]
                 raise StartupError(
                     child.spec.name,
@@ -273,6 +313,16 @@ class Supervisor:
             if self.stopping.is_set():
                 return False
         return True
+
+    def _mark_down(self, child: Child, reason: str) -> None:
+        """An optional service could not start: say why, keep the reason for ``strata
+        status``, and go on without it."""
+        child.down = reason
+        path = down_path(self.cfg, child.spec.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason + "\n")
+        self.say(f"{child.spec.name} is DOWN ({reason}); it is optional, so the other "
+                 f"services go on without it (log {child.log_path})")
 
     async def _watch(self, child: Child) -> None:
         """Restart ``child`` whenever it dies, with backoff, until we stop."""
@@ -301,8 +351,17 @@ class Supervisor:
 
     async def stop_all(self) -> None:
         """SIGTERM every running child, SIGKILL those still there after the timeout."""
+        running = await self._stop(self.children)
+        for child in self.children:
+            await self._drain(child)
+        if running:
+            self.say("all services stopped")
+
+    async def _stop(self, children: Sequence[Child]) -> list[Child]:
+        """SIGTERM ``children`` that run, SIGKILL those still there after the timeout;
+        the ones that were running."""
         running = [
-            c for c in self.children if c.proc is not None and c.proc.returncode is None
+            c for c in children if c.proc is not None and c.proc.returncode is None
         ]
         for child in running:
             assert child.proc is not None
@@ -323,7 +382,4 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     child.proc.kill()
                 await child.proc.wait()
-        for child in self.children:
-            await self._drain(child)
-        if running:
-            self.say("all services stopped")
+        return running

@@ -25,7 +25,9 @@ import aiohttp
 
 from common.errors import BadRequest
 from common.httpclient import RemoteError, RemoteUnavailable, remote_error
-from network.dataplane.model import OWNER_ROUTER_INTERFACE, tap_name
+from network.dataplane.model import OWNER_ROUTER_INTERFACE, bridge_name, tap_name
+
+__all__ = ["NetworkClient", "bridge_name", "network_data_json", "neutron_type", "tap_name"]
 
 TokenSource = Callable[[], Awaitable[str]]
 
@@ -115,6 +117,18 @@ class NetworkClient:
     async def unbind_port(self, port_id: str) -> dict[str, Any]:
         return await self.update_port(port_id, **{"binding:host_id": "", "device_id": "",
                                                   "device_owner": ""})
+
+    # -- security groups, floating IPs (compute's server views and actions) -----------
+
+    async def list_security_groups(self, **filters: Any) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = (await self._call(
+            "GET", "/security-groups", params=_query(filters)))["security_groups"]
+        return groups
+
+    async def list_floating_ips(self, **filters: Any) -> list[dict[str, Any]]:
+        fips: list[dict[str, Any]] = (await self._call(
+            "GET", "/floatingips", params=_query(filters)))["floatingips"]
+        return fips
 
     async def find_port_by_ip(self, ip: str, *, network_id: str | None = None,
                               router_id: str | None = None) -> dict[str, Any] | None:

@@ -34,6 +34,9 @@ TEST_SETTINGS = {
     "STRATA_OBJECTSTORE_PART_POWER": "6",
     "STRATA_NETWORK_DATAPLANE": "false",
     "STRATA_DASHBOARD_ENABLED": "false",
+    # compute (libvirt, an agent) only in the clouds of the tests that ask for it
+    "STRATA_COMPUTE_ENABLED": "false",
+    "STRATA_COMPUTE_VIRT_TYPE": "qemu",
 }
 
 

@@ -66,6 +66,8 @@ def strata_ports() -> dict[str, str]:
         # the block store's tgtd: its iSCSI portal and its control socket number
         "STRATA_BLOCKSTORE_ISCSI_PORT": str(free_port()),
         "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
+        "STRATA_COMPUTE_PORT": str(free_port()),
+        "STRATA_COMPUTE_METADATA_PORT": str(free_port()),
         "STRATA_NETWORK_PORT": str(free_port()),
         "STRATA_EC2_PORT": str(free_port()),
         "STRATA_DASHBOARD_PORT": str(free_port()),
@@ -177,5 +179,7 @@ def strata_env(tmp_path: Path) -> dict[str, str]:
         STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
         # no bridges, namespaces or nftables rules from a test cloud unless it asks
         STRATA_NETWORK_DATAPLANE="false",
+        # compute runs (the default), on QEMU TCG without the KVM probe
+        STRATA_COMPUTE_VIRT_TYPE="qemu",
     )
     return env

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
@@ -13,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from blockstore.core import volumes
 from blockstore.core.validation import check_metadata, check_only_key
-from blockstore.errors import Invalid, NotAcceptable, NotFound, Unauthorized
+from blockstore.errors import Invalid, NotFound, Unauthorized
 from blockstore.policy import Caller, check_admin, check_project, check_write
 from blockstore.state import BlockState
-from common import http
+from common import http, microversion
 from common.http import TXN_ID, ApiError, ErrorFormat, Handler, keystone_auth_headers
+from common.microversion import HEADER, ApiVersion
 
 T = TypeVar("T")
 
@@ -33,50 +32,15 @@ Sel = TypeVar("Sel", bound=Select[Any])
 STATE: web.AppKey[BlockState] = web.AppKey("block_state", BlockState)
 CALLER: web.RequestKey[Caller] = web.RequestKey("block_caller", Caller)
 
-MIN_VERSION = (3, 0)
-MAX_VERSION = (3, 70)
-VERSION_HEADER = "OpenStack-API-Version"
-
-
-@dataclass(frozen=True, order=True)
-class ApiVersion:
-    major: int
-    minor: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    def at_least(self, minor: int) -> bool:
-        return self.minor >= minor
-
-
+MIN_VERSION = ApiVersion(3, 0)
+MAX_VERSION = ApiVersion(3, 70)
+VERSION_HEADER = HEADER
 VERSION: web.RequestKey[ApiVersion] = web.RequestKey("block_version", ApiVersion)
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 
 
 def parse_version(header: str | None) -> ApiVersion:
     """The microversion an ``OpenStack-API-Version`` header asks for (3.0 without one)."""
-    lo, hi = ApiVersion(*MIN_VERSION), ApiVersion(*MAX_VERSION)
-    if not header:
-        return lo
-    wanted = None
-    for part in header.split(","):
-        words = part.strip().split()
-        if len(words) == 2 and words[0].lower() == "volume":
-            wanted = words[1]
-    if wanted is None:
-        return lo
-    if wanted.lower() == "latest":
-        return hi
-    match = _VERSION_RE.match(wanted)
-    if match is None:
-        raise Invalid(f"API Version String {wanted} is of invalid format. Must be of format "
-                      "MajorNum.MinorNum.")
-    version = ApiVersion(int(match.group(1)), int(match.group(2)))
-    if not lo <= version <= hi:
-        raise NotAcceptable(f"Version {version} is not supported by the API. Minimum is "
-                            f"{lo} and maximum is {hi}.")
-    return version
+    return microversion.parse(header, "volume", MIN_VERSION, MAX_VERSION)
 
 
 @web.middleware
@@ -93,7 +57,7 @@ async def microversion_middleware(request: web.Request, handler: Handler) -> web
 
 
 def version(request: web.Request) -> ApiVersion:
-    return request.get(VERSION) or ApiVersion(*MIN_VERSION)
+    return request.get(VERSION) or MIN_VERSION
 
 
 def need_version(request: web.Request, minor: int, what: str) -> None:

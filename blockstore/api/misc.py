@@ -32,8 +32,8 @@ V = "/v3/{project_id}"
 def version_entry(base: str) -> dict[str, Any]:
     return {
         "id": "v3.0", "status": "CURRENT", "updated": "2023-08-31T00:00:00Z",
-        "min_version": f"{MIN_VERSION[0]}.{MIN_VERSION[1]}",
-        "version": f"{MAX_VERSION[0]}.{MAX_VERSION[1]}",
+        "min_version": str(MIN_VERSION),
+        "version": str(MAX_VERSION),
         "links": [{"rel": "self", "href": f"{base}/v3/"}],
         "media-types": [{"base": "application/json",
                          "type": "application/vnd.openstack.volume+json;version=3"}],

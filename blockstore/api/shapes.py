@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from blockstore.api.base import ApiVersion
+from common.microversion import ApiVersion
 
 CREATE, UPDATE, SHOW, LIST, DETAIL = "create", "update", "show", "list", "detail"
 

@@ -17,9 +17,10 @@ from aiohttp import web
 
 from blockstore import models as m
 from blockstore.api import shapes
-from blockstore.api.base import ApiVersion, project_url, state, version
+from blockstore.api.base import project_url, state, version
 from blockstore.core.admin import volume_host
 from blockstore.policy import Caller
+from common.microversion import ApiVersion
 
 # the extra specs a non-admin sees of a volume type (Cinder's user-visible ones)
 USER_VISIBLE_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")

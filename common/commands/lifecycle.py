@@ -15,7 +15,7 @@ from common.config import StrataConfig
 from common.health import probe, wait_until
 from common.openrc import write_openrc_files
 from common.services import ServiceSpec, enabled_services
-from common.supervisor import START_TIMEOUT, StartupError, Supervisor, child_env
+from common.supervisor import START_TIMEOUT, StartupError, Supervisor, child_env, down_reason
 
 
 def _shown(path: Path) -> str:
@@ -27,13 +27,16 @@ def _shown(path: Path) -> str:
 
 
 def service_lines(cfg: StrataConfig, specs: list[ServiceSpec]) -> tuple[list[str], bool]:
-    """One line per service (name, up/DOWN, URL) and whether all are up."""
+    """One line per service (name, up/DOWN, URL, and why an optional service could not
+    start) and whether all are up, optional services that cannot run here aside."""
     width = max([len(s.name) for s in specs] + [8])
     lines, all_up = [], True
     for spec in specs:
         up = probe(spec.health_url(cfg))
-        all_up = all_up and up
-        lines.append(f"  {spec.name:<{width}}  {'up' if up else 'DOWN':<4}  {spec.base_url(cfg)}")
+        why = None if up or not spec.optional else down_reason(cfg, spec.name)
+        all_up = all_up and (up or why is not None)
+        line = f"  {spec.name:<{width}}  {'up' if up else 'DOWN':<4}  {spec.base_url(cfg)}"
+        lines.append(line + (f"  ({why})" if why else ""))
     return lines, all_up
 
 

@@ -87,9 +87,12 @@ def build_app(cfg: StrataConfig) -> web.Application:
         if net.dataplane:
             plane = await load_dataplane(cfg.network_instance(), cfg.var_path / "network")
             if plane is not None:
+                # guests' metadata requests go to compute's metadata service, when
+                # this cloud runs one
+                socket = metadata_socket(cfg) if cfg.compute.enabled else ""
                 st.agent = HostAgent(db, plane, instance=cfg.network_instance(),
                                      host=st.host, resync_interval=net.resync_interval,
-                                     metadata_socket=metadata_socket(cfg))
+                                     metadata_socket=socket)
         else:
             log.info("the network data path is off ([network] dataplane = false)")
         app[STATE] = st

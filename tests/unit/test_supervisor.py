@@ -21,12 +21,13 @@ import pytest
 
 from common import daemon, debpkg
 from common.cli import build_parser, discover
+from common.commands.lifecycle import service_lines
 from common.commands.testing import run_steps
 from common.config import StrataConfig
 from common.health import probe
 from common.openrc import write_openrc_files
 from common.services import ServiceSpec, all_services
-from common.supervisor import StartupError, Supervisor, describe_exit, tail
+from common.supervisor import StartupError, Supervisor, describe_exit, down_reason, tail
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +135,31 @@ async def test_a_child_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     assert proc is not None and proc.returncode == -signal.SIGKILL
 
 
+async def test_an_optional_service_that_cannot_start_is_down_and_the_rest_goes_on(
+        tmp_path: Path) -> None:
+    sup, cfg = make_supervisor(tmp_path, "serve")
+    (tmp_path / "mods" / "fakeopt.py").write_text(
+        "import sys\nprint('fakeopt cannot start: no hypervisor here', flush=True)\n"
+        "sys.exit(2)\n")
+    optional = ServiceSpec(name="opt", module="fakeopt", section="compute", optional=True)
+    cfg.compute.port = free_port()
+    sup = Supervisor(cfg, [FAKE, optional], sup.env, out=sup.out)
+    ready = asyncio.Event()
+    task = asyncio.create_task(sup.run(on_ready=ready.set))
+    await asyncio.wait_for(ready.wait(), 30)
+    reason = down_reason(cfg, "opt")
+    assert reason == ("exited with status 2 while starting: fakeopt cannot start: "
+                      "no hypervisor here")
+    lines, all_up = await asyncio.to_thread(service_lines, cfg, [FAKE, optional])
+    assert all_up  # the optional service that cannot run here does not count
+    assert any(" DOWN " in ln and reason in ln for ln in lines)
+    assert any("fake" in ln and " up " in ln for ln in lines)
+    sup.request_stop()
+    assert await asyncio.wait_for(task, 30) == 0
+    output = (tmp_path / "supervisor.out").read_text()
+    assert "opt is DOWN (exited with status 2" in output and "restarting" not in output
+
+
 def test_tail_and_describe_exit(tmp_path: Path) -> None:
     log = tmp_path / "x.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))
@@ -189,9 +215,11 @@ def test_services_declare_debian_packages() -> None:
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
                                        "proxy", "imagestore", "blockstore", "network",
                                        "compute", "ec2", "dashboard"]
-    # compute stays off until its API exists; its entry installs and starts libvirt.
+    # compute runs by default, optional (a host without libvirt runs the rest); its entry
+    # installs and starts libvirt.
     compute = specs[-3]
-    assert not compute.enabled(StrataConfig())
+    assert compute.enabled(StrataConfig()) and compute.optional
+    assert not any(s.optional for s in specs if s is not compute)
     assert "libvirt-daemon-system" in compute.debian_packages
     assert compute.prepare == "compute.host:prepare"
     # the dashboard is on by default, publishes nothing in the catalog, needs no package

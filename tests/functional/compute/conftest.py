@@ -1,11 +1,11 @@
-"""Fixtures for the hypervisor layer: the tiny guest (built once per machine, cached),
-libvirtd (the system one, started when missing), a unique domain name prefix per
-session, throwaway bridges, and guest disks made from the tiny guest."""
+"""Fixtures for the compute tests: the API as demo and admin on the cloud of the
+module that asks; for the hypervisor layer the tiny guest (built once per machine,
+cached), libvirtd (the system one, started when missing), a unique domain name prefix
+per session, throwaway bridges, and guest disks made from the tiny guest."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -17,13 +17,18 @@ from compute.host import ensure_libvirtd
 from compute.tinyguest import TinyGuest, TinyGuestError, build
 from compute.virt import configdrive
 from compute.virt.driver import DirectBoot, Disk, InstanceSpec, LocalDisk, Nic
+from tests.functional.compute.compute_server import ComputeCloud, Nova, unavailable
 
 
-def _unavailable(reason: str) -> None:
-    """Skip with the reason; under CI a missing hypervisor is a failure, not a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+@pytest.fixture(scope="module")
+def demo(cloud: ComputeCloud) -> Nova:
+    """The compute API as ``demo``, on the ``cloud`` of the module that asks."""
+    return cloud.nova("demo")
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: ComputeCloud) -> Nova:
+    return cloud.nova("admin")
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +36,7 @@ def tiny_guest() -> TinyGuest:
     try:
         return build()
     except TinyGuestError as exc:
-        _unavailable(f"the tiny guest cannot be built here: {exc}")
+        unavailable(f"the tiny guest cannot be built here: {exc}")
         raise
 
 
@@ -39,7 +44,7 @@ def tiny_guest() -> TinyGuest:
 def libvirt_ready() -> str:
     why = ensure_libvirtd()
     if why:
-        _unavailable(f"libvirt cannot run here: {why}")
+        unavailable(f"libvirt cannot run here: {why}")
     return "qemu:///system"
 
 

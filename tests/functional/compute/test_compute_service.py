@@ -1,4 +1,4 @@
-"""``python -m compute``: the placeholder service starts on a host where libvirt runs,
+"""``python -m compute``: the compute service starts on a host where libvirt runs,
 and refuses to start, saying why, where it cannot run guests."""
 
 from __future__ import annotations

@@ -91,16 +91,17 @@ class NetworkCloud(ImageCloud):
                          f"/roles/{role}", headers=h, timeout=30)
         assert g.status_code == 204, g.text
 
-    def osc(self, who: str, *args: str, check: bool = True) -> Any:
+    def osc(self, who: str, *args: str, check: bool = True, timeout: float = 120) -> Any:
         """``openstack <args> -f json`` as ``who``; the parsed output (None when empty)."""
         r = subprocess.run(["openstack", *args, "-f", "json"], env=self.client_env(who),
-                           capture_output=True, text=True, timeout=120, check=False)
+                           capture_output=True, text=True, timeout=timeout, check=False)
         assert r.returncode == 0, f"openstack {' '.join(args)}: {r.stdout}{r.stderr}"
         return json.loads(r.stdout) if r.stdout.strip() else None
 
-    def osc_plain(self, who: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def osc_plain(self, who: str, *args: str,
+                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["openstack", *args], env=self.client_env(who),
-                              capture_output=True, text=True, timeout=120, check=False)
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,55 @@
+"""What a guest is told about itself: one source for its config drive and the metadata
+service, so both say the same (``meta_data.json``, ``user_data``,
+``network_data.json``, ``vendor_data.json``, the EC2 ``meta-data``)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compute import models as m
+from compute.virt.configdrive import ConfigDriveData
+
+
+def ec2_id(kind: str, uuid: str) -> str:
+    """A stable EC2-style id (``i-0123abcd``) for a server or image uuid."""
+    return f"{kind}-{uuid.replace('-', '')[:8]}"
+
+
+def drive_data(inst: m.Instance, *, network_data: Mapping[str, Any] | None = None,
+               local_ipv4: str = "", public_ipv4: str = "",
+               vendor_data: Mapping[str, Any] | None = None) -> ConfigDriveData:
+    keys = {inst.key_name: inst.key_data} if inst.key_name and inst.key_data else {}
+    user_data = base64.b64decode(inst.user_data) if inst.user_data else None
+    files = tuple((path, base64.b64decode(data)) for path, data in inst.personality or [])
+    return ConfigDriveData(
+        uuid=inst.uuid, name=inst.display_name, hostname=inst.hostname,
+        project_id=inst.project_id, availability_zone=inst.availability_zone or "",
+        launch_index=inst.launch_index, public_keys=keys, user_data=user_data,
+        meta=dict(inst.metadata_ or {}), network_data=dict(network_data or {
+            "links": [], "networks": [], "services": []}),
+        vendor_data=dict(vendor_data or {}), files=files,
+        ec2_instance_id=ec2_id("i", inst.uuid),
+        ami_id=ec2_id("ami", inst.image_ref) if inst.image_ref else "",
+        instance_type=str((inst.flavor or {}).get("name", "")),
+        reservation_id=inst.reservation_id,
+        security_groups=tuple(g["name"] for g in inst.security_groups or []),
+        local_ipv4=local_ipv4, public_ipv4=public_ipv4)
+
+
+def find_by_ip(s: Session, ip: str, network_ids: Sequence[str]) -> m.Instance | None:
+    """The live server whose port holds ``ip`` on one of ``network_ids``."""
+    if not network_ids:
+        return None
+    rows = s.scalars(select(m.VirtualInterface).where(
+        m.VirtualInterface.network_id.in_(list(network_ids))))
+    for vif in rows:
+        if any(a.get("ip_address") == ip for a in vif.fixed_ips):
+            inst = s.get(m.Instance, vif.instance_uuid)
+            if inst is not None and not inst.deleted:
+                return inst
+    return None
