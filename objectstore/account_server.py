@@ -25,7 +25,7 @@ from common import timestamp as tsmod
 from objectstore.db import AccountBroker, BrokerInfo
 from objectstore.db_server import DbServer, Meta, Route, listing_body
 from objectstore.errors import RecentlyDeleted
-from objectstore.listing import ListingParams, header_int, require_timestamp
+from objectstore.listing import DbRequest, ListingParams, header_int, require_timestamp
 from objectstore.protocol import ACCOUNT_ROUTE, ACCOUNT_ROW_ROUTE
 
 
@@ -45,13 +45,13 @@ class AccountServer(DbServer[AccountBroker]):
                 "X-Account-Object-Count": str(info.object_count),
                 "X-Account-Bytes-Used": str(info.bytes_used)}
 
-    def put_existing(self, broker: AccountBroker, ts: str,
+    def put_existing(self, broker: AccountBroker, req: DbRequest, ts: str,
                      meta: Meta) -> tuple[int, BrokerInfo]:
         info = broker.get_info()
         if broker.info_deleted(info):  # not re-created until reaped
             raise RecentlyDeleted("Recently deleted\n", self.deleted_headers(info))
+        broker.update_metadata(meta, self.limits(req))
         broker.update_put_timestamp(ts)
-        broker.update_metadata(meta)
         return 202, info
 
     def list_json(self, broker: AccountBroker, params: ListingParams) -> bytes:

@@ -69,11 +69,11 @@ class ContainerServer(DbServer[ContainerBroker]):
         return {"X-Container-Object-Count": str(info.object_count),
                 "X-Container-Bytes-Used": str(info.bytes_used)}
 
-    def put_existing(self, broker: ContainerBroker, ts: str,
+    def put_existing(self, broker: ContainerBroker, req: DbRequest, ts: str,
                      meta: Meta) -> tuple[int, BrokerInfo]:
         was_deleted = broker.is_deleted()
+        broker.update_metadata(meta, self.limits(req))
         broker.update_put_timestamp(ts)
-        broker.update_metadata(meta)
         info = broker.get_info()
         if broker.info_deleted(info):
             raise Conflict(CONFLICT)  # an older PUT than the delete that holds

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from common import timestamp as tsmod
 from common.errors import BadRequest, InsufficientStorage, NotFound, PreconditionFailed, Unavailable
-from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, Metadata
+from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, InvalidMetadata, Metadata
 from objectstore.db.base import UnsupportedSchema
 from objectstore.node import NODE, DeviceError, NodeContext
 from rings.hashing import hash_path
@@ -178,6 +178,8 @@ def db_handler(handler: Handler) -> Handler:
             raise BadRequest(f"{exc}\n") from None
         except DatabaseNotFound:
             raise NotFound("Not Found\n") from None
+        except InvalidMetadata as exc:
+            raise BadRequest(str(exc)) from None
         except UnsupportedSchema as exc:
             raise Unavailable(f"{exc}\n") from None
 

@@ -60,6 +60,10 @@ class NodeContext:
     conn_timeout: float = 2.0
     workers: int = 8
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
+    # Swift's limits on an account's or container's user metadata, stored and new
+    # together (the proxy's max_meta_count / max_meta_overall_size)
+    max_meta_count: int = 90
+    max_meta_overall_size: int = 4096
     executor: ThreadPool = field(init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)

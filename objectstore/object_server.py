@@ -266,14 +266,30 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
                name: str, if_delete_at: str | None) -> bool:
-    """Write a tombstone unless something newer is there (409) or ``if_delete_at`` is
-    not the object's (412); whether a live object was there."""
+    """Write a tombstone unless something newer is there (409); whether a live object
+    was there. With ``if_delete_at`` (the expirer's, or a client's), as Swift's object
+    server: 400 when it is no time, 404 when nothing was ever here, 412 unless it is
+    the object's X-Delete-At, and an expired object counts as there."""
     st = backend.state(device, part, obj_hash)
-    if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
-        raise PreconditionFailed("")
+    wanted = None
+    if if_delete_at is not None:
+        try:
+            wanted = tsmod.normalize(if_delete_at)
+        except tsmod.BadTimestamp:
+            raise BadRequest("Bad X-If-Delete-At header value") from None
+        if not st.newest:
+            raise Missing()
     if st.newest and st.newest >= ts:
         raise superseded(st.newest)
-    existed = st.exists and not expired(st)
+    if wanted is not None:
+        have = st.metadata.get("X-Delete-At") if st.exists else None
+        try:
+            matches = tsmod.normalize(have or 0) == wanted
+        except tsmod.BadTimestamp:
+            matches = False
+        if not matches:
+            raise PreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
+    existed = st.exists and (wanted is not None or not expired(st))
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
     return existed
 

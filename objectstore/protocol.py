@@ -69,6 +69,8 @@ BACKEND_PREFIX = "x-backend-"
 # older than what is there: the timestamp of the newest file the node holds.
 BACKEND_TIMESTAMP = "X-Backend-Timestamp"
 BACKEND_DATA_TIMESTAMP = "X-Backend-Data-Timestamp"
+# On the 404 of a deleted account or container DB: when it was deleted.
+BACKEND_DELETE_TIMESTAMP = "X-Backend-Delete-Timestamp"
 # The container replica an object server tells about a write (one per object replica).
 CONTAINER_HOST = "X-Backend-Container-Host"
 CONTAINER_DEVICE = "X-Backend-Container-Device"

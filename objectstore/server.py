@@ -85,7 +85,8 @@ def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
     return NodeContext(devices=node_root(cfg, node), hash_prefix=cfg.hash_prefix(),
                        hash_suffix=cfg.hash_suffix(), node_timeout=osc.node_timeout,
                        conn_timeout=osc.conn_timeout, workers=osc.io_threads,
-                       reclaim_age=osc.reclaim_age)
+                       reclaim_age=osc.reclaim_age, max_meta_count=cfg.proxy.max_meta_count,
+                       max_meta_overall_size=cfg.proxy.max_meta_overall_size)
 
 
 async def serve(cfg: config_mod.StrataConfig, node: int) -> None:

@@ -79,6 +79,47 @@ class UnsupportedSchema(DatabaseError):
     """The file was written by a newer schema than this code knows."""
 
 
+class InvalidMetadata(DatabaseError):
+    """A metadata change would break Swift's limits; the message says which."""
+
+
+@dataclass(frozen=True)
+class MetadataLimits:
+    """Swift's limits on a DB's user metadata (``X-<Kind>-Meta-*``), counted over
+    what is stored and what a request adds, as ``/info`` advertises them."""
+
+    max_count: int = 90
+    max_overall_size: int = 4096
+    user_prefixes: tuple[str, ...] = ("x-account-meta-", "x-container-meta-")
+
+    def check(self, metadata: Metadata) -> None:
+        """:class:`InvalidMetadata` (with Swift's words) when ``metadata`` breaks them."""
+        count = size = 0
+        for key, (value, _ts) in metadata.items():
+            if not (_utf8(key) and _utf8(value)):
+                raise InvalidMetadata("Metadata must be valid UTF-8")
+            low = key.lower()
+            prefix = next((p for p in self.user_prefixes if low.startswith(p)), None)
+            if prefix is None or value == "":
+                continue
+            count += 1
+            size += len(key[len(prefix):].encode()) + len(value.encode())
+        if count > self.max_count:
+            raise InvalidMetadata(f"Too many metadata items; max {self.max_count}")
+        if size > self.max_overall_size:
+            raise InvalidMetadata(f"Total metadata too large; max {self.max_overall_size}")
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 Metadata = dict[str, list[str]]  # key -> [value, timestamp]; value "" = deleted key
 
 
@@ -217,14 +258,18 @@ class DatabaseBroker:
     # -- creation -----------------------------------------------------------
 
     def initialize(self, put_timestamp: str, account: str, container: str | None = None,
-                   metadata: dict[str, tuple[str, str]] | None = None) -> None:
-        """Create the DB file; :class:`DatabaseAlreadyExists` when it is there already."""
+                   metadata: dict[str, tuple[str, str]] | None = None,
+                   limits: MetadataLimits | None = None) -> None:
+        """Create the DB file; :class:`DatabaseAlreadyExists` when it is there already,
+        :class:`InvalidMetadata` when ``metadata`` breaks ``limits``."""
         if self.path.exists():
             raise DatabaseAlreadyExists(str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
         md: Metadata = {}
         merge_metadata(md, metadata or {})
+        if limits is not None:
+            limits.check(md)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
         now = tsmod.now()
         try:
             conn = self._connect(tmp, create=True)
@@ -317,8 +362,11 @@ class DatabaseBroker:
                                           .fetchone()[0])
             return result
 
-    def update_metadata(self, updates: dict[str, tuple[str, str]]) -> bool:
-        """Merge ``{key: (value, timestamp)}``; per key the newer timestamp wins."""
+    def update_metadata(self, updates: dict[str, tuple[str, str]],
+                        limits: MetadataLimits | None = None) -> bool:
+        """Merge ``{key: (value, timestamp)}``; per key the newer timestamp wins.
+        With ``limits``, a merge that would break them changes nothing and raises
+        :class:`InvalidMetadata` (Swift's ``validate_metadata``)."""
         if not updates:
             return False
         with self._write() as conn:
@@ -326,6 +374,8 @@ class DatabaseBroker:
                                            .fetchone()[0])
             if not merge_metadata(current, updates):
                 return False
+            if limits is not None:
+                limits.check(current)
             conn.execute("UPDATE info SET metadata = ?", (json.dumps(current),))
             return True
 
