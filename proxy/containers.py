@@ -19,9 +19,9 @@ from proxy.auth import (
 from proxy.backend import node_addr, node_path, open_read
 from proxy.errors import fail
 from proxy.pipeline import SwiftRequest, SwiftResponse
-from proxy.quorum import decide
+from proxy.quorum import decide, read_failure
 from proxy.request import SwiftPath, check_metadata
-from proxy.state import ProxyState, answers_only, new_timestamp, read_nodes
+from proxy.state import ProxyState, answers_only, new_timestamp
 
 LISTING_PARAMS = ("prefix", "delimiter", "marker", "end_marker", "limit", "reverse")
 
@@ -107,16 +107,13 @@ async def _read(st: ProxyState, request: SwiftRequest, kind: str, path: SwiftPat
     pl = st.place(kind, path.account, path.container)
     method = "GET" if query is not None else "HEAD"
     qs = "?" + urlencode(query, quote_via=quote) if query else ""
-    async with open_read(st.backend, iter(read_nodes(pl)), method,
+    async with open_read(st.backend, pl, method,
                          lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                              path.container) + qs,
                          {"X-Trans-Id": request.txn},
                          lambda s: s // 100 == 2) as (r, seen):
         if r is None:
-            if any(a.status == 404 for a in seen):
-                return 404, {}, b""
-            statuses = [a.status for a in seen if a.status // 100 == 4]
-            return (statuses[0] if statuses else 503), {}, b""
+            return read_failure(seen, len(pl.primaries)), {}, b""
         return r.status, dict(r.headers), await r.read()
 
 
@@ -194,13 +191,13 @@ async def write(st: ProxyState, request: SwiftRequest, path: SwiftPath, kind: st
     results = await st.backend.fan_out(
         pl, request.method, lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                                 path.container), headers_for)
-    status, _ = decide(answers_only(results), len(pl.primaries))
+    status, agreeing = decide(answers_only(results), len(pl.primaries))
     st.forget(path.account, path.container)
     if status // 100 == 2:
         if request.method == "POST":
             status = 204
         return SwiftResponse.of(status, headers={"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status)
+    raise fail(status, agreeing[0].reason.strip() if status == 400 and agreeing else "")
 
 
 async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:

@@ -22,9 +22,14 @@ from proxy.auth import authorize_object, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail
 from proxy.pipeline import StreamBody, SwiftRequest, SwiftResponse
-from proxy.quorum import decide, write_quorum
-from proxy.request import SwiftPath, check_metadata, check_object_put
-from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
+from proxy.quorum import Answer, decide, read_failure, write_quorum
+from proxy.request import (
+    SwiftPath,
+    check_delete_headers,
+    check_object_post,
+    check_object_put,
+)
+from proxy.state import Info, ProxyState, answers_only, new_timestamp
 from rings.ring import Node
 
 CHUNK = 1 << 20
@@ -49,7 +54,7 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn}
     for k, v in request.headers.items():
         lk = k.lower()
-        if is_stored(lk) or lk in ("content-type", "etag"):
+        if is_stored(lk) or lk in ("content-type", "etag", "x-if-delete-at"):
             h[k] = v
     # The length the body is checked against (a request made inside the proxy, e.g.
     # by the S3 front, has no Content-Length header): with it a small object reaches
@@ -59,9 +64,6 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     if "Content-Type" not in h and request.method == "PUT":
         guessed = mimetypes.guess_type(path.obj or "")[0]
         h["Content-Type"] = guessed or "application/octet-stream"
-    after = request.headers.get("X-Delete-After")
-    if after is not None:
-        h["X-Delete-At"] = str(int(time.time()) + int(after))
     return h
 
 
@@ -96,10 +98,12 @@ async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
         return await get_object(st, request, path)
     if method == "PUT":
         check_object_put(request.headers, request.content_length, st.cfg.proxy)
+        check_delete_headers(request.headers, time.time())
         await container_or_deny(st, request)
         return await put_object(st, request, path)
     if method == "POST":
-        check_metadata(request.headers, "object", st.cfg.proxy)
+        check_object_post(request.headers, st.cfg.proxy)
+        check_delete_headers(request.headers, time.time())
         await container_or_deny(st, request)
         return await post_or_delete(st, request, path)
     if method == "DELETE":
@@ -178,7 +182,7 @@ async def put_object(st: ProxyState, request: SwiftRequest,
             "Content-Type": "text/html; charset=UTF-8", "X-Timestamp": ts})
     if status == 409:
         return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
+    raise fail(status, node_words(status, agreeing))
 
 
 async def get_object(st: ProxyState, request: SwiftRequest,
@@ -196,13 +200,11 @@ async def get_object(st: ProxyState, request: SwiftRequest,
     stack = contextlib.AsyncExitStack()
     try:
         r, seen = await stack.enter_async_context(open_read(
-            st.backend, iter(read_nodes(pl)), request.method,
+            st.backend, pl, request.method,
             lambda n: node_path(OBJECTS, n, pl.part, path.account, path.container, path.obj),
             fwd, good))
         if r is None:
-            if any(a.status == 404 for a in seen):
-                raise fail(404)
-            raise fail(503)
+            raise fail(read_failure(seen, len(pl.primaries)))
         headers = client_headers(r.headers)
         if r.status in (304, 412, 416):
             body = await r.read()
@@ -244,4 +246,9 @@ async def post_or_delete(st: ProxyState, request: SwiftRequest,
         return SwiftResponse.of(status, {"Content-Type": "text/html; charset=UTF-8"})
     if request.method == "POST" and status == 202:
         return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
+    raise fail(status, node_words(status, agreeing))
+
+
+def node_words(status: int, agreeing: list[Answer]) -> str:
+    """What the nodes said of a refused write, for the 400s and 412s Swift words."""
+    return agreeing[0].reason.strip() if status in (400, 412) and agreeing else ""

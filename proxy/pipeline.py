@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader, hdrs, web
 from multidict import CIMultiDict, MultiDict
 
 from common.http import ApiError, client_gone
@@ -271,9 +271,22 @@ def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
         env={"raw_path": request.raw_path.split("?", 1)[0]})
 
 
+class NoContent(web.Response):
+    """A 204 that says ``Content-Length: 0``, as Swift's do (aiohttp leaves it out)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self._headers[hdrs.CONTENT_LENGTH] = "0"
+
+
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
     """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
     resp.headers = without_sysmeta(resp.headers.items())
+    if resp.status == 204:
+        headers = CIMultiDict(resp.headers)
+        headers.pop("Content-Length", None)
+        await resp.close()
+        return NoContent(status=204, headers=headers)
     if isinstance(resp.body, bytes) and request.method != "HEAD":
         headers = CIMultiDict(resp.headers)
         headers.pop("Content-Length", None)

@@ -29,12 +29,26 @@ from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
 from proxy.errors import fail, map_error, swift_error
-from proxy.request import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME, parse_path
+from proxy.httpserver import ProxyRunner
+from proxy.request import (
+    MAX_ACCOUNT_NAME,
+    MAX_CONTAINER_NAME,
+    MAX_HEADER_SIZE,
+    MAX_OBJECT_NAME,
+    parse_path,
+    valid_utf8,
+)
 from proxy.s3.front import s3_api
 from proxy.state import STATE, ProxyState
 from rings.ring import Ring
 
 log = logging.getLogger(__name__)
+
+# What the proxy's client reads from a node: a header line (name and a value of
+# up to Swift's limit, which every write is held to), and how many headers (an
+# object's or a DB's metadata, at most max_meta_count of them, plus the rest).
+NODE_HEADER_LIMIT = 4 * MAX_HEADER_SIZE
+NODE_HEADER_COUNT = 1024
 
 
 def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:
@@ -64,14 +78,23 @@ def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:
     }
 
 
+def _dropped(key: str, value: str) -> bool:
+    """Headers a client request loses at the door: every ``X-Backend-*`` (clients
+    never speak for the backend), and a value that is not UTF-8 in any header but
+    metadata and Content-Type, which the write checks refuse with Swift's 400."""
+    k = key.lower()
+    if k.startswith(BACKEND_PREFIX):
+        return True
+    return not valid_utf8(value) and not (k == "content-type" or "-meta-" in k)
+
+
 async def swift_api(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
-    # Clients never speak for the backend: drop every X-Backend-* header.
-    if any(k.lower().startswith(BACKEND_PREFIX) for k in request.headers):
+    if any(_dropped(k, v) for k, v in request.headers.items()):
         clean = request.headers.copy()
-        for k in list(clean):
-            if k.lower().startswith(BACKEND_PREFIX):
-                del clean[k]
+        for k, v in list(clean.items()):
+            if _dropped(k, v):
+                clean.popall(k, None)
         request = request.clone(headers=clean)
     path = parse_path(request.raw_path)
     caller = await identify(request, st.validator)
@@ -97,6 +120,14 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response(doc)
 
 
+async def echo_keep_alive(request: web.Request, response: web.StreamResponse) -> None:
+    """``Connection: keep-alive`` back to a client that asked for it, as Swift's
+    server answers (aiohttp says it only to HTTP/1.0 clients)."""
+    if request.keep_alive and "Connection" not in response.headers and \
+            request.headers.get("Connection", "").lower() == "keep-alive":
+        response.headers["Connection"] = "keep-alive"
+
+
 def build_app(cfg: config_mod.StrataConfig) -> web.Application:
     app = make_app(AppSettings(
         service="proxy", error_format=swift_error, max_body=cfg.proxy.max_file_size + 1,
@@ -109,6 +140,10 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256,
                                            ttl_dns_cache=300),
             auto_decompress=False, read_bufsize=1 << 20,
+            # whatever a node may send: header values up to Swift's limit, and
+            # an object's or a DB's headers of every kind together
+            max_line_size=NODE_HEADER_LIMIT, max_field_size=NODE_HEADER_LIMIT,
+            max_headers=max(NODE_HEADER_COUNT, 2 * cfg.proxy.max_meta_count + 128),
             cookie_jar=aiohttp.DummyCookieJar())  # no cookies between our services
         rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
                             reload_interval=15.0) for kind in RING_TYPES}
@@ -130,11 +165,13 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
         raise fail(405)
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(echo_keep_alive)
     app.router.add_get("/info", info)
     app.router.add_get("/auth/v1.0", auth_v1)
     app.router.add_get("/auth/v1.0/", auth_v1)
-    app.router.add_route("*", "/v1/{tail:.*}", swift_api)
-    app.router.add_route("*", "/v1.0/{tail:.*}", swift_api)
+    for version in ("/v1", "/v1.0"):
+        app.router.add_route("*", version, swift_api)  # 412 Bad URL, as Swift
+        app.router.add_route("*", version + "/{tail:.*}", swift_api)
     app.router.add_route("*", "/{tail:.*}", s3_api)  # everything else: the S3 front
     return app
 
@@ -155,7 +192,7 @@ async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
     assert task is not None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    runner = web.AppRunner(app, **RUNNER_OPTIONS)
+    runner = ProxyRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

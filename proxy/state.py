@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -12,10 +10,10 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.config import StrataConfig
 from identity.client import TokenValidator
-from proxy.backend import Backend, Placement, node_path, open_read, shuffled
+from proxy.backend import Backend, Placement, node_path, open_read
 from proxy.pipeline import Pipeline
-from proxy.quorum import Answer
-from rings.ring import Node, Ring
+from proxy.quorum import Answer, read_failure
+from rings.ring import Ring
 
 INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
 
@@ -63,27 +61,18 @@ class ProxyState:
             return hit[1]
         kind = "account" if container is None else "container"
         pl = self.place(kind, account, container)
-        async with open_read(self.backend, iter(read_nodes(pl)), "HEAD",
+        async with open_read(self.backend, pl, "HEAD",
                              lambda n: node_path(f"{kind}s", n, pl.part, account, container),
                              {"X-Trans-Id": txn}, lambda s: s // 100 == 2) as (r, seen):
             if r is not None:
                 info = Info(r.status, dict(r.headers))
             else:
-                info = Info(404 if any(a.status == 404 for a in seen) else 503)
+                info = Info(read_failure(seen, len(pl.primaries)))
         if info.exists:  # a 404 is never cached: the container may be created next
             self._info[key] = (now + INFO_TTL, info)
         if len(self._info) > 100000:
             self._info.clear()
         return info
-
-
-def read_nodes(pl: Placement) -> Iterator[Node]:
-    """Replicas to read from, in order: the primaries shuffled, then as many handoffs.
-
-    Lazy: the handoffs (a walk of the ring) are only looked up when every primary
-    failed, not for each of the reads a primary answers."""
-    yield from shuffled(pl.primaries)
-    yield from itertools.islice(pl.handoffs(), len(pl.primaries))
 
 
 def new_timestamp() -> str:
