@@ -171,10 +171,14 @@ class DbServer(ABC, Generic[B]):
             pass
         return self.put_existing(broker, req, ts, meta)
 
+    def put_metadata(self, request: web.Request, ts: str) -> Meta:
+        """What a PUT of the DB stores (its metadata headers; a kind may add more)."""
+        return self.metadata(request, ts)
+
     async def put(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         ts = require_timestamp(request.headers)
-        meta = self.metadata(request, ts)
+        meta = self.put_metadata(request, ts)
         status, info = await req.node.run(self._put, self.broker(req), req, ts, meta)
         await self.changed(request, req, info, ts)
         return web.Response(status=status)

@@ -64,6 +64,8 @@ class NodeContext:
     # together (the proxy's max_meta_count / max_meta_overall_size)
     max_meta_count: int = 90
     max_meta_overall_size: int = 4096
+    # The storage policies' names, by index (the account server shows them)
+    policies: tuple[str, ...] = ("Policy-0",)
     executor: ThreadPool = field(init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)

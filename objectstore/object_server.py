@@ -23,6 +23,7 @@ from common.errors import (
     InsufficientStorage,
     LengthRequired,
     PreconditionFailed,
+    Unavailable,
     Unprocessable,
 )
 from common.ranges import (
@@ -50,8 +51,10 @@ from objectstore.protocol import (
     BACKEND_DATA_TIMESTAMP,
     BACKEND_TIMESTAMP,
     OBJECT_ROUTE,
+    OPEN_EXPIRED,
     OVERRIDE_BACKEND,
     OVERRIDE_SYSMETA,
+    POLICY_INDEX,
     SMALL_BODY,
     is_stored,
 )
@@ -61,6 +64,8 @@ from rings.hashing import hash_path
 log = logging.getLogger(__name__)
 
 BACKEND: web.AppKey[ObjectBackend] = web.AppKey("object_backend", ObjectBackend)
+# every storage policy's store, by index (BACKEND is policy 0's)
+BACKENDS: web.AppKey[dict[int, ObjectBackend]] = web.AppKey("object_backends", dict)
 UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", ContainerUpdates)
 
 # Objects up to this size are read whole and checked against their ETag before
@@ -77,7 +82,8 @@ class Req:
     def __init__(self, request: web.Request) -> None:
         mi = request.match_info
         self.node: NodeContext = request.app[NODE]
-        self.backend = request.app[BACKEND]
+        self.policy = policy_of(request)
+        self.backend = backend_for(request.app, self.policy)
         self.device = mi["device"]
         self.part = mi["part"]
         self.account, self.container, self.obj = mi["account"], mi["container"], mi["obj"]
@@ -112,6 +118,23 @@ class Req:
             log.error("quarantining %s: %s", self.name, exc)
             await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
             return ObjectState(), None
+
+
+def policy_of(request: web.Request) -> int:
+    """The storage policy a request names (0 when none); 400 when it is no number."""
+    value = request.headers.get(POLICY_INDEX, "0")
+    if not value.isdigit():
+        raise BadRequest(f"bad {POLICY_INDEX}: {value!r}")
+    return int(value)
+
+
+def backend_for(app: web.Application, policy: int) -> ObjectBackend:
+    """Policy ``policy``'s store; 503 for a policy this node does not know (a newer
+    configuration than its own)."""
+    backend = app[BACKENDS].get(policy)
+    if backend is None:
+        raise Unavailable(f"No policy with index {policy}")
+    return backend
 
 
 def _load(backend: ObjectBackend, device: str, part: str, obj_hash: str,
@@ -248,10 +271,13 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
 
 
 def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any]) -> str | None:
+                 body: bytes, metadata: dict[str, Any], only_new: bool) -> str | None:
     """Check for a newer version, then create, write, fsync and place a small object,
     all in one trip to the thread pool. Returns the newer timestamp if one exists."""
-    newest = backend.state(device, part, obj_hash).newest
+    st = backend.state(device, part, obj_hash)
+    if only_new:
+        refuse_existing(st)
+    newest = st.newest
     if newest and newest >= ts:
         return newest
     writer = backend.writer(device)
@@ -262,6 +288,19 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
         writer.abort()
         raise
     return None
+
+
+def only_new(request: web.Request) -> bool:
+    """``If-None-Match: *``: the PUT may only create the object (the proxy refuses
+    any other value)."""
+    value = request.headers.get("If-None-Match")
+    return value is not None and "*" in (t.strip() for t in value.split(","))
+
+
+def refuse_existing(st: ObjectState) -> None:
+    """412 for ``If-None-Match: *`` when the object is here (and not expired)."""
+    if st.exists and not expired(st):
+        raise PreconditionFailed("")
 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
@@ -323,12 +362,14 @@ async def _put_object(request: web.Request) -> web.Response:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
-                                   ts, body, metadata)
+                                   ts, body, metadata, only_new(request))
         if newer:
             raise superseded(newer)
         received = length
     else:
         st = await req.state()
+        if only_new(request):
+            refuse_existing(st)
         if st.newest and st.newest >= ts:
             raise superseded(st.newest)
         writer = await req.node.run(req.backend.writer, req.device)
@@ -348,17 +389,22 @@ async def _put_object(request: web.Request) -> web.Response:
             if not committed:
                 await req.node.run(writer.abort)
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
-                                req.obj, req.hash, metadata)
+                                req.obj, req.hash, metadata, req.policy)
     await _update_containers(request, req, container_row(request, metadata, {
         "name": req.obj, "created_at": ts, "size": received,
         "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0}))
     return web.Response(status=201, headers={"ETag": etag})
 
 
+def open_expired(request: web.Request) -> bool:
+    """The proxy let this request reach an expired object (X-Open-Expired)."""
+    return request.headers.get(OPEN_EXPIRED, "").lower() in ("true", "1", "yes", "on")
+
+
 async def get_object(request: web.Request) -> web.StreamResponse:
     req = Req(request)
     st, small = await req.load(with_small_body=request.method == "GET")
-    if not st.exists or expired(st):
+    if not st.exists or (expired(st) and not open_expired(request)):
         raise object_missing(st.tombstone_timestamp)
     headers = object_headers(st)
     length = st.length
@@ -474,20 +520,38 @@ async def post_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
     st = await req.state()
-    if not st.exists or expired(st):
+    if not st.exists or (expired(st) and not open_expired(request)):
         raise object_missing(st.tombstone_timestamp)
     if st.newest and st.newest >= ts:
         raise superseded(st.newest)
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
+    stored_type = str(st.metadata.get("Content-Type", "application/octet-stream"))
+    content_type = stored_type
     if "Content-Type" in request.headers:
-        meta["Content-Type"] = request.headers["Content-Type"]
+        content_type = keep_swift_bytes(request.headers["Content-Type"], stored_type)
+    # the newest POST's file holds the type: one that does not change it keeps it
+    meta["Content-Type"] = content_type
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
         raise BadRequest(str(exc)) from None
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
-                                req.obj, req.hash, meta)
+                                req.obj, req.hash, meta, req.policy)
+    # As Swift's object server: the listing follows a POST (its Content-Type, and
+    # the time of the change as last_modified) with the data's size and ETag.
+    await _update_containers(request, req, container_row(request, st.metadata, {
+        "name": req.obj, "created_at": ts, "size": st.length, "content_type": content_type,
+        "etag": st.etag, "deleted": 0}))
     return web.Response(status=202)
+
+
+def keep_swift_bytes(new_type: str, stored_type: str) -> str:
+    """A new Content-Type for a large object's manifest keeps the ``;swift_bytes=``
+    its listing size comes from."""
+    _, sep, size = stored_type.rpartition(";swift_bytes=")
+    if sep and ";swift_bytes=" not in new_type:
+        return f"{new_type};swift_bytes={size}"
+    return new_type
 
 
 async def delete_object(request: web.Request) -> web.Response:

@@ -38,8 +38,8 @@ from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
 from objectstore.node import NODE, NodeContext, Pass, each_guarded, load_ring, periodic
-from objectstore.protocol import METADATA_LENGTH, REPLICATION
-from objectstore.replication_server import PREFIX
+from objectstore.protocol import METADATA_LENGTH, REPLICATION, datadir, object_ring
+from objectstore.replication_server import prefix
 from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,13 @@ class ObjectReplicator:
     ip: str
     port: int
     concurrency: int = 4
+    policy: int = 0  # the storage policy whose objects (and ring) this replicates
     hashes_max_age: float = hashes.DEFAULT_MAX_AGE
     _timeout: aiohttp.ClientTimeout = field(init=False)
+
+    @property
+    def prefix(self) -> str:
+        return prefix(self.policy)
 
     def __post_init__(self) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.node.conn_timeout,
@@ -126,7 +131,7 @@ class ObjectReplicator:
         count = self.ring.partition_count
         jobs: list[Job] = []
         for device in await self.node.run(self.node.local_devices):
-            objects = self.node.devices / device / "objects"
+            objects = self.node.devices / device / datadir(self.policy)
             parts = await self.node.run(_partitions, objects)
             dev_id = mine.get(device)
             if dev_id is None and parts:
@@ -134,7 +139,8 @@ class ObjectReplicator:
                             "draining it to the primaries", device)
             for part in parts:
                 if int(part) >= count:
-                    log.warning("%s/objects/%s: no such partition in the ring", device, part)
+                    log.warning("%s/%s/%s: no such partition in the ring", device,
+                                datadir(self.policy), part)
                     continue
                 primaries = self.ring.get_part_nodes(int(part))
                 peers = [n for n in primaries if n["id"] != dev_id]
@@ -171,7 +177,7 @@ class ObjectReplicator:
 
     async def _sync_primary(self, job: Job, peer: Node, local: dict[str, str],
                             stats: ReplicationStats) -> bool:
-        remote = await self._call_json(peer, f"{PREFIX}/{peer['device']}/{job.part}")
+        remote = await self._call_json(peer, f"{self.prefix}/{peer['device']}/{job.part}")
         if remote is None:
             stats.failures += 1
             return False
@@ -196,7 +202,8 @@ class ObjectReplicator:
         if local is None:
             local = await self.node.run(hashes.list_suffix, job.part_dir / suffix,
                                         self._reclaim_before())
-        remote = await self._call_json(peer, f"{PREFIX}/{peer['device']}/{job.part}/{suffix}")
+        remote = await self._call_json(peer,
+                                       f"{self.prefix}/{peer['device']}/{job.part}/{suffix}")
         if remote is None:
             stats.failures += 1
             return False
@@ -248,7 +255,7 @@ class ObjectReplicator:
             log.warning("cannot replicate %s: %s", path, exc)  # the auditor will see it
             return 0
         meta = json.dumps(metadata, separators=(",", ":")).encode()
-        url = (f"http://{_addr(peer)}{PREFIX}/{peer['device']}/{job.part}/"
+        url = (f"http://{_addr(peer)}{self.prefix}/{peer['device']}/{job.part}/"
                f"{obj_hash}/{name}")
         headers = {REPLICATION: "true", METADATA_LENGTH: str(len(meta))}
         try:
@@ -296,10 +303,17 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     osc = cfg.objectstore
 
     def make(app: web.Application) -> Pass | None:
-        ring = load_ring(cfg, "object")
-        if ring is None:
+        replicators = [ObjectReplicator(app[NODE], ring, ip=osc.host,
+                                        port=osc.port + node_number - 1, policy=p.index)
+                       for p in osc.policies()
+                       if (ring := load_ring(cfg, object_ring(p.index))) is not None]
+        if not replicators:
             return None  # no object replication (logged)
-        return ObjectReplicator(app[NODE], ring, ip=osc.host,
-                                port=osc.port + node_number - 1).replicate_once
+
+        async def each_policy() -> None:
+            for replicator in replicators:
+                await replicator.replicate_once()
+
+        return each_policy
 
     return periodic("object replication", osc.replicator_interval, make)
