@@ -19,6 +19,7 @@ from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
+NO_AUTO_TYPE = ("Content-Type",)
 QUEUE_DEPTH = 16  # chunks (up to 1 MiB each) buffered per replica while streaming a PUT
 
 
@@ -93,8 +94,11 @@ class Backend:
                    body: bytes | None = None) -> tuple[Answer, bytes]:
         """One request with a small body; NodeDown when the node cannot be reached."""
         try:
+            # aiohttp would add Content-Type: application/octet-stream to a POST of
+            # no body, which an object server takes as the object's new type
             async with self.session.request(method, node_url(node, path), headers=headers,
-                                            data=body, timeout=self.timeout) as r:
+                                            data=body, timeout=self.timeout,
+                                            skip_auto_headers=NO_AUTO_TYPE) as r:
                 data = await r.read()
                 return Answer(r.status, dict(r.headers), node_addr(node),
                               _reason(r.status, data)), data

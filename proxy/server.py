@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -18,16 +19,18 @@ from common.http import (
     RUNNER_OPTIONS,
     TXN_ID,
     AppSettings,
+    Handler,
     make_app,
     run_service,
     setup_logging,
     swift_txn_id,
 )
 from identity.client import service_validator
-from objectstore.protocol import BACKEND_PREFIX, RING_TYPES, ring_file
+from objectstore.protocol import BACKEND_PREFIX, ring_file, ring_kinds
 from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
+from proxy.domain_remap import Remap, domains, remap
 from proxy.errors import fail, map_error, swift_error
 from proxy.httpserver import ProxyRunner
 from proxy.request import (
@@ -71,10 +74,16 @@ def info_document(cfg: config_mod.StrataConfig) -> dict[str, object]:
             "valid_api_versions": ["v1", "v1.0"],
             "allow_account_management": False,
             "account_autocreate": p.account_autocreate,
-            "policies": [{"name": "default", "default": True, "aliases": "default"}],
+            "allow_open_expired": p.allow_open_expired,
+            "policies": [{"name": pol.name, "aliases": pol.name,
+                          **({"default": True} if pol.default else {})}
+                         for pol in cfg.objectstore.policies()],
             "strict_cors_mode": p.strict_cors_mode,
         },
-        "keystoneauth": {},
+        # account ACLs (X-Account-Access-Control), as tempauth advertises them; the
+        # /auth/v1.0 login is tempauth's too
+        "keystoneauth": {"account_acls": True},
+        "tempauth": {"account_acls": True},
     }
 
 
@@ -88,7 +97,8 @@ def _dropped(key: str, value: str) -> bool:
     return not valid_utf8(value) and not (k == "content-type" or "-meta-" in k)
 
 
-async def swift_api(request: web.Request) -> web.StreamResponse:
+async def swift_api(request: web.Request, remapped: Remap | None = None) -> web.StreamResponse:
+    """A Swift v1 request (``remapped``: one whose host named its account)."""
     st = request.app[STATE]
     if any(_dropped(k, v) for k, v in request.headers.items()):
         clean = request.headers.copy()
@@ -96,10 +106,31 @@ async def swift_api(request: web.Request) -> web.StreamResponse:
             if _dropped(k, v):
                 clean.popall(k, None)
         request = request.clone(headers=clean)
-    path = parse_path(request.raw_path)
+    raw_path = remapped.raw_path if remapped else request.raw_path
+    path = parse_path(raw_path)
     caller = await identify(request, st.validator)
-    req = pipeline.from_aiohttp(request, path, caller, request[TXN_ID])
-    return await pipeline.send(request, await st.pipeline.top(req))
+    req = pipeline.from_aiohttp(request, path, caller, request[TXN_ID], raw_path)
+    resp = await st.pipeline.top(req)
+    if remapped:
+        remapped.rewrite(resp.headers)
+    return await pipeline.send(request, resp)
+
+
+def domain_remapper(cfg: config_mod.StrataConfig) -> Any:
+    """Swift's domain_remap (``proxy.domain_remap``) before any routing: a request to
+    a host under ``storage_domain`` naming an account is a Swift request of the
+    path it stands for, whatever its own path looked like."""
+    suffixes = domains(cfg.proxy.storage_domain)
+    default_prefix = cfg.proxy.domain_remap_default_reseller_prefix
+
+    @web.middleware
+    async def domain_remap(request: web.Request, handler: Handler) -> web.StreamResponse:
+        remapped = remap(request.host, request.raw_path, suffixes, default_prefix)
+        if remapped is None:
+            return await handler(request)
+        return await swift_api(request, remapped)
+
+    return domain_remap
 
 
 def core_handler(st: ProxyState) -> pipeline.Handler:
@@ -117,6 +148,9 @@ async def info(request: web.Request) -> web.Response:
     for feature in st.pipeline.features:
         if feature.name:
             doc[feature.name] = feature.info()
+    if st.cfg.proxy.storage_domain:
+        doc["domain_remap"] = {"default_reseller_prefix":
+                               st.cfg.proxy.domain_remap_default_reseller_prefix or None}
     return web.json_response(doc)
 
 
@@ -146,7 +180,7 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
             max_headers=max(NODE_HEADER_COUNT, 2 * cfg.proxy.max_meta_count + 128),
             cookie_jar=aiohttp.DummyCookieJar())  # no cookies between our services
         rings = {kind: Ring(ring_file(cfg, kind), cfg.hash_prefix(), cfg.hash_suffix(),
-                            reload_interval=15.0) for kind in RING_TYPES}
+                            reload_interval=15.0) for kind in ring_kinds(cfg)}
         validator = service_validator(cfg, session)
         app[STATE] = ProxyState(
             cfg=cfg, backend=Backend(session, cfg.objectstore.conn_timeout,
@@ -166,6 +200,8 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(echo_keep_alive)
+    if cfg.proxy.storage_domain:
+        app.middlewares.append(domain_remapper(cfg))
     app.router.add_get("/info", info)
     app.router.add_get("/auth/v1.0", auth_v1)
     app.router.add_get("/auth/v1.0/", auth_v1)

@@ -10,7 +10,9 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.config import StrataConfig
 from identity.client import TokenValidator
+from objectstore.protocol import POLICY_INDEX
 from proxy.backend import Backend, Placement, node_path, open_read
+from proxy.errors import fail
 from proxy.pipeline import Pipeline
 from proxy.quorum import Answer, read_failure
 from rings.ring import Ring
@@ -47,7 +49,22 @@ class ProxyState:
 
     def place(self, kind: str, account: str, container: str | None = None,
               obj: str | None = None) -> Placement:
-        return self.backend.place(self.rings[kind], account, container, obj)
+        ring = self.rings.get(kind)
+        if ring is None:  # a policy this proxy's configuration does not know
+            raise fail(503, f"No {kind} ring")
+        return self.backend.place(ring, account, container, obj)
+
+    def policy_named(self, name: str) -> int:
+        """The index of storage policy ``name`` (any case, as Swift's); 400 with
+        Swift's words when there is none."""
+        for policy in self.cfg.objectstore.policies():
+            if policy.name.lower() == name.strip().lower():
+                return policy.index
+        raise fail(400, f"Invalid X-Storage-Policy '{name}'")
+
+    def policy_name(self, index: int) -> str:
+        names = [p.name for p in self.cfg.objectstore.policies()]
+        return names[index] if 0 <= index < len(names) else str(index)
 
     def forget(self, account: str, container: str | None = None) -> None:
         self._info.pop((account,) if container is None else (account, container), None)
@@ -73,6 +90,12 @@ class ProxyState:
         if len(self._info) > 100000:
             self._info.clear()
         return info
+
+
+def policy_of(container: Info) -> int:
+    """The storage policy (index) of a container, from its HEAD (0: none said)."""
+    value = container.get(POLICY_INDEX, "0")
+    return int(value) if value.isdigit() else 0
 
 
 def new_timestamp() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import email.utils
 import gzip
 import hashlib
 import http.client
@@ -438,6 +439,10 @@ def test_info_and_healthcheck(strata_swift: StrataInstance) -> None:
     assert info["max_meta_name_length"] == 128 and info["max_meta_value_length"] == 256
     assert info["max_meta_overall_size"] == 4096
     assert info["container_listing_limit"] == 10000
+    # account ACLs, advertised as tempauth does (clients look there)
+    assert r.json()["tempauth"] == {"account_acls": True}
+    assert r.json()["keystoneauth"] == {"account_acls": True}
+    assert info["allow_open_expired"] is False
     r = requests.get(strata_swift.proxy_url + "/healthcheck", timeout=30)
     assert r.status_code == 200
 
@@ -765,3 +770,176 @@ def test_empty_answers_and_connections(demo: SwiftUser, box: str) -> None:
         assert r.status_code == 204, (method, path, r.status_code)
         assert r.headers.get("Content-Length") == "0", (method, path, r.headers)
         assert r.headers.get("Connection") == "keep-alive", (method, path, r.headers)
+
+
+# -- behaviours users hit every day ---------------------------------------------------------
+
+def listed_row(user: SwiftUser, container: str, name: str) -> dict[str, Any]:
+    rows = user.request("GET", f"/{container}", params={"format": "json", "prefix": name}
+                        ).json()
+    return next(r for r in rows if r.get("name") == name)
+
+
+def test_post_updates_the_listing(demo: SwiftUser, box: str) -> None:
+    """As Swift's object server, a POST sends its container update: the listing shows
+    the new Content-Type, and the time of the change as last_modified."""
+    assert put(demo, box, "retyped", b"12345", {"Content-Type": "text/plain"}
+               ).status_code == 201
+    before = listed_row(demo, box, "retyped")
+    assert before["content_type"] == "text/plain"
+    time.sleep(1.1)
+    assert demo.request("POST", f"/{box}/retyped", headers={"Content-Type": "image/png"}
+                        ).status_code == 202
+    after = listed_row(demo, box, "retyped")
+    assert after["content_type"] == "image/png"
+    assert (after["hash"], after["bytes"]) == (hashlib.md5(b"12345").hexdigest(), 5)
+    assert after["last_modified"] > before["last_modified"]
+    # a POST without Content-Type keeps the type
+    assert demo.request("POST", f"/{box}/retyped", headers={"X-Object-Meta-A": "1"}
+                        ).status_code == 202
+    assert listed_row(demo, box, "retyped")["content_type"] == "image/png"
+
+
+def test_container_last_modified(demo: SwiftUser) -> None:
+    started = time.time()
+    assert demo.request("PUT", "/dated").status_code == 201
+    for method in ("HEAD", "GET"):
+        r = demo.request(method, "/dated")
+        stamp = email.utils.parsedate_to_datetime(r.headers["Last-Modified"]).timestamp()
+        assert started - 2 <= stamp <= time.time() + 2, (method, r.headers)
+
+
+def test_if_none_match_star_on_put(demo: SwiftUser, box: str) -> None:
+    r = put(demo, box, "only-once", b"first", {"If-None-Match": "*"})
+    assert r.status_code == 201
+    r = put(demo, box, "only-once", b"second", {"If-None-Match": "*"})
+    assert r.status_code == 412
+    assert get(demo, box, "only-once").content == b"first"
+    etag = hashlib.md5(b"first").hexdigest()
+    r = put(demo, box, "only-once", b"third", {"If-None-Match": etag})
+    assert r.status_code == 400 and r.text == "If-None-Match only supports *"
+    assert get(demo, box, "only-once").content == b"first"
+    # once deleted it may be made again
+    assert demo.request("DELETE", f"/{box}/only-once").status_code == 204
+    assert put(demo, box, "only-once", b"again", {"If-None-Match": "*"}).status_code == 201
+
+
+def test_listing_details(demo: SwiftUser, box: str) -> None:
+    assert demo.request("PUT", "/details").status_code == 201
+    names = ["a::b::c", "a::b::d", "a::x", "a:y", "dir/", "dir/one", "dir/sub/two", "top"]
+    for name in names:
+        assert put(demo, "details", name).status_code == 201
+    # a delimiter of more than one character, as Swift's
+    assert demo.names("details", delimiter="::") == ["a::", "a:y", "dir/", "dir/one",
+                                                     "dir/sub/two", "top"]
+    assert demo.names("details", prefix="a::", delimiter="::") == ["a::b::", "a::x"]
+    assert demo.names("details", delimiter="::", reverse="true")[:2] == ["top",
+                                                                          "dir/sub/two"]
+    # path=: what is directly in a pseudo-directory, without its marker or deeper names
+    assert demo.names("details", path="dir") == ["dir/one"]
+    assert demo.names("details", path="") == ["a::b::c", "a::b::d", "a::x", "a:y", "dir/",
+                                              "top"]
+    # a limit that is not a number is ignored; a NUL in a marker is answered
+    assert plain(demo, "details", limit="many") == names
+    assert demo.names("details", marker="dir\x00") == ["dir/", "dir/one", "dir/sub/two",
+                                                       "top"]
+    assert demo.request("GET", "", params={"marker": "\x00", "format": "json"}
+                        ).status_code == 200
+
+
+def test_account_listing_fields(demo: SwiftUser, box: str) -> None:
+    r = demo.request("GET", "", params={"format": "json", "prefix": box})
+    row = next(c for c in r.json() if c["name"] == box)
+    assert set(row) == {"name", "count", "bytes", "last_modified", "storage_policy"}
+    root = ET.fromstring(demo.request("GET", "", params={"format": "xml"}).content)
+    assert root.tag == "account" and root.get("name") == demo.account
+    el = next(c for c in root.findall("container") if c.findtext("name") == box)
+    assert [child.tag for child in el] == ["name", "count", "bytes", "last_modified",
+                                           "storage_policy"]
+    root = ET.fromstring(demo.request("GET", "", params={"format": "xml",
+                                                         "delimiter": "-"}).content)
+    assert all(list(sub) == [] and sub.get("name") for sub in root.findall("subdir"))
+
+
+def test_ranges_with_spaces_and_both_preconditions(demo: SwiftUser, box: str,
+                                                    ranged: str) -> None:
+    r = get(demo, box, ranged, {"Range": "bytes = 3 - 7"})
+    assert r.status_code == 206 and r.content == BODY[3:8]
+    head = demo.request("HEAD", f"/{box}/{ranged}")
+    etag = head.headers["ETag"]
+    past = formatdate(time.time() - 86400 * 365, usegmt=True)
+    # If-Unmodified-Since counts even when If-Match matches, as Swift's swob
+    r = get(demo, box, ranged, {"If-Match": etag, "If-Unmodified-Since": past})
+    assert r.status_code == 412
+    assert get(demo, box, ranged, {"If-Match": etag, "If-Unmodified-Since":
+                                   head.headers["Last-Modified"]}).status_code == 200
+
+
+# -- storage policies ---------------------------------------------------------------------
+
+def wait_for(check: Any, timeout: float = 30.0) -> Any:
+    """``check()`` once it is true (polled; background updates take a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+def test_storage_policies(strata_swift: StrataInstance, demo: SwiftUser) -> None:
+    info = requests.get(strata_swift.proxy_url + "/info", timeout=30).json()
+    assert info["swift"]["policies"] == [
+        {"name": "Policy-0", "aliases": "Policy-0", "default": True},
+        {"name": "silver", "aliases": "silver"}]
+    # the default policy when none is asked; another when one is
+    assert demo.request("PUT", "/plain-policy").status_code == 201
+    assert demo.request("PUT", "/silvered", headers={"X-Storage-Policy": "Silver"}
+                        ).status_code == 201
+    for method in ("HEAD", "GET"):
+        assert demo.request(method, "/plain-policy").headers["X-Storage-Policy"] == "Policy-0"
+        assert demo.request(method, "/silvered").headers["X-Storage-Policy"] == "silver"
+    # an unknown policy is 400 and makes nothing; a live container keeps its policy
+    r = demo.request("PUT", "/bronzed", headers={"X-Storage-Policy": "bronze"})
+    assert r.status_code == 400 and r.text == "Invalid X-Storage-Policy 'bronze'"
+    assert demo.request("HEAD", "/bronzed").status_code == 404
+    assert demo.request("PUT", "/silvered", headers={"X-Storage-Policy": "Policy-0"}
+                        ).status_code == 409
+    assert demo.request("PUT", "/silvered").status_code == 202
+    assert demo.request("HEAD", "/silvered").headers["X-Storage-Policy"] == "silver"
+    # a silver object lives on two replicas, in the policy's own directories
+    data = os.urandom(5000)
+    assert put(demo, "silvered", "o", data).status_code == 201
+    assert get(demo, "silvered", "o").content == data
+    assert demo.names("silvered") == ["o"]
+    store = strata_swift.var / "objectstore"
+    digest = hashlib.md5(data).hexdigest()
+
+    def copies(datadir: str) -> int:
+        found = 0
+        for f in store.glob(f"node*/*/{datadir}/*/*/*/*.data"):
+            found += hashlib.md5(f.read_bytes()).hexdigest() == digest
+        return found
+
+    assert (copies("objects-1"), copies("objects")) == (2, 0)
+    # the account counts by policy, and lists each container's
+    def by_policy() -> dict[str, str]:
+        head = demo.request("HEAD", "")
+        return {k.lower(): v for k, v in head.headers.items()
+                if k.lower().startswith("x-account-storage-policy-")}
+
+    wanted = {"x-account-storage-policy-silver-container-count": "1",
+              "x-account-storage-policy-silver-object-count": "1",
+              "x-account-storage-policy-silver-bytes-used": "5000"}
+    got = wait_for(lambda: wanted.items() <= by_policy().items() and by_policy())
+    assert got, by_policy()
+    assert int(got["x-account-storage-policy-policy-0-container-count"]) >= 1
+    rows = {c["name"]: c for c in demo.request("GET", "", params={"format": "json"}).json()}
+    assert rows["silvered"]["storage_policy"] == "silver"
+    assert rows["plain-policy"]["storage_policy"] == "Policy-0"
+    # deleted, the name may be taken again with another policy
+    assert demo.request("DELETE", "/silvered/o").status_code == 204
+    assert demo.request("DELETE", "/silvered").status_code == 204
+    assert demo.request("PUT", "/silvered", headers={"X-Storage-Policy": "Policy-0"}
+                        ).status_code == 201
+    assert demo.request("HEAD", "/silvered").headers["X-Storage-Policy"] == "Policy-0"
