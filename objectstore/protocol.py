@@ -140,6 +140,18 @@ STORED_HEADERS = frozenset({
 })
 
 
+def valid_utf8(text: str) -> bool:
+    """Whether header text was UTF-8 as it came (servers decode other bytes to
+    surrogates): names and values a node stores must be (Swift's ``check_utf8``)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_stored(key: str) -> bool:
     """Whether an object keeps header ``key`` (lower case) and returns it on GET/HEAD."""
     return key.startswith(OBJECT_META_PREFIXES) or key in STORED_HEADERS

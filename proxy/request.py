@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 
 from common.config import ProxyConfig
 from common.http import ApiError
+from objectstore.protocol import valid_utf8
 from proxy.errors import fail
 
 MAX_ACCOUNT_NAME = 256
@@ -48,17 +49,6 @@ class SwiftPath:
 
 
 INVALID_PATH = "Invalid UTF8 or contains NULL"
-
-
-def valid_utf8(text: str) -> bool:
-    """False for text holding bytes that were not UTF-8 (decoded as surrogates)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _decode(segment: str) -> str:

@@ -26,7 +26,7 @@ from common.http import (
     swift_txn_id,
 )
 from identity.client import service_validator
-from objectstore.protocol import BACKEND_PREFIX, ring_file, ring_kinds
+from objectstore.protocol import BACKEND_PREFIX, ring_file, ring_kinds, valid_utf8
 from proxy import containers, features, objects, pipeline
 from proxy.auth import identify, v1_auth
 from proxy.backend import Backend
@@ -39,7 +39,6 @@ from proxy.request import (
     MAX_HEADER_SIZE,
     MAX_OBJECT_NAME,
     parse_path,
-    valid_utf8,
 )
 from proxy.s3.front import s3_api
 from proxy.state import STATE, ProxyState

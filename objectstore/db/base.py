@@ -35,6 +35,7 @@ from urllib.request import pathname2url
 
 from common import timestamp as tsmod
 from objectstore.node import fsync_dir
+from objectstore.protocol import valid_utf8
 
 SCHEMA_VERSION = 2  # 2: account rows and stats by storage policy
 ZERO_TS = "0000000000.00000"
@@ -96,7 +97,7 @@ class MetadataLimits:
         """:class:`InvalidMetadata` (with Swift's words) when ``metadata`` breaks them."""
         count = size = 0
         for key, (value, _ts) in metadata.items():
-            if not (_utf8(key) and _utf8(value)):
+            if not (valid_utf8(key) and valid_utf8(value)):
                 raise InvalidMetadata("Metadata must be valid UTF-8")
             low = key.lower()
             prefix = next((p for p in self.user_prefixes if low.startswith(p)), None)
@@ -108,16 +109,6 @@ class MetadataLimits:
             raise InvalidMetadata(f"Too many metadata items; max {self.max_count}")
         if size > self.max_overall_size:
             raise InvalidMetadata(f"Total metadata too large; max {self.max_overall_size}")
-
-
-def _utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 Metadata = dict[str, list[str]]  # key -> [value, timestamp]; value "" = deleted key
