@@ -659,3 +659,25 @@ def test_referrer_acls_reach_the_segments(strata_swift: StrataInstance,
         assert requests.get(url + name, timeout=30).status_code == 401
         r = requests.get(url + name, headers={"Referer": "http://elsewhere.org/"}, timeout=30)
         assert r.status_code == 401
+
+
+def test_slo_put_if_none_match(demo: SwiftUser, segs: dict[str, bytes]) -> None:
+    """``If-None-Match: *`` holds for a manifest PUT as for a plain one: 412 when the
+    name is taken (by a manifest or a plain object), 400 for any other value."""
+    whole = b"".join(segs.values())
+    star = {"If-None-Match": "*"}
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs), headers=star)
+    assert r.status_code == 201, r.text
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs, ["s0"]), headers=star)
+    assert r.status_code == 412, r.text
+    assert demo.request("GET", "/lo/once.bin").content == whole
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs, ["s0"]),
+                     headers={"If-None-Match": md5(whole)})
+    assert r.status_code == 400 and r.text == "If-None-Match only supports *"
+    assert demo.request("GET", "/lo/once.bin").content == whole
+    # a plain object in the way counts as well
+    assert demo.request("PUT", "/lo/plain-first", data=b"plain").status_code == 201
+    r = put_manifest(demo, "/lo/plain-first", manifest(segs), headers=star)
+    assert r.status_code == 412, r.text
+    got = demo.request("GET", "/lo/plain-first")
+    assert got.content == b"plain" and "X-Static-Large-Object" not in got.headers

@@ -933,6 +933,8 @@ def test_storage_policies(strata_swift: StrataInstance, demo: SwiftUser) -> None
               "x-account-storage-policy-silver-bytes-used": "5000"}
     got = wait_for(lambda: wanted.items() <= by_policy().items() and by_policy())
     assert got, by_policy()
+    listed = demo.request("GET", "", params={"format": "json"})
+    assert wanted.items() <= {k.lower(): v for k, v in listed.headers.items()}.items()
     assert int(got["x-account-storage-policy-policy-0-container-count"]) >= 1
     rows = {c["name"]: c for c in demo.request("GET", "", params={"format": "json"}).json()}
     assert rows["silvered"]["storage_policy"] == "silver"
