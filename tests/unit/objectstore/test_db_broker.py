@@ -258,6 +258,42 @@ def test_schema_1_files_are_brought_up_to_date(tmp_path: Path) -> None:
         assert c.execute("SELECT schema_version FROM info").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_schema_1_empty_accounts_and_containers_open_too(tmp_path: Path) -> None:
+    """An account that had no containers gets no policy rows (nothing to count); a
+    container DB, whose schema did not change, keeps its rows and metadata and is
+    read as the default policy's (its metadata names none)."""
+    from objectstore.container_server import container_policy
+
+    empty = AccountBroker(tmp_path / "empty.db")
+    empty.initialize(ts(0), "a")
+    empty.close()
+    cdb = ContainerBroker(tmp_path / "c.db")
+    cdb.initialize(ts(0), "a", "c")
+    cdb.merge_items([row("o1", 1, size=10)])
+    cdb.update_metadata({"X-Container-Meta-A": ("1", ts(1))})
+    cdb.close()
+    conn = sqlite3.connect(tmp_path / "empty.db")
+    conn.executescript("DROP TABLE policy_stat; UPDATE info SET schema_version = 1;"
+                       " ALTER TABLE container DROP COLUMN storage_policy_index;")
+    conn.close()
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.executescript("UPDATE info SET schema_version = 1;")
+    conn.close()
+    account = AccountBroker(tmp_path / "empty.db")
+    assert account.get_info().policy_stats == {}
+    account.put_container("c", ts(2), "0", 0, 0, storage_policy_index=1)
+    assert account.get_info().policy_stats == {1: (1, 0, 0)}
+    container = ContainerBroker(tmp_path / "c.db")
+    info = container.get_info()
+    assert (info.object_count, info.bytes_used) == (1, 10)
+    assert [o["name"] for o in container.list_objects(10)] == ["o1"]
+    assert container.metadata["X-Container-Meta-A"] == ["1", ts(1)]
+    assert container_policy(container.metadata) == 0
+    for broker in (account, container):
+        with broker._read() as c:
+            assert c.execute("SELECT schema_version FROM info").fetchone()[0] == SCHEMA_VERSION
+
+
 def test_account_container_delete_and_stale_reports(ab: AccountBroker) -> None:
     ab.put_container("c1", ts(1), "0", 2, 20)
     ab.put_container("c1", ts(1), ts(2), 0, 0)
