@@ -161,6 +161,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="strata-image-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env["STRATA_HOME"] = str(home)
+    env["STRATA_NETWORK_ENABLED"] = "false"  # images are measured, not networks
     log(f"starting Strata in {home}")
     subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:

@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
-"""The network data path's speed and rule count, on this host's real kernel.
+"""Time to a working tenant network: network + subnet + router (gateway on ``public``,
+an interface on the subnet) + 10 ports bound to this host, until every port is
+``ACTIVE``; and the nftables rules the data path writes per port.
 
-For ``--rounds`` rounds, from nothing: apply a state of one network with a
-DHCP subnet, a router (interface plus gateway on an external network, SNAT,
-a metadata proxy) and ``--ports`` guest ports bound here (their taps are
-veths plugged like a guest's, after the first apply), and time
+Starts a private Strata (identity and the networking service only, on free ports)
+and, each round, makes the topology through the Networking API with the admin's
+token, binds the ports to this host as compute does, and waits until the
+service reports them ``ACTIVE``: with the data path on (``--dataplane``) that is
+after the host agent's ``DataPlane.apply`` has plugged them; without it, at once
+(the API's own cost). With the data path on it also counts the lines of ``nft
+list ruleset`` that name each port's tap (``nft_rules_per_port``: set and map
+elements, since a port adds no rule of its own). Then it deletes what it made;
+after ``strata down`` (which leaves the data path up, for a restart to take
+over) the data path's teardown removes its namespaces, devices and tables.
 
-* the cold apply (bridges, namespaces, legs, dnsmasq, the proxy, nftables),
-* an apply of the same state again (what a periodic resync costs),
-* an apply that adds one port, and
-* the teardown (an empty state).
-
-Then counts the nftables rules of the data path's root tables, per port,
-and what one more port costs (rules and set elements). Must run as root.
-
-    .venv/bin/python bench/network_bench.py [--ports 10] [--rounds 3]
+    .venv/bin/python bench/network_bench.py                 # API alone, 5 rounds
+    .venv/bin/python bench/network_bench.py --dataplane     # with the data path
 """
 
 from __future__ import annotations
@@ -22,160 +23,157 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import aiohttp
 
-from network.dataplane import DataPlane, names  # noqa: E402
-from network.dataplane.model import (  # noqa: E402
-    OWNER_DHCP,
-    OWNER_ROUTER_GATEWAY,
-    OWNER_ROUTER_INTERFACE,
-    DesiredState,
-    ExternalGateway,
-    FixedIP,
-    MetadataSettings,
-    Network,
-    Port,
-    Router,
-    RouterInterface,
-    SecurityGroup,
-    SecurityGroupRule,
-    Subnet,
-)
-from network.dataplane.run import run  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from identity.client import password_auth_body
+from network.dataplane import DataPlane
+from network.dataplane.model import tap_name
+
+STRATA = str(Path(sys.executable).with_name("strata"))
+PORTS = 10
 
 
-def log(msg: str) -> None:
-    print(f"[network-bench] {msg}", file=sys.stderr, flush=True)
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
-def uid() -> str:
-    return secrets.token_hex(16)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def mac(i: int) -> str:
-    return f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        self.session, self.url, self.h = session, url + "/v2.0", {"X-Auth-Token": token}
+
+    async def call(self, method: str, path: str, body: Any = None, ok: int = 200) -> Any:
+        async with self.session.request(method, self.url + path, json=body,
+                                        headers=self.h) as r:
+            assert r.status == ok, f"{method} {path}: {r.status} {await r.text()}"
+            return await r.json() if r.status != 204 else None
 
 
-def build(instance: str, ports: int) -> tuple[DesiredState, Port]:
-    """The state with ``ports`` guests, and one more guest port (not in it)."""
-    ext_id, net_id, router_id, group_id = uid(), uid(), uid(), uid()
-    ext_subnet = Subnet(uid(), ext_id, "172.24.4.0/24", 4, "172.24.4.1", False)
-    subnet = Subnet(uid(), net_id, "10.20.0.0/24", 4, "10.20.0.1", True, ("10.20.0.53",))
-    external = Network(ext_id, "admin", 1500, True, subnets=(ext_subnet,))
-    network = Network(net_id, "bench", 1450, False, subnets=(subnet,))
-    dhcp = Port(uid(), net_id, "bench", mac(1), (FixedIP(subnet.id, "10.20.0.2"),), OWNER_DHCP,
-                host="bench")
-    iface = Port(uid(), net_id, "bench", mac(2), (FixedIP(subnet.id, "10.20.0.1"),),
-                 OWNER_ROUTER_INTERFACE, device_id=router_id, host="bench")
-    gw = Port(uid(), ext_id, "", mac(3), (FixedIP(ext_subnet.id, "172.24.4.10"),),
-              OWNER_ROUTER_GATEWAY, device_id=router_id, host="bench")
-    router = Router(router_id, "bench",
-                    gateway=ExternalGateway(ext_id, gw.id, gw.mac_address, "172.24.4.10", 24,
-                                            "172.24.4.1"),
-                    interfaces=(RouterInterface(iface.id, net_id, subnet.id, "10.20.0.1", 24,
-                                                iface.mac_address),))
-    rules = (SecurityGroupRule(uid(), "egress", "IPv4"), SecurityGroupRule(uid(), "egress", "IPv6"),
-             SecurityGroupRule(uid(), "ingress", "IPv4", remote_group_id=group_id),
-             SecurityGroupRule(uid(), "ingress", "IPv4", "tcp", 22, 22),
-             SecurityGroupRule(uid(), "ingress", "IPv4", "icmp"))
-    guests = [Port(uid(), net_id, "bench", mac(100 + i),
-                   (FixedIP(subnet.id, f"10.20.0.{100 + i}"),), "compute:nova", host="bench",
-                   security_group_ids=(group_id,)) for i in range(ports + 1)]
-    state = DesiredState(
-        instance=instance, host="bench", networks=(external, network),
-        ports=(dhcp, iface, gw, *guests[:-1]), security_groups=(SecurityGroup(group_id, "bench",
-                                                                              rules),),
-        routers=(router,), metadata=MetadataSettings("/tmp/bench-metadata.sock"))
-    return state, guests[-1]
+def nft_rules_naming(taps: list[str]) -> list[int]:
+    if shutil.which("nft") is None:
+        return []
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()
+    return [sum(1 for line in ruleset if tap in line) for tap in taps]
 
 
-def nft_counts(instance: str) -> tuple[int, int]:
-    """(rules, set and map elements) in the data path's root tables."""
-    rules = elements = 0
-    for family in ("bridge", "inet"):
-        out = subprocess.run(["nft", "-j", "list", "table", family, names.nft_table(instance)],
-                             capture_output=True, text=True, check=True).stdout
-        for item in json.loads(out)["nftables"]:
-            if "rule" in item:
-                rules += 1
-            for kind in ("set", "map"):
-                if kind in item:
-                    elements += len(item[kind].get("elem", []))
-    return rules, elements
+async def one_round(api: Api, n: int, public: str, host: str,
+                    dataplane: bool) -> dict[str, Any]:
+    start = time.perf_counter()
+    net = (await api.call("POST", "/networks", {"network": {"name": f"bench-{n}"}},
+                          201))["network"]
+    sub = (await api.call("POST", "/subnets", {"subnet": {
+        "network_id": net["id"], "ip_version": 4, "cidr": f"10.{200 + n % 50}.0.0/24"}},
+        201))["subnet"]
+    router = (await api.call("POST", "/routers", {"router": {
+        "name": f"bench-{n}", "external_gateway_info": {"network_id": public}}}, 201))["router"]
+    await api.call("PUT", f"/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": sub["id"]})
+    ports = []
+    for i in range(PORTS):
+        ports.append((await api.call("POST", "/ports", {"port": {
+            "network_id": net["id"], "name": f"bench-{n}-{i}", "binding:host_id": host,
+            "device_id": f"bench-vm-{n}-{i}", "device_owner": "compute:nova"}}, 201))["port"])
+    made = time.perf_counter()
+    while True:
+        listed = (await api.call("GET", f"/ports?network_id={net['id']}"))["ports"]
+        if all(p["status"] == "ACTIVE" for p in listed if p["device_owner"] == "compute:nova"):
+            break
+        assert time.perf_counter() - start < 300, "ports did not become ACTIVE"
+        await asyncio.sleep(0.02)
+    ready = time.perf_counter()
+    rules = nft_rules_naming([tap_name(p["id"]) for p in ports]) if dataplane else []
+    for p in ports:
+        await api.call("DELETE", f"/ports/{p['id']}", ok=204)
+    await api.call("PUT", f"/routers/{router['id']}/remove_router_interface",
+                   {"subnet_id": sub["id"]})
+    await api.call("DELETE", f"/routers/{router['id']}", ok=204)
+    await api.call("DELETE", f"/networks/{net['id']}", ok=204)
+    return {"api_s": made - start, "ready_s": ready - start, "rules": rules}
 
 
-async def plug(plane: DataPlane, ports: list[Port], netns: str) -> None:
-    for i, port in enumerate(ports):
-        await plane.plug_namespace_port(port, netns, ifname=f"eth{i}")
-
-
-async def one_round(run_dir: Path, ports: int) -> dict[str, float]:
-    instance = "b" + secrets.token_hex(2)[:3]
-    plane = DataPlane(instance, run_dir)
-    state, extra = build(instance, ports)
-    guests_ns = f"bench-{instance}-guests"
-    await run(["ip", "netns", "add", guests_ns])
-    out: dict[str, float] = {}
-    try:
-        start = time.perf_counter()
-        await plane.apply(state)
-        out["cold apply"] = time.perf_counter() - start
-        await plug(plane, [p for p in state.ports if p.device_owner == "compute:nova"],
-                   guests_ns)
-        start = time.perf_counter()
-        await plane.apply(state)
-        out["same state again"] = time.perf_counter() - start
-        rules, elements = await asyncio.to_thread(nft_counts, instance)
-        start = time.perf_counter()
-        more = DesiredState(**{**state.__dict__, "ports": (*state.ports, extra)})
-        await plane.apply(more)
-        out["one port more"] = time.perf_counter() - start
-        rules_more, elements_more = await asyncio.to_thread(nft_counts, instance)
-        out["rules"] = rules
-        out["rules per port"] = rules / ports
-        out["rules for one port more"] = rules_more - rules
-        out["set elements per port"] = (elements_more - elements)
-        start = time.perf_counter()
-        await plane.teardown()
-        out["teardown"] = time.perf_counter() - start
-    finally:
-        await plane.teardown()
-        await plane.close()
-        await run(["ip", "netns", "delete", guests_ns], check=False)
-    return out
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ports", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    preflight = await DataPlane("bchk", "/tmp").check()
-    if not preflight.ok:
-        sys.exit(preflight.message())
-    with tempfile.TemporaryDirectory(prefix="network-bench-") as tmp:
-        results = []
+async def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    home = Path(env["STRATA_HOME"])
+    creds = json.loads((home / "var" / "secrets.json").read_text())
+    identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
+    network = f"http://127.0.0.1:{env['STRATA_NETWORK_PORT']}"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(identity + "/v3/auth/tokens", json=password_auth_body(
+                "admin", creds["admin_password"], "admin")) as r:
+            assert r.status == 201, await r.text()
+            token = r.headers["X-Subject-Token"]
+        api = Api(session, network, token)
+        public = (await api.call("GET", "/networks?name=public"))["networks"][0]["id"]
+        rounds = []
         for n in range(args.rounds):
-            result = await one_round(Path(tmp), args.ports)
-            log(f"round {n + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
-            results.append(result)
-    print(f"network data path, {args.ports} ports, {args.rounds} rounds (median, min-max):")
-    for key in results[0]:
-        values = [r[key] for r in results]
-        unit = "s" if key in ("cold apply", "same state again", "one port more",
-                              "teardown") else ""
-        print(f"  {key:26s} {statistics.median(values):8.3f}{unit}  "
-              f"({min(values):.3f}-{max(values):.3f})")
+            rounds.append(await one_round(api, n, public, socket.gethostname(),
+                                          args.dataplane))
+            log(f"round {n + 1}: {rounds[-1]}")
+    rules = [x for r in rounds for x in r["rules"]]
+    return {"dataplane": args.dataplane, "ports": PORTS, "rounds": len(rounds),
+            "api_seconds_median": round(statistics.median(r["api_s"] for r in rounds), 3),
+            "ready_seconds_median": round(statistics.median(r["ready_s"] for r in rounds), 3),
+            "ready_seconds_max": round(max(r["ready_s"] for r in rounds), 3),
+            "nft_rules_per_port": statistics.median(rules) if rules else None}
+
+
+async def remove_dataplane(instance: str, run_dir: Path) -> None:
+    plane = DataPlane(instance, run_dir)
+    try:
+        await plane.teardown()
+    finally:
+        await plane.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--dataplane", action="store_true",
+                   help="run the host data path (bridges, namespaces, nftables)")
+    p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
+    args = p.parse_args()
+    if args.dataplane and os.geteuid() != 0:
+        p.error("--dataplane needs root (it makes namespaces, bridges and nftables tables)")
+    home = Path(tempfile.mkdtemp(prefix="strata-network-bench-"))
+    instance = "nb" + secrets.token_hex(1)  # this run's tag on the host's devices
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
+    env.update(STRATA_HOME=str(home), STRATA_IDENTITY_PORT=str(free_port()),
+               STRATA_NETWORK_PORT=str(free_port()),
+               STRATA_NETWORK_DATAPLANE="true" if args.dataplane else "false",
+               STRATA_NETWORK_INSTANCE=instance,
+               **{f"STRATA_{s}_ENABLED": "false"
+                  for s in ("OBJECTSTORE", "PROXY", "IMAGESTORE", "BLOCKSTORE", "COMPUTE")})
+    log(f"starting Strata in {home}")
+    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        result = asyncio.run(run(args, env))
+    finally:
+        if not args.keep:
+            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
+            if args.dataplane:
+                asyncio.run(remove_dataplane(instance, home / "var" / "network"))
+            shutil.rmtree(home, ignore_errors=True)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

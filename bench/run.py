@@ -5,7 +5,8 @@ Starts the Swift peer (../shared/peers/swift/start.sh) and a private Strata
 (``strata up -d`` with its state in a temporary directory), then runs
 ../shared/bench/swiftload.py against each, alternating, ``--rounds`` times,
 and prints every figure with the ratio Strata/Swift (best round of each, so a
-noisy neighbour on the machine hurts both alike). Then it measures the first
+noisy neighbour on the machine hurts both alike) and, with ``--s3``, each S3
+phase against the Swift-API phase of Strata it maps to (S3/API). Then it measures the first
 page of a 1,000,000-object container listing (``--listing-objects``).
 
     .venv/bin/python bench/run.py                    # the issue's settings
@@ -26,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SWIFTLOAD = SHARED / "bench" / "swiftload.py"
+# The shared tree holding the Swift peer and swiftload.py: --shared, else
+# $STRATA_BENCH_SHARED, else ``shared`` beside the repository.
+DEFAULT_SHARED = Path(os.environ.get("STRATA_BENCH_SHARED") or REPO.parent / "shared")
 S3LOAD = REPO / "bench" / "s3load.py"
-SWIFT_START = SHARED / "peers" / "swift" / "start.sh"
-SWIFT_STOP = SHARED / "peers" / "swift" / "stop.sh"
 PY = sys.executable
 HIGHER_IS_BETTER = ("ops_per_s", "MB_per_s")
+# Each S3 phase of s3load.py and the Swift-API phase of swiftload.py it translates to.
+S3_TO_SWIFT = {"s3_put": "put", "s3_get": "get", "s3_head": "head", "s3_delete": "delete",
+               "s3_mpu_put": "put_large", "s3_get_large": "get_large"}
 
 
 def log(msg: str) -> None:
@@ -47,7 +50,15 @@ def swift_running() -> bool:
         return False
 
 
-def start_swift(workdir: Path) -> bool:
+def swiftload_script(shared: Path) -> Path:
+    return shared / "bench" / "swiftload.py"
+
+
+def peer_script(shared: Path, name: str) -> Path:
+    return shared / "peers" / "swift" / name
+
+
+def start_swift(workdir: Path, shared: Path) -> bool:
     """Start the Swift peer unless one already answers; True when this call started it."""
     if swift_running():
         log("a Swift peer already answers on :8280; using it (and leaving it running)")
@@ -57,7 +68,7 @@ def start_swift(workdir: Path) -> bool:
         subprocess.run(["apt-get", "install", "-y", "-q", "memcached"], check=True,
                        stdout=subprocess.DEVNULL)
     log(f"starting the Swift peer in {workdir}")
-    subprocess.run(["bash", str(SWIFT_START), str(workdir)], check=True)
+    subprocess.run(["bash", str(peer_script(shared, "start.sh")), str(workdir)], check=True)
     return True
 
 
@@ -72,6 +83,7 @@ QUIET_DAEMONS = {"STRATA_OBJECTSTORE_REPLICATOR_INTERVAL": "86400",
 def start_strata(home: Path, daemons: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env["STRATA_HOME"] = str(home)
+    env["STRATA_NETWORK_ENABLED"] = "false"  # the object store is measured, not networks
     if not daemons:
         env.update(QUIET_DAEMONS)
     log(f"starting Strata with its state in {home}")
@@ -88,7 +100,8 @@ def demo_password(home: Path) -> str:
 
 
 def swiftload(args: argparse.Namespace, auth: str, user: str, key: str) -> list[dict[str, Any]]:
-    cmd = [PY, str(SWIFTLOAD), "--auth", auth, f"--user={user}", f"--key={key}",
+    cmd = [PY, str(swiftload_script(args.shared)), "--auth", auth, f"--user={user}",
+           f"--key={key}",
            "--objects", str(args.objects), "--size", str(args.size),
            "--concurrency", str(args.concurrency), "--large-mb", str(args.large_mb),
            "--large-count", str(args.large_count), "--json"]
@@ -213,6 +226,9 @@ def main() -> None:
                         "multipart upload of --large-mb objects)")
     p.add_argument("--swift-only", action="store_true", help="skip the Swift API load")
     p.add_argument("--swift-dir", default="/tmp/swift-peer")
+    p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
+                   help="the tree holding peers/swift/ and bench/swiftload.py (default: "
+                        "$STRATA_BENCH_SHARED, else 'shared' beside the repository)")
     p.add_argument("--daemons", action="store_true",
                    help="keep Strata's replicator and auditor on their default intervals "
                         "(by default they are held off, as the Swift peer runs none)")
@@ -222,7 +238,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="strata-bench-"))
     swift_dir = Path(args.swift_dir)
-    started_swift = start_swift(swift_dir)
+    started_swift = start_swift(swift_dir, args.shared)
     env = start_strata(home, args.daemons)
     try:
         key = demo_password(home)
@@ -255,7 +271,8 @@ def main() -> None:
             subprocess.run([str(REPO / ".venv" / "bin" / "strata"), "down"], env=env,
                            stdout=subprocess.DEVNULL, check=False)
             if started_swift:
-                subprocess.run(["bash", str(SWIFT_STOP), str(swift_dir)], check=False)
+                subprocess.run(["bash", str(peer_script(args.shared, "stop.sh")), str(swift_dir)],
+                               check=False)
             shutil.rmtree(home, ignore_errors=True)
 
     rows = []
@@ -263,8 +280,12 @@ def main() -> None:
         other = theirs.get(phase, {})
         unit = "MB_per_s" if "MB_per_s" in mine else "ops_per_s"
         ratio = mine[unit] / other[unit] if other.get(unit) else float("nan")
+        # an S3 phase against Strata's own Swift-API phase it maps to
+        own = ours.get(S3_TO_SWIFT.get(phase, ""), {})
+        s3_ratio = round(mine[unit] / own[unit], 2) if own.get(unit) else None
         rows.append({"phase": phase, "unit": unit, "strata": mine[unit],
                      "swift": other.get(unit), "ratio": round(ratio, 2),
+                     "s3_over_swift_api": s3_ratio,
                      "strata_p99_ms": mine["p99_ms"], "swift_p99_ms": other.get("p99_ms"),
                      "errors": mine["errors"] + other.get("errors", 0)})
     if args.json:
@@ -273,12 +294,15 @@ def main() -> None:
         return
     print("Strata's replicator and auditor: " + ("on (default intervals)" if args.daemons
           else "held off, as the Swift peer runs none (--daemons to keep them)"))
-    print(f"{'phase':<10} {'unit':<9} {'strata':>9} {'swift':>9} {'ratio':>6} "
+    print("ratio: Strata/Swift; S3/API: Strata's S3 front against its own Swift API "
+          "(the phase it maps to)")
+    print(f"{'phase':<12} {'unit':<9} {'strata':>9} {'swift':>9} {'ratio':>6} {'S3/API':>7} "
           f"{'p99 ms (strata/swift)':>22} errors")
     for r in rows:
-        print(f"{r['phase']:<10} {r['unit']:<9} {r['strata']:>9} {r['swift']!s:>9} "
-              f"{r['ratio']:>6} {r['strata_p99_ms']:>10}/{r['swift_p99_ms']!s:<11} "
-              f"{r['errors']}")
+        s3 = r["s3_over_swift_api"]
+        print(f"{r['phase']:<12} {r['unit']:<9} {r['strata']:>9} {r['swift']!s:>9} "
+              f"{r['ratio']:>6} {'' if s3 is None else s3:>7} "
+              f"{r['strata_p99_ms']:>10}/{r['swift_p99_ms']!s:<11} {r['errors']}")
     if listing_ms is not None:
         print(f"listing: first 10,000 of {args.listing_objects:,} objects in "
               f"{listing_ms:.1f} ms (median of 7)")

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blockstore import messages
 from blockstore import models as m
 from blockstore.backends import BackendError, VolumeBackend
 from blockstore.backups import BackupEngine, BackupError, Written
@@ -51,7 +52,7 @@ from blockstore.targets import (
     RestoreError,
     TargetDriver,
     TargetError,
-    TgtDaemon,
+    TgtdKeeper,
 )
 from common.db import Database
 from common.httpclient import RemoteError
@@ -73,49 +74,6 @@ class ImageRef:
     disk_format: str  # source: as the image says; target: raw or qcow2
 
 
-class TgtdKeeper:
-    """Keeps one tgtd running for the block store (when ``manage_tgtd``).
-
-    A tgtd already answering on the control port (left by a manager that was
-    killed) is adopted; ``stop`` asks whichever tgtd it runs to exit.
-    """
-
-    def __init__(self, daemon: TgtDaemon, driver: TargetDriver) -> None:
-        self.daemon = daemon
-        self.driver = driver
-        self.adopted = False
-
-    async def answers(self) -> bool:
-        try:
-            await self.driver.list_exports()
-            return True
-        except TargetError:
-            return False
-
-    async def ensure(self) -> bool:
-        """Start tgtd when nothing answers; True when it was (re)started."""
-        if self.daemon.pid is not None or await self.answers():
-            if self.daemon.pid is None:
-                self.adopted = True
-            return False
-        self.adopted = False
-        await self.daemon.start()
-        log.info("tgtd started (pid %s) on portal %s:%d", self.daemon.pid,
-                 self.daemon.portal_address, self.daemon.portal_port)
-        return True
-
-    async def stop(self) -> None:
-        if self.daemon.pid is not None:
-            await self.daemon.stop()
-        elif self.adopted:
-            with contextlib.suppress(TargetError, OSError):
-                proc = await asyncio.create_subprocess_exec(
-                    "tgtadm", "-C", str(self.daemon.control_port), "--mode", "system",
-                    "--op", "delete", stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL)
-                await proc.wait()
-
-
 def _chap_credentials() -> tuple[str, str]:
     """A CHAP user (unique: tgt accounts are global) and a 16-character secret."""
     return f"u{secrets.token_hex(9)}", secrets.token_hex(8)
@@ -125,8 +83,9 @@ class VolumeManager:
     def __init__(self, db: Database, backend: VolumeBackend, driver: TargetDriver, *,
                  staging: Path,
                  keeper: TgtdKeeper | None = None, check_interval: float = 5.0,
-                 backups: BackupEngine | None = None) -> None:
+                 backups: BackupEngine | None = None, message_ttl: int = 2592000) -> None:
         self.db = db
+        self.message_ttl = message_ttl
         self.backups = backups
         self.backend = backend
         self.driver = driver
@@ -187,14 +146,20 @@ class VolumeManager:
     async def _fail_interrupted(self) -> None:
         """Operations a stop interrupted never finish: mark their resources as failed."""
         def fix(s: Session) -> None:
+            after = {"deleting": "error_deleting", "extending": "available",
+                     "managing": "error_managing"}
             for vol in s.scalars(select(m.Volume).where(m.Volume.status.in_(
-                    ("creating", "downloading", "extending", "deleting")))):
-                vol.status = "error_deleting" if vol.status == "deleting" else (
-                    "available" if vol.status == "extending" else "error")
+                    ("creating", "downloading", "extending", "deleting", "managing",
+                     "unmanaging")))):
+                vol.status = after.get(vol.status, "error")
                 vol.error = "interrupted by a restart of the volume manager"
             for snap in s.scalars(select(m.Snapshot).where(m.Snapshot.status.in_(
-                    ("creating", "deleting")))):
+                    ("creating", "deleting", "unmanaging")))):
                 snap.status = "error_deleting" if snap.status == "deleting" else "error"
+            for grp in [*s.scalars(select(m.Group).where(m.Group.status.in_(
+                    ("creating", "deleting")))), *s.scalars(select(m.GroupSnapshot).where(
+                    m.GroupSnapshot.status.in_(("creating", "deleting"))))]:
+                grp.status = "error_deleting" if grp.status == "deleting" else "error"
             for bk in s.scalars(select(m.Backup).where(m.Backup.status.in_(
                     ("creating", "restoring", "deleting")))):
                 bk.status = {"creating": "error", "restoring": "available",
@@ -360,13 +325,16 @@ class VolumeManager:
     async def _set_backup(self, backup_id: str, **fields: Any) -> None:
         await self._set(m.Backup, backup_id, **fields)
 
-    async def _outcome(self, what: str, work: Awaitable[T], *,
+    async def outcome(self, what: str, work: Awaitable[T], *,
                        done: Callable[[T], Awaitable[object]],
                        failed: Callable[[str], Awaitable[object]],
-                       expected: tuple[type[Exception], ...] | None = None) -> None:
+                       expected: tuple[type[Exception], ...] | None = None,
+                       event: messages.Event | None = None,
+                       detail: str = messages.UNKNOWN) -> None:
         """Run a background operation's ``work``, then record its outcome: ``done`` with
         its result, or ``failed`` with the error's message once it is logged (with
-        its traceback unless it is of an ``expected`` kind; None: all are)."""
+        its traceback unless it is of an ``expected`` kind; None: all are) and, for
+        an ``event``, a user message (``detail`` unless the error says better)."""
         try:
             result = await work
         except asyncio.CancelledError:
@@ -375,10 +343,19 @@ class VolumeManager:
             log.warning("%s failed: %s", what, exc,
                         exc_info=expected is not None and not isinstance(exc, expected))
             await failed(str(exc))
+            if event is not None:
+                why = messages.detail_for(exc, default=detail)
+                await self._db(lambda s: messages.record(s, event, why, self.message_ttl))
             return
         await done(result)
 
-    async def create_volume(self, volume_id: str, image: ImageRef | None = None) -> None:
+    @staticmethod
+    def _event(row: m.Volume | m.Snapshot | m.Backup, kind: str, action: str,
+               request_id: str) -> messages.Event:
+        return messages.Event(row.project_id, kind, row.id, action, request_id)
+
+    async def create_volume(self, volume_id: str, image: ImageRef | None = None, *,
+                            request_id: str = "") -> None:
         """Make the volume the row describes; its status ends ``available`` or ``error``."""
         row = await self._db(lambda s: s.get(m.Volume, volume_id))
         if row is None:
@@ -397,11 +374,13 @@ class VolumeManager:
                 else:
                     await self.backend.create(volume_id, row.size)
 
-        await self._outcome(
+        await self.outcome(
             f"volume {volume_id}: create", make(), expected=(BackendError, Invalid),
             done=lambda _: self._set_volume(volume_id, status="available",
                                             launched_at=m.utcnow()),
-            failed=lambda err: self._set_volume(volume_id, status="error", error=err))
+            failed=lambda err: self._set_volume(volume_id, status="error", error=err),
+            event=self._event(row, messages.VOLUME, "005" if image else "001", request_id),
+            detail="021" if image else messages.UNKNOWN)
 
     async def _from_image(self, volume_id: str, size: int, image: ImageRef) -> None:
         path = self.staging / f"{volume_id}.image"
@@ -418,8 +397,13 @@ class VolumeManager:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    async def delete_volume(self, volume_id: str, cascade: bool = False) -> None:
+    async def delete_volume(self, volume_id: str, cascade: bool = False, *,
+                            request_id: str = "") -> None:
         """Delete the volume (and, with ``cascade``, its snapshots) and its row."""
+        row = await self._db(lambda s: s.get(m.Volume, volume_id))
+        if row is None:
+            return
+
         async def remove() -> None:
             async with self.lock(volume_id):
                 if cascade:
@@ -442,14 +426,20 @@ class VolumeManager:
             await self._db(drop)
             self._locks.pop(volume_id, None)
 
-        await self._outcome(
+        await self.outcome(
             f"volume {volume_id}: delete", remove(), done=gone,
-            failed=lambda err: self._set_volume(volume_id, status="error_deleting", error=err))
+            failed=lambda err: self._set_volume(volume_id, status="error_deleting", error=err),
+            event=self._event(row, messages.VOLUME, "101", request_id))
 
-    async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
+    async def extend_volume(self, volume_id: str, new_size: int, back_to: str, *,
+                            request_id: str = "") -> None:
         """Grow the volume; a volume exported is rescanned by the target (now, or by
         the watchdog once no initiator is logged in: the volume has grown either way,
         and its size is recorded)."""
+        row = await self._db(lambda s: s.get(m.Volume, volume_id))
+        if row is None:
+            return
+
         async def grow() -> None:
             async with self.lock(volume_id):
                 await self.backend.extend(volume_id, new_size)
@@ -461,30 +451,41 @@ class VolumeManager:
                                     "its initiators log out: %s", volume_id, new_size, exc)
                         self._rescan_pending.add(volume_id)
 
-        await self._outcome(
+        await self.outcome(
             f"volume {volume_id}: extend", grow(),
             done=lambda _: self._set_volume(volume_id, status=back_to, size=new_size),
             failed=lambda err: self._set_volume(
                 volume_id, status="error_extending" if back_to == "available" else back_to,
-                error=err))
+                error=err),
+            event=self._event(row, messages.VOLUME, "007", request_id))
 
-    async def create_snapshot(self, snapshot_id: str, volume_id: str) -> None:
+    async def create_snapshot(self, snapshot_id: str, volume_id: str, *,
+                              request_id: str = "") -> None:
+        row = await self._db(lambda s: s.get(m.Snapshot, snapshot_id))
+        if row is None:
+            return
+
         async def take() -> None:
             async with self.lock(volume_id):
                 await self.backend.snapshot(snapshot_id, volume_id)
 
-        await self._outcome(
+        await self.outcome(
             f"snapshot {snapshot_id}: create", take(),
             done=lambda _: self._set_snapshot(snapshot_id, status="available",
                                               progress="100%"),
-            failed=lambda err: self._set_snapshot(snapshot_id, status="error", error=err))
+            failed=lambda err: self._set_snapshot(snapshot_id, status="error", error=err),
+            event=self._event(row, messages.SNAPSHOT, "009", request_id))
 
-    async def delete_snapshot(self, snapshot_id: str) -> None:
-        await self._outcome(
+    async def delete_snapshot(self, snapshot_id: str, *, request_id: str = "") -> None:
+        row = await self._db(lambda s: s.get(m.Snapshot, snapshot_id))
+        if row is None:
+            return
+        await self.outcome(
             f"snapshot {snapshot_id}: delete", self.backend.delete_snapshot(snapshot_id),
             done=lambda _: self._db(functools.partial(_delete_row, m.Snapshot, snapshot_id)),
             failed=lambda err: self._set_snapshot(snapshot_id, status="error_deleting",
-                                                  error=err))
+                                                  error=err),
+            event=self._event(row, messages.SNAPSHOT, "010", request_id))
 
     async def stats(self) -> dict[str, int]:
         return await self.backend.stats()
@@ -514,7 +515,7 @@ class VolumeManager:
         finally:
             await self.backend.delete(tmp)
 
-    async def create_backup(self, backup_id: str) -> None:
+    async def create_backup(self, backup_id: str, *, request_id: str = "") -> None:
         """Write the backup the row describes; the volume goes back to its status."""
         row = await self._db(lambda s: s.get(m.Backup, backup_id))
         if row is None:
@@ -552,10 +553,13 @@ class VolumeManager:
             await self._set_backup(backup_id, status="error", fail_reason=err)
             await self._set_volume(row.volume_id, status=back_to)
 
-        await self._outcome(f"backup {backup_id}: create", write(), done=done, failed=failed,
-                            expected=(BackendError, BackupError))
+        await self.outcome(f"backup {backup_id}: create", write(), done=done, failed=failed,
+                            expected=(BackendError, BackupError),
+                            event=self._event(row, messages.BACKUP, "012", request_id),
+                            detail="022")
 
-    async def restore_backup(self, backup_id: str, volume_id: str, *, new: bool) -> None:
+    async def restore_backup(self, backup_id: str, volume_id: str, *, new: bool,
+                             request_id: str = "") -> None:
         """Write the backup into the volume (``new``: create it first, blank)."""
         row = await self._db(lambda s: s.get(m.Backup, backup_id))
         vol = await self._db(lambda s: s.get(m.Volume, volume_id))
@@ -583,8 +587,10 @@ class VolumeManager:
             await self._set_volume(volume_id, status="error_restoring", error=err)
             await self._set_backup(backup_id, status="available")
 
-        await self._outcome(f"backup {backup_id}: restore to {volume_id}", write(),
-                            done=done, failed=failed, expected=(BackendError, BackupError))
+        await self.outcome(f"backup {backup_id}: restore to {volume_id}", write(),
+                            done=done, failed=failed, expected=(BackendError, BackupError),
+                            event=self._event(row, messages.BACKUP, "013", request_id),
+                            detail="022")
 
     async def delete_backup(self, backup_id: str) -> None:
         row = await self._db(lambda s: s.get(m.Backup, backup_id))
@@ -593,13 +599,14 @@ class VolumeManager:
         async def remove() -> None:
             await self._engine().delete(row.container, backup_id)
 
-        await self._outcome(
+        await self.outcome(
             f"backup {backup_id}: delete", remove(),
             done=lambda _: self._db(functools.partial(_delete_row, m.Backup, backup_id)),
             failed=lambda err: self._set_backup(backup_id, status="error_deleting",
                                                 fail_reason=err))
 
-    async def upload_to_image(self, volume_id: str, image: ImageRef, back_to: str) -> None:
+    async def upload_to_image(self, volume_id: str, image: ImageRef, back_to: str, *,
+                              project_id: str = "", request_id: str = "") -> None:
         """Copy the volume into the (queued) image; on failure the image is deleted."""
         async def upload() -> None:
             path = self.staging / f"{volume_id}.upload"
@@ -621,9 +628,11 @@ class VolumeManager:
                 await image.images.delete(image.image_id)
             await self._set_volume(volume_id, status=back_to, error=err)
 
-        await self._outcome(f"volume {volume_id}: upload to image {image.image_id}", upload(),
+        await self.outcome(f"volume {volume_id}: upload to image {image.image_id}", upload(),
                             done=lambda _: self._set_volume(volume_id, status=back_to),
-                            failed=failed, expected=(BackendError, Invalid))
+                            failed=failed, expected=(BackendError, Invalid),
+                            event=messages.Event(project_id, messages.VOLUME, volume_id, "003",
+                                                 request_id), detail="004")
 
 
 def _delete_row(model: type[m.Base], ident: str, s: Session) -> None:

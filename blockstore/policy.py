@@ -6,32 +6,20 @@
   changes only that project's volumes, snapshots, attachments and transfers
   (a transfer is accepted by another project that knows its key).
 * A token with only the ``reader`` role reads, never writes.
+* The ``service`` role (another Strata service: compute attaching a server's
+  volumes) sees and acts on every project's volumes, snapshots and attachments, as
+  Cinder lets Nova; it is not an admin (no quotas, types, resets).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from blockstore.errors import Forbidden, NotFound
+from common.caller import Caller as Caller  # the callers this policy judges
 
 
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    project_id: str | None
-    roles: frozenset[str]
-    token: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
-
-    @property
-    def can_write(self) -> bool:
-        return self.is_admin or bool(self.roles - {"reader"})
-
-    def owns(self, project_id: str) -> bool:
-        return self.is_admin or (self.project_id is not None and project_id == self.project_id)
+def acts_for(caller: Caller, project_id: str) -> bool:
+    """The caller's own project, or any for an admin or another Strata service."""
+    return caller.owns(project_id) or "service" in caller.roles
 
 
 def check_project(caller: Caller, project_id: str) -> None:
@@ -41,7 +29,7 @@ def check_project(caller: Caller, project_id: str) -> None:
 
 
 def check_visible(caller: Caller, owner: str | None, what: str, ident: str) -> None:
-    if owner is None or not caller.owns(owner):
+    if owner is None or not acts_for(caller, owner):
         raise NotFound(f"{what} {ident} could not be found.")
 
 

@@ -21,9 +21,13 @@ Every option carries its documentation in ``metadata["doc"]``; the sample
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ipaddress
 import json
 import os
+import re
 import secrets
+import socket
 import tomllib
 import types
 import typing
@@ -110,9 +114,20 @@ class ObjectStoreConfig:
     node_timeout: float = opt(10.0, "Seconds to wait on a node's reply before giving up on it.")
     conn_timeout: float = opt(2.0, "Seconds to wait for a connection to a node.")
     io_threads: int = opt(8, "Threads per node for disk and SQLite work.")
-    replicator_interval: float = opt(30.0, "Seconds between replication passes.")
+    replicator_interval: float = opt(30.0, "Seconds between replication passes: each pushes "
+                                           "what changed since the peers last took it.")
+    replicator_sweep_interval: float = opt(14400.0, "Seconds between replication sweeps over "
+                                                  "every database and partition (restoring "
+                                                  "what a peer lost; the first pass is one); "
+                                                  "0: every pass sweeps.")
     auditor_interval: float = opt(300.0, "Seconds between auditor passes over every object.")
-    updater_interval: float = opt(10.0, "Seconds between retries of failed container updates.")
+    updater_interval: float = opt(10.0, "Seconds between updater passes: each retries failed "
+                                        "container updates and reports the stats of the "
+                                        "containers written since the last pass.")
+    updater_sweep_interval: float = opt(14400.0, "Seconds between updater sweeps reporting "
+                                                 "the stats of every container whose "
+                                                 "report is stale (the first pass is one); "
+                                                 "0: every pass sweeps.")
     expirer_interval: float = opt(30.0, "Seconds between passes that delete expired objects.")
     reclaim_age: int = opt(604800, "Seconds tombstones are kept before being purged.")
     storage_policies: str = opt(
@@ -156,7 +171,8 @@ class ProxyConfig:
     host: str = opt("127.0.0.1", "Address the proxy listens on.")
     port: int = opt(8080, "Port the proxy listens on.")
     public_url: str = opt("", "URL clients use to reach the proxy; empty means http://<host>:<port>.")
-    workers: int = opt(1, "Proxy worker processes sharing the port (SO_REUSEPORT).")
+    workers: int = opt(1, "Proxy worker processes, forked once the port is bound: they share "
+                          "its one listening socket.")
     max_file_size: int = opt(5368709122, "Largest single object, in bytes (Swift's default).")
     max_meta_count: int = opt(90, "Most metadata items on one account, container or object.")
     max_meta_overall_size: int = opt(4096, "Most bytes of metadata (names and values) in total.")
@@ -295,11 +311,112 @@ class BlockStoreConfig:
     quota_snapshots: int = opt(10, "Default most snapshots per project.")
     quota_backups: int = opt(10, "Default most backups per project.")
     quota_backup_gigabytes: int = opt(1000, "Default most GiB of backups per project.")
+    quota_per_volume_gigabytes: int = opt(-1, "Default largest size of one volume, in GiB; "
+                                              "-1 is unlimited.")
+    quota_groups: int = opt(10, "Default most volume groups per project.")
+    message_ttl: int = opt(2592000, "Seconds a user message (what a failed asynchronous "
+                                    "operation tells its project) is kept.")
     backup_container: str = opt("volumebackups", "Object store container (in the service "
                                                  "project's account) holding volume backups.")
     backup_chunk_mib: int = opt(32, "Size of the pieces a backup cuts a volume into, in MiB "
                                     "(an incremental backup stores only pieces that changed).")
     max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
+
+
+@dataclass
+class NetworkConfig:
+    """The Neutron v2.0 compatible networking service and this host's network agent."""
+
+    enabled: bool = opt(True, "Run the networking service (its API and this host's agent).")
+    host: str = opt("127.0.0.1", "Address the networking API listens on.")
+    port: int = opt(9696, "Port the networking API listens on.")
+    public_url: str = opt("", "URL clients use to reach the networking API; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the networking database; empty means SQLite "
+                                "at <var_dir>/network.db.")
+    dataplane: bool = opt(True, "Run this host's data path (bridges, taps, dnsmasq, router "
+                                "namespaces, nftables), converged from the database; false "
+                                "runs the API alone.")
+    agent_host: str = opt("", "This hypervisor's name as ports are bound to it "
+                              "(binding:host_id); empty means the machine's host name.")
+    instance: str = opt("", "Short tag (1-4 of a-z, 0-9) in the name of every namespace and "
+                            "device this cloud makes on the host, so two clouds on one machine "
+                            "never touch each other's; empty means derived from var_dir.")
+    resync_interval: float = opt(60.0, "Seconds between full resyncs of the data path with the "
+                                       "database (changes made through the API apply at once).")
+    bootstrap: bool = opt(True, "At first start create the external network 'public' and, for "
+                                "the demo project, 'private' with a subnet and 'router1' to "
+                                "'public', as devstack does.")
+    external_network_cidr: str = opt(
+        "172.24.4.0/24", "CIDR of the external network 'public' (router gateways and floating "
+                         "IPs come from it). It lives in a namespace of this cloud's own, never "
+                         "on the machine's interfaces.")
+    private_network_cidr: str = opt("10.0.0.0/26", "CIDR of the demo project's subnet of "
+                                                   "'private'.")
+    global_mtu: int = opt(1500, "MTU of new networks, and the largest one a network may ask for.")
+    base_mac: str = opt("fa:16:3e:00:00:00", "Ports' MAC addresses keep the first three bytes "
+                                             "of this; the rest is random.")
+    quota_network: int = opt(100, "Default most networks per project; -1 is unlimited.")
+    quota_subnet: int = opt(100, "Default most subnets per project.")
+    quota_subnetpool: int = opt(-1, "Default most subnet pools per project.")
+    quota_port: int = opt(500, "Default most ports per project.")
+    quota_router: int = opt(10, "Default most routers per project.")
+    quota_floatingip: int = opt(50, "Default most floating IPs per project.")
+    quota_security_group: int = opt(10, "Default most security groups per project.")
+    quota_security_group_rule: int = opt(100, "Default most security group rules per project.")
+    max_request_body: int = opt(114688, "Largest JSON request body accepted, in bytes.")
+
+
+@dataclass
+class ComputeConfig:
+    """The Nova v2.1 compatible compute service and this host's hypervisor (libvirt)."""
+
+    enabled: bool = opt(False, "Run the compute service. Off until its API is built: for "
+                               "now it only checks libvirt and answers /healthcheck.")
+    host: str = opt("127.0.0.1", "Address the compute API listens on.")
+    port: int = opt(8774, "Port the compute API listens on.")
+    public_url: str = opt("", "URL clients use to reach the compute API; empty means "
+                              "http://<host>:<port>.")
+    metadata_port: int = opt(8775, "Port of the metadata service guests reach at "
+                                   "169.254.169.254.")
+    metadata_socket: str = opt("", "UNIX socket of the metadata service, where the network "
+                                   "data path's metadata proxies send guests' requests; empty "
+                                   "means <var_dir>/run/compute-metadata.sock.")
+    libvirt_uri: str = opt("qemu:///system", "libvirtd connection URI.")
+    virt_type: str = opt("auto", "Domain type: 'kvm', 'qemu' (TCG emulation) or 'auto' "
+                                 "(KVM when a short probe boots fast enough, else qemu).")
+    kvm_probe_timeout: float = opt(5.0, "Seconds the KVM probe may take before KVM is "
+                                        "judged unusable (nested KVM can be slower than TCG).")
+    domain_prefix: str = opt("strata-", "Prefix of this cloud's libvirt domain names; the "
+                                        "compute agent never touches other domains.")
+    instances_dir: str = opt("", "Instance disks, config drives and console logs; empty "
+                                 "means <var_dir>/compute/instances.")
+    image_cache_dir: str = opt("", "Base images cached on this host; empty means "
+                                   "<var_dir>/compute/images.")
+    image_cache_format: str = opt("qcow2", "Format base images are converted to in the "
+                                           "cache: qcow2 or raw.")
+    qemu_as_root: bool = opt(True, "Run guests' QEMU as root (libvirt's DAC label +0:+0), "
+                                   "so it reaches files under any directory; false runs it "
+                                   "as libvirt-qemu, which needs the instances and image "
+                                   "cache directories readable by that user.")
+
+
+@dataclass
+class Ec2Config:
+    """The EC2 Query API: a second front on the block store, image, networking and
+    compute services (never a second copy of their logic)."""
+
+    enabled: bool = opt(True, "Run the EC2 front (EC2 Query API, for boto3's ec2 client "
+                              "and the aws CLI, with EC2 credentials from identity).")
+    host: str = opt("127.0.0.1", "Address the EC2 front listens on.")
+    port: int = opt(8788, "Port the EC2 front listens on.")
+    public_url: str = opt("", "URL clients use to reach the EC2 front; empty means "
+                              "http://<host>:<port>.")
+    database_url: str = opt("", "SQLAlchemy URL of the EC2 front's database (its ids and "
+                                "tags); empty means SQLite at <var_dir>/ec2.db.")
+    external_network: str = opt("public", "External network elastic IP addresses are "
+                                          "allocated from; empty means the first one.")
+    max_request_body: int = opt(262144, "Largest request body accepted, in bytes.")
 
 
 @dataclass
@@ -314,6 +431,9 @@ class StrataConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     imagestore: ImageStoreConfig = field(default_factory=ImageStoreConfig)
     blockstore: BlockStoreConfig = field(default_factory=BlockStoreConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    ec2: Ec2Config = field(default_factory=Ec2Config)
 
     # Filled in by load(); not options.
     home: Path = field(default=Path("."), metadata={"internal": True})
@@ -355,6 +475,50 @@ class StrataConfig:
 
     def blockstore_db_url(self) -> str:
         return self.blockstore.database_url or f"sqlite:///{self.var_path / 'blockstore.db'}"
+
+    def compute_url(self) -> str:
+        c = self.compute
+        return (c.public_url or f"http://{c.host}:{c.port}").rstrip("/")
+
+    @property
+    def metadata_socket_path(self) -> Path:
+        """Where the metadata service listens for the network data path's proxies."""
+        default = str(self.var_path / "run" / "compute-metadata.sock")
+        return resolve(self.home, self.compute.metadata_socket or default)
+
+    @property
+    def instances_path(self) -> Path:
+        default = str(self.var_path / "compute" / "instances")
+        return resolve(self.home, self.compute.instances_dir or default)
+
+    @property
+    def image_cache_path(self) -> Path:
+        default = str(self.var_path / "compute" / "images")
+        return resolve(self.home, self.compute.image_cache_dir or default)
+
+    def ec2_url(self) -> str:
+        e = self.ec2
+        return (e.public_url or f"http://{e.host}:{e.port}").rstrip("/")
+
+    def ec2_db_url(self) -> str:
+        return self.ec2.database_url or f"sqlite:///{self.var_path / 'ec2.db'}"
+
+    def network_url(self) -> str:
+        net = self.network
+        return (net.public_url or f"http://{net.host}:{net.port}").rstrip("/")
+
+    def network_db_url(self) -> str:
+        return self.network.database_url or f"sqlite:///{self.var_path / 'network.db'}"
+
+    def network_instance(self) -> str:
+        """The tag in the names of this cloud's host devices: configured, or four hex
+        digits of a hash of the state directory (so two clouds on one machine differ)."""
+        if self.network.instance:
+            return self.network.instance
+        return hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
+
+    def network_agent_host(self) -> str:
+        return self.network.agent_host or socket.gethostname()
 
     def hash_prefix(self) -> bytes:
         return str(self.secrets["hash_path_prefix"]).encode()
@@ -507,6 +671,15 @@ def validate(cfg: StrataConfig) -> None:
     if cfg.blockstore.target_driver not in ("", "tgt", "lio"):
         raise ConfigError(f"[blockstore] target_driver {cfg.blockstore.target_driver!r}: "
                           "use tgt, lio or leave it empty")
+    if cfg.compute.virt_type not in ("auto", "kvm", "qemu"):
+        raise ConfigError(f"[compute] virt_type {cfg.compute.virt_type!r}: use auto, kvm or qemu")
+    if cfg.compute.image_cache_format not in ("qcow2", "raw"):
+        raise ConfigError(f"[compute] image_cache_format {cfg.compute.image_cache_format!r}: "
+                          "use qcow2 or raw")
+    if not 0 <= cfg.compute.metadata_port <= 65535:
+        raise ConfigError(f"[compute] metadata_port {cfg.compute.metadata_port} is out of "
+                          "range 0-65535")
+    _validate_network(cfg.network)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {cfg.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
@@ -531,6 +704,27 @@ def _validate_policies(osc: ObjectStoreConfig, n_devices: int) -> None:
     default = osc.default_storage_policy.strip().lower()
     if default and default not in seen:
         raise ConfigError(f"[objectstore] default_storage_policy {default!r} is no policy")
+
+
+def _validate_network(net: NetworkConfig) -> None:
+    if net.instance and not re.fullmatch(r"[a-z0-9]{1,4}", net.instance):
+        raise ConfigError(f"[network] instance {net.instance!r}: use 1-4 of a-z and 0-9")
+    for name in ("external_network_cidr", "private_network_cidr"):
+        value = getattr(net, name)
+        try:
+            cidr = ipaddress.ip_network(value)
+        except ValueError:
+            raise ConfigError(f"[network] {name} {value!r} is not a network CIDR") from None
+        if cidr.version != 4 or cidr.prefixlen > 29:
+            raise ConfigError(f"[network] {name} {value!r}: use an IPv4 network of /29 or "
+                              "larger")
+    if not 68 <= net.global_mtu <= 65535:
+        raise ConfigError(f"[network] global_mtu {net.global_mtu} is out of range 68-65535")
+    if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", net.base_mac.lower()) or \
+            int(net.base_mac[:2], 16) & 1:
+        raise ConfigError(f"[network] base_mac {net.base_mac!r} is not a unicast MAC address")
+    if net.resync_interval <= 0:
+        raise ConfigError("[network] resync_interval must be positive")
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -93,3 +93,27 @@ def migrate(url: str, migrations_dir: Path) -> None:
             command.upgrade(cfg, "head")
     finally:
         engine.dispose()
+
+
+def alembic_environment(metadata: MetaData, version_table: str | None = None) -> None:
+    """What every service's ``migrations/env.py`` runs: the migrations on the connection
+    :func:`migrate` hands over, or, from a shell (``alembic revision --autogenerate``), on
+    the configured URL. ``version_table`` keeps a service's revision apart when services
+    share one PostgreSQL database."""
+    from alembic import context
+
+    config = context.config
+    options: dict[str, Any] = {"target_metadata": metadata, "render_as_batch": True}
+    if version_table:
+        options["version_table"] = version_table
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
+    with engine.begin() as conn:
+        context.configure(connection=conn, **options)
+        with context.begin_transaction():
+            context.run_migrations()

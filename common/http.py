@@ -51,13 +51,15 @@ class ApiError(Exception):
 
     def __init__(
         self, status: int, message: str, *, title: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, cause: StrataError | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.title = title or _reason(status)
         self.headers = headers or {}
+        # The domain error this answers, for formats that name its kind (Neutron's "type").
+        self.cause = cause
 
 
 def _reason(status: int) -> str:
@@ -106,7 +108,7 @@ def map_domain_error(exc: Exception) -> ApiError | None:
     """A :class:`~common.errors.StrataError` as the ApiError of its status (the one
     place domain errors become HTTP); None for anything else."""
     if isinstance(exc, StrataError):
-        return ApiError(exc.status, exc.message, headers=exc.headers())
+        return ApiError(exc.status, exc.message, headers=exc.headers(), cause=exc)
     return None
 
 

@@ -95,6 +95,41 @@ BLOCKSTORE = ServiceSpec(
 )
 
 
+NETWORK = ServiceSpec(
+    name="network",
+    module="network",
+    section="network",
+    catalog=(CatalogEntry("network", "neutron", "Strata networking (Neutron v2.0)"),),
+    # The data path: iproute2 (ip: namespaces, bridges, veths, taps), nftables (security
+    # groups, SNAT/DNAT), dnsmasq-base (DHCP in each network's namespace), conntrack
+    # (ends flows a security group change no longer allows), procps (sysctl).
+    debian_packages=("iproute2", "nftables", "dnsmasq-base", "conntrack", "procps"),
+    # Says, before anything starts, which kernel part or tool the data path lacks.
+    prepare="network.hostcheck:prepare",
+)
+
+
+COMPUTE = ServiceSpec(
+    name="compute",
+    module="compute",
+    section="compute",
+    catalog=(CatalogEntry("compute", "nova", "Strata compute (Nova v2.1)", "/v2.1"),),
+    # libvirtd + virtlogd and QEMU (the hypervisor); qemu-utils: qemu-img for the image
+    # cache and overlays. The prepare hook starts libvirtd/virtlogd when they are not
+    # running (compute/host.py).
+    debian_packages=("libvirt-daemon-system", "qemu-system-x86", "qemu-utils"),
+    prepare="compute.host:prepare",
+)
+
+
+EC2 = ServiceSpec(
+    name="ec2",
+    module="ec2",
+    section="ec2",
+    catalog=(CatalogEntry("ec2", "ec2", "Strata EC2 front (EC2 Query API)", "/"),),
+)
+
+
 def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
     """One service per local storage node (``python -m objectstore --node N``)."""
     return [
@@ -107,7 +142,8 @@ def storage_nodes(cfg: StrataConfig) -> list[ServiceSpec]:
 
 def all_services(cfg: StrataConfig) -> list[ServiceSpec]:
     """Every service this configuration describes, in start order."""
-    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE]
+    return [IDENTITY, *storage_nodes(cfg), PROXY, IMAGESTORE, BLOCKSTORE, NETWORK, COMPUTE,
+            EC2]
 
 
 def enabled_services(cfg: StrataConfig) -> list[ServiceSpec]:

@@ -16,6 +16,7 @@ from common.config import StrataConfig
 from common.services import catalog_entries
 from identity import models as m
 from identity.client import SERVICE_PROJECT, SERVICE_USER
+from identity.grants import SYSTEM
 from identity.passwords import Passwords
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,15 @@ class Account:
     password: str
     project: str
     roles: tuple[str, ...]
+    system_roles: tuple[str, ...] = ()
 
 
 def accounts(cfg: StrataConfig) -> list[Account]:
     ident = cfg.identity
     out = [
+        # As keystone-manage bootstrap: admin on its project and on the system.
         Account(ident.admin_user, cfg.secrets["admin_password"], ident.admin_project,
-                ("admin",)),
+                ("admin",), ("admin",)),
         Account(SERVICE_USER, cfg.secrets["service_password"], SERVICE_PROJECT,
                 ("service",)),
     ]
@@ -92,6 +95,9 @@ def _ensure_account(s: Session, acct: Account, role_ids: dict[str, str],
     for role in acct.roles:
         s.merge(m.Assignment(actor_type="user", actor_id=user.id, target_type="project",
                              target_id=project.id, role_id=role_ids[role]))
+    for role in acct.system_roles:
+        s.merge(m.Assignment(actor_type="user", actor_id=user.id, target_type="system",
+                             target_id=SYSTEM, role_id=role_ids[role]))
 
 
 def _sync_catalog(s: Session, cfg: StrataConfig) -> None:

@@ -14,11 +14,17 @@ generated secrets). The same validator is that account for service-to-service
 calls: :meth:`TokenValidator.service_token` is its token (renewed before it
 expires) and :meth:`TokenValidator.service_project_id` its project, whose
 object store account holds what services keep there (images, backups).
+
+:func:`check_signature` is how the S3 and EC2 fronts learn who signed a request
+with an EC2 credential: they compute the string to sign, identity (which holds
+the secrets) checks the signature and answers the user, project and roles, and
+for the EC2 front a token of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
@@ -30,7 +36,7 @@ from typing import Any
 import aiohttp
 
 from common.config import StrataConfig
-from common.errors import Unavailable
+from common.errors import Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -200,3 +206,66 @@ def service_validator(cfg: StrataConfig, session: aiohttp.ClientSession) -> Toke
     return TokenValidator(session, cfg.identity_url(), user=SERVICE_USER,
                           password=cfg.secrets["service_password"], project=SERVICE_PROJECT,
                           cache_seconds=cfg.identity.token_cache_seconds)
+
+
+class SignatureRefused(Unauthorized):
+    """Identity did not accept a request's signature: ``unknown_key`` when no EC2
+    credential has the access key, else the signature does not match (or the
+    credential's user can no longer act)."""
+
+    def __init__(self, message: str, *, unknown_key: bool) -> None:
+        super().__init__(message)
+        self.unknown_key = unknown_key
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """Who signed a request: the token body identity answered, the token it issued
+    (with ``issue_token``) and the SigV4 signing key of the request's scope (when a
+    service asked)."""
+
+    info: TokenInfo
+    token: str | None = None
+    signing_key: bytes | None = None
+
+
+async def check_signature(
+    session: aiohttp.ClientSession, identity_url: str, *, access: str, signature: str,
+    string_to_sign: str, service_token: str | None = None, method: str | None = None,
+    issue_token: bool = False, limit: float = 10,
+) -> SignatureCheck:
+    """Ask identity whether ``signature`` is the EC2 credential ``access``'s over
+    ``string_to_sign`` (SigV4, or SigV2 with ``method``: ``HmacSHA1`` or
+    ``HmacSHA256``).
+
+    With ``service_token`` a SigV4 answer carries the scope's signing key; with
+    ``issue_token`` identity issues a token for the credential's user and project
+    (``/v3/ec2tokens``). ``limit`` bounds the whole call, in seconds. Raises
+    :class:`SignatureRefused` when identity says no, :class:`IdentityUnavailable`
+    when it cannot be asked."""
+    creds: dict[str, str] = {
+        "access": access, "signature": signature,
+        "token": base64.b64encode(string_to_sign.encode()).decode()}
+    if method is not None:
+        creds["signature_method"] = method
+    headers = {"X-Auth-Token": service_token} if service_token else {}
+    url = identity_url.rstrip("/") + ("/v3/ec2tokens" if issue_token else "/v3/s3tokens")
+    try:
+        async with session.post(url, json={"credentials": creds}, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=limit)) as r:
+            data: Any = await r.json(content_type=None)
+            status = r.status
+            token = r.headers.get("X-Subject-Token")
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IdentityUnavailable(f"identity answered {status} with no JSON object")
+    if status == 401:
+        message = str((data.get("error") or {}).get("message", ""))
+        raise SignatureRefused(message or "The signature was not accepted.",
+                               unknown_key="access key" in message.lower())
+    if status != 200:
+        raise IdentityUnavailable(f"identity answered {status} to a signature check")
+    key = data.get("signing_key")
+    return SignatureCheck(TokenInfo.from_body(data["token"]), token,
+                          bytes.fromhex(key) if isinstance(key, str) else None)

@@ -15,16 +15,15 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from identity import grants
 from identity import models as m
-from identity.errors import NotFound, TokenNotFound, Unauthorized
+from identity.catalog import catalog
+from identity.errors import Forbidden, NotFound, TokenNotFound, Unauthorized, ValidationError
 from identity.tokens import TokenCodec, TokenPayload, new_audit_id
 
-# Roles that imply others, as Keystone's bootstrap sets up: admin > member > reader.
-IMPLIED_ROLES: dict[str, tuple[str, ...]] = {
-    "admin": ("member", "reader"),
-    "member": ("reader",),
-}
-
+# Token payload extras naming what a token was delegated through.
+APP_CRED = "ac"
+OAUTH = "oa"
 
 def iso(ts: float | datetime) -> str:
     """Keystone's timestamp form: 2015-11-05T22:00:11.000000Z."""
@@ -49,6 +48,8 @@ class AuthContext:
     user_name: str
     user_domain_id: str
     roles: frozenset[str]
+    # A token from an application credential that is not ``unrestricted``.
+    restricted_app_cred: bool = False
 
     @property
     def project_id(self) -> str | None:
@@ -59,8 +60,24 @@ class AuthContext:
         return self.payload.domain_id
 
     @property
+    def system_scope(self) -> bool:
+        return self.payload.system is not None
+
+    @property
+    def delegated(self) -> bool:
+        """Issued through an application credential or an OAuth access token."""
+        return APP_CRED in self.payload.extras or OAUTH in self.payload.extras
+
+    @property
     def is_admin(self) -> bool:
+        """The admin role on any scope: system admin, and (Keystone's legacy
+        default) a project or domain admin too."""
         return "admin" in self.roles
+
+    @property
+    def is_system_reader(self) -> bool:
+        """Any role on the system (reader is implied by member and admin)."""
+        return self.system_scope and "reader" in self.roles
 
 
 # --- lookups ---------------------------------------------------------------
@@ -126,71 +143,6 @@ def find_project(s: Session, ref: dict[str, Any]) -> m.Project:
     return proj
 
 
-# --- roles -------------------------------------------------------------------
-
-
-def group_ids(s: Session, user_id: str) -> list[str]:
-    return list(s.scalars(select(m.Membership.group_id).where(m.Membership.user_id == user_id)))
-
-
-def held_by(s: Session, user_id: str) -> ColumnElement[bool]:
-    """Assignments whose actor is the user or one of the user's groups."""
-    actors = [("user", user_id)] + [("group", g) for g in group_ids(s, user_id)]
-    return or_(*[(m.Assignment.actor_type == t) & (m.Assignment.actor_id == i)
-                 for t, i in actors])
-
-
-def role_ids_on(s: Session, user_id: str, target_type: str, target_id: str) -> set[str]:
-    """Roles granted to the user, directly or through groups, on one target."""
-    rows = s.scalars(
-        select(m.Assignment.role_id).where(
-            m.Assignment.target_type == target_type,
-            m.Assignment.target_id == target_id,
-            held_by(s, user_id),
-        )
-    )
-    return set(rows)
-
-
-def effective_roles(s: Session, role_ids: set[str]) -> list[m.Role]:
-    """The granted roles plus the ones they imply, each once, sorted by name."""
-    if not role_ids:
-        return []
-    roles = {r.name: r for r in s.scalars(select(m.Role).where(m.Role.id.in_(role_ids)))}
-    implied = {n for name in roles for n in IMPLIED_ROLES.get(name, ())} - set(roles)
-    if implied:
-        for r in s.scalars(select(m.Role).where(m.Role.name.in_(implied))):
-            roles[r.name] = r
-    return sorted(roles.values(), key=lambda r: r.name)
-
-
-def projects_of(s: Session, user_id: str) -> list[m.Project]:
-    """Projects on which the user has any role, directly or through a group."""
-    ids = s.scalars(
-        select(m.Assignment.target_id).where(
-            m.Assignment.target_type == "project",
-            held_by(s, user_id),
-        )
-    )
-    id_set = set(ids)
-    if not id_set:
-        return []
-    q = select(m.Project).where(m.Project.id.in_(id_set)).order_by(m.Project.name)
-    return list(s.scalars(q))
-
-
-def domains_of(s: Session, user_id: str) -> list[m.Domain]:
-    ids = set(s.scalars(
-        select(m.Assignment.target_id).where(
-            m.Assignment.target_type == "domain",
-            held_by(s, user_id),
-        )
-    ))
-    if not ids:
-        return []
-    return list(s.scalars(select(m.Domain).where(m.Domain.id.in_(ids)).order_by(m.Domain.name)))
-
-
 # --- revocation ----------------------------------------------------------------
 
 
@@ -234,14 +186,22 @@ class ScopeInfo:
     project: m.Project | None
     domain: m.Domain | None
     roles: list[m.Role]
+    system: bool = False
+
+
+def unscoped() -> ScopeInfo:
+    return ScopeInfo(None, None, [])
 
 
 def resolve_scope(s: Session, user: m.User, scope: Any) -> ScopeInfo:
-    """Check a requested scope ({"project": …} | {"domain": …} | None) for a user."""
+    """Check a requested scope ({"project": …} | {"domain": …} | {"system": {"all":
+    true}} | None) for a user."""
     if scope is None or scope == "unscoped":
-        return ScopeInfo(None, None, [])
+        return unscoped()
     if not isinstance(scope, dict):
         raise Unauthorized("The scope of the request is not valid.")
+    if len([k for k in ("project", "domain", "system") if k in scope]) > 1:
+        raise ValidationError("Specify one of a project, a domain or the system as scope.")
     if "project" in scope:
         ref = scope["project"]
         if not isinstance(ref, dict):
@@ -250,7 +210,7 @@ def resolve_scope(s: Session, user: m.User, scope: Any) -> ScopeInfo:
         dom = s.get(m.Domain, proj.domain_id)
         if not proj.enabled or dom is None or not dom.enabled:
             raise Unauthorized(f"Project {proj.id} is disabled.")
-        roles = effective_roles(s, role_ids_on(s, user.id, "project", proj.id))
+        roles = grants.effective_roles(s, grants.role_ids_on(s, user.id, "project", proj.id))
         if not roles:
             raise Unauthorized(
                 f"User {user.id} has no access to project {proj.id}."
@@ -263,13 +223,33 @@ def resolve_scope(s: Session, user: m.User, scope: Any) -> ScopeInfo:
         dom = find_domain(s, ref, unauthorized=True)
         if not dom.enabled:
             raise Unauthorized(f"Domain {dom.id} is disabled.")
-        roles = effective_roles(s, role_ids_on(s, user.id, "domain", dom.id))
+        roles = grants.effective_roles(s, grants.role_ids_on(s, user.id, "domain", dom.id))
         if not roles:
             raise Unauthorized(f"User {user.id} has no access to domain {dom.id}.")
         return ScopeInfo(None, dom, roles)
     if "system" in scope:
-        raise Unauthorized("System-scoped tokens are not supported; scope to a project.")
+        ref = scope["system"]
+        if not isinstance(ref, dict) or ref.get("all") is not True:
+            raise Unauthorized('The only system scope is {"all": true}.')
+        roles = grants.effective_roles(
+            s, grants.role_ids_on(s, user.id, "system", grants.SYSTEM))
+        if not roles:
+            raise Unauthorized(f"User {user.id} has no access to the system.")
+        return ScopeInfo(None, None, roles, system=True)
     raise Unauthorized("The scope of the request is not valid.")
+
+
+def delegated_scope(s: Session, user: m.User, project_id: str,
+                    role_ids: list[str]) -> ScopeInfo:
+    """The project scope of a delegation (application credential, OAuth access
+    token): its roles that the user still holds on the project, or Unauthorized."""
+    info = resolve_scope(s, user, {"project": {"id": project_id}})
+    held = {r.id for r in info.roles}
+    roles = sorted((r for r in s.scalars(select(m.Role).where(m.Role.id.in_(role_ids)))
+                    if r.id in held), key=lambda r: r.name)
+    if not roles:
+        raise Unauthorized("The user no longer holds the delegated roles on the project.")
+    return ScopeInfo(info.project, None, roles)
 
 
 def check_user_usable(s: Session, user: m.User) -> None:
@@ -280,10 +260,15 @@ def check_user_usable(s: Session, user: m.User) -> None:
 
 def new_payload(
     user_id: str, methods: list[str], scope: ScopeInfo, lifetime: int,
-    parent: TokenPayload | None = None,
+    parent: TokenPayload | None = None, extras: dict[str, str] | None = None,
+    not_after: datetime | None = None,
 ) -> TokenPayload:
+    """A new token's payload; it expires after ``lifetime`` seconds, and never
+    after its parent token or ``not_after`` (a delegation's own expiry)."""
     now = time.time()
     expires = now + lifetime
+    if not_after is not None:
+        expires = min(expires, not_after.replace(tzinfo=UTC).timestamp())
     audit_ids: tuple[str, ...] = (new_audit_id(),)
     if parent is not None:
         expires = min(expires, parent.expires_at)
@@ -293,6 +278,8 @@ def new_payload(
         audit_ids=audit_ids,
         project_id=scope.project.id if scope.project else None,
         domain_id=scope.domain.id if scope.domain else None,
+        system=grants.SYSTEM if scope.system else None,
+        extras=dict(extras or {}),
     )
 
 
@@ -301,6 +288,29 @@ class Validated:
     payload: TokenPayload
     user: m.User
     scope: ScopeInfo
+    app_cred: m.ApplicationCredential | None = None
+    oauth: m.OAuthAccessToken | None = None
+
+
+def _live(row: Any, what: str) -> Any:
+    """A delegation row that still exists and has not expired, else Unauthorized."""
+    if row is None:
+        raise Unauthorized(f"The {what} no longer exists.")
+    if row.expires_at is not None and row.expires_at <= naive(time.time()):
+        raise Unauthorized(f"The {what} has expired.")
+    return row
+
+
+def live_app_cred(s: Session, app_cred_id: str) -> m.ApplicationCredential:
+    cred: m.ApplicationCredential = _live(s.get(m.ApplicationCredential, app_cred_id),
+                                          "application credential")
+    return cred
+
+
+def live_access_token(s: Session, access_token_id: str) -> m.OAuthAccessToken:
+    token: m.OAuthAccessToken = _live(s.get(m.OAuthAccessToken, access_token_id),
+                                      "OAuth access token")
+    return token
 
 
 def validate(s: Session, codec: TokenCodec, token: str) -> Validated:
@@ -311,17 +321,43 @@ def validate(s: Session, codec: TokenCodec, token: str) -> Validated:
     user = s.get(m.User, payload.user_id)
     if user is None:
         raise TokenNotFound("The token's user no longer exists.")
+    app_cred: m.ApplicationCredential | None = None
+    oauth: m.OAuthAccessToken | None = None
     try:
         check_user_usable(s, user)
-        if payload.project_id:
+        if APP_CRED in payload.extras:
+            app_cred = live_app_cred(s, payload.extras[APP_CRED])
+            scope = delegated_scope(s, user, app_cred.project_id, app_cred.role_ids)
+        elif OAUTH in payload.extras:
+            oauth = live_access_token(s, payload.extras[OAUTH])
+            scope = delegated_scope(s, user, oauth.project_id, oauth.role_ids)
+        elif payload.project_id:
             scope = resolve_scope(s, user, {"project": {"id": payload.project_id}})
         elif payload.domain_id:
             scope = resolve_scope(s, user, {"domain": {"id": payload.domain_id}})
+        elif payload.system:
+            scope = resolve_scope(s, user, {"system": {"all": True}})
         else:
-            scope = ScopeInfo(None, None, [])
+            scope = unscoped()
     except (Unauthorized, NotFound) as exc:
         raise TokenNotFound(f"The token is no longer valid: {exc.message}") from None
-    return Validated(payload, user, scope)
+    return Validated(payload, user, scope, app_cred, oauth)
+
+
+def check_rescope(v: Validated, requested: ScopeInfo) -> None:
+    """A scoped token may only be exchanged for a token of the same scope; an
+    OAuth-derived one not at all (the consumer asks with its access token)."""
+    if v.oauth is not None:
+        raise Forbidden("A token issued through OAuth cannot be exchanged for another "
+                        "token; authenticate with the access token again.")
+    if not v.payload.scoped:
+        return
+    p = v.payload
+    same = ((requested.project is not None and requested.project.id == p.project_id)
+            or (requested.domain is not None and requested.domain.id == p.domain_id)
+            or (requested.system and p.system is not None))
+    if not same:
+        raise Forbidden("A scoped token cannot be rescoped to another scope.")
 
 
 def domain_ref(s: Session, domain_id: str) -> dict[str, str]:
@@ -329,36 +365,12 @@ def domain_ref(s: Session, domain_id: str) -> dict[str, str]:
     return {"id": domain_id, "name": dom.name if dom else domain_id}
 
 
-def endpoint_url(url: str, project_id: str | None) -> str:
-    """Keystone's URL templates: ``$(project_id)s`` / ``%(tenant_id)s`` and friends."""
-    if project_id is None:
-        return url
-    for name in ("project_id", "tenant_id"):
-        url = url.replace(f"$({name})s", project_id).replace(f"%({name})s", project_id)
-    return url
-
-
-def catalog(s: Session, project_id: str | None = None) -> list[dict[str, Any]]:
-    services = s.scalars(select(m.Service).where(m.Service.enabled.is_(True))
-                         .order_by(m.Service.type))
-    out = []
-    for svc in services:
-        endpoints = s.scalars(
-            select(m.Endpoint).where(m.Endpoint.service_id == svc.id,
-                                     m.Endpoint.enabled.is_(True))
-            .order_by(m.Endpoint.interface)
-        )
-        out.append({
-            "id": svc.id,
-            "type": svc.type,
-            "name": svc.name,
-            "endpoints": [
-                {"id": ep.id, "interface": ep.interface, "region": ep.region_id,
-                 "region_id": ep.region_id, "url": endpoint_url(ep.url, project_id)}
-                for ep in endpoints
-            ],
-        })
-    return out
+def access_rules_of(s: Session, app_cred_id: str) -> list[m.AccessRule]:
+    return list(s.scalars(select(m.AccessRule).join(
+        m.ApplicationCredentialAccessRule,
+        m.ApplicationCredentialAccessRule.access_rule_id == m.AccessRule.id)
+        .where(m.ApplicationCredentialAccessRule.app_cred_id == app_cred_id)
+        .order_by(m.AccessRule.id)))
 
 
 def token_body(s: Session, v: Validated, *, with_catalog: bool = True) -> dict[str, Any]:
@@ -382,8 +394,20 @@ def token_body(s: Session, v: Validated, *, with_catalog: bool = True) -> dict[s
         body["is_domain"] = False
     elif v.scope.domain is not None:
         body["domain"] = {"id": v.scope.domain.id, "name": v.scope.domain.name}
+    elif v.scope.system:
+        body["system"] = {"all": True}
     if v.scope.roles:
         body["roles"] = [{"id": r.id, "name": r.name} for r in v.scope.roles]
+    if v.app_cred is not None:
+        cred: dict[str, Any] = {"id": v.app_cred.id, "name": v.app_cred.name,
+                                "restricted": not v.app_cred.unrestricted}
+        rules = access_rules_of(s, v.app_cred.id)
+        if rules:
+            cred["access_rules"] = [{"id": r.id, "service": r.service, "method": r.method,
+                                     "path": r.path} for r in rules]
+        body["application_credential"] = cred
+    if v.oauth is not None:
+        body["OS-OAUTH1"] = {"access_token_id": v.oauth.id, "consumer_id": v.oauth.consumer_id}
     if with_catalog and p.scoped:
         body["catalog"] = catalog(s, p.project_id)
     return body
@@ -393,4 +417,5 @@ def context_of(token: str, v: Validated) -> AuthContext:
     return AuthContext(
         token=token, payload=v.payload, user_id=v.user.id, user_name=v.user.name,
         user_domain_id=v.user.domain_id, roles=frozenset(r.name for r in v.scope.roles),
+        restricted_app_cred=v.app_cred is not None and not v.app_cred.unrestricted,
     )

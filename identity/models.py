@@ -97,12 +97,16 @@ class Role(Base):
 
 
 class Assignment(Base):
-    """A role granted to a user or group on a project or domain."""
+    """A role granted to a user or group on a project, a domain or the system.
+
+    A system grant has target_type ``system`` and target_id ``all``.
+    """
 
     __tablename__ = "assignment"
     actor_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # user | group
     actor_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
-    target_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # project | domain
+    # project | domain | system
+    target_type: Mapped[str] = mapped_column(String(8), primary_key=True)
     target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     role_id: Mapped[str] = mapped_column(
         ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
@@ -152,6 +156,12 @@ class Credential(Base):
     type: Mapped[str] = mapped_column(String(255))
     encrypted_blob: Mapped[str] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # An EC2 credential's lookup key: SHA-256 of its access key. It starts equal to
+    # the id (Keystone's id for an EC2 credential) and follows the access key when a
+    # PATCH changes it, while the id stays put.
+    access_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
 
 
 class RevocationEvent(Base):
@@ -165,3 +175,164 @@ class RevocationEvent(Base):
     project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     issued_before: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class InheritedAssignment(Base):
+    """OS-INHERIT: a role granted to a user or group on a domain or project that
+    applies to every project below it (all the domain's projects; the project's
+    subtree), existing or future, and never to the target itself."""
+
+    __tablename__ = "inherited_assignment"
+    actor_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # user | group
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    target_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # project | domain
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ApplicationCredential(Base):
+    """A user's delegation of (some of) its roles on one project to an application.
+
+    Only a hash of the secret is kept; ``role_ids`` are the delegated roles.
+    """
+
+    __tablename__ = "application_credential"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_hash: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AccessRule(Base):
+    """An access rule (service, method, path) of a user's application credentials."""
+
+    __tablename__ = "access_rule"
+    __table_args__ = (UniqueConstraint("user_id", "service", "method", "path"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    service: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(255))
+
+
+class ApplicationCredentialAccessRule(Base):
+    __tablename__ = "application_credential_access_rule"
+    app_cred_id: Mapped[str] = mapped_column(
+        ForeignKey("application_credential.id", ondelete="CASCADE"), primary_key=True
+    )
+    access_rule_id: Mapped[str] = mapped_column(
+        ForeignKey("access_rule.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER: the endpoints whose attributes match ``filters``."""
+
+    __tablename__ = "endpoint_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProjectEndpoint(Base):
+    """OS-EP-FILTER: an endpoint a project's catalog shows."""
+
+    __tablename__ = "project_endpoint"
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoint.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ProjectEndpointGroup(Base):
+    """OS-EP-FILTER: an endpoint group whose endpoints a project's catalog shows."""
+
+    __tablename__ = "project_endpoint_group"
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoint_group.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class DomainConfigOption(Base):
+    """One option of a domain-specific configuration (groups ``identity``, ``ldap``)."""
+
+    __tablename__ = "domain_config"
+    domain_id: Mapped[str] = mapped_column(
+        ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True
+    )
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class OAuthConsumer(Base):
+    """OS-OAUTH1: a consumer; its secret is kept encrypted (the HMAC needs it)."""
+
+    __tablename__ = "oauth_consumer"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OAuthRequestToken(Base):
+    """OS-OAUTH1: a request token, authorized by a user with some of its roles."""
+
+    __tablename__ = "oauth_request_token"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    consumer_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_consumer.id", ondelete="CASCADE"), index=True
+    )
+    requested_project_id: Mapped[str] = mapped_column(String(64))
+    role_ids: Mapped[list[str]] = mapped_column(default=list)
+    authorizing_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verifier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OAuthAccessToken(Base):
+    """OS-OAUTH1: an access token a consumer exchanges for Keystone tokens."""
+
+    __tablename__ = "oauth_access_token"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    consumer_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_consumer.id", ondelete="CASCADE"), index=True
+    )
+    authorizing_user_id: Mapped[str] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64))
+    role_ids: Mapped[list[str]] = mapped_column(default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OAuthNonce(Base):
+    """OS-OAUTH1: nonces seen in signed requests, kept as long as their timestamp
+    is acceptable, so that a signed request cannot be replayed."""
+
+    __tablename__ = "oauth_nonce"
+    consumer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -6,10 +6,14 @@ from typing import Any
 
 _id = {"type": "string", "minLength": 1, "maxLength": 64}
 _name = {"type": "string", "minLength": 1, "maxLength": 255}
+# Keystone's limit for domain and project names.
+_short_name = {"type": "string", "minLength": 1, "maxLength": 64}
 _description = {"type": ["string", "null"], "maxLength": 65535}
 _enabled = {"type": "boolean"}
-_tags = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255},
-         "maxItems": 80}
+# Project (and domain) tags: case-sensitive, no "/" or ",", at most 255 characters
+# each and 80 per project, each once.
+TAG = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]*$"}
+_tags = {"type": "array", "items": TAG, "maxItems": 80, "uniqueItems": True}
 _ref = {"type": "object", "properties": {"id": _id, "name": _name}}
 
 
@@ -50,6 +54,15 @@ AUTH = {
                                      "properties": {"user": _password_user}},
                         "token": {"type": "object", "required": ["id"],
                                   "properties": {"id": {"type": "string"}}},
+                        "application_credential": {
+                            "type": "object", "required": ["secret"],
+                            "properties": {
+                                "id": _id, "name": _name,
+                                "secret": {"type": "string", "maxLength": 4096},
+                                "user": {"type": "object", "properties": {
+                                    "id": _id, "name": _name, "domain": _ref}},
+                            },
+                        },
                     },
                 },
                 "scope": {
@@ -59,7 +72,8 @@ AUTH = {
                             "project": {"type": "object", "properties": {
                                 "id": _id, "name": _name, "domain": _ref}},
                             "domain": _ref,
-                            "system": {"type": "object"},
+                            "system": {"type": "object",
+                                       "properties": {"all": {"type": "boolean"}}},
                         }},
                     ],
                 },
@@ -68,18 +82,21 @@ AUTH = {
     },
 }
 
-DOMAIN_CREATE = wrap("domain", {"name": _name, "description": _description,
+DOMAIN_CREATE = wrap("domain", {"name": _short_name, "description": _description,
                                 "enabled": _enabled, "tags": _tags, "id": _id}, ("name",))
-DOMAIN_UPDATE = wrap("domain", {"name": _name, "description": _description,
+DOMAIN_UPDATE = wrap("domain", {"name": _short_name, "description": _description,
                                 "enabled": _enabled, "tags": _tags})
 
 PROJECT_CREATE = wrap("project", {
-    "name": _name, "description": _description, "enabled": _enabled, "tags": _tags,
-    "domain_id": _id, "parent_id": {"type": ["string", "null"]},
-    "is_domain": {"type": "boolean", "enum": [False]},
+    "name": _short_name, "description": _description, "enabled": _enabled, "tags": _tags,
+    "domain_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+    "parent_id": {"type": ["string", "null"]},
+    "is_domain": {"type": "boolean"},
 }, ("name",))
-PROJECT_UPDATE = wrap("project", {"name": _name, "description": _description,
+PROJECT_UPDATE = wrap("project", {"name": _short_name, "description": _description,
                                   "enabled": _enabled, "tags": _tags})
+PROJECT_TAGS = {"type": "object", "properties": {"tags": _tags}, "required": ["tags"],
+                "additionalProperties": False}
 
 USER_CREATE = wrap("user", {
     "name": _name, "domain_id": _id, "enabled": _enabled,
@@ -149,6 +166,54 @@ S3_TOKEN = {
         "required": ["access", "token", "signature"],
         "properties": {"access": {"type": "string", "minLength": 1, "maxLength": 255},
                        "token": {"type": "string", "maxLength": 65535},
-                       "signature": {"type": "string", "maxLength": 1024}},
+                       "signature": {"type": "string", "maxLength": 1024},
+                       "signature_method": {"enum": ["HmacSHA1", "HmacSHA256"]}},
     }},
+}
+
+_role_ref = {"type": "object", "properties": {"id": _id, "name": _name,
+                                              "domain_id": {"type": ["string", "null"]}},
+             "anyOf": [{"required": ["id"]}, {"required": ["name"]}]}
+_access_rule = {
+    "type": "object",
+    "properties": {
+        "id": _id,
+        "path": {"type": "string", "minLength": 1, "maxLength": 225},
+        "method": {"type": "string",
+                   "enum": ["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE"]},
+        "service": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+    "additionalProperties": False,
+    "anyOf": [{"required": ["id"]}, {"required": ["path", "method", "service"]}],
+}
+APPLICATION_CREDENTIAL_CREATE = wrap("application_credential", {
+    "name": _name,
+    "description": _description,
+    "secret": {"type": ["string", "null"], "minLength": 1, "maxLength": 4096},
+    "expires_at": {"type": ["string", "null"]},
+    "roles": {"type": "array", "items": _role_ref},
+    "unrestricted": {"type": ["boolean", "null"]},
+    "access_rules": {"type": "array", "items": _access_rule},
+}, ("name",), extra=False)
+
+ENDPOINT_GROUP_CREATE = wrap("endpoint_group", {
+    "name": _name, "description": _description, "filters": {"type": "object"},
+}, ("name", "filters"))
+ENDPOINT_GROUP_UPDATE = wrap("endpoint_group", {
+    "name": _name, "description": _description, "filters": {"type": "object"},
+})
+
+DOMAIN_CONFIG = {
+    "type": "object", "required": ["config"],
+    "properties": {"config": {"type": "object", "minProperties": 1}},
+}
+
+CONSUMER_CREATE = {"type": "object", "properties": {"consumer": {
+    "type": "object", "properties": {"description": _description},
+    "additionalProperties": False}}}
+# Only the description of a consumer changes.
+CONSUMER_UPDATE = wrap("consumer", {"description": _description}, extra=False)
+AUTHORIZE_REQUEST_TOKEN = {
+    "type": "object", "required": ["roles"],
+    "properties": {"roles": {"type": "array", "minItems": 1, "items": _role_ref}},
 }

@@ -1,9 +1,11 @@
 """Token format: Fernet (AES-CBC + HMAC-SHA256) over a small versioned JSON payload.
 
-A token names its user, scope, methods, audit ids, issue and expiry times, and
-nothing else: roles and the catalog are looked up when the token is validated,
-so that a removed role or a disabled project takes effect at once. Keys rotate:
-the first key signs, every key verifies.
+A token names its user, scope (a project, a domain or the system), methods,
+audit ids, issue and expiry times, and what it was delegated through (an
+application credential or an OAuth access token, in ``extras``), and nothing
+else: roles and the catalog are looked up when the token is validated, so that
+a removed role or a disabled project takes effect at once. Keys rotate: the
+first key signs, every key verifies.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ class TokenPayload:
     project_id: str | None = None
     domain_id: str | None = None
     extras: dict[str, str] = field(default_factory=dict)
+    system: str | None = None  # "all" for a system-scoped token
 
     @property
     def scoped(self) -> bool:
-        return self.project_id is not None or self.domain_id is not None
+        return (self.project_id is not None or self.domain_id is not None
+                or self.system is not None)
 
 
 class TokenCodec:
@@ -61,6 +65,8 @@ class TokenCodec:
             body["p"] = payload.project_id
         if payload.domain_id:
             body["d"] = payload.domain_id
+        if payload.system:
+            body["s"] = payload.system
         if payload.extras:
             body["x"] = payload.extras
         raw = json.dumps(body, separators=(",", ":")).encode()
@@ -88,6 +94,7 @@ class TokenCodec:
                 project_id=body.get("p"),
                 domain_id=body.get("d"),
                 extras=dict(body.get("x", {})),
+                system=body.get("s"),
             )
         except (KeyError, TypeError, ValueError):
             raise TokenNotFound("The token is not valid.") from None

@@ -18,6 +18,7 @@ another 4xx, ``Unavailable`` for a 5xx or no answer), with the status in
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import AsyncIterable, Mapping
 from typing import IO, Any
@@ -66,6 +67,19 @@ class ImageClient(ServiceClient):
         return await self._json("POST", f"{self.base_url}/v2/images", (201,),
                                 json=dict(fields))
 
+    async def list(self, **filters: str) -> list[dict[str, Any]]:
+        """Images visible to the caller matching ``filters`` (``name=``, ``status=``,
+        ...), following every page."""
+        out: list[dict[str, Any]] = []
+        url: str | None = f"{self.base_url}/v2/images"
+        params: dict[str, str] | None = dict(filters)
+        while url:
+            page = await self._json("GET", url, (200,), params=params)
+            out.extend(page.get("images", []))
+            nxt = page.get("next")
+            url, params = (f"{self.base_url}{nxt}", None) if nxt else (None, None)
+        return out
+
     async def show(self, image_id: str) -> dict[str, Any]:
         """The image's JSON (``status``, ``size``, ``virtual_size``, ``min_disk``, ...)."""
         return await self._json("GET", self._image_url(image_id), (200,))
@@ -84,3 +98,26 @@ class ImageClient(ServiceClient):
     async def delete(self, image_id: str) -> None:
         """Delete the image and its data."""
         await self.fetch("DELETE", self._image_url(image_id), ok=(204,))
+
+    async def update(self, image_id: str,
+                     ops: builtins.list[dict[str, Any]]) -> dict[str, Any]:
+        """Apply a JSON patch (``[{"op": "replace", "path": "/visibility", "value":
+        "public"}]``); the image's JSON after it."""
+        return await self._json(
+            "PATCH", self._image_url(image_id), (200,), data=json.dumps(ops),
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+
+    async def members(self, image_id: str) -> builtins.list[dict[str, Any]]:
+        """The projects the image is shared with (``member_id``, ``status``)."""
+        found: builtins.list[dict[str, Any]] = (await self._json(
+            "GET", self._image_url(image_id, "members"), (200,))).get("members", [])
+        return found
+
+    async def add_member(self, image_id: str, project_id: str) -> dict[str, Any]:
+        """Share the image with a project (a ``shared`` image)."""
+        return await self._json("POST", self._image_url(image_id, "members"), (200,),
+                                json={"member": project_id})
+
+    async def remove_member(self, image_id: str, project_id: str) -> None:
+        await self.fetch("DELETE", self._image_url(image_id, "members",
+                                                   quote(project_id, safe="")), ok=(204,))

@@ -6,7 +6,7 @@ run them in the database's worker thread (``Database.run``).
 
 Status machine (as Glance): ``queued`` --upload--> ``saving`` --> ``active``;
 ``queued`` --stage--> ``uploading`` --import--> ``importing`` --> ``active``;
-``active`` <--> ``deactivated`` (admins); ``killed`` when the store failed
+``active`` <--> ``deactivated`` (owner or admin); ``killed`` when the store failed
 mid-upload (the image must be deleted). An upload the client broke off, or
 one refused (too large, over quota, failed inspection) goes back to
 ``queued`` with its data deleted, so it can be retried.
@@ -114,6 +114,15 @@ def used_bytes(s: Session, owner: str) -> int:
     return int(stored or 0) + int(staged or 0)
 
 
+def staging_usage(s: Session, owner: str) -> tuple[int, int]:
+    """(bytes staged, images receiving data) of a project, for ``/v2/info/usage``."""
+    staged = s.scalar(select(func.coalesce(func.sum(m.Image.staged_size), 0))
+                      .where(m.Image.owner == owner))
+    busy = s.scalar(select(func.count()).select_from(m.Image).where(
+        m.Image.owner == owner, m.Image.status.in_(("saving", "uploading", "importing"))))
+    return int(staged or 0), int(busy or 0)
+
+
 def create_image(s: Session, caller: Caller, body: Any, limits: Limits) -> m.Image:
     check_write(caller)
     if not isinstance(body, dict):
@@ -180,6 +189,8 @@ def apply_patch(s: Session, caller: Caller, image_id: str, ops: list[PatchOp]) -
     for op in ops:
         if op.op != "remove":
             _schema_check(op.attr, op.value)
+        if op.add_is_new and (op.attr in COLUMNS or op.attr == "tags" or op.attr in props):
+            raise Conflict(f"Property {op.attr} already present.")
         if op.attr == "tags":
             if op.op == "remove":
                 raise Forbidden("Property tags may not be removed.")
@@ -255,17 +266,17 @@ def delete_tag(s: Session, caller: Caller, image_id: str, tag: str) -> None:
 
 
 def set_active(s: Session, caller: Caller, image_id: str, active: bool) -> None:
-    """Deactivate (``active`` False) or reactivate an image: admins only."""
+    """Deactivate (``active`` False) or reactivate an image: its owner's members or
+    an admin (Glance's default policy); only between ``active`` and ``deactivated``
+    (400 otherwise, as Glance answers)."""
     img = get_image(s, caller, image_id)
-    if not caller.is_admin:
-        raise Forbidden("You are not authorized to complete this action: only admins "
-                        "may (de)activate images.")
+    check_modify(caller, img)
     want, source = ("active", "deactivated") if active else ("deactivated", "active")
     if img.status == want:
         return
     if img.status != source:
         verb = "reactivate" if active else "deactivate"
-        raise Conflict(f"Not allowed to {verb} an image in status '{img.status}'.")
+        raise Invalid(f"Not allowed to {verb} an image in status '{img.status}'.")
     img.status = want
     img.updated_at = m.utcnow()
 
@@ -341,6 +352,13 @@ def import_failed(s: Session, image_id: str, store_id: str) -> None:
             prop.value = store_id
             return
     img.properties.append(m.ImageProperty(name="os_glance_failed_import", value=store_id))
+
+
+def discard_failed_import(s: Session, image_id: str) -> None:
+    """An import that made its own image (the ``import`` task) failed: the image goes."""
+    img = s.get(m.Image, image_id)
+    if img is not None and img.status in ("importing", "uploading", "queued"):
+        s.delete(img)
 
 
 def image_formats(s: Session, image_id: str) -> tuple[str | None, str | None]:

@@ -27,11 +27,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from sqlalchemy.orm import Session
 
-from imagestore import core, qemu
+from common.errors import StrataError
+from diskimage import qemu
+from diskimage.inspector import ImageRejected
+from diskimage.safety import verify_file
+from imagestore import core, tasks
 from imagestore.errors import ClientDisconnected, Forbidden, Gone, Invalid, TooLarge, Unavailable
-from imagestore.inspector import ImageRejected, inspect_file
 from imagestore.policy import Caller
+from imagestore.schemas import DISK_FORMATS
 from imagestore.state import ImageState
 from imagestore.upload import ClientGone, StoreFailed, delete_data, store_image
 
@@ -77,7 +82,8 @@ async def upload(st: ImageState, who: Caller, image_id: str,
             raise TooLarge(limit_message(up, limits))
         result = await store_image(st.store, image_id, body, disk_format=up.disk_format,
                                    container_format=up.container_format, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits),
+                                   spool_dir=st.staging)
     except BaseException as exc:
         status = "killed" if isinstance(exc, StoreFailed) else "queued"
         if isinstance(exc, StoreFailed):
@@ -165,6 +171,19 @@ async def stage(st: ImageState, who: Caller, image_id: str,
 # -- import -----------------------------------------------------------------------------
 
 
+def check_web_source(st: ImageState, uri: Any) -> str:
+    """A URI the cloud may fetch an image from (``web-download`` and the ``import``
+    task): http(s), under a ``web_download_allowed`` prefix; 400/403 otherwise."""
+    cfg = st.cfg.imagestore
+    if not cfg.web_download:
+        raise Invalid("Importing from a URI (web-download) is not enabled on this cloud.")
+    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+        raise Invalid("The image source must be an http or https URI.")
+    if not any(uri.startswith(prefix) for prefix in cfg.web_download_allowed.split()):
+        raise Forbidden(f"The URI {uri} is not allowed for web-download on this cloud.")
+    return uri
+
+
 def parse_method(st: ImageState, body: Any) -> tuple[str, str | None]:
     """(method name, uri) from an import request body; 400 when unusable."""
     method = body.get("method") if isinstance(body, dict) else None
@@ -177,24 +196,71 @@ def parse_method(st: ImageState, body: Any) -> tuple[str, str | None]:
     if name == "web-download":
         if not cfg.web_download:
             raise Invalid("Import method web-download is not enabled on this cloud.")
-        uri = method.get("uri")
-        if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
-            raise Invalid("web-download needs an http or https 'uri'.")
-        allowed = cfg.web_download_allowed.split()
-        if not any(uri.startswith(prefix) for prefix in allowed):
-            raise Forbidden(f"The URI {uri} is not allowed for web-download on this cloud.")
-        return name, uri
+        return name, check_web_source(st, method.get("uri"))
     raise Invalid(f"Import method {name} is not supported (use glance-direct"
                   f"{' or web-download' if cfg.web_download else ''}).")
 
 
-async def start_import(st: ImageState, who: Caller, image_id: str, body: Any) -> None:
-    """``POST /v2/images/{id}/import``: check, move to ``importing``, start the job."""
+async def start_import(st: ImageState, who: Caller, image_id: str, body: Any,
+                       request_id: str | None = None) -> None:
+    """``POST /v2/images/{id}/import``: check, move to ``importing``, record the task
+    (``imagestore.tasks``) and start the job."""
     name, uri = parse_method(st, body)
     source = "uploading" if name == "glance-direct" else "queued"
-    up = await st.db.run(lambda s: core.begin_data(s, who, image_id, source, "importing",
-                                                   st.limits))
-    st.spawn(_import_job(st, up, uri))
+    task_input: dict[str, Any] = {"image_id": image_id, "import_req": body}
+
+    def begin(s: Session) -> tuple[core.Upload, str]:
+        up = core.begin_data(s, who, image_id, source, "importing", st.limits)
+        return up, tasks.create(s, who, type=tasks.IMPORT_TYPE, task_input=task_input,
+                                image_id=image_id, request_id=request_id)
+
+    up, task_id = await st.db.run(begin)
+    st.spawn(_import_job(st, up, uri, task_id))
+
+
+# -- the ``import`` task (POST /v2/tasks) -------------------------------------------------
+
+
+def _task_source(st: ImageState, task_input: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(URI, source format, image properties) of an ``import`` task's input, or the
+    reason it cannot run (as Glance words a missing field)."""
+    for key in tasks.IMPORT_INPUT:
+        if key not in task_input:
+            raise Invalid(f"Input does not contain '{key}' field")
+    fmt, props = task_input["import_from_format"], task_input["image_properties"]
+    if fmt not in DISK_FORMATS:
+        raise Invalid(f"import_from_format {fmt!r} is not a disk format this cloud "
+                      f"takes ({', '.join(DISK_FORMATS)}).")
+    if not isinstance(props, dict):
+        raise Invalid("image_properties must be a JSON object.")
+    return check_web_source(st, task_input["import_from"]), fmt, dict(props)
+
+
+async def run_import_task(st: ImageState, who: Caller, task_id: str,
+                          task_input: dict[str, Any]) -> None:
+    """The job of an ``import`` task: a new image with ``image_properties`` (disk
+    format ``import_from_format`` unless they name another one, which the data is
+    converted to; container ``bare`` unless named), its data fetched from
+    ``import_from`` and checked like any import. The task ends ``success`` with
+    the image's id, or ``failure`` with the reason and no image left behind."""
+    if not await st.db.run(lambda s: tasks.start(s, task_id)):
+        return
+    try:
+        uri, fmt, props = _task_source(st, task_input)
+        props.setdefault("disk_format", fmt)
+        props.setdefault("container_format", "bare")
+
+        def begin(s: Session) -> core.Upload:
+            img = core.create_image(s, who, props, st.limits)
+            tasks.attach_image(s, task_id, img.id)
+            return core.begin_data(s, who, img.id, "queued", "importing", st.limits)
+
+        up = await st.db.run(begin)
+    except StrataError as exc:
+        reason = exc.message
+        await st.db.run(lambda s: tasks.finish(s, task_id, ok=False, message=reason))
+        return
+    await _import_job(st, up, uri, task_id, source_format=fmt, keep_failed=False)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -214,7 +280,23 @@ async def _download(st: ImageState, uri: str, path: Path, limit: int, message: s
         await _write_file(path, r.content.iter_chunked(READ), limit, message)
 
 
-async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
+def _conversion(st: ImageState, source_format: str, disk_format: str,
+                container: str | None, asked: bool) -> str | None:
+    """The format to convert the data to, if any: the image's own when the data
+    comes in another (``asked``), else ``import_convert_to``."""
+    target = disk_format if asked else st.cfg.imagestore.import_convert_to
+    convertible = container == "bare" and source_format not in ("iso", "ami", "ari", "aki")
+    if asked and source_format != disk_format and not convertible:
+        raise Invalid(f"Data in {source_format} cannot be converted to {disk_format} "
+                      f"for a {container} container.")
+    return target if target and target != source_format and convertible else None
+
+
+async def _import_job(st: ImageState, up: core.Upload, uri: str | None, task_id: str, *,
+                      source_format: str | None = None, keep_failed: bool = True) -> None:
+    """Fetch (``uri``) or take the staged data, check it, convert it when needed and
+    store it: the image ends ``active``. A failure ends the task with the reason;
+    the image goes back to ``queued`` (``keep_failed``) or is deleted."""
     image_id = up.image_id
     staged = staged_path(st, image_id)
     converted = staged.with_name(image_id + ".converted")
@@ -224,37 +306,57 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None) -> None:
             await _download(st, uri, staged, up.limit, limit_message(up, limits))
         disk_format, container = await st.db.run(lambda s: core.image_formats(s, image_id))
         assert disk_format is not None
-        checked = await asyncio.to_thread(inspect_file, staged, disk_format, container)
-        checked.raise_if_unsafe()
-        target = st.cfg.imagestore.import_convert_to
-        source, fmt = staged, disk_format
-        if target and target != disk_format and container == "bare" \
-                and disk_format not in ("iso", "ami", "ari", "aki"):
-            await qemu.convert(staged, disk_format, converted, target)
+        fmt = source_format or disk_format
+        await verify_file(staged, fmt, container)  # before qemu-img converts it
+        source = staged
+        target = _conversion(st, fmt, disk_format, container, source_format is not None)
+        if target:
+            await qemu.convert(staged, fmt, converted, target)
             source, fmt = converted, target
         result = await store_image(st.store, image_id, _file_chunks(source), disk_format=fmt,
                                    container_format=container, limit=up.limit,
-                                   limit_message=limit_message(up, limits))
+                                   limit_message=limit_message(up, limits), local_copy=source)
         ok = await _shielded(st.db.run(lambda s: core.finish_import(
             s, image_id, disk_format=fmt, size=result.size, checksum=result.checksum,
             os_hash_algo="sha512", os_hash_value=result.os_hash_value,
             virtual_size=result.virtual_size, store=st.store.id, location=result.location)))
         if not ok:
             await delete_data(st.store, result.location)
+            await _import_ended(st, image_id, task_id, "The image was deleted while it "
+                                "was being imported.", keep_failed)
         else:
             log.info("image %s imported (%s, %d bytes)", image_id, fmt, result.size)
+            await st.db.run(lambda s: tasks.finish(s, task_id, ok=True,
+                                                   result={"image_id": image_id}))
     except asyncio.CancelledError:
-        await _shielded(st.db.run(lambda s: core.import_failed(s, image_id, st.store.id)))
+        await _shielded(_import_ended(st, image_id, task_id,
+                                      "The image service stopped during the import.",
+                                      keep_failed))
         raise
-    except (ImageRejected, qemu.QemuImgError) as exc:
+    except (ImageRejected, qemu.QemuImgError, StrataError) as exc:
         log.warning("import of image %s refused: %s", image_id, exc.message)
-        await st.db.run(lambda s: core.import_failed(s, image_id, st.store.id))
+        await _import_ended(st, image_id, task_id, exc.message, keep_failed)
     except Exception as exc:
         log.warning("import of image %s failed: %s", image_id, exc)
-        await st.db.run(lambda s: core.import_failed(s, image_id, st.store.id))
+        await _import_ended(st, image_id, task_id, f"The import failed: {exc}", keep_failed)
     finally:
         _remove(staged)
         _remove(converted)
+
+
+async def _import_ended(st: ImageState, image_id: str, task_id: str, message: str,
+                        keep_failed: bool = True) -> None:
+    """A failed import: its task ``failure`` with ``message``; the image back to
+    ``queued`` (``os_glance_failed_import`` set), or deleted when the task made it."""
+
+    def fail(s: Session) -> None:
+        if keep_failed:
+            core.import_failed(s, image_id, st.store.id)
+        else:
+            core.discard_failed_import(s, image_id)
+        tasks.finish(s, task_id, ok=False, message=message)
+
+    await st.db.run(fail)
 
 
 async def discard_data(st: ImageState, ref: core.DataRef) -> None:

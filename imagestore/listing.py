@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from imagestore import models as m
+from imagestore import paging
 from imagestore.errors import Invalid
 from imagestore.policy import Caller, can_see
 from imagestore.schemas import (
@@ -235,8 +235,4 @@ def select_page(s: Session, caller: Caller, q: ListQuery) -> tuple[list[m.Image]
 def page_links(params: Sequence[tuple[str, str]], images: list[m.Image],
                more: bool) -> dict[str, str]:
     """Glance's ``first`` and ``next`` links, keeping the caller's other parameters."""
-    kept = [(k, v) for k, v in params if k != "marker"]
-    links = {"first": "/v2/images" + (f"?{urlencode(kept)}" if kept else "")}
-    if more and images:
-        links["next"] = "/v2/images?" + urlencode([*kept, ("marker", images[-1].id)])
-    return links
+    return paging.links("/v2/images", params, images[-1].id if images else None, more)

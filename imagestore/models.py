@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -83,3 +93,124 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Task(Base):
+    """An asynchronous task: today the interoperable import of one image
+    (``type`` ``api_image_import``); the same table serves ``POST /v2/tasks``
+    (``type`` ``import``), whose tasks name no image until they make one.
+
+    ``input`` and ``result`` are JSON text; ``message`` says why a task
+    failed; ``expires_at`` is set when it ends (listings drop expired tasks).
+    """
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_image", "image_id", "created_at"),
+        Index("ix_task_owner_created", "owner", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    input: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+# -- metadata definitions (metadefs) ------------------------------------------------------
+
+
+class MetadefNamespace(Base):
+    """A namespace of metadata definitions: properties (by name), objects (named
+    groups of properties), tags, and the resource types it applies to. Property and
+    object definitions are JSON text, as the API takes them."""
+
+    __tablename__ = "metadef_namespace"
+    __table_args__ = (Index("ix_metadef_namespace_created", "created_at", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    objects: Mapped[list[MetadefObject]] = relationship(
+        cascade="all, delete-orphan", order_by="MetadefObject.id")
+    properties: Mapped[list[MetadefProperty]] = relationship(
+        cascade="all, delete-orphan", order_by="MetadefProperty.name")
+    tags: Mapped[list[MetadefTag]] = relationship(
+        cascade="all, delete-orphan", order_by="MetadefTag.id")
+    associations: Mapped[list[MetadefAssociation]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin",
+        order_by="MetadefAssociation.created_at")
+
+
+class _InNamespace:
+    """What a namespace's objects, properties and tags share: a row id, their
+    namespace (deleted with it) and timestamps."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespace.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefObject(_InNamespace, Base):
+    __tablename__ = "metadef_object"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    required: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list
+    schema: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: its properties
+
+
+class MetadefProperty(_InNamespace, Base):
+    __tablename__ = "metadef_property"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    name: Mapped[str] = mapped_column(String(255))
+    schema: Mapped[str] = mapped_column(Text)  # JSON: the definition, without its name
+
+
+class MetadefTag(_InNamespace, Base):
+    __tablename__ = "metadef_tag"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    name: Mapped[str] = mapped_column(String(80))
+
+
+class MetadefResourceType(Base):
+    """A kind of resource definitions apply to (``OS::Glance::Image``...)."""
+
+    __tablename__ = "metadef_resource_type"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefAssociation(Base):
+    """A namespace applies to a resource type, its property names with ``prefix``."""
+
+    __tablename__ = "metadef_namespace_resource_type"
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespace.id", ondelete="CASCADE"), primary_key=True)
+    resource_type_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_resource_type.id", ondelete="CASCADE"), primary_key=True,
+        index=True)
+    prefix: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    properties_target: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    resource_type: Mapped[MetadefResourceType] = relationship(lazy="joined")

@@ -1,12 +1,11 @@
 """Who may do what with an image (Glance's default policy, reduced to its rules).
 
-* An admin may do everything, including making an image public and
-  (de)activating it; everyone else acts for the project their token is
-  scoped to.
+* An admin may do everything, including making an image public; everyone
+  else acts for the project their token is scoped to.
 * A project sees its own images, public ones, community ones (listed only
   when asked) and shared ones it is a member of (listed once accepted).
-* Only the owner (or an admin) changes an image or its member list; a member
-  changes only its own membership status.
+* Only the owner (or an admin) changes an image, (de)activates it or changes
+  its member list; a member changes only its own membership status.
 * A token with only the ``reader`` role reads, never writes.
 """
 

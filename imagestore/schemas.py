@@ -18,6 +18,8 @@ VISIBILITIES = ("public", "community", "shared", "private")
 STATUSES = ("queued", "saving", "active", "killed", "deleted", "uploading", "importing",
             "pending_delete", "deactivated")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
+TASK_STATUSES = ("pending", "processing", "success", "failure")
+TASK_TYPES = ("import", "api_image_import")
 UUID_PATTERN = ("^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}"
                 "-([0-9a-fA-F]){12}$")
 
@@ -101,6 +103,12 @@ IMAGE_PROPERTIES: dict[str, Any] = {
 }
 
 
+def page_links() -> list[dict[str, str]]:
+    """The links of a paged collection's schema."""
+    return [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
+            {"rel": "describedby", "href": "{schema}"}]
+
+
 def image_schema() -> dict[str, Any]:
     return {
         "name": "image",
@@ -123,11 +131,7 @@ def images_schema() -> dict[str, Any]:
             "first": {"type": "string"},
             "next": {"type": "string"},
         },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
+        "links": page_links(),
     }
 
 
@@ -145,6 +149,7 @@ def member_schema() -> dict[str, Any]:
             "schema": {"type": "string", "readOnly": True,
                        "description": "The URL of this schema."},
         },
+        "additionalProperties": False,
     }
 
 
@@ -159,7 +164,61 @@ def members_schema() -> dict[str, Any]:
     }
 
 
+def _task_properties(stub: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "id": {"type": "string", "pattern": UUID_PATTERN,
+               "description": "The task's identifier (a UUID)."},
+        "type": {"type": "string", "enum": list(TASK_TYPES),
+                 "description": "What the task does."},
+        "status": {"type": "string", "enum": list(TASK_STATUSES),
+                   "description": "Where the task is in its life cycle."},
+        "input": {"type": ["null", "object"],
+                  "description": "The parameters the task was given."},
+        "result": {"type": ["null", "object"],
+                   "description": "What the task produced, once it succeeded."},
+        "owner": {"type": "string", "description": "The project the task belongs to."},
+        "message": {"type": "string",
+                    "description": "Why the task failed (empty unless it did)."},
+        "image_id": {"type": "string", "description": "The image the task works on."},
+        "request_id": {"type": "string",
+                       "description": "The request that started the task."},
+        "user_id": {"type": "string", "description": "The user who started the task."},
+        "expires_at": {"type": ["null", "string"],
+                       "description": "When the finished task is forgotten."},
+        "created_at": {"type": "string", "description": "When the task was created."},
+        "updated_at": {"type": "string", "description": "When the task last changed."},
+        "self": {"type": "string", "readOnly": True, "description": "The task's URL."},
+        "schema": {"type": "string", "readOnly": True,
+                   "description": "The URL of this schema."},
+    }
+    if stub:  # a listing leaves the details out
+        for key in ("input", "result", "message", "image_id", "request_id", "user_id"):
+            del props[key]
+    return props
+
+
+def task_schema() -> dict[str, Any]:
+    return {"name": "task", "properties": _task_properties(stub=False),
+            "additionalProperties": False}
+
+
+def tasks_schema() -> dict[str, Any]:
+    return {
+        "name": "tasks",
+        "properties": {
+            "tasks": {"type": "array",
+                      "items": {"name": "task", "properties": _task_properties(stub=True),
+                                "additionalProperties": False}},
+            "schema": {"type": "string"},
+            "first": {"type": "string"},
+            "next": {"type": "string"},
+        },
+        "links": page_links(),
+    }
+
+
 SCHEMAS = {
     "image": image_schema, "images": images_schema,
     "member": member_schema, "members": members_schema,
+    "task": task_schema, "tasks": tasks_schema,
 }

@@ -5,8 +5,9 @@ the object's files (unreadable metadata: corrupt) and the ``.data`` bytes,
 computes their MD5 and length and compares them with the ``ETag`` and
 ``Content-Length`` the object was stored with. A corrupt object is
 quarantined (:meth:`ObjectBackend.quarantine` moves its hash directory to
-``<device>/quarantined/objects/`` and marks its suffix dirty), so the next
-replication pass of a peer finds the suffix different and pushes a good copy.
+``<device>/quarantined/objects/`` and marks its suffix dirty) and the partition
+is marked changed, so the next replication pass compares it with the peers and
+asks one holding what this node now lacks to push it a good copy.
 
 Reading is rate limited (files and bytes per second) so auditing never
 starves client requests; all file work runs in the node's thread pool.
@@ -163,6 +164,8 @@ class ObjectAuditor:
         log.error("quarantining object %s/%s/%s/%s: %s", device, self.backend.data_dir, part,
                   obj_hash, why)
         await self.node.run(self.backend.quarantine, device, part, obj_hash)
+        # the replicator asks a peer for a copy
+        self.node.partition_changed(device, part, self.backend.data_dir)
         stats.quarantined += 1
 
 

@@ -246,7 +246,10 @@ def _handler(kind: str) -> Any:
                              hash_suffix=node.hash_suffix)
         if expected != db_hash:
             raise BadRequest("the DB's name does not match the hash\n")
-        return web.json_response(await node.run(apply_merge, broker, op))
+        merged = await node.run(apply_merge, broker, op)
+        if kind == "containers":  # a replica's stats may have changed: the updater looks
+            node.stats_changed.add(path)  # (not a replication mark: no ping-pong)
+        return web.json_response(merged)
 
     return replicate
 

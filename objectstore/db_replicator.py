@@ -19,6 +19,12 @@ this node's devices (``<device>/<kind>/<part>/<suffix>/<hash>/<hash>.db``):
 
 Rows merged from a peer get new row ids here, so they are offered back once;
 the peer finds nothing newer and nothing changes, so replication settles.
+
+A pass does not open every DB: it takes the DBs the servers marked changed
+(objectstore/changes.py), each until every peer took its change (a peer that
+failed is tried again next pass, one that succeeded is not asked again). The
+first pass and one every ``sweep_interval`` seconds take every DB, with step 1:
+they restore a replica a peer lost and reclaim old tombstones.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from aiohttp import web
 
 from common import timestamp as tsmod
 from common.config import StrataConfig
+from objectstore.changes import Sweeps, peer_key
 from objectstore.db import AccountBroker, BrokerCache, ContainerBroker, DatabaseBroker
 from objectstore.db.base import DatabaseError
 from objectstore.listing import DB_RESOURCES
@@ -52,7 +59,7 @@ BATCH_SIZE = 1000
 CONCURRENCY = 8
 
 __all__ = ["DB_KINDS", "DbReplicator", "LocalDb", "ReplicationStats", "daemon_ctx",
-           "find_dbs", "remove_db"]
+           "find_dbs", "local_db", "remove_db"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class LocalDb:
 
 @dataclass
 class ReplicationStats:
+    sweep: bool = False  # a pass over every DB, not only the changed ones
     dbs: int = 0
     rows_pushed: int = 0
     created_remote: int = 0
@@ -112,6 +120,24 @@ def find_dbs(devices: Path, device: str, kind: DbKind) -> list[LocalDb]:
     return found
 
 
+def local_db(devices: Path, path: Path) -> LocalDb | None:
+    """The DB at ``<devices>/<device>/<kind>/<part>/<suffix>/<hash>/<hash>.db``, if
+    ``path`` is one."""
+    try:
+        rel = path.relative_to(devices).parts
+    except ValueError:
+        return None
+    kind = next((k for k in DB_KINDS if len(rel) == 6 and rel[1] == k.dir), None)
+    if kind is None or not rel[2].isdigit() or rel[5] != f"{rel[4]}.db":
+        return None
+    return LocalDb(kind, rel[0], int(rel[2]), rel[4], path)
+
+
+def _existing(paths: list[Path]) -> list[bool]:
+    """Which of ``paths`` are files (blocking: a stat each)."""
+    return [p.is_file() for p in paths]
+
+
 def remove_db(path: Path) -> None:
     """Delete a DB file and its hash directory, then prune empty parents (blocking)."""
     shutil.rmtree(path.parent, ignore_errors=True)
@@ -127,8 +153,10 @@ class DbReplicator:
 
     def __init__(self, node: NodeContext, rings: dict[str, Ring], my_ip: str, my_port: int,
                  *, brokers: BrokerCache | None = None, reclaim_age: float = 604800,
-                 batch_size: int = BATCH_SIZE, concurrency: int = CONCURRENCY) -> None:
+                 batch_size: int = BATCH_SIZE, concurrency: int = CONCURRENCY,
+                 sweep_interval: float = 0.0) -> None:
         self.node = node
+        self.sweeps = Sweeps(sweep_interval)  # 0: every pass sweeps
         self.rings = rings  # "container" / "account" -> Ring
         self.my_ip, self.my_port = my_ip, my_port
         self.brokers = brokers  # the servers' open brokers, told when a DB file goes away
@@ -139,31 +167,55 @@ class DbReplicator:
     # -- a pass -------------------------------------------------------------------------
 
     async def run_once(self) -> ReplicationStats:
-        stats = ReplicationStats()
+        stats = ReplicationStats(sweep=self.sweeps.due())
 
         async def one(db: LocalDb) -> None:
             await self.replicate_db(db, stats)
 
-        for kind in DB_KINDS:
-            if kind.ring not in self.rings:
-                continue
-            for device in self.node.local_devices():
-                dbs = await self.node.run(find_dbs, self.node.devices, device, kind)
-                stats.dbs += len(dbs)
-                failed = await each_guarded(dbs, self.concurrency, one,
-                                            lambda db: f"replicating {db.path}")
-                stats.failures += failed  # after the await: the passes count failures too
+        if stats.sweep:
+            self.sweeps.started()
+            for kind in DB_KINDS:
+                if kind.ring not in self.rings:
+                    continue
+                for device in self.node.local_devices():
+                    dbs = await self.node.run(find_dbs, self.node.devices, device, kind)
+                    await self._each(dbs, one, stats)
+        else:
+            await self._each(await self._changed(), one, stats)
         if stats.rows_pushed or stats.handoffs_removed or stats.reclaimed_dbs or stats.failures:
             log.info("db replication: %s", stats)
         return stats
+
+    async def _each(self, dbs: list[LocalDb], one: Callable[[LocalDb], Any],
+                    stats: ReplicationStats) -> None:
+        stats.dbs += len(dbs)
+        failed = await each_guarded(dbs, self.concurrency, one,
+                                    lambda db: f"replicating {db.path}")
+        stats.failures += failed  # after the await: the passes count failures too
+
+    async def _changed(self) -> list[LocalDb]:
+        """The DBs marked changed since every peer last took them; a mark that names no
+        DB here any more goes."""
+        changes = self.node.changed_dbs
+        found = [(path, local_db(self.node.devices, path)) for path, _ in changes.pending()]
+        exists = await self.node.run(_existing, [path for path, _ in found])
+        out = []
+        for (path, db), there in zip(found, exists, strict=True):
+            if db is None or db.kind.ring not in self.rings or not there:
+                changes.drop(path)
+            else:
+                out.append(db)
+        return out
 
     def _is_me(self, dev: Node, device: str) -> bool:
         return dev["ip"] == self.my_ip and dev["port"] == self.my_port and dev["device"] == device
 
     async def replicate_db(self, db: LocalDb, stats: ReplicationStats) -> None:
+        changes = self.node.changed_dbs
+        generation = changes.generation(db.path)
         broker = db.kind.broker(db.path)
         try:
-            if await self.node.run(self._reclaim, broker):
+            if stats.sweep and await self.node.run(self._reclaim, broker):
                 await self._remove(db)
                 stats.reclaimed_dbs += 1
                 return
@@ -173,6 +225,10 @@ class DbReplicator:
             results = await asyncio.gather(*(self.push(broker, db, peer, stats)
                                              for peer in peers))
             stats.failures += sum(1 for r in results if r is None)
+            if generation is not None:
+                changes.reached(db.path, generation,
+                                {_peer(p) for p, r in zip(peers, results, strict=True)
+                                 if r is not None}, {_peer(p) for p in peers})
             reached = results_max_row(results)
             if handoff and peers and reached is not None:
                 if reached >= await self.node.run(broker.max_row):
@@ -190,6 +246,7 @@ class DbReplicator:
         return broker.info_deleted(info) and info.delete_timestamp < cutoff
 
     async def _remove(self, db: LocalDb) -> None:
+        self.node.changed_dbs.drop(db.path)
         if self.brokers is not None:
             self.brokers.forget(db.path)
         await self.node.run(remove_db, db.path)
@@ -254,6 +311,10 @@ class DbReplicator:
                 return max(point, 0)
 
 
+def _peer(node: Node) -> str:
+    return peer_key(node["ip"], node["port"], node["device"])
+
+
 def results_max_row(results: list[int | None]) -> int | None:
     """The sync point every peer reached (the smallest), None if any failed."""
     if not results or any(r is None for r in results):
@@ -292,6 +353,6 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
         return DbReplicator(
             node, rings, osc.host, osc.port + node_number - 1,
             brokers=app[DB_RESOURCES].brokers(node) if DB_RESOURCES in app else None,
-            reclaim_age=osc.reclaim_age).run_once
+            reclaim_age=osc.reclaim_age, sweep_interval=osc.replicator_sweep_interval).run_once
 
     return periodic("db replicator", osc.replicator_interval, make)

@@ -158,6 +158,7 @@ class DbServer(ABC, Generic[B]):
         """Merge item rows through the group committer; 404 when the DB is not live."""
         if not await req.committer.submit(self.broker(req), rows):
             raise NotFound(NOT_FOUND)
+        req.node.db_changed(req.db_path)
         return web.Response(status=status)
 
     # -- the DB itself ---------------------------------------------------------------
@@ -180,6 +181,7 @@ class DbServer(ABC, Generic[B]):
         ts = require_timestamp(request.headers)
         meta = self.put_metadata(request, ts)
         status, info = await req.node.run(self._put, self.broker(req), req, ts, meta)
+        req.node.db_changed(req.db_path)
         await self.changed(request, req, info, ts)
         return web.Response(status=status)
 
@@ -218,6 +220,7 @@ class DbServer(ABC, Generic[B]):
         ts = require_timestamp(request.headers)
         await req.node.run(self._post, self.broker(req), self.metadata(request, ts),
                            self.limits(req))
+        req.node.db_changed(req.db_path)
         return web.Response(status=204)
 
     def _delete(self, broker: B, ts: str) -> BrokerInfo:
@@ -236,6 +239,7 @@ class DbServer(ABC, Generic[B]):
         req = self.request(request)
         ts = require_timestamp(request.headers)
         info = await req.node.run(self._delete, self.broker(req), ts)
+        req.node.db_changed(req.db_path)
         await self.changed(request, req, info, ts)
         return web.Response(status=204)
 

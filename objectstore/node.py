@@ -17,7 +17,8 @@ from aiohttp import web
 from common.atomicfile import fsync_dir
 from common.config import StrataConfig
 from common.threadpool import ThreadPool
-from objectstore.protocol import ring_file
+from objectstore.changes import Changes
+from objectstore.protocol import OBJECTS, ring_file
 from rings.ring import Ring, RingError
 
 T = TypeVar("T")
@@ -67,6 +68,13 @@ class NodeContext:
     # The storage policies' names, by index (the account server shows them)
     policies: tuple[str, ...] = ("Policy-0",)
     executor: ThreadPool = field(init=False)
+    # What client writes changed here and the replicators have yet to push
+    # (objectstore/changes.py): DB files, and object partition directories.
+    changed_dbs: Changes[Path] = field(default_factory=Changes, init=False)
+    changed_parts: Changes[Path] = field(default_factory=Changes, init=False)
+    # Container DBs whose object count, bytes or timestamps may have changed since
+    # the updater last reported them to their account (objectstore/updater.py).
+    stats_changed: set[Path] = field(default_factory=set, init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
@@ -88,6 +96,19 @@ class NodeContext:
             raise DeviceError(f"device {device} is not mounted here")
         self._mounted[device] = (path, now)
         return path
+
+    def db_changed(self, db_path: Path) -> None:
+        """A client write changed the DB at ``db_path``: the DB replicator pushes it, and
+        the updater reports a container's new stats, on their next passes."""
+        self.changed_dbs.mark(db_path)
+        if db_path.parents[3].name == "containers":  # <kind>/<part>/<suffix>/<hash>/x.db
+            self.stats_changed.add(db_path)
+
+    def partition_changed(self, device: str, part: str, data_dir: str = OBJECTS) -> None:
+        """An object of ``device``'s partition ``part`` of ``data_dir`` (its storage
+        policy's: ``objects``, ``objects-<N>``) changed here (written, deleted,
+        quarantined): that policy's object replicator pushes it on its next pass."""
+        self.changed_parts.mark(self.devices / device / data_dir / part)
 
     def local_devices(self) -> list[str]:
         if not self.devices.is_dir():

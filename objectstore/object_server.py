@@ -56,6 +56,7 @@ from objectstore.protocol import (
     OVERRIDE_SYSMETA,
     POLICY_INDEX,
     SMALL_BODY,
+    datadir,
     is_stored,
 )
 from objectstore.updates import ContainerUpdates, Target, targets_from_headers
@@ -117,6 +118,7 @@ class Req:
         except QuarantineError as exc:
             log.error("quarantining %s: %s", self.name, exc)
             await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
+            self.node.partition_changed(self.device, self.part, datadir(self.policy))
             return ObjectState(), None
 
 
@@ -388,6 +390,7 @@ async def _put_object(request: web.Request) -> web.Response:
         finally:
             if not committed:
                 await req.node.run(writer.abort)
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, metadata, req.policy)
     await _update_containers(request, req, container_row(request, metadata, {
@@ -431,6 +434,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         if data is None:
             log.error("quarantining %s: its bytes do not match its ETag", req.name)
             await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)
+            req.node.partition_changed(req.device, req.part, datadir(req.policy))
             raise Missing()  # the proxy reads another replica
         return _from_memory(data, ranges, headers)
     f = await req.node.run(req.backend.open, st)
@@ -535,6 +539,7 @@ async def post_object(request: web.Request) -> web.Response:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
         raise BadRequest(str(exc)) from None
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
                                 req.obj, req.hash, meta, req.policy)
     # As Swift's object server: the listing follows a POST (its Content-Type, and
@@ -559,6 +564,7 @@ async def delete_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
                                  ts, req.name, request.headers.get("X-If-Delete-At"))
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
         "etag": "", "deleted": 1})

@@ -9,6 +9,10 @@ Each storage policy's objects have their own routes, ``objects`` standing for
 ``GET /replicate/objects/<device>/<part>/<suffix>``
     JSON ``{hash: [file names]}``: the files the suffix keeps, so a peer can
     tell which of its own files this node lacks.
+``POST /replicate/objects/<device>/<part>``
+    The caller lacks files of this partition that this node holds: the
+    partition is marked changed here (objectstore/changes.py), so this node's
+    next replication pass pushes them. 204.
 ``PUT /replicate/objects/<device>/<part>/<hash>/<timestamp>.<data|meta|ts>``
     Stores one file under its exact name: ``X-Backend-Replication: true``,
     ``X-Backend-Metadata-Length: N``; the body is N bytes of JSON metadata
@@ -91,6 +95,14 @@ async def replicate_partition(request: web.Request) -> web.Response:
     result = await node.run(hashes.get_hashes, part_dir, recalc, hashes.DEFAULT_MAX_AGE,
                             None, node.reclaim_age)
     return web.json_response(result)
+
+
+async def push_wanted(request: web.Request) -> web.Response:
+    """A peer lacks files of this partition: mark it changed, so this node's next
+    replication pass pushes them."""
+    node, part_dir = _partition_dir(request)
+    node.partition_changed(part_dir.parent.parent.name, part_dir.name, part_dir.parent.name)
+    return web.Response(status=204)
 
 
 async def replicate_suffix(request: web.Request) -> web.Response:
@@ -187,4 +199,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{base}/{{device}}/{{part}}", replicate_partition, allow_head=False)
     app.router.add_get(f"{base}/{{device}}/{{part}}/{{suffix}}", replicate_suffix,
                        allow_head=False)
+    app.router.add_post(f"{base}/{{device}}/{{part}}", push_wanted)
     app.router.add_put(f"{base}/{{device}}/{{part}}/{{hash}}/{{name}}", push_file)

@@ -1,4 +1,6 @@
-"""The object replicator: one per storage node, it makes replicas converge.
+"""The object replicator makes replicas converge: one runs per storage policy on
+each storage node (policy N's objects live in each device's ``objects-<N>``,
+``objects`` for policy 0, and have their own ring and replication routes).
 
 Every pass walks the partitions on the node's devices. For each one it asks
 the object ring for the partition's primaries:
@@ -17,6 +19,13 @@ Primaries that do not answer are skipped until the next pass. Requests go
 through the node's shared client session with its timeouts; file work goes
 through the node's thread pool; ``concurrency`` partitions are handled at
 once. Endpoints: objectstore/replication_server.py.
+
+A pass does not walk every partition: it takes the partitions of its policy
+that the object server marked changed (objectstore/changes.py), each until
+every peer took its change; the first pass and one every ``sweep_interval``
+seconds take them all. A primary that finds a peer holding files it lacks itself (its own copy
+was quarantined, or lost) asks that peer to push them (``POST
+/replicate/objects/<device>/<part>`` marks the partition changed there).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from aiohttp import web
 
 from common.config import StrataConfig
 from objectstore import hashes
+from objectstore.changes import Sweeps, peer_key
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
 from objectstore.node import NODE, NodeContext, Pass, each_guarded, load_ring, periodic
 from objectstore.protocol import METADATA_LENGTH, REPLICATION, datadir, object_ring
@@ -50,6 +60,7 @@ WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})
 
 @dataclass
 class ReplicationStats:
+    sweep: bool = False  # a pass over every partition, not only the changed ones
     partitions: int = 0
     handoff_partitions: int = 0
     suffixes_synced: int = 0
@@ -88,13 +99,16 @@ class ObjectReplicator:
     concurrency: int = 4
     policy: int = 0  # the storage policy whose objects (and ring) this replicates
     hashes_max_age: float = hashes.DEFAULT_MAX_AGE
+    sweep_interval: float = 0.0  # 0: every pass takes every partition
     _timeout: aiohttp.ClientTimeout = field(init=False)
+    _sweeps: Sweeps = field(init=False)
 
     @property
     def prefix(self) -> str:
         return prefix(self.policy)
 
     def __post_init__(self) -> None:
+        self._sweeps = Sweeps(self.sweep_interval)
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.node.conn_timeout,
                                               connect=self.node.conn_timeout,
                                               sock_read=self.node.node_timeout)
@@ -102,9 +116,13 @@ class ObjectReplicator:
     # -- the pass ---------------------------------------------------------------
 
     async def replicate_once(self) -> ReplicationStats:
-        stats = ReplicationStats()
+        stats = ReplicationStats(sweep=self._sweeps.due())
         start = time.monotonic()
-        jobs = await self._jobs()
+        if stats.sweep:
+            self._sweeps.started()
+            jobs = await self._jobs()
+        else:
+            jobs = await self._changed_jobs()
 
         async def one(job: Job) -> None:
             await self._replicate(job, stats)
@@ -128,24 +146,48 @@ class ObjectReplicator:
 
     async def _jobs(self) -> list[Job]:
         mine = self._my_devices()
-        count = self.ring.partition_count
         jobs: list[Job] = []
         for device in await self.node.run(self.node.local_devices):
             objects = self.node.devices / device / datadir(self.policy)
             parts = await self.node.run(_partitions, objects)
-            dev_id = mine.get(device)
-            if dev_id is None and parts:
+            if mine.get(device) is None and parts:
                 log.warning("device %s holds objects but is not in the ring as ours: "
                             "draining it to the primaries", device)
             for part in parts:
-                if int(part) >= count:
-                    log.warning("%s/%s/%s: no such partition in the ring", device,
-                                datadir(self.policy), part)
-                    continue
-                primaries = self.ring.get_part_nodes(int(part))
-                peers = [n for n in primaries if n["id"] != dev_id]
-                jobs.append(Job(device, part, objects / part, primaries, peers,
-                                handoff=len(peers) == len(primaries)))
+                job = self._job(mine, device, part)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def _job(self, mine: dict[str, int], device: str, part: str) -> Job | None:
+        if int(part) >= self.ring.partition_count:
+            log.warning("%s/%s/%s: no such partition in the ring", device,
+                        datadir(self.policy), part)
+            return None
+        primaries = self.ring.get_part_nodes(int(part))
+        dev_id = mine.get(device)
+        peers = [n for n in primaries if n["id"] != dev_id]
+        return Job(device, part, self.node.devices / device / datadir(self.policy) / part,
+                   primaries, peers, handoff=len(peers) == len(primaries))
+
+    async def _changed_jobs(self) -> list[Job]:
+        """The partitions of this replicator's policy marked changed since every peer
+        last took them (the other policies' marks are their replicators')."""
+        mine = self._my_devices()
+        changes = self.node.changed_parts
+        marked = [part_dir for part_dir, _ in changes.pending()
+                  if part_dir.parent.name == datadir(self.policy)]
+        there = await self.node.run(_directories, marked)
+        jobs = []
+        for part_dir, is_dir in zip(marked, there, strict=True):
+            job = None
+            if is_dir and part_dir.parent.parent.parent == self.node.devices and \
+                    hashes.is_partition(part_dir.name):
+                job = self._job(mine, part_dir.parent.parent.name, part_dir.name)
+            if job is None:
+                changes.drop(part_dir)
+            else:
+                jobs.append(job)
         return jobs
 
     def _reclaim_before(self) -> float:
@@ -155,50 +197,79 @@ class ObjectReplicator:
 
     async def _replicate(self, job: Job, stats: ReplicationStats) -> None:
         stats.partitions += 1
+        changes = self.node.changed_parts
+        generation = changes.generation(job.part_dir)
+        wanted = {_peer(p) for p in job.peers}
         if not job.handoff:
             local = await self.node.run(hashes.get_hashes, job.part_dir, (),
                                         self.hashes_max_age, None, self.node.reclaim_age)
-            await asyncio.gather(*(self._sync_primary(job, peer, local, stats)
-                                   for peer in job.peers))
+            done = await asyncio.gather(*(self._sync_primary(job, peer, local, stats)
+                                          for peer in job.peers))
+            if generation is not None:
+                changes.reached(job.part_dir, generation,
+                                {_peer(p) for p, ok in zip(job.peers, done, strict=True) if ok},
+                                wanted)
             return
         stats.handoff_partitions += 1
         listing = await self.node.run(hashes.list_partition, job.part_dir,
                                       self._reclaim_before())
         if not listing:
             await self.node.run(hashes.remove_files, job.part_dir, {})
+            changes.drop(job.part_dir)
             return
         done = await asyncio.gather(*(self._sync_handoff(job, peer, listing, stats)
                                       for peer in job.peers))
         if job.peers and all(done):
             removed = await self.node.run(hashes.remove_files, job.part_dir, listing)
             stats.handoffs_removed += 1
-            log.info("handoff %s/objects/%s is home on %s: removed %d local files",
-                     job.device, job.part, ", ".join(_addr(p) for p in job.peers), removed)
+            if generation is not None:  # drained: only a change since keeps its mark
+                changes.reached(job.part_dir, generation, wanted, wanted)
+            log.info("handoff %s/%s/%s is home on %s: removed %d local files",
+                     job.device, datadir(self.policy), job.part,
+                     ", ".join(_addr(p) for p in job.peers), removed)
 
     async def _sync_primary(self, job: Job, peer: Node, local: dict[str, str],
                             stats: ReplicationStats) -> bool:
-        remote = await self._call_json(peer, f"{self.prefix}/{peer['device']}/{job.part}")
+        path = f"{self.prefix}/{peer['device']}/{job.part}"
+        remote = await self._call_json(peer, path)
         if remote is None:
             stats.failures += 1
             return False
         differing = sorted(s for s, h in local.items() if remote.get(s) != h)
+        # suffixes only the peer has: what this node lacks there, the peer must push
+        lacking = any(s not in local for s, h in remote.items() if h)
         ok = True
         for suffix in differing:
-            ok = await self._sync_suffix(job, peer, suffix, None, stats) and ok
+            pushed, peer_has_more = await self._sync_suffix(job, peer, suffix, None, stats)
+            ok = pushed and ok
+            lacking = lacking or peer_has_more
+        if lacking:
+            await self._ask_push(peer, path)
         return ok
+
+    async def _ask_push(self, peer: Node, path: str) -> None:
+        """Mark the partition changed on ``peer``: it holds files this node lacks."""
+        url = f"http://{_addr(peer)}{path}"
+        try:
+            async with self.node.session.post(url, timeout=self._timeout) as r:
+                await r.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("POST %s: %s", url, exc or type(exc).__name__)
 
     async def _sync_handoff(self, job: Job, peer: Node,
                             listing: dict[str, dict[str, list[str]]],
                             stats: ReplicationStats) -> bool:
         ok = True
         for suffix, objects in listing.items():
-            ok = await self._sync_suffix(job, peer, suffix, objects, stats) and ok
+            pushed, _ = await self._sync_suffix(job, peer, suffix, objects, stats)
+            ok = pushed and ok
         return ok
 
     async def _sync_suffix(self, job: Job, peer: Node, suffix: str,
                            local: dict[str, list[str]] | None,
-                           stats: ReplicationStats) -> bool:
-        """Push what ``peer`` lacks of one suffix; True when it has it all now."""
+                           stats: ReplicationStats) -> tuple[bool, bool]:
+        """Push what ``peer`` lacks of one suffix: (whether it has it all now, whether it
+        holds files this node lacks)."""
         if local is None:
             local = await self.node.run(hashes.list_suffix, job.part_dir / suffix,
                                         self._reclaim_before())
@@ -206,7 +277,10 @@ class ObjectReplicator:
                                        f"{self.prefix}/{peer['device']}/{job.part}/{suffix}")
         if remote is None:
             stats.failures += 1
-            return False
+            return False, False
+        peer_has_more = any(
+            hashes.missing_files(theirs, local.get(h, []))
+            for h, theirs in remote.items() if isinstance(theirs, list))
         ok = True
         pushed = 0
         for obj_hash, names in local.items():
@@ -222,9 +296,10 @@ class ObjectReplicator:
         if not ok:
             stats.failures += 1
         if pushed:
-            log.info("%s/objects/%s/%s: pushed %d files to %s/%s", job.device, job.part,
-                     suffix, pushed, _addr(peer), peer["device"])
-        return ok
+            log.info("%s/%s/%s/%s: pushed %d files to %s/%s", job.device,
+                     datadir(self.policy), job.part, suffix, pushed, _addr(peer),
+                     peer["device"])
+        return ok, peer_has_more
 
     # -- HTTP -------------------------------------------------------------------
 
@@ -289,6 +364,15 @@ def _addr(node: Node) -> str:
     return f"{node['ip']}:{node['port']}"
 
 
+def _peer(node: Node) -> str:
+    return peer_key(node["ip"], node["port"], node["device"])
+
+
+def _directories(paths: list[Path]) -> list[bool]:
+    """Which of ``paths`` are directories (blocking: a stat each)."""
+    return [p.is_dir() for p in paths]
+
+
 def _partitions(objects: Path) -> list[str]:
     try:
         names = os.listdir(objects)
@@ -304,7 +388,8 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
 
     def make(app: web.Application) -> Pass | None:
         replicators = [ObjectReplicator(app[NODE], ring, ip=osc.host,
-                                        port=osc.port + node_number - 1, policy=p.index)
+                                        port=osc.port + node_number - 1, policy=p.index,
+                                        sweep_interval=osc.replicator_sweep_interval)
                        for p in osc.policies()
                        if (ring := load_ring(cfg, object_ring(p.index))) is not None]
         if not replicators:

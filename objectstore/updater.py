@@ -21,6 +21,12 @@ Every ``updater_interval`` seconds, on each local device:
    ``X-Bytes-Used`` to every account primary; once a majority accepted it,
    the report is recorded (``set_reported``). This is what makes an account's
    HEAD and listing show the objects and bytes of its containers.
+
+   A pass reads only the container DBs written since the last pass (the
+   servers note them in ``NodeContext.stats_changed``) and those whose report
+   failed; the first pass, and one every ``updater_sweep_interval`` seconds,
+   is a *sweep* over every container DB (what a restart forgot, what a crash
+   lost). So a node holding many containers costs nothing at rest.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.config import StrataConfig
 from objectstore.async_pending import iter_async_pending, read_async_pending
+from objectstore.changes import Sweeps
 from objectstore.container_server import account_row_headers
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
@@ -64,6 +71,7 @@ class UpdaterStats:
     dropped: int = 0
     reports: int = 0
     report_failures: int = 0
+    sweep: bool = False  # this pass read every container DB, not only the written ones
 
 
 @dataclass
@@ -98,6 +106,11 @@ def _unlink(paths: list[Path]) -> None:
             pass
 
 
+def _existing(paths: list[Path]) -> list[Path]:
+    """Those of ``paths`` still on disk (a DB may have been removed since its write)."""
+    return [p for p in paths if p.is_file()]
+
+
 def _target_key(record: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(record.get(k, "")) for k in
                  ("host", "device", "partition", "account", "container"))
@@ -106,12 +119,13 @@ def _target_key(record: dict[str, Any]) -> tuple[str, ...]:
 class Updater:
     def __init__(self, node: NodeContext, account_ring: Ring | None, *,
                  reclaim_age: float = 604800, batch_size: int = BATCH_SIZE,
-                 concurrency: int = CONCURRENCY) -> None:
+                 concurrency: int = CONCURRENCY, sweep_interval: float = 14400.0) -> None:
         self.node = node
         self.account_ring = account_ring
         self.reclaim_age = reclaim_age
         self.batch_size = batch_size
         self.concurrency = concurrency
+        self.sweeps = Sweeps(sweep_interval)  # 0: every pass sweeps
 
     async def _request(self, method: str, url: str, headers: dict[str, str],
                        data: bytes | None = None) -> int:
@@ -126,11 +140,15 @@ class Updater:
             return 0
 
     async def run_once(self) -> UpdaterStats:
-        stats = UpdaterStats()
+        stats = UpdaterStats(sweep=self.sweeps.due())
+        if stats.sweep:
+            self.sweeps.started()
+        # Taken whole: what is written from now on is the next pass's.
+        written, self.node.stats_changed = self.node.stats_changed, set()
         for device in self.node.local_devices():
             await self.replay_device(device, stats)
             if self.account_ring is not None:
-                await self.report_device(device, stats)
+                await self.report_device(device, stats, None if stats.sweep else written)
         if stats.records or stats.reports or stats.report_failures:
             log.info("updater: %s", stats)
         return stats
@@ -201,16 +219,25 @@ class Updater:
 
     # -- container stats -> account ---------------------------------------------------------
 
-    async def report_device(self, device: str, stats: UpdaterStats) -> None:
+    async def report_device(self, device: str, stats: UpdaterStats,
+                            written: set[Path] | None = None) -> None:
+        """Report the container DBs of ``device`` whose stats changed: among ``written``
+        (the DBs written since the last pass), or among all of them (None: a sweep)."""
         kind = next(k for k in DB_KINDS if k.dir == "containers")
-        dbs = await self.node.run(find_dbs, self.node.devices, device, kind)
+        if written is None:
+            paths = [db.path for db in
+                     await self.node.run(find_dbs, self.node.devices, device, kind)]
+        else:
+            root = self.node.devices / device / kind.dir
+            mine = [p for p in written if p.is_relative_to(root)]
+            paths = await self.node.run(_existing, mine) if mine else []
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(path: Path) -> None:
             async with sem:
                 await self.report_container(path, stats)
 
-        await asyncio.gather(*(one(db.path) for db in dbs))
+        await asyncio.gather(*(one(p) for p in paths))
 
     async def report_container(self, path: Path, stats: UpdaterStats) -> bool:
         """Report one container DB's stats if they changed; True when reported."""
@@ -237,6 +264,7 @@ class Updater:
             ok = sum(1 for s in statuses if 200 <= s < 300)
             if ok * 2 <= len(nodes):
                 stats.report_failures += 1
+                self.node.stats_changed.add(path)  # tried again next pass, not next sweep
                 return False
             await self.node.run(broker.set_reported, info.put_timestamp,
                                 info.delete_timestamp, info.object_count, info.bytes_used)
@@ -252,7 +280,8 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     osc = cfg.objectstore
 
     def make(app: web.Application) -> Pass:
-        return Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age).run_once
+        return Updater(app[NODE], load_ring(cfg, "account"), reclaim_age=osc.reclaim_age,
+                       sweep_interval=osc.updater_sweep_interval).run_once
 
     return periodic("updater", osc.updater_interval, make)
 

@@ -118,7 +118,7 @@ async def get_or_head(st: ProxyState, request: SwiftRequest, path: SwiftPath,
 
 async def ensure_account(st: ProxyState, request: SwiftRequest, caller: Caller,
                          account: str) -> None:
-    info = await st.info(request.txn, account)
+    info = await st.info(request.txn, account, recheck_missing=True)
     if info.exists:
         return
     if info.status != 404:

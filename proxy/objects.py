@@ -93,7 +93,7 @@ async def container_or_deny(st: ProxyState, request: SwiftRequest) -> Info:
     """The object's container, once the caller is known to be allowed this request."""
     path = request.path
     assert path.container is not None
-    info = await st.info(request.txn, path.account, path.container)
+    info = await st.info(request.txn, path.account, path.container, recheck_missing=True)
     await authorize_object_request(st, request, info)
     if not info.exists:
         raise fail(info.status if info.status in (404, 503) else 404)

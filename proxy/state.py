@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,10 @@ from proxy.quorum import Answer, read_failure
 from rings.ring import Ring
 
 INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
+# Seconds "no such container/account" is reused: short, as a container made through
+# another proxy shows up only when it runs out (one made through this proxy drops it
+# at once, ``forget``).
+MISSING_TTL = 2.0
 
 
 @dataclass
@@ -46,6 +51,10 @@ class ProxyState:
     validator: TokenValidator
     pipeline: Pipeline = field(init=False)
     _info: dict[tuple[str, ...], tuple[float, Info]] = field(default_factory=dict)
+    # HEADs in flight, shared by the requests that want the same answer meanwhile
+    _asking: dict[tuple[str, ...], asyncio.Task[Info]] = field(default_factory=dict)
+    # bumped by ``forget``: an answer asked for before a change is not cached after it
+    _generation: int = 0
 
     def place(self, kind: str, account: str, container: str | None = None,
               obj: str | None = None) -> Placement:
@@ -67,29 +76,62 @@ class ProxyState:
         return names[index] if 0 <= index < len(names) else str(index)
 
     def forget(self, account: str, container: str | None = None) -> None:
-        self._info.pop((account,) if container is None else (account, container), None)
+        """Drop what is cached of an account or container (this proxy just changed it)."""
+        key = (account,) if container is None else (account, container)
+        self._info.pop(key, None)
+        self._asking.pop(key, None)  # a HEAD in flight may predate the change
+        self._generation += 1
 
-    async def info(self, txn: str, account: str, container: str | None = None) -> Info:
-        """HEAD of an account or container, from any replica; cached for a few seconds."""
+    async def info(self, txn: str, account: str, container: str | None = None, *,
+                   recheck_missing: bool = False) -> Info:
+        """HEAD of an account or container, from any replica; cached for a few seconds
+        (absence too, for less: :data:`MISSING_TTL`). Concurrent requests for the same
+        one share a single HEAD. ``recheck_missing``: a cached absence is asked again,
+        for callers that would refuse the client on it (another proxy process may have
+        made it since)."""
         key = (account,) if container is None else (account, container)
         hit = self._info.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic() and not (
+                recheck_missing and hit[1].status == 404):
             return hit[1]
+        task = self._asking.get(key)
+        if task is None:
+            # its own task: a requester that goes away does not cancel the others' HEAD
+            task = asyncio.ensure_future(self._lookup(key, txn, account, container))
+            task.add_done_callback(_retrieved)
+            self._asking[key] = task
+        return await asyncio.shield(task)
+
+    async def _lookup(self, key: tuple[str, ...], txn: str, account: str,
+                      container: str | None) -> Info:
+        generation = self._generation
+        try:
+            info = await self._head(txn, account, container)
+        finally:
+            if self._asking.get(key) is asyncio.current_task():
+                del self._asking[key]
+        ttl = INFO_TTL if info.exists else MISSING_TTL if info.status == 404 else 0.0
+        if ttl and generation == self._generation:
+            if len(self._info) > 100000:
+                self._info.clear()
+            self._info[key] = (time.monotonic() + ttl, info)
+        return info
+
+    async def _head(self, txn: str, account: str, container: str | None) -> Info:
         kind = "account" if container is None else "container"
         pl = self.place(kind, account, container)
         async with open_read(self.backend, pl, "HEAD",
                              lambda n: node_path(f"{kind}s", n, pl.part, account, container),
                              {"X-Trans-Id": txn}, lambda s: s // 100 == 2) as (r, seen):
             if r is not None:
-                info = Info(r.status, dict(r.headers))
-            else:
-                info = Info(read_failure(seen, len(pl.primaries)))
-        if info.exists:  # a 404 is never cached: the container may be created next
-            self._info[key] = (now + INFO_TTL, info)
-        if len(self._info) > 100000:
-            self._info.clear()
-        return info
+                return Info(r.status, dict(r.headers))
+            return Info(read_failure(seen, len(pl.primaries)))
+
+
+def _retrieved(task: asyncio.Task[Info]) -> None:
+    """Mark a lookup's failure seen (its requesters may all have gone)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def policy_of(container: Info) -> int:

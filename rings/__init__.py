@@ -2,7 +2,8 @@
 
 * :mod:`rings.builder` — :class:`~rings.builder.RingBuilder`, the offline
   builder (devices, weights, rebalance, builder file, ring file);
-* :mod:`rings.placement` — the tier tree and placement policy it uses;
+* :mod:`rings.placement` — the tier topology and the targets it places by;
+* :mod:`rings.assign` — the rebalance engine (numpy over the whole table);
 * :mod:`rings.ring` — :class:`~rings.ring.Ring`, the small read-only runtime
   ring every proxy and storage node loads (reloaded when the file changes);
 * :mod:`rings.hashing` — :func:`~rings.hashing.hash_path`, shared with the

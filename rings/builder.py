@@ -1,11 +1,12 @@
 """The ring builder: devices, weights and an offline rebalance.
 
 The builder owns the full state (devices, the replica → partition → device
-table, when each partition last moved) and writes two files: the builder
-file (versioned JSON, the operator's source of truth) and the ring file that
-:class:`rings.ring.Ring` reads at runtime.
+table, how long ago each partition last moved) and writes two files: the
+builder file (versioned JSON, the operator's source of truth) and the ring
+file that :class:`rings.ring.Ring` reads at runtime.
 
-Placement rules, in order of priority:
+Placement rules, in order of priority (:mod:`rings.placement` computes the
+targets, :mod:`rings.assign` moves the replicas):
 
 1. *Dispersion*: the replicas of a partition are spread as widely as the
    topology allows, across regions, then zones, then hosts (ip), then
@@ -17,16 +18,17 @@ Placement rules, in order of priority:
    proportion to its weight. (When dispersion and weight disagree, e.g. one
    zone holding most of the weight, dispersion wins and ``balance`` shows
    the difference; the ``describe()`` table has a "wanted" column.)
-3. *Few moves*: a rebalance only moves replicas off devices (or tiers) that
-   hold more than their share, or that break rule 1, or that are being
-   removed; each move must bring the tiers closer to their shares, higher
-   tiers first. (Single moves can get stuck in lopsided topologies, where
-   only a chain of moves would help; ``balance`` then stays above 0.)
-4. *min_part_hours*: a partition that moved less than ``min_part_hours`` ago
-   does not move again, and one rebalance moves at most one replica of a
-   partition (with ``min_part_hours`` 0 neither limit applies). Replicas on
-   removed devices always move. Placing a partition that had no replica at
-   all (a new ring) is not a move.
+3. *Few moves*: a rebalance only moves replicas off devices that hold more
+   than their share, or that break rule 1, or that are being removed, and
+   moves them to devices that hold less than theirs.
+4. *min_part_hours*, as Swift's builder honours it: the builder keeps, per
+   partition, the whole hours since one of its replicas last moved (at most
+   255), and a partition moved less than ``min_part_hours`` ago does not
+   move; one rebalance moves at most one replica of a partition, whatever
+   ``min_part_hours`` is. The first placement of a partition counts as a
+   move, so a rebalance right after the first one moves nothing. Replicas on
+   removed devices always move. Hours advance at each rebalance by the whole
+   hours since the last time they advanced.
 
 Everything is deterministic: the same builder state and seed give the same
 table, and the same table gives a byte-identical ring file.
@@ -34,19 +36,22 @@ table, and the same table gives a byte-identical ring file.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
-import random
 import time
 from array import array
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from common.atomicfile import write_atomic
-from rings.placement import TierTree, Wants, build_tree
+from rings.assign import Rebalancer
+from rings.placement import LEVELS, TIERS, Topology
 from rings.ring import DeviceInfo, RingData, RingError, RingFormatError
 
 __all__ = [
@@ -57,12 +62,11 @@ __all__ = [
     "RingBuilderError",
 ]
 
-BUILDER_FORMAT_VERSION = 1
+BUILDER_FORMAT_VERSION = 2  # 1: JSON lists, last moves as epoch seconds (still read)
 NONE_DEV = -1
-NEVER = -1  # last_part_moves entry of a partition that never moved
 MAX_BALANCE = 999.99
-_HOUR = 3600.0
-TIERS = ("region", "zone", "host", "device")
+MAX_HOURS = 255  # the hours since a move are counted up to this (as in Swift's builder)
+_HOUR = 3600
 
 
 class RingBuilderError(RingError):
@@ -103,20 +107,6 @@ class RebalanceResult(NamedTuple):
     balance: float  # max % deviation of a device from its weight share
 
 
-@dataclass
-class _Rebalance:
-    """What one rebalance works on: the tier tree, each device's quota and how many
-    replicas it holds now, the partitions in (seeded) random order, which of them
-    may move (``min_part_hours``) and which have had a replica moved already."""
-
-    tree: TierTree
-    quotas: dict[int, int]
-    counts: Counter[int]
-    order: list[int]
-    movable: Callable[[int], bool]
-    moved: bytearray
-
-
 def _check_weight(weight: float) -> float:
     weight = float(weight)
     if not math.isfinite(weight) or weight < 0:
@@ -143,8 +133,10 @@ class RingBuilder:
             raise RingBuilderError(f"part_power must be between 0 and 32, not {part_power}")
         if replicas < 1:
             raise RingBuilderError(f"replicas must be at least 1, not {replicas}")
-        if min_part_hours < 0:
-            raise RingBuilderError(f"min_part_hours must be >= 0, not {min_part_hours}")
+        if not 0 <= min_part_hours <= MAX_HOURS:
+            raise RingBuilderError(
+                f"min_part_hours must be between 0 and {MAX_HOURS}, not {min_part_hours}"
+            )
         self.part_power = part_power
         self.replicas = replicas
         self.min_part_hours = min_part_hours
@@ -152,16 +144,21 @@ class RingBuilder:
         self.next_dev_id = 0
         self.devs: dict[int, Device] = {}
         self.removed: set[int] = set()  # device ids to drain and forget at the next rebalance
-        parts = 1 << part_power
-        self.replica2part2dev: list[array[int]] = [
-            array("i", [NONE_DEV]) * parts for _ in range(replicas)
-        ]
-        self.last_part_moves: array[int] = array("q", [NEVER]) * parts  # epoch s
+        self._names: dict[tuple[str, int, str], int] = {}  # (ip, port, device) -> id, not removed
+        self._table: npt.NDArray[np.int32] = np.full((replicas, self.parts), NONE_DEV, np.int32)
+        # Whole hours since each partition last moved (capped), as of last_part_moves_epoch.
+        self.last_part_moves: npt.NDArray[np.uint8] = np.zeros(self.parts, dtype=np.uint8)
+        self.last_part_moves_epoch = 0
         self.changed = False  # devices changed since the last rebalance
 
     @property
     def parts(self) -> int:
         return 1 << self.part_power
+
+    @property
+    def replica2part2dev(self) -> list[npt.NDArray[np.int32]]:
+        """The table: one array per replica, partition -> device id (-1: not placed)."""
+        return list(self._table)
 
     # -- devices ---------------------------------------------------------
 
@@ -185,16 +182,17 @@ class RingBuilder:
             raise RingBuilderError(f"port must be between 1 and 65535, not {port}")
         if not device or "/" in device:
             raise RingBuilderError(f"bad device name {device!r}")
-        for dev in self.devs.values():
-            if (dev.ip, dev.port, dev.device) == (ip, port, device) and dev.id not in self.removed:
-                raise RingBuilderError(
-                    f"device {ip}:{port}/{device} is already in the ring (id {dev.id})"
-                )
+        same = self._names.get((ip, port, device))
+        if same is not None:
+            raise RingBuilderError(
+                f"device {ip}:{port}/{device} is already in the ring (id {same})"
+            )
         dev_id = self.next_dev_id
         self.next_dev_id += 1
         self.devs[dev_id] = Device(
             dev_id, region, zone, ip, port, device, _check_weight(weight), meta
         )
+        self._names[(ip, port, device)] = dev_id
         self.changed = True
         return dev_id
 
@@ -206,8 +204,9 @@ class RingBuilder:
 
     def remove_dev(self, dev_id: int) -> None:
         """Mark a device for removal: its partitions move off at the next rebalance."""
-        self.get_dev(dev_id)
+        dev = self.get_dev(dev_id)
         self.removed.add(dev_id)
+        self._names.pop((dev.ip, dev.port, dev.device), None)
         self.changed = True
 
     def set_weight(self, dev_id: int, weight: float) -> None:
@@ -216,6 +215,9 @@ class RingBuilder:
             raise RingBuilderError(f"device {dev_id} is being removed")
         dev.weight = _check_weight(weight)
         self.changed = True
+
+    def set_meta(self, dev_id: int, meta: str) -> None:
+        self.get_dev(dev_id).meta = meta
 
     def search_devs(
         self,
@@ -229,31 +231,42 @@ class RingBuilder:
         meta: str | None = None,
     ) -> list[Device]:
         """Devices matching every given field (``meta`` matches a substring)."""
-        exact = {k: v for k, v in (("id", id), ("region", region), ("zone", zone),
-                                   ("ip", ip), ("port", port), ("device", device))
-                 if v is not None}
-        return [dev for dev in sorted(self.devs.values(), key=lambda d: d.id)
-                if all(getattr(dev, k) == v for k, v in exact.items())
-                and (meta is None or meta in dev.meta)]
+        wanted = {"id": id, "region": region, "zone": zone, "ip": ip, "port": port}
+        wanted["device"] = device
+        found = []
+        for dev in sorted(self.devs.values(), key=lambda d: d.id):
+            if any(v is not None and getattr(dev, k) != v for k, v in wanted.items()):
+                continue
+            if meta is not None and meta not in dev.meta:
+                continue
+            found.append(dev)
+        return found
+
+    # -- min_part_hours ----------------------------------------------------
+
+    def pretend_min_part_hours_passed(self) -> None:
+        """Count every partition as moved long ago (tests, and an operator in a hurry)."""
+        self.last_part_moves[:] = MAX_HOURS
+        self.last_part_moves_epoch = 0
+
+    def min_part_seconds_left(self, now: float | None = None) -> int:
+        """Seconds until ``min_part_hours`` have passed since the hours last advanced."""
+        now = self.clock() if now is None else now
+        return max(0, self.min_part_hours * _HOUR - int(now - self.last_part_moves_epoch))
+
+    def _advance_hours(self, now: float) -> None:
+        hours = int(now - self.last_part_moves_epoch) // _HOUR
+        if hours <= 0:
+            return
+        moves = self.last_part_moves.astype(np.int64) + hours
+        self.last_part_moves = np.minimum(moves, MAX_HOURS).astype(np.uint8)
+        self.last_part_moves_epoch = int(now)
 
     # -- rebalance -------------------------------------------------------
 
-    def _active(self) -> list[Device]:
-        return [
-            dev
-            for dev_id, dev in sorted(self.devs.items())
-            if dev_id not in self.removed and dev.weight > 0
-        ]
-
-    def _tree(self) -> TierTree:
-        active = self._active()
-        if not active:
-            raise RingBuilderError("there are no devices with weight > 0 to place partitions on")
-        return build_tree(active, list(self.devs.values()), self.replicas)
-
-    def _quotas(self, tree: TierTree) -> dict[int, int]:
-        """Integer partition-replica count wanted on each active device."""
-        return tree.quotas(self.parts)
+    def _topology(self) -> Topology:
+        active = {i for i, dev in self.devs.items() if i not in self.removed and dev.weight > 0}
+        return Topology(list(self.devs.values()), active, self.replicas, self.parts)
 
     def rebalance(self, seed: int | None = None, now: float | None = None) -> RebalanceResult:
         """Move as few partition-replicas as needed; return ``(parts_moved, balance)``.
@@ -262,193 +275,39 @@ class RingBuilder:
         is always reproducible); ``now`` (epoch seconds) defaults to the clock.
         """
         now = self.clock() if now is None else now
-        rng = random.Random(0 if seed is None else seed)
-        tree = self._tree()
-        quotas = self._quotas(tree)
-        parts, replicas = self.parts, self.replicas
-        tables = self.replica2part2dev
-        before = [array("i", table) for table in tables]
-        fresh: set[int] = set()  # partitions never placed: placing them is not a move
-        if any(NONE_DEV in table for table in tables):
-            fresh = {p for p in range(parts) if all(t[p] == NONE_DEV for t in tables)}
-        order = list(range(parts))
-        rng.shuffle(order)
-
-        counts: Counter[int] = Counter()
-        for table in tables:
-            counts.update(table)
-        counts.pop(NONE_DEV, None)
-
-        window = self.min_part_hours * _HOUR
-        moved = bytearray(parts)  # partitions with a replica taken this rebalance
-        cutoff = now - window
-        last = self.last_part_moves
-
-        def movable(part: int) -> bool:
-            if window <= 0:
-                return True
-            return not moved[part] and (last[part] == NEVER or last[part] <= cutoff)
-
-        # Removed devices always drain, whatever min_part_hours says.
-        removing = self.removed & set(counts)
-        if removing:
-            for table in tables:
-                for part in range(parts):
-                    if table[part] in removing:
-                        counts[table[part]] -= 1
-                        table[part] = NONE_DEV
-                        moved[part] = 1
-
-        rb = _Rebalance(tree, quotas, counts, order, movable, moved)
-        for _pass in range(replicas + 1):
-            changed = self._gather_dispersion(rb)
-            changed += self._place(rb)
-            changed += self._move_overweight(rb)
-            if not changed:
-                break
-
+        topo = self._topology()
+        if not topo.active.any():
+            raise RingBuilderError("there are no devices with weight > 0 to place partitions on")
+        self._advance_hours(now)
+        before = self._table
+        table = np.concatenate((topo.dense, [NONE_DEV]))[before]
+        if self.removed:
+            leaving = np.isin(before, np.array(sorted(self.removed), dtype=np.int32))
+            table[leaving] = NONE_DEV  # replicas on removed devices always move
+        free = (self.last_part_moves >= self.min_part_hours) & ~(table < 0).any(axis=0)
+        Rebalancer(topo, table, free, 0 if seed is None else seed).run()
+        after = topo.dev_ids[table].astype(np.int32)
+        changed = after != before
+        self.last_part_moves[changed.any(axis=0)] = 0
+        self._table = after
+        held = np.bincount(after.ravel(), minlength=self.next_dev_id)
         for dev_id in sorted(self.removed):
-            if counts.get(dev_id, 0) == 0:
+            if not held[dev_id]:
                 del self.devs[dev_id]
                 self.removed.discard(dev_id)
-
-        parts_moved = 0
-        for old, new in zip(before, tables, strict=True):
-            if old == new:
-                continue
-            for part in range(parts):
-                if old[part] != new[part]:
-                    parts_moved += 1
-                    if part not in fresh:
-                        last[part] = max(0, int(now))
         self.changed = False
-        return RebalanceResult(parts_moved, self.balance())
-
-    def _gather_dispersion(self, rb: _Rebalance) -> int:
-        """Unassign one replica of each movable partition that is less dispersed than allowed."""
-        tree, quotas, counts, moved = rb.tree, rb.quotas, rb.counts, rb.moved
-        tables = self.replica2part2dev
-        cache: dict[tuple[int, ...], list[int]] = {}
-        gathered = 0
-        rows = list(zip(*tables, strict=True))
-        for part in rb.order:
-            row = rows[part]
-            crowded = cache.get(row)
-            if crowded is None:
-                crowded = cache[row] = tree.misplaced_replicas(row)
-            if not crowded or not rb.movable(part):
-                continue
-            # Take the replica whose device is the most over its quota.
-            replica = max(crowded, key=lambda r: (counts[row[r]] - quotas.get(row[r], 0), r))
-            dev_id = row[replica]
-            tables[replica][part] = NONE_DEV
-            counts[dev_id] -= 1
-            moved[part] = 1
-            gathered += 1
-        return gathered
-
-    def _move_overweight(self, rb: _Rebalance) -> int:
-        """Move replicas off devices (or tiers) above their quota, one per partition.
-
-        A replica moves only where :meth:`TierTree.choose` would put it (so
-        dispersion never gets worse) and only if the move brings the tiers
-        closer to their quotas (:meth:`Wants.move_helps`); a device with
-        weight 0 gives its replicas to whoever takes them.
-        """
-        tree, counts = rb.tree, rb.counts
-        wants = Wants(tree, rb.quotas, counts)
-        inactive = sum(n for dev_id, n in counts.items() if n > 0 and dev_id not in tree.dev_node)
-        if not wants.over and not inactive:
-            return 0
-        tables = self.replica2part2dev
-        done = 0
-        # First only from devices above their own quota; then, if tiers are
-        # still off, from any device in a tier above its quota.
-        for source_ok in (wants.device_over, wants.holds_too_many):
-            for part in rb.order:
-                if not wants.over and not inactive:
-                    return done
-                if not rb.movable(part):
-                    continue
-                row = [table[part] for table in tables]
-                for replica, dev_id in enumerate(row):
-                    if not source_ok(dev_id):
-                        continue
-                    wants.add(dev_id, 1)
-                    row[replica] = NONE_DEV
-                    chosen = self._choose_destination(tree, wants, row, dev_id)
-                    if chosen is not None:
-                        wants.add(chosen, -1)
-                        tables[replica][part] = chosen
-                        counts[dev_id] -= 1
-                        counts[chosen] += 1
-                        if dev_id not in tree.dev_node:
-                            inactive -= 1
-                        rb.moved[part] = 1
-                        done += 1
-                        break
-                    wants.add(dev_id, -1)
-                    row[replica] = dev_id
-        return done
-
-    @staticmethod
-    def _choose_destination(tree: TierTree, wants: Wants, row: list[int], src: int) -> int | None:
-        """Where a replica taken off ``src`` should go, or None to leave it.
-
-        Try the best device anywhere, then the best in the source's region,
-        zone and host (a move inside a tier keeps that tier's count).
-        """
-        leaf = tree.dev_node.get(src)
-        starts = tree.path[leaf][:-1] if leaf is not None else (0,)
-        tried: set[int] = set()
-        for start in starts:
-            chosen = tree.choose(row, wants.want, start)
-            if chosen == src or chosen in tried:
-                continue
-            tried.add(chosen)
-            if wants.move_helps(src, chosen):
-                return chosen
-        return None
-
-    def _place(self, rb: _Rebalance) -> int:
-        """Give every unassigned replica a device (see :meth:`TierTree.choose`)."""
-        tree, counts = rb.tree, rb.counts
-        tables = self.replica2part2dev
-        if not any(NONE_DEV in table for table in tables):
-            return 0
-        unassigned = {
-            part for table in tables for part, dev_id in enumerate(table) if dev_id == NONE_DEV
-        }
-        want = tree.want_from(rb.quotas, counts)
-        dev_node, path = tree.dev_node, tree.path
-        placed = 0
-        for part in rb.order:
-            if part not in unassigned:
-                continue
-            row = [table[part] for table in tables]
-            for replica, dev_id in enumerate(row):
-                if dev_id != NONE_DEV:
-                    continue
-                chosen = tree.choose(row, want)
-                for node in path[dev_node[chosen]]:
-                    want[node] -= 1
-                row[replica] = chosen
-                tables[replica][part] = chosen
-                counts[chosen] += 1
-                placed += 1
-        return placed
+        return RebalanceResult(int(changed.sum()), self.balance())
 
     # -- reports ---------------------------------------------------------
 
     def dev_parts(self) -> dict[int, int]:
         """Partition-replicas held by each device (every device, 0 included)."""
-        counts: Counter[int] = Counter()
-        for table in self.replica2part2dev:
-            counts.update(table)
-        return {dev_id: counts.get(dev_id, 0) for dev_id in sorted(self.devs)}
+        placed = self._table[self._table >= 0]
+        counts = np.bincount(placed, minlength=self.next_dev_id)
+        return {dev_id: int(counts[dev_id]) for dev_id in sorted(self.devs)}
 
     def _weighted_ideal(self) -> dict[int, float]:
-        active = self._active()
+        active = [d for i, d in self.devs.items() if i not in self.removed and d.weight > 0]
         total = sum(dev.weight for dev in active)
         if not total:
             return {}
@@ -477,37 +336,33 @@ class RingBuilder:
         Also ``"over_limit"``: partitions less dispersed than the topology
         allows (0 in a good ring).
         """
-        keys: dict[int, tuple[Any, ...]] = {}
-        for dev in self.devs.values():
-            keys[dev.id] = (dev.region, dev.zone, dev.ip, dev.id)
         result = dict.fromkeys(TIERS, 0)
         result["over_limit"] = 0
-        tree = self._tree() if self._active() else None
-        cache: dict[tuple[int, ...], tuple[list[str], bool]] = {}
-        for row in zip(*self.replica2part2dev, strict=True):
-            hit = cache.get(row)
-            if hit is None:
-                doubled = []
-                assigned = [keys[d] for d in row if d in keys]
-                for depth, tier in enumerate(TIERS, start=1):
-                    prefixes = [key[:depth] for key in assigned]
-                    if len(set(prefixes)) < len(prefixes):
-                        doubled.append(tier)
-                over = bool(tree.misplaced_replicas(row, short=False)) if tree else False
-                hit = cache[row] = (doubled, over)
-            for tier in hit[0]:
-                result[tier] += 1
-            result["over_limit"] += hit[1]
+        if not self.devs:
+            return result
+        topo = self._topology()
+        table = np.concatenate((topo.dense, [NONE_DEV]))[self._table]
+        over = np.zeros(self.parts, dtype=bool)
+        for level, tier in enumerate(TIERS, start=1):
+            nodes = np.concatenate((topo.node[level], [-1]))[table]
+            doubled = np.zeros(self.parts, dtype=bool)
+            cap = np.concatenate((topo.cap[level], [self.replicas]))[nodes]
+            for r in range(self.replicas):
+                same = (nodes == nodes[r]) & (nodes[r] >= 0)
+                doubled |= same.sum(axis=0) > 1
+                over |= same.sum(axis=0) > cap[r]
+            result[tier] = int(doubled.sum())
+        result["over_limit"] = int(over.sum())
         return result
 
     def describe(self) -> str:
         """A human-readable summary and devices table (the CLI's ``show``)."""
         parts_by_dev = self.dev_parts()
         balances = self.dev_balances()
-        try:
-            quotas = self._quotas(self._tree())
-        except RingBuilderError:
-            quotas = {}
+        quotas: dict[int, int] = {}
+        if self.devs:
+            topo = self._topology()
+            quotas = dict(zip(topo.dev_ids.tolist(), topo.quota[LEVELS].tolist(), strict=True))
         regions = {d.region for d in self.devs.values()}
         zones = {(d.region, d.zone) for d in self.devs.values()}
         lines = [
@@ -541,6 +396,7 @@ class RingBuilder:
     # -- persistence -----------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """The builder file's content (format 2: tables as base64 little-endian int32)."""
         return {
             "format_version": BUILDER_FORMAT_VERSION,
             "kind": "strata-ring-builder",
@@ -551,8 +407,9 @@ class RingBuilder:
             "changed": self.changed,
             "devs": [asdict(dev) for _, dev in sorted(self.devs.items())],
             "removed": sorted(self.removed),
-            "replica2part2dev": [table.tolist() for table in self.replica2part2dev],
-            "last_part_moves": self.last_part_moves.tolist(),
+            "replica2part2dev": [_b64(row.astype("<i4")) for row in self._table],
+            "last_part_moves": _b64(self.last_part_moves),
+            "last_part_moves_epoch": self.last_part_moves_epoch,
         }
 
     @classmethod
@@ -562,10 +419,10 @@ class RingBuilder:
         if data.get("kind") != "strata-ring-builder":
             raise RingFormatError("not a Strata ring builder file")
         version = data.get("format_version")
-        if version != BUILDER_FORMAT_VERSION:
+        if version not in (1, BUILDER_FORMAT_VERSION):
             raise RingFormatError(
                 f"builder file format version {version} is not supported "
-                f"(this version of Strata reads version {BUILDER_FORMAT_VERSION})"
+                f"(this version of Strata reads versions 1 and {BUILDER_FORMAT_VERSION})"
             )
         try:
             builder = cls(
@@ -580,16 +437,28 @@ class RingBuilder:
                 dev = Device(**raw)
                 builder.devs[dev.id] = dev
             builder.removed = {int(i) for i in data["removed"]}
-            tables = [array("i", table) for table in data["replica2part2dev"]]
-            moves = array("q", data["last_part_moves"])
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            if version == 1:
+                table = np.array(data["replica2part2dev"], dtype=np.int64)
+                moves, epoch = _hours_from_v1(data["last_part_moves"])
+            else:
+                table = np.array([_unb64(row, "<i4") for row in data["replica2part2dev"]])
+                moves = _unb64(data["last_part_moves"], "u1")
+                epoch = int(data["last_part_moves_epoch"])
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise RingFormatError(f"builder file is malformed: {exc}") from None
-        if len(tables) != builder.replicas or any(len(t) != builder.parts for t in tables):
+        if table.shape != (builder.replicas, builder.parts):
             raise RingFormatError("builder file table does not match its part_power/replicas")
-        if len(moves) != builder.parts:
+        if moves.shape != (builder.parts,):
             raise RingFormatError("builder file last_part_moves has the wrong length")
-        builder.replica2part2dev = tables
-        builder.last_part_moves = moves
+        known = np.array(sorted(builder.devs), dtype=np.int64)
+        if not np.isin(table[table >= 0], known).all() or (table < NONE_DEV).any():
+            raise RingFormatError("builder file table names a device it does not have")
+        builder._table = table.astype(np.int32)
+        builder.last_part_moves = moves.astype(np.uint8)
+        builder.last_part_moves_epoch = epoch
+        for dev_id, dev in builder.devs.items():
+            if dev_id not in builder.removed:
+                builder._names[(dev.ip, dev.port, dev.device)] = dev_id
         return builder
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -612,23 +481,38 @@ class RingBuilder:
 
     def get_ring_data(self) -> RingData:
         """The runtime ring for the current table (rebalance first)."""
-        if any(NONE_DEV in table for table in self.replica2part2dev):
+        if (self._table < 0).any():
             raise RingBuilderError("the ring has unassigned partitions: rebalance first")
-        used: set[int] = set()
-        for table in self.replica2part2dev:
-            used.update(table)
+        used = np.bincount(self._table.ravel(), minlength=self.next_dev_id)
         devs = [
             dev.to_info()
             for dev_id, dev in sorted(self.devs.items())
-            if dev_id not in self.removed or dev_id in used
+            if dev_id not in self.removed or used[dev_id]
         ]
-        typecode = "H" if self.next_dev_id <= 0xFFFF else "I"
-        return RingData(
-            replica2part2dev=[array(typecode, table) for table in self.replica2part2dev],
-            devs=devs,
-            part_shift=32 - self.part_power,
-        )
+        typecode, dtype = ("H", np.uint16) if self.next_dev_id <= 0xFFFF else ("I", np.uint32)
+        tables = []
+        for row in self._table:
+            table = array(typecode)
+            table.frombytes(row.astype(dtype).tobytes())
+            tables.append(table)
+        return RingData(replica2part2dev=tables, devs=devs, part_shift=32 - self.part_power)
 
     def write_ring(self, path: str | os.PathLike[str]) -> None:
         """Write the runtime ring file atomically."""
         self.get_ring_data().save(path)
+
+
+def _b64(values: npt.NDArray[Any]) -> str:
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def _unb64(text: str, dtype: str) -> npt.NDArray[Any]:
+    return np.frombuffer(base64.b64decode(text, validate=True), dtype=dtype).astype(np.int64)
+
+
+def _hours_from_v1(moves: list[int]) -> tuple[npt.NDArray[np.int64], int]:
+    """Format 1 kept the epoch second of each partition's last move (-1: never)."""
+    stamps = np.array(moves, dtype=np.int64)
+    epoch = int(stamps.max(initial=0))
+    hours = np.where(stamps < 0, MAX_HOURS, np.minimum((epoch - stamps) // _HOUR, MAX_HOURS))
+    return hours, epoch

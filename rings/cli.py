@@ -12,6 +12,7 @@ print one line on stderr and exit 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections import Counter
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.atomicfile import write_atomic
 from rings.builder import RingBuilder
 from rings.ring import RingData, RingError
 
@@ -158,6 +160,7 @@ def _set_weight(args: argparse.Namespace) -> int:
 
 def _rebalance(args: argparse.Namespace) -> int:
     builder = _load(args.builder_file)
+    waiting = builder.min_part_seconds_left()
     moved, balance = builder.rebalance(seed=args.seed)
     total = builder.parts * builder.replicas
     ring_path = ring_file_for(args.builder_file)
@@ -166,13 +169,18 @@ def _rebalance(args: argparse.Namespace) -> int:
     if ring_path.exists() and ring_path.read_bytes() == data:
         ring_note = f"{ring_path} unchanged"
     else:
-        builder.write_ring(ring_path)
+        write_atomic(ring_path, data)
         ring_note = f"wrote {ring_path}"
     over = builder.dispersion()["over_limit"]
     print(
         f"reassigned {moved} partition-replicas ({100.0 * moved / total:.2f}%); "
         f"balance {balance:.2f}; partitions less dispersed than possible: {over}"
     )
+    if not moved and waiting:
+        print(
+            f"partitions move at most once every min_part_hours ({builder.min_part_hours} h): "
+            f"{math.ceil(waiting / 60)} minutes left since the last moves"
+        )
     print(ring_note)
     return EXIT_OK
 

@@ -25,11 +25,13 @@ from tests.conftest import strata_ports
 
 _SCRIPT = Path(sys.executable).with_name("strata")
 STRATA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "common.cli"]
-# Fast password hashing and a small ring: test instances start in seconds.
+# Fast password hashing and a small ring: test instances start in seconds. The network
+# data path stays off (no bridges, namespaces or nftables rules) unless a test asks.
 TEST_SETTINGS = {
     "STRATA_IDENTITY_PASSWORD_HASH_TIME_COST": "1",
     "STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
     "STRATA_OBJECTSTORE_PART_POWER": "6",
+    "STRATA_NETWORK_DATAPLANE": "false",
 }
 
 

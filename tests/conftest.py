@@ -66,6 +66,8 @@ def strata_ports() -> dict[str, str]:
         # the block store's tgtd: its iSCSI portal and its control socket number
         "STRATA_BLOCKSTORE_ISCSI_PORT": str(free_port()),
         "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
+        "STRATA_NETWORK_PORT": str(free_port()),
+        "STRATA_EC2_PORT": str(free_port()),
     }
 
 
@@ -172,5 +174,7 @@ def strata_env(tmp_path: Path) -> dict[str, str]:
         **strata_ports(),
         STRATA_IDENTITY_PASSWORD_HASH_TIME_COST="1",
         STRATA_IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
+        # no bridges, namespaces or nftables rules from a test cloud unless it asks
+        STRATA_NETWORK_DATAPLANE="false",
     )
     return env

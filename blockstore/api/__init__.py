@@ -9,14 +9,27 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from blockstore.api import actions, backups, misc, snapshots, transfers, volumes
+from blockstore.api import (
+    actions,
+    backups,
+    groups,
+    manage,
+    messages,
+    misc,
+    qos,
+    quotas,
+    snapshots,
+    transfers,
+    types,
+    volumes,
+)
 from blockstore.api.base import STATE, cinder_error_format_for, microversion_middleware
 from blockstore.backends import FileBackend, MemoryBackend, VolumeBackend
 from blockstore.backups import BackupEngine
-from blockstore.core import types
-from blockstore.manager import TgtdKeeper, VolumeManager
+from blockstore.core import types as type_rules
+from blockstore.manager import VolumeManager
 from blockstore.state import BlockState
-from blockstore.targets import TargetDriver, TgtDaemon, select_driver
+from blockstore.targets import TargetDriver, TgtDaemon, TgtdKeeper, select_driver
 from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
@@ -61,7 +74,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
         url = cfg.blockstore_db_url()
         await asyncio.to_thread(migrate, url, MIGRATIONS)
         db = Database(url)
-        await db.run(lambda s: types.ensure_default_type(s, bs.default_volume_type))
+        await db.run(lambda s: type_rules.ensure_default_type(s, bs.default_volume_type))
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64), cookie_jar=aiohttp.DummyCookieJar())
         validator = service_validator(cfg, session)
@@ -74,7 +87,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
         manager = VolumeManager(db, make_backend(cfg), driver,
                                 staging=cfg.var_path / "blockstore" / "staging",
                                 keeper=keeper, check_interval=bs.target_check_interval,
-                                backups=engine)
+                                backups=engine, message_ttl=bs.message_ttl)
         await manager.start()
         app[STATE] = BlockState(cfg=cfg, db=db, manager=manager, validator=validator,
                                 session=session)
@@ -86,6 +99,7 @@ def build_app(cfg: StrataConfig) -> web.Application:
             db.close()
 
     app.cleanup_ctx.append(lifecycle)
-    for mod in (misc, volumes, actions, snapshots, transfers, backups):
+    for mod in (misc, types, qos, quotas, volumes, actions, snapshots, transfers, backups,
+                groups, messages, manage):
         app.add_routes(mod.routes)
     return app

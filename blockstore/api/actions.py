@@ -14,20 +14,26 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from blockstore import models as m
-from blockstore.api import views
+from blockstore.api import shapes, views
 from blockstore.api.base import (
     caller,
     json_body,
     json_response,
+    limit_param,
+    need_version,
+    offset_param,
+    one_action,
+    page,
     run,
     section,
+    sort_order,
     state,
     version,
     writer,
 )
-from blockstore.core import attachments, volumes
+from blockstore.core import attachments, manage, volumes
 from blockstore.core.validation import check_flag, check_id, check_mode, parse_size
-from blockstore.errors import Invalid, NotFound
+from blockstore.errors import Invalid
 from blockstore.policy import Caller, check_admin
 
 routes = web.RouteTableDef()
@@ -40,10 +46,7 @@ Action = Callable[[web.Request, Caller, str, dict[str, Any]], Awaitable[web.Resp
 async def action(request: web.Request) -> web.Response:
     who = await writer(request)
     vid = request.match_info["volume_id"]
-    body = await json_body(request)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise Invalid("Invalid input received: one action per request.")
-    name, args = next(iter(body.items()))
+    name, args = one_action(await json_body(request))
     handler = ACTIONS.get(name)
     if handler is None:
         raise Invalid(f"Invalid input received: There is no such action: {name}.")
@@ -145,17 +148,17 @@ async def upload_image(request: web.Request, who: Caller, vid: str,
 
     def render(s: Session, vol: m.Volume, image_id: str) -> dict[str, Any]:
         vt = s.get(m.VolumeType, vol.volume_type_id) if vol.volume_type_id else None
-        return {"id": vol.id, "updated_at": views.ts(vol.updated_at), "status": vol.status,
-                "display_description": vol.description, "size": vol.size,
-                "volume_type": views.volume_type(vt, is_admin=who.is_admin) if vt else None,
-                "image_id": image_id, "image_name": image["name"],
-                "disk_format": image["disk_format"],
-                "container_format": image["container_format"],
-                "visibility": image.get("visibility", "private"),
-                "protected": image.get("protected", False)}
+        return views.volume_upload(views.view(request, who), vol, vt, image_id, image)
 
     out = await volumes.upload_to_image(state(request), who, vid, req, render)
     return json_response({"os-volume_upload_image": out}, status=202)
+
+
+async def unmanage(request: web.Request, who: Caller, vid: str,
+                   args: dict[str, Any]) -> web.Response:
+    check_admin(who, "volume_extension:volume_unmanage")
+    await manage.unmanage_volume(state(request), who, vid)
+    return web.Response(status=202)
 
 
 ACTIONS: dict[str, Action] = {
@@ -170,21 +173,37 @@ ACTIONS: dict[str, Action] = {
     "os-detach": detach,
     "os-update_readonly_flag": set_readonly,
     "os-volume_upload_image": upload_image,
+    "os-unmanage": unmanage,
 }
 
 
-# -- attachments (3.27+) ------------------------------------------------------------
+# -- attachments (3.27+; completion 3.44+, mode 3.54+) ---------------------------------
 
 
 async def _attachment_caller(request: web.Request, *, write: bool = True) -> Caller:
-    if not version(request).at_least(27):
-        raise NotFound("The attachments API needs microversion 3.27 or later.")
+    need_version(request, 27, "The attachments API")
     return await (writer(request) if write else caller(request))
 
 
-async def _attachment_view(request: web.Request, who: Caller, att_id: str) -> web.Response:
-    return json_response({"attachment": await run(request, lambda s: views.attachment(
-        attachments.get_attachment(s, who, att_id)))})
+def _render(request: web.Request, who: Caller, att: m.Attachment, call: str
+            ) -> dict[str, Any]:
+    return views.attachment(views.view(request, who), att, call)
+
+
+async def _attachment_view(request: web.Request, who: Caller, att_id: str,
+                           call: str) -> web.Response:
+    return json_response({"attachment": await run(request, lambda s: _render(
+        request, who, attachments.get_attachment(s, who, att_id), call))})
+
+
+def _mode(request: web.Request, body: dict[str, Any], connector: Any) -> str:
+    """The attach mode: ``mode`` from 3.54 (``null``: the connector's, else rw), the
+    connector's ``mode`` before."""
+    wanted = body.get("mode", "null") if version(request).at_least(54) else "null"
+    if wanted == "null":
+        wanted = connector.get("mode") if isinstance(connector, dict) else None
+        return check_mode(wanted) if wanted in ("rw", "ro") else "rw"
+    return check_mode(wanted)
 
 
 @routes.post(V + "/attachments")
@@ -194,11 +213,10 @@ async def create_attachment(request: web.Request) -> web.Response:
     vid = check_id(body, "volume_uuid")
     raw = body.get("connector") or None
     connector = attachments.parse_connector(raw) if raw else None
-    mode = check_mode(body.get("mode", "rw"))
     att_id = await attachments.create_attachment(
-        state(request), who, vid, instance=body.get("instance_uuid"), mode=mode,
-        connector=raw, parsed=connector)
-    return await _attachment_view(request, who, att_id)
+        state(request), who, vid, instance=body.get("instance_uuid"),
+        mode=_mode(request, body, raw), connector=raw, parsed=connector)
+    return await _attachment_view(request, who, att_id, shapes.CREATE)
 
 
 @routes.put(V + "/attachments/{attachment_id}")
@@ -207,12 +225,13 @@ async def update_attachment(request: web.Request) -> web.Response:
     att_id = request.match_info["attachment_id"]
     body = section(await json_body(request), "attachment")
     await attachments.connect_attachment(state(request), who, att_id, body.get("connector"))
-    return await _attachment_view(request, who, att_id)
+    return await _attachment_view(request, who, att_id, shapes.UPDATE)
 
 
 @routes.post(V + "/attachments/{attachment_id}/action")
 async def attachment_action(request: web.Request) -> web.Response:
     who = await _attachment_caller(request)
+    need_version(request, 44, "Completing an attachment (os-complete)")
     att_id = request.match_info["attachment_id"]
     body = await json_body(request)
     if not isinstance(body, dict) or "os-complete" not in body:
@@ -223,24 +242,50 @@ async def attachment_action(request: web.Request) -> web.Response:
 
 @routes.delete(V + "/attachments/{attachment_id}")
 async def delete_attachment(request: web.Request) -> web.Response:
+    """Remove the attachment; the answer lists the volume's attachments left."""
     who = await _attachment_caller(request)
-    await attachments.delete_attachment(state(request), who,
-                                        request.match_info["attachment_id"])
-    return json_response({"attachments": []})
+    left = await attachments.delete_attachment(state(request), who,
+                                               request.match_info["attachment_id"])
+    return json_response({"attachments": [_render(request, who, a, shapes.LIST)
+                                          for a in left]})
+
+
+ATTACHMENT_SORT = {"created_at": m.Attachment.created_at, "id": m.Attachment.id,
+                   "status": m.Attachment.attach_status,
+                   "volume_id": m.Attachment.volume_id,
+                   "instance_id": m.Attachment.instance_uuid}
+
+
+async def _list_attachments(request: web.Request, detail: bool) -> web.Response:
+    who = await _attachment_caller(request, write=False)
+    q = request.query
+    order = sort_order(request, ATTACHMENT_SORT)
+    limit, offset, marker = limit_param(request), offset_param(request), q.get("marker")
+    call = shapes.DETAIL if detail else shapes.LIST
+
+    def listing(s: Session) -> dict[str, Any]:
+        rows = attachments.list_attachments(
+            s, who, all_tenants=bool(q.get("all_tenants")), volume_id=q.get("volume_id"),
+            instance_id=q.get("instance_id"), status=q.get("status") or q.get("attach_status"),
+            order=order)
+        return page(request, "attachments", rows, lambda a: _render(request, who, a, call),
+                    limit=limit, marker=marker, offset=offset)
+
+    return json_response(await run(request, listing))
 
 
 @routes.get(V + "/attachments")
-@routes.get(V + "/attachments/detail")
 async def list_attachments(request: web.Request) -> web.Response:
-    who = await _attachment_caller(request, write=False)
-    q = request.query
-    return json_response({"attachments": await run(request, lambda s: [
-        views.attachment(a) for a in attachments.list_attachments(
-            s, who, all_tenants=bool(q.get("all_tenants")), volume_id=q.get("volume_id"),
-            instance_id=q.get("instance_id"))])})
+    return await _list_attachments(request, detail=False)
+
+
+@routes.get(V + "/attachments/detail")
+async def list_attachments_detail(request: web.Request) -> web.Response:
+    return await _list_attachments(request, detail=True)
 
 
 @routes.get(V + "/attachments/{attachment_id}")
 async def show_attachment(request: web.Request) -> web.Response:
     who = await _attachment_caller(request, write=False)
-    return await _attachment_view(request, who, request.match_info["attachment_id"])
+    return await _attachment_view(request, who, request.match_info["attachment_id"],
+                                  shapes.SHOW)

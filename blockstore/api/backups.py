@@ -14,16 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blockstore import models as m
-from blockstore.api import views
+from blockstore.api import shapes, views
 from blockstore.api.base import (
     caller,
     delete_route,
     json_body,
     json_response,
     limit_param,
+    offset_param,
     page,
     project_scope,
-    project_url,
     read_routes,
     run,
     section,
@@ -43,34 +43,14 @@ V = "/v3/{project_id}"
 SORT_KEYS = {"created_at": m.Backup.created_at, "id": m.Backup.id, "name": m.Backup.name,
              "size": m.Backup.size, "status": m.Backup.status,
              "updated_at": m.Backup.updated_at}
+SORT_SINCE = {"name": 37}  # sorting backups by name came with 3.37
 
 
-def view(s: Session, request: web.Request, who: Caller, bk: m.Backup) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": bk.id, "name": bk.name, "description": bk.description, "status": bk.status,
-        "availability_zone": bk.availability_zone, "volume_id": bk.volume_id,
-        "snapshot_id": None, "size": bk.size, "object_count": bk.object_count,
-        "container": bk.container, "fail_reason": bk.fail_reason,
-        "created_at": views.ts(bk.created_at), "updated_at": views.ts(bk.updated_at),
-        "data_timestamp": views.ts(bk.data_timestamp), "is_incremental": bk.is_incremental,
-        "has_dependent_backups": backups.dependents(s, bk.id) > 0,
-        "links": views.links(project_url(request), "backups", bk.id),
-    }
-    v = version(request)
-    if v.at_least(18) and who.is_admin:
-        out["os-backup-project-attr:project_id"] = bk.project_id
-    if v.at_least(43):
-        out["metadata"] = dict(bk.metadata_ or {})
-    if v.at_least(56):
-        out["user_id"] = bk.user_id
-    if v.at_least(51):
-        out["encryption_key_id"] = None
-    return out
-
-
-def _brief(request: web.Request, bk: m.Backup) -> dict[str, Any]:
-    return {"id": bk.id, "name": bk.name,
-            "links": views.links(project_url(request), "backups", bk.id)}
+def view(s: Session, request: web.Request, who: Caller, bk: m.Backup,
+         call: str = shapes.SHOW) -> dict[str, Any]:
+    """The backup's view for ``call`` at the request's microversion."""
+    deps = backups.dependents(s, bk.id) if call in (shapes.SHOW, shapes.DETAIL) else 0
+    return views.backup(views.view(request, who), bk, call, dependents=deps)
 
 
 @routes.post(V + "/backups")
@@ -80,7 +60,8 @@ async def create(request: web.Request) -> web.Response:
     backups.need_store(st.manager)
     spec = backups.new_backup(section(await json_body(request), "backup"),
                               st.cfg.blockstore.backup_container)
-    out = await backups.create(st, who, spec, lambda bk: _brief(request, bk))
+    out = await backups.create(st, who, spec, lambda bk: views.backup(
+        views.view(request, who), bk, shapes.CREATE))
     return json_response({"backup": out}, status=202)
 
 
@@ -92,13 +73,15 @@ async def _listing(request: web.Request, detail: bool) -> web.Response:
                      ("volume_id", m.Backup.volume_id)):
         if key in q:
             stmt = stmt.where(col == q[key])
-    stmt = stmt.order_by(*sort_order(request, SORT_KEYS), m.Backup.id.desc())
-    limit, marker = limit_param(request), q.get("marker")
+    stmt = stmt.order_by(*sort_order(request, SORT_KEYS, since=SORT_SINCE), m.Backup.id.desc())
+    limit, marker, offset = limit_param(request), q.get("marker"), offset_param(request)
+
+    call = shapes.DETAIL if detail else shapes.LIST
 
     def listing(s: Session) -> dict[str, Any]:
         return page(request, "backups", list(s.scalars(stmt)),
-                    lambda b: view(s, request, who, b) if detail else _brief(request, b),
-                    limit=limit, marker=marker)
+                    lambda b: view(s, request, who, b, call), limit=limit, marker=marker,
+                    offset=offset)
 
     return json_response(await run(request, listing))
 
@@ -115,7 +98,7 @@ async def update(request: web.Request) -> web.Response:
     bid = request.match_info["backup_id"]
     body = section(await json_body(request), "backup")
     return json_response({"backup": await run(request, lambda s: view(
-        s, request, who, backups.update(s, who, bid, body)))})
+        s, request, who, backups.update(s, who, bid, body), shapes.UPDATE))})
 
 
 delete_route(routes, V + "/backups", "backup", backups.delete)

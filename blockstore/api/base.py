@@ -11,11 +11,13 @@ from aiohttp import web
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from blockstore.core import volumes
+from blockstore.core.validation import check_metadata, check_only_key
 from blockstore.errors import Invalid, NotAcceptable, NotFound, Unauthorized
 from blockstore.policy import Caller, check_admin, check_project, check_write
 from blockstore.state import BlockState
 from common import http
-from common.http import ApiError, ErrorFormat, Handler, keystone_auth_headers
+from common.http import TXN_ID, ApiError, ErrorFormat, Handler, keystone_auth_headers
 
 T = TypeVar("T")
 
@@ -94,6 +96,12 @@ def version(request: web.Request) -> ApiVersion:
     return request.get(VERSION) or ApiVersion(*MIN_VERSION)
 
 
+def need_version(request: web.Request, minor: int, what: str) -> None:
+    """404 (as Cinder answers a method its microversion lacks) below 3.``minor``."""
+    if not version(request).at_least(minor):
+        raise NotFound(f"{what} needs microversion 3.{minor} or later.")
+
+
 def state(request: web.Request) -> BlockState:
     return request.app[STATE]
 
@@ -131,7 +139,7 @@ async def caller(request: web.Request) -> Caller:
     if info is None:
         raise Unauthorized("The request you have made requires authentication.")
     who = Caller(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
-                 token=token)
+                 token=token, request_id=request.get(TXN_ID, ""))
     project = request.match_info.get("project_id")
     if project is not None:
         check_project(who, project)
@@ -161,21 +169,16 @@ async def json_body(request: web.Request) -> Any:
 Listing = Callable[[web.Request, bool], Awaitable[web.Response]]
 
 
-class HasMetadata(HasId, Protocol):
-    @property
-    def metadata_(self) -> dict[str, str] | None: ...
-
-
-M = TypeVar("M", bound=HasMetadata)
+M = TypeVar("M", bound=HasId)
 
 
 def read_routes(routes: web.RouteTableDef, path: str, key: str, listing: Listing,
                 get: Callable[[Session, Caller, str], M],
                 render: Callable[[web.Request, Session, Caller, M], dict[str, Any]], *,
-                metadata: bool = False) -> None:
-    """A resource's reads: ``GET path`` (brief listing), ``path/detail`` (detailed),
-    ``path/{<key>_id}`` (one, as ``{key: render(...)}``) and, with ``metadata``,
-    ``path/{<key>_id}/metadata``."""
+                since: tuple[int, str] | None = None) -> None:
+    """A resource's reads: ``GET path`` (brief listing), ``path/detail`` (detailed) and
+    ``path/{<key>_id}`` (one, as ``{key: render(...)}``); ``since`` (3.x, what): the
+    resource's first microversion (the listing checks it itself)."""
     one = path + "/{" + key + "_id}"
 
     async def index(request: web.Request) -> web.Response:
@@ -185,22 +188,75 @@ def read_routes(routes: web.RouteTableDef, path: str, key: str, listing: Listing
         return await listing(request, True)
 
     async def show(request: web.Request) -> web.Response:
+        if since is not None:
+            need_version(request, *since)
         who = await caller(request)
         ident = request.match_info[f"{key}_id"]
         return json_response({key: await run(request, lambda s: render(
             request, s, who, get(s, who, ident)))})
 
-    async def show_metadata(request: web.Request) -> web.Response:
-        who = await caller(request)
-        ident = request.match_info[f"{key}_id"]
-        return json_response({"metadata": await run(
-            request, lambda s: dict(get(s, who, ident).metadata_ or {}))})
-
     routes.get(path)(index)
     routes.get(path + "/detail")(detail)
     routes.get(one)(show)
-    if metadata:
-        routes.get(one + "/metadata")(show_metadata)
+
+
+def metadata_routes(routes: web.RouteTableDef, path: str, key: str,
+                    get: Callable[[Session, Caller, str], Any]) -> None:
+    """A volume's or snapshot's metadata: ``path/{<key>_id}/metadata`` (show; POST
+    merges, PUT replaces) and ``.../metadata/{key}`` (show, set, delete)."""
+    one = path + "/{" + key + "_id}/metadata"
+
+    def ident(request: web.Request) -> str:
+        return request.match_info[f"{key}_id"]
+
+    async def show(request: web.Request) -> web.Response:
+        who = await caller(request)
+        return json_response({"metadata": await run(
+            request, lambda s: dict(get(s, who, ident(request)).metadata_ or {}))})
+
+    async def change(request: web.Request) -> web.Response:
+        who = await writer(request)
+        meta = check_metadata(section(await json_body(request), "metadata"))
+        replace = request.method == "PUT"
+        return json_response({"metadata": await run(request, lambda s: volumes.set_metadata(
+            get(s, who, ident(request)), meta, replace=replace))})
+
+    async def show_item(request: web.Request) -> web.Response:
+        who = await caller(request)
+        name = request.match_info["key"]
+        return json_response({"meta": await run(request, lambda s: volumes.metadata_item(
+            get(s, who, ident(request)), name))})
+
+    async def set_item(request: web.Request) -> web.Response:
+        who = await writer(request)
+        name = request.match_info["key"]
+        meta = check_metadata(section(await json_body(request), "meta"))
+        check_only_key(meta, name)
+        await run(request, lambda s: volumes.set_metadata(get(s, who, ident(request)), meta,
+                                                          replace=False))
+        return json_response({"meta": meta})
+
+    async def delete_item(request: web.Request) -> web.Response:
+        who = await writer(request)
+        name = request.match_info["key"]
+        await run(request, lambda s: volumes.delete_metadata(get(s, who, ident(request)),
+                                                             name))
+        return web.Response(status=200)
+
+    routes.get(one)(show)
+    routes.post(one)(change)
+    routes.put(one)(change)
+    routes.get(one + "/{key}")(show_item)
+    routes.put(one + "/{key}")(set_item)
+    routes.delete(one + "/{key}")(delete_item)
+
+
+def one_action(body: Any) -> tuple[str, Any]:
+    """The one action of an ``.../action`` body: (name, arguments); 400 otherwise."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise Invalid("Invalid input received: one action per request.")
+    name, args = next(iter(body.items()))
+    return str(name), args
 
 
 def delete_route(routes: web.RouteTableDef, path: str, key: str,
@@ -247,11 +303,15 @@ def project_scope(request: web.Request, who: Caller, stmt: Sel, column: Any) -> 
     return stmt.where(column == (who.project_id or ""))
 
 
-def sort_order(request: web.Request, keys: dict[str, Any],
-               default: str = "created_at") -> list[Any]:
+def sort_order(request: web.Request, keys: dict[str, Any], default: str = "created_at",
+               since: dict[str, int] | None = None) -> list[Any]:
     """The ORDER BY of a listing: ``sort=key[:dir],...`` or ``sort_key``/``sort_dir``
-    (lists, each direction ``desc`` unless given); 400 for an unknown key or direction."""
+    (lists, each direction ``desc`` unless given); 400 for an unknown key or direction,
+    or a key ``since`` names that the request's microversion (3.x) does not have yet."""
     q = request.query
+    if since:
+        keys = {k: col for k, col in keys.items()
+                if version(request).at_least(since.get(k, 0))}
     items = (q.get("sort") or q.get("sort_key") or default).split(",")
     dirs = q.get("sort_dir", "desc").split(",") if "sort" not in q else ["desc"]
     out = []

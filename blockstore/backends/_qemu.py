@@ -1,33 +1,33 @@
 """qemu-img and qemu-storage-daemon for the volume backends.
 
-``qemu-img`` runs through the image store's limited runner
-(``imagestore.qemu.run_limited``: resource limits, a timeout, explicit
-formats); this module adds what the backends need beyond ``imagestore.qemu``
+``qemu-img`` runs through the shared limited runner
+(``diskimage.qemu.run_limited``: resource limits, a timeout, explicit
+formats); this module adds what the backends need beyond ``diskimage.qemu``
 (overlays, resize, rebase, convert into an existing target) and maps
 failures to the backend errors (``No space left on device`` is
-:class:`NoSpace`). It also holds a minimal asyncio QMP client for the
-storage daemons that serve volumes' raw views.
+:class:`NoSpace`), for qemu-img and for the QMP client
+(``diskimage.qmp``) that drives the storage daemons serving volumes' raw
+views.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from blockstore.backends.base import BackendError, InvalidArgument, NoSpace
-from imagestore.inspector import UnsafeImage
-from imagestore.qemu import (
+from diskimage import qmp as qmp_client
+from diskimage.errors import ImageRejected
+from diskimage.qemu import (
     CONVERT_LIMITS,
     INFO_LIMITS,
     ImageInfo,
     Limits,
     QemuImgError,
-    info,
     qemu_format,
     run_limited,
 )
+from diskimage.safety import verify_file
 
 QEMU_IMG = "qemu-img"
 ENOSPC_TEXT = "No space left on device"
@@ -52,18 +52,21 @@ async def qemu_img(args: Sequence[str], *, limits: Limits = CONVERT_LIMITS,
 
 
 async def image_info(path: str, fmt: str, *, binary: str = QEMU_IMG) -> ImageInfo:
-    """``imagestore.qemu.info`` with backend errors: a bad format or an image naming
-    a backing file, a data file or foreign extents is :class:`InvalidArgument`."""
+    """``diskimage.safety.verify_file`` (the inspector, then qemu-img cross-checked) with
+    backend errors: a bad format, or an image qemu could read as anything but one
+    self-contained disk, is :class:`InvalidArgument`. Run before every convert."""
     try:
         qemu_format(fmt)
     except QemuImgError as exc:
         raise InvalidArgument(exc.message) from None
     try:
-        return await info(path, fmt, limits=INFO_LIMITS, qemu_img=binary)
-    except UnsafeImage as exc:
+        checked = await verify_file(path, fmt, limits=INFO_LIMITS, qemu_img=binary)
+    except ImageRejected as exc:
         raise InvalidArgument(str(exc)) from None
-    except QemuImgError as exc:
-        raise InvalidArgument(f"cannot read the image as {fmt}: {exc.message}") from None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read the image: {exc.strerror or exc}") from None
+    assert checked.info is not None  # no container format: qemu-img always answers
+    return checked.info
 
 
 def driver(fmt: str) -> str:
@@ -80,59 +83,12 @@ class QmpError(BackendError):
 
 async def qmp(socket_path: str, *commands: tuple[str, dict[str, Any] | None],
               deadline: float = 30.0) -> list[Any]:
-    """Run ``commands`` in order on a QMP monitor; their ``return`` values.
-
-    Events are skipped. An ``error`` answer raises :class:`QmpError` (the
-    commands after it are not sent).
-    """
+    """``diskimage.qmp.run`` with backend errors (``No space left`` is :class:`NoSpace`)."""
     try:
-        async with asyncio.timeout(deadline):
-            reader, writer = await asyncio.open_unix_connection(socket_path, limit=1 << 22)
-    except (OSError, TimeoutError) as exc:
-        raise QmpError(f"cannot reach the storage daemon at {socket_path}: {exc}") from None
-    out: list[Any] = []
-    try:
-        async with asyncio.timeout(deadline):
-            await reader.readline()  # the greeting
-            for name, arguments in (("qmp_capabilities", None), *commands):
-                msg: dict[str, Any] = {"execute": name}
-                if arguments is not None:
-                    msg["arguments"] = arguments
-                writer.write(json.dumps(msg).encode() + b"\n")
-                await writer.drain()
-                while True:
-                    line = await reader.readline()
-                    if not line:
-                        if name == "quit":
-                            out.append({})
-                            break
-                        raise QmpError(f"the storage daemon closed its monitor during {name}")
-                    answer = json.loads(line)
-                    if "event" in answer:
-                        continue
-                    if "error" in answer:
-                        desc = answer["error"].get("desc", "unknown error")
-                        raise _qmp_error(name, str(desc))
-                    if name != "qmp_capabilities":
-                        out.append(answer.get("return"))
-                    break
-            if commands and commands[-1][0] == "quit":
-                while await reader.read(65536):  # wait until the daemon closes the monitor
-                    pass
-    except TimeoutError:
-        raise QmpError(f"the storage daemon at {socket_path} did not answer in time") from None
-    except (OSError, ValueError) as exc:
-        raise QmpError(f"talking to the storage daemon at {socket_path}: {exc}") from None
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
-    return out
-
-
-def _qmp_error(name: str, desc: str) -> BackendError:
-    if ENOSPC_TEXT in desc:
-        return NoSpace(f"{name}: {ENOSPC_TEXT}")
-    return QmpError(f"storage daemon: {name} failed: {desc}")
+        return await qmp_client.run(socket_path, *commands, deadline=deadline)
+    except qmp_client.QmpCommandError as exc:
+        if ENOSPC_TEXT in exc.desc:
+            raise NoSpace(f"{exc.command}: {ENOSPC_TEXT}") from None
+        raise QmpError(exc.message) from None
+    except qmp_client.QmpError as exc:
+        raise QmpError(exc.message) from None

@@ -50,6 +50,18 @@ checks it against every implementation):
 * Every error is a :class:`BackendError` whose message is safe to show an
   administrator; running out of space is :class:`NoSpace` (and the failed
   operation left nothing behind).
+* Manage and unmanage (Cinder's ``os-volume-manage``/``os-snapshot-manage``):
+  ``list_manageable()`` lists the data on the storage that is no volume or
+  snapshot of the backend's (named as ``manage`` takes it, its size rounded
+  up to whole GiB, whether it is safe to take and why not). ``manage``
+  makes such data the volume ``volume_id`` (its bytes unchanged, then grown
+  to whole GiB) and ``manage_snapshot`` a snapshot of an existing volume;
+  either is no longer listed. ``unmanage`` and ``unmanage_snapshot`` forget a
+  volume or snapshot but leave its data on the storage, listed under the
+  name they return, so it can be managed again. An unknown name is
+  :class:`NotFound`, unsafe data :class:`InvalidArgument`; a volume exported
+  (:class:`InUse`) or with snapshots (:class:`HasDependents`) cannot be
+  unmanaged.
 * ``open()`` is called once before use (it recovers from a crash: leftovers
   of interrupted operations are removed); ``close()`` releases in-process
   resources, but leaves exports serving (the manager may be restarting).
@@ -62,8 +74,8 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [  # the contract, as ``blockstore.backends`` re-exports it
-    "AlreadyExists", "BackendError", "HasDependents", "InUse", "InvalidArgument", "NoSpace",
-    "NotFound", "SnapshotInfo", "VolumeBackend", "VolumeInfo"]
+    "AlreadyExists", "BackendError", "HasDependents", "InUse", "InvalidArgument",
+    "Manageable", "NoSpace", "NotFound", "SnapshotInfo", "VolumeBackend", "VolumeInfo"]
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 GIB = 1 << 30
@@ -86,6 +98,16 @@ class SnapshotInfo:
     id: str
     volume_id: str  # the volume it was taken of (which may be deleted since)
     size_gib: int
+
+
+@dataclass(frozen=True)
+class Manageable:
+    """Data on the storage that no volume or snapshot is, which ``manage`` can take."""
+
+    name: str  # what ``manage`` is given (Cinder's ``source-name``)
+    size_gib: int  # rounded up to whole GiB
+    safe: bool  # whether ``manage`` would take it
+    reason: str | None = None  # why not, when it is not safe
 
 
 class BackendError(Exception):
@@ -196,3 +218,19 @@ class VolumeBackend(Protocol):
 
     async def stats(self) -> dict[str, int]:
         """``total_bytes``, ``free_bytes``, ``provisioned_bytes``."""
+
+    async def list_manageable(self) -> list[Manageable]:
+        """Data no volume or snapshot is, that ``manage`` could take; sorted by name."""
+
+    async def manage(self, volume_id: str, name: str) -> VolumeInfo:
+        """Make the manageable data ``name`` the volume ``volume_id``."""
+
+    async def unmanage(self, volume_id: str) -> str:
+        """Forget the volume, leaving its data manageable; the name it is listed under."""
+
+    async def manage_snapshot(self, snapshot_id: str, volume_id: str,
+                              name: str) -> SnapshotInfo:
+        """Make the manageable data ``name`` a snapshot of the volume ``volume_id``."""
+
+    async def unmanage_snapshot(self, snapshot_id: str) -> str:
+        """Forget the snapshot, leaving its data manageable; the name it is listed under."""

@@ -20,6 +20,9 @@ it is frozen for good.
 * A layer no volume or snapshot reaches any more is deleted (so deleting a
   snapshot frees its layer once no chain runs through it).
 
+Manageable data (``manage``/``unmanage``) is the files of ``<root>/manageable/``;
+see ``blockstore.backends.file_manage``.
+
 Which layers exist, their backing and which volume and snapshot names which
 layer is in ``<root>/state.json``, written atomically (temporary file, fsync,
 rename) after the files an operation made are complete and before the
@@ -53,6 +56,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from blockstore.backends import file_manage
 from blockstore.backends._qemu import QEMU_IMG, QmpError, driver, image_info, qemu_img, qmp
 from blockstore.backends.base import (
     COPY_FORMATS,
@@ -62,6 +66,7 @@ from blockstore.backends.base import (
     HasDependents,
     InUse,
     InvalidArgument,
+    Manageable,
     NoSpace,
     NotFound,
     SnapshotInfo,
@@ -69,7 +74,7 @@ from blockstore.backends.base import (
     check_id,
     check_size,
 )
-from imagestore.qemu import INFO_LIMITS
+from diskimage.qemu import INFO_LIMITS
 
 STORAGE_DAEMON = "qemu-storage-daemon"
 STATE_VERSION = 1
@@ -235,6 +240,7 @@ class FileBackend:
             vid = entry.name.removesuffix(".raw")
             if vid not in self._volumes and not _mounted(entry):
                 entry.unlink()
+        file_manage.prepare(self)
         self._opened = True
 
     async def close(self) -> None:
@@ -670,6 +676,24 @@ class FileBackend:
         for p in (sock, pidfile):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+
+    # -- manage / unmanage (blockstore.backends.file_manage) -----------------------
+
+    async def list_manageable(self) -> list[Manageable]:
+        return await file_manage.list_manageable(self)
+
+    async def manage(self, volume_id: str, name: str) -> VolumeInfo:
+        return await file_manage.manage(self, volume_id, name)
+
+    async def unmanage(self, volume_id: str) -> str:
+        return await file_manage.unmanage(self, volume_id)
+
+    async def manage_snapshot(self, snapshot_id: str, volume_id: str,
+                              name: str) -> SnapshotInfo:
+        return await file_manage.manage_snapshot(self, snapshot_id, volume_id, name)
+
+    async def unmanage_snapshot(self, snapshot_id: str) -> str:
+        return await file_manage.unmanage_snapshot(self, snapshot_id)
 
     def exported_volumes(self) -> list[str]:
         """Ids of the volumes whose raw view is mounted now."""

@@ -27,6 +27,7 @@ from blockstore.backends.base import (
     HasDependents,
     InUse,
     InvalidArgument,
+    Manageable,
     NoSpace,
     NotFound,
     SnapshotInfo,
@@ -98,6 +99,7 @@ class MemoryBackend:
         self._volumes: dict[str, _Data] = {}
         self._snapshots: dict[str, _Snap] = {}
         self._exported: set[str] = set()
+        self._manageable: dict[str, _Data] = {}  # unmanaged data, by name
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -105,17 +107,19 @@ class MemoryBackend:
 
     async def close(self) -> None:
         async with self._lock:
-            for item in [*self._volumes.values(), *self._snapshots.values()]:
+            for item in [*self._volumes.values(), *self._snapshots.values(),
+                         *self._manageable.values()]:
                 os.close(item.fd)
             self._volumes.clear()
             self._snapshots.clear()
+            self._manageable.clear()
             self._exported.clear()
 
     # -- helpers ---------------------------------------------------------------
 
     def _provisioned_gib(self) -> int:
-        return sum(v.size_gib for v in self._volumes.values()) + sum(
-            s.size_gib for s in self._snapshots.values())
+        return sum(d.size_gib for d in [*self._volumes.values(), *self._snapshots.values(),
+                                        *self._manageable.values()])
 
     def _reserve(self, volume_id: str, size_gib: int) -> None:
         check_id(volume_id)
@@ -298,3 +302,59 @@ class MemoryBackend:
         total = self.capacity_gib * GIB
         return {"total_bytes": total, "free_bytes": max(0, total - provisioned),
                 "provisioned_bytes": provisioned}
+
+    # -- manage / unmanage -----------------------------------------------------------
+
+    def _take(self, name: str) -> _Data:
+        data = self._manageable.get(name)
+        if data is None:
+            raise NotFound(f"nothing manageable is named {name!r}")
+        return data
+
+    def _leave(self, name: str, data: _Data) -> str:
+        if name in self._manageable:
+            raise AlreadyExists(f"manageable data named {name!r} already exists")
+        self._manageable[name] = _Data(data.fd, data.size_gib)
+        return name
+
+    async def list_manageable(self) -> list[Manageable]:
+        return [Manageable(n, d.size_gib, True) for n, d in sorted(self._manageable.items())]
+
+    async def manage(self, volume_id: str, name: str) -> VolumeInfo:
+        async with self._lock:
+            check_id(volume_id)
+            if volume_id in self._volumes:
+                raise AlreadyExists(f"volume {volume_id} already exists")
+            data = self._take(name)
+            self._volumes[volume_id] = self._manageable.pop(name)
+            return self._info(volume_id, data)
+
+    async def unmanage(self, volume_id: str) -> str:
+        async with self._lock:
+            vol = self._volume(volume_id)
+            if volume_id in self._exported:
+                raise InUse(f"volume {volume_id} is exported")
+            if any(snap.volume_id == volume_id for snap in self._snapshots.values()):
+                raise HasDependents(f"volume {volume_id} has snapshots")
+            name = self._leave(f"volume-{volume_id}", vol)
+            del self._volumes[volume_id]
+            return name
+
+    async def manage_snapshot(self, snapshot_id: str, volume_id: str,
+                              name: str) -> SnapshotInfo:
+        async with self._lock:
+            check_id(snapshot_id, "snapshot")
+            self._volume(volume_id)
+            if snapshot_id in self._snapshots:
+                raise AlreadyExists(f"snapshot {snapshot_id} already exists")
+            data = self._take(name)
+            del self._manageable[name]
+            self._snapshots[snapshot_id] = _Snap(data.fd, data.size_gib, volume_id)
+            return SnapshotInfo(snapshot_id, volume_id, data.size_gib)
+
+    async def unmanage_snapshot(self, snapshot_id: str) -> str:
+        async with self._lock:
+            snap = self._snapshot(snapshot_id)
+            name = self._leave(f"snapshot-{snapshot_id}", snap)
+            del self._snapshots[snapshot_id]
+            return name

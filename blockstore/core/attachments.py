@@ -199,31 +199,38 @@ def complete_attachment(s: Session, who: Caller, att_id: str) -> None:
         vol.updated_at = now
 
 
-async def delete_attachment(st: BlockState, who: Caller, att_id: str) -> None:
-    """Remove the attachment; the volume's export goes with its last one."""
-    def drop(s: Session) -> tuple[str, bool]:
+async def delete_attachment(st: BlockState, who: Caller, att_id: str
+                            ) -> list[m.Attachment]:
+    """Remove the attachment; the volume's export goes with its last one. The volume's
+    attachments left."""
+    def drop(s: Session) -> tuple[str, bool, list[m.Attachment]]:
         att = get_attachment(s, who, att_id)
         vid = att.volume_id
         s.delete(att)
         s.flush()
         vol = s.get(m.Volume, vid)
-        last = live_attachments(s, vid) == 0
-        if vol is not None and last:
+        left = list(s.scalars(select(m.Attachment).where(m.Attachment.volume_id == vid)))
+        if vol is not None and not left:
             _detached(vol)
-        return vid, last and vol is not None and vol.exported
+        return vid, not left and vol is not None and vol.exported, left
 
-    vid, unexport = await st.db.run(drop)
+    vid, unexport, left = await st.db.run(drop)
     if unexport:
         await st.manager.unexport(vid)
+    return left
 
 
 def list_attachments(s: Session, who: Caller, *, all_tenants: bool, volume_id: str | None,
-                     instance_id: str | None) -> list[m.Attachment]:
-    stmt = select(m.Attachment).order_by(m.Attachment.created_at)
+                     instance_id: str | None, status: str | None = None,
+                     order: list[Any] | None = None) -> list[m.Attachment]:
+    stmt = select(m.Attachment).order_by(*(order or [m.Attachment.created_at]),
+                                         m.Attachment.id)
     if not (who.is_admin and all_tenants):
         stmt = stmt.where(m.Attachment.project_id == (who.project_id or ""))
     if volume_id is not None:
         stmt = stmt.where(m.Attachment.volume_id == volume_id)
     if instance_id is not None:
         stmt = stmt.where(m.Attachment.instance_uuid == instance_id)
+    if status is not None:
+        stmt = stmt.where(m.Attachment.attach_status == status)
     return list(s.scalars(stmt))

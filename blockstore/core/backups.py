@@ -139,7 +139,7 @@ async def create(st: BlockState, who: Caller, spec: NewBackup,
         return bk.id, render(bk)
 
     bid, view = await st.db.run(make)
-    st.manager.spawn(st.manager.create_backup(bid))
+    st.manager.spawn(st.manager.create_backup(bid, request_id=who.request_id))
     return view
 
 
@@ -194,8 +194,10 @@ def begin_restore(s: Session, who: Caller, cfg: BlockStoreConfig, bid: str,
     now = m.utcnow()
     if target is None:
         project = who.project_id or bk.project_id
-        quotas.check(s, cfg, project, quotas.Delta(volumes=1, gigabytes=bk.size))
         vtype = find_type(s, None, cfg.default_volume_type)
+        quotas.check(s, cfg, project, quotas.Delta(volumes=1, gigabytes=bk.size,
+                                                   volume_type=vtype.name,
+                                                   volume_size=bk.size))
         vol = m.Volume(id=m.new_id(), project_id=project, user_id=who.user_id,
                        name=name or f"restore_backup_{bid}", size=bk.size,
                        status="restoring-backup", availability_zone=cfg.availability_zone,
@@ -225,5 +227,6 @@ async def restore(st: BlockState, who: Caller, bid: str, target: str | None,
     """Start restoring the backup (see :func:`begin_restore`)."""
     out = await st.db.run(lambda s: begin_restore(s, who, st.cfg.blockstore, bid, target,
                                                   name))
-    st.manager.spawn(st.manager.restore_backup(bid, out.volume_id, new=out.new))
+    st.manager.spawn(st.manager.restore_backup(bid, out.volume_id, new=out.new,
+                                               request_id=who.request_id))
     return out

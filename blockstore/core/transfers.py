@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,9 +77,10 @@ def accept(s: Session, who: Caller, cfg: BlockStoreConfig, tid: str, key: str
             m.Snapshot.volume_id == vol.id)) is not None:
         raise Invalid("Invalid volume: a volume with snapshots transfers with them.")
     if new_project != vol.project_id:
+        vt = s.get(m.VolumeType, vol.volume_type_id) if vol.volume_type_id else None
         quotas.check(s, cfg, new_project, quotas.Delta(
-            volumes=1, snapshots=len(snaps),
-            gigabytes=vol.size + sum(sn.size for sn in snaps)))
+            volumes=1, snapshots=len(snaps), gigabytes=vol.size + sum(sn.size for sn in snaps),
+            volume_type=vt.name if vt else None, volume_size=vol.size))
     vol.project_id, vol.user_id = new_project, who.user_id
     for sn in snaps:
         sn.project_id, sn.user_id = new_project, who.user_id
@@ -95,8 +97,9 @@ def cancel(s: Session, who: Caller, tid: str) -> None:
     s.delete(tr)
 
 
-def transfers(s: Session, who: Caller, *, everyone: bool) -> list[m.Transfer]:
-    stmt = select(m.Transfer).order_by(m.Transfer.created_at)
+def transfers(s: Session, who: Caller, *, everyone: bool,
+              order: list[Any] | None = None) -> list[m.Transfer]:
+    stmt = select(m.Transfer).order_by(*(order or [m.Transfer.created_at]), m.Transfer.id)
     if not everyone:
         stmt = stmt.where(m.Transfer.project_id == (who.project_id or ""))
     return list(s.scalars(stmt))

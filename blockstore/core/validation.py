@@ -80,6 +80,13 @@ def check_mode(value: Any) -> str:
     return str(value)
 
 
+def check_only_key(body: Any, key: str) -> None:
+    """``PUT .../{key}`` bodies hold exactly the URL's key (400 otherwise)."""
+    if not isinstance(body, dict) or list(body) != [key]:
+        raise Invalid("Invalid input received: the request body must hold exactly the key "
+                      "of the URL.")
+
+
 def check_id(body: dict[str, Any], key: str, *, allow_empty: bool = True) -> str:
     """``body[key]``: a string id that must be given (an empty one is looked up, and
     not found, unless ``allow_empty`` is False)."""

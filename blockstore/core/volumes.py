@@ -79,12 +79,14 @@ class NewVolume:
     image_ref: str | None
     backup_id: str | None
     bootable: Any
+    group_id: str | None = None
 
 
 def new_volume(body: dict[str, Any], cfg: BlockStoreConfig, *, from_backup: bool,
-               backups_enabled: bool) -> NewVolume:
+               backups_enabled: bool, in_group: bool = False) -> NewVolume:
     """The create request ``body`` checked. ``from_backup``: the API version allows
-    ``backup_id``; ``backups_enabled``: there is an object store to restore from."""
+    ``backup_id``; ``backups_enabled``: there is an object store to restore from;
+    ``in_group``: the API version (3.13+) takes ``group_id``."""
     name = check_text(body, "name") or check_text(body, "display_name")
     description = check_text(body, "description", 65535) or check_text(
         body, "display_description", 65535)
@@ -110,8 +112,12 @@ def new_volume(body: dict[str, Any], cfg: BlockStoreConfig, *, from_backup: bool
                               "has no object store to keep backups in.")
     if image_ref is not None and not isinstance(image_ref, str):
         raise Invalid("Invalid input received: imageRef must be a string.")
+    group_id = body.get("group_id") if in_group else None
+    if group_id is not None and not isinstance(group_id, str):
+        raise Invalid("Invalid input received: group_id must be a string.")
     return NewVolume(name, description, metadata, body.get("size"), body.get("volume_type"),
-                     snapshot_id, source_volid, image_ref, backup_id, body.get("bootable"))
+                     snapshot_id, source_volid, image_ref, backup_id, body.get("bootable"),
+                     group_id)
 
 
 async def usable_image(images: ImageClient, image_id: str) -> dict[str, Any]:
@@ -202,8 +208,19 @@ def add_volume(s: Session, who: Caller, cfg: BlockStoreConfig, spec: NewVolume,
         if size < need:
             raise Invalid(f"Invalid input received: Volume size {size}GB cannot be "
                           f"smaller than the image minDisk size {need}GB.")
-    vtype = find_type(s, vtype_ref, cfg.default_volume_type)
-    quotas.check(s, cfg, who.project_id or "", quotas.Delta(volumes=1, gigabytes=size))
+    vtype = find_type(s, vtype_ref, cfg.default_volume_type, who)
+    if spec.group_id is not None:
+        grp = s.get(m.Group, spec.group_id)
+        check_visible(who, grp.project_id if grp else None, "Group", spec.group_id)
+        assert grp is not None
+        if grp.status not in ("available", "in-use"):
+            raise Invalid(f"Invalid group: Group {grp.id} status must be available or "
+                          f"in-use (it is {grp.status}).")
+        if vtype.id not in grp.volume_type_ids:
+            raise Invalid(f"Invalid input received: volume type {vtype.name} is not one "
+                          f"of group {grp.id}'s volume types.")
+    quotas.check(s, cfg, who.project_id or "", quotas.Delta(
+        volumes=1, gigabytes=size, volume_type=vtype.name, volume_size=size))
     vol = m.Volume(
         id=m.new_id(), project_id=who.project_id or "", user_id=who.user_id, name=spec.name,
         description=spec.description, size=size, status="creating",
@@ -214,7 +231,7 @@ def add_volume(s: Session, who: Caller, cfg: BlockStoreConfig, spec: NewVolume,
         source_volid=src.id if src else None, image_id=image["id"] if image else None,
         metadata_=spec.metadata, initiators=[],
         image_metadata=image_metadata(image) if image else (
-            dict(src.image_metadata) if src else {}))
+            dict(src.image_metadata) if src else {}), group_id=spec.group_id)
     if isinstance(spec.bootable, bool):
         vol.bootable = spec.bootable
     if bk is not None:  # the backup is written into the new volume, as a restore does
@@ -236,11 +253,12 @@ async def create(st: BlockState, who: Caller, spec: NewVolume,
         s, who, st.cfg.blockstore, spec, image)))
     manager = st.manager
     if spec.backup_id is not None:
-        manager.spawn(manager.restore_backup(spec.backup_id, vid, new=True))
+        manager.spawn(manager.restore_backup(spec.backup_id, vid, new=True,
+                                             request_id=who.request_id))
     else:
         source = None if image is None else ImageRef(
             images, str(image["id"]), str(image.get("disk_format") or "raw"))
-        manager.spawn(manager.create_volume(vid, source))
+        manager.spawn(manager.create_volume(vid, source, request_id=who.request_id))
     return view
 
 
@@ -284,20 +302,25 @@ def update(s: Session, who: Caller, vid: str, body: dict[str, Any]) -> m.Volume:
     return vol
 
 
-def set_metadata(s: Session, who: Caller, vid: str, meta: dict[str, str], *,
+def set_metadata(row: m.Volume | m.Snapshot, meta: dict[str, str], *,
                  replace: bool) -> dict[str, str]:
-    vol = get_volume(s, who, vid)
-    vol.metadata_ = meta if replace else {**(vol.metadata_ or {}), **meta}
-    return dict(vol.metadata_)
+    """Merge ``meta`` into a volume's or snapshot's metadata (``replace``: instead)."""
+    row.metadata_ = meta if replace else {**(row.metadata_ or {}), **meta}
+    return dict(row.metadata_)
 
 
-def delete_metadata(s: Session, who: Caller, vid: str, key: str) -> None:
-    vol = get_volume(s, who, vid)
-    meta = dict(vol.metadata_ or {})
+def metadata_item(row: m.Volume | m.Snapshot, key: str) -> dict[str, str]:
+    meta = dict(row.metadata_ or {})
     if key not in meta:
-        raise NotFound(f"Volume {vid} has no metadata with key {key}.")
+        raise NotFound(f"{type(row).__name__} {row.id} has no metadata with key {key}.")
+    return {key: meta[key]}
+
+
+def delete_metadata(row: m.Volume | m.Snapshot, key: str) -> None:
+    meta = dict(row.metadata_ or {})
+    metadata_item(row, key)
     del meta[key]
-    vol.metadata_ = meta
+    row.metadata_ = meta
 
 
 # -- delete -------------------------------------------------------------------------
@@ -308,6 +331,10 @@ def begin_delete(s: Session, who: Caller, vid: str, *, cascade: bool, force: boo
     (admins) skips every check."""
     vol = get_volume(s, who, vid)
     if not force:
+        if vol.group_id is not None:
+            raise Invalid(f"Invalid volume: Volume {vid} belongs to group {vol.group_id}; "
+                          "remove it from the group, or delete the group with its "
+                          "volumes.")
         if vol.status not in DELETABLE:
             raise Invalid(f"Invalid volume: Volume status must be available or error or "
                           f"error_restoring or error_extending or error_managing and must "
@@ -330,9 +357,10 @@ def begin_delete(s: Session, who: Caller, vid: str, *, cascade: bool, force: boo
 async def delete(st: BlockState, who: Caller, vid: str, *, cascade: bool,
                  force: bool) -> None:
     if force and not who.is_admin:
-        raise Invalid("Invalid input received: force delete is for admins only.")
+        raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
     await st.db.run(lambda s: begin_delete(s, who, vid, cascade=cascade, force=force))
-    st.manager.spawn(st.manager.delete_volume(vid, cascade=cascade or force))
+    st.manager.spawn(st.manager.delete_volume(vid, cascade=cascade or force,
+                                              request_id=who.request_id))
 
 
 async def force_delete(st: BlockState, who: Caller, vid: str) -> None:
@@ -343,7 +371,7 @@ async def force_delete(st: BlockState, who: Caller, vid: str) -> None:
         begin_delete(s, who, vid, cascade=True, force=True)
 
     await st.db.run(begin)
-    st.manager.spawn(st.manager.delete_volume(vid, cascade=True))
+    st.manager.spawn(st.manager.delete_volume(vid, cascade=True, request_id=who.request_id))
 
 
 # -- extend, flags, statuses ----------------------------------------------------------
@@ -359,14 +387,17 @@ async def extend(st: BlockState, who: Caller, vid: str, new_size: int, *,
         if new_size <= vol.size:
             raise Invalid(f"Invalid input received: New size for extend must be greater than "
                           f"current size. (current: {vol.size}, extended: {new_size}).")
-        quotas.check(s, st.cfg.blockstore, vol.project_id,
-                     quotas.Delta(gigabytes=new_size - vol.size))
+        vt = s.get(m.VolumeType, vol.volume_type_id) if vol.volume_type_id else None
+        quotas.check(s, st.cfg.blockstore, vol.project_id, quotas.Delta(
+            gigabytes=new_size - vol.size, volume_type=vt.name if vt else None,
+            volume_size=new_size))
         back = vol.status
         vol.status = "extending"
         return back
 
     back_to = await st.db.run(begin)
-    st.manager.spawn(st.manager.extend_volume(vid, new_size, back_to))
+    st.manager.spawn(st.manager.extend_volume(vid, new_size, back_to,
+                                              request_id=who.request_id))
 
 
 def set_bootable(s: Session, who: Caller, vid: str, bootable: bool) -> None:
@@ -488,5 +519,6 @@ async def upload_to_image(st: BlockState, who: Caller, vid: str, req: NewImage,
         raise
     view = await st.db.run(lambda s: render(s, get_volume(s, who, vid), image_id))
     st.manager.spawn(st.manager.upload_to_image(
-        vid, ImageRef(images, image_id, req.disk_format), back_to))
+        vid, ImageRef(images, image_id, req.disk_format), back_to,
+        project_id=who.project_id or "", request_id=who.request_id))
     return view

@@ -11,6 +11,7 @@ from blockstore.targets.base import (
     TargetError,
     target_iqn,
 )
+from blockstore.targets.keeper import TgtdKeeper
 from blockstore.targets.lio import LioDriver
 from blockstore.targets.select import choose_driver_name, lio_unavailable_reason, select_driver
 from blockstore.targets.tgt import TgtDaemon, TgtDriver
@@ -26,6 +27,7 @@ __all__ = [
     "TargetError",
     "TgtDaemon",
     "TgtDriver",
+    "TgtdKeeper",
     "choose_driver_name",
     "lio_unavailable_reason",
     "select_driver",

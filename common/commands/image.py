@@ -145,15 +145,51 @@ def _failure(exc: RemoteError) -> str:
     return f"{exc.answered}: {(error_message(exc) or exc.body)[:500]}"
 
 
+async def send_image(images: ImageClient, spec: dict[str, Any], source: BinaryIO,
+                     total: int | None) -> dict[str, Any]:
+    """Create an image from ``spec`` and stream ``source`` into it with a progress bar;
+    the image as the service shows it afterwards (its checksum checked)."""
+    try:
+        image = await images.create(spec)
+    except RemoteError as exc:
+        raise CommandError(f"creating the image failed: {_failure(exc)}") from None
+    image_id = image["id"]
+    print(f"image {image_id} ({spec.get('name')}) created; uploading", file=sys.stderr)
+    progress = Progress(total)
+    md5 = hashlib.md5()
+    try:
+        await images.upload(image_id, _read_chunks(source, progress, md5.update))
+    except RemoteError as exc:
+        raise CommandError(f"uploading the data of image {image_id} failed: "
+                           f"{_failure(exc)}; the image stays queued: "
+                           f"retry, or `openstack image delete {image_id}`") from None
+    finally:
+        progress.finish()
+    try:
+        image = await images.show(image_id)
+    except RemoteError as exc:
+        raise CommandError(f"image {image_id}: reading it back failed: "
+                           f"{_failure(exc)}") from None
+    if image.get("checksum") and image["checksum"] != md5.hexdigest():
+        raise CommandError(f"image {image_id}: the service stored checksum "
+                           f"{image['checksum']} but {md5.hexdigest()} was sent")
+    return image
+
+
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+
+
+def _client(session: aiohttp.ClientSession, endpoint: str, token: str) -> ImageClient:
+    # no read timeout: the service checks a large image before it answers
+    return ImageClient(endpoint, token, session=session, conn_timeout=30, read_timeout=None)
+
+
 async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
     a = ctx.args
     os_env = credentials(ctx)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with _session() as session:
         token, endpoint = await _token_and_endpoint(session, os_env)
-        # no read timeout: the service checks a large image before it answers
-        images = ImageClient(endpoint, token, session=session, conn_timeout=30,
-                             read_timeout=None)
         spec: dict[str, Any] = {"name": a.name, "disk_format": a.disk_format,
                                 "container_format": a.container_format,
                                 "visibility": a.visibility}
@@ -166,34 +202,58 @@ async def upload(ctx: Context, source: BinaryIO, total: int | None) -> int:
             if not sep or not key:
                 raise CommandError(f"--property {prop!r}: expected KEY=VALUE")
             spec[key] = value
-        try:
-            image = await images.create(spec)
-        except RemoteError as exc:
-            raise CommandError(f"creating the image failed: {_failure(exc)}") from None
-        image_id = image["id"]
-        print(f"image {image_id} created; uploading", file=sys.stderr)
-        progress = Progress(total)
-        md5 = hashlib.md5()
-        try:
-            await images.upload(image_id, _read_chunks(source, progress, md5.update))
-        except RemoteError as exc:
-            raise CommandError(f"uploading the data of image {image_id} failed: "
-                               f"{_failure(exc)}; the image stays queued: "
-                               f"retry, or `openstack image delete {image_id}`") from None
-        finally:
-            progress.finish()
-        try:
-            image = await images.show(image_id)
-        except RemoteError as exc:
-            raise CommandError(f"image {image_id}: reading it back failed: "
-                               f"{_failure(exc)}") from None
-    if image.get("checksum") and image["checksum"] != md5.hexdigest():
-        raise CommandError(f"image {image_id}: the service stored checksum "
-                           f"{image['checksum']} but {md5.hexdigest()} was sent")
-    print(f"id: {image_id}\nname: {image.get('name')}\nstatus: {image.get('status')}\n"
+        image = await send_image(_client(session, endpoint, token), spec, source, total)
+    print(f"id: {image['id']}\nname: {image.get('name')}\nstatus: {image.get('status')}\n"
           f"size: {image.get('size')}\nvirtual_size: {image.get('virtual_size')}\n"
           f"checksum: {image.get('checksum')}\n"
           f"{image.get('os_hash_algo')}: {image.get('os_hash_value')}")
+    return 0
+
+
+async def upload_tiny(ctx: Context) -> int:
+    """Build the tiny guest if needed, then upload tiny-kernel, tiny-ramdisk and tiny."""
+    from compute.tinyguest import TinyGuestError, build
+
+    a = ctx.args
+    explicit = os.environ.get("STRATA_TINY_CACHE")  # e.g. one cache shared by test clouds
+    cache = Path(explicit) if explicit else ctx.config().var_path / "cache" / "tinyguest"
+    try:
+        guest = await asyncio.to_thread(
+            build, cache, log=lambda msg: print(f"strata: {msg}", file=sys.stderr))
+    except TinyGuestError as exc:
+        raise CommandError(str(exc)) from None
+    os_env = credentials(ctx)
+    prefix = a.name
+    async with _session() as session:
+        token, endpoint = await _token_and_endpoint(session, os_env)
+        images = _client(session, endpoint, token)
+        try:
+            found = {n: await images.list(name=n)
+                     for n in (prefix, f"{prefix}-kernel", f"{prefix}-ramdisk")}
+        except RemoteError as exc:
+            raise CommandError(f"listing images failed: {_failure(exc)}") from None
+        if found[prefix] and not a.force:
+            print(f"image {prefix} exists already ({found[prefix][0]['id']}); "
+                  "--force uploads another")
+            return 0
+        ids = {}
+        for kind, path, fmt in (("kernel", guest.kernel, "aki"),
+                                ("ramdisk", guest.ramdisk, "ari")):
+            spec = {"name": f"{prefix}-{kind}", "disk_format": fmt, "container_format": fmt,
+                    "visibility": a.visibility, "strata_tiny_build": guest.key}
+            with path.open("rb") as fh:
+                image = await send_image(images, spec, fh,
+                                         path.stat().st_size)
+            ids[kind] = image["id"]
+        spec = {"name": prefix, "disk_format": "ami", "container_format": "ami",
+                "visibility": a.visibility, "kernel_id": ids["kernel"],
+                "ramdisk_id": ids["ramdisk"], "os_command_line": guest.cmdline,
+                "hw_disk_bus": "virtio", "strata_tiny_build": guest.key}
+        with guest.disk.open("rb") as fh:
+            image = await send_image(images, spec, fh,
+                                     guest.disk.stat().st_size)
+    print(f"{prefix}: {image['id']} (kernel {ids['kernel']}, ramdisk {ids['ramdisk']}), "
+          f"status {image.get('status')}")
     return 0
 
 
@@ -218,10 +278,28 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--protected", action="store_true", help="refuse deletion")
     up.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra property, e.g. hw_disk_bus=scsi (repeatable)")
+    tiny = sub.add_parser(
+        "tiny", help="build the tiny test guest and upload it (tiny, tiny-kernel, "
+                     "tiny-ramdisk)",
+        description="Build (once; cached under <var>/cache/tinyguest) a tiny Linux guest from "
+                    "Debian packages: a distribution kernel and a busybox initramfs that gets "
+                    "its address by DHCP, reads the config drive or the metadata service, "
+                    "installs the SSH key (dropbear), runs user_data scripts and prints "
+                    "STRATA-TINY-READY <uuid> on its console. Upload it as three images: "
+                    "NAME-kernel (aki), NAME-ramdisk (ari) and NAME (ami, with kernel_id and "
+                    "ramdisk_id), so `openstack server create --image NAME` boots it.")
+    tiny.add_argument("--name", default="tiny", help="image name (default: tiny)")
+    tiny.add_argument("--visibility", default="public",
+                      choices=("private", "shared", "community", "public"),
+                      help="who may boot it (default: public, which needs an admin)")
+    tiny.add_argument("--force", action="store_true",
+                      help="upload even when an image of that name exists")
 
 
 def _run(ctx: Context) -> int:
     a = ctx.args
+    if a.action == "tiny":
+        return asyncio.run(upload_tiny(ctx))
     if a.file == "-":
         a.name = a.name or "stdin"
         return asyncio.run(upload(ctx, sys.stdin.buffer, None))
@@ -234,11 +312,12 @@ def _run(ctx: Context) -> int:
 
 
 COMMANDS = (Command(
-    "image", "upload images to the image service",
+    "image", "upload images to the image service (or the tiny test guest)",
     "Operator conveniences for the image service; the real `openstack image` and `glance` "
     "clients remain the user interface. Credentials: the OS_* environment when set (source an "
     "openrc file), else this Strata's admin openrc.",
     _run, _configure,
     examples="  strata image upload cirros.qcow2 --disk-format qcow2 --name cirros\n"
              "  curl -s https://example.com/disk.raw | strata image upload - --disk-format raw "
-             "--name from-pipe"),)
+             "--name from-pipe\n"
+             "  strata image tiny                  # build and upload the tiny test guest"),)

@@ -25,6 +25,9 @@ TEST_PACKAGES: tuple[str, ...] = (
     # network.dataplane.DEBIAN_PACKAGES) and its tests' stand-in guests: busybox's
     # udhcpc takes DHCP leases in namespaces, ping checks reachability.
     "iproute2", "nftables", "dnsmasq-base", "conntrack", "procps", "busybox", "iputils-ping",
+    # compute: libvirtd/virtlogd and QEMU boot the tiny test guest (the tests start the
+    # daemons when they are not running); ssh drives the guest's dropbear.
+    "libvirt-daemon-system", "qemu-system-x86", "openssh-client",
 )
 
 PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
@@ -74,7 +77,7 @@ TEST = Command(
     "test",
     "run ruff, mypy and the test suite",
     "Install the Debian packages the tests need when missing (postgresql, chromium, "
-    "awscli, rclone, s3cmd, the iSCSI tools, dnsmasq, nftables, ...), then "
+    "awscli, rclone, s3cmd, the iSCSI tools, dnsmasq, nftables, libvirt, qemu, ...), then "
     "run, from the Strata home and with this interpreter, `ruff check .`, `mypy` "
     "and `pytest` with the arguments given (default: the whole suite, -q). Every "
     "check runs; the exit status is non-zero when any failed, including when "

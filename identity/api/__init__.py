@@ -12,7 +12,19 @@ from common.config import StrataConfig
 from common.db import migrate
 from common.http import AppSettings, make_app
 from identity import bootstrap
-from identity.api import assignments, auth, credentials, resources
+from identity.api import (
+    appcreds,
+    auth,
+    credentials,
+    domain_config,
+    endpoint_filter,
+    grants,
+    oauth1,
+    projects,
+    resources,
+    role_assignments,
+    users,
+)
 from identity.api.base import STATE, IdentityState, keystone_error_format_for
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,7 +48,14 @@ def build_app(cfg: StrataConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(auth.routes)
-    app.add_routes(assignments.routes)
+    app.add_routes(users.routes)
     app.add_routes(credentials.routes)
+    app.add_routes(appcreds.routes)
+    app.add_routes(oauth1.routes)
+    app.add_routes(projects.routes)
+    app.add_routes(domain_config.routes)  # /v3/domains/config/... before /v3/domains/{id}
+    role_assignments.register(app)
+    endpoint_filter.register(app)
+    grants.register(app)
     resources.register(app)
     return app

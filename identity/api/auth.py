@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity import core, policy, schemas
+from identity import core, grants, policy, schemas
 from identity import models as m
-from identity.api import views
+from identity.api import appcreds, oauth1, views
 from identity.api.base import (
     authenticate,
     body_of,
@@ -22,6 +23,7 @@ from identity.api.base import (
     no_content,
     state,
 )
+from identity.catalog import catalog
 from identity.errors import Forbidden, TokenNotFound, Unauthorized
 from identity.tokens import TokenPayload
 
@@ -82,7 +84,7 @@ async def _password_auth(request: web.Request, ident: dict[str, Any],
         chosen = scope
         if chosen is None and default_project:
             proj = s.get(m.Project, default_project)
-            if proj and proj.enabled and core.role_ids_on(s, user.id, "project", proj.id):
+            if proj and proj.enabled and grants.role_ids_on(s, user.id, "project", proj.id):
                 chosen = {"project": {"id": proj.id}}
         info = core.resolve_scope(s, user, chosen)
         payload = core.new_payload(user.id, ["password"], info,
@@ -102,18 +104,19 @@ async def _token_auth(request: web.Request, ident: dict[str, Any],
             v = core.validate(s, st.codec, old)
         except TokenNotFound:
             raise Unauthorized("The request you have made requires authentication.") from None
-        if v.payload.scoped and scope is not None:
+        if scope is not None:
             requested = core.resolve_scope(s, v.user, scope)
-            same = (requested.project and requested.project.id == v.payload.project_id) or (
-                requested.domain and requested.domain.id == v.payload.domain_id)
-            if not same:
-                raise Forbidden("A scoped token cannot be rescoped to another scope.")
-        info = core.resolve_scope(s, v.user, scope) if scope is not None else (
-            v.scope if v.payload.scoped else core.ScopeInfo(None, None, []))
+        else:
+            requested = v.scope if v.payload.scoped else core.unscoped()
+        core.check_rescope(v, requested)
+        # A token from an application credential keeps the credential's roles.
+        info = v.scope if v.app_cred is not None else requested
         methods = list(dict.fromkeys([*v.payload.methods, "token"]))
-        payload = core.new_payload(v.user.id, methods, info,
-                                   st.cfg.identity.token_expiration, parent=v.payload)
-        return payload, core.Validated(payload, v.user, info)
+        payload = core.new_payload(
+            v.user.id, methods, info, st.cfg.identity.token_expiration, parent=v.payload,
+            extras=v.payload.extras,
+            not_after=v.app_cred.expires_at if v.app_cred is not None else None)
+        return payload, core.Validated(payload, v.user, info, v.app_cred)
 
     return await st.db.run(issue)
 
@@ -130,6 +133,10 @@ async def issue_token(request: web.Request) -> web.Response:
         payload, validated = await _password_auth(request, ident, scope)
     elif "token" in methods:
         payload, validated = await _token_auth(request, ident, scope)
+    elif "application_credential" in methods:
+        payload, validated = await appcreds.authenticate_method(request, ident, scope)
+    elif "oauth1" in methods:
+        payload, validated = await oauth1.authenticate_method(request, scope)
     else:
         raise Unauthorized(f"Unsupported authentication method: {', '.join(methods)}.")
     token = st.codec.encode(payload)
@@ -178,7 +185,7 @@ async def auth_projects(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     st = state(request)
     projects = await st.db.run(lambda s: [
-        views.project(st, p) for p in core.projects_of(s, ctx.user_id) if p.enabled])
+        views.project(st, p) for p in grants.projects_of(s, ctx.user_id) if p.enabled])
     return json_response(views.collection(st, "auth/projects", projects))
 
 
@@ -187,14 +194,19 @@ async def auth_domains(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     st = state(request)
     domains = await st.db.run(lambda s: [
-        views.domain(st, d) for d in core.domains_of(s, ctx.user_id) if d.enabled])
+        views.domain(st, d) for d in grants.domains_of(s, ctx.user_id) if d.enabled])
     return json_response(views.collection(st, "auth/domains", domains))
 
 
 @routes.get("/v3/auth/system")
 async def auth_system(request: web.Request) -> web.Response:
-    await authenticate(request)
-    return json_response({"system": [], "links": state(request).link("auth", "system")})
+    """The system scopes the caller may ask for: ``[{"all": true}]`` with a role on
+    the system, else none."""
+    ctx = await authenticate(request)
+    st = state(request)
+    held = await st.db.run(lambda s: grants.has_system_role(s, ctx.user_id))
+    return json_response({"system": [{"all": True}] if held else [],
+                          "links": st.link("auth", "system")})
 
 
 @routes.get("/v3/auth/catalog")
@@ -203,7 +215,7 @@ async def auth_catalog(request: web.Request) -> web.Response:
     if not ctx.payload.scoped:
         raise Forbidden("The service catalog needs a scoped token.")
     st = state(request)
-    cat = await st.db.run(lambda s: core.catalog(s, ctx.project_id))
+    cat = await st.db.run(lambda s: catalog(s, ctx.project_id))
     return json_response({"catalog": cat, "links": st.link("auth", "catalog")})
 
 
@@ -213,6 +225,12 @@ async def auth_catalog(request: web.Request) -> web.Response:
 def ec2_credential_id(access: str) -> str:
     """Keystone's id for an EC2 credential: the SHA-256 of its access key."""
     return hashlib.sha256(access.encode()).hexdigest()
+
+
+def find_ec2(s: Session, access: str) -> m.Credential | None:
+    """The EC2 credential whose access key is ``access``."""
+    return s.scalar(select(m.Credential).where(
+        m.Credential.access_hash == ec2_credential_id(access), m.Credential.type == "ec2"))
 
 
 def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
@@ -229,12 +247,18 @@ def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
     return key
 
 
-def expected_signature(secret: str, string_to_sign: str) -> str:
-    """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 SHA-1)."""
+# SigV2's HMACs by the names requests give them (S3's is always SHA-1; the EC2 Query
+# API's SignatureMethod names one).
+SIGV2_METHODS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
+
+
+def expected_signature(secret: str, string_to_sign: str, method: str = "HmacSHA1") -> str:
+    """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 HMAC with
+    ``method``'s hash)."""
     if string_to_sign.startswith("AWS4-HMAC-SHA256"):
         key = sigv4_signing_key(secret, string_to_sign)
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    mac = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    mac = hmac.new(secret.encode(), string_to_sign.encode(), SIGV2_METHODS[method]).digest()
     return base64.b64encode(mac).decode()
 
 
@@ -243,8 +267,11 @@ def expected_signature(secret: str, string_to_sign: str) -> str:
 async def s3_tokens(request: web.Request) -> web.Response:
     """Check an S3/EC2 request signature made with an EC2 credential's secret.
 
-    Body: ``{"credentials": {"access", "token": base64(string to sign), "signature"}}``.
-    Answers the token body (user, project, roles) the request acts as, or 401.
+    Body: ``{"credentials": {"access", "token": base64(string to sign), "signature"}}``
+    (and for a SigV2 request of the EC2 Query API its ``signature_method``,
+    ``HmacSHA256`` or ``HmacSHA1``, the default). Answers the token body (user, project,
+    roles) the request acts as, or 401. ``/v3/ec2tokens`` also issues that token, as
+    Keystone's does (``X-Subject-Token``): the EC2 front calls the native APIs with it.
 
     A caller holding a service (or admin) token in X-Auth-Token also gets, for a
     SigV4 request, ``signing_key``: the hex key derived for the request's scope
@@ -266,12 +293,12 @@ async def s3_tokens(request: web.Request) -> web.Response:
     signing_key: list[str] = []
 
     def check(s: Session) -> dict[str, Any]:
-        cred = s.get(m.Credential, ec2_credential_id(creds["access"]))
-        if cred is None or cred.type != "ec2":
+        cred = find_ec2(s, creds["access"])
+        if cred is None:
             raise Unauthorized("The access key is not known.")
         blob = json.loads(st.credential_crypto.decrypt(cred.encrypted_blob.encode()))
         secret = str(blob.get("secret", ""))
-        want = expected_signature(secret, sts)
+        want = expected_signature(secret, sts, creds.get("signature_method", "HmacSHA1"))
         if not hmac.compare_digest(want.encode(), creds["signature"].encode()):
             raise Unauthorized("The request signature does not match.")
         user = s.get(m.User, cred.user_id)
@@ -281,12 +308,16 @@ async def s3_tokens(request: web.Request) -> web.Response:
         info = core.resolve_scope(s, user, {"project": {"id": cred.project_id}})
         payload = core.new_payload(user.id, ["ec2credential"], info,
                                    st.cfg.identity.token_expiration)
+        issued.append(payload)
         if service and sts.startswith("AWS4-HMAC-SHA256"):
             signing_key.append(sigv4_signing_key(secret, sts).hex())
         return core.token_body(s, core.Validated(payload, user, info), with_catalog=False)
 
+    issued: list[TokenPayload] = []
     body = await st.db.run(check)
     answer: dict[str, Any] = {"token": body}
     if signing_key:
         answer["signing_key"] = signing_key[0]
+    if request.path.endswith("/ec2tokens"):
+        return json_response(answer, headers={"X-Subject-Token": st.codec.encode(issued[0])})
     return json_response(answer)

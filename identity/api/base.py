@@ -95,6 +95,13 @@ def json_response(data: Any, status: int = 200,
     return web.json_response(data, status=status, headers=headers)
 
 
+def shown(request: web.Request, key: str, data: Any) -> web.Response:
+    """``{key: data}``, or an empty 200 for a HEAD (aiohttp routes HEAD to GET)."""
+    if request.method == "HEAD":
+        return web.Response(status=200)
+    return json_response({key: data})
+
+
 def no_content() -> web.Response:
     return web.Response(status=204)
 

@@ -1,8 +1,9 @@
 """``/v3/credentials`` and the OS-EC2 calls (``openstack ec2 credentials …``).
 
 Blobs are stored encrypted with the credential keys; an EC2 credential's id is
-the SHA-256 of its access key, as in Keystone, so a signature check finds it
-without a scan.
+the SHA-256 of its access key, as in Keystone, and the same hash is kept as its
+lookup key (``access_hash``), which follows the access key when a PATCH changes
+it, so a signature check finds the credential without a scan.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity import core, policy, schemas
+from identity import core, grants, policy, schemas
 from identity import models as m
 from identity.api import views
-from identity.api.auth import ec2_credential_id
+from identity.api.auth import ec2_credential_id, find_ec2
 from identity.api.base import (
     IdentityState,
     authenticate,
@@ -45,14 +46,28 @@ def credential_view(st: IdentityState, c: m.Credential) -> dict[str, Any]:
             "project_id": c.project_id, "links": st.link("credentials", c.id)}
 
 
-def _ec2_id(blob: str) -> str:
+# What an EC2 credential is bound to; a PATCH may change its keys but not these.
+LOCKED_BLOB_KEYS = ("trust_id", "app_cred_id", "access_token_id")
+
+
+def _ec2_blob(blob: str) -> dict[str, Any]:
     try:
         data = json.loads(blob)
     except json.JSONDecodeError:
         raise ValidationError("An ec2 credential blob must be a JSON object.") from None
     if not isinstance(data, dict) or not data.get("access") or not data.get("secret"):
         raise ValidationError("An ec2 credential blob needs 'access' and 'secret'.")
-    return ec2_credential_id(str(data["access"]))
+    return data
+
+
+def _ec2_id(blob: str) -> str:
+    return ec2_credential_id(str(_ec2_blob(blob)["access"]))
+
+
+def _free_access_key(s: Session, access_hash: str, own_id: str | None = None) -> None:
+    taken = s.scalar(select(m.Credential.id).where(m.Credential.access_hash == access_hash))
+    if taken is not None and taken != own_id:
+        raise Conflict("An ec2 credential with that access key already exists.")
 
 
 def _check_project_access(s: Session, user_id: str, project_id: str | None,
@@ -60,7 +75,7 @@ def _check_project_access(s: Session, user_id: str, project_id: str | None,
     if not project_id:
         raise ValidationError("An ec2 credential needs a project_id.")
     core.get_or_404(s, m.Project, project_id, "project")
-    if not admin and not core.role_ids_on(s, user_id, "project", project_id):
+    if not admin and not grants.role_ids_on(s, user_id, "project", project_id):
         raise Forbidden(f"User {user_id} has no role on project {project_id}.")
 
 
@@ -73,15 +88,17 @@ async def create_credential(request: web.Request) -> web.Response:
 
     def run(s: Session) -> dict[str, Any]:
         core.get_or_404(s, m.User, body["user_id"], "user")
+        access_hash = None
         if body["type"] == "ec2":
-            ident = _ec2_id(body["blob"])
+            ident = access_hash = _ec2_id(body["blob"])
             _check_project_access(s, body["user_id"], body.get("project_id"), ctx.is_admin)
             if s.get(m.Credential, ident) is not None:
                 raise Conflict("An ec2 credential with that access key already exists.")
+            _free_access_key(s, access_hash)
         else:
             ident = m.new_id()
         cred = m.Credential(id=ident, user_id=body["user_id"], type=body["type"],
-                            project_id=body.get("project_id"),
+                            project_id=body.get("project_id"), access_hash=access_hash,
                             encrypted_blob=_seal(st, body["blob"]), extra={})
         s.add(cred)
         s.flush()
@@ -99,7 +116,7 @@ async def list_credentials(request: web.Request) -> web.Response:
 
     def run(s: Session) -> list[dict[str, Any]]:
         conds = []
-        if not ctx.is_admin:
+        if not (ctx.is_admin or ctx.is_system_reader):
             conds.append(m.Credential.user_id == ctx.user_id)
         if q.get("user_id"):
             conds.append(m.Credential.user_id == q["user_id"])
@@ -137,12 +154,24 @@ async def update_credential(request: web.Request) -> web.Response:
 
     def run(s: Session) -> dict[str, Any]:
         cred = core.get_or_404(s, m.Credential, cid, "credential")
+        old_type = cred.type
         if "type" in body:
             cred.type = body["type"]
         if "blob" in body:
-            if cred.type == "ec2" and _ec2_id(body["blob"]) != cred.id:
-                raise ValidationError("The access key of an ec2 credential cannot change.")
+            if cred.type == "ec2":
+                new = _ec2_blob(body["blob"])
+                old = json.loads(_blob(st, cred)) if old_type == "ec2" else {}
+                for key in LOCKED_BLOB_KEYS:
+                    if new.get(key) != old.get(key):
+                        raise ValidationError(f"{key} can not be updated for credential.")
+                access_hash = ec2_credential_id(str(new["access"]))
+                _free_access_key(s, access_hash, cred.id)
+                cred.access_hash = access_hash
             cred.encrypted_blob = _seal(st, body["blob"])
+        if cred.type == "ec2" and old_type != "ec2" and "blob" not in body:
+            raise ValidationError("Making a credential an ec2 credential needs its blob.")
+        if cred.type != "ec2":
+            cred.access_hash = None
         if "project_id" in body:
             cred.project_id = body["project_id"]
         s.flush()
@@ -189,7 +218,7 @@ async def ec2_create(request: web.Request) -> web.Response:
         blob = json.dumps({"access": access, "secret": secret, "trust_id": None})
         cred = m.Credential(id=ec2_credential_id(access), user_id=uid, type="ec2",
                             project_id=body["tenant_id"], encrypted_blob=_seal(st, blob),
-                            extra={})
+                            access_hash=ec2_credential_id(access), extra={})
         s.add(cred)
         s.flush()
         return ec2_view(st, cred)
@@ -216,8 +245,8 @@ async def ec2_list(request: web.Request) -> web.Response:
 
 
 def _ec2_lookup(s: Session, uid: str, access: str) -> m.Credential:
-    cred = s.get(m.Credential, ec2_credential_id(access))
-    if cred is None or cred.user_id != uid or cred.type != "ec2":
+    cred = find_ec2(s, access)
+    if cred is None or cred.user_id != uid:
         raise NotFound(f"Could not find credential: {access}.")
     return cred
 

@@ -8,7 +8,7 @@ delete takes with it). The engine gives every kind the same five routes:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from identity import core, policy, schemas
 from identity import models as m
-from identity.api import views
+from identity.api import projects, views
 from identity.api.base import (
     IdentityState,
     authenticate,
@@ -26,11 +26,17 @@ from identity.api.base import (
     flag,
     json_response,
     no_content,
+    shown,
     state,
 )
-from identity.errors import Conflict, Forbidden, ValidationError
+from identity.errors import Conflict, Forbidden, NotFound, ValidationError
 
 Hook = Callable[[Session, IdentityState, Any, dict[str, Any]], None]
+# Turns the rows a list query found into the listed items (extra filters, views).
+ListHook = Callable[[Session, IdentityState, Mapping[str, str], list[Any]],
+                    list[dict[str, Any]]]
+# Adds query-dependent parts to a shown item (given the caller's user id).
+ShowHook = Callable[[Session, IdentityState, Any, Mapping[str, str], str], dict[str, Any]]
 
 
 def _noop(s: Session, st: IdentityState, obj: Any, body: dict[str, Any]) -> None:
@@ -39,6 +45,11 @@ def _noop(s: Session, st: IdentityState, obj: Any, body: dict[str, Any]) -> None
 
 async def _no_prepare(st: IdentityState, body: dict[str, Any]) -> None:
     return None
+
+
+def _no_show_extra(s: Session, st: IdentityState, obj: Any, query: Mapping[str, str],
+                   user_id: str) -> dict[str, Any]:
+    return {}
 
 
 @dataclass
@@ -59,9 +70,16 @@ class Kind:
     before_delete: Hook = _noop
     policy_target: Callable[[Any], dict[str, Any]] = field(default=lambda obj: {})
     id_from_body: bool = False
+    list_hook: ListHook | None = None
+    show_extra: ShowHook = _no_show_extra
 
     def label(self) -> str:
         return self.member.replace("_", " ")
+
+    @property
+    def plural(self) -> str:
+        """The plural in policy action names (``list_endpoint_groups``)."""
+        return self.collection.rsplit("/", 1)[-1]
 
 
 def _apply_body(kind: Kind, obj: Any, body: dict[str, Any]) -> None:
@@ -69,7 +87,8 @@ def _apply_body(kind: Kind, obj: Any, body: dict[str, Any]) -> None:
     for key, value in body.items():
         if key in kind.columns:
             setattr(obj, key, "" if value is None and key == "description" else value)
-        elif key not in ("id", "links", "password", "domain_id", "is_domain", "options"):
+        elif key not in ("id", "links", "password", "domain_id", "is_domain", "options",
+                         "parent_id"):
             if value is None:
                 extra.pop(key, None)
             else:
@@ -88,7 +107,7 @@ def _unique(s: Session, model: type[Any], obj: Any, what: str, **where: Any) -> 
 def _domain_of(s: Session, body: dict[str, Any]) -> str:
     domain_id = body.get("domain_id") or "default"
     if s.get(m.Domain, domain_id) is None:
-        raise ValidationError(f"Could not find domain: {domain_id}.")
+        raise NotFound(f"Could not find domain: {domain_id}.")
     return str(domain_id)
 
 
@@ -106,17 +125,25 @@ def domain_delete(s: Session, st: IdentityState, d: m.Domain, body: dict[str, An
         for obj in s.scalars(select(model).where(model.domain_id == d.id)):
             _delete_actor_or_target(s, obj)
             s.delete(obj)
-    s.execute(delete(m.Assignment).where(m.Assignment.target_id == d.id))
+    _delete_actor_or_target(s, d)
 
 
 def _delete_actor_or_target(s: Session, obj: Any) -> None:
-    if isinstance(obj, m.Project):
-        s.execute(delete(m.Assignment).where(m.Assignment.target_type == "project",
-                                             m.Assignment.target_id == obj.id))
+    if isinstance(obj, m.Project | m.Domain):
+        target = "project" if isinstance(obj, m.Project) else "domain"
+        for model in (m.Assignment, m.InheritedAssignment):
+            s.execute(delete(model).where(model.target_type == target,
+                                          model.target_id == obj.id))
+        if target == "project":
+            s.execute(delete(m.ApplicationCredential).where(
+                m.ApplicationCredential.project_id == obj.id))
+            s.execute(delete(m.OAuthAccessToken).where(
+                m.OAuthAccessToken.project_id == obj.id))
     elif isinstance(obj, m.User | m.Group):
         actor = "user" if isinstance(obj, m.User) else "group"
-        s.execute(delete(m.Assignment).where(m.Assignment.actor_type == actor,
-                                             m.Assignment.actor_id == obj.id))
+        for model in (m.Assignment, m.InheritedAssignment):
+            s.execute(delete(model).where(model.actor_type == actor,
+                                          model.actor_id == obj.id))
         col = m.Membership.user_id if actor == "user" else m.Membership.group_id
         s.execute(delete(m.Membership).where(col == obj.id))
         if actor == "user":
@@ -124,20 +151,20 @@ def _delete_actor_or_target(s: Session, obj: Any) -> None:
 
 
 def project_create(s: Session, st: IdentityState, p: m.Project, body: dict[str, Any]) -> None:
-    parent_id = body.get("parent_id")
-    if parent_id:
-        parent = s.get(m.Project, parent_id)
-        if parent is None:
-            raise ValidationError(f"Could not find parent project: {parent_id}.")
+    projects.check_parent(s, p, body)
+    parent = s.get(m.Project, body["parent_id"]) if body.get("parent_id") else None
+    if parent is not None:
         p.domain_id = parent.domain_id
         p.parent_id = parent.id
-    else:
-        p.domain_id = _domain_of(s, body)
+    else:  # top level: the parent is the domain, given or default
+        p.domain_id = _domain_of(s, {"domain_id": body.get("parent_id")
+                                     or body.get("domain_id")})
         p.parent_id = None
     _unique(s, m.Project, p, "project", name=p.name, domain_id=p.domain_id)
 
 
 def project_update(s: Session, st: IdentityState, p: m.Project, body: dict[str, Any]) -> None:
+    projects.check_update(s, p, body)
     _unique(s, m.Project, p, "project", name=p.name, domain_id=p.domain_id)
 
 
@@ -170,6 +197,7 @@ async def hash_password(st: IdentityState, body: dict[str, Any]) -> None:
 
 def user_delete(s: Session, st: IdentityState, u: m.User, body: dict[str, Any]) -> None:
     _delete_actor_or_target(s, u)
+    s.execute(delete(m.ApplicationCredential).where(m.ApplicationCredential.user_id == u.id))
     core.revoke(s, user_id=u.id, expiry_seconds=st.cfg.identity.token_expiration)
 
 
@@ -229,7 +257,8 @@ KINDS: tuple[Kind, ...] = (
          schemas.PROJECT_UPDATE, ("name", "description", "enabled", "tags"),
          filters=("name", "enabled", "domain_id", "parent_id"),
          before_create=project_create, before_update=project_update,
-         before_delete=project_delete, policy_target=lambda p: {"project_id": p.id}),
+         before_delete=project_delete, policy_target=lambda p: {"project_id": p.id},
+         list_hook=projects.list_projects, show_extra=projects.hierarchy),
     Kind("users", "user", m.User, views.user, schemas.USER_CREATE, schemas.USER_UPDATE,
          ("name", "enabled", "default_project_id"), filters=("name", "enabled", "domain_id"),
          prepare=hash_password, before_create=user_create, before_update=user_update,
@@ -264,15 +293,15 @@ def _filter_value(name: str, raw: str) -> Any:
 
 def register(app: web.Application) -> None:
     for kind in KINDS:
-        _register_kind(app, kind)
+        register_kind(app, kind)
 
 
-def _register_kind(app: web.Application, kind: Kind) -> None:
+def register_kind(app: web.Application, kind: Kind) -> None:
     base = f"/v3/{kind.collection}"
 
     async def list_(request: web.Request) -> web.Response:
         ctx = await authenticate(request)
-        policy.enforce(f"list_{kind.collection}", ctx)
+        policy.enforce(f"list_{kind.plural}", ctx)
         st = state(request)
         conds = []
         for name in kind.filters:
@@ -282,7 +311,9 @@ def _register_kind(app: web.Application, kind: Kind) -> None:
 
         def run(s: Session) -> list[dict[str, Any]]:
             order = getattr(kind.model, "name", kind.model.id)
-            rows = s.scalars(select(kind.model).where(*conds).order_by(order))
+            rows = list(s.scalars(select(kind.model).where(*conds).order_by(order)))
+            if kind.list_hook is not None:
+                return kind.list_hook(s, st, request.query, rows)
             return [kind.view(st, r) for r in rows]
 
         items = await st.db.run(run)
@@ -320,15 +351,13 @@ def _register_kind(app: web.Application, kind: Kind) -> None:
         st = state(request)
         ident = request.match_info["id"]
 
-        def run(s: Session) -> tuple[dict[str, Any], dict[str, Any]]:
+        def run(s: Session) -> dict[str, Any]:
             obj = core.get_or_404(s, kind.model, ident, kind.label())
-            return kind.view(st, obj), kind.policy_target(obj)
+            policy.enforce(f"get_{kind.member}", ctx, kind.policy_target(obj))
+            extra = kind.show_extra(s, st, obj, request.query, ctx.user_id)
+            return {**kind.view(st, obj), **extra}
 
-        data, target = await st.db.run(run)
-        policy.enforce(f"get_{kind.member}", ctx, target)
-        if request.method == "HEAD":
-            return web.Response(status=200)
-        return json_response({kind.member: data})
+        return shown(request, kind.member, await st.db.run(run))
 
     async def update(request: web.Request) -> web.Response:
         st, ident = await _load(request, "update")

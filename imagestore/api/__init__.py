@@ -14,7 +14,7 @@ from common.config import StrataConfig, resolve
 from common.db import Database, migrate
 from common.http import AppSettings, make_app
 from identity.client import TokenValidator, service_validator
-from imagestore.api import data, images
+from imagestore.api import data, images, metadefs, tasks
 from imagestore.api.base import STATE, glance_error_format_for
 from imagestore.state import ImageState
 from imagestore.stores.base import ImageStore
@@ -73,4 +73,6 @@ def build_app(cfg: StrataConfig) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(images.routes)
     app.add_routes(data.routes)
+    app.add_routes(tasks.routes)
+    app.add_routes(metadefs.routes)
     return app

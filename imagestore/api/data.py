@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy.orm import Session
 
+from common.http import TXN_ID
 from common.ranges import Unsatisfiable, parse_range
 from imagestore import core, imports
 from imagestore.api.base import caller, json_body, media_type, run, state
@@ -58,7 +59,8 @@ async def stage(request: web.Request) -> web.Response:
 async def start_import(request: web.Request) -> web.Response:
     who = await caller(request)
     body = await json_body(request)
-    await imports.start_import(state(request), who, request.match_info["image_id"], body)
+    await imports.start_import(state(request), who, request.match_info["image_id"], body,
+                               request_id=request.get(TXN_ID))
     return web.Response(status=202)
 
 

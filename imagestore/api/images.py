@@ -15,36 +15,32 @@ from imagestore.api.base import (
     run,
     state,
 )
-from imagestore.errors import Invalid, NotFound, UnsupportedMediaType
+from imagestore.api.versions import versions_doc
+from imagestore.errors import Invalid, NotFound
 from imagestore.imports import discard_data
+from imagestore.metadefs.schemas import SCHEMAS as METADEF_SCHEMAS
 from imagestore.schemas import SCHEMAS
 
 routes = web.RouteTableDef()
 
-# The Images API minor versions we answer to (Glance's 2.0 .. 2.16).
-CURRENT_MINOR = 16
-
-
-def versions_doc(base_url: str) -> dict[str, Any]:
-    out = []
-    for minor in range(CURRENT_MINOR, -1, -1):
-        out.append({"id": f"v2.{minor}", "status": "CURRENT" if minor == CURRENT_MINOR
-                    else "SUPPORTED",
-                    "links": [{"rel": "self", "href": f"{base_url}/v2/"}]})
-    return {"versions": out}
-
-
 @routes.get("/")
-@routes.get("/versions")
-async def versions(request: web.Request) -> web.Response:
+async def versions_300(request: web.Request) -> web.Response:
+    """The service root: the versions, as a 300 Multiple Choices."""
     return json_response(versions_doc(state(request).cfg.imagestore_url()), status=300)
 
 
+@routes.get("/versions")
+async def versions(request: web.Request) -> web.Response:
+    return json_response(versions_doc(state(request).cfg.imagestore_url()))
+
+
 @routes.get("/v2/schemas/{name}")
+@routes.get("/v2/schemas/metadefs/{name}")
 async def schema(request: web.Request) -> web.Response:
-    make = SCHEMAS.get(request.match_info["name"])
+    name = request.path.removeprefix("/v2/schemas/")
+    make = SCHEMAS.get(name) or METADEF_SCHEMAS.get(name)
     if make is None:
-        raise NotFound(f"No schema named {request.match_info['name']}.")
+        raise NotFound(f"No schema named {name}.")
     await caller(request)
     return json_response(make())
 
@@ -61,7 +57,10 @@ async def create(request: web.Request) -> web.Response:
     show = _show_locations(request, who.is_admin)
     view = await run(request, lambda s: core.view(core.create_image(s, who, body, limits),
                                                   show_locations=show))
-    return json_response(view, status=201, headers={"Location": view["self"]})
+    return json_response(view, status=201, headers={
+        "Location": view["self"],
+        "OpenStack-image-import-methods": ",".join(import_methods(request)),
+        "OpenStack-image-store-ids": state(request).store.id})
 
 
 @routes.get("/v2/images")
@@ -91,11 +90,8 @@ async def show(request: web.Request) -> web.Response:
 @routes.patch("/v2/images/{image_id}")
 async def update(request: web.Request) -> web.Response:
     who = await caller(request)
-    if media_type(request) != patch.MEDIA_TYPE:
-        raise UnsupportedMediaType(
-            f"Unsupported Content-Type {media_type(request) or 'none'!r}: image updates "
-            f"take {patch.MEDIA_TYPE}.")
-    ops = patch.parse(await json_body(request))
+    draft = patch.draft_of(media_type(request))
+    ops = patch.parse(await json_body(request), draft)
     image_id = request.match_info["image_id"]
     sl = _show_locations(request, who.is_admin)
     return json_response(await run(request, lambda s: core.view(
@@ -186,14 +182,19 @@ async def delete_member(request: web.Request) -> web.Response:
 # -- info -----------------------------------------------------------------------------
 
 
-@routes.get("/v2/info/import")
-async def info_import(request: web.Request) -> web.Response:
-    await caller(request)
+def import_methods(request: web.Request) -> list[str]:
     methods = ["glance-direct"]
     if state(request).cfg.imagestore.web_download:
         methods.append("web-download")
+    return methods
+
+
+@routes.get("/v2/info/import")
+async def info_import(request: web.Request) -> web.Response:
+    await caller(request)
     return json_response({"import-methods": {
-        "description": "Import methods available.", "type": "array", "value": methods}})
+        "description": "Import methods available.", "type": "array",
+        "value": import_methods(request)}})
 
 
 @routes.get("/v2/info/stores")
@@ -213,10 +214,14 @@ async def info_usage(request: web.Request) -> web.Response:
     limits = state(request).limits
 
     def usage(s: Any) -> dict[str, Any]:
+        staged, uploading = core.staging_usage(s, project)
         return {"usage": {
             "image_count_total": {"limit": limits.image_count,
                                   "usage": core.count_images(s, project)},
             "image_size_total": {"limit": limits.image_bytes,
-                                 "usage": core.used_bytes(s, project)}}}
+                                 "usage": core.used_bytes(s, project)},
+            # staged bytes count against image_size_total here: no limit of their own
+            "image_stage_total": {"limit": -1, "usage": staged},
+            "image_count_uploading": {"limit": -1, "usage": uploading}}}
 
     return json_response(await run(request, usage))

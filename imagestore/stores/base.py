@@ -22,6 +22,9 @@ checks it against every implementation):
   (``aclose()`` or ``async with``) when not reading it to the end.
 * ``delete(location)`` is idempotent: a location already gone is fine.
 * ``close()`` releases connections; the store is not used afterwards.
+* ``local_path(location)`` names the local file holding the data when the
+  store keeps files on this host (``local_files``), so qemu-img can read
+  the stored bytes in place; None otherwise.
 * Every error is a :class:`StoreError` whose message is safe to show a user;
   a location the store does not own (another scheme, a path outside its
   directory) is :class:`InvalidLocation`, never read or deleted.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -132,6 +136,14 @@ class ByteStream(AsyncIterator[bytes]):
 class ImageStore(Protocol):
     id: str  # "swift", "file" or "memory": what /v2/info/stores lists
     description: str
+    @property
+    def local_files(self) -> bool:
+        """Whether ``local_path`` names a file on this host for a location."""
+        ...
+
+    def local_path(self, location: str) -> Path | None:
+        """The local file holding the data at ``location`` (None unless ``local_files``)."""
+        ...
 
     async def add(self, image_id: str, chunks: AsyncIterator[bytes]) -> Stored:
         """Store the bytes ``chunks`` yields as ``image_id`` (see the module's contract)."""

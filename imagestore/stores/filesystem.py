@@ -67,6 +67,7 @@ def os_failure(exc: OSError) -> StoreError:
 class FilesystemStore:
     id = "file"
     description = "Local directory store"
+    local_files = True
 
     def __init__(self, directory: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> None:
         self.directory = Path(directory).resolve()
@@ -74,6 +75,9 @@ class FilesystemStore:
 
     def location(self, image_id: str) -> str:
         return f"{self.directory.as_uri()}/{check_image_id(image_id)}"
+
+    def local_path(self, location: str) -> Path | None:
+        return self.path_of(location)
 
     def path_of(self, location: str) -> Path:
         """The file a location names; InvalidLocation unless directly inside the directory."""

@@ -8,6 +8,7 @@ tested; an image is visible only once ``add`` has consumed all of it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from imagestore.stores.base import (
     IMAGE_ID_RE,
@@ -28,6 +29,7 @@ READ_CHUNK = 65536
 class MemoryStore:
     id = "memory"
     description = "In-memory store (tests only)"
+    local_files = False
 
     def __init__(self, capacity: int | None = None) -> None:
         self.capacity = capacity
@@ -77,6 +79,9 @@ class MemoryStore:
 
     async def delete(self, location: str) -> None:
         self.objects.pop(self._key(location), None)
+
+    def local_path(self, location: str) -> Path | None:
+        return None
 
     async def close(self) -> None:
         pass

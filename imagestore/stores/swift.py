@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,6 +126,7 @@ def _store_errors(what: str) -> Iterator[None]:
 class SwiftStore:
     id = "swift"
     description = "Object store (Swift API, static large objects)"
+    local_files = False
 
     def __init__(
         self, proxy_url: str, token: Callable[[], Awaitable[str]],
@@ -284,6 +286,9 @@ class SwiftStore:
             await self._swift.delete_objects(container, stray)
             if manifest_left:  # a manifest whose multipart delete failed part-way
                 await self._swift.delete_object(container, obj)
+
+    def local_path(self, location: str) -> Path | None:
+        return None
 
     async def close(self) -> None:
         await self._swift.close()

@@ -9,7 +9,15 @@ what the host lacks, ``await apply(state)`` converges the host to the state.
 
 from network.dataplane.errors import ApplyError, DataPathError, InvalidState
 from network.dataplane.plane import DataPlane
-from network.dataplane.preflight import DEBIAN_PACKAGES, Preflight, check
+from network.dataplane.preflight import DEBIAN_PACKAGES, TOOLS, Preflight, check
 
-__all__ = ["DEBIAN_PACKAGES", "ApplyError", "DataPathError", "DataPlane", "InvalidState",
-           "Preflight", "check"]
+__all__ = [
+           "DEBIAN_PACKAGES",
+           "TOOLS",
+           "ApplyError",
+           "DataPathError",
+           "DataPlane",
+           "InvalidState",
+           "Preflight",
+           "check",
+]

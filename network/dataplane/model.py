@@ -18,6 +18,7 @@ devices. See :func:`bridge_name` and friends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Device owners, as the API reports them in ``device_owner``.
 OWNER_DHCP = "network:dhcp"
@@ -204,3 +205,22 @@ class DesiredState:
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     # addresses of ports on other hosts that belong to each group (for remote_group_id)
     group_members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class DataPath(Protocol):
+    """How the networking service drives its host: ``network.dataplane.DataPlane``.
+
+    The service's host agent makes one as ``DataPlane(instance, run_dir)`` once the
+    preflight (``network.dataplane.check``) found nothing missing, and awaits
+    :meth:`apply`, one call at a time: after every change through the API
+    (coalesced) and every ``resync_interval`` seconds. A port bound to this host
+    counts as plugged once ``apply`` returned; :meth:`close` at the service's stop
+    leaves the host as it is (a restart adopts it).
+    """
+
+    async def apply(self, state: DesiredState) -> None:
+        """Converge the host to ``state``; raise when it could not (the agent logs the
+        error and tries again)."""
+
+    async def close(self) -> None:
+        """Stop watching the helper processes; leave the kernel objects in place."""

@@ -53,7 +53,6 @@ class DataPlane:
         self._tables = Tables()
         self._configured: set[str] = set()  # namespaces whose sysctls this object set
         self._adopted = False  # helpers of a previous run stopped
-        self._plan: Plan | None = None
         # per guest tap: what its filtering granted when last loaded (to end the
         # flows of a grant taken away)
         self._granted: dict[str, Grants] = {}
@@ -85,7 +84,6 @@ class DataPlane:
                   for d in plan.dhcp),
                 *(step(f"router {r.router.id}", functools.partial(self._router, plan, r))
                   for r in plan.routers))
-            self._plan = plan
             if failures:
                 raise ApplyError(failures)
 
@@ -230,13 +228,20 @@ class DataPlane:
         wanted = {leg.outer_netns for leg in namespace.legs}
         return {ns: await links.links(ns) for ns in wanted}
 
-    async def _converge(self, spec: links.NamespaceSpec, undo: Undo) -> None:
+    async def _converge(self, spec: links.NamespaceSpec, undo: Undo,
+                        helpers: tuple[str, ...]) -> None:
+        """Converge the namespace; when it has to be made (new, or removed by hand
+        while its ``helpers`` ran on in what is left of the old one), those helpers
+        are stopped first so that they start again in the new one."""
         existing = await links.namespaces()
+        if spec.name not in existing:
+            for key in helpers:
+                await self._procs.stop(key)
         await links.converge_namespace(spec, existing, undo, await self._outer_links(spec),
                                        self._configured)
 
     async def _dhcp(self, plan: Plan, item: DhcpPlan, undo: Undo) -> None:
-        await self._converge(item.namespace, undo)
+        await self._converge(item.namespace, undo, (_dhcp_key(item), _meta_key(item)))
         directory = self.home / "dhcp" / item.network.id
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         ports = [p for p in plan.state.ports if p.network_id == item.network.id]
@@ -246,7 +251,8 @@ class DataPlane:
         changed = _write(directory / "opts", config.opts) or changed
         key = _dhcp_key(item)
         if await self._procs.ensure(ProcSpec(key, item.namespace.name, config.argv,
-                                             directory / "dnsmasq.log")):
+                                             directory / "dnsmasq.log",
+                                             pid_file=directory / "pid")):
             undo.push(f"dnsmasq of {item.network.id}", lambda: self._procs.stop(key))
         elif changed:
             self._procs.reload(key)
@@ -258,7 +264,7 @@ class DataPlane:
         before: dict[str, str] = {}
         if ns in await links.namespaces():
             before = dict(DNAT_RE.findall(await self._tables.listing(NAT_TABLE, ns)))
-        await self._converge(item.namespace, undo)
+        await self._converge(item.namespace, undo, (_meta_key(item),))
         text = nat.render(item.router)
         if text is None:
             await self._tables.ensure_absent("nat", nat.removal(), NAT_TABLE, ns)
@@ -293,17 +299,18 @@ class DataPlane:
     async def plug_namespace_port(self, port: Port, netns: str, ifname: str = "eth0") -> None:
         """Plug ``port`` into a namespace as a guest would be: a veth whose host
         end is the port's tap on its network's bridge and whose other end,
-        ``ifname`` in ``netns``, has the port's MAC. The port's network must
-        have been applied."""
-        plan = self._plan
-        if plan is None or port.network_id not in (*plan.internal, *plan.external):
-            raise DataPathError(f"port {port.id}: network {port.network_id} is not applied here")
-        network = plan.internal.get(port.network_id) or plan.external[port.network_id]
-        outer_ns = names.external_namespace(self.instance) if network.external else None
-        leg = Leg(ifname, tap_name(port.id), bridge_name(network.id), port.mac_address,
-                  network.mtu, names.alias(self.instance, names.KIND_PORT, port.id),
-                  outer_netns=outer_ns)
+        ``ifname`` in ``netns``, has the port's MAC.
+
+        The network's bridge must be on the host, made by this or any other data
+        path of the instance (a test plugs guests beside the networking service's
+        own data path): it is looked up there, with its MTU. The tap carries the
+        port's mark, so every data path of the instance keeps it while the port
+        is in its state and removes it once the port is gone."""
         async with self._lock:
+            outer_ns, mtu = await self._find_bridge(port.network_id)
+            leg = Leg(ifname, tap_name(port.id), bridge_name(port.network_id),
+                      port.mac_address, mtu, names.alias(self.instance, names.KIND_PORT, port.id),
+                      outer_netns=outer_ns)
             undo = Undo()
             try:
                 await links.ip("link", "add", leg.outer, "type", "veth", "peer", "name",
@@ -311,12 +318,25 @@ class DataPlane:
                 undo.push(f"veth {leg.outer}", lambda: links.ip("link", "delete", leg.outer,
                                                                 netns=outer_ns))
                 await links.ip_batch([f"link set dev {ifname} address {port.mac_address}",
-                                      f"link set dev {ifname} mtu {network.mtu}",
+                                      f"link set dev {ifname} mtu {mtu}",
                                       f"link set dev {ifname} up"], netns=netns)
                 await attach_outer(leg.outer, leg.bridge, leg.mtu, leg.alias, None, outer_ns)
             except BaseException:
                 await undo.rollback()
                 raise
+
+    async def _find_bridge(self, network_id: str) -> tuple[str | None, int]:
+        """Where the bridge of ``network_id`` is (None: the root namespace, or the
+        outside's) and its MTU; DataPathError when no bridge of ours is there."""
+        wanted = names.alias(self.instance, names.KIND_NETWORK, network_id)
+        outside = names.external_namespace(self.instance)
+        for ns in (None, outside):
+            if ns is not None and ns not in await links.namespaces():
+                continue
+            link = (await links.links(ns)).get(bridge_name(network_id))
+            if link is not None and link.alias == wanted:
+                return ns, link.mtu
+        raise DataPathError(f"network {network_id} is not applied here (no bridge of ours)")
 
     async def unplug_namespace_port(self, port_id: str) -> None:
         """Remove a port plugged by :meth:`plug_namespace_port` (if it is there)."""

@@ -20,12 +20,14 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from network.dataplane.errors import DataPathError
 from network.dataplane.links import kill_pids
 
 log = logging.getLogger("network.dataplane")
 
+NETNS_DIR = "/run/netns"  # where iproute2 keeps named namespaces
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 30.0  # a helper that ran this long restarts at BACKOFF_FIRST
@@ -40,6 +42,9 @@ class ProcSpec:
     log_path: Path
     env: tuple[tuple[str, str], ...] = ()
     ready_fd: bool = False  # the helper writes a byte to fd 3 once it serves
+    # the helper writes its pid here once it serves (dnsmasq's --pid-file: written
+    # after its signal handlers and sockets are set up, so a reload is safe from then)
+    pid_file: Path | None = None
 
 
 class _Managed:
@@ -128,22 +133,46 @@ class Processes:
     async def _watch(self, managed: _Managed) -> None:
         backoff = BACKOFF_FIRST
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        spec = managed.spec
         while True:
+            started = loop.time()
             code = await managed.proc.wait()
             if managed.stopping:
                 return
-            log.warning("data path: %s exited with status %s; restarting in %.1fs",
-                        managed.spec.key, code, backoff)
             if loop.time() - started > STABLE_AFTER:
                 backoff = BACKOFF_FIRST
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
-            try:
-                managed.proc = await _spawn(managed.spec)
-                started = loop.time()
-            except DataPathError as exc:
-                log.error("data path: cannot restart %s: %s", managed.spec.key, exc)
+            why = f"exited with status {code} ({_last_line(spec.log_path)})"
+            while True:
+                if not await asyncio.to_thread(namespace_exists, spec.netns):
+                    # removed under it (by hand, or with its processes by another data
+                    # path of this instance): "ip netns exec" could only fail (status
+                    # 255). The next pass makes the namespace again, and the helper too.
+                    log.warning("data path: %s %s; its namespace %s is gone, so it is not "
+                                "restarted", spec.key, why, spec.netns)
+                    return
+                log.warning("data path: %s %s; restarting in %.1fs", spec.key, why, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                try:
+                    managed.proc = await _spawn(spec)
+                    break
+                except DataPathError as exc:
+                    why = f"did not start again: {exc}"
+
+
+def namespace_exists(netns: str) -> bool:
+    return os.path.exists(os.path.join(NETNS_DIR, netns))
+
+
+def _last_line(path: Path) -> str:
+    """The last line a helper wrote to its log (why it exited, usually)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 400))
+            lines = fh.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "nothing logged"
 
 
 def _processes() -> list[tuple[int, list[str]]]:
@@ -170,6 +199,8 @@ async def _spawn(spec: ProcSpec) -> asyncio.subprocess.Process:
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         argv += ["--ready-fd", str(write_fd)]
+    if spec.pid_file is not None:
+        spec.pid_file.unlink(missing_ok=True)  # a previous run's
     try:
         with open(spec.log_path, "ab") as logfile:  # noqa: ASYNC230 (a local file, opening)
             try:
@@ -180,10 +211,17 @@ async def _spawn(spec: ProcSpec) -> asyncio.subprocess.Process:
                     pass_fds=(write_fd,) if spec.ready_fd else ())
             except OSError as exc:
                 raise DataPathError(f"cannot start {spec.argv[0]}: {exc.strerror}") from None
-        if spec.ready_fd:
-            os.close(write_fd)
-            write_fd = -1
-            await _wait_ready(spec, proc, read_fd)
+        try:
+            if spec.ready_fd:
+                os.close(write_fd)
+                write_fd = -1
+                await _wait_ready(spec, proc, read_fd)
+            if spec.pid_file is not None:
+                await _wait_pid_file(spec, proc, spec.pid_file)
+        except BaseException:
+            # not ready (or the caller gave up waiting): it must not run on unwatched
+            await _end(proc)
+            raise
     finally:
         for fd in (read_fd, write_fd):
             if fd >= 0:
@@ -211,9 +249,38 @@ async def _wait_ready(spec: ProcSpec, proc: asyncio.subprocess.Process, fd: int)
         loop.remove_reader(fd)
     if data:
         return
+    _not_started(spec)
+
+
+async def _wait_pid_file(spec: ProcSpec, proc: asyncio.subprocess.Process, path: Path) -> None:
+    """Wait until the helper wrote its pid to ``path`` (it runs in place of ``ip netns
+    exec``, so the pid is the process's); one that exits or stays silent fails."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    delay = 0.005
+    while proc.returncode is None and loop.time() < deadline:
+        if _read_pid(path) == proc.pid:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    _not_started(spec)
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         await kill_pids([proc.pid])
-        await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+
+
+def _not_started(spec: ProcSpec) -> NoReturn:
     tail = ""
     with contextlib.suppress(OSError):
         tail = spec.log_path.read_text(errors="replace")[-800:].strip()

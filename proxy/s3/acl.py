@@ -10,12 +10,12 @@ mapped onto Swift's container ACLs, which then decide every request:
 - WRITE likewise in ``X-Container-Write``. Swift's write ACLs cannot name
   anonymous callers (no referrers), so WRITE to AllUsers is ``*:*`` there (any
   authenticated caller) and anonymous writes are let through by the S3 layer
-  itself after reading this policy (``buckets.route``), for that bucket only.
+  itself after reading this policy (``routing``), for that bucket only.
 
 READ_ACP/WRITE_ACP have no Swift equivalent: the S3 layer checks them for
 Get/Put*Acl. An object's policy is kept in object system metadata
 (:data:`OBJECT_SYSMETA`); a read the bucket's ACL refuses is allowed when
-the object's policy grants READ to the caller (``buckets.route``). Changing
+the object's policy grants READ to the caller (``routing``). Changing
 an object's policy is a server-side copy of the object onto itself
 (``tagging.rewrite_object_sysmeta``). The owner is the project owning the
 bucket's account; its canonical user id is the project id.
@@ -30,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 from proxy.auth import RESELLER_PREFIX
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import buckets, tagging
+from proxy.s3 import registry, tagging
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error
 from proxy.s3.request import S3Request, check_content_md5
@@ -275,13 +275,11 @@ def object_headers(req: S3Request) -> dict[str, str]:
     return {OBJECT_SYSMETA: policy.dump()}
 
 
-async def bucket_policy(req: S3Request, *, as_owner: bool = False) -> Policy | None:
+async def bucket_policy(req: S3Request) -> Policy | None:
     """The bucket's policy (None: the bucket does not exist), read by an internal
     request; bucket made without one: its Swift ACLs as S3 grants."""
     assert req.bucket is not None
-    r = await req.st.pipeline.call(buckets.internal(req, "HEAD", req.account, req.bucket,
-                                                    owner=True))
-    await r.close()
+    r = await registry.call_internal(req, "HEAD", req.account, req.bucket, owner=True)
     if r.status == 404:
         return None
     if not r.ok:
@@ -294,9 +292,7 @@ async def bucket_policy(req: S3Request, *, as_owner: bool = False) -> Policy | N
 
 async def _object_head(req: S3Request) -> SwiftResponse:
     assert req.bucket is not None
-    r = await req.st.pipeline.call(buckets.internal(req, "HEAD", req.account, req.bucket,
-                                                    req.key))
-    await r.close()
+    r = await registry.call_internal(req, "HEAD", req.account, req.bucket, req.key)
     if r.status == 404:
         raise await req.missing()
     if not r.ok:
@@ -306,9 +302,7 @@ async def _object_head(req: S3Request) -> SwiftResponse:
 
 async def object_readable(req: S3Request) -> bool:
     """Does the object's own policy let the caller read it?"""
-    r = await req.st.pipeline.call(buckets.internal(req, "HEAD", req.account,
-                                                    req.bucket or "", req.key))
-    await r.close()
+    r = await registry.call_internal(req, "HEAD", req.account, req.bucket or "", req.key)
     policy = Policy.load(r.headers.get(OBJECT_SYSMETA), owner_project(req)) if r.ok else None
     return policy is not None and policy.allows(caller_project(req), "READ")
 
@@ -323,47 +317,31 @@ async def _requested(req: S3Request, owner: str) -> Policy:
     policy = from_headers(req, owner)
     if policy is not None:
         if body.strip():
-            raise S3Error("UnexpectedContent", "This request does not support content",
-                          status=400)
+            raise S3Error("UnexpectedContent", "This request does not support content")
         return policy
     if not body.strip():
         raise S3Error("MissingSecurityHeader", "Your request was missing a required header",
-                      status=400, MissingHeaderName="x-amz-acl")
+                      MissingHeaderName="x-amz-acl")
     check_content_md5(req.headers, body)
     return from_xml(body, owner)
 
 
-async def handle(req: S3Request) -> SwiftResponse:
-    if req.key is None:
-        if req.method == "GET":
-            return await get_bucket_acl(req)
-        if req.method == "PUT":
-            return await put_bucket_acl(req)
-        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
-    if req.method == "GET":
-        return await get_object_acl(req)
-    if req.method == "PUT":
-        return await put_object_acl(req)
-    raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="OBJECT")
-
-
-def _xml(doc: ET.Element) -> SwiftResponse:
-    return x.response(doc)
-
-
-async def get_bucket_acl(req: S3Request) -> SwiftResponse:
+async def _existing_bucket_policy(req: S3Request) -> Policy:
     policy = await bucket_policy(req)
     if policy is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
+    return policy
+
+
+async def get_bucket_acl(req: S3Request) -> SwiftResponse:
+    policy = await _existing_bucket_policy(req)
     if not _may(req, policy, "READ_ACP"):
         raise S3Error("AccessDenied")
-    return _xml(to_xml(policy))
+    return x.response(to_xml(policy))
 
 
 async def put_bucket_acl(req: S3Request) -> SwiftResponse:
-    current = await bucket_policy(req)
-    if current is None:
-        raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
+    current = await _existing_bucket_policy(req)
     owner = owner_project(req)
     policy = await _requested(req, owner)
     headers = {**policy.swift_acls(), BUCKET_SYSMETA: policy.dump()}
@@ -372,8 +350,8 @@ async def put_bucket_acl(req: S3Request) -> SwiftResponse:
         await r.close()
     elif current.allows(caller_project(req), "WRITE_ACP"):
         assert req.bucket is not None
-        r = await buckets.call_internal(req, "POST", req.account, req.bucket,
-                                        headers=headers, owner=True)
+        r = await registry.call_internal(req, "POST", req.account, req.bucket,
+                                         headers=headers, owner=True)
     else:
         raise S3Error("AccessDenied")
     if not r.ok:
@@ -382,22 +360,23 @@ async def put_bucket_acl(req: S3Request) -> SwiftResponse:
     return SwiftResponse.of(200, {"Content-Length": "0"})
 
 
-async def get_object_acl(req: S3Request) -> SwiftResponse:
+async def _object_policy(req: S3Request, permission: str) -> Policy:
+    """The object's policy, when it grants the caller ``permission`` (else AccessDenied)."""
     r = await _object_head(req)
     owner = owner_project(req)
     policy = Policy.load(r.headers.get(OBJECT_SYSMETA), owner) or private(owner)
-    if not _may(req, policy, "READ_ACP"):
+    if not _may(req, policy, permission):
         raise S3Error("AccessDenied")
-    return _xml(to_xml(policy))
+    return policy
+
+
+async def get_object_acl(req: S3Request) -> SwiftResponse:
+    return x.response(to_xml(await _object_policy(req, "READ_ACP")))
 
 
 async def put_object_acl(req: S3Request) -> SwiftResponse:
-    r = await _object_head(req)
-    owner = owner_project(req)
-    current = Policy.load(r.headers.get(OBJECT_SYSMETA), owner) or private(owner)
-    if not _may(req, current, "WRITE_ACP"):
-        raise S3Error("AccessDenied")
-    policy = await _requested(req, owner)
+    await _object_policy(req, "WRITE_ACP")
+    policy = await _requested(req, owner_project(req))
     await tagging.rewrite_object_sysmeta(req, {OBJECT_SYSMETA: policy.dump()},
                                          authorized=not req.caller.owns(req.account))
     return SwiftResponse.of(200, {"Content-Length": "0"})

@@ -1,338 +1,193 @@
-"""The global bucket-name registry, and finding the account a bucket lives in.
-
-S3 bucket names are global; ours are containers of per-project accounts. The
-registry keeps one *claim* per bucket name: a container named like the bucket
-in :data:`REGISTRY_ACCOUNT`, whose system metadata names the owning account.
-That account's name is one byte longer than any the Swift API accepts
-(``proxy/request.py: MAX_ACCOUNT_NAME``, checked on every client path, copy
-and symlink targets included), so no client, reseller or not, can reach it;
-the S3 front reaches it with pre-authorized in-process subrequests
-(:func:`internal`), which are never parsed from a client's path.
-
-Claiming is create-if-absent: each container replica is created by a hard
-link that only one request can win, and a container PUT answers 201 to the
-request that created it and 202 to any other, so of two projects creating one
-name at the same time one wins (201); the other sees 202 and answers
-``BucketAlreadyExists`` (``BucketAlreadyOwnedByYou`` when the owner is its own
-account). The winner makes its container and only then records itself as
-owner (a POST of :data:`OWNER`). So a claim whose owner's container is gone
-was deleted over the Swift API: it is stale and may be taken over; a claim
-with no owner is a creation in progress, stale after :data:`STALE_CLAIM`
-seconds (its creator died between the steps).
-
-Limits: with a container replica failing during two simultaneous claims,
-the quorum rule (201 wins a 201/202 tie) may let both win; two simultaneous
-take-overs of one stale name may both succeed. Either leaves two containers
-of that name; the registry names one of them.
-
-Requests find their bucket in the caller's own account first (no registry
-lookup on the common path); only a ``NoSuchBucket`` there, or an anonymous
-caller, looks the name up (cached :data:`CACHE_SECONDS`) and runs the request
-again on the owner's account with the caller's identity, so that Swift's
-container ACLs decide (:func:`route`). Containers made over the Swift API are
-not registered: they are found only in their owner's own account.
-"""
+"""The service's and buckets' own operations: ListBuckets, Create/Head/DeleteBucket,
+GetBucketLocation, GetBucketPolicy and ListObjects (v1 and v2)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import quote
+import base64
+import binascii
+from typing import Any
 
-from multidict import CIMultiDict, MultiDict
+from proxy.pipeline import SwiftResponse
+from proxy.s3 import acl, multipart, registry, versioning
+from proxy.s3 import xmlutil as x
+from proxy.s3.errors import S3Error, from_swift_status
+from proxy.s3.request import S3Request, valid_new_bucket
+from proxy.s3.shared import listing_args, owner, quoted, swift_marker
 
-from proxy.auth import Caller
-from proxy.pipeline import (
-    CHUNK,
-    Body,
-    BodyTooLarge,
-    BytesBody,
-    StreamBody,
-    SwiftRequest,
-    SwiftResponse,
-)
-from proxy.request import MAX_ACCOUNT_NAME, SwiftPath
-from proxy.s3 import acl
-from proxy.s3.errors import S3Error
-from proxy.s3.request import S3Request, valid_bucket
-
-Handler = Callable[[S3Request], Awaitable[SwiftResponse]]
-
-_PREFIX = ".s3-bucket-registry"
-REGISTRY_ACCOUNT = _PREFIX + "." * (MAX_ACCOUNT_NAME + 1 - len(_PREFIX))
-OWNER = "X-Container-Sysmeta-S3-Owner"
-CACHE_SECONDS = 10.0
-NEGATIVE_SECONDS = 2.0
-CACHE_MAX = 10000
-STALE_CLAIM = 60.0
-# Sub-resources an anonymous writer may use once the bucket's ACL grants AllUsers WRITE.
-_WRITE_SUBRESOURCES = frozenset({"uploads", "uploadId", "partNumber"})
-_SUBRESOURCES = frozenset({"acl", "tagging", "cors", "versioning", "versions", "versionId",
-                           "uploads", "uploadId", "location", "delete"})
-
-# (id of the proxy state, bucket) -> (expiry, owning account or None)
-_cache: dict[tuple[int, str], tuple[float, str | None]] = {}
+MAX_KEYS = 1000
 
 
-# -- internal subrequests ----------------------------------------------------------
+async def list_buckets(req: S3Request) -> SwiftResponse:
+    entries: list[dict[str, Any]] = []
+    marker = ""
+    while True:
+        page = await req.listing(None, {"marker": marker}, missing_ok=False)
+        if not page:
+            break
+        entries += page
+        marker = page[-1]["name"]
+    doc = x.root("ListAllMyBucketsResult")
+    owner(req, doc)
+    buckets = x.add(doc, "Buckets")
+    archives = versioning.hide_archives([e["name"] for e in entries])
+    for e in entries:
+        if e["name"] in archives or e["name"].endswith(multipart.SEGMENTS_SUFFIX):
+            continue  # (multipart parts live in "<bucket>+segments")
+        b = x.add(buckets, "Bucket")
+        x.add(b, "Name", e["name"])
+        x.add(b, "CreationDate", x.iso_from_swift(str(e.get("last_modified", ""))))
+    return x.response(doc)
 
-def internal(req: S3Request, method: str, account: str, container: str,
-             obj: str | None = None, *, headers: dict[str, str] | None = None,
-             owner: bool = False) -> SwiftRequest:
-    """A pre-authorized subrequest limited to ``account/container`` (``owner``: with
-    the owner's rights to ACL headers, and to create the account if need be)."""
-    raw = "/v1/" + "/".join(quote(p, safe="") for p in (account, container, obj) if p)
-    return SwiftRequest(
-        method=method, path=SwiftPath("v1", account, container, obj),
-        headers=CIMultiDict(headers or {}), query=MultiDict(), body=BytesBody(),
-        content_length=0 if method in ("PUT", "POST") else None, caller=Caller(None),
-        txn=req.txn, remote=req.remote,
-        env={"raw_path": raw, "s3": True, "authorized": True, "owner": owner,
-             "auth_scope": (account, container), "source": "s3-internal"})
 
-
-async def call_internal(req: S3Request, method: str, account: str, container: str,
-                        obj: str | None = None, *, headers: dict[str, str] | None = None,
-                        owner: bool = False) -> SwiftResponse:
-    r = await req.st.pipeline.call(internal(req, method, account, container, obj,
-                                            headers=headers, owner=owner))
+async def create_bucket(req: S3Request) -> SwiftResponse:
+    assert req.bucket is not None
+    if not valid_new_bucket(req.bucket):
+        raise S3Error("InvalidBucketName", BucketName=req.bucket)
+    body = await req.body.read_all(64 << 10)
+    if body.strip():
+        doc = x.parse(body)
+        if doc.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        where = (doc.findtext("LocationConstraint") or "").strip()
+        if where and where not in (req.st.cfg.region, "us-east-1"):
+            raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
+    acl_headers = acl.bucket_headers(req)
+    claimed = await registry.register(req)  # the global name, or BucketAlreadyExists
+    r = await req.call("PUT", req.bucket, headers=acl_headers, content_length=0)
     await r.close()
-    return r
-
-
-async def _registry(req: S3Request, method: str, bucket: str,
-                    headers: dict[str, str] | None = None) -> SwiftResponse:
-    return await call_internal(req, method, REGISTRY_ACCOUNT, bucket, headers=headers,
-                               owner=True)
-
-
-# -- the registry --------------------------------------------------------------------
-
-def _forget(req: S3Request, bucket: str) -> None:
-    _cache.pop((id(req.st), bucket), None)
-
-
-async def _read_claim(req: S3Request, bucket: str) -> tuple[bool, str | None, float]:
-    """(claimed, owner or None, age in seconds) from the registry, uncached."""
-    r = await _registry(req, "HEAD", bucket)
-    if r.status == 404:
-        return False, None, 0.0
+    if claimed:
+        await registry.settle(req, r.ok)
+    if r.status == 202:
+        raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
     if not r.ok:
-        raise S3Error("ServiceUnavailable")
+        raise from_swift_status(r.status, bucket=True)
+    return SwiftResponse.of(200, {"Location": "/" + req.bucket, "Content-Length": "0"})
+
+
+async def head_bucket(req: S3Request) -> SwiftResponse:
+    await req.head_bucket()
+    return SwiftResponse.of(200, {"x-amz-bucket-region": req.st.cfg.region,
+                                  "Content-Length": "0"})
+
+
+async def delete_bucket(req: S3Request) -> SwiftResponse:
+    archived = await versioning.before_delete_bucket(req)  # BucketNotEmpty if versions
+    r = await req.call("DELETE", req.bucket)
+    await r.close()
+    if r.status == 409:
+        raise S3Error("BucketNotEmpty", BucketName=req.bucket or "")
+    if not r.ok:
+        raise req.bucket_failed(r.status)
+    await registry.release(req)
+    if archived:
+        await versioning.after_delete_bucket(req)
+    return SwiftResponse.of(204)
+
+
+async def bucket_location(req: S3Request) -> SwiftResponse:
+    await req.head_bucket()
+    doc = x.root("LocationConstraint")
+    region = req.st.cfg.region
+    doc.text = "" if region == "us-east-1" else region
+    return x.response(doc)
+
+
+async def bucket_policy(req: S3Request) -> SwiftResponse:
+    """Strata has no bucket policies: every bucket is one without a policy."""
+    await req.head_bucket()
+    raise S3Error("NoSuchBucketPolicy", BucketName=req.bucket or "")
+
+
+# -- listings -------------------------------------------------------------------
+
+def _max_keys(req: S3Request) -> int:
+    raw = req.query.get("max-keys")
+    if raw is None:
+        return MAX_KEYS
     try:
-        age = time.time() - float(r.headers.get("X-Timestamp", "0"))
+        value = int(raw)
     except ValueError:
-        age = 0.0
-    return True, r.headers.get(OWNER) or None, age
+        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within "
+                      "integer range", ArgumentName="max-keys", ArgumentValue=raw) from None
+    if value < 0:
+        raise S3Error("InvalidArgument", "Argument maxKeys must be an integer between 0 "
+                      "and 2147483647", ArgumentName="max-keys", ArgumentValue=raw)
+    return min(value, MAX_KEYS)
 
 
-async def owner_of(req: S3Request, bucket: str) -> str | None:
-    """The account that registered ``bucket``, or None (cached briefly)."""
-    key = (id(req.st), bucket)
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    _, owner, _ = await _read_claim(req, bucket)
-    _cache[key] = (now + (CACHE_SECONDS if owner else NEGATIVE_SECONDS), owner)
-    while len(_cache) > CACHE_MAX:
-        _cache.pop(next(iter(_cache)))
-    return owner
+async def list_objects(req: S3Request) -> SwiftResponse:
+    return await _list_objects(req, v2=False)
 
 
-async def _container_exists(req: S3Request, account: str, bucket: str) -> bool:
-    r = await call_internal(req, "HEAD", account, bucket)
-    if r.status == 404:
-        return False
-    if not r.ok:
-        raise S3Error("ServiceUnavailable")
-    return True
+async def list_objects_v2(req: S3Request) -> SwiftResponse:
+    return await _list_objects(req, v2=True)
 
 
-async def register(req: S3Request) -> bool:
-    """Claim ``req.bucket`` for the caller's account before its container is made.
-
-    True when this request made the claim (then :func:`settle` it once the
-    container is made, or not), False when the caller's account holds it
-    already; ``BucketAlreadyExists`` when another account holds it, or another
-    request is creating it right now."""
-    assert req.bucket is not None
-    bucket, mine = req.bucket, req.own_account
-    for _ in range(2):
-        r = await _registry(req, "PUT", bucket)
-        if r.status == 201:
-            return True
-        if r.status != 202:
-            raise S3Error("ServiceUnavailable")
-        claimed, owner, age = await _read_claim(req, bucket)
-        if owner == mine:
-            return False
-        if claimed and owner is None and age < STALE_CLAIM:
-            raise S3Error("BucketAlreadyExists", BucketName=bucket)  # being created now
-        if owner is not None and await _container_exists(req, owner, bucket):
-            raise S3Error("BucketAlreadyExists", BucketName=bucket)
-        # a stale claim: its owner's container is gone (deleted over the Swift
-        # API), or its creator never got to make it: the name is free again
-        await _registry(req, "DELETE", bucket)
-        _forget(req, bucket)
-    raise S3Error("BucketAlreadyExists", BucketName=bucket)
-
-
-async def settle(req: S3Request, made: bool) -> None:
-    """After :func:`register` claimed the name: record the caller's account as its
-    owner once the container is ``made`` (so an owner whose container is missing
-    means one deleted since), else drop the claim."""
-    assert req.bucket is not None
-    if made:
-        r = await _registry(req, "POST", req.bucket, {OWNER: req.own_account})
-        if not r.ok:
-            raise S3Error("ServiceUnavailable")
+async def _list_objects(req: S3Request, *, v2: bool) -> SwiftResponse:
+    q = req.query
+    args = listing_args(q)
+    prefix, delimiter, enc = args.prefix, args.delimiter, args.enc
+    max_keys = _max_keys(req)
+    token = q.get("continuation-token")
+    if v2 and token is not None:
+        try:
+            marker = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                          ArgumentName="continuation-token") from None
+    elif v2:
+        marker = swift_marker(q.get("start-after", ""), prefix, delimiter)
     else:
-        await _registry(req, "DELETE", req.bucket)
-    _forget(req, req.bucket)
+        marker = swift_marker(q.get("marker", ""), prefix, delimiter)
+    items: list[dict[str, Any]] = []
+    if max_keys:
+        query = {"limit": str(max_keys + 1), "prefix": prefix, "marker": marker}
+        if delimiter:
+            query["delimiter"] = delimiter
+        items = await req.listing(req.bucket, query, missing_ok=False)
+    else:
+        await req.head_bucket()
+    truncated = len(items) > max_keys
+    items = items[:max_keys]
 
-
-async def release(req: S3Request) -> None:
-    """DeleteBucket: drop ``req.bucket``'s claim if the bucket's account holds it."""
-    assert req.bucket is not None
-    _, owner, _ = await _read_claim(req, req.bucket)
-    if owner == req.account:
-        await _registry(req, "DELETE", req.bucket)
-    _forget(req, req.bucket)
-
-
-# -- routing a request to the bucket's account ---------------------------------------
-
-class _ReplayStream(StreamBody):
-    """The client's stream, noting whether anything read it (then it cannot be replayed)."""
-
-    def __init__(self, inner: StreamBody) -> None:
-        super().__init__(inner.stream)
-        self.used = False
-        self.data: bytes | None = None
-
-    async def read_all(self, limit: int) -> bytes:
-        if self.data is None:
-            self.used = True
-            self.data = await super().read_all(limit)
-        elif len(self.data) > limit:
-            raise BodyTooLarge()
-        return self.data
-
-    async def read_exactly(self, n: int) -> bytes:
-        self.used = True
-        return await super().read_exactly(n)
-
-    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
-        if self.data is not None:
-            async for chunk in BytesBody(self.data).chunks(size):
-                yield chunk
-            return
-        self.used = True
-        async for chunk in super().chunks(size):
-            yield chunk
-
-    @property
-    def replayable(self) -> bool:
-        return self.data is not None or not self.used
-
-
-class _Replay:
-    """Any other body that is not plain bytes: replayable until streamed."""
-
-    def __init__(self, inner: Body) -> None:
-        self.inner = inner
-        self.used = False
-        self.data: bytes | None = None
-
-    async def read_all(self, limit: int) -> bytes:
-        if self.data is None:
-            self.used = True
-            self.data = await self.inner.read_all(limit)
-        elif len(self.data) > limit:
-            raise BodyTooLarge()
-        return self.data
-
-    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
-        if self.data is not None:
-            async for chunk in BytesBody(self.data).chunks(size):
-                yield chunk
-            return
-        self.used = True
-        async for chunk in self.inner.chunks(size):
-            yield chunk
-
-    @property
-    def replayable(self) -> bool:
-        return self.data is not None or not self.used
-
-
-def _replayable(req: S3Request) -> Callable[[], bool]:
-    """Wrap ``req.body`` so that a second run of the request can tell if it may."""
-    body = req.body
-    if isinstance(body, BytesBody):
-        return lambda: True
-    wrapped: _ReplayStream | _Replay = \
-        _ReplayStream(body) if isinstance(body, StreamBody) else _Replay(body)
-    req.body = wrapped
-    return lambda: wrapped.replayable
-
-
-def _creates_bucket(req: S3Request) -> bool:
-    return req.key is None and req.method == "PUT" and not (_SUBRESOURCES & req.query.keys())
-
-
-async def route(req: S3Request, handler: Handler) -> SwiftResponse:
-    """Run ``handler`` on the account holding ``req.bucket`` (see the module's doc)."""
-    if req.bucket is None or not valid_bucket(req.bucket):
-        return await handler(req)
-    if req.caller.anonymous:
-        return await _anonymous(req, handler)
-    replayable = _replayable(req)
-    try:
-        return await _with_object_acl(req, handler)
-    except S3Error as err:
-        if err.code != "NoSuchBucket" or _creates_bucket(req) or not replayable():
-            raise
-        owner = await owner_of(req, req.bucket)
-        if owner is None or owner == req.own_account:
-            raise
-        req.bucket_account = owner
-    return await _with_object_acl(req, handler)
-
-
-async def _anonymous(req: S3Request, handler: Handler) -> SwiftResponse:
-    assert req.bucket is not None
-    if _creates_bucket(req):
-        raise S3Error("AccessDenied")
-    owner = await owner_of(req, req.bucket)
-    if owner is None:
-        raise S3Error("NoSuchBucket", BucketName=req.bucket)
-    req.bucket_account = owner
-    subresources = _SUBRESOURCES & req.query.keys()
-    if req.key is not None and req.method in ("PUT", "POST", "DELETE") \
-            and subresources <= _WRITE_SUBRESOURCES:
-        # Swift's write ACLs cannot name anonymous callers: the S3 layer grants
-        # AllUsers WRITE itself, for this one bucket.
-        policy = await acl.bucket_policy(req)
-        if policy is not None and policy.allows(None, "WRITE"):
-            req.env = {**req.env, "authorized": True, "auth_scope": (owner, req.bucket)}
-    return await _with_object_acl(req, handler)
-
-
-async def _with_object_acl(req: S3Request, handler: Handler) -> SwiftResponse:
-    """``handler``; an object read the bucket refuses is allowed by the object's ACL."""
-    try:
-        return await handler(req)
-    except S3Error as err:
-        if err.code != "AccessDenied" or req.key is None or req.method not in ("GET", "HEAD") \
-                or (_SUBRESOURCES & req.query.keys()) or req.env.get("authorized"):
-            raise
-        if not await acl.object_readable(req):
-            raise
-    req.env = {**req.env, "authorized": True, "auth_scope": (req.account, req.bucket)}
-    return await handler(req)
-
-
-__all__ = ["REGISTRY_ACCOUNT", "call_internal", "internal", "owner_of", "register", "release",
-           "route", "settle"]
+    doc = x.root("ListBucketResult")
+    x.add(doc, "Name", req.bucket)
+    x.add(doc, "Prefix", enc(prefix))
+    if v2:
+        if token is not None:
+            x.add(doc, "ContinuationToken", token)
+        if "start-after" in q:
+            x.add(doc, "StartAfter", enc(q["start-after"]))
+        x.add(doc, "KeyCount", str(len(items)))
+    else:
+        x.add(doc, "Marker", enc(q.get("marker", "")))
+    x.add(doc, "MaxKeys", str(max_keys))
+    if delimiter:
+        x.add(doc, "Delimiter", enc(delimiter))
+    if args.encoding:
+        x.add(doc, "EncodingType", args.encoding)
+    x.add(doc, "IsTruncated", "true" if truncated else "false")
+    if truncated and items:
+        last = items[-1].get("name") or items[-1].get("subdir") or ""
+        if v2:
+            nxt = swift_marker(last, prefix, delimiter)
+            x.add(doc, "NextContinuationToken",
+                  base64.urlsafe_b64encode(nxt.encode()).decode())
+        elif delimiter:
+            x.add(doc, "NextMarker", enc(last))
+    with_owner = not v2 or q.get("fetch-owner") == "true"
+    for item in items:
+        if "subdir" in item:
+            continue
+        c = x.add(doc, "Contents")
+        x.add(c, "Key", enc(item["name"]))
+        x.add(c, "LastModified", x.iso_from_swift(item.get("last_modified", "")))
+        x.add(c, "ETag", quoted(item.get("hash", "")))
+        x.add(c, "Size", str(item.get("bytes", 0)))
+        if with_owner:
+            owner(req, c)
+        x.add(c, "StorageClass", "STANDARD")
+    for item in items:
+        if "subdir" in item:
+            x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(item["subdir"]))
+    return x.response(doc)

@@ -7,7 +7,7 @@ headers, which must stay short), with ``-Count`` saying how many.
 
 A preflight (``OPTIONS /<bucket>[/<key>]`` with ``Origin`` and
 ``Access-Control-Request-Method``) is anonymous, as in S3: the bucket's account
-comes from the bucket registry (``buckets.owner_of``), and the first rule that
+comes from the bucket registry (``registry.owner_of``), and the first rule that
 allows the origin, the method and every requested header answers it (200 with
 ``Access-Control-Allow-*``); none is 403 ``AccessForbidden``. Other requests
 that carry ``Origin`` get the first matching rule's headers on their answer.
@@ -23,11 +23,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from common.errors import StrataError
 from common.http import ApiError
 from proxy.pipeline import SwiftResponse
+from proxy.s3 import registry
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request, check_content_md5, valid_bucket
+from proxy.s3.operation import valid_bucket
+from proxy.s3.request import S3Request, check_content_md5
 from proxy.state import ProxyState
 
 SYS = "X-Container-Sysmeta-S3-Cors-"
@@ -229,31 +232,11 @@ async def delete_cors(req: S3Request) -> SwiftResponse:
     return SwiftResponse.of(204)
 
 
-async def handle(req: S3Request) -> SwiftResponse:
-    if req.key is not None:
-        raise S3Error("InvalidRequest", "?cors is a bucket sub-resource.")
-    if req.method == "PUT":
-        return await put_cors(req)
-    if req.method == "GET":
-        return await get_cors(req)
-    if req.method == "DELETE":
-        return await delete_cors(req)
-    raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
-
-
 # -- preflights and answers ----------------------------------------------------------------
 
 def requested_headers(headers: Mapping[str, str]) -> list[str]:
     raw = headers.get("Access-Control-Request-Headers", "")
     return [h.strip().lower() for h in raw.split(",") if h.strip()]
-
-
-async def bucket_account(req: S3Request) -> str | None:
-    """The account holding ``req.bucket``: the bucket registry's answer."""
-    from proxy.s3 import buckets  # buckets imports the handlers' modules
-
-    assert req.bucket is not None
-    return await buckets.owner_of(req, req.bucket)
 
 
 async def preflight_for(req: S3Request, account: str | None) -> SwiftResponse:
@@ -262,30 +245,29 @@ async def preflight_for(req: S3Request, account: str | None) -> SwiftResponse:
     method = req.headers.get("Access-Control-Request-Method")
     if not origin:
         raise S3Error("BadRequest", "Insufficient information. Origin request header "
-                      "needed.", status=400)
+                      "needed.")
     if not method:
-        raise S3Error("BadRequest", "Invalid Access-Control-Request-Method: null",
-                      status=400)
+        raise S3Error("BadRequest", "Invalid Access-Control-Request-Method: null")
     if req.bucket is None or account is None:
-        raise S3Error("AccessForbidden", "CORSResponse: Bucket not found", status=403,
-                      Method=method, ResourceType="BUCKET")
+        raise S3Error("AccessForbidden", "CORSResponse: Bucket not found", Method=method,
+                      ResourceType="BUCKET")
     rules = await rules_for(req.st, req.txn, account, req.bucket)
     if rules is None:
         raise S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this "
-                      "bucket.", status=403, Method=method, ResourceType="BUCKET")
+                      "bucket.", Method=method, ResourceType="BUCKET")
     requested = requested_headers(req.headers)
     for rule in rules:
         if rule.allows(origin, method, requested):
             return SwiftResponse.of(200, {**rule.answer(origin, requested),
                                           "Content-Length": "0"})
-    raise S3Error("AccessForbidden", NOT_ALLOWED, status=403, Method=method,
+    raise S3Error("AccessForbidden", NOT_ALLOWED, Method=method,
                   ResourceType="OBJECT" if req.key is not None else "BUCKET")
 
 
 async def preflight(req: S3Request) -> SwiftResponse:
     account = None
     if req.bucket is not None and valid_bucket(req.bucket):
-        account = await bucket_account(req)
+        account = await registry.owner_of(req, req.bucket)
     return await preflight_for(req, account)
 
 
@@ -296,7 +278,7 @@ async def actual_headers(req: S3Request, origin: str) -> dict[str, str]:
     try:
         account = req.account
         rules = await rules_for(req.st, req.txn, account, req.bucket)
-    except (S3Error, ApiError):  # anonymous and no bucket found for it, or unreadable
+    except (StrataError, ApiError):  # anonymous and no bucket found for it, or unreadable
         return {}
     for rule in rules or ():
         if rule.allows(origin, req.method, []):

@@ -1,18 +1,31 @@
-"""S3's error documents: ``<Error><Code/><Message/><Resource/><RequestId/></Error>``."""
+"""S3's errors: the one error class the S3 front raises, and S3's wire format for it.
+
+:class:`S3Error` is a :class:`common.errors.StrataError` whose status comes from
+its code (:data:`CODES`, as AWS documents them). Handlers raise it (or let a
+``StrataError``/``ApiError`` of shared code pass); the front renders every one
+of them with :func:`render` (``<Error><Code/><Message/><Resource/><RequestId/>``),
+the one place S3 errors become answers.
+"""
 
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from aiohttp import web
+from common.errors import StrataError
+from common.http import ApiError
+from proxy.pipeline import SwiftResponse
+
+DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 # code -> (status, default message), as AWS documents them
 CODES: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential "
                                                "parameter."),
     "BadDigest": (400, "The Content-MD5 you specified did not match what we received."),
+    "BadRequest": (400, "Bad Request"),
     "BucketAlreadyExists": (409, "The requested bucket name is not available."),
     "BucketAlreadyOwnedByYou": (409, "Your previous request to create the named bucket "
                                      "succeeded and you already own it."),
@@ -44,6 +57,7 @@ CODES: dict[str, tuple[int, str]] = {
                           "against our published schema."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
+    "MissingSecurityHeader": (400, "Your request was missing a required header"),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
@@ -54,6 +68,8 @@ CODES: dict[str, tuple[int, str]] = {
     "NoSuchTagSet": (404, "The TagSet does not exist"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is "
                             "not implemented."),
+    "OperationAborted": (409, "A conflicting conditional operation is currently in "
+                              "progress against this resource. Please try again."),
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not "
                                 "hold."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current "
@@ -62,23 +78,37 @@ CODES: dict[str, tuple[int, str]] = {
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the "
                                    "signature you provided. Check your key and signing "
                                    "method."),
+    "UnexpectedContent": (400, "This request does not support content"),
     "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not "
                                        "match what was computed."),
 }
+UNKNOWN = 400  # the status of a code the table does not list
 
 
-class S3Error(Exception):
-    """An S3 error answer; ``extra`` adds elements (e.g. ``BucketName``)."""
+class S3Error(StrataError):
+    """An S3 error answer: its ``code``, its status from :data:`CODES`, ``extra``
+    elements for the document (e.g. ``BucketName``) and ``answer_headers`` to send
+    with it (``x-amz-delete-marker``, ...)."""
 
-    def __init__(self, code: str, message: str = "", *, status: int | None = None,
-                 **extra: str) -> None:
-        default_status, default_message = CODES.get(code, (400, code))
+    def __init__(self, code: str, message: str = "", **extra: str) -> None:
+        super().__init__(message or CODES.get(code, (UNKNOWN, code))[1])
         self.code = code
-        self.status = status or default_status
-        self.message = message or default_message
         self.extra = extra
-        self.headers: dict[str, str] = {}  # sent with the error (x-amz-delete-marker, ...)
-        super().__init__(f"{code}: {self.message}")
+        self.answer_headers: dict[str, str] = {}
+
+    @property
+    def status(self) -> int:
+        return CODES.get(self.code, (UNKNOWN, ""))[0]
+
+    @status.setter
+    def status(self, value: int) -> None:
+        raise AttributeError("an S3 error's status is its code's")
+
+    def headers(self) -> dict[str, str]:
+        return dict(self.answer_headers)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 def error_xml(err: S3Error, resource: str, request_id: str) -> bytes:
@@ -89,16 +119,23 @@ def error_xml(err: S3Error, resource: str, request_id: str) -> bytes:
         ET.SubElement(root, k).text = v
     ET.SubElement(root, "Resource").text = resource
     ET.SubElement(root, "RequestId").text = request_id
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + bytes(ET.tostring(root, encoding="utf-8"))
+    return DECLARATION + bytes(ET.tostring(root, encoding="utf-8"))
 
 
-def error_response(err: S3Error, method: str, resource: str,
-                   request_id: str) -> web.Response:
-    headers = {"x-amz-request-id": request_id}
-    if method == "HEAD":  # no body: the status says it all
-        return web.Response(status=err.status, headers=headers)
-    return web.Response(status=err.status, body=error_xml(err, resource, request_id),
-                        content_type="application/xml", headers=headers)
+def as_s3(err: StrataError | ApiError) -> S3Error:
+    """Any error a handler let through, as S3's: shared code's by its status."""
+    return err if isinstance(err, S3Error) else from_swift_status(err.status)
+
+
+def render(err: StrataError | ApiError, method: str, resource: str,
+           request_id: str) -> SwiftResponse:
+    """The answer to a request that failed with ``err`` (a HEAD's has no body)."""
+    s3err = as_s3(err)
+    headers = s3err.headers()
+    if method == "HEAD":
+        return SwiftResponse.of(s3err.status, {"Content-Length": "0", **headers})
+    return SwiftResponse.of(s3err.status, {"Content-Type": "application/xml", **headers},
+                            error_xml(s3err, resource, request_id))
 
 
 def from_swift_status(status: int, *, bucket: bool = False, key: bool = False) -> S3Error:
@@ -124,5 +161,5 @@ def from_swift_status(status: int, *, bucket: bool = False, key: bool = False) -
     if status == 503:
         return S3Error("ServiceUnavailable")
     if status // 100 == 4:
-        return S3Error("InvalidRequest", status=400)
+        return S3Error("InvalidRequest")
     return S3Error("InternalError")

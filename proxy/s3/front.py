@@ -8,12 +8,15 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from common import sigv4
+from common.errors import StrataError
 from common.http import TXN_ID, ApiError
 from identity.client import IdentityUnavailable
 from proxy import pipeline
 from proxy.auth import Caller
-from proxy.s3 import auth, body, checksums, cors, handlers, sigv4
-from proxy.s3.errors import S3Error, error_xml, from_swift_status
+from proxy.s3 import auth, body, checksums, cors
+from proxy.s3.dispatch import dispatch
+from proxy.s3.errors import S3Error, render
 from proxy.s3.request import S3Request, split_path
 from proxy.state import STATE, ProxyState
 
@@ -58,71 +61,54 @@ async def _verify(st: ProxyState, signed: auth.Signed) -> auth.Verified:
     return await auth.verify(st.backend.session, st.cfg.identity_url(), signed, service)
 
 
+async def _request(request: web.Request, st: ProxyState, bucket_path: str,
+                   raw_path: str) -> S3Request:
+    """The request as the handlers see it: its signature checked, its body ready to be
+    checked as it is read. A CORS preflight is anonymous and has no body, as in S3."""
+    bucket, key = split_path(bucket_path)
+    txn, remote = request[TXN_ID], request.remote or ""
+    if request.method == "OPTIONS":
+        return S3Request(st=st, method="OPTIONS", bucket=bucket, key=key, query={},
+                         headers=request.headers, caller=Caller(None), txn=txn, remote=remote)
+    raw_query = request.rel_url.raw_query_string
+    signed = auth.parse(request.method, raw_path, raw_query, request.headers,
+                        sigv2_path=bucket_path, regions=(st.cfg.region, "us-east-1"))
+    caller = Caller(None)
+    signer: body.ChunkSigner | None = None
+    if signed is not None:
+        verified = await _verify(st, signed)
+        caller = verified.caller
+        if verified.signing_key is not None:
+            signer = body.ChunkSigner.for_request(
+                verified.signing_key, signed.string_to_sign, signed.signature)
+    checksum = checksums.declared(request.headers) \
+        if request.method in BODY_METHODS else None
+    req_body, length = await body.request_body(
+        request.content, payload_hash=signed.payload_hash if signed else "",
+        length=request.content_length, checksum=checksum, signer=signer,
+        decoded=request.headers.get("x-amz-decoded-content-length"))
+    return S3Request(
+        st=st, method=request.method, bucket=bucket, key=key,
+        query=dict(sigv4.split_query(raw_query)), headers=_clean_headers(request.headers),
+        caller=caller, txn=txn, remote=remote, body=req_body, content_length=length,
+        checksum=checksum)
+
+
 async def s3_api(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
     txn = request[TXN_ID]
     raw_path = request.raw_path.split("?", 1)[0]
     vhost = virtual_host_bucket(request.host, st.cfg.proxy.s3_domain)
     bucket_path = raw_path if vhost is None else "/" + quote(vhost) + raw_path
-    resource = unquote(bucket_path)
-    if request.method == "OPTIONS":  # a CORS preflight: anonymous, as in S3
-        return await _preflight(request, st, bucket_path, resource, txn)
     req: S3Request | None = None
     try:
-        bucket, key = split_path(bucket_path)
-        raw_query = request.rel_url.raw_query_string
-        signed = auth.parse(request.method, raw_path, raw_query, request.headers,
-                            sigv2_path=bucket_path, regions=(st.cfg.region, "us-east-1"))
-        caller = Caller(None)
-        signer: body.ChunkSigner | None = None
-        if signed is not None:
-            verified = await _verify(st, signed)
-            caller = verified.caller
-            if verified.signing_key is not None:
-                signer = body.ChunkSigner.for_request(
-                    verified.signing_key, signed.string_to_sign, signed.signature)
-        checksum = checksums.declared(request.headers) \
-            if request.method in BODY_METHODS else None
-        req_body, length = await body.request_body(
-            request.content, payload_hash=signed.payload_hash if signed else "",
-            length=request.content_length, checksum=checksum, signer=signer,
-            decoded=request.headers.get("x-amz-decoded-content-length"))
-        req = S3Request(
-            st=st, method=request.method, bucket=bucket, key=key,
-            query=dict(sigv4.split_query(raw_query)), headers=_clean_headers(request.headers),
-            caller=caller, txn=txn, remote=request.remote or "", body=req_body,
-            content_length=length, checksum=checksum)
-        resp = await handlers.dispatch(req)
-    except S3Error as err:
-        resp = _error(err, request.method, resource, txn)
-    except ApiError as err:  # from code shared with the Swift API
-        resp = _error(from_swift_status(err.status), request.method, resource, txn)
+        req = await _request(request, st, bucket_path, raw_path)
+        resp = await dispatch(req)
+    except (StrataError, ApiError) as err:  # (ApiError: from code shared with Swift's API)
+        resp = render(err, request.method, unquote(bucket_path), txn)
     origin = request.headers.get("Origin")
-    if origin and req is not None:  # the bucket's CORS rules, if one matches
+    if origin and req is not None and request.method != "OPTIONS":
+        # the bucket's CORS rules, if one matches (a preflight's answer is its own)
         resp.headers.update(await cors.actual_headers(req, origin))
     resp.headers["x-amz-request-id"] = txn
     return await pipeline.send(request, resp)
-
-
-async def _preflight(request: web.Request, st: ProxyState, bucket_path: str, resource: str,
-                     txn: str) -> web.StreamResponse:
-    try:
-        bucket, key = split_path(bucket_path)
-        req = S3Request(st=st, method="OPTIONS", bucket=bucket, key=key, query={},
-                        headers=request.headers, caller=Caller(None), txn=txn,
-                        remote=request.remote or "")
-        resp = await cors.preflight(req)
-    except S3Error as err:
-        resp = _error(err, "OPTIONS", resource, txn)
-    except ApiError as err:
-        resp = _error(from_swift_status(err.status), "OPTIONS", resource, txn)
-    resp.headers["x-amz-request-id"] = txn
-    return await pipeline.send(request, resp)
-
-
-def _error(err: S3Error, method: str, resource: str, txn: str) -> pipeline.SwiftResponse:
-    if method == "HEAD":
-        return pipeline.SwiftResponse.of(err.status, {"Content-Length": "0", **err.headers})
-    return pipeline.SwiftResponse.of(err.status, {"Content-Type": "application/xml",
-                                                  **err.headers},
-                                     error_xml(err, resource, txn))

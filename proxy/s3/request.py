@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ from proxy.pipeline import Body, BytesBody, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath
 from proxy.s3.checksums import Declared
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.state import ProxyState
+from proxy.s3.operation import Operation, parse
+from proxy.state import Info, ProxyState
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -31,6 +33,11 @@ def split_path(raw_path: str) -> tuple[str | None, str | None]:
         return None, None
     bucket, _, key = raw.partition("/")
     return unquote(bucket), (unquote(key) if key else None)
+
+
+def copy_from(container: str, obj: str) -> str:
+    """``X-Copy-From`` naming ``container/obj``."""
+    return "/" + quote(container, safe="") + "/" + quote(obj)
 
 
 def valid_new_bucket(name: str) -> bool:
@@ -55,9 +62,7 @@ def content_md5(headers: CIMultiDictProxy[str]) -> str | None:
     except binascii.Error:
         digest = b""
     if len(digest) != 16:
-        err = S3Error("InvalidDigest")
-        err.extra["Content-MD5"] = raw
-        raise err
+        raise S3Error("InvalidDigest", **{"Content-MD5": raw})
     return digest.hex()
 
 
@@ -66,11 +71,6 @@ def check_content_md5(headers: CIMultiDictProxy[str], body: bytes) -> None:
     want = content_md5(headers)
     if want is not None and hashlib.md5(body).hexdigest() != want:
         raise S3Error("BadDigest")
-
-
-def valid_bucket(name: str) -> bool:
-    """An existing bucket may be any Swift container name (made over Swift)."""
-    return 0 < len(name.encode()) <= 255 and "/" not in name and "\x00" not in name
 
 
 @dataclass
@@ -90,18 +90,38 @@ class S3Request:
     # value is known up front, except for a trailer on a body too large to buffer.
     checksum: Declared | None = None
     # The account holding the bucket when it is not the caller's own (found in the
-    # bucket registry, proxy/s3/buckets.py), and what the subrequests' env carries
+    # bucket registry, proxy/s3/registry.py), and what the subrequests' env carries
     # besides (e.g. a pre-authorization the S3 ACLs granted).
     bucket_account: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    # What the handler modules work out from the request once (by a key of their own).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # Worked out once, on first use (each is read several times a request).
+    _op: Operation | None = field(default=None, init=False, repr=False, compare=False)
+    _own: str | None = field(default=None, init=False, repr=False, compare=False)
+    _info: tuple[str, Info] | None = field(default=None, init=False, repr=False,
+                                          compare=False)
+
+    @property
+    def op(self) -> Operation:
+        """The operation the request asks for (``operation.parse``: parsed on first use,
+        which is dispatch's first step; the S3 error refusing it otherwise)."""
+        op = self._op
+        if op is None:
+            op = self._op = parse(self.method, self.bucket, self.key, self.query, self.headers)
+        return op
 
     @property
     def own_account(self) -> str:
         """The caller's own account; AccessDenied for an anonymous caller."""
-        info = self.caller.info
-        if info is None or not info.project_id:
-            raise S3Error("AccessDenied")
-        return RESELLER_PREFIX + info.project_id
+        own = self._own
+        if own is None:
+            info = self.caller.info
+            if info is None or not info.project_id:
+                raise S3Error("AccessDenied")
+            own = self._own = RESELLER_PREFIX + info.project_id
+        return own
 
     @property
     def account(self) -> str:
@@ -109,6 +129,17 @@ class S3Request:
         if self.bucket_account is not None:
             return self.bucket_account
         return self.own_account
+
+    async def bucket_info(self) -> Info:
+        """The bucket's container HEAD on :attr:`account` (the proxy's cached one), asked
+        once a request: routing and the versioning state both read it."""
+        account = self.account
+        memo = self._info
+        if memo is not None and memo[0] == account:
+            return memo[1]
+        info = await self.st.info(self.txn, account, self.bucket)
+        self._info = (account, info)
+        return info
 
     @property
     def resource(self) -> str:
@@ -143,11 +174,41 @@ class S3Request:
         name = bucket if bucket is not None else self.bucket
         r = await self.call("HEAD", name)
         await r.close()
-        if r.status == 404:
-            raise S3Error("NoSuchBucket", BucketName=name or "")
         if not r.ok:
-            raise from_swift_status(r.status, bucket=True)
+            raise self.bucket_failed(r.status, name)
         return r
+
+    def bucket_failed(self, status: int, bucket: str | None = None) -> S3Error:
+        """The S3 error for a failed Swift request on the bucket (``bucket``: another):
+        NoSuchBucket naming it for a 404."""
+        if status == 404:
+            name = bucket if bucket is not None else self.bucket
+            return S3Error("NoSuchBucket", BucketName=name or "")
+        return from_swift_status(status, bucket=True)
+
+    async def head_object(self) -> SwiftResponse:
+        """The object's (closed) HEAD answer; NoSuchKey or NoSuchBucket when it is
+        missing, the Swift status's S3 error when the HEAD fails otherwise."""
+        r = await self.call("HEAD", self.bucket, self.key)
+        await r.close()
+        if r.status == 404:
+            raise await self.missing()
+        if not r.ok:
+            raise from_swift_status(r.status, key=True)
+        return r
+
+    async def listing(self, container: str | None, query: dict[str, str], *,
+                      missing_ok: bool = True) -> list[Any]:
+        """One page of a JSON listing of ``container`` (None: the account): empty when
+        there is nothing (or, ``missing_ok``, no such container), the Swift status's S3
+        error when it fails."""
+        r = await self.call("GET", container, query={"format": "json", **query})
+        data = await r.read()
+        if r.status == 204 or (missing_ok and r.status == 404):
+            return []
+        if not r.ok:
+            raise from_swift_status(r.status)
+        return list(json.loads(data or b"[]"))
 
     async def missing(self) -> S3Error:
         """NoSuchKey, or NoSuchBucket when the bucket is what is missing."""

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET
 
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request, check_content_md5
+from proxy.s3.request import S3Request, check_content_md5, copy_from
 
 BUCKET_SYSMETA = "X-Container-Sysmeta-S3-Tagging"
 OBJECT_SYSMETA = "X-Object-Sysmeta-S3-Tagging"
@@ -153,16 +153,10 @@ async def rewrite_object_sysmeta(req: S3Request, sysmeta: dict[str, str], *,
     if authorized:
         req.env = {**req.env, "authorized": True, "auth_scope": (req.account, req.bucket)}
     try:
-        head = await req.call("HEAD", req.bucket, req.key)
-        await head.close()
-        if head.status == 404:
-            raise await req.missing()
-        if not head.ok:
-            raise from_swift_status(head.status, key=True)
+        head = await req.head_object()
         manifest = "X-Static-Large-Object" in head.headers or \
             "X-Object-Manifest" in head.headers
-        headers = {"X-Copy-From": "/" + quote(req.bucket, safe="") + "/" + quote(req.key),
-                   **sysmeta}
+        headers = {"X-Copy-From": copy_from(req.bucket, req.key), **sysmeta}
         if not manifest and "ETag" in head.headers:
             # the source read fails (412) if the object changed since the HEAD
             headers["If-Match"] = head.headers["ETag"]
@@ -173,36 +167,9 @@ async def rewrite_object_sysmeta(req: S3Request, sysmeta: dict[str, str], *,
         req.env = saved
     if r.status == 412:
         raise S3Error("OperationAborted", "A conflicting conditional operation is currently "
-                      "in progress against this resource. Please try again.", status=409)
+                      "in progress against this resource. Please try again.")
     if not r.ok:
         raise from_swift_status(r.status, key=True)
-
-
-async def handle(req: S3Request) -> SwiftResponse:
-    if req.key is None:
-        if req.method == "GET":
-            return await get_bucket_tagging(req)
-        if req.method == "PUT":
-            return await put_bucket_tagging(req)
-        if req.method == "DELETE":
-            return await set_bucket_tagging(req, [])
-        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
-    if req.method == "GET":
-        return await get_object_tagging(req)
-    if req.method == "PUT":
-        body = await req.body.read_all(MAX_BODY)
-        check_content_md5(req.headers, body)
-        tags = from_xml(body, MAX_OBJECT_TAGS)
-        await rewrite_object_sysmeta(req, {OBJECT_SYSMETA: dump(tags)})
-        return SwiftResponse.of(200, {"Content-Length": "0"})
-    if req.method == "DELETE":
-        await rewrite_object_sysmeta(req, {OBJECT_SYSMETA: ""})
-        return SwiftResponse.of(204)
-    raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="OBJECT")
-
-
-def _xml(doc: ET.Element) -> SwiftResponse:
-    return x.response(doc)
 
 
 async def get_bucket_tagging(req: S3Request) -> SwiftResponse:
@@ -215,13 +182,17 @@ async def get_bucket_tagging(req: S3Request) -> SwiftResponse:
     tags = load(r.headers.get(BUCKET_SYSMETA))
     if not tags:
         raise S3Error("NoSuchTagSet", BucketName=req.bucket or "")
-    return _xml(to_xml(tags))
+    return x.response(to_xml(tags))
 
 
 async def put_bucket_tagging(req: S3Request) -> SwiftResponse:
     body = await req.body.read_all(MAX_BODY)
     check_content_md5(req.headers, body)
     return await set_bucket_tagging(req, from_xml(body, MAX_BUCKET_TAGS))
+
+
+async def delete_bucket_tagging(req: S3Request) -> SwiftResponse:
+    return await set_bucket_tagging(req, [])
 
 
 async def set_bucket_tagging(req: S3Request, tags: Tags) -> SwiftResponse:
@@ -233,10 +204,18 @@ async def set_bucket_tagging(req: S3Request, tags: Tags) -> SwiftResponse:
 
 
 async def get_object_tagging(req: S3Request) -> SwiftResponse:
-    r = await req.call("HEAD", req.bucket, req.key)
-    await r.close()
-    if r.status == 404:
-        raise await req.missing()
-    if not r.ok:
-        raise from_swift_status(r.status, key=True)
-    return _xml(to_xml(load(r.headers.get(OBJECT_SYSMETA))))
+    r = await req.head_object()
+    return x.response(to_xml(load(r.headers.get(OBJECT_SYSMETA))))
+
+
+async def put_object_tagging(req: S3Request) -> SwiftResponse:
+    body = await req.body.read_all(MAX_BODY)
+    check_content_md5(req.headers, body)
+    tags = from_xml(body, MAX_OBJECT_TAGS)
+    await rewrite_object_sysmeta(req, {OBJECT_SYSMETA: dump(tags)})
+    return SwiftResponse.of(200, {"Content-Length": "0"})
+
+
+async def delete_object_tagging(req: S3Request) -> SwiftResponse:
+    await rewrite_object_sysmeta(req, {OBJECT_SYSMETA: ""})
+    return SwiftResponse.of(204)

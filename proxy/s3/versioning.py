@@ -31,24 +31,22 @@ import calendar
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from common import timestamp as tsmod
 from proxy.features.versioned_writes import DELETE_MARKER, versions_prefix
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
-from proxy.s3.request import S3Request
+from proxy.s3.request import S3Request, copy_from
 
 ARCHIVE_SUFFIX = "+versions"
 SYS_STATUS = "X-Container-Sysmeta-S3-Versioning"
 SYS_LOG = "X-Container-Sysmeta-S3-Versioning-Log"
 ALIAS_TYPE = "application/x-s3-version-alias"
 NULL = "null"
-MAX_KEYS = 1000
 PAGE = 1000
+CONFIG_MEMO = "versioning"  # S3Request.memo: (the bucket's Info, its Config)
 
 
 def archive_of(bucket: str) -> str:
@@ -116,10 +114,18 @@ def config_of(headers: Mapping[str, str]) -> Config:
 
 async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
     """The bucket's versioning state (from the cached container HEAD)."""
-    name = bucket if bucket is not None else req.bucket
-    if name is None:
-        return Config()
-    info = await req.st.info(req.txn, req.account, name)
+    if bucket is None or bucket == req.bucket:
+        if req.bucket is None:
+            return Config()
+        info = await req.bucket_info()
+        memo = req.memo.get(CONFIG_MEMO)
+        if memo is not None and memo[0] is info:  # read several times a request
+            return memo[1]  # type: ignore[no-any-return]
+        cfg = config_of(info.headers) if info.exists else Config()
+        req.memo[CONFIG_MEMO] = (info, cfg)
+        return cfg
+    else:
+        info = await req.st.info(req.txn, req.account, bucket)
     return config_of(info.headers) if info.exists else Config()
 
 
@@ -149,23 +155,13 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
-async def _listing(req: S3Request, container: str, query: dict[str, str]) -> list[Any]:
-    r = await req.call("GET", container, query={"format": "json", **query})
-    data = await r.read()
-    if r.status in (204, 404):
-        return []
-    if not r.ok:
-        raise from_swift_status(r.status)
-    return list(json.loads(data or b"[]"))
-
-
 async def _archive_entries(req: S3Request, bucket: str, key: str,
                            limit: int | None = None) -> list[dict[str, Any]]:
     """The key's entries in the archive, newest first."""
     out: list[dict[str, Any]] = []
     marker = ""
     while True:
-        page = await _listing(req, archive_of(bucket), {
+        page = await req.listing(archive_of(bucket), {
             "prefix": versions_prefix(key), "reverse": "on", "marker": marker,
             "limit": str(min(limit or PAGE, PAGE))})
         out += page
@@ -233,8 +229,8 @@ def _find(versions: list[Version], vid: str) -> Version | None:
 
 
 def no_such_version(key: str, vid: str) -> S3Error:
-    return S3Error("NoSuchVersion", "The specified version does not exist.", status=404,
-                   Key=key, VersionId=vid)
+    return S3Error("NoSuchVersion", "The specified version does not exist.", Key=key,
+                   VersionId=vid)
 
 
 # -- writes on the archive ------------------------------------------------------------
@@ -262,15 +258,11 @@ async def _put_alias(req: S3Request, bucket: str, key: str, stored: str,
                    headers={"Content-Type": ALIAS_TYPE}, body=b"")
 
 
-def _copy_from(container: str, obj: str) -> str:
-    return "/" + quote(container, safe="") + "/" + quote(obj)
-
-
 async def _restore(req: S3Request, bucket: str, v: Version) -> None:
     """Make archived version ``v`` the current object again, keeping its id."""
     assert v.archived is not None
     r = await _checked(req, "PUT", bucket, v.key, body=b"", query={"multipart-manifest": "get"},
-                       headers={"X-Copy-From": _copy_from(archive_of(bucket), v.archived)})
+                       headers={"X-Copy-From": copy_from(archive_of(bucket), v.archived)})
     stored = tsmod.normalize(r.headers.get("X-Timestamp") or tsmod.now())
     await _put_alias(req, bucket, v.key, stored, v.origin)
     await _drop_archived(req, bucket, v)
@@ -302,7 +294,7 @@ async def _prepare_suspended(req: S3Request, cfg: Config, key: str) -> None:
     if cur is not None and cur.vid != NULL:
         await _checked(req, "PUT", archive_of(req.bucket), versions_prefix(key) + cur.stored,
                        body=b"", query={"multipart-manifest": "get"},
-                       headers={"X-Copy-From": _copy_from(req.bucket, key)})
+                       headers={"X-Copy-From": copy_from(req.bucket, key)})
     elif cur is not None and cur.alias:
         await _checked(req, "DELETE", archive_of(req.bucket), cur.alias, ok404=True)
     for v in versions:
@@ -338,7 +330,7 @@ async def current_version_id(req: S3Request, ts: str | None) -> str | None:
     if not cfg.configured:
         return None
     stored = tsmod.normalize(ts)
-    aliases = await _listing(req, archive_of(req.bucket), {
+    aliases = await req.listing(archive_of(req.bucket), {
         "prefix": f"{versions_prefix(req.key)}{stored}-", "limit": "1"})
     origin = aliases[0]["name"].rpartition("-")[2] if aliases else stored
     return cfg.version_id(origin)
@@ -354,8 +346,8 @@ async def annotate_missing(req: S3Request, err: S3Error) -> None:
     versions = build_versions(cfg, req.key, None,
                               await _archive_entries(req, req.bucket, req.key, limit=3))
     if versions and versions[0].marker:
-        err.headers["x-amz-delete-marker"] = "true"
-        err.headers["x-amz-version-id"] = versions[0].vid
+        err.answer_headers["x-amz-delete-marker"] = "true"
+        err.answer_headers["x-amz-version-id"] = versions[0].vid
 
 
 @dataclass
@@ -372,12 +364,7 @@ async def delete(req: S3Request, key: str, vid: str | None) -> Deleted:
     if vid is not None:
         return await _delete_version(req, cfg, key, vid)
     if cfg.enabled:  # history mode archives the object and adds the marker
-        r = await req.call("DELETE", req.bucket, key)
-        await r.close()
-        if r.status == 404:
-            await req.head_bucket()
-        elif not r.ok:
-            raise from_swift_status(r.status)
+        await _delete_current(req, key)
         entries = await _archive_entries(req, req.bucket, key, limit=3)
         newest = build_versions(cfg, key, None, entries)
         marker = next((v for v in newest if v.marker), None)
@@ -389,13 +376,18 @@ async def delete(req: S3Request, key: str, vid: str | None) -> Deleted:
                        headers={"Content-Type": DELETE_MARKER}, body=b"")
         await _checked(req, "DELETE", req.bucket, key, ok404=True)
         return Deleted(NULL, True)
+    await _delete_current(req, key)
+    return Deleted()
+
+
+async def _delete_current(req: S3Request, key: str) -> None:
+    """DELETE of the key's current object (NoSuchBucket when the bucket is missing)."""
     r = await req.call("DELETE", req.bucket, key)
     await r.close()
     if r.status == 404:
         await req.head_bucket()
     elif not r.ok:
         raise from_swift_status(r.status)
-    return Deleted()
 
 
 async def _delete_version(req: S3Request, cfg: Config, key: str, vid: str) -> Deleted:
@@ -416,7 +408,7 @@ async def _delete_version(req: S3Request, cfg: Config, key: str, vid: str) -> De
     return Deleted(vid, v.marker)
 
 
-# -- reading a version, and a copy's source version -------------------------------------
+# -- a copy's (or a read's) source version --------------------------------------------
 
 async def resolve(req: S3Request, bucket: str, key: str, vid: str) -> tuple[str, str, Version]:
     """(container, object) holding version ``vid`` of ``bucket/key``."""
@@ -430,272 +422,6 @@ async def resolve(req: S3Request, bucket: str, key: str, vid: str) -> tuple[str,
         return bucket, key, v
     assert v.archived is not None
     return archive_of(bucket), v.archived, v
-
-
-async def get_version(req: S3Request) -> SwiftResponse:
-    from proxy.s3 import handlers  # the object GET, on whichever copy holds the version
-
-    assert req.bucket is not None and req.key is not None
-    container, obj, v = await resolve(req, req.bucket, req.key, req.query["versionId"])
-    if v.marker:
-        err = S3Error("MethodNotAllowed", Method=req.method, ResourceType="DeleteMarker")
-        err.headers.update({"x-amz-delete-marker": "true", "x-amz-version-id": v.vid,
-                            "Last-Modified": tsmod.http_date(v.origin)})
-        raise err
-    resp = await handlers.get_object(replace(req, bucket=container, key=obj))
-    resp.headers["x-amz-version-id"] = v.vid
-    if not v.current and resp.status != 304:
-        resp.headers["Last-Modified"] = tsmod.http_date(v.origin)
-    return resp
-
-
-# -- the bucket's versioning configuration -------------------------------------------------
-
-async def get_versioning(req: S3Request) -> SwiftResponse:
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if not r.ok:
-        err = from_swift_status(r.status, bucket=True)
-        if err.code == "NoSuchBucket":
-            err.extra["BucketName"] = req.bucket or ""
-        raise err
-    doc = x.root("VersioningConfiguration")
-    cfg = config_of(r.headers)
-    if cfg.configured:
-        x.add(doc, "Status", cfg.status)
-    return x.response(doc)
-
-
-async def put_versioning(req: S3Request) -> SwiftResponse:
-    assert req.bucket is not None
-    doc = x.parse(await req.body.read_all(64 << 10))
-    if doc.tag != "VersioningConfiguration":
-        raise S3Error("MalformedXML")
-    status = doc.findtext("Status")
-    mfa = doc.findtext("MfaDelete")
-    if status is not None and status not in ("Enabled", "Suspended"):
-        raise S3Error("MalformedXML")
-    if mfa is not None and mfa not in ("Enabled", "Disabled"):
-        raise S3Error("MalformedXML")
-    if mfa == "Enabled":
-        raise S3Error("NotImplemented", "MFA Delete is not supported.")
-    if not req.st.cfg.proxy.allow_versioned_writes:
-        raise S3Error("NotImplemented", "Versioning is turned off on this proxy.")
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if not r.ok:
-        err = from_swift_status(r.status, bucket=True)
-        if err.code == "NoSuchBucket":
-            err.extra["BucketName"] = req.bucket
-        raise err
-    cfg = config_of(r.headers)
-    if status is None or status == cfg.status:
-        return SwiftResponse.of(200, {"Content-Length": "0"})
-    log = r.headers.get(SYS_LOG, "")
-    headers = {SYS_STATUS: status, SYS_LOG: f"{log} {status[0]}{tsmod.now()}".strip()}
-    if status == "Enabled":
-        if len(archive_of(req.bucket).encode()) > 256:
-            raise S3Error("InvalidBucketName", "The bucket name is too long for versioning.",
-                          BucketName=req.bucket)
-        made = await req.call("PUT", archive_of(req.bucket), content_length=0)
-        await made.close()
-        if not made.ok:
-            raise from_swift_status(made.status)
-        headers["X-History-Location"] = quote(archive_of(req.bucket))
-    else:
-        headers["X-Remove-History-Location"] = "x"
-    done = await req.call("POST", req.bucket, headers=headers)
-    await done.close()
-    if not done.ok:
-        raise from_swift_status(done.status, bucket=True)
-    return SwiftResponse.of(200, {"Content-Length": "0"})
-
-
-# -- ListObjectVersions ---------------------------------------------------------------------
-
-async def _archive_keys(req: S3Request, prefix: str, after: str, want: int) -> tuple[list[str],
-                                                                                     bool]:
-    """Keys with archived copies, in key order: ``want`` of them after ``after``, and
-    whether there may be more. The archive is ordered by key length first, so each
-    length present is listed on its own (a probe finds the next length present)."""
-    archive = archive_of(req.bucket or "")
-    found: list[str] = []
-    more = False
-    length = max(len(prefix.encode()), 1)
-    while length < 0x1000:
-        probe = await _listing(req, archive, {"marker": f"{length:03x}", "limit": "1"})
-        if not probe:
-            break
-        try:
-            length = int(probe[0]["name"][:3], 16)
-        except ValueError:
-            break
-        head = f"{length:03x}"
-        marker = head + after
-        got = 0
-        while True:
-            page = await _listing(req, archive, {"prefix": head + prefix, "marker": marker,
-                                                 "limit": str(PAGE)})
-            last = None
-            for e in page:
-                key = e["name"][3:].rpartition("/")[0]
-                if len(key.encode()) != length or key <= after or key == last:
-                    continue
-                last = key
-                found.append(key)
-                got += 1
-            if len(page) < PAGE or got > want:
-                break
-            tail = page[-1]["name"][3:].rpartition("/")[0]
-            marker = head + tail + "/\U0010ffff"
-        if got > want:
-            more = True
-        length += 1
-    found = sorted(set(found))
-    if len(found) > want:
-        return found[:want], True
-    return found, more
-
-
-def _just_before(name: str) -> str:
-    """The greatest name that sorts before ``name`` (near enough: a listing marker)."""
-    last = name[-1]
-    if last == "\x00":
-        return name[:-1]
-    return name[:-1] + chr(ord(last) - 1) + "\U0010ffff"
-
-
-def iso(ts: str) -> str:
-    """A timestamp as S3's ``2024-05-01T12:34:56.123Z``."""
-    whole, _, frac = ts.partition(".")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(whole))) + \
-        f".{(frac + '000')[:3]}Z"
-
-
-def _key_after(req: S3Request, prefix: str, delimiter: str) -> str:
-    from proxy.s3.handlers import swift_marker
-
-    return swift_marker(req.query.get("key-marker", ""), prefix, delimiter)
-
-
-async def list_versions(req: S3Request) -> SwiftResponse:
-    from proxy.s3.handlers import owner, quoted
-
-    assert req.bucket is not None
-    q = req.query
-    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
-    encoding = q.get("encoding-type")
-    if encoding is not None and encoding != "url":
-        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
-                      ArgumentName="encoding-type", ArgumentValue=encoding)
-    raw_max = q.get("max-keys", str(MAX_KEYS))
-    try:
-        max_keys = min(int(raw_max), MAX_KEYS)
-        if max_keys < 0:
-            raise ValueError
-    except ValueError:
-        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer "
-                      "range", ArgumentName="max-keys", ArgumentValue=raw_max) from None
-    key_marker = q.get("key-marker", "")
-    vid_marker = q.get("version-id-marker", "")
-    if vid_marker and not key_marker:
-        raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a "
-                      "key marker.", ArgumentName="version-id-marker", ArgumentValue=vid_marker)
-    if vid_marker:
-        parse_version_id(vid_marker)
-    await req.head_bucket()
-    cfg = await bucket_config(req)
-    # with a version-id marker the key marker's own remaining versions come first
-    after = _just_before(key_marker) if vid_marker else _key_after(req, prefix, delimiter)
-    want = max_keys + 1
-    current_page = await _listing(req, req.bucket, {"prefix": prefix, "marker": after,
-                                                    "limit": str(want)})
-    cur_more = len(current_page) >= want
-    archived, arch_more = await _archive_keys(req, prefix, after, want)
-    currents = {e["name"]: e for e in current_page if "name" in e}
-    keys = sorted(set(currents) | set(archived))
-    limit_key = None  # keys past the end of a truncated source are not known yet
-    if cur_more and current_page:
-        limit_key = current_page[-1]["name"]
-    if arch_more and archived:
-        limit_key = min(limit_key, archived[-1]) if limit_key else archived[-1]
-    if limit_key is not None:
-        keys = [k for k in keys if k <= limit_key]
-    entries: list[tuple[str, Version | None]] = []  # (key or common prefix, version)
-    seen_prefixes: set[str] = set()
-    for key in keys:
-        if delimiter and delimiter in key[len(prefix):]:
-            cp = key[:len(prefix) + key[len(prefix):].index(delimiter) + len(delimiter)]
-            if cp not in seen_prefixes and cp != key_marker:
-                seen_prefixes.add(cp)
-                entries.append((cp, None))
-            continue
-        entries.append((key, None))
-    # the versions of the first keys, until max-keys entries
-    out: list[tuple[str, Version | None]] = []
-    truncated = limit_key is not None
-    sem = asyncio.Semaphore(8)
-
-    async def of(key: str) -> list[Version]:
-        async with sem:
-            return await versions_of(req, cfg, key, current=currents.get(key))
-
-    plain = [k for k, _ in entries if k not in seen_prefixes]
-    fetched = dict(zip(plain[:want], await asyncio.gather(*(of(k) for k in plain[:want])),
-                       strict=True))
-    for name, _ in entries:
-        if len(out) > max_keys:
-            break
-        if name in seen_prefixes:
-            out.append((name, None))
-            continue
-        if name not in fetched:
-            truncated = True
-            break
-        versions = fetched[name]
-        if vid_marker and name == key_marker:
-            ids = [ver.vid for ver in versions]
-            versions = versions[ids.index(vid_marker) + 1:] if vid_marker in ids else []
-        out += [(name, ver) for ver in versions]
-    if len(out) > max_keys:
-        truncated = True
-        out = out[:max_keys]
-
-    enc = x.encoder(encoding)
-
-    doc = x.root("ListVersionsResult")
-    x.add(doc, "Name", req.bucket)
-    x.add(doc, "Prefix", enc(prefix))
-    x.add(doc, "KeyMarker", enc(key_marker))
-    x.add(doc, "VersionIdMarker", vid_marker)
-    if truncated and out:
-        name, last = out[-1]
-        x.add(doc, "NextKeyMarker", enc(name))
-        if last is not None:
-            x.add(doc, "NextVersionIdMarker", last.vid)
-    x.add(doc, "MaxKeys", str(max_keys))
-    if delimiter:
-        x.add(doc, "Delimiter", enc(delimiter))
-    if encoding:
-        x.add(doc, "EncodingType", encoding)
-    x.add(doc, "IsTruncated", "true" if truncated else "false")
-    for name, item in out:
-        if item is None:
-            continue
-        el = x.add(doc, "DeleteMarker" if item.marker else "Version")
-        x.add(el, "Key", enc(name))
-        x.add(el, "VersionId", item.vid)
-        x.add(el, "IsLatest", "true" if fetched[name][0] is item else "false")
-        x.add(el, "LastModified", iso(item.origin))
-        if not item.marker:
-            x.add(el, "ETag", quoted(item.etag))
-            x.add(el, "Size", str(item.size))
-            x.add(el, "StorageClass", "STANDARD")
-        owner(req, el)
-    for name, item in out:
-        if item is None:
-            x.add(x.add(doc, "CommonPrefixes"), "Prefix", enc(name))
-    return x.response(doc)
 
 
 # -- buckets ------------------------------------------------------------------------------
@@ -726,33 +452,3 @@ async def after_delete_bucket(req: S3Request) -> None:
     assert req.bucket is not None
     r = await req.call("DELETE", archive_of(req.bucket))
     await r.close()
-
-
-# -- dispatch -----------------------------------------------------------------------------
-
-async def handle(req: S3Request) -> SwiftResponse:
-    q = req.query
-    if req.key is None:
-        if "versioning" in q:
-            if req.method == "GET":
-                return await get_versioning(req)
-            if req.method == "PUT":
-                return await put_versioning(req)
-            raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
-        if "versions" in q and req.method == "GET":
-            return await list_versions(req)
-        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="BUCKET")
-    if "versionId" not in q:
-        raise S3Error("InvalidRequest", "Unknown versioning request.")
-    if req.method in ("GET", "HEAD"):
-        return await get_version(req)
-    if req.method == "DELETE":
-        done = await delete(req, req.key, q["versionId"])
-        headers = {"x-amz-version-id": done.version_id or q["versionId"]}
-        if done.marker:
-            headers["x-amz-delete-marker"] = "true"
-        return SwiftResponse.of(204, headers)
-    if req.method == "PUT" and "x-amz-copy-source" in req.headers:
-        raise S3Error("InvalidArgument", "versionId is not allowed on a copy's destination.",
-                      ArgumentName="versionId", ArgumentValue=q["versionId"])
-    raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="OBJECT")

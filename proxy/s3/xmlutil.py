@@ -10,10 +10,10 @@ from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from proxy.pipeline import SwiftResponse
+from proxy.s3.errors import DECLARATION as DECLARATION
 from proxy.s3.errors import S3Error
 from proxy.s3.request import NS
 
-DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 CONTENT_TYPE = "application/xml"
 
 

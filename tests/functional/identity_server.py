@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,44 @@ class IdentityServer:
         assert r.status_code == 201, r.text
         return r.headers["X-Subject-Token"], r.json()["token"]
 
+    def password_auth(self, user: str, password: str, scope: Any = None,
+                      query: str = "") -> requests.Response:
+        """POST /v3/auth/tokens for a user of the default domain, with any scope."""
+        auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}}}
+        if scope is not None:
+            auth["scope"] = scope
+        return requests.post(self.v3 + "/auth/tokens" + query, json={"auth": auth},
+                             timeout=30)
+
+    def system_token(self, user: str = "admin",
+                     password: str = ADMIN_PASSWORD) -> tuple[str, dict[str, Any]]:
+        r = self.password_auth(user, password, {"system": {"all": True}})
+        assert r.status_code == 201, r.text
+        return r.headers["X-Subject-Token"], r.json()["token"]
+
+    def role_id(self, admin: str, name: str) -> str:
+        r = requests.get(self.v3 + "/roles", headers=hdr(admin), params={"name": name},
+                         timeout=30)
+        return str(r.json()["roles"][0]["id"])
+
+    def new_user(self, admin: str, password: str = "pw", **attrs: Any) -> dict[str, Any]:
+        r = requests.post(self.v3 + "/users", headers=hdr(admin), timeout=30, json={
+            "user": {"name": unique("user"), "password": password, **attrs}})
+        assert r.status_code == 201, r.text
+        return dict(r.json()["user"])
+
+    def new_project(self, admin: str, **attrs: Any) -> dict[str, Any]:
+        r = requests.post(self.v3 + "/projects", headers=hdr(admin), timeout=30, json={
+            "project": {"name": unique("proj"), **attrs}})
+        assert r.status_code == 201, r.text
+        return dict(r.json()["project"])
+
+    def grant(self, admin: str, path: str) -> None:
+        """PUT a grant at ``path`` (below /v3), e.g. projects/P/users/U/roles/R."""
+        r = requests.put(f"{self.v3}/{path}", headers=hdr(admin), timeout=30)
+        assert r.status_code == 204, r.text
+
     def openrc_env(self, user: str = "admin", password: str = ADMIN_PASSWORD,
                    project: str = "admin") -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
@@ -90,6 +129,25 @@ class IdentityServer:
             "OS_REGION_NAME": "RegionOne", "OS_INTERFACE": "public",
         })
         return env
+
+
+def hdr(token: str, **extra: str) -> dict[str, str]:
+    return {"X-Auth-Token": token, **extra}
+
+
+def assert_keystone_error(r: requests.Response, status: int) -> dict[str, Any]:
+    """Keystone's error body with ``status``, and nothing of the server's insides."""
+    assert r.status_code == status, f"{r.request.method} {r.url}: {r.status_code} {r.text}"
+    assert r.headers["Content-Type"].startswith("application/json")
+    err = r.json()["error"]
+    assert err["code"] == status
+    assert err["title"] and err["message"]
+    assert "Traceback" not in r.text and 'File "' not in r.text
+    return dict(err)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def make_server(home: Path, database_url: str = "") -> IdentityServer:

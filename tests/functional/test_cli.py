@@ -251,7 +251,7 @@ def test_openrc_drives_the_openstack_cli_and_data_survives_restart(
 
     token = ok(admin, "token", "issue", "-f", "value", "-c", "id").strip()
     catalog = ok(admin, "catalog", "list", "-f", "value", "-c", "Type").split()
-    assert {"identity", "object-store", "s3"} <= set(catalog)
+    assert {"identity", "object-store", "s3", "network"} <= set(catalog)
     ok(admin, "project", "create", "kept")
     ok(admin, "user", "create", "--password", "carol-pw", "carol")
     ok(admin, "role", "add", "--user", "carol", "--project", "kept", "member")

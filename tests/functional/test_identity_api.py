@@ -16,26 +16,14 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.functional.identity_server import ADMIN_PASSWORD, DEMO_PASSWORD, IdentityServer
-
-
-def hdr(token: str, **extra: str) -> dict[str, str]:
-    return {"X-Auth-Token": token, **extra}
-
-
-def assert_keystone_error(r: requests.Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["Content-Type"].startswith("application/json")
-    err = r.json()["error"]
-    assert err["code"] == status
-    assert err["title"] and err["message"]
-    assert "Traceback" not in r.text and 'File "' not in r.text
-    return dict(err)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
+from tests.functional.identity_server import (
+    ADMIN_PASSWORD,
+    DEMO_PASSWORD,
+    IdentityServer,
+    assert_keystone_error,
+    hdr,
+    unique,
+)
 
 # --- discovery and tokens ------------------------------------------------------------
 
@@ -502,6 +490,92 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert requests.delete(f"{base}/{cred['access']}", headers=hdr(demo)).status_code == 204
     assert requests.get(f"{base}/{cred['access']}", headers=hdr(demo)).status_code == 404
     assert_keystone_error(s3tokens(cred["secret"]), 401)
+
+
+def test_ec2tokens_issue_a_token_and_check_sigv2_hmac_sha256(
+        identity: IdentityServer) -> None:
+    """As Keystone's: ``/v3/ec2tokens`` answers a token of the credential's user and
+    project (the EC2 front calls the native APIs with it); ``/v3/s3tokens`` does not.
+    The EC2 Query API's SigV2 names its HMAC (``signature_method``)."""
+    demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
+    me, project = body["user"]["id"], body["project"]["id"]
+    r = requests.post(f"{identity.v3}/users/{me}/credentials/OS-EC2", headers=hdr(demo),
+                      json={"tenant_id": project})
+    assert r.status_code == 201, r.text
+    access, secret = r.json()["credential"]["access"], r.json()["credential"]["secret"]
+    sts = "POST\n127.0.0.1:8788\n/\nAWSAccessKeyId=" + access + "&Action=DescribeRegions"
+
+    def check(path: str, digest: Any, method: str | None) -> requests.Response:
+        sig = base64.b64encode(hmac.new(secret.encode(), sts.encode(), digest).digest())
+        creds = {"access": access, "signature": sig.decode(),
+                 "token": base64.b64encode(sts.encode()).decode()}
+        if method:
+            creds["signature_method"] = method
+        return requests.post(identity.v3 + path, json={"credentials": creds})
+
+    r = check("/ec2tokens", hashlib.sha256, "HmacSHA256")
+    assert r.status_code == 200, r.text
+    token = r.headers["X-Subject-Token"]
+    assert r.json()["token"]["methods"] == ["ec2credential"]
+    shown = requests.get(identity.v3 + "/auth/tokens",
+                         headers={**hdr(demo), "X-Subject-Token": token})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["token"]["project"]["id"] == project
+    assert shown.json()["token"]["user"]["id"] == me
+    r = check("/s3tokens", hashlib.sha256, "HmacSHA256")
+    assert r.status_code == 200 and "X-Subject-Token" not in r.headers
+    assert check("/ec2tokens", hashlib.sha1, None).status_code == 200  # SHA-1 by default
+    assert_keystone_error(check("/ec2tokens", hashlib.sha1, "HmacSHA256"), 401)
+    assert_keystone_error(check("/ec2tokens", hashlib.sha256, None), 401)
+    assert_keystone_error(check("/ec2tokens", hashlib.sha256, "HmacMD5"), 400)
+
+
+def test_ec2_credential_blob_may_change_its_access_key(identity: IdentityServer) -> None:
+    """As Keystone: a PATCH may give an EC2 credential another access key (the id
+    stays); what the credential is bound to (trust, application credential,
+    OAuth access token) may not change."""
+    demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
+    me, project = body["user"]["id"], body["project"]["id"]
+    old = {"access": uuid.uuid4().hex, "secret": "s1", "trust_id": None}
+    r = requests.post(identity.v3 + "/credentials", headers=hdr(demo), json={"credential": {
+        "type": "ec2", "user_id": me, "project_id": project, "blob": json.dumps(old)}})
+    assert r.status_code == 201, r.text
+    cred = r.json()["credential"]
+    new = {**old, "access": uuid.uuid4().hex, "secret": "s2"}
+    url = f"{identity.v3}/credentials/{cred['id']}"
+    r = requests.patch(url, headers=hdr(demo), json={"credential": {"blob": json.dumps(new)}})
+    assert r.status_code == 200, r.text
+    assert r.json()["credential"]["id"] == cred["id"]
+    assert json.loads(r.json()["credential"]["blob"])["access"] == new["access"]
+    ec2 = f"{identity.v3}/users/{me}/credentials/OS-EC2"
+    assert requests.get(f"{ec2}/{new['access']}", headers=hdr(demo)).json()[
+        "credential"]["secret"] == "s2"
+    assert_keystone_error(requests.get(f"{ec2}/{old['access']}", headers=hdr(demo)), 404)
+
+    def s3token(access: str, secret: str) -> requests.Response:
+        sts = "AWS4-HMAC-SHA256\n20260101T000000Z\n20260101/RegionOne/s3/aws4_request\nx"
+        key = ("AWS4" + secret).encode()
+        for part in ("20260101", "RegionOne", "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        return requests.post(identity.v3 + "/s3tokens", json={"credentials": {
+            "access": access, "signature": sig,
+            "token": base64.b64encode(sts.encode()).decode()}})
+
+    assert s3token(new["access"], "s2").status_code == 200
+    assert_keystone_error(s3token(old["access"], "s1"), 401)
+    for locked in ("trust_id", "app_cred_id", "access_token_id"):
+        r = requests.patch(url, headers=hdr(demo), json={"credential": {
+            "blob": json.dumps({**new, locked: "something-else"})}})
+        assert_keystone_error(r, 400)
+    # another credential's access key is taken
+    other = {"access": uuid.uuid4().hex, "secret": "s3"}
+    requests.post(identity.v3 + "/credentials", headers=hdr(demo), json={"credential": {
+        "type": "ec2", "user_id": me, "project_id": project, "blob": json.dumps(other)}})
+    r = requests.patch(url, headers=hdr(demo), json={"credential": {
+        "blob": json.dumps({**new, "access": other["access"]})}})
+    assert_keystone_error(r, 409)
+    assert requests.delete(url, headers=hdr(demo)).status_code == 204
 
 
 def test_every_call_logs_one_line_with_its_request_id(identity: IdentityServer) -> None:

@@ -79,3 +79,17 @@ async def test_wrong_service_password_is_reported(server: IdentityServer) -> Non
                            project="service")
         with pytest.raises(IdentityUnavailable, match="refused the service user"):
             await v.validate(demo)
+
+
+async def test_system_scoped_tokens_validate_without_a_project(server: IdentityServer) -> None:
+    """Other services see a system-scoped token as its user and roles, no project."""
+    token, body = server.system_token()
+    assert body["system"] == {"all": True}
+    async with aiohttp.ClientSession() as session:
+        v = TokenValidator(session, server.url, user="strata-service",
+                           password=service_password(server), project="service")
+        info = await v.validate(token)
+        assert info is not None
+        assert info.user_name == "admin" and info.roles == {"admin", "member", "reader"}
+        assert info.project_id is None and info.project_name is None
+        assert info.project_domain_id is None

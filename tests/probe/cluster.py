@@ -47,6 +47,7 @@ class ProbeCluster:
             "STRATA_OBJECTSTORE_CONN_TIMEOUT": "1",
             "STRATA_IMAGESTORE_ENABLED": "false",  # only the object store is probed here
             "STRATA_BLOCKSTORE_ENABLED": "false",
+            "STRATA_NETWORK_ENABLED": "false",
             "PYTHONPATH": str(REPO),
         })
         env.update(self.env)

@@ -176,6 +176,7 @@ def start(tmp: Path, nodes: int) -> Cluster:
         # only the object store is probed here
         "STRATA_IMAGESTORE_ENABLED": "false",
         "STRATA_BLOCKSTORE_ENABLED": "false",
+        "STRATA_NETWORK_ENABLED": "false",
     })
     cluster = Cluster(env, nodes)
     result = cluster.strata("up", "-d")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from common import config
 from common.sample_config import render
+from network.api import UNIX_PATH_MAX, metadata_socket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,11 +68,55 @@ def test_explicit_path_and_strata_config(tmp_path: Path, monkeypatch: pytest.Mon
     ("[identity]\nenabled = 'maybe'\n", "expected true or false"),
     ("[identity]\ntoken_expiration = 5\n", "at least 60"),
     ("log_level = 'LOUD'\n", "log_level"),
+    ("[network]\ninstance = 'Too-Long'\n", "1-4 of a-z"),
+    ("[network]\nexternal_network_cidr = '172.24.4.0/33'\n", "not a network CIDR"),
+    ("[network]\nprivate_network_cidr = '10.0.0.0/30'\n", "/29 or larger"),
+    ("[network]\nbase_mac = '01:00:5e:00:00:00'\n", "unicast"),
+    ("[network]\nglobal_mtu = 40\n", "out of range"),
 ])
 def test_bad_config_is_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "strata.toml").write_text(text)
     with pytest.raises(config.ConfigError, match=message):
         config.load(with_secrets=False)
+
+
+def test_network_defaults_and_instance_tag(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load(with_secrets=False)
+    assert cfg.network.port == 9696 and cfg.network.dataplane is True
+    assert cfg.network.external_network_cidr == "172.24.4.0/24"
+    assert cfg.network_url() == "http://127.0.0.1:9696"
+    assert cfg.network_db_url() == f"sqlite:///{tmp_path}/var/network.db"
+    tag = cfg.network_instance()
+    assert re.fullmatch(r"[a-z0-9]{4}", tag)
+    # another state directory (another cloud on this machine) gets another tag
+    monkeypatch.setenv("STRATA_VAR_DIR", str(tmp_path / "other"))
+    assert config.load(with_secrets=False).network_instance() != tag
+    monkeypatch.setenv("STRATA_NETWORK_INSTANCE", "dev1")
+    assert config.load(with_secrets=False).network_instance() == "dev1"
+
+
+def test_metadata_socket_default_and_override(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load(with_secrets=False)
+    assert cfg.metadata_socket_path == tmp_path / "var" / "run" / "compute-metadata.sock"
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", "md.sock")  # relative to home
+    assert config.load(with_secrets=False).metadata_socket_path == tmp_path / "md.sock"
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", "/run/x/md.sock")
+    assert config.load(with_secrets=False).metadata_socket_path == Path("/run/x/md.sock")
+
+
+def test_metadata_off_when_its_socket_path_is_too_long(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The networking service hands the socket to its metadata proxies, unless no UNIX
+    socket address can hold it."""
+    longest = "/" + "m" * (UNIX_PATH_MAX - 1)
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", longest)
+    assert metadata_socket(config.load(with_secrets=False)) == longest
+    monkeypatch.setenv("STRATA_COMPUTE_METADATA_SOCKET", longest + "m")
+    with caplog.at_level(logging.ERROR, logger="network.api"):
+        assert metadata_socket(config.load(with_secrets=False)) == ""
+    assert "metadata_socket" in caplog.text and "longer than 107 bytes" in caplog.text
 
 
 def test_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -187,7 +187,13 @@ def test_dpkg_check() -> None:
 def test_services_declare_debian_packages() -> None:
     specs = all_services(StrataConfig())
     assert [s.name for s in specs] == ["identity", "storage-1", "storage-2", "storage-3",
-                                       "proxy", "imagestore", "blockstore"]
+                                       "proxy", "imagestore", "blockstore", "network",
+                                       "compute", "ec2"]
+    # compute stays off until its API exists; its entry installs and starts libvirt.
+    compute = specs[-2]
+    assert not compute.enabled(StrataConfig())
+    assert "libvirt-daemon-system" in compute.debian_packages
+    assert compute.prepare == "compute.host:prepare"
     for spec in specs:
         assert isinstance(spec.debian_packages, tuple)
     ports = [s.health_url(StrataConfig()) for s in specs]

@@ -57,3 +57,12 @@ def test_audit_ids_are_unique_and_url_safe() -> None:
     ids = {new_audit_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) == 22 and "=" not in i and "/" not in i for i in ids)
+
+
+def test_system_scope_and_delegation_extras_round_trip() -> None:
+    codec = TokenCodec([Fernet.generate_key().decode()])
+    p = payload(project_id=None, system="all")
+    assert p.scoped and codec.decode(codec.encode(p)) == p
+    delegated = payload(extras={"ac": "cred-id"})
+    assert codec.decode(codec.encode(delegated)).extras == {"ac": "cred-id"}
+    assert not payload(project_id=None).scoped

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,26 +36,10 @@ from blockstore.backends import (
     VolumeBackend,
 )
 from blockstore.backends.base import GIB
+from tests.functional.blockstore.conftest import KINDS, need_file_backend, release_all
+from tests.imagecorpus import HOSTILE, Sample, build
 
 MIB = 1 << 20
-KINDS = ["memory", "file"]
-
-
-def _file_backend_missing() -> str | None:
-    for tool in ("qemu-img", "qemu-storage-daemon"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian: qemu-utils, qemu-system-common)"
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is missing: the file backend's exports need FUSE"
-    return None
-
-
-def _need_file_backend() -> None:
-    reason = _file_backend_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def pattern(seed: int, size: int) -> bytes:
@@ -116,27 +99,6 @@ def make_image(path: Path, fmt: str, size: int, writes: list[tuple[int, bytes]])
     else:
         qemu_img("convert", "-q", "-f", "raw", "-O", fmt, str(raw), str(path))
         raw.unlink()
-
-
-async def release_all(b: VolumeBackend) -> None:
-    for v in await b.list_volumes():
-        await b.release_export(v.id)
-
-
-@pytest.fixture(params=KINDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VolumeBackend]:
-    b: VolumeBackend
-    if request.param == "memory":
-        b = MemoryBackend(capacity_gib=64)
-    else:
-        _need_file_backend()
-        b = FileBackend(tmp_path / "volumes", max_chain_depth=8)
-    await b.open()
-    try:
-        yield b
-    finally:
-        await release_all(b)
-        await b.close()
 
 
 # -- the shared contract ----------------------------------------------------------
@@ -288,6 +250,27 @@ async def test_delete_rules(backend: VolumeBackend) -> None:
     await backend.create("vol-d", 1)  # the id is free again
 
 
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sample]:
+    return build(tmp_path_factory.mktemp("corpus"))
+
+
+async def test_create_from_image_checks_again_as_qemu_reads_it(
+        backend: VolumeBackend, corpus: dict[str, Sample]) -> None:
+    """The backend re-checks an image (inspector and qemu-img) before it converts it."""
+    for name in HOSTILE:
+        sample = corpus[name]
+        with pytest.raises(InvalidArgument, match="image rejected"):
+            await backend.create_from_image("vol-h", 1, str(sample.path), sample.disk_format)
+    assert await backend.list_volumes() == []
+    sample = corpus["vmdk-stream"]
+    await backend.create_from_image("vol-h", 1, str(sample.path), "vmdk")
+    assert await read(backend, "vol-h", 0, 4096) == sample.path.with_name(
+        "base.raw").read_bytes()[:4096]
+    await backend.release_export("vol-h")
+    await backend.delete("vol-h")
+
+
 @pytest.mark.parametrize("fmt", ["qcow2", "raw", "vmdk"])
 async def test_create_from_image(backend: VolumeBackend, tmp_path: Path, fmt: str) -> None:
     head, tail = pattern(9, 1 * MIB), pattern(10, 4096)
@@ -400,7 +383,7 @@ async def tight_backend(request: pytest.FixtureRequest,
         yield b
         await b.close()
         return
-    _need_file_backend()
+    need_file_backend()
     mnt = tmp_path / "small"
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)],
@@ -441,18 +424,6 @@ async def test_no_space(tight_backend: VolumeBackend, tmp_path: Path) -> None:
 
 
 # -- the file backend alone ---------------------------------------------------------
-
-
-@pytest.fixture
-async def fb(tmp_path: Path) -> AsyncIterator[FileBackend]:
-    _need_file_backend()
-    b = FileBackend(tmp_path / "volumes", max_chain_depth=3)
-    await b.open()
-    try:
-        yield b
-    finally:
-        await release_all(b)
-        await b.close()
 
 
 def allocated(path: Path) -> int:
@@ -539,7 +510,7 @@ async def test_clone_chain_flattened(fb: FileBackend) -> None:
 
 
 async def test_restart_finds_exports_and_cleans_leftovers(tmp_path: Path) -> None:
-    _need_file_backend()
+    need_file_backend()
     root = tmp_path / "volumes"
     first = FileBackend(root)
     await first.open()

@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
+from tests.functional.blockstore import api_spec
 from tests.functional.blockstore.volume_server import (
     INITIATOR,
     VolumeApi,
     VolumeCloud,
+    as_admin_in,
     io_ok,
     iscsi_sha256,
     qemu_io,
@@ -37,11 +40,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VolumeCloud]:
                       STRATA_BLOCKSTORE_BACKUP_CHUNK_MIB=str(CHUNK_MIB)) as c:
         c.add_third_user()
         yield c
-
-
-@pytest.fixture(scope="module")
-def demo(cloud: VolumeCloud) -> VolumeApi:
-    return cloud.volumes("demo")
 
 
 def osc(cloud: VolumeCloud, who: str, *args: str) -> Any:
@@ -434,3 +432,47 @@ def test_volume_created_from_a_backup(cloud: VolumeCloud, demo: VolumeApi) -> No
     assert r.status_code == 202  # size 1 = the backup's: fine
     demo.wait(r.json()["volume"]["id"], until=("available", "error_restoring"), timeout=120)
     assert len(demo.request("GET", "/volumes").json()["volumes"]) == count + 1
+
+
+def test_backup_views_follow_the_microversion(cloud: VolumeCloud, demo: VolumeApi) -> None:
+    """Exactly the fields of each microversion (strict schemas from ``api_spec``), for a
+    member and an admin: create, update (3.9+), show, detail, list."""
+    admin = as_admin_in(cloud.volumes("admin"), demo)
+    spec = api_spec.BACKUP
+    vid = demo.create(size=1, name="bk-versions")["id"]
+    failures = []
+
+    def check(call: str, version: tuple[int, int], is_admin: bool, body: Any) -> None:
+        schema = api_spec.schema(spec, call, version, is_admin)
+        if not jsonschema.Draft7Validator(schema).is_valid(body):
+            failures.append(api_spec.mismatch(spec, call, version, is_admin, body))
+
+    made = []
+    for version in ((3, 0), api_spec.LATEST):
+        v = f"{version[0]}.{version[1]}"
+        r = demo.request("POST", "/backups", version=v, json={"backup": {
+            "volume_id": vid, "name": f"bk-{v}"}})
+        assert r.status_code == 202, r.text
+        check("create", version, False, r.json()["backup"])
+        made.append(demo.wait(r.json()["backup"]["id"], "backups",
+                              until=("available", "error"), timeout=120)["id"])
+    for version in spec.versions():
+        v = f"{version[0]}.{version[1]}"
+        for api, is_admin in ((demo, False), (admin, True)):
+            check("show", version, is_admin, api.request(
+                "GET", f"/backups/{made[0]}", version=v).json()["backup"])
+            for call, path in (("detail", "/backups/detail"), ("list", "/backups")):
+                listed = [b for b in api.request("GET", path, version=v, params={
+                    "all_tenants": "1"}).json()["backups"] if b["id"] == made[0]]
+                check(call, version, is_admin, listed[0])
+            if version >= (3, 9):
+                r = api.request("PUT", f"/backups/{made[0]}", version=v,
+                                json={"backup": {"description": "d"}})
+                assert r.status_code == 200, r.text
+                check("update", version, is_admin, r.json()["backup"])
+    assert demo.request("PUT", f"/backups/{made[0]}", version="3.8",
+                        json={"backup": {"name": "x"}}).status_code == 404
+    assert not failures, "\n".join(str(f) for f in failures)
+    for bid in made:
+        assert demo.request("DELETE", f"/backups/{bid}").status_code == 202
+        demo.wait_gone(bid, "backups", timeout=120)

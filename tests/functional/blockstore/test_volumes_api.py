@@ -21,9 +21,12 @@ from tests.functional.blockstore.volume_server import (
     OTHER_INITIATOR,
     VolumeApi,
     VolumeCloud,
+    as_admin_in,
+    cli,
     image_opts,
     io_ok,
     iscsi_ls,
+    osc,
     qemu_io,
     read_capacity,
     volume_cloud,
@@ -40,28 +43,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VolumeCloud]:
         yield c
 
 
-@pytest.fixture(scope="module")
-def demo(cloud: VolumeCloud) -> VolumeApi:
-    return cloud.volumes("demo")
-
-
-@pytest.fixture(scope="module")
-def admin(cloud: VolumeCloud) -> VolumeApi:
-    return cloud.volumes("admin")
-
-
-def osc(cloud: VolumeCloud, who: str, *args: str, check: bool = True) -> Any:
-    r = subprocess.run(["openstack", *args, "-f", "json"], env=cloud.client_env(who),
-                       capture_output=True, text=True, timeout=120, check=False)
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-        return json.loads(r.stdout) if r.stdout.strip() else None
-    return r
-
-
 def osc_plain(cloud: VolumeCloud, who: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openstack", *args], env=cloud.client_env(who),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return cli(cloud, who, "openstack", *args)
 
 
 # -- discovery and microversions ------------------------------------------------------
@@ -380,11 +363,16 @@ def test_iscsi_data_path_snapshot_clone_extend_and_tgtd_restart(
     assert qemu_io(data, "read 0 512", password="wrong-secret-123").returncode != 0
     assert qemu_io(data, "read 0 512", initiator=OTHER_INITIATOR).returncode != 0
 
-    # in use: delete refused, snapshot needs force
+    # in use: delete refused, snapshot needs force before 3.66 (then a false force is
+    # refused and a true one ignored)
     r = demo.request("DELETE", f"/volumes/{vid}")
     assert r.status_code == 400, r.text
-    r = demo.request("POST", "/snapshots", json={"snapshot": {"volume_id": vid}})
+    r = demo.request("POST", "/snapshots", version="3.65",
+                     json={"snapshot": {"volume_id": vid}})
     assert r.status_code == 400
+    r = demo.request("POST", "/snapshots", version="3.66",
+                     json={"snapshot": {"volume_id": vid, "force": False}})
+    assert r.status_code == 400 and "force" in r.json()["badRequest"]["message"]
     r = demo.request("POST", "/snapshots", json={"snapshot": {"volume_id": vid,
                                                               "force": True}})
     assert r.status_code == 202, r.text
@@ -607,8 +595,7 @@ def test_disconnects_racing_the_export_watchdog_leave_nothing_behind(
 
 def test_admin_reset_status_and_force_delete(admin: VolumeApi, demo: VolumeApi) -> None:
     vol = demo.create(size=1, name="stuck")
-    base = admin.base.rsplit("/", 1)[0] + "/" + demo.project_id
-    as_admin = VolumeApi(base, admin.token, demo.project_id)
+    as_admin = as_admin_in(admin, demo)
     assert as_admin.action(vol["id"], "os-reset_status", {"status": "error"}).status_code \
         == 202
     assert demo.show(vol["id"])["status"] == "error"

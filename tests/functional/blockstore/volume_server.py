@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -109,6 +110,29 @@ class VolumeCloud(ImageCloud):
         """The pid of this instance's tgtd (found by its control port), or None."""
         control = self.env["STRATA_BLOCKSTORE_TGTD_CONTROL_PORT"].encode()
         return _find_process(lambda _, argv: argv[0].endswith(b"tgtd") and control in argv)
+
+
+def osc(cloud: VolumeCloud, who: str, *args: str, check: bool = True) -> Any:
+    """``openstack <args> -f json`` as ``who``: its JSON (with ``check``), else the run."""
+    r = subprocess.run(["openstack", *args, "-f", "json"], env=cloud.client_env(who),
+                       capture_output=True, text=True, timeout=120, check=False)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout) if r.stdout.strip() else None
+    return r
+
+
+def cli(cloud: VolumeCloud, who: str, program: str, *args: str
+        ) -> subprocess.CompletedProcess[str]:
+    """A client program (``openstack``, ``cinder``) run as ``who``, unchecked."""
+    return subprocess.run([program, *args], env=cloud.client_env(who), capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def as_admin_in(admin: VolumeApi, project: VolumeApi) -> VolumeApi:
+    """The admin's token on another project's URLs."""
+    return VolumeApi(admin.base.rsplit("/", 1)[0] + "/" + project.project_id, admin.token,
+                     project.project_id)
 
 
 def _find_process(match: Callable[[Path, list[bytes]], bool]) -> int | None:

@@ -88,18 +88,19 @@ class ImageCloud(Cloud):
         token, project = self.login(who, password, who)
         return Api(base or self.image_url, token, project)
 
-    def openrc(self, who: str) -> dict[str, str]:
-        """The ``OS_*`` variables of ``who`` (from var/openrc, or built for ``third``)."""
-        if who == "third":
+    def openrc(self, who: str, project: str | None = None) -> dict[str, str]:
+        """The ``OS_*`` variables of ``who`` (from var/openrc, or built for a user made
+        by :meth:`add_user`, in ``project`` or the project of its own name)."""
+        if who not in ("admin", "demo"):
             base = self.openrc("demo")
-            base.update(OS_USERNAME="third", OS_PASSWORD=THIRD_PASSWORD,
-                        OS_PROJECT_NAME="third")
+            base.update(OS_USERNAME=who, OS_PASSWORD=THIRD_PASSWORD,
+                        OS_PROJECT_NAME=project or who)
             return base
         return read_openrc(self.var / ("openrc" if who == "admin" else "demo-openrc"))
 
-    def client_env(self, who: str) -> dict[str, str]:
+    def client_env(self, who: str, project: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "STRATA_"))}
-        env.update(self.openrc(who))
+        env.update(self.openrc(who, project))
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         return env
 
@@ -117,20 +118,35 @@ class ImageCloud(Cloud):
 
     def add_third_user(self) -> None:
         """Project ``third`` with user ``third`` (role member), through Keystone's API."""
+        self.add_user("third", "third", "member", new_project=True)
+
+    def add_user(self, name: str, project: str, role: str, *,
+                 new_project: bool = False) -> None:
+        """User ``name`` (password THIRD_PASSWORD) with ``role`` on ``project`` (made
+        first when ``new_project``), through Keystone's API."""
         token, _ = self.login("admin", str(self.secrets["admin_password"]), "admin")
         h = {"X-Auth-Token": token}
         v3 = self.identity_url + "/v3"
-        p = requests.post(v3 + "/projects", headers=h, timeout=30, json={"project": {
-            "name": "third", "domain_id": "default"}})
-        assert p.status_code == 201, p.text
+        if new_project:
+            p = requests.post(v3 + "/projects", headers=h, timeout=30, json={"project": {
+                "name": project, "domain_id": "default"}})
+            assert p.status_code == 201, p.text
+        projects = requests.get(v3 + "/projects", headers=h, params={"name": project},
+                                timeout=30)
+        project_id = projects.json()["projects"][0]["id"]
         u = requests.post(v3 + "/users", headers=h, timeout=30, json={"user": {
-            "name": "third", "domain_id": "default", "password": THIRD_PASSWORD}})
+            "name": name, "domain_id": "default", "password": THIRD_PASSWORD}})
         assert u.status_code == 201, u.text
-        roles = requests.get(v3 + "/roles", headers=h, params={"name": "member"}, timeout=30)
-        role = roles.json()["roles"][0]["id"]
-        g = requests.put(f"{v3}/projects/{p.json()['project']['id']}/users/"
-                         f"{u.json()['user']['id']}/roles/{role}", headers=h, timeout=30)
+        roles = requests.get(v3 + "/roles", headers=h, params={"name": role}, timeout=30)
+        role_id = roles.json()["roles"][0]["id"]
+        g = requests.put(f"{v3}/projects/{project_id}/users/{u.json()['user']['id']}/roles/"
+                         f"{role_id}", headers=h, timeout=30)
         assert g.status_code == 204, g.text
+
+    def login_as(self, name: str, project: str, base: str | None = None) -> Api:
+        """Raw HTTP as a user made by :meth:`add_user`."""
+        token, project_id = self.login(name, THIRD_PASSWORD, project)
+        return Api(base or self.image_url, token, project_id)
 
 
 @contextlib.contextmanager
@@ -211,3 +227,28 @@ def make_image(path: Path, fmt: str, size: str = "16M", *, content: bytes = b"")
                  str(path))
         raw.unlink()
     return path
+
+
+def cli(cloud: ImageCloud, who: str, *args: str, project: str | None = None,
+        stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """A real client's command (``glance ...``, ``openstack ...``) as ``who``."""
+    r = subprocess.run(list(args), env=cloud.client_env(who, project), input=stdin,
+                       capture_output=True, timeout=180, check=False)
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(errors="replace"),
+                                       r.stderr.decode(errors="replace"))
+
+
+def expect(r: requests.Response, status: int = 200) -> Any:
+    """The JSON body (None when empty) of a response that must have ``status``."""
+    assert r.status_code == status, f"{r.status_code} {r.text}"
+    return r.json() if r.content else None
+
+
+def error_of(r: requests.Response, status: int) -> str:
+    """The message of a Glance-style JSON error with ``status``."""
+    assert r.status_code == status, f"{r.status_code} {r.text}"
+    assert r.headers["Content-Type"].startswith("application/json")
+    err = r.json()["error"]
+    assert err["code"] == status
+    message: str = err["message"]
+    return message

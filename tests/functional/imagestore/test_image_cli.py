@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cloud import STRATA
-from tests.functional.imagestore.image_server import ImageCloud, make_image, running_cloud
+from tests.functional.imagestore.image_server import Api, ImageCloud, make_image, running_cloud
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,39 @@ def test_help_explains() -> None:
     r = subprocess.run([*STRATA, "image", "upload", "--help"], capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode == 0 and "standard input" in r.stdout and "--disk-format" in r.stdout
+
+
+def test_upload_the_tiny_guest(cloud: ImageCloud) -> None:
+    """``strata image tiny``: built from Debian packages (cached), three images, linked."""
+    from compute.tinyguest import TinyGuestError, build, default_cache_dir
+
+    try:
+        guest = build()  # the shared cache the compute tests use: built once per machine
+    except TinyGuestError as exc:
+        pytest.skip(f"the tiny guest cannot be built here: {exc}")
+    env = {k: v for k, v in cloud.env.items() if not k.startswith("OS_")}
+    env["STRATA_TINY_CACHE"] = str(default_cache_dir())
+    r = subprocess.run([*STRATA, "image", "tiny"], env=env, capture_output=True, text=True,
+                       timeout=600, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "100.0%" in r.stderr  # a progress line per image
+    api = cloud.api("admin")
+    tiny = api.show(api_id(api, "tiny"))
+    kernel = api.show(tiny["kernel_id"])
+    ramdisk = api.show(tiny["ramdisk_id"])
+    assert (tiny["disk_format"], kernel["disk_format"], ramdisk["disk_format"]) == \
+        ("ami", "aki", "ari")
+    assert (kernel["name"], ramdisk["name"]) == ("tiny-kernel", "tiny-ramdisk")
+    assert {i["status"] for i in (tiny, kernel, ramdisk)} == {"active"}
+    assert tiny["visibility"] == "public" and tiny["os_command_line"] == guest.cmdline
+    assert kernel["checksum"] == hashlib.md5(guest.kernel.read_bytes()).hexdigest()
+    again = subprocess.run([*STRATA, "image", "tiny"], env=env, capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert again.returncode == 0 and "exists already" in again.stdout
+
+
+def api_id(api: Api, name: str) -> str:
+    r = api.request("GET", f"/v2/images?name={name}")
+    images = r.json()["images"]
+    assert len(images) == 1, images
+    return str(images[0]["id"])

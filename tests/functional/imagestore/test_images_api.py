@@ -19,8 +19,8 @@ import requests
 from tests.functional.imagestore.image_server import (
     Api,
     ImageCloud,
+    error_of,
     extra_image_server,
-    file_server,
     make_image,
     qemu_img,
     running_cloud,
@@ -31,20 +31,6 @@ JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 
 
 @pytest.fixture(scope="module")
-def webroot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("webroot")
-    (root / "allowed").mkdir()
-    (root / "denied").mkdir()
-    return root
-
-
-@pytest.fixture(scope="module")
-def web(webroot: Path) -> Iterator[str]:
-    with file_server(webroot) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[ImageCloud]:
     with running_cloud(tmp_path_factory, STRATA_IMAGESTORE_MAX_IMAGE_SIZE=str(MAX_IMAGE),
                        STRATA_IMAGESTORE_WEB_DOWNLOAD="true",
@@ -52,31 +38,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[ImageC
                        STRATA_IMAGESTORE_SEGMENT_SIZE=str(1 << 20)) as c:
         c.add_third_user()
         yield c
-
-
-@pytest.fixture(scope="module")
-def admin(cloud: ImageCloud) -> Api:
-    return cloud.api("admin")
-
-
-@pytest.fixture(scope="module")
-def demo(cloud: ImageCloud) -> Api:
-    return cloud.api("demo")
-
-
-@pytest.fixture(scope="module")
-def third(cloud: ImageCloud) -> Api:
-    return cloud.api("third")
-
-
-def error_of(r: requests.Response, status: int) -> str:
-    """The message of a Glance-style JSON error with ``status``."""
-    assert r.status_code == status, f"{r.status_code} {r.text}"
-    assert r.headers["Content-Type"].startswith("application/json")
-    err = r.json()["error"]
-    assert err["code"] == status
-    message: str = err["message"]
-    return message
 
 
 def stored_for(cloud: ImageCloud, image_id: str) -> list[str]:
@@ -97,9 +58,9 @@ def wait_status(api: Api, image_id: str, want: str, timeout: float = 60) -> dict
 
 
 def test_version_discovery_and_health(cloud: ImageCloud) -> None:
-    for path in ("/", "/versions"):
+    for path, status in (("/", 300), ("/versions", 200)):
         r = requests.get(cloud.image_url + path, timeout=10)
-        assert r.status_code == 300
+        assert r.status_code == status
         versions = r.json()["versions"]
         current = [v for v in versions if v["status"] == "CURRENT"]
         assert len(current) == 1 and current[0]["id"].startswith("v2.")
@@ -463,7 +424,7 @@ def test_deactivate_and_reactivate(admin: Api, demo: Api) -> None:
     assert admin.request("POST", f"/v2/images/{iid}/actions/reactivate").status_code == 204
     assert demo.request("GET", f"/v2/images/{iid}/file").content == b"d" * 100
     queued = admin.create(name="deact-queued")["id"]
-    error_of(admin.request("POST", f"/v2/images/{queued}/actions/deactivate"), 409)
+    error_of(admin.request("POST", f"/v2/images/{queued}/actions/deactivate"), 400)
     error_of(admin.request("POST", f"/v2/images/{iid}/actions/explode"), 404)
 
 

@@ -197,6 +197,17 @@ async def test_round_trip(harness: Harness, size: int) -> None:
     assert harness.leftovers(image) == []
 
 
+async def test_local_path_names_the_stored_bytes_or_nothing(harness: Harness) -> None:
+    data, image = data_of(SEG + 7), new_id()
+    stored = await harness.store.add(image, feed(data))
+    local = harness.store.local_path(stored.location)
+    if harness.store.local_files:
+        assert local is not None and local.read_bytes() == data
+    else:
+        assert local is None
+    await harness.store.delete(stored.location)
+
+
 async def test_ranged_gets(harness: Harness) -> None:
     size = 2 * SEG + SEG // 2
     data = data_of(size, 1)

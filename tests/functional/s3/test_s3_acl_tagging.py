@@ -26,7 +26,7 @@ from tests.functional.swift.conftest import admin as admin
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
-# proxy/s3/buckets.py's registry account: longer than the Swift API accepts
+# proxy/s3/registry.py's registry account: longer than the Swift API accepts
 REGISTRY = ".s3-bucket-registry" + "." * (257 - 19)
 
 

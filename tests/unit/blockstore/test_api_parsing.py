@@ -81,7 +81,7 @@ def test_quota_check_names_the_quota(tmp_path: Path) -> None:
         db.run_sync(fill)
         assert db.run_sync(lambda s: quotas.usage(s, "p")) == {
             "volumes": 1, "gigabytes": 4, "snapshots": 1, "backups": 0,
-            "backup_gigabytes": 0}
+            "backup_gigabytes": 0, "per_volume_gigabytes": 0, "groups": 0}
         with pytest.raises(OverQuota) as gb:
             db.run_sync(lambda s: quotas.check(s, cfg, "p", quotas.Delta(volumes=1,
                                                                          gigabytes=2)))

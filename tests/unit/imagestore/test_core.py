@@ -7,15 +7,14 @@ import functools
 import hashlib
 import itertools
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from common.db import Database, migrate
+from common.db import Database
 from imagestore import core, listing, members
-from imagestore.api import MIGRATIONS
 from imagestore.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from imagestore.policy import Caller
 from imagestore.stores.memory import MemoryStore
@@ -26,15 +25,6 @@ B = Caller("ub", "proj-b", frozenset({"member"}))
 READER = Caller("ur", "proj-a", frozenset({"reader"}))
 ADMIN = Caller("uz", "proj-admin", frozenset({"admin", "member"}))
 NO_LIMITS = core.Limits(max_image_size=1 << 40)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'images.db'}"
-    migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    database.close()
 
 
 def create(db: Database, who: Caller, limits: core.Limits = NO_LIMITS,

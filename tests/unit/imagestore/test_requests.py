@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagestore import listing, patch
+from imagestore import listing, patch, tasks
 from imagestore.errors import Forbidden, Invalid
 
 
@@ -92,3 +92,45 @@ def test_patch_malformed(doc: object) -> None:
 def test_patch_read_only_or_reserved(attr: str) -> None:
     with pytest.raises(Forbidden):
         patch.parse([{"op": "replace", "path": f"/{attr}", "value": "x"}])
+
+
+def test_patch_draft4_form() -> None:
+    """``application/openstack-images-v2.0-json-patch``: the operation is the key."""
+    assert patch.draft_of(patch.MEDIA_TYPE_V20) == 4 and patch.draft_of(patch.MEDIA_TYPE) == 10
+    ops = patch.parse([{"replace": "/name", "value": "n"}, {"add": "/x", "value": "v"},
+                       {"remove": "/y"}], draft=4)
+    assert ops == [patch.PatchOp("replace", "name", "n"),
+                   patch.PatchOp("add", "x", "v", add_is_new=True),
+                   patch.PatchOp("remove", "y")]
+    for bad in ([{"op": "replace", "path": "/name", "value": "n"}],  # the 2.1 form
+                [{"replace": "/a", "add": "/b", "value": 1}], [{"add": "/x"}],
+                [{"remove": "/x", "value": 1}], [{"replace": "name", "value": 1}]):
+        with pytest.raises(Invalid):
+            patch.parse(bad, draft=4)
+    with pytest.raises(Forbidden):
+        patch.parse([{"replace": "/status", "value": "active"}], draft=4)
+
+
+def test_patch_media_types() -> None:
+    for kind in ("application/json", "application/json-patch+json", ""):
+        with pytest.raises(patch.PatchMediaType) as err:
+            patch.draft_of(kind)
+        assert err.value.status == 415
+        assert err.value.headers() == {"Accept-Patch": f"{patch.MEDIA_TYPE_V20}, "
+                                                       f"{patch.MEDIA_TYPE}"}
+
+
+def test_task_query() -> None:
+    q = tasks.parse_query([])
+    assert (q.limit, q.marker, q.sort_key, q.sort_dir, q.filters) == (
+        tasks.DEFAULT_LIMIT, None, "created_at", "desc", {})
+    q = tasks.parse_query([("limit", "5000"), ("sort_key", "status"), ("sort_dir", "asc"),
+                           ("status", "success"), ("type", "import"), ("owner", "ignored"),
+                           ("marker", "0b4a3a9e-5f2a-4b8e-9a51-3f3c2a1d9e11")])
+    assert (q.limit, q.sort_key, q.sort_dir) == (tasks.MAX_LIMIT, "status", "asc")
+    assert q.filters == {"status": "success", "type": "import"}
+    for bad in ([("limit", "x")], [("limit", "-2")], [("marker", "not-a-uuid")],
+                [("sort_key", "input")], [("sort_dir", "sideways")],
+                [("status", "done")], [("type", "export")]):
+        with pytest.raises(Invalid):
+            tasks.parse_query(bad)

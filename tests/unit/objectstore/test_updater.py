@@ -113,3 +113,52 @@ async def test_report_needs_a_majority(tmp_path: Path) -> None:
         stats = await updater(c, 0).run_once()
         assert stats.reports == 0 and stats.report_failures == 1
         assert b.get_info().reported_put_timestamp == "0"
+
+
+async def test_passes_report_only_written_containers_and_the_sweep_finds_the_rest(
+        tmp_path: Path) -> None:
+    """At rest a pass reads no container DB: only those a client wrote since the last
+    pass (the server notes them) or whose report failed; the sweep reads them all."""
+    async with cluster(tmp_path) as c:
+        for i in range(3):
+            c.account(i, "AUTH_a").initialize(ts(1), "AUTH_a")
+        u = updater(c, 0)
+        assert (await u.run_once()).sweep  # the first pass sweeps
+        part = c.rings["container"].get_part("AUTH_a", "w")
+        url = f"/containers/{c.device(0)}/{part}/AUTH_a/w"
+        status, _ = await c.request("PUT", 0, url, {"X-Timestamp": ts(2)})
+        assert status == 201
+        status, _ = await c.request("PUT", 0, url + "/o", {
+            "X-Timestamp": ts(3), "X-Size": "7", "X-Content-Type": "t", "X-Etag": "e"})
+        assert status == 201
+        assert c.container_path(0, "AUTH_a", "w") in c.nodes[0].stats_changed
+        # A DB changed behind the servers' back is not noted: passes do not see it.
+        quiet = c.container(0, "AUTH_a", "q")
+        quiet.initialize(ts(4), "AUTH_a", "q")
+        stats = await u.run_once()
+        assert not stats.sweep and stats.reports == 1
+        assert c.nodes[0].stats_changed == set()
+        info = c.account(1, "AUTH_a").get_info()
+        assert (info.object_count, info.bytes_used) == (1, 7)
+        assert (await u.run_once()).reports == 0
+        assert quiet.get_info().reported_put_timestamp == "0"
+        # The sweep (a restarted node's first pass) reports it.
+        stats = await updater(c, 0).run_once()
+        assert stats.sweep and stats.reports == 1
+        assert quiet.get_info().reported_put_timestamp == ts(4)
+
+
+async def test_a_failed_report_is_tried_again_next_pass(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        c.account(0, "AUTH_a").initialize(ts(1), "AUTH_a")  # no majority of accounts yet
+        u = updater(c, 0)
+        await u.run_once()
+        b = c.container(0, "AUTH_a", "c")
+        b.initialize(ts(2), "AUTH_a", "c")
+        c.nodes[0].db_changed(c.container_path(0, "AUTH_a", "c"))
+        stats = await u.run_once()
+        assert stats.report_failures == 1
+        assert c.container_path(0, "AUTH_a", "c") in c.nodes[0].stats_changed
+        c.account(1, "AUTH_a").initialize(ts(1), "AUTH_a")
+        stats = await u.run_once()
+        assert not stats.sweep and stats.reports == 1

@@ -7,8 +7,8 @@ import pytest
 from proxy import acl as swift_acl
 from proxy.request import parse_path
 from proxy.s3 import acl, tagging
-from proxy.s3.buckets import REGISTRY_ACCOUNT
 from proxy.s3.errors import S3Error
+from proxy.s3.registry import REGISTRY_ACCOUNT
 
 OWNER = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"

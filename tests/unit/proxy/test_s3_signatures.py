@@ -12,7 +12,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.s3 import auth, sigv2, sigv4
+from common import sigv4
+from proxy.s3 import auth, sigv2
 from proxy.s3.errors import S3Error
 from proxy.s3.request import split_path, valid_new_bucket
 

@@ -72,7 +72,7 @@ def test_adding_a_device_moves_its_share_and_no_more() -> None:
     builder.rebalance(seed=1, now=T0)
     before = snapshot(builder)
     new_id = builder.add_dev(region=1, zone=1, ip="10.1.1.2", port=6200, device="d9", weight=100)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 10)
+    moved, balance = builder.rebalance(seed=1, now=T0 + HOUR)
     total = 4096 * 3
     assert moved == pytest.approx(total / 9, rel=0.02)
     # (Nearly) every moved replica went to the new device: nothing else was
@@ -102,31 +102,59 @@ def test_min_part_hours_limits_moves_until_the_hours_pass() -> None:
             region=1, zone=zone, ip=f"10.1.{zone}.2", port=6200, device="d1", weight=100
         )
     first = snapshot(builder)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 60)
+    # Placing a partition is a move: within min_part_hours of the first
+    # rebalance nothing moves (as in Swift's builder).
+    assert builder.rebalance(seed=1, now=T0 + 60).parts_moved == 0
+    assert builder.min_part_seconds_left(now=T0 + 60) == 2 * HOUR - 60
+    moved, balance = builder.rebalance(seed=1, now=T0 + 2 * HOUR)
     second = snapshot(builder)
     assert 0 < moved <= 256
     assert max(changed_per_part(first, second).values()) == 1
     assert balance > 10.0  # could not finish yet
 
-    moved_again, _ = builder.rebalance(seed=1, now=T0 + 120)
+    moved_again, _ = builder.rebalance(seed=1, now=T0 + 2 * HOUR + 60)
     third = snapshot(builder)
     # Within min_part_hours of their move, no partition moves a second replica.
     assert max(changed_per_part(first, third).values()) == 1
     assert moved_again == 0
 
-    moved_later, balance_later = builder.rebalance(seed=1, now=T0 + 60 + 2 * HOUR)
+    moved_later, balance_later = builder.rebalance(seed=1, now=T0 + 4 * HOUR)
     assert moved_later > 0
     assert balance_later < 1.0
     for part in range(256):
         assert len(set(zones_of(builder, part))) == 3
 
 
-def test_a_new_ring_placement_is_not_a_move() -> None:
+def test_a_rebalance_right_after_the_first_moves_nothing() -> None:
+    # As in Swift's builder, placing a partition is a move: min_part_hours
+    # holds every partition of a new ring in place.
     builder = make_builder(3, 2, part_power=8, min_part_hours=24)
     builder.rebalance(seed=1, now=T0)
     builder.add_dev(region=1, zone=4, ip="10.1.4.1", port=6200, device="d0", weight=100)
-    moved, _ = builder.rebalance(seed=1, now=T0 + 1)
-    assert moved > 0  # partitions placed for the first time are free to move once
+    assert builder.rebalance(seed=1, now=T0 + 1).parts_moved == 0
+    assert builder.rebalance(seed=1, now=T0 + 23 * HOUR).parts_moved == 0
+    moved, _ = builder.rebalance(seed=1, now=T0 + 24 * HOUR)
+    assert moved == pytest.approx(256 * 3 / 7, rel=0.05)
+
+    # min_part_hours 0: partitions move at once, still one replica each per rebalance.
+    eager = make_builder(3, 1, part_power=8, min_part_hours=0)
+    eager.rebalance(seed=1, now=T0)
+    for zone in range(1, 4):
+        eager.add_dev(region=1, zone=zone, ip=f"10.1.{zone}.2", port=6200, device="e", weight=100)
+    before = snapshot(eager)
+    assert eager.rebalance(seed=1, now=T0 + 1).parts_moved == 256
+    assert max(changed_per_part(before, snapshot(eager)).values()) == 1
+
+
+def test_pretend_min_part_hours_passed_frees_every_partition() -> None:
+    builder = make_builder(3, 2, part_power=8, min_part_hours=24)
+    builder.rebalance(seed=1, now=T0)
+    builder.add_dev(region=1, zone=1, ip="10.1.1.9", port=6200, device="d9", weight=100)
+    assert builder.rebalance(seed=1, now=T0 + 1).parts_moved == 0
+    builder.pretend_min_part_hours_passed()
+    assert builder.min_part_seconds_left(now=T0 + 2) == 0
+    moved, _ = builder.rebalance(seed=1, now=T0 + 2)
+    assert moved == pytest.approx(256 / 3, abs=2)  # a third of zone 1 (a replica of each part)
 
 
 def test_removed_device_drains_completely_ignoring_min_part_hours() -> None:
@@ -197,14 +225,14 @@ def test_builder_file_round_trip_is_versioned_and_atomic(tmp_path: Path) -> None
     builder.save(path)
     assert os.listdir(tmp_path) == ["object.builder"]  # no temp file left behind
     data = json.loads(path.read_text())
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     loaded = RingBuilder.load(path)
     assert loaded.to_dict() == builder.to_dict()
     assert loaded.removed == {4}
 
-    data["format_version"] = 2
+    data["format_version"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(RingFormatError, match="version 2 is not supported"):
+    with pytest.raises(RingFormatError, match="version 3 is not supported"):
         RingBuilder.load(path)
     path.write_text("not json")
     with pytest.raises(RingFormatError, match="not a ring builder file"):
@@ -274,7 +302,7 @@ def test_large_ring_is_reasonably_fast() -> None:
     start = time.perf_counter()
     builder.rebalance(seed=1, now=T0)
     builder.add_dev(region=1, zone=1, ip="10.9.9.9", port=6200, device="new", weight=100)
-    moved, balance = builder.rebalance(seed=1, now=T0 + 1)
+    moved, balance = builder.rebalance(seed=1, now=T0 + HOUR)
     assert time.perf_counter() - start < 10.0
     assert moved == pytest.approx(65536 * 3 / 37, rel=0.02)
     assert balance < 1.0
@@ -294,5 +322,68 @@ def test_a_new_zone_spreads_partitions_into_it() -> None:
     assert builder.dispersion()["zone"] == 0
     # Evening out the devices inside the old zones waits for min_part_hours.
     _, balance = builder.rebalance(seed=1, now=T0 + 4 * HOUR)
+    assert balance < 1.0
+    assert builder.dispersion()["zone"] == 0
+
+
+def test_hours_advance_in_whole_hours_since_they_last_advanced() -> None:
+    builder = make_builder(3, 2, part_power=8, min_part_hours=1)
+    builder.rebalance(seed=1, now=T0)
+    builder.add_dev(region=1, zone=1, ip="10.1.1.9", port=6200, device="d9", weight=100)
+    assert builder.rebalance(seed=1, now=T0 + 59 * 60).parts_moved == 0
+    assert builder.min_part_seconds_left(now=T0 + 59 * 60) == 60
+    moved, _ = builder.rebalance(seed=1, now=T0 + HOUR)
+    assert moved > 0
+    assert int(builder.last_part_moves.max()) == 1  # the partitions that stayed
+    assert int(builder.last_part_moves.min()) == 0  # the ones that just moved
+
+
+def test_format_1_builder_files_are_still_read(tmp_path: Path) -> None:
+    builder = make_builder(3, 2, part_power=6, min_part_hours=1)
+    builder.rebalance(seed=1, now=T0)
+    data = builder.to_dict()
+    moved_at = [int(T0) - 3 * int(HOUR)] * 32 + [-1] * 32  # epoch seconds; -1: never moved
+    data.update(
+        format_version=1,
+        replica2part2dev=[table.tolist() for table in builder.replica2part2dev],
+        last_part_moves=moved_at,
+    )
+    del data["last_part_moves_epoch"]
+    path = tmp_path / "old.builder"
+    path.write_text(json.dumps(data))
+    old = RingBuilder.load(path)
+    assert snapshot(old) == snapshot(builder)
+    assert old.last_part_moves.tolist() == [0] * 32 + [255] * 32
+    assert old.get_ring_data().to_bytes() == builder.get_ring_data().to_bytes()
+    old.save(path)
+    assert json.loads(path.read_text())["format_version"] == 2
+
+
+def test_a_ring_of_the_issue_size_moves_only_the_new_devices_share() -> None:
+    # 2**16 partitions, 1,000 devices over 3 regions x 5 zones, then 100 more.
+    weights = (100.0, 150.0, 200.0, 250.0)
+
+    def add(builder: RingBuilder, index: int) -> None:
+        region, zone = index % 3 + 1, (index // 3) % 5 + 1
+        builder.add_dev(region=region, zone=zone, ip=f"10.{region}.{zone}.{index // 150}",
+                        port=6200, device=f"d{index}", weight=weights[index % 4])
+
+    builder = RingBuilder(16, 3, 1)
+    for index in range(1000):
+        add(builder, index)
+    start = time.process_time()
+    builder.rebalance(seed=1, now=T0)
+    assert builder.dispersion()["over_limit"] == 0
+    assert builder.dispersion()["zone"] == 0
+    assert builder.balance() < 1.0
+    before = builder.dev_parts()
+    for index in range(1000, 1100):
+        add(builder, index)
+    moved, balance = builder.rebalance(seed=2, now=T0 + HOUR)
+    assert time.process_time() - start < 20.0
+    total = 65536 * 3
+    ideal = sum(max(0.0, want - before.get(dev_id, 0))
+                for dev_id, want in builder._weighted_ideal().items())
+    assert abs(moved - ideal) / total < 0.005
     assert balance < 1.0
     assert builder.dispersion()["zone"] == 0

@@ -59,6 +59,18 @@ def test_create_add_rebalance_show(builder_file: Path, capsys: pytest.CaptureFix
     assert "ring, 256 partitions (part_power 8), 3 replicas, 6 devices" in capsys.readouterr().out
 
 
+def test_rebalance_within_min_part_hours_says_so(
+    builder_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("rebalance", builder_file) == 0
+    assert run("add", builder_file, "r1z1-10.0.0.1:6200/sdd", "100") == 0
+    capsys.readouterr()
+    assert run("rebalance", builder_file) == 0
+    out = capsys.readouterr().out
+    assert "reassigned 0 partition-replicas" in out
+    assert "min_part_hours (1 h): 60 minutes left" in out
+
+
 def test_add_with_options_and_several_compact_devices(builder_file: Path) -> None:
     assert (
         run(

@@ -23,27 +23,10 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 
-from network.dataplane import DataPlane, check
+from network.dataplane import DataPlane
 from tests.functional.network.dataplane.guests import Guests
 
 T = TypeVar("T")
-
-
-def _missing_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "the data path tests need root"
-    result = asyncio.run(check())
-    return None if result.ok else result.message()
-
-
-@pytest.fixture(scope="session")
-def datapath_ready() -> None:
-    reason = _missing_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"the data path is required under CI: {reason}", pytrace=False)
-    pytest.skip(f"data path tests skipped: {reason}")
 
 
 class Driver:
@@ -79,11 +62,11 @@ def leftovers(instance: str, run_dir: Path) -> list[str]:
               if line.strip().startswith(f"alias strata:{instance}:")]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     found += [line for line in tables.splitlines() if line.endswith(f"strata_{instance}")]
-    found += [f"process {pid}" for pid in _pids_naming(run_dir)]
+    found += [f"process {pid}" for pid in pids_naming(run_dir)]
     return found
 
 
-def _pids_naming(path: Path) -> list[int]:
+def pids_naming(path: Path) -> list[int]:
     """Processes with ``path`` (a test's own temporary directory) on their command line."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -100,7 +83,7 @@ def _pids_naming(path: Path) -> list[int]:
 
 def sweep(instance: str, run_dir: Path) -> None:
     """Remove by force whatever of ``instance`` a failed test left."""
-    for pid in _pids_naming(run_dir):
+    for pid in pids_naming(run_dir):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

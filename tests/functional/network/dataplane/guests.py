@@ -74,6 +74,14 @@ CONNECTOR = textwrap.dedent("""\
 """)
 
 
+METADATA_GET = textwrap.dedent("""\
+    import sys, urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://169.254.169.254" + sys.argv[1], timeout=20) as resp:
+        print(resp.read().decode())
+""")
+
+
 def run_in(netns: str, *argv: str, timeout: float = 30.0,
            check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
@@ -88,11 +96,34 @@ def ping(netns: str, address: str, count: int = 1, wait: float = 1.0) -> bool:
     return result.returncode == 0
 
 
+def reaches(netns: str, address: str, tries: int = 4) -> bool:
+    """True when ``address`` answers one of ``tries`` pings from ``netns`` (2 s each):
+    for what must get through on a loaded machine, where one echo may be late."""
+    return any(ping(netns, address, wait=2.0) for _ in range(tries))
+
+
 def tcp_connect(netns: str, address: str, port: int, timeout: float = 2.0) -> str | None:
     """The listener's greeting ("hello <peer address>"), or None when unreachable."""
     result = run_in(netns, sys.executable, "-c", CONNECTOR, address, str(port), str(timeout),
                     timeout=timeout + 15)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def connects(netns: str, address: str, port: int, tries: int = 3) -> str | None:
+    """``tcp_connect`` tried up to ``tries`` times: for what must get through."""
+    for _ in range(tries):
+        greeting = tcp_connect(netns, address, port)
+        if greeting is not None:
+            return greeting
+    return None
+
+
+def metadata_get(netns: str, path: str) -> str:
+    """The body of a GET of ``path`` from the metadata address, as a guest in ``netns``
+    sends it (fails the test when it is refused)."""
+    r = run_in(netns, sys.executable, "-c", METADATA_GET, path, timeout=40)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 @contextlib.contextmanager

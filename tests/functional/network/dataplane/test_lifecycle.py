@@ -8,6 +8,7 @@ the process table), not at what the data path says it did.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from network.dataplane import ApplyError, InvalidState, names
 from network.dataplane.model import DesiredState, HostRoute, Port
-from tests.functional.network.dataplane.conftest import Planes, _pids_naming, leftovers
+from tests.functional.network.dataplane.conftest import Planes, leftovers, pids_naming
 from tests.functional.network.dataplane.guests import Guests, ping
 from tests.functional.network.dataplane.topology import PUBLIC_GATEWAY, Topology
 
@@ -38,7 +39,7 @@ def _ruleset() -> str:
 
 def _helpers(plane_home: object) -> list[str]:
     out = []
-    for pid in _pids_naming(plane_home):  # type: ignore[arg-type]
+    for pid in pids_naming(plane_home):  # type: ignore[arg-type]
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 out.append(fh.read().replace(b"\0", b" ").decode())
@@ -152,7 +153,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
     guest = guests.new("restart-a1")
     planes.driver.call(first.plug_namespace_port(topo.a1, guest))
     assert guests.dhcp(guest) is not None
-    old_helpers = set(_pids_naming(first.home))
+    old_helpers = set(pids_naming(first.home))
     planes.driver.call(first.close())
 
     # meanwhile a router namespace and a bridge disappear
@@ -163,7 +164,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
 
     second = planes.new(first.instance, first.home.parent)
     planes.driver.call(second.apply(topo.state()))
-    helpers = set(_pids_naming(second.home))
+    helpers = set(pids_naming(second.home))
     assert not helpers & old_helpers  # the old helpers were replaced, not duplicated
     cmdlines = _helpers(second.home)
     assert sum("dnsmasq" in c for c in cmdlines) == 3
@@ -178,16 +179,58 @@ def test_a_dead_helper_is_restarted(planes: Planes) -> None:
     plane = planes.new()
     topo = Topology(plane.instance)
     planes.driver.call(plane.apply(topo.state(projects=("a",), isolated=False)))
-    (pid,) = [p for p in _pids_naming(plane.home)]
+    (pid,) = [p for p in pids_naming(plane.home)]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        now = [p for p in _pids_naming(plane.home) if p != pid]
+        now = [p for p in pids_naming(plane.home) if p != pid]
         if now:
             break
         time.sleep(0.2)
     assert now, "dnsmasq was not restarted"
     assert "dnsmasq" in _helpers(plane.home)[0]
+    planes.driver.call(plane.teardown())
+
+
+def _netns_of(pid: int) -> str:
+    """The name of the namespace ``pid`` runs in ('' when it has none any more)."""
+    out = subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True,
+                         text=True).stdout
+    return out.strip()
+
+
+def test_a_namespace_removed_under_its_helper(planes: Planes, guests: Guests,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The DHCP namespace deleted by hand while dnsmasq runs on in what is left of it:
+    the next pass makes the namespace again with a new dnsmasq in it, which serves.
+    Deleted again and dnsmasq killed: its watcher does not respawn it into a namespace
+    that is gone (``ip netns exec`` could only exit 255, again and again); the next
+    pass brings both back."""
+    plane = planes.new()
+    topo = Topology(plane.instance)
+    state = topo.state(projects=("a",), isolated=False)
+    planes.driver.call(plane.apply(state))
+    dhcp_ns = names.dhcp_namespace(plane.instance, topo.projects["a"].network.id)
+    (first,) = pids_naming(plane.home)
+    subprocess.run(["ip", "netns", "delete", dhcp_ns], check=True)
+    assert _netns_of(first) == ""  # running on, in a namespace without a name
+    planes.driver.call(plane.apply(state))
+    (second,) = pids_naming(plane.home)
+    assert second != first and _netns_of(second) == dhcp_ns
+    guest = guests.new("gone-a1")
+    planes.driver.call(plane.plug_namespace_port(topo.a1, guest))
+    assert guests.dhcp(guest) is not None
+
+    subprocess.run(["ip", "netns", "delete", dhcp_ns], check=True)
+    with caplog.at_level(logging.WARNING, logger="network.dataplane"):
+        os.kill(second, signal.SIGKILL)
+        time.sleep(3)  # the watcher's first backoff is 0.5 s
+    assert pids_naming(plane.home) == [], "dnsmasq was respawned into no namespace"
+    assert f"its namespace {dhcp_ns} is gone, so it is not restarted" in caplog.text
+    planes.driver.call(plane.apply(state))
+    (third,) = pids_naming(plane.home)
+    assert _netns_of(third) == dhcp_ns
+    assert guests.dhcp(guest) is not None
     planes.driver.call(plane.teardown())
 
 

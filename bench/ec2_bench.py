@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""What the EC2 front costs over the native API it stands on: volumes.
+
+Starts a private Strata (identity, the image service on its file store, the block
+store, the networking service without its data path, and the EC2 front, on free
+ports), makes an EC2 credential for ``demo`` as ``openstack ec2 credentials
+create`` does, and times, alternating the two each round:
+
+- a create round trip (the request until its answer, not until ``available``):
+  boto3's ``CreateVolume`` against ``POST /v3/{project}/volumes``;
+- a listing of ``--count`` volumes: ``DescribeVolumes`` against ``GET
+  /v3/{project}/volumes/detail`` (the front asks for the same listing, then maps
+  ids and reads tags).
+
+The EC2 side is timed through boto3 (signing, XML parsing: what its users pay),
+the native side through ``requests`` with a token (JSON parsing); the signature
+check is cached by the front after the first request of a day, as the S3 front's
+is. Medians of ``--rounds`` rounds are printed as JSON. It deletes what it made.
+
+    .venv/bin/python bench/ec2_bench.py                  # 100 volumes, 10 rounds
+    .venv/bin/python bench/ec2_bench.py --count 20 --rounds 3   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from identity.client import password_auth_body
+from tests.conftest import strata_ports
+
+STRATA = str(Path(sys.executable).with_name("strata"))
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    answer = call()
+    return time.perf_counter() - start, answer
+
+
+class Native:
+    """The block store's volumes API with demo's token."""
+
+    def __init__(self, env: dict[str, str], token: str, project: str) -> None:
+        self.url = f"http://127.0.0.1:{env['STRATA_BLOCKSTORE_PORT']}/v3/{project}"
+        self.http = requests.Session()
+        self.http.headers["X-Auth-Token"] = token
+
+    def create(self, name: str) -> str:
+        r = self.http.post(self.url + "/volumes", json={"volume": {"size": 1, "name": name}},
+                           timeout=60)
+        assert r.status_code == 202, r.text
+        return str(r.json()["volume"]["id"])
+
+    def listing(self) -> list[dict[str, Any]]:
+        r = self.http.get(self.url + "/volumes/detail", timeout=60)
+        assert r.status_code == 200, r.text
+        volumes: list[dict[str, Any]] = r.json()["volumes"]
+        return volumes
+
+    def status(self, uuid: str) -> str:
+        r = self.http.get(f"{self.url}/volumes/{uuid}", timeout=60)
+        return str(r.json()["volume"]["status"]) if r.status_code == 200 else "gone"
+
+    def delete(self, uuid: str) -> None:
+        r = self.http.delete(f"{self.url}/volumes/{uuid}", timeout=60)
+        assert r.status_code in (202, 404), r.text
+
+
+def demo_client(env: dict[str, str]) -> tuple[Any, Native]:
+    home = Path(env["STRATA_HOME"])
+    secrets = json.loads((home / "var" / "secrets.json").read_text())
+    identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
+    r = requests.post(identity + "/v3/auth/tokens", timeout=30, json=password_auth_body(
+        "demo", secrets["demo_password"], "demo"))
+    assert r.status_code == 201, r.text
+    token, body = r.headers["X-Subject-Token"], r.json()["token"]
+    user, project = body["user"]["id"], body["project"]["id"]
+    r = requests.post(f"{identity}/v3/users/{user}/credentials/OS-EC2", timeout=30,
+                      headers={"X-Auth-Token": token}, json={"tenant_id": project})
+    assert r.status_code == 201, r.text
+    cred = r.json()["credential"]
+    # room for the listing: the default quota is 10 volumes
+    r = requests.post(identity + "/v3/auth/tokens", timeout=30, json=password_auth_body(
+        "admin", secrets["admin_password"], "admin"))
+    assert r.status_code == 201, r.text
+    admin_project = r.json()["token"]["project"]["id"]
+    r = requests.put(f"http://127.0.0.1:{env['STRATA_BLOCKSTORE_PORT']}/v3/{admin_project}"
+                     f"/os-quota-sets/{project}", timeout=30,
+                     headers={"X-Auth-Token": r.headers["X-Subject-Token"]},
+                     json={"quota_set": {"volumes": -1, "gigabytes": -1}})
+    assert r.status_code == 200, r.text
+    ec2 = boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{env['STRATA_EC2_PORT']}",
+                       region_name="RegionOne", aws_access_key_id=cred["access"],
+                       aws_secret_access_key=cred["secret"],
+                       config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return ec2, Native(env, token, project)
+
+
+def wait_settled(native: Native, uuids: list[str]) -> None:
+    """Until no volume is still being made (so listings compare like with like)."""
+    deadline = time.monotonic() + 600
+    while any(native.status(u) == "creating" for u in uuids):
+        assert time.monotonic() < deadline, "volumes stayed 'creating'"
+        time.sleep(0.5)
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    ec2, native = demo_client(env)
+    ec2.describe_volumes()  # the first signature check goes to identity; later ones not
+    made: list[str] = []
+    creates: dict[str, list[float]] = {"ec2": [], "native": []}
+    try:
+        for n in range(args.rounds):
+            seconds, answer = timed(lambda: ec2.create_volume(Size=1, AvailabilityZone="nova"))
+            creates["ec2"].append(seconds)
+            ec2_made = answer["VolumeId"]
+            seconds, uuid = timed(lambda: native.create(f"bench-{n}"))  # noqa: B023
+            creates["native"].append(seconds)
+            made.append(uuid)
+            log(f"create round {n + 1}: ec2 {creates['ec2'][-1]:.3f}s, "
+                f"native {creates['native'][-1]:.3f}s ({ec2_made})")
+        # the EC2-made volumes are the block store's: the native listing has them all
+        made = [v["id"] for v in native.listing()]
+        while len(made) < args.count:
+            made.append(native.create(f"bench-fill-{len(made)}"))
+        wait_settled(native, made)
+        count = len(native.listing())
+        lists: dict[str, list[float]] = {"ec2": [], "native": []}
+        for n in range(args.rounds):
+            seconds, answer = timed(ec2.describe_volumes)
+            assert len(answer["Volumes"]) == count
+            lists["ec2"].append(seconds)
+            seconds, listed = timed(native.listing)
+            assert len(listed) == count
+            lists["native"].append(seconds)
+            log(f"list round {n + 1}: ec2 {lists['ec2'][-1]:.3f}s, "
+                f"native {lists['native'][-1]:.3f}s")
+    finally:
+        for uuid in made:
+            native.delete(uuid)
+
+    def med(xs: list[float]) -> float:
+        return round(statistics.median(xs) * 1000, 1)
+
+    return {"volumes_listed": count, "rounds": args.rounds,
+            "create_ms_median": {"ec2": med(creates["ec2"]), "native": med(creates["native"])},
+            "list_ms_median": {"ec2": med(lists["ec2"]), "native": med(lists["native"])},
+            "list_ratio_ec2_over_native": round(
+                statistics.median(lists["ec2"]) / statistics.median(lists["native"]), 2)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=100, help="volumes in the listing")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--keep", action="store_true", help="leave Strata running afterwards")
+    args = p.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="strata-ec2-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
+    env.update(STRATA_HOME=str(home), STRATA_NETWORK_DATAPLANE="false",
+               STRATA_IMAGESTORE_STORE="file", STRATA_OBJECTSTORE_ENABLED="false",
+               STRATA_PROXY_ENABLED="false", **strata_ports())
+    log(f"starting Strata in {home}")
+    subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        result = run(args, env)
+    finally:
+        if not args.keep:
+            subprocess.run([STRATA, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
+            shutil.rmtree(home, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One module per image format family: each reads a ``Capture`` and answers ``Findings``."""
