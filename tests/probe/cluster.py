@@ -48,6 +48,7 @@ class ProbeCluster:
             "STRATA_IMAGESTORE_ENABLED": "false",  # only the object store is probed here
             "STRATA_BLOCKSTORE_ENABLED": "false",
             "STRATA_NETWORK_ENABLED": "false",
+            "STRATA_EC2_ENABLED": "false",
             "PYTHONPATH": str(REPO),
         })
         env.update(self.env)

@@ -177,6 +177,7 @@ def start(tmp: Path, nodes: int) -> Cluster:
         "STRATA_IMAGESTORE_ENABLED": "false",
         "STRATA_BLOCKSTORE_ENABLED": "false",
         "STRATA_NETWORK_ENABLED": "false",
+        "STRATA_EC2_ENABLED": "false",
     })
     cluster = Cluster(env, nodes)
     result = cluster.strata("up", "-d")
