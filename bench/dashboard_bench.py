@@ -181,7 +181,8 @@ def main() -> None:
     args = p.parse_args()
     with private_strata("dashboard", args.keep, **strata_ports(),
                         STRATA_NETWORK_DATAPLANE="false",
-                        STRATA_DASHBOARD_ENABLED="true") as (home, env):
+                        STRATA_DASHBOARD_ENABLED="true", STRATA_COMPUTE_ENABLED="false",
+                        STRATA_EC2_ENABLED="false") as (home, env):
         identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
         dashboard = f"http://127.0.0.1:{env['STRATA_DASHBOARD_PORT']}"
         result = asyncio.run(run(args, home, identity, dashboard))

@@ -180,7 +180,8 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "OS_"))}
     env.update(STRATA_HOME=str(home), STRATA_NETWORK_DATAPLANE="false",
                STRATA_IMAGESTORE_STORE="file", STRATA_OBJECTSTORE_ENABLED="false",
-               STRATA_PROXY_ENABLED="false", **strata_ports())
+               STRATA_PROXY_ENABLED="false", STRATA_COMPUTE_ENABLED="false",
+               STRATA_DASHBOARD_ENABLED="false", **strata_ports())
     log(f"starting Strata in {home}")
     subprocess.run([STRATA, "up", "-d"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:

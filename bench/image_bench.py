@@ -157,7 +157,8 @@ def main() -> None:
     args = p.parse_args()
     with private_strata("image", args.keep,
                         STRATA_NETWORK_ENABLED="false",  # images are measured, not networks
-                        STRATA_DASHBOARD_ENABLED="false") as (home, _):
+                        STRATA_DASHBOARD_ENABLED="false", STRATA_COMPUTE_ENABLED="false",
+                        STRATA_EC2_ENABLED="false") as (home, _):
         result = asyncio.run(run(args, home))
     print(json.dumps(result, indent=2))
 

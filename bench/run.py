@@ -85,6 +85,8 @@ def start_strata(home: Path, daemons: bool) -> dict[str, str]:
     env["STRATA_HOME"] = str(home)
     env["STRATA_NETWORK_ENABLED"] = "false"  # the object store is measured, not networks
     env["STRATA_DASHBOARD_ENABLED"] = "false"
+    env["STRATA_COMPUTE_ENABLED"] = "false"
+    env["STRATA_EC2_ENABLED"] = "false"
     if not daemons:
         env.update(QUIET_DAEMONS)
     log(f"starting Strata with its state in {home}")

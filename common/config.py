@@ -130,6 +130,37 @@ class ObjectStoreConfig:
                                                  "0: every pass sweeps.")
     expirer_interval: float = opt(30.0, "Seconds between passes that delete expired objects.")
     reclaim_age: int = opt(604800, "Seconds tombstones are kept before being purged.")
+    storage_policies: str = opt(
+        "Policy-0, silver:2", "Storage policies, comma-separated name[:replicas] (replicas "
+        "defaults to `replicas`): policy N keeps objects on ring object-N.ring.gz (policy 0 "
+        "on object.ring.gz), built at first start; a container picks one by "
+        "X-Storage-Policy. Append new ones; never reorder or remove one that holds data.")
+    default_storage_policy: str = opt(
+        "", "Policy of containers created without X-Storage-Policy; empty means the first.")
+
+    def policies(self) -> list[StoragePolicy]:
+        """The storage policies, by index (checked by :func:`validate`)."""
+        out: list[StoragePolicy] = []
+        for index, entry in enumerate(p.strip() for p in self.storage_policies.split(",")):
+            name, _, count = entry.partition(":")
+            out.append(StoragePolicy(index, name.strip(),
+                                     int(count) if count.strip() else self.replicas))
+        default = self.default_storage_policy.strip().lower()
+        return [dataclasses.replace(p, default=(p.name.lower() == default if default
+                                                else p.index == 0)) for p in out]
+
+    def default_policy(self) -> StoragePolicy:
+        return next(p for p in self.policies() if p.default)
+
+
+@dataclass(frozen=True)
+class StoragePolicy:
+    """One storage policy: where a container's objects live and how many copies."""
+
+    index: int
+    name: str
+    replicas: int
+    default: bool = False
 
 
 @dataclass
@@ -164,12 +195,14 @@ class ProxyConfig:
     tempurl: bool = opt(True, "Temporary URLs (?temp_url_sig=...), as Swift's tempurl.")
     tempurl_methods: str = opt("GET HEAD PUT POST DELETE",
                                "Methods a temporary URL may be used with (space-separated).")
-    tempurl_allowed_digests: str = opt("sha256 sha512", "Digests temporary URL signatures may "
-                                                        "use: sha1 (deprecated), sha256, sha512.")
+    tempurl_allowed_digests: str = opt("sha1 sha256 sha512", "Digests temporary URL signatures "
+                                       "may use: sha1 (deprecated, but allowed by default as "
+                                       "Swift still does), sha256, sha512.")
     formpost: bool = opt(True, "Browser form uploads (multipart/form-data POST), as Swift's "
                                "formpost.")
-    formpost_allowed_digests: str = opt("sha256 sha512", "Digests FormPost signatures may use: "
-                                                         "sha1 (deprecated), sha256, sha512.")
+    formpost_allowed_digests: str = opt("sha1 sha256 sha512", "Digests FormPost signatures "
+                                        "may use: sha1 (deprecated, but allowed by default as "
+                                        "Swift still does), sha256, sha512.")
     slo: bool = opt(True, "Static Large Objects (?multipart-manifest=put), as Swift's slo.")
     slo_max_manifest_segments: int = opt(1000, "Most object-backed segments in one SLO manifest.")
     slo_max_manifest_size: int = opt(8388608, "Largest SLO manifest body, in bytes.")
@@ -191,6 +224,22 @@ class ProxyConfig:
                                      "resellers), as Swift's account_quotas.")
     s3_domain: str = opt("", "Domain of S3 virtual-hosted-style requests: a request to "
                              "<bucket>.<domain> is for that bucket (path style always works).")
+    allow_open_expired: bool = opt(False, "Let a client read (GET/HEAD) and POST to an object "
+                                          "whose X-Delete-At has passed but that the expirer "
+                                          "has not deleted yet, with X-Open-Expired: true.")
+    etag_quoter: bool = opt(True, "Quoted (RFC 7232) ETags for accounts and containers that "
+                                  "ask for them (X-Account/-Container-Rfc-Compliant-Etags), "
+                                  "as Swift's etag_quoter.")
+    etag_quoter_enable_by_default: bool = opt(False, "Quote ETags where neither the container "
+                                                     "nor its account says otherwise.")
+    storage_domain: str = opt("", "Domain of Swift's domain_remap (comma-separated for "
+                                  "several): a request to <container>.<account>.<domain> or "
+                                  "<account>.<domain> (AUTH-<id> for AUTH_<id>) is for that "
+                                  "container or account, StaticWeb sites included; empty: "
+                                  "off. Must differ from s3_domain.")
+    domain_remap_default_reseller_prefix: str = opt(
+        "", "Reseller prefix domain_remap puts before an account named in a host without one "
+            "(e.g. AUTH); empty: such hosts are not remapped.")
 
 
 @dataclass
@@ -701,6 +750,7 @@ def validate(cfg: StrataConfig) -> None:
         raise ConfigError("[objectstore] replicas must be between 1 and the number of devices")
     if not 4 <= cfg.objectstore.part_power <= 22:
         raise ConfigError("[objectstore] part_power must be between 4 and 22")
+    _validate_policies(cfg.objectstore, n_devices)
     if cfg.identity.token_expiration < 60:
         raise ConfigError("[identity] token_expiration must be at least 60 seconds")
     if cfg.imagestore.store not in ("swift", "file"):
@@ -741,6 +791,28 @@ def _validate_compute(c: ComputeConfig) -> None:
     if c.max_concurrent_builds < 1 or c.shutdown_timeout < 0:
         raise ConfigError("[compute] max_concurrent_builds must be at least 1 and "
                           "shutdown_timeout not negative")
+
+
+def _validate_policies(osc: ObjectStoreConfig, n_devices: int) -> None:
+    """Swift's rules for policies: names of letters, digits and ``-``, unique without
+    regard to case; replicas that the devices can hold; a default that exists."""
+    where = "[objectstore] storage_policies"
+    seen: set[str] = set()
+    for entry in osc.storage_policies.split(","):
+        name, _, count = entry.strip().partition(":")
+        name = name.strip()
+        if not name or not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+            raise ConfigError(f"{where}: bad policy name {name!r} (letters, digits and -)")
+        if name.lower() in seen:
+            raise ConfigError(f"{where}: {name!r} is there twice")
+        seen.add(name.lower())
+        if count.strip() and not (count.strip().isdigit()
+                                  and 1 <= int(count) <= n_devices):
+            raise ConfigError(f"{where}: {name}: replicas must be between 1 and the number "
+                              "of devices")
+    default = osc.default_storage_policy.strip().lower()
+    if default and default not in seen:
+        raise ConfigError(f"[objectstore] default_storage_policy {default!r} is no policy")
 
 
 def _validate_network(net: NetworkConfig) -> None:

@@ -20,6 +20,7 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
     """
     if not header:
         return None
+    header = header.replace(" ", "")  # "bytes = 0 - 9" is "bytes=0-9" to Swift
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
         return None
@@ -99,26 +100,29 @@ def check_conditions(headers: Mapping[str, str], etag: str,
                      last_modified: float, method: str) -> int | None:
     """The status a conditional request gets instead of 200 (304 or 412), or None.
 
-    ``last_modified`` is whole seconds (what Last-Modified shows).
+    ``last_modified`` is whole seconds (what Last-Modified shows). Swift's order
+    (swob): a matching If-None-Match, a failing If-Match, then the dates, each
+    date checked whatever the ETag headers said.
     """
     get = headers.get
+    not_modified = 304 if method in ("GET", "HEAD") else 412
+    if_none = get("If-None-Match")
+    if if_none is not None:
+        tags = _etags(if_none)
+        if "*" in tags or etag in tags:
+            return not_modified
     if_match = get("If-Match")
     if if_match is not None:
         tags = _etags(if_match)
         if "*" not in tags and etag not in tags:
             return 412
-    if_none = get("If-None-Match")
-    if if_none is not None:
-        tags = _etags(if_none)
-        if "*" in tags or etag in tags:
-            return 304 if method in ("GET", "HEAD") else 412
-    elif get("If-Modified-Since") and method in ("GET", "HEAD"):
+    if get("If-Modified-Since") and method in ("GET", "HEAD"):
         # As Swift: a date in the future is not ignored (RFC 7232 would), so
         # such a GET is 304 like any other date at or after Last-Modified.
         since = _http_time(headers["If-Modified-Since"])
         if since is not None and last_modified <= since:
             return 304
-    if if_match is None and get("If-Unmodified-Since"):
+    if get("If-Unmodified-Since"):
         since = _http_time(headers["If-Unmodified-Since"])
         if since is not None and last_modified > since:
             return 412

@@ -31,7 +31,7 @@ from common.config import StrataConfig
 from objectstore import hashes
 from objectstore.diskfile import DiskBackend, QuarantineError, read_xattr_metadata
 from objectstore.node import NODE, NodeContext, Pass, periodic
-from objectstore.object_server import BACKEND
+from objectstore.object_server import BACKENDS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class ObjectAuditor:
         files = RateLimiter(self.files_per_second)
         nbytes = RateLimiter(self.bytes_per_second)
         for device in await self.node.run(self.node.local_devices):
-            objects = self.node.devices / device / "objects"
+            objects = self.node.devices / device / self.backend.data_dir
             for part in await self.node.run(_list, objects, hashes.is_partition):
                 for obj_hash in await self.node.run(_hash_dirs, objects / part):
                     await files.take()
@@ -105,7 +105,7 @@ class ObjectAuditor:
 
     async def _audit(self, device: str, part: str, obj_hash: str, stats: AuditStats,
                      nbytes: RateLimiter) -> None:
-        where = f"{device}/objects/{part}/{obj_hash}"
+        where = f"{device}/{self.backend.data_dir}/{part}/{obj_hash}"
         try:
             opened = await self.node.run(self._open, device, part, obj_hash)
         except QuarantineError as exc:
@@ -161,9 +161,11 @@ class ObjectAuditor:
 
     async def _quarantine(self, device: str, part: str, obj_hash: str, why: str,
                           stats: AuditStats) -> None:
-        log.error("quarantining object %s/objects/%s/%s: %s", device, part, obj_hash, why)
+        log.error("quarantining object %s/%s/%s/%s: %s", device, self.backend.data_dir, part,
+                  obj_hash, why)
         await self.node.run(self.backend.quarantine, device, part, obj_hash)
-        self.node.partition_changed(device, part)  # the replicator asks a peer for a copy
+        # the replicator asks a peer for a copy
+        self.node.partition_changed(device, part, self.backend.data_dir)
         stats.quarantined += 1
 
 
@@ -194,9 +196,15 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     (and the node stores objects on disk)."""
 
     def make(app: web.Application) -> Pass | None:
-        backend = app[BACKEND]
-        if not isinstance(backend, DiskBackend):
+        auditors = [ObjectAuditor(app[NODE], backend) for _, backend
+                    in sorted(app[BACKENDS].items()) if isinstance(backend, DiskBackend)]
+        if not auditors:
             return None
-        return ObjectAuditor(app[NODE], backend).audit_once
+
+        async def each_policy() -> None:  # every storage policy's objects in turn
+            for auditor in auditors:
+                await auditor.audit_once()
+
+        return each_policy
 
     return periodic("object audit", cfg.objectstore.auditor_interval, make)

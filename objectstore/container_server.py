@@ -27,7 +27,7 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.errors import BadRequest, Conflict, NotFound
 from objectstore.async_pending import write_async_pending
-from objectstore.db import BrokerInfo, ContainerBroker
+from objectstore.db import BrokerInfo, ContainerBroker, Metadata
 from objectstore.db_server import CONFLICT, DbServer, Meta, Route, listing_body
 from objectstore.listing import DbRequest, ListingParams, header_int, require_timestamp
 from objectstore.protocol import (
@@ -37,6 +37,8 @@ from objectstore.protocol import (
     ACCOUNTS,
     CONTAINER_ROUTE,
     CONTAINER_ROW_ROUTE,
+    POLICY_DEFAULT,
+    POLICY_INDEX,
     node_path,
 )
 
@@ -69,11 +71,27 @@ class ContainerServer(DbServer[ContainerBroker]):
         return {"X-Container-Object-Count": str(info.object_count),
                 "X-Container-Bytes-Used": str(info.bytes_used)}
 
-    def put_existing(self, broker: ContainerBroker, ts: str,
+    def put_metadata(self, request: web.Request, ts: str) -> Meta:
+        """A container's PUT stores its storage policy as well: the one it names, else
+        the default the proxy sent (kept only if the PUT creates the container)."""
+        meta = self.metadata(request, ts)
+        policy = request.headers.get(POLICY_INDEX) or request.headers.get(POLICY_DEFAULT)
+        if policy is not None and not policy.isdigit():
+            raise BadRequest(f"bad storage policy index {policy!r}\n")
+        meta[POLICY_INDEX] = (str(int(policy or 0)), ts)
+        return meta
+
+    def put_existing(self, broker: ContainerBroker, req: DbRequest, ts: str,
                      meta: Meta) -> tuple[int, BrokerInfo]:
         was_deleted = broker.is_deleted()
+        if not was_deleted:  # a live container keeps its policy; naming another is 409
+            current = container_policy(broker.metadata)
+            requested = req.headers.get(POLICY_INDEX)
+            if requested is not None and int(requested) != current:
+                raise Conflict(CONFLICT)
+            meta.pop(POLICY_INDEX, None)
+        broker.update_metadata(meta, self.limits(req))
         broker.update_put_timestamp(ts)
-        broker.update_metadata(meta)
         info = broker.get_info()
         if broker.info_deleted(info):
             raise Conflict(CONFLICT)  # an older PUT than the delete that holds
@@ -83,13 +101,14 @@ class ContainerServer(DbServer[ContainerBroker]):
         return not info.object_count
 
     def list_json(self, broker: ContainerBroker, params: ListingParams) -> bytes:
-        if not params.delimiter:
+        if not params.delimiter and params.path is None:
             body = broker.list_objects_json(params.limit, params.marker, params.end_marker,
                                             params.prefix, params.reverse)
             if body is not None:
                 return body
         rows = broker.list_objects(params.limit, params.marker, params.end_marker,
-                                   params.prefix, params.delimiter, params.reverse)
+                                   params.prefix, params.delimiter, params.reverse,
+                                   params.path)
         return listing_body(rows, _entry)
 
     async def changed(self, request: web.Request, req: DbRequest, info: BrokerInfo,
@@ -165,6 +184,25 @@ def validate_row(raw: Any) -> dict[str, Any]:
 # -- account updates -------------------------------------------------------------------------
 
 
+def container_policy(metadata: Metadata) -> int:
+    """The storage policy a container's metadata names (0: none, a DB made before
+    policies)."""
+    value = (metadata.get(POLICY_INDEX) or ["0"])[0]
+    return int(value) if value.isdigit() else 0
+
+
+def account_row_headers(info: BrokerInfo, ts: str) -> dict[str, str]:
+    """What a container tells its account replicas of itself (``PUT /accounts/.../c``)."""
+    return {
+        "X-Put-Timestamp": info.put_timestamp,
+        "X-Delete-Timestamp": info.delete_timestamp,
+        "X-Object-Count": str(info.object_count),
+        "X-Bytes-Used": str(info.bytes_used),
+        "X-Timestamp": ts,
+        POLICY_INDEX: str(container_policy(info.metadata)),
+    }
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -186,13 +224,7 @@ async def update_account(request: web.Request, req: DbRequest, info: BrokerInfo,
         log.error("bad account update headers for %s/%s", req.account, req.container)
         return
     assert req.container is not None
-    headers = {
-        "X-Put-Timestamp": info.put_timestamp,
-        "X-Delete-Timestamp": info.delete_timestamp,
-        "X-Object-Count": str(info.object_count),
-        "X-Bytes-Used": str(info.bytes_used),
-        "X-Timestamp": ts,
-    }
+    headers = account_row_headers(info, ts)
     targets = [(host, dev, node_path(ACCOUNTS, dev, part, req.account, req.container))
                for host, dev in zip(hosts, devices, strict=True)]
     statuses = await asyncio.gather(*(_send(req, host, path, headers)
@@ -228,4 +260,5 @@ def add_routes(app: web.Application) -> None:
     ContainerServer().add_routes(app)
 
 
-__all__ = ["ContainerServer", "add_routes", "update_account", "validate_row"]
+__all__ = ["ContainerServer", "account_row_headers", "add_routes", "container_policy",
+           "update_account", "validate_row"]

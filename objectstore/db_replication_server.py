@@ -136,7 +136,9 @@ def validate_account_row(raw: Any) -> dict[str, Any]:
             "put_timestamp": _ts(raw.get("put_timestamp"), "put_timestamp"),
             "delete_timestamp": _ts(raw.get("delete_timestamp"), "delete_timestamp"),
             "object_count": _count(raw.get("object_count", 0), "object_count"),
-            "bytes_used": _count(raw.get("bytes_used", 0), "bytes_used")}
+            "bytes_used": _count(raw.get("bytes_used", 0), "bytes_used"),
+            "storage_policy_index": _count(raw.get("storage_policy_index", 0),
+                                           "storage_policy_index")}
 
 
 def _container_row(raw: Any) -> dict[str, Any]:

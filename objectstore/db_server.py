@@ -23,7 +23,7 @@ from aiohttp import web
 
 from common import timestamp as tsmod
 from common.errors import Conflict, NotFound
-from objectstore.db import BrokerInfo, DatabaseAlreadyExists, DatabaseBroker
+from objectstore.db import BrokerInfo, DatabaseAlreadyExists, DatabaseBroker, MetadataLimits
 from objectstore.errors import Missing
 from objectstore.listing import (
     DbRequest,
@@ -38,7 +38,7 @@ from objectstore.listing import (
     require_timestamp,
     setup_db_resources,
 )
-from objectstore.protocol import meta_prefixes
+from objectstore.protocol import BACKEND_DELETE_TIMESTAMP, meta_prefixes
 
 B = TypeVar("B", bound=DatabaseBroker)
 Meta = dict[str, tuple[str, str]]
@@ -84,7 +84,8 @@ class DbServer(ABC, Generic[B]):
         """The kind's count and size headers."""
 
     @abstractmethod
-    def put_existing(self, broker: B, ts: str, meta: Meta) -> tuple[int, BrokerInfo]:
+    def put_existing(self, broker: B, req: DbRequest, ts: str,
+                     meta: Meta) -> tuple[int, BrokerInfo]:
         """A PUT when the DB is there already: (status, info), or raises the refusal."""
 
     def may_delete(self, info: BrokerInfo) -> bool:
@@ -122,13 +123,18 @@ class DbServer(ABC, Generic[B]):
     def metadata(self, request: web.Request, ts: str) -> Meta:
         return metadata_updates(request.headers, self.meta_prefixes, self.meta_exact, ts)
 
+    @staticmethod
+    def limits(req: DbRequest) -> MetadataLimits:
+        """Swift's limits on the DB's user metadata, stored and new together."""
+        return MetadataLimits(req.node.max_meta_count, req.node.max_meta_overall_size)
+
     def info_headers(self, info: BrokerInfo) -> dict[str, str]:
         headers = self.stat_headers(info)
         headers.update({
             "X-Timestamp": info.created_at,
             "X-PUT-Timestamp": info.put_timestamp,
             "X-Backend-Put-Timestamp": info.put_timestamp,
-            "X-Backend-Delete-Timestamp": info.delete_timestamp,
+            BACKEND_DELETE_TIMESTAMP: info.delete_timestamp,
             "X-Backend-Status-Changed-At": info.status_changed_at,
             "Last-Modified": tsmod.http_date(info.put_timestamp),
         })
@@ -139,7 +145,7 @@ class DbServer(ABC, Generic[B]):
         """What the answer about a deleted DB says of it."""
         name, value = self.deleted_header
         return {name: value, "X-Backend-Put-Timestamp": info.put_timestamp,
-                "X-Backend-Delete-Timestamp": info.delete_timestamp}
+                BACKEND_DELETE_TIMESTAMP: info.delete_timestamp}
 
     def missing(self, info: BrokerInfo | None) -> NotFound:
         """404: no DB (bare), or a deleted one (with its timestamps)."""
@@ -160,16 +166,20 @@ class DbServer(ABC, Generic[B]):
     def _put(self, broker: B, req: DbRequest, ts: str,
              meta: Meta) -> tuple[int, BrokerInfo]:
         try:
-            broker.initialize(ts, req.account, req.container, meta)
+            broker.initialize(ts, req.account, req.container, meta, self.limits(req))
             return 201, broker.get_info()
         except DatabaseAlreadyExists:
             pass
-        return self.put_existing(broker, ts, meta)
+        return self.put_existing(broker, req, ts, meta)
+
+    def put_metadata(self, request: web.Request, ts: str) -> Meta:
+        """What a PUT of the DB stores (its metadata headers; a kind may add more)."""
+        return self.metadata(request, ts)
 
     async def put(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         ts = require_timestamp(request.headers)
-        meta = self.metadata(request, ts)
+        meta = self.put_metadata(request, ts)
         status, info = await req.node.run(self._put, self.broker(req), req, ts, meta)
         req.node.db_changed(req.db_path)
         await self.changed(request, req, info, ts)
@@ -199,16 +209,17 @@ class DbServer(ABC, Generic[B]):
         resp.headers.update(self.info_headers(info))
         return resp
 
-    def _post(self, broker: B, meta: Meta) -> None:
+    def _post(self, broker: B, meta: Meta, limits: MetadataLimits) -> None:
         info, deleted = db_state(broker)
         if info is None or deleted:
             raise NotFound(NOT_FOUND)
-        broker.update_metadata(meta)
+        broker.update_metadata(meta, limits)
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         req = self.request(request)
         ts = require_timestamp(request.headers)
-        await req.node.run(self._post, self.broker(req), self.metadata(request, ts))
+        await req.node.run(self._post, self.broker(req), self.metadata(request, ts),
+                           self.limits(req))
         req.node.db_changed(req.db_path)
         return web.Response(status=204)
 

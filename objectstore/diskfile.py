@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from objectstore.node import fsync_dir
-from objectstore.protocol import POST_HEADERS
+from objectstore.protocol import OBJECTS, POST_HEADERS, datadir
 
 METADATA_VERSION = 1
 XATTR_KEY = "user.strata.meta"
@@ -135,6 +135,11 @@ class ObjectBackend(ABC):
     def quarantine(self, device: str, part: str, obj_hash: str) -> None:
         """Take the object's files out of service (corrupt); replication rebuilds it."""
 
+    @abstractmethod
+    def for_policy(self, policy: int) -> ObjectBackend:
+        """The same kind of store for storage policy ``policy``'s objects (0: this one):
+        the same devices, its own place on them, so two policies never mix."""
+
 
 def post_replaces(key: str) -> bool:
     """Whether a POST replaces header ``key`` (protocol.POST_HEADERS, X-Object-Meta-*)."""
@@ -155,10 +160,12 @@ def merged_metadata(data_meta: dict[str, Any], post_meta: dict[str, Any] | None)
 # --- on disk -------------------------------------------------------------------------------
 
 
-def hash_dir(device_path: Path, part: str, obj_hash: str) -> Path:
+def hash_dir(device_path: Path, part: str, obj_hash: str, data_dir: str = OBJECTS) -> Path:
+    """``<device>/<data_dir>/<part>/<suffix>/<hash>`` (``objects`` for policy 0,
+    ``objects-<N>`` for policy N)."""
     # One Path built from a string: four ``/`` joins cost more than the syscalls
     # of a small write.
-    return Path(f"{device_path}/objects/{part}/{obj_hash[-3:]}/{obj_hash}")
+    return Path(f"{device_path}/{data_dir}/{part}/{obj_hash[-3:]}/{obj_hash}")
 
 
 class MetadataTooLarge(DiskFileError):
@@ -302,8 +309,12 @@ class DiskWriter(Writer):
 
 
 class DiskBackend(ObjectBackend):
-    def __init__(self, devices: Path) -> None:
+    def __init__(self, devices: Path, data_dir: str = OBJECTS) -> None:
         self.devices = devices
+        self.data_dir = data_dir  # objects, objects-1, ...: one storage policy's
+
+    def for_policy(self, policy: int) -> DiskBackend:
+        return self if policy == 0 else DiskBackend(self.devices, datadir(policy))
 
     def _dev(self, device: str) -> Path:
         return self.devices / device
@@ -340,7 +351,7 @@ class DiskBackend(ObjectBackend):
         file into place, then fsync the hash directory and every directory that
         gained an entry. Every change is on disk before we return.
         """
-        hdir = hash_dir(self._dev(device), part, obj_hash)
+        hdir = hash_dir(self._dev(device), part, obj_hash, self.data_dir)
         try:
             write_xattr_metadata(fd, metadata)
             os.fsync(fd)
@@ -434,7 +445,7 @@ class DiskBackend(ObjectBackend):
                     pass
 
     def state(self, device: str, part: str, obj_hash: str) -> ObjectState:
-        hdir = hash_dir(self._dev(device), part, obj_hash)
+        hdir = hash_dir(self._dev(device), part, obj_hash, self.data_dir)
         try:
             names = os.listdir(hdir)
         except FileNotFoundError:
@@ -462,8 +473,8 @@ class DiskBackend(ObjectBackend):
         return open(st.data_path, "rb")  # the caller closes it
 
     def quarantine(self, device: str, part: str, obj_hash: str) -> None:
-        hdir = hash_dir(self._dev(device), part, obj_hash)
-        qdir = self._dev(device) / "quarantined" / "objects"
+        hdir = hash_dir(self._dev(device), part, obj_hash, self.data_dir)
+        qdir = self._dev(device) / "quarantined" / self.data_dir
         qdir.mkdir(parents=True, exist_ok=True)
         target = qdir / obj_hash
         if target.exists():
@@ -496,6 +507,11 @@ class MemoryBackend(ObjectBackend):
         self._lock = threading.Lock()
         # (device, part, hash) -> {"data": (ts, bytes, meta), "meta": (ts, meta), "ts": (ts, meta)}
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._policies: dict[int, MemoryBackend] = {0: self}
+
+    def for_policy(self, policy: int) -> MemoryBackend:
+        with self._lock:
+            return self._policies.setdefault(policy, MemoryBackend())
 
     def writer(self, device: str) -> MemoryWriter:
         return MemoryWriter()

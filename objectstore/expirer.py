@@ -54,7 +54,9 @@ from objectstore.protocol import (
     CONTAINER_HOST,
     CONTAINER_PARTITION,
     OBJECTS,
+    POLICY_INDEX,
     node_path,
+    object_ring,
 )
 from rings.ring import Ring
 
@@ -77,6 +79,7 @@ class Entry:
     container: str
     obj: str
     delete_at: str  # as stored on the object
+    policy: int = 0  # the storage policy the object is in
 
 
 @dataclass
@@ -92,7 +95,7 @@ def entry_path(device_path: Path, delete_at: int, obj_hash: str) -> Path:
 
 
 def record_expiring(device_path: Path, account: str, container: str, obj: str,
-                    obj_hash: str, delete_at: str) -> Path | None:
+                    obj_hash: str, delete_at: str, policy: int = 0) -> Path | None:
     """Write the index entry of an object to delete at ``delete_at`` (blocking: fsync)."""
     try:
         when = int(delete_at)
@@ -101,8 +104,11 @@ def record_expiring(device_path: Path, account: str, container: str, obj: str,
     if when < 0:
         return None
     final = entry_path(device_path, when, obj_hash)
-    data = json.dumps({"version": ENTRY_VERSION, "account": account, "container": container,
-                       "object": obj, "delete_at": delete_at}).encode("utf-8")
+    entry = {"version": ENTRY_VERSION, "account": account, "container": container,
+             "object": obj, "delete_at": delete_at}
+    if policy:
+        entry["policy"] = policy
+    data = json.dumps(entry).encode("utf-8")
     tmp_dir = device_path / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -111,12 +117,13 @@ def record_expiring(device_path: Path, account: str, container: str, obj: str,
 
 
 async def note_expiring(node: NodeContext, device_path: Path, account: str, container: str,
-                        obj: str, obj_hash: str, metadata: Mapping[str, Any]) -> None:
+                        obj: str, obj_hash: str, metadata: Mapping[str, Any],
+                        policy: int = 0) -> None:
     """The object server's hook after a PUT/POST: index ``X-Delete-At`` if it is set."""
     delete_at = metadata.get("X-Delete-At")
     if delete_at:
         await node.run(record_expiring, device_path, account, container, obj, obj_hash,
-                       str(delete_at))
+                       str(delete_at), policy)
 
 
 def due_entries(device_path: Path, now: float, limit: int = 10000) -> list[Entry]:
@@ -148,7 +155,8 @@ def due_entries(device_path: Path, now: float, limit: int = 10000) -> list[Entry
                 if raw.get("version") != ENTRY_VERSION:
                     raise ValueError(f"unknown version {raw.get('version')!r}")
                 out.append(Entry(path, str(raw["account"]), str(raw["container"]),
-                                 str(raw["object"]), str(raw["delete_at"])))
+                                 str(raw["object"]), str(raw["delete_at"]),
+                                 int(raw.get("policy", 0))))
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, KeyError, AttributeError) as exc:
@@ -160,10 +168,14 @@ def due_entries(device_path: Path, now: float, limit: int = 10000) -> list[Entry
 
 
 class Expirer:
-    def __init__(self, node: NodeContext, object_ring: Ring, container_ring: Ring, *,
-                 concurrency: int = CONCURRENCY) -> None:
+    """Deletes the objects whose time has come; ``object_rings`` by storage policy
+    (one ring alone is policy 0's)."""
+
+    def __init__(self, node: NodeContext, object_rings: Ring | dict[int, Ring],
+                 container_ring: Ring, *, concurrency: int = CONCURRENCY) -> None:
         self.node = node
-        self.object_ring = object_ring
+        self.object_rings = object_rings if isinstance(object_rings, dict) else {
+            0: object_rings}
         self.container_ring = container_ring
         self.concurrency = concurrency
 
@@ -191,7 +203,12 @@ class Expirer:
 
     async def expire(self, entry: Entry) -> bool:
         """DELETE the object on every primary; True once none needs a retry."""
-        part, nodes = self.object_ring.get_nodes(entry.account, entry.container, entry.obj)
+        ring = self.object_rings.get(entry.policy)
+        if ring is None:
+            log.error("expirer: %s/%s/%s is in policy %d, which has no ring here",
+                      entry.account, entry.container, entry.obj, entry.policy)
+            return False
+        part, nodes = ring.get_nodes(entry.account, entry.container, entry.obj)
         cpart, cnodes = self.container_ring.get_nodes(entry.account, entry.container)
         ts = tsmod.now()
 
@@ -200,7 +217,7 @@ class Expirer:
             headers = {"X-Timestamp": ts, "X-If-Delete-At": entry.delete_at,
                        CONTAINER_HOST: f"{c['ip']}:{c['port']}",
                        CONTAINER_DEVICE: c["device"],
-                       CONTAINER_PARTITION: str(cpart)}
+                       CONTAINER_PARTITION: str(cpart), POLICY_INDEX: str(entry.policy)}
             url = f"http://{node['ip']}:{node['port']}" + node_path(
                 OBJECTS, node["device"], part, entry.account, entry.container, entry.obj)
             try:
@@ -226,9 +243,11 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     osc = cfg.objectstore
 
     def make(app: web.Application) -> Pass | None:
-        object_ring, container_ring = load_ring(cfg, "object"), load_ring(cfg, "container")
-        if object_ring is None or container_ring is None:
+        container_ring = load_ring(cfg, "container")
+        object_rings = {p.index: ring for p in osc.policies()
+                        if (ring := load_ring(cfg, object_ring(p.index))) is not None}
+        if 0 not in object_rings or container_ring is None:
             return None
-        return Expirer(app[NODE], object_ring, container_ring).run_once
+        return Expirer(app[NODE], object_rings, container_ring).run_once
 
     return periodic("expirer", osc.expirer_interval, make)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from common import timestamp as tsmod
 from common.errors import BadRequest, InsufficientStorage, NotFound, PreconditionFailed, Unavailable
-from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, Metadata
+from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, InvalidMetadata, Metadata
 from objectstore.db.base import UnsupportedSchema
 from objectstore.node import NODE, DeviceError, NodeContext
 from rings.hashing import hash_path
@@ -100,6 +100,7 @@ class DbRequest:
     account: str
     container: str | None
     db_path: Path
+    headers: Mapping[str, str]
 
     @property
     def brokers(self) -> BrokerCache:
@@ -133,7 +134,7 @@ def parse_db_request(request: web.Request, kind: str) -> DbRequest:
             raise BadRequest("bad name")
     path = db_path(node, device_path, kind, part, account, container)
     return DbRequest(node, request.app[DB_RESOURCES], mi["device"], device_path, part,
-                     account, container, path)
+                     account, container, path, request.headers)
 
 
 def require_timestamp(headers: Mapping[str, str], name: str = "X-Timestamp") -> str:
@@ -178,6 +179,8 @@ def db_handler(handler: Handler) -> Handler:
             raise BadRequest(f"{exc}\n") from None
         except DatabaseNotFound:
             raise NotFound("Not Found\n") from None
+        except InvalidMetadata as exc:
+            raise BadRequest(str(exc)) from None
         except UnsupportedSchema as exc:
             raise Unavailable(f"{exc}\n") from None
 
@@ -223,11 +226,13 @@ class ListingParams:
     prefix: str = ""
     delimiter: str = ""
     reverse: bool = False
+    path: str | None = None  # container listings: the pseudo-directory to list
 
 
 def parse_listing(query: Mapping[str, str]) -> ListingParams:
-    """A listing query, checked as Swift does: a limit over 10000 is 412, a delimiter
-    longer than one character 412, a NUL anywhere 400; a non-numeric limit is ignored."""
+    """A listing query, checked as Swift does: a limit over 10000 is 412 and a
+    non-numeric one is ignored; a delimiter may be any length (one ending with
+    U+10FFFF, past which nothing sorts, is 412)."""
     limit = LISTING_LIMIT
     raw = query.get("limit")
     if raw and raw.isdigit():
@@ -235,14 +240,11 @@ def parse_listing(query: Mapping[str, str]) -> ListingParams:
         if limit > LISTING_LIMIT:
             raise PreconditionFailed(f"Maximum limit is {LISTING_LIMIT}\n")
     values = {k: query.get(k, "") for k in ("marker", "end_marker", "prefix", "delimiter")}
-    for k, v in values.items():
-        if "\x00" in v:
-            raise BadRequest(f"bad {k}\n")
     delimiter = values["delimiter"]
-    if delimiter and (len(delimiter) > 1 or ord(delimiter) >= 0x10FFFF):
+    if delimiter and ord(delimiter[-1]) >= 0x10FFFF:
         raise PreconditionFailed("Bad delimiter\n")
     return ListingParams(limit, values["marker"], values["end_marker"], values["prefix"],
-                         delimiter, truthy(query.get("reverse")))
+                         delimiter, truthy(query.get("reverse")), query.get("path"))
 
 
 def json_listing(body: bytes) -> web.Response:

@@ -18,7 +18,7 @@ from common.atomicfile import fsync_dir
 from common.config import StrataConfig
 from common.threadpool import ThreadPool
 from objectstore.changes import Changes
-from objectstore.protocol import ring_file
+from objectstore.protocol import OBJECTS, ring_file
 from rings.ring import Ring, RingError
 
 T = TypeVar("T")
@@ -61,6 +61,12 @@ class NodeContext:
     conn_timeout: float = 2.0
     workers: int = 8
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
+    # Swift's limits on an account's or container's user metadata, stored and new
+    # together (the proxy's max_meta_count / max_meta_overall_size)
+    max_meta_count: int = 90
+    max_meta_overall_size: int = 4096
+    # The storage policies' names, by index (the account server shows them)
+    policies: tuple[str, ...] = ("Policy-0",)
     executor: ThreadPool = field(init=False)
     # What client writes changed here and the replicators have yet to push
     # (objectstore/changes.py): DB files, and object partition directories.
@@ -98,10 +104,11 @@ class NodeContext:
         if db_path.parents[3].name == "containers":  # <kind>/<part>/<suffix>/<hash>/x.db
             self.stats_changed.add(db_path)
 
-    def partition_changed(self, device: str, part: str) -> None:
-        """An object of ``device``'s partition ``part`` changed here (written, deleted,
-        quarantined): the object replicator pushes it on its next pass."""
-        self.changed_parts.mark(self.devices / device / "objects" / part)
+    def partition_changed(self, device: str, part: str, data_dir: str = OBJECTS) -> None:
+        """An object of ``device``'s partition ``part`` of ``data_dir`` (its storage
+        policy's: ``objects``, ``objects-<N>``) changed here (written, deleted,
+        quarantined): that policy's object replicator pushes it on its next pass."""
+        self.changed_parts.mark(self.devices / device / data_dir / part)
 
     def local_devices(self) -> list[str]:
         if not self.devices.is_dir():

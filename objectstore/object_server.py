@@ -23,6 +23,7 @@ from common.errors import (
     InsufficientStorage,
     LengthRequired,
     PreconditionFailed,
+    Unavailable,
     Unprocessable,
 )
 from common.ranges import (
@@ -50,9 +51,12 @@ from objectstore.protocol import (
     BACKEND_DATA_TIMESTAMP,
     BACKEND_TIMESTAMP,
     OBJECT_ROUTE,
+    OPEN_EXPIRED,
     OVERRIDE_BACKEND,
     OVERRIDE_SYSMETA,
+    POLICY_INDEX,
     SMALL_BODY,
+    datadir,
     is_stored,
 )
 from objectstore.updates import ContainerUpdates, Target, targets_from_headers
@@ -61,6 +65,8 @@ from rings.hashing import hash_path
 log = logging.getLogger(__name__)
 
 BACKEND: web.AppKey[ObjectBackend] = web.AppKey("object_backend", ObjectBackend)
+# every storage policy's store, by index (BACKEND is policy 0's)
+BACKENDS: web.AppKey[dict[int, ObjectBackend]] = web.AppKey("object_backends", dict)
 UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", ContainerUpdates)
 
 # Objects up to this size are read whole and checked against their ETag before
@@ -77,7 +83,8 @@ class Req:
     def __init__(self, request: web.Request) -> None:
         mi = request.match_info
         self.node: NodeContext = request.app[NODE]
-        self.backend = request.app[BACKEND]
+        self.policy = policy_of(request)
+        self.backend = backend_for(request.app, self.policy)
         self.device = mi["device"]
         self.part = mi["part"]
         self.account, self.container, self.obj = mi["account"], mi["container"], mi["obj"]
@@ -111,8 +118,25 @@ class Req:
         except QuarantineError as exc:
             log.error("quarantining %s: %s", self.name, exc)
             await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
-            self.node.partition_changed(self.device, self.part)
+            self.node.partition_changed(self.device, self.part, datadir(self.policy))
             return ObjectState(), None
+
+
+def policy_of(request: web.Request) -> int:
+    """The storage policy a request names (0 when none); 400 when it is no number."""
+    value = request.headers.get(POLICY_INDEX, "0")
+    if not value.isdigit():
+        raise BadRequest(f"bad {POLICY_INDEX}: {value!r}")
+    return int(value)
+
+
+def backend_for(app: web.Application, policy: int) -> ObjectBackend:
+    """Policy ``policy``'s store; 503 for a policy this node does not know (a newer
+    configuration than its own)."""
+    backend = app[BACKENDS].get(policy)
+    if backend is None:
+        raise Unavailable(f"No policy with index {policy}")
+    return backend
 
 
 def _load(backend: ObjectBackend, device: str, part: str, obj_hash: str,
@@ -249,10 +273,13 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
 
 
 def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any]) -> str | None:
+                 body: bytes, metadata: dict[str, Any], only_new: bool) -> str | None:
     """Check for a newer version, then create, write, fsync and place a small object,
     all in one trip to the thread pool. Returns the newer timestamp if one exists."""
-    newest = backend.state(device, part, obj_hash).newest
+    st = backend.state(device, part, obj_hash)
+    if only_new:
+        refuse_existing(st)
+    newest = st.newest
     if newest and newest >= ts:
         return newest
     writer = backend.writer(device)
@@ -265,16 +292,45 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
     return None
 
 
+def only_new(request: web.Request) -> bool:
+    """``If-None-Match: *``: the PUT may only create the object (the proxy refuses
+    any other value)."""
+    value = request.headers.get("If-None-Match")
+    return value is not None and "*" in (t.strip() for t in value.split(","))
+
+
+def refuse_existing(st: ObjectState) -> None:
+    """412 for ``If-None-Match: *`` when the object is here (and not expired)."""
+    if st.exists and not expired(st):
+        raise PreconditionFailed("")
+
+
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
                name: str, if_delete_at: str | None) -> bool:
-    """Write a tombstone unless something newer is there (409) or ``if_delete_at`` is
-    not the object's (412); whether a live object was there."""
+    """Write a tombstone unless something newer is there (409); whether a live object
+    was there. With ``if_delete_at`` (the expirer's, or a client's), as Swift's object
+    server: 400 when it is no time, 404 when nothing was ever here, 412 unless it is
+    the object's X-Delete-At, and an expired object counts as there."""
     st = backend.state(device, part, obj_hash)
-    if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
-        raise PreconditionFailed("")
+    wanted = None
+    if if_delete_at is not None:
+        try:
+            wanted = tsmod.normalize(if_delete_at)
+        except tsmod.BadTimestamp:
+            raise BadRequest("Bad X-If-Delete-At header value") from None
+        if not st.newest:
+            raise Missing()
     if st.newest and st.newest >= ts:
         raise superseded(st.newest)
-    existed = st.exists and not expired(st)
+    if wanted is not None:
+        have = st.metadata.get("X-Delete-At") if st.exists else None
+        try:
+            matches = tsmod.normalize(have or 0) == wanted
+        except tsmod.BadTimestamp:
+            matches = False
+        if not matches:
+            raise PreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
+    existed = st.exists and (wanted is not None or not expired(st))
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
     return existed
 
@@ -308,12 +364,14 @@ async def _put_object(request: web.Request) -> web.Response:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
-                                   ts, body, metadata)
+                                   ts, body, metadata, only_new(request))
         if newer:
             raise superseded(newer)
         received = length
     else:
         st = await req.state()
+        if only_new(request):
+            refuse_existing(st)
         if st.newest and st.newest >= ts:
             raise superseded(st.newest)
         writer = await req.node.run(req.backend.writer, req.device)
@@ -332,19 +390,24 @@ async def _put_object(request: web.Request) -> web.Response:
         finally:
             if not committed:
                 await req.node.run(writer.abort)
-    req.node.partition_changed(req.device, req.part)
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
-                                req.obj, req.hash, metadata)
+                                req.obj, req.hash, metadata, req.policy)
     await _update_containers(request, req, container_row(request, metadata, {
         "name": req.obj, "created_at": ts, "size": received,
         "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0}))
     return web.Response(status=201, headers={"ETag": etag})
 
 
+def open_expired(request: web.Request) -> bool:
+    """The proxy let this request reach an expired object (X-Open-Expired)."""
+    return request.headers.get(OPEN_EXPIRED, "").lower() in ("true", "1", "yes", "on")
+
+
 async def get_object(request: web.Request) -> web.StreamResponse:
     req = Req(request)
     st, small = await req.load(with_small_body=request.method == "GET")
-    if not st.exists or expired(st):
+    if not st.exists or (expired(st) and not open_expired(request)):
         raise object_missing(st.tombstone_timestamp)
     headers = object_headers(st)
     length = st.length
@@ -371,7 +434,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         if data is None:
             log.error("quarantining %s: its bytes do not match its ETag", req.name)
             await req.node.run(req.backend.quarantine, req.device, req.part, req.hash)
-            req.node.partition_changed(req.device, req.part)
+            req.node.partition_changed(req.device, req.part, datadir(req.policy))
             raise Missing()  # the proxy reads another replica
         return _from_memory(data, ranges, headers)
     f = await req.node.run(req.backend.open, st)
@@ -461,21 +524,39 @@ async def post_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
     st = await req.state()
-    if not st.exists or expired(st):
+    if not st.exists or (expired(st) and not open_expired(request)):
         raise object_missing(st.tombstone_timestamp)
     if st.newest and st.newest >= ts:
         raise superseded(st.newest)
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
+    stored_type = str(st.metadata.get("Content-Type", "application/octet-stream"))
+    content_type = stored_type
     if "Content-Type" in request.headers:
-        meta["Content-Type"] = request.headers["Content-Type"]
+        content_type = keep_swift_bytes(request.headers["Content-Type"], stored_type)
+    # the newest POST's file holds the type: one that does not change it keeps it
+    meta["Content-Type"] = content_type
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
         raise BadRequest(str(exc)) from None
-    req.node.partition_changed(req.device, req.part)
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await expirer.note_expiring(req.node, req.device_path, req.account, req.container,
-                                req.obj, req.hash, meta)
+                                req.obj, req.hash, meta, req.policy)
+    # As Swift's object server: the listing follows a POST (its Content-Type, and
+    # the time of the change as last_modified) with the data's size and ETag.
+    await _update_containers(request, req, container_row(request, st.metadata, {
+        "name": req.obj, "created_at": ts, "size": st.length, "content_type": content_type,
+        "etag": st.etag, "deleted": 0}))
     return web.Response(status=202)
+
+
+def keep_swift_bytes(new_type: str, stored_type: str) -> str:
+    """A new Content-Type for a large object's manifest keeps the ``;swift_bytes=``
+    its listing size comes from."""
+    _, sep, size = stored_type.rpartition(";swift_bytes=")
+    if sep and ";swift_bytes=" not in new_type:
+        return f"{new_type};swift_bytes={size}"
+    return new_type
 
 
 async def delete_object(request: web.Request) -> web.Response:
@@ -483,7 +564,7 @@ async def delete_object(request: web.Request) -> web.Response:
     ts = req.timestamp(request)
     existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
                                  ts, req.name, request.headers.get("X-If-Delete-At"))
-    req.node.partition_changed(req.device, req.part)
+    req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
         "etag": "", "deleted": 1})

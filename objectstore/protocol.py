@@ -27,8 +27,25 @@ RING_TYPES = ("account", "container", "object")
 
 
 def ring_file(cfg: StrataConfig, kind: str) -> Path:
-    """The runtime ring of ``kind`` (one of :data:`RING_TYPES`): ``<ring_dir>/<kind>.ring.gz``."""
+    """The runtime ring of ``kind`` (one of :func:`ring_kinds`): ``<ring_dir>/<kind>.ring.gz``."""
     return cfg.ring_path / f"{kind}.ring.gz"
+
+
+def object_ring(policy: int) -> str:
+    """The ring kind of storage policy ``policy``'s objects: ``object`` for policy 0
+    (Swift's ``object.ring.gz``), ``object-<N>`` for the others."""
+    return "object" if policy == 0 else f"object-{policy}"
+
+
+def datadir(policy: int) -> str:
+    """Where a device keeps policy ``policy``'s objects: ``objects``, ``objects-<N>``."""
+    return OBJECTS if policy == 0 else f"{OBJECTS}-{policy}"
+
+
+def ring_kinds(cfg: StrataConfig) -> list[str]:
+    """Every ring a cluster runs on: accounts, containers, each policy's objects."""
+    return ["account", "container", *(object_ring(p.index)
+                                      for p in cfg.objectstore.policies())]
 
 
 # -- URLs -----------------------------------------------------------------------------------
@@ -69,6 +86,8 @@ BACKEND_PREFIX = "x-backend-"
 # older than what is there: the timestamp of the newest file the node holds.
 BACKEND_TIMESTAMP = "X-Backend-Timestamp"
 BACKEND_DATA_TIMESTAMP = "X-Backend-Data-Timestamp"
+# On the 404 of a deleted account or container DB: when it was deleted.
+BACKEND_DELETE_TIMESTAMP = "X-Backend-Delete-Timestamp"
 # The container replica an object server tells about a write (one per object replica).
 CONTAINER_HOST = "X-Backend-Container-Host"
 CONTAINER_DEVICE = "X-Backend-Container-Device"
@@ -82,6 +101,19 @@ ACCOUNT_PARTITION = "X-Backend-Account-Partition"
 # the object as sysmeta, or for one write only as a backend header.
 OVERRIDE_SYSMETA = "x-object-sysmeta-container-update-override-"
 OVERRIDE_BACKEND = "x-backend-container-update-override-"
+# The listed ETag kept with the object; Swift's SLO and symlink middlewares add
+# their parameters to it (``<etag>; slo_etag=...; symlink_target=...``), and the
+# proxy turns them into listing keys (``slo_etag``, ``symlink_path``).
+OVERRIDE_ETAG = "X-Object-Sysmeta-Container-Update-Override-Etag"
+# The storage policy (its index) of a container and of the objects in it: sent by the
+# proxy with every object request and with a container PUT that names a policy; kept
+# in the container's metadata, returned on its HEAD/GET, and passed on to the account.
+POLICY_INDEX = "X-Backend-Storage-Policy-Index"
+# With a container PUT: the policy the container gets if it is new and none is named.
+POLICY_DEFAULT = "X-Backend-Storage-Policy-Default"
+# An object GET/HEAD/POST that may reach an object past its X-Delete-At (Swift's
+# allow_open_expired, asked for by a client with X-Open-Expired: true).
+OPEN_EXPIRED = "X-Backend-Open-Expired"
 # Object replication (node to node): a pushed file's metadata length.
 REPLICATION = "X-Backend-Replication"
 METADATA_LENGTH = "X-Backend-Metadata-Length"
@@ -106,6 +138,18 @@ POST_HEADERS = frozenset({
 STORED_HEADERS = frozenset({
     *POST_HEADERS, "x-static-large-object", "x-symlink-target", "x-symlink-target-account",
 })
+
+
+def valid_utf8(text: str) -> bool:
+    """Whether header text was UTF-8 as it came (servers decode other bytes to
+    surrogates): names and values a node stores must be (Swift's ``check_utf8``)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_stored(key: str) -> bool:

@@ -1,5 +1,8 @@
 """The object replication endpoints of a storage node (internal: replicators only).
 
+Each storage policy's objects have their own routes, ``objects`` standing for
+``objects-<N>`` for policy N (the data directory they live in).
+
 ``GET /replicate/objects/<device>/<part>``
     JSON ``{suffix: hash}`` of the partition (objectstore/hashes.py), dirty
     suffixes recomputed; ``?recalculate=abc,f00`` forces those suffixes.
@@ -48,15 +51,26 @@ from common.errors import (
 from objectstore import hashes
 from objectstore.diskfile import DiskBackend, DiskWriter, live_files
 from objectstore.node import NODE, DeviceError, NodeContext
-from objectstore.object_server import BACKEND
-from objectstore.protocol import METADATA_LENGTH, OBJECTS, REPLICATE_PREFIX, REPLICATION
+from objectstore.object_server import backend_for
+from objectstore.protocol import METADATA_LENGTH, OBJECTS, REPLICATE_PREFIX, REPLICATION, datadir
 from rings.hashing import hash_path
 
 log = logging.getLogger(__name__)
 
-PREFIX = f"{REPLICATE_PREFIX}/{OBJECTS}"
+PREFIX = f"{REPLICATE_PREFIX}/{OBJECTS}"  # policy 0's (:func:`prefix` for the others)
 MAX_METADATA = 1 << 20
 CHUNK = 1 << 20
+
+
+def data_dir_policy(name: str) -> int:
+    """The storage policy of a data directory (``objects``: 0, ``objects-<N>``: N);
+    400 for any other name."""
+    if name == OBJECTS:
+        return 0
+    head, _, number = name.partition("-")
+    if head != OBJECTS or not number.isdigit() or number.startswith("0"):
+        raise BadRequest(f"bad data directory {name!r}")
+    return int(number)
 
 
 def _partition_dir(request: web.Request) -> tuple[NodeContext, Path]:
@@ -64,11 +78,13 @@ def _partition_dir(request: web.Request) -> tuple[NodeContext, Path]:
     part = request.match_info["part"]
     if not hashes.is_partition(part):
         raise BadRequest("partition must be a number")
+    policy = data_dir_policy(request.match_info["datadir"])
+    backend_for(request.app, policy)  # 503 for a policy this node does not know
     try:
         dev = node.device_path(request.match_info["device"])
     except DeviceError as exc:
         raise InsufficientStorage(str(exc)) from None
-    return node, dev / "objects" / part
+    return node, dev / datadir(policy) / part
 
 
 async def replicate_partition(request: web.Request) -> web.Response:
@@ -85,7 +101,7 @@ async def push_wanted(request: web.Request) -> web.Response:
     """A peer lacks files of this partition: mark it changed, so this node's next
     replication pass pushes them."""
     node, part_dir = _partition_dir(request)
-    node.partition_changed(part_dir.parent.parent.name, part_dir.name)
+    node.partition_changed(part_dir.parent.parent.name, part_dir.name, part_dir.parent.name)
     return web.Response(status=204)
 
 
@@ -123,7 +139,7 @@ def _kept(part_dir: Path, obj_hash: str, name: str) -> bool:
 
 async def push_file(request: web.Request) -> web.Response:
     node, part_dir = _partition_dir(request)
-    backend = request.app[BACKEND]
+    backend = backend_for(request.app, data_dir_policy(request.match_info["datadir"]))
     if not isinstance(backend, DiskBackend):
         raise NotImplementedYet("replication needs the disk backend")
     if request.headers.get(REPLICATION, "").lower() != "true":
@@ -172,9 +188,16 @@ async def push_file(request: web.Request) -> web.Response:
     return web.Response(status=201)
 
 
+def prefix(policy: int = 0) -> str:
+    """The replication routes of policy ``policy``'s objects: ``/replicate/objects``,
+    ``/replicate/objects-<N>``."""
+    return f"{REPLICATE_PREFIX}/{datadir(policy)}"
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get(f"{PREFIX}/{{device}}/{{part}}", replicate_partition, allow_head=False)
-    app.router.add_get(f"{PREFIX}/{{device}}/{{part}}/{{suffix}}", replicate_suffix,
+    base = f"{REPLICATE_PREFIX}/{{datadir:{OBJECTS}(?:-[0-9]+)?}}"
+    app.router.add_get(f"{base}/{{device}}/{{part}}", replicate_partition, allow_head=False)
+    app.router.add_get(f"{base}/{{device}}/{{part}}/{{suffix}}", replicate_suffix,
                        allow_head=False)
-    app.router.add_post(f"{PREFIX}/{{device}}/{{part}}", push_wanted)
-    app.router.add_put(f"{PREFIX}/{{device}}/{{part}}/{{hash}}/{{name}}", push_file)
+    app.router.add_post(f"{base}/{{device}}/{{part}}", push_wanted)
+    app.router.add_put(f"{base}/{{device}}/{{part}}/{{hash}}/{{name}}", push_file)

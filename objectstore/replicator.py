@@ -1,4 +1,6 @@
-"""The object replicator: one per storage node, it makes replicas converge.
+"""The object replicator makes replicas converge: one runs per storage policy on
+each storage node (policy N's objects live in each device's ``objects-<N>``,
+``objects`` for policy 0, and have their own ring and replication routes).
 
 Every pass walks the partitions on the node's devices. For each one it asks
 the object ring for the partition's primaries:
@@ -18,10 +20,10 @@ through the node's shared client session with its timeouts; file work goes
 through the node's thread pool; ``concurrency`` partitions are handled at
 once. Endpoints: objectstore/replication_server.py.
 
-A pass does not walk every partition: it takes the partitions the object
-server marked changed (objectstore/changes.py), each until every peer took
-its change; the first pass and one every ``sweep_interval`` seconds take them
-all. A primary that finds a peer holding files it lacks itself (its own copy
+A pass does not walk every partition: it takes the partitions of its policy
+that the object server marked changed (objectstore/changes.py), each until
+every peer took its change; the first pass and one every ``sweep_interval``
+seconds take them all. A primary that finds a peer holding files it lacks itself (its own copy
 was quarantined, or lost) asks that peer to push them (``POST
 /replicate/objects/<device>/<part>`` marks the partition changed there).
 """
@@ -46,8 +48,8 @@ from objectstore import hashes
 from objectstore.changes import Sweeps, peer_key
 from objectstore.diskfile import DiskFileError, read_xattr_metadata
 from objectstore.node import NODE, NodeContext, Pass, each_guarded, load_ring, periodic
-from objectstore.protocol import METADATA_LENGTH, REPLICATION
-from objectstore.replication_server import PREFIX
+from objectstore.protocol import METADATA_LENGTH, REPLICATION, datadir, object_ring
+from objectstore.replication_server import prefix
 from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
@@ -95,10 +97,15 @@ class ObjectReplicator:
     ip: str
     port: int
     concurrency: int = 4
+    policy: int = 0  # the storage policy whose objects (and ring) this replicates
     hashes_max_age: float = hashes.DEFAULT_MAX_AGE
     sweep_interval: float = 0.0  # 0: every pass takes every partition
     _timeout: aiohttp.ClientTimeout = field(init=False)
     _sweeps: Sweeps = field(init=False)
+
+    @property
+    def prefix(self) -> str:
+        return prefix(self.policy)
 
     def __post_init__(self) -> None:
         self._sweeps = Sweeps(self.sweep_interval)
@@ -141,7 +148,7 @@ class ObjectReplicator:
         mine = self._my_devices()
         jobs: list[Job] = []
         for device in await self.node.run(self.node.local_devices):
-            objects = self.node.devices / device / "objects"
+            objects = self.node.devices / device / datadir(self.policy)
             parts = await self.node.run(_partitions, objects)
             if mine.get(device) is None and parts:
                 log.warning("device %s holds objects but is not in the ring as ours: "
@@ -154,19 +161,22 @@ class ObjectReplicator:
 
     def _job(self, mine: dict[str, int], device: str, part: str) -> Job | None:
         if int(part) >= self.ring.partition_count:
-            log.warning("%s/objects/%s: no such partition in the ring", device, part)
+            log.warning("%s/%s/%s: no such partition in the ring", device,
+                        datadir(self.policy), part)
             return None
         primaries = self.ring.get_part_nodes(int(part))
         dev_id = mine.get(device)
         peers = [n for n in primaries if n["id"] != dev_id]
-        return Job(device, part, self.node.devices / device / "objects" / part, primaries,
-                   peers, handoff=len(peers) == len(primaries))
+        return Job(device, part, self.node.devices / device / datadir(self.policy) / part,
+                   primaries, peers, handoff=len(peers) == len(primaries))
 
     async def _changed_jobs(self) -> list[Job]:
-        """The partitions marked changed since every peer last took them."""
+        """The partitions of this replicator's policy marked changed since every peer
+        last took them (the other policies' marks are their replicators')."""
         mine = self._my_devices()
         changes = self.node.changed_parts
-        marked = [part_dir for part_dir, _ in changes.pending()]
+        marked = [part_dir for part_dir, _ in changes.pending()
+                  if part_dir.parent.name == datadir(self.policy)]
         there = await self.node.run(_directories, marked)
         jobs = []
         for part_dir, is_dir in zip(marked, there, strict=True):
@@ -214,12 +224,13 @@ class ObjectReplicator:
             stats.handoffs_removed += 1
             if generation is not None:  # drained: only a change since keeps its mark
                 changes.reached(job.part_dir, generation, wanted, wanted)
-            log.info("handoff %s/objects/%s is home on %s: removed %d local files",
-                     job.device, job.part, ", ".join(_addr(p) for p in job.peers), removed)
+            log.info("handoff %s/%s/%s is home on %s: removed %d local files",
+                     job.device, datadir(self.policy), job.part,
+                     ", ".join(_addr(p) for p in job.peers), removed)
 
     async def _sync_primary(self, job: Job, peer: Node, local: dict[str, str],
                             stats: ReplicationStats) -> bool:
-        path = f"{PREFIX}/{peer['device']}/{job.part}"
+        path = f"{self.prefix}/{peer['device']}/{job.part}"
         remote = await self._call_json(peer, path)
         if remote is None:
             stats.failures += 1
@@ -262,7 +273,8 @@ class ObjectReplicator:
         if local is None:
             local = await self.node.run(hashes.list_suffix, job.part_dir / suffix,
                                         self._reclaim_before())
-        remote = await self._call_json(peer, f"{PREFIX}/{peer['device']}/{job.part}/{suffix}")
+        remote = await self._call_json(peer,
+                                       f"{self.prefix}/{peer['device']}/{job.part}/{suffix}")
         if remote is None:
             stats.failures += 1
             return False, False
@@ -284,8 +296,9 @@ class ObjectReplicator:
         if not ok:
             stats.failures += 1
         if pushed:
-            log.info("%s/objects/%s/%s: pushed %d files to %s/%s", job.device, job.part,
-                     suffix, pushed, _addr(peer), peer["device"])
+            log.info("%s/%s/%s/%s: pushed %d files to %s/%s", job.device,
+                     datadir(self.policy), job.part, suffix, pushed, _addr(peer),
+                     peer["device"])
         return ok, peer_has_more
 
     # -- HTTP -------------------------------------------------------------------
@@ -317,7 +330,7 @@ class ObjectReplicator:
             log.warning("cannot replicate %s: %s", path, exc)  # the auditor will see it
             return 0
         meta = json.dumps(metadata, separators=(",", ":")).encode()
-        url = (f"http://{_addr(peer)}{PREFIX}/{peer['device']}/{job.part}/"
+        url = (f"http://{_addr(peer)}{self.prefix}/{peer['device']}/{job.part}/"
                f"{obj_hash}/{name}")
         headers = {REPLICATION: "true", METADATA_LENGTH: str(len(meta))}
         try:
@@ -374,10 +387,18 @@ def daemon_ctx(cfg: StrataConfig, node_number: int
     osc = cfg.objectstore
 
     def make(app: web.Application) -> Pass | None:
-        ring = load_ring(cfg, "object")
-        if ring is None:
+        replicators = [ObjectReplicator(app[NODE], ring, ip=osc.host,
+                                        port=osc.port + node_number - 1, policy=p.index,
+                                        sweep_interval=osc.replicator_sweep_interval)
+                       for p in osc.policies()
+                       if (ring := load_ring(cfg, object_ring(p.index))) is not None]
+        if not replicators:
             return None  # no object replication (logged)
-        return ObjectReplicator(app[NODE], ring, ip=osc.host, port=osc.port + node_number - 1,
-                                sweep_interval=osc.replicator_sweep_interval).replicate_once
+
+        async def each_policy() -> None:
+            for replicator in replicators:
+                await replicator.replicate_once()
+
+        return each_policy
 
     return periodic("object replication", osc.replicator_interval, make)

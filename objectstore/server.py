@@ -64,7 +64,9 @@ def node_settings() -> AppSettings:
 def build_app(node: NodeContext, backend: ObjectBackend | None = None) -> web.Application:
     app = make_app(node_settings())
     app[NODE] = node
-    app[object_server.BACKEND] = backend or DiskBackend(node.devices)
+    base = backend or DiskBackend(node.devices)
+    app[object_server.BACKEND] = base
+    app[object_server.BACKENDS] = {i: base.for_policy(i) for i in range(len(node.policies))}
     app[object_server.UPDATES] = ContainerUpdates(node)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -85,7 +87,9 @@ def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
     return NodeContext(devices=node_root(cfg, node), hash_prefix=cfg.hash_prefix(),
                        hash_suffix=cfg.hash_suffix(), node_timeout=osc.node_timeout,
                        conn_timeout=osc.conn_timeout, workers=osc.io_threads,
-                       reclaim_age=osc.reclaim_age)
+                       reclaim_age=osc.reclaim_age, max_meta_count=cfg.proxy.max_meta_count,
+                       max_meta_overall_size=cfg.proxy.max_meta_overall_size,
+                       policies=tuple(p.name for p in osc.policies()))
 
 
 async def serve(cfg: config_mod.StrataConfig, node: int) -> None:

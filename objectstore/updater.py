@@ -47,6 +47,7 @@ from common import timestamp as tsmod
 from common.config import StrataConfig
 from objectstore.async_pending import iter_async_pending, read_async_pending
 from objectstore.changes import Sweeps
+from objectstore.container_server import account_row_headers
 from objectstore.db import ContainerBroker
 from objectstore.db.base import DatabaseError
 from objectstore.db_replicator import DB_KINDS, find_dbs
@@ -255,11 +256,7 @@ class Updater:
                 return False
             assert info.container is not None
             part, nodes = self.account_ring.get_nodes(info.account)
-            headers = {"X-Put-Timestamp": info.put_timestamp,
-                       "X-Delete-Timestamp": info.delete_timestamp,
-                       "X-Object-Count": str(info.object_count),
-                       "X-Bytes-Used": str(info.bytes_used),
-                       "X-Timestamp": tsmod.now()}
+            headers = account_row_headers(info, tsmod.now())
             statuses = await asyncio.gather(*(
                 self._request("PUT", f"http://{n['ip']}:{n['port']}" + node_path(
                     ACCOUNTS, n["device"], part, info.account, info.container), headers)

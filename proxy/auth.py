@@ -224,7 +224,9 @@ def prepare_acl_headers(headers: dict[str, str], owner: bool) -> dict[str, str]:
             if lk in ("x-container-read", "x-container-write"):
                 v = acl.clean_container_acl(v, write=lk == "x-container-write")
             elif lk == "x-account-access-control" and v.strip():
-                v = acl.format_account_acl(acl.parse_account_acl(v))
+                parsed = acl.parse_account_acl(v)
+                # an empty ACL ({}) is no ACL: stored as none, as Swift shows it
+                v = "" if parsed.is_empty else acl.format_account_acl(parsed)
         except acl.AclError as exc:
             if lk == "x-account-access-control":
                 raise fail(400, acl.account_acl_error_body(exc, v)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,6 +19,7 @@ from rings.ring import Node, Ring
 
 log = logging.getLogger(__name__)
 
+NO_AUTO_TYPE = ("Content-Type",)
 QUEUE_DEPTH = 16  # chunks (up to 1 MiB each) buffered per replica while streaming a PUT
 
 
@@ -92,8 +94,11 @@ class Backend:
                    body: bytes | None = None) -> tuple[Answer, bytes]:
         """One request with a small body; NodeDown when the node cannot be reached."""
         try:
+            # aiohttp would add Content-Type: application/octet-stream to a POST of
+            # no body, which an object server takes as the object's new type
             async with self.session.request(method, node_url(node, path), headers=headers,
-                                            data=body, timeout=self.timeout) as r:
+                                            data=body, timeout=self.timeout,
+                                            skip_auto_headers=NO_AUTO_TYPE) as r:
                 data = await r.read()
                 return Answer(r.status, dict(r.headers), node_addr(node),
                               _reason(r.status, data)), data
@@ -256,27 +261,42 @@ def shuffled(nodes: list[Node]) -> list[Node]:
     return out
 
 
+def read_order(pl: Placement) -> Iterator[tuple[Node, bool]]:
+    """Replicas to read from, in order, each with whether it is a handoff: the
+    primaries shuffled, then as many handoffs.
+
+    Lazy: the handoffs (a walk of the ring) are only looked up when every primary
+    failed, not for each of the reads a primary answers."""
+    for node in shuffled(pl.primaries):
+        yield node, False
+    for node in itertools.islice(pl.handoffs(), len(pl.primaries)):
+        yield node, True
+
+
 @contextlib.asynccontextmanager
-async def open_read(backend: Backend, nodes: Iterator[Node], method: str,
+async def open_read(backend: Backend, pl: Placement, method: str,
                     path_for: Callable[[Node], str], headers: dict[str, str],
                     good: Callable[[int], bool]) -> AsyncIterator[
                         tuple[aiohttp.ClientResponse | None, list[Answer]]]:
-    """The first node whose answer ``good`` accepts, its response still open.
+    """The first replica whose answer ``good`` accepts, its response still open.
 
     Yields (response or None, every answer seen) so the caller can stream the
-    body and, when no node was good, decide between 404 and 503.
+    body and, when no node was good, decide with :func:`proxy.quorum.read_failure`.
+    A node whose answer cannot be read (its connection broke, or a head the
+    client refuses) counts as a 503 from it.
     """
     seen: list[Answer] = []
-    for node in nodes:
+    for node, handoff in read_order(pl):
         try:
             ctx = backend.session.request(method, node_url(node, path_for(node)),
                                           headers=headers, timeout=backend.timeout)
             r = await ctx.__aenter__()
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            log.info("%s %s: %s", method, node_addr(node), exc)
-            seen.append(Answer(503, {}, node_addr(node)))
+            (log.info if isinstance(exc, (aiohttp.ClientConnectorError, TimeoutError))
+             else log.warning)("%s %s: %s", method, node_addr(node), exc)
+            seen.append(Answer(503, {}, node_addr(node), handoff=handoff))
             continue
-        answer = Answer(r.status, dict(r.headers), node_addr(node))
+        answer = Answer(r.status, dict(r.headers), node_addr(node), handoff=handoff)
         seen.append(answer)
         if good(r.status):
             try:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
-from xml.etree import ElementTree as ET
 
-from objectstore.protocol import ACCOUNT_DEVICE, ACCOUNT_HOST, ACCOUNT_PARTITION, ACCOUNTS
+from objectstore.protocol import (
+    ACCOUNT_DEVICE,
+    ACCOUNT_HOST,
+    ACCOUNT_PARTITION,
+    ACCOUNTS,
+    POLICY_DEFAULT,
+    POLICY_INDEX,
+)
 from proxy.auth import (
     Caller,
     authorize_account,
@@ -18,12 +24,11 @@ from proxy.auth import (
 )
 from proxy.backend import node_addr, node_path, open_read
 from proxy.errors import fail
+from proxy.listings import finish_entries, listing_format, listing_query, render_listing
 from proxy.pipeline import SwiftRequest, SwiftResponse
-from proxy.quorum import decide
+from proxy.quorum import decide, read_failure
 from proxy.request import SwiftPath, check_metadata
-from proxy.state import ProxyState, answers_only, new_timestamp, read_nodes
-
-LISTING_PARAMS = ("prefix", "delimiter", "marker", "end_marker", "limit", "reverse")
+from proxy.state import Info, ProxyState, answers_only, new_timestamp, policy_of
 
 
 def _meta_headers(request: SwiftRequest, kind: str) -> dict[str, str]:
@@ -44,62 +49,19 @@ def _meta_headers(request: SwiftRequest, kind: str) -> dict[str, str]:
 
 def _client_headers(node_headers: Any, kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
+    shown = CONTAINER_HEADERS if kind == "container" else ACCOUNT_HEADERS
     for k, v in node_headers.items():
         lk = k.lower()
-        if lk.startswith(f"x-{kind}-") or \
-                lk in ("x-timestamp", "x-put-timestamp", "x-versions-location",
-                       "x-history-location"):
+        if lk.startswith(f"x-{kind}-") or lk in shown:
             out[k] = v
     return out
 
 
-def listing_format(request: SwiftRequest) -> str:
-    fmt = request.query.get("format", "").lower()
-    if fmt in ("json", "xml", "plain"):
-        return fmt
-    accept = request.headers.get("Accept", "")
-    if "application/json" in accept:
-        return "json"
-    if "application/xml" in accept or "text/xml" in accept:
-        return "xml"
-    return "plain"
-
-
-def render_listing(items: list[dict[str, Any]], fmt: str, kind: str,
-                   name: str) -> tuple[bytes, str]:
-    if fmt == "json":
-        return json.dumps(items).encode(), "application/json; charset=utf-8"
-    if fmt == "xml":
-        root = ET.Element(kind, name=name)
-        child = "object" if kind == "container" else "container"
-        for item in items:
-            if "subdir" in item:
-                sub = ET.SubElement(root, "subdir", name=item["subdir"])
-                ET.SubElement(sub, "name").text = item["subdir"]
-                continue
-            el = ET.SubElement(root, child)
-            for key, value in item.items():
-                ET.SubElement(el, key).text = str(value)
-        body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
-        return body, "application/xml; charset=utf-8"
-    lines = [item.get("subdir") or item["name"] for item in items]
-    return "".join(f"{n}\n" for n in lines).encode(), "text/plain; charset=utf-8"
-
-
-def _check_listing_query(request: SwiftRequest, limit_max: int) -> dict[str, str]:
-    q = {k: request.query[k] for k in LISTING_PARAMS if k in request.query}
-    if "limit" in q:
-        if not q["limit"].isdigit():
-            raise fail(412, "Value of limit must be a positive integer")
-        if int(q["limit"]) > limit_max:
-            raise fail(412, f"Maximum limit is {limit_max}")
-    for k in ("prefix", "delimiter", "marker", "end_marker"):
-        if "\x00" in q.get(k, ""):
-            raise fail(400, f"{k} contains NUL")
-    if len(q.get("delimiter", "")) > 1:
-        raise fail(412, "Bad delimiter")
-    q["format"] = "json"
-    return q
+# Headers of a node's account or container answer shown to clients, besides
+# X-<Kind>-* (its stats and metadata).
+ACCOUNT_HEADERS = frozenset({"x-timestamp", "x-put-timestamp"})
+CONTAINER_HEADERS = frozenset({*ACCOUNT_HEADERS, "x-versions-location", "x-history-location",
+                               "last-modified"})
 
 
 async def _read(st: ProxyState, request: SwiftRequest, kind: str, path: SwiftPath,
@@ -107,22 +69,19 @@ async def _read(st: ProxyState, request: SwiftRequest, kind: str, path: SwiftPat
     pl = st.place(kind, path.account, path.container)
     method = "GET" if query is not None else "HEAD"
     qs = "?" + urlencode(query, quote_via=quote) if query else ""
-    async with open_read(st.backend, iter(read_nodes(pl)), method,
+    async with open_read(st.backend, pl, method,
                          lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                              path.container) + qs,
                          {"X-Trans-Id": request.txn},
                          lambda s: s // 100 == 2) as (r, seen):
         if r is None:
-            if any(a.status == 404 for a in seen):
-                return 404, {}, b""
-            statuses = [a.status for a in seen if a.status // 100 == 4]
-            return (statuses[0] if statuses else 503), {}, b""
+            return read_failure(seen, len(pl.primaries)), {}, b""
         return r.status, dict(r.headers), await r.read()
 
 
 async def get_or_head(st: ProxyState, request: SwiftRequest, path: SwiftPath,
                       kind: str, caller: Caller) -> SwiftResponse:
-    query = _check_listing_query(request, st.cfg.proxy.container_listing_limit) \
+    query = listing_query(request.query, kind, st.cfg.proxy.container_listing_limit) \
         if request.method == "GET" else None
     status, node_headers, body = await _read(st, request, kind, path, query)
     if status == 404 and kind == "account" and st.cfg.proxy.account_autocreate \
@@ -135,16 +94,21 @@ async def get_or_head(st: ProxyState, request: SwiftRequest, path: SwiftPath,
         raise fail(status)
     headers = owner_headers_filter(_client_headers(node_headers, kind),
                                    bool(request.env.get("owner")))
-    fmt = listing_format(request)
+    if kind == "container":  # its storage policy by name, as Swift shows it
+        headers["X-Storage-Policy"] = st.policy_name(policy_of(Info(status, node_headers)))
+    fmt = listing_format(request.query, request.headers.get("Accept", ""))
     if request.method == "HEAD":
         ctype = {"json": "application/json", "xml": "application/xml",
                  "plain": "text/plain"}[fmt]
         return SwiftResponse.of(204, headers={**headers,
                                                  "Content-Type": f"{ctype}; charset=utf-8"})
-    if fmt == "json":  # the nodes already speak JSON: pass it through untouched
-        return SwiftResponse.of(200, body=body or b"[]", headers={
+    body = body or b"[]"
+    items = finish_entries(body, path.version, path.account) if kind == "container" else None
+    if fmt == "json" and items is None:  # the nodes' JSON as it is
+        return SwiftResponse.of(200, body=body, headers={
             **headers, "Content-Type": "application/json; charset=utf-8"})
-    items = json.loads(body or b"[]")
+    if items is None:
+        items = json.loads(body)
     name = path.container if kind == "container" else path.account
     out, ctype = render_listing(items, fmt, kind, name or "")
     if fmt == "plain" and not items:
@@ -179,6 +143,8 @@ async def write(st: ProxyState, request: SwiftRequest, path: SwiftPath, kind: st
     headers = {"X-Timestamp": ts, "X-Trans-Id": request.txn,
                **prepare_acl_headers(_meta_headers(request, kind),
                                      bool(request.env.get("owner")))}
+    if kind == "container" and request.method == "PUT":
+        headers.update(policy_headers(st, request))
     pl = st.place(kind, path.account, path.container)
     if kind == "container":
         apl = st.place("account", path.account)
@@ -194,13 +160,24 @@ async def write(st: ProxyState, request: SwiftRequest, path: SwiftPath, kind: st
     results = await st.backend.fan_out(
         pl, request.method, lambda n: node_path(f"{kind}s", n, pl.part, path.account,
                                                 path.container), headers_for)
-    status, _ = decide(answers_only(results), len(pl.primaries))
+    status, agreeing = decide(answers_only(results), len(pl.primaries))
     st.forget(path.account, path.container)
     if status // 100 == 2:
         if request.method == "POST":
             status = 204
         return SwiftResponse.of(status, headers={"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status)
+    raise fail(status, agreeing[0].reason.strip() if status == 400 and agreeing else "")
+
+
+def policy_headers(st: ProxyState, request: SwiftRequest) -> dict[str, str]:
+    """A container PUT's storage policy for the container servers: the one it names
+    (``X-Storage-Policy``; 400 for no such policy), and the default for a container
+    that does not exist yet."""
+    out = {POLICY_DEFAULT: str(st.cfg.objectstore.default_policy().index)}
+    name = request.headers.get("X-Storage-Policy")
+    if name:
+        out[POLICY_INDEX] = str(st.policy_named(name))
+    return out
 
 
 async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
@@ -239,6 +216,7 @@ async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
     if method in ("PUT", "POST"):
         check_metadata(request.headers, "container", st.cfg.proxy)
         if method == "PUT":
+            policy_headers(st, request)  # a policy that does not exist: 400 first
             await ensure_account(st, request, caller, path.account)
         return await write(st, request, path, kind, caller)
     if method == "DELETE":

@@ -15,16 +15,25 @@ from objectstore.protocol import (
     CONTAINER_HOST,
     CONTAINER_PARTITION,
     OBJECTS,
+    OPEN_EXPIRED,
+    POLICY_INDEX,
     SMALL_BODY,
     is_stored,
+    object_ring,
 )
 from proxy.auth import authorize_object, deny
 from proxy.backend import QuorumLost, node_addr, node_path, open_read
 from proxy.errors import fail
 from proxy.pipeline import StreamBody, SwiftRequest, SwiftResponse
-from proxy.quorum import decide, write_quorum
-from proxy.request import SwiftPath, check_metadata, check_object_put
-from proxy.state import Info, ProxyState, answers_only, new_timestamp, read_nodes
+from proxy.quorum import Answer, decide, read_failure, write_quorum
+from proxy.request import (
+    SwiftPath,
+    check_delete_headers,
+    check_object_post,
+    check_object_put,
+    is_true,
+)
+from proxy.state import Info, ProxyState, answers_only, new_timestamp, policy_of
 from rings.ring import Node
 
 CHUNK = 1 << 20
@@ -36,6 +45,10 @@ RESPONSE_HEADERS = frozenset({
 })
 
 
+# Request headers an object write passes on, besides the ones the object stores.
+FORWARDED = frozenset({"content-type", "etag", "x-if-delete-at", "if-none-match"})
+
+
 def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in node_headers.items():
@@ -45,11 +58,13 @@ def client_headers(node_headers: dict[str, str] | Any) -> dict[str, str]:
     return out
 
 
-def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> dict[str, str]:
-    h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn}
+def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath,
+                          policy: int) -> dict[str, str]:
+    h: dict[str, str] = {"X-Timestamp": ts, "X-Trans-Id": request.txn,
+                         POLICY_INDEX: str(policy)}
     for k, v in request.headers.items():
         lk = k.lower()
-        if is_stored(lk) or lk in ("content-type", "etag"):
+        if is_stored(lk) or lk in FORWARDED:
             h[k] = v
     # The length the body is checked against (a request made inside the proxy, e.g.
     # by the S3 front, has no Content-Length header): with it a small object reaches
@@ -59,9 +74,6 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath) -> di
     if "Content-Type" not in h and request.method == "PUT":
         guessed = mimetypes.guess_type(path.obj or "")[0]
         h["Content-Type"] = guessed or "application/octet-stream"
-    after = request.headers.get("X-Delete-After")
-    if after is not None:
-        h["X-Delete-At"] = str(int(time.time()) + int(after))
     return h
 
 
@@ -92,22 +104,57 @@ async def handle(st: ProxyState, request: SwiftRequest) -> SwiftResponse:
     method = request.method
     path = request.path
     if method in ("GET", "HEAD"):
-        await container_or_deny(st, request)
-        return await get_object(st, request, path)
+        policy = policy_of(await container_or_deny(st, request))
+        return await get_object(st, request, path, policy)
     if method == "PUT":
         check_object_put(request.headers, request.content_length, st.cfg.proxy)
-        await container_or_deny(st, request)
-        return await put_object(st, request, path)
+        check_delete_headers(request.headers, time.time())
+        only_new = create_only(request)
+        policy = policy_of(await container_or_deny(st, request))
+        if only_new and await exists(st, request, path, policy):
+            raise fail(412)
+        return await put_object(st, request, path, policy)
     if method == "POST":
-        check_metadata(request.headers, "object", st.cfg.proxy)
-        await container_or_deny(st, request)
-        return await post_or_delete(st, request, path)
+        check_object_post(request.headers, st.cfg.proxy)
+        check_delete_headers(request.headers, time.time())
+        policy = policy_of(await container_or_deny(st, request))
+        return await post_or_delete(st, request, path, policy)
     if method == "DELETE":
-        await container_or_deny(st, request)
-        return await post_or_delete(st, request, path)
+        policy = policy_of(await container_or_deny(st, request))
+        return await post_or_delete(st, request, path, policy)
     if request.caller.anonymous:
         raise deny(request.caller)
     raise fail(405)
+
+
+def opens_expired(st: ProxyState, request: SwiftRequest) -> bool:
+    """Swift's ``allow_open_expired``: with it on, ``X-Open-Expired: true`` reaches an
+    object past its X-Delete-At that the expirer has not deleted yet."""
+    return st.cfg.proxy.allow_open_expired and is_true(request.headers.get("X-Open-Expired"))
+
+
+def create_only(request: SwiftRequest) -> bool:
+    """``If-None-Match: *`` on a PUT: create the object only if it is not there.
+    Swift supports no other value (400)."""
+    value = request.headers.get("If-None-Match")
+    if value is None:
+        return False
+    if "*" not in (t.strip() for t in value.split(",")):
+        raise fail(400, "If-None-Match only supports *")
+    return True
+
+
+async def exists(st: ProxyState, request: SwiftRequest, path: SwiftPath,
+                 policy: int) -> bool:
+    """Whether any replica holds the object (read before an ``If-None-Match: *``
+    PUT sends a byte; the object servers check again as they write)."""
+    pl = st.place(object_ring(policy), path.account, path.container, path.obj)
+    async with open_read(
+            st.backend, pl, "HEAD",
+            lambda n: node_path(OBJECTS, n, pl.part, path.account, path.container, path.obj),
+            {"X-Trans-Id": request.txn, POLICY_INDEX: str(policy)},
+            lambda s: s == 200) as (r, _seen):
+        return r is not None
 
 
 def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
@@ -123,11 +170,11 @@ def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
     return out
 
 
-async def put_object(st: ProxyState, request: SwiftRequest,
-                     path: SwiftPath) -> SwiftResponse:
+async def put_object(st: ProxyState, request: SwiftRequest, path: SwiftPath,
+                     policy: int) -> SwiftResponse:
     ts = new_timestamp()
-    base = _object_write_headers(request, ts, path)
-    pl = st.place("object", path.account, path.container, path.obj)
+    base = _object_write_headers(request, ts, path, policy)
+    pl = st.place(object_ring(policy), path.account, path.container, path.obj)
     replicas = len(pl.primaries)
 
     def path_for(node: Node) -> str:
@@ -168,6 +215,8 @@ async def put_object(st: ProxyState, request: SwiftRequest,
                                                  write_quorum(replicas))
     except QuorumLost:
         raise fail(503, "Too few storage nodes took the upload.") from None
+    if create_only(request) and any(a.status == 412 for a in answers):
+        raise fail(412)  # a replica already held it (written meanwhile)
     status, agreeing = decide(answers, replicas)
     if status == 201:
         etags = {a.headers.get("Etag") or a.headers.get("ETag") for a in agreeing}
@@ -178,17 +227,20 @@ async def put_object(st: ProxyState, request: SwiftRequest,
             "Content-Type": "text/html; charset=UTF-8", "X-Timestamp": ts})
     if status == 409:
         return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
+    raise fail(status, node_words(status, agreeing))
 
 
-async def get_object(st: ProxyState, request: SwiftRequest,
-                     path: SwiftPath) -> SwiftResponse:
+async def get_object(st: ProxyState, request: SwiftRequest, path: SwiftPath,
+                     policy: int) -> SwiftResponse:
     """The object from the first replica that has it; large bodies stream."""
-    pl = st.place("object", path.account, path.container, path.obj)
+    pl = st.place(object_ring(policy), path.account, path.container, path.obj)
     fwd = {k: v for k, v in request.headers.items()
            if k.lower() in ("range", "if-match", "if-none-match", "if-modified-since",
                             "if-unmodified-since")}
     fwd["X-Trans-Id"] = request.txn
+    fwd[POLICY_INDEX] = str(policy)
+    if opens_expired(st, request):
+        fwd[OPEN_EXPIRED] = "true"
 
     def good(status: int) -> bool:
         return status in (200, 206, 304, 412, 416)
@@ -196,13 +248,11 @@ async def get_object(st: ProxyState, request: SwiftRequest,
     stack = contextlib.AsyncExitStack()
     try:
         r, seen = await stack.enter_async_context(open_read(
-            st.backend, iter(read_nodes(pl)), request.method,
+            st.backend, pl, request.method,
             lambda n: node_path(OBJECTS, n, pl.part, path.account, path.container, path.obj),
             fwd, good))
         if r is None:
-            if any(a.status == 404 for a in seen):
-                raise fail(404)
-            raise fail(503)
+            raise fail(read_failure(seen, len(pl.primaries)))
         headers = client_headers(r.headers)
         if r.status in (304, 412, 416):
             body = await r.read()
@@ -225,13 +275,15 @@ async def get_object(st: ProxyState, request: SwiftRequest,
     return SwiftResponse.of(r.status, headers, stream(), on_close=stack.aclose)
 
 
-async def post_or_delete(st: ProxyState, request: SwiftRequest,
-                         path: SwiftPath) -> SwiftResponse:
+async def post_or_delete(st: ProxyState, request: SwiftRequest, path: SwiftPath,
+                         policy: int) -> SwiftResponse:
     ts = new_timestamp()
-    base = _object_write_headers(request, ts, path)
+    base = _object_write_headers(request, ts, path, policy)
     for k in ("Content-Length", "Transfer-Encoding", "ETag"):
         base.pop(k, None)
-    pl = st.place("object", path.account, path.container, path.obj)
+    if request.method == "POST" and opens_expired(st, request):
+        base[OPEN_EXPIRED] = "true"
+    pl = st.place(object_ring(policy), path.account, path.container, path.obj)
     per_replica = _per_replica_headers(st, path, base, len(pl.primaries))
     results = await st.backend.fan_out(
         pl, request.method,
@@ -244,4 +296,9 @@ async def post_or_delete(st: ProxyState, request: SwiftRequest,
         return SwiftResponse.of(status, {"Content-Type": "text/html; charset=UTF-8"})
     if request.method == "POST" and status == 202:
         return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
-    raise fail(status, agreeing[0].reason if status == 400 and agreeing else "")
+    raise fail(status, node_words(status, agreeing))
+
+
+def node_words(status: int, agreeing: list[Answer]) -> str:
+    """What the nodes said of a refused write, for the 400s and 412s Swift words."""
+    return agreeing[0].reason.strip() if status in (400, 412) and agreeing else ""

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader, hdrs, web
 from multidict import CIMultiDict, MultiDict
 
 from common.http import ApiError, client_gone
@@ -35,6 +35,13 @@ from proxy.request import SwiftPath
 
 CHUNK = 1 << 20
 log = logging.getLogger(__name__)
+# What a subrequest keeps of its client request's headers, as Swift's make_env:
+# whatever names the caller to the ACLs (a referrer ACL on a large object's
+# segments, CORS) besides the identity itself, which travels as ``caller``.
+INHERITED_HEADERS = frozenset({
+    "referer", "user-agent", "host", "origin", "access-control-request-method",
+    "x-user-id", "x-project-id", "x-open-expired",
+})
 
 
 class Body(Protocol):
@@ -136,8 +143,11 @@ class SwiftRequest:
         if isinstance(body, bytes):
             content_length = len(body)
             body = BytesBody(body)
+        inherited = CIMultiDict((k, v) for k, v in self.headers.items()
+                                if k.lower() in INHERITED_HEADERS)
+        inherited.update(headers or {})
         return replace(
-            self, method=method, path=path, headers=CIMultiDict(headers or {}),
+            self, method=method, path=path, headers=inherited,
             query=MultiDict(query or {}), body=body or BytesBody(),
             content_length=content_length, raw_query="",
             env={"authorized": self.env.get("authorized", False),
@@ -261,19 +271,35 @@ def without_sysmeta(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
 
 
 def from_aiohttp(request: web.Request, path: SwiftPath, caller: Caller,
-                 txn: str) -> SwiftRequest:
+                 txn: str, raw_path: str | None = None) -> SwiftRequest:
+    """The client's request as a :class:`SwiftRequest` (``raw_path``: what its path
+    stands for, when that is not its own, as with domain_remap)."""
+    raw = request.raw_path if raw_path is None else raw_path
     return SwiftRequest(
         method=request.method, path=path, headers=without_sysmeta(request.headers.items()),
         query=MultiDict(request.query), body=StreamBody(request.content),
         content_length=request.content_length, caller=caller, txn=txn,
         remote=request.remote or "", raw_query=request.rel_url.raw_query_string,
         # the path as sent (StaticWeb tells "/c" from "/c/" by it)
-        env={"raw_path": request.raw_path.split("?", 1)[0]})
+        env={"raw_path": raw.split("?", 1)[0]})
+
+
+class NoContent(web.Response):
+    """A 204 that says ``Content-Length: 0``, as Swift's do (aiohttp leaves it out)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self._headers[hdrs.CONTENT_LENGTH] = "0"
 
 
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
     """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
     resp.headers = without_sysmeta(resp.headers.items())
+    if resp.status == 204:
+        headers = CIMultiDict(resp.headers)
+        headers.pop("Content-Length", None)
+        await resp.close()
+        return NoContent(status=204, headers=headers)
     if isinstance(resp.body, bytes) and request.method != "HEAD":
         headers = CIMultiDict(resp.headers)
         headers.pop("Content-Length", None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from objectstore.protocol import BACKEND_DELETE_TIMESTAMP, BACKEND_TIMESTAMP
+
 
 def write_quorum(replicas: int) -> int:
     """Answers needed for a write of ``replicas`` copies to count: a majority."""
@@ -25,6 +27,32 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     node: str = ""
     reason: str = ""  # the node's own words, kept for 4xx answers
+    handoff: bool = False  # from a handoff, not one of the primaries (reads)
+
+    @property
+    def authoritative(self) -> bool:
+        """Whether a read's answer counts. A handoff's 404 does not, unless it holds
+        a tombstone (its X-Backend-Timestamp), nor its 5xx: it says nothing of the
+        replicas the primaries hold (Swift's rule)."""
+        if not self.handoff:
+            return True
+        if self.status == 404:  # a tombstone, or a deleted DB
+            return bool(self.headers.get(BACKEND_TIMESTAMP)
+                        or self.headers.get(BACKEND_DELETE_TIMESTAMP))
+        return self.status < 500
+
+
+def read_failure(answers: Sequence[Answer], replicas: int) -> int:
+    """The status of a read no replica answered well: a 4xx that a majority of
+    ``replicas`` agree on (a 404 when most say 404), else 503. A primary that
+    answered but could not be read counts as a failure, never as "not found":
+    an account whose primaries cannot be read is not an empty account."""
+    counted = [a.status for a in answers if a.authoritative and a.status // 100 == 4]
+    need = write_quorum(replicas)
+    for status in (404, *sorted(set(counted))):
+        if counted.count(status) >= need:
+            return status
+    return 503
 
 
 def decide(answers: Sequence[Answer], replicas: int) -> tuple[int, list[Answer]]:

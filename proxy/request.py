@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from multidict import CIMultiDict
+
 from common.config import ProxyConfig
 from common.http import ApiError
+from objectstore.protocol import valid_utf8
 from proxy.errors import fail
 
 MAX_ACCOUNT_NAME = 256
@@ -19,6 +22,7 @@ MAX_CONTAINER_NAME = 256
 MAX_OBJECT_NAME = 1024
 MAX_META_NAME = 128
 MAX_META_VALUE = 256
+MAX_HEADER_SIZE = 8192  # Swift's largest header value
 VERSIONS = ("v1", "v1.0")
 TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
 
@@ -44,13 +48,17 @@ class SwiftPath:
         return "account"
 
 
+INVALID_PATH = "Invalid UTF8 or contains NULL"
+
+
 def _decode(segment: str) -> str:
+    """One path segment, %-decoded; 412 for invalid UTF-8 (escaped or raw) or a NUL."""
     try:
         text = unquote(segment, errors="strict")
     except UnicodeDecodeError:
-        raise fail(412, "Invalid UTF8 or contains NULL") from None
-    if "\x00" in text:
-        raise fail(412, "Invalid UTF8 or contains NULL")
+        raise fail(412, INVALID_PATH) from None
+    if "\x00" in text or not valid_utf8(text):
+        raise fail(412, INVALID_PATH)
     return text
 
 
@@ -62,8 +70,10 @@ def parse_path(raw_path: str) -> SwiftPath:
     """
     raw = raw_path.split("?", 1)[0]
     parts = raw.split("/", 4)
-    if len(parts) < 3 or parts[0] != "" or parts[1] not in VERSIONS or not parts[2]:
+    if len(parts) < 2 or parts[0] != "" or parts[1] not in VERSIONS:
         raise fail(404)
+    if len(parts) < 3 or not parts[2]:
+        raise fail(412, "Bad URL")  # a version and no account, as Swift's controller lookup
     version, account = parts[1], _decode(parts[2])
     container = _decode(parts[3]) if len(parts) > 3 else None
     obj = _decode(parts[4]) if len(parts) > 4 else None
@@ -91,8 +101,19 @@ def parse_path(raw_path: str) -> SwiftPath:
     return SwiftPath(version, account, container, obj)
 
 
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Swift's rule for every header of a write: no value longer than
+    :data:`MAX_HEADER_SIZE` bytes (the largest line a node may have to send back)."""
+    for key, value in headers.items():
+        if len(value) > MAX_HEADER_SIZE // 4 and \
+                len(value.encode("utf-8", "surrogateescape")) > MAX_HEADER_SIZE:
+            raise fail(400, f"Header value too long: {key[:MAX_META_NAME]}")
+
+
 def check_metadata(headers: Mapping[str, str], kind: str, limits: ProxyConfig) -> None:
-    """Swift's metadata rules for ``X-<Kind>-Meta-*`` headers on a write."""
+    """Swift's metadata rules for ``X-<Kind>-Meta-*`` headers on a write (the
+    request's own; the totals with what is stored are the DB servers' to check)."""
+    check_headers(headers)
     prefix = f"x-{kind}-meta-"
     count = size = 0
     for key, value in headers.items():
@@ -102,31 +123,71 @@ def check_metadata(headers: Mapping[str, str], kind: str, limits: ProxyConfig) -
         name = key[len(prefix):]
         if not name:
             raise fail(400, "Metadata name cannot be empty")
+        if not (valid_utf8(name) and valid_utf8(value)):
+            raise fail(400, "Metadata must be valid UTF-8")
         count += 1
-        size += len(name.encode()) + len(value.encode())
-        if len(name.encode()) > MAX_META_NAME:
-            raise fail(400, f"Metadata name too long: {key}; max {MAX_META_NAME}")
-        if len(value.encode()) > MAX_META_VALUE:
-            raise fail(400, f"Metadata value longer than {MAX_META_VALUE}: {key}")
+        name_size, value_size = len(name.encode()), len(value.encode())
+        size += name_size + value_size
+        if name_size > MAX_META_NAME:
+            raise fail(400, f"Metadata name too long: {prefix}{name}")
+        if value_size > MAX_META_VALUE:
+            raise fail(400, f"Metadata value longer than {MAX_META_VALUE}: {prefix}{name}")
         if count > limits.max_meta_count:
             raise fail(400, f"Too many metadata items; max {limits.max_meta_count}")
         if size > limits.max_meta_overall_size:
             raise fail(400, f"Total metadata too large; max {limits.max_meta_overall_size}")
 
 
+MAX_DELETE_AT = 9999999999  # Swift's cap: expiry times stay ten digits
+
+
+def delete_at(value: int | float) -> str:
+    """An ``X-Delete-At`` as Swift stores it: an integer clamped to 0..9999999999,
+    zero-padded to ten digits (``normalize_delete_at_timestamp``)."""
+    return f"{int(min(max(0.0, float(value)), MAX_DELETE_AT)):010d}"
+
+
+def check_delete_headers(headers: CIMultiDict[str], now: float) -> None:
+    """Swift's ``check_delete_headers``: ``X-Delete-After`` becomes ``X-Delete-At``;
+    both must be integers in the future (400 with Swift's words otherwise), and a
+    time past Swift's cap is clamped to it."""
+    after = headers.get("X-Delete-After")
+    if after is not None:
+        try:
+            seconds = int(after)
+        except ValueError:
+            raise fail(400, "Non-integer X-Delete-After") from None
+        at = delete_at(now + seconds)
+        if int(at) <= now:
+            raise fail(400, "X-Delete-After in past")
+        headers["X-Delete-At"] = at
+        del headers["X-Delete-After"]
+    value = headers.get("X-Delete-At")
+    if value is not None:
+        try:
+            at = delete_at(int(value))
+        except ValueError:
+            raise fail(400, "Non-integer X-Delete-At") from None
+        if int(at) <= now:
+            raise fail(400, "X-Delete-At in past")
+        headers["X-Delete-At"] = at
+
+
 def check_object_put(headers: Mapping[str, str], content_length: int | None,
                      limits: ProxyConfig) -> None:
     chunked = headers.get("Transfer-Encoding", "").lower() == "chunked"
-    if content_length is None and not chunked:
-        raise fail(411)
     if content_length is not None and content_length > limits.max_file_size:
         raise fail(413, "Your request is too large.")
-    delete_at = headers.get("X-Delete-At")
-    if delete_at is not None and not delete_at.isdigit():
-        raise fail(400, "Non-integer X-Delete-At")
-    after = headers.get("X-Delete-After")
-    if after is not None and not after.isdigit():
-        raise fail(400, "Non-integer X-Delete-After")
+    if content_length is None and not chunked:
+        raise fail(411, "Missing Content-Length header.")
+    check_object_post(headers, limits)
+
+
+def check_object_post(headers: Mapping[str, str], limits: ProxyConfig) -> None:
+    """What an object write's headers must be (a PUT's or a POST's)."""
+    ctype = headers.get("Content-Type")
+    if ctype is not None and not valid_utf8(ctype):
+        raise fail(400, "Invalid Content-Type")
     check_metadata(headers, "object", limits)
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -13,10 +11,12 @@ from aiohttp import web
 from common import timestamp as tsmod
 from common.config import StrataConfig
 from identity.client import TokenValidator
-from proxy.backend import Backend, Placement, node_path, open_read, shuffled
+from objectstore.protocol import POLICY_INDEX
+from proxy.backend import Backend, Placement, node_path, open_read
+from proxy.errors import fail
 from proxy.pipeline import Pipeline
-from proxy.quorum import Answer
-from rings.ring import Node, Ring
+from proxy.quorum import Answer, read_failure
+from rings.ring import Ring
 
 INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
 # Seconds "no such container/account" is reused: short, as a container made through
@@ -58,7 +58,22 @@ class ProxyState:
 
     def place(self, kind: str, account: str, container: str | None = None,
               obj: str | None = None) -> Placement:
-        return self.backend.place(self.rings[kind], account, container, obj)
+        ring = self.rings.get(kind)
+        if ring is None:  # a policy this proxy's configuration does not know
+            raise fail(503, f"No {kind} ring")
+        return self.backend.place(ring, account, container, obj)
+
+    def policy_named(self, name: str) -> int:
+        """The index of storage policy ``name`` (any case, as Swift's); 400 with
+        Swift's words when there is none."""
+        for policy in self.cfg.objectstore.policies():
+            if policy.name.lower() == name.strip().lower():
+                return policy.index
+        raise fail(400, f"Invalid X-Storage-Policy '{name}'")
+
+    def policy_name(self, index: int) -> str:
+        names = [p.name for p in self.cfg.objectstore.policies()]
+        return names[index] if 0 <= index < len(names) else str(index)
 
     def forget(self, account: str, container: str | None = None) -> None:
         """Drop what is cached of an account or container (this proxy just changed it)."""
@@ -105,12 +120,12 @@ class ProxyState:
     async def _head(self, txn: str, account: str, container: str | None) -> Info:
         kind = "account" if container is None else "container"
         pl = self.place(kind, account, container)
-        async with open_read(self.backend, iter(read_nodes(pl)), "HEAD",
+        async with open_read(self.backend, pl, "HEAD",
                              lambda n: node_path(f"{kind}s", n, pl.part, account, container),
                              {"X-Trans-Id": txn}, lambda s: s // 100 == 2) as (r, seen):
             if r is not None:
                 return Info(r.status, dict(r.headers))
-            return Info(404 if any(a.status == 404 for a in seen) else 503)
+            return Info(read_failure(seen, len(pl.primaries)))
 
 
 def _retrieved(task: asyncio.Task[Info]) -> None:
@@ -119,13 +134,10 @@ def _retrieved(task: asyncio.Task[Info]) -> None:
         task.exception()
 
 
-def read_nodes(pl: Placement) -> Iterator[Node]:
-    """Replicas to read from, in order: the primaries shuffled, then as many handoffs.
-
-    Lazy: the handoffs (a walk of the ring) are only looked up when every primary
-    failed, not for each of the reads a primary answers."""
-    yield from shuffled(pl.primaries)
-    yield from itertools.islice(pl.handoffs(), len(pl.primaries))
+def policy_of(container: Info) -> int:
+    """The storage policy (index) of a container, from its HEAD (0: none said)."""
+    value = container.get(POLICY_INDEX, "0")
+    return int(value) if value.isdigit() else 0
 
 
 def new_timestamp() -> str:

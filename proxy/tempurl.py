@@ -36,9 +36,9 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import parse_qs, quote
 
-#: Digests Swift knows; sha1 is deprecated and must be enabled explicitly.
+#: Digests Swift knows; sha1 is deprecated (/info says so) but still allowed by default.
 SUPPORTED_DIGESTS = frozenset({"sha1", "sha256", "sha512"})
-DEFAULT_ALLOWED_DIGESTS = frozenset({"sha256", "sha512"})
+DEFAULT_ALLOWED_DIGESTS = frozenset({"sha1", "sha256", "sha512"})  # Swift 2.38's default
 #: Methods a temporary URL may be used with (Swift's ``methods`` default).
 DEFAULT_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
 #: A HEAD is allowed with a signature made for any of these.
@@ -121,9 +121,12 @@ class TempUrlGrant:
     def prefix_based(self) -> bool:
         return self.prefix is not None
 
-    def content_disposition(self, existing: str | None = None) -> str:
-        """``Content-Disposition`` for a 2xx GET/HEAD (see :func:`content_disposition`)."""
-        return content_disposition(self.filename, self.inline, self.object_name, existing)
+    def content_disposition(self, existing: str | None = None, *,
+                            inline: bool = False) -> str:
+        """``Content-Disposition`` for a 2xx GET/HEAD (see :func:`content_disposition`);
+        ``inline`` for a page StaticWeb made."""
+        return content_disposition(self.filename, self.inline or inline, self.object_name,
+                                   existing)
 
     def expires_header(self) -> str:
         """``Expires`` for a 2xx GET/HEAD."""

@@ -14,7 +14,9 @@ from objectstore.db.base import (
     DatabaseBroker,
     DatabaseError,
     DatabaseNotFound,
+    InvalidMetadata,
     Metadata,
+    MetadataLimits,
     UnsupportedSchema,
 )
 from objectstore.db.cache import BrokerCache, GroupCommitter
@@ -31,6 +33,8 @@ __all__ = [
     "DatabaseError",
     "DatabaseNotFound",
     "GroupCommitter",
+    "InvalidMetadata",
     "Metadata",
+    "MetadataLimits",
     "UnsupportedSchema",
 ]

@@ -35,8 +35,9 @@ from urllib.request import pathname2url
 
 from common import timestamp as tsmod
 from objectstore.node import fsync_dir
+from objectstore.protocol import valid_utf8
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: account rows and stats by storage policy
 ZERO_TS = "0000000000.00000"
 BUSY_TIMEOUT = 25.0  # seconds a writer waits for another connection's lock
 
@@ -79,6 +80,37 @@ class UnsupportedSchema(DatabaseError):
     """The file was written by a newer schema than this code knows."""
 
 
+class InvalidMetadata(DatabaseError):
+    """A metadata change would break Swift's limits; the message says which."""
+
+
+@dataclass(frozen=True)
+class MetadataLimits:
+    """Swift's limits on a DB's user metadata (``X-<Kind>-Meta-*``), counted over
+    what is stored and what a request adds, as ``/info`` advertises them."""
+
+    max_count: int = 90
+    max_overall_size: int = 4096
+    user_prefixes: tuple[str, ...] = ("x-account-meta-", "x-container-meta-")
+
+    def check(self, metadata: Metadata) -> None:
+        """:class:`InvalidMetadata` (with Swift's words) when ``metadata`` breaks them."""
+        count = size = 0
+        for key, (value, _ts) in metadata.items():
+            if not (valid_utf8(key) and valid_utf8(value)):
+                raise InvalidMetadata("Metadata must be valid UTF-8")
+            low = key.lower()
+            prefix = next((p for p in self.user_prefixes if low.startswith(p)), None)
+            if prefix is None or value == "":
+                continue
+            count += 1
+            size += len(key[len(prefix):].encode()) + len(value.encode())
+        if count > self.max_count:
+            raise InvalidMetadata(f"Too many metadata items; max {self.max_count}")
+        if size > self.max_overall_size:
+            raise InvalidMetadata(f"Total metadata too large; max {self.max_overall_size}")
+
+
 Metadata = dict[str, list[str]]  # key -> [value, timestamp]; value "" = deleted key
 
 
@@ -103,6 +135,8 @@ class BrokerInfo:
     reported_bytes_used: int
     max_row: int
     metadata: Metadata = field(default_factory=dict)
+    # accounts: {policy index: (containers, objects, bytes)} of every policy used
+    policy_stats: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -180,14 +214,28 @@ class DatabaseBroker:
             if row[0] > SCHEMA_VERSION:
                 conn.close()
                 raise UnsupportedSchema(f"{self.path}: schema {row[0]} > {SCHEMA_VERSION}")
-            if row[0] < SCHEMA_VERSION:  # pragma: no cover - no older schema yet
-                self._migrate(conn, row[0])
+            if row[0] < SCHEMA_VERSION:
+                self._upgrade(conn)
             self._conn = conn
         return self._conn
 
-    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:  # pragma: no cover
-        """Bring a file from ``version`` to :data:`SCHEMA_VERSION` (none exist yet)."""
-        raise UnsupportedSchema(f"{self.path}: no migration from schema {version}")
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction (another
+        connection may be doing the same: the version is read again inside it)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("SELECT schema_version FROM info").fetchone()[0]
+            while version < SCHEMA_VERSION:
+                self._migrate(conn, version)
+                version += 1
+            conn.execute("UPDATE info SET schema_version = ?", (SCHEMA_VERSION,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        """Bring a file from schema ``version`` to the next; a kind adds its steps."""
 
     def close(self) -> None:
         with self._lock:
@@ -217,14 +265,18 @@ class DatabaseBroker:
     # -- creation -----------------------------------------------------------
 
     def initialize(self, put_timestamp: str, account: str, container: str | None = None,
-                   metadata: dict[str, tuple[str, str]] | None = None) -> None:
-        """Create the DB file; :class:`DatabaseAlreadyExists` when it is there already."""
+                   metadata: dict[str, tuple[str, str]] | None = None,
+                   limits: MetadataLimits | None = None) -> None:
+        """Create the DB file; :class:`DatabaseAlreadyExists` when it is there already,
+        :class:`InvalidMetadata` when ``metadata`` breaks ``limits``."""
         if self.path.exists():
             raise DatabaseAlreadyExists(str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
         md: Metadata = {}
         merge_metadata(md, metadata or {})
+        if limits is not None:
+            limits.check(md)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
         now = tsmod.now()
         try:
             conn = self._connect(tmp, create=True)
@@ -263,8 +315,13 @@ class DatabaseBroker:
                 " container_count, reported_put_timestamp, reported_delete_timestamp,"
                 " reported_object_count, reported_bytes_used, metadata FROM info").fetchone()
             max_row = self._max_row(conn)
-        values: list[Any] = [*row[:15], max_row, json.loads(row[15])]
+            policies = self._policy_stats(conn)
+        values: list[Any] = [*row[:15], max_row, json.loads(row[15]), policies]
         return BrokerInfo(*values)
+
+    def _policy_stats(self, conn: sqlite3.Connection) -> dict[int, tuple[int, int, int]]:
+        """Per-policy stats, for the kinds that keep them."""
+        return {}
 
     def _max_row(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?",
@@ -317,8 +374,11 @@ class DatabaseBroker:
                                           .fetchone()[0])
             return result
 
-    def update_metadata(self, updates: dict[str, tuple[str, str]]) -> bool:
-        """Merge ``{key: (value, timestamp)}``; per key the newer timestamp wins."""
+    def update_metadata(self, updates: dict[str, tuple[str, str]],
+                        limits: MetadataLimits | None = None) -> bool:
+        """Merge ``{key: (value, timestamp)}``; per key the newer timestamp wins.
+        With ``limits``, a merge that would break them changes nothing and raises
+        :class:`InvalidMetadata` (Swift's ``validate_metadata``)."""
         if not updates:
             return False
         with self._write() as conn:
@@ -326,6 +386,8 @@ class DatabaseBroker:
                                            .fetchone()[0])
             if not merge_metadata(current, updates):
                 return False
+            if limits is not None:
+                limits.check(current)
             conn.execute("UPDATE info SET metadata = ?", (json.dumps(current),))
             return True
 
@@ -425,18 +487,21 @@ class DatabaseBroker:
     # -- listing ----------------------------------------------------------------
 
     def _list(self, *, limit: int, marker: str, end_marker: str, prefix: str,
-              delimiter: str, reverse: bool) -> list[dict[str, Any]]:
+              delimiter: str, reverse: bool, path: str | None = None) -> list[dict[str, Any]]:
         """Live rows (``list_columns``) and ``{"subdir"}`` roll-ups, in name order.
 
         Forward: names > ``marker`` and < ``end_marker``. Reverse (descending):
-        names < ``marker`` and > ``end_marker``. With a ``delimiter``, a name
-        holding it after ``prefix`` is rolled up into one ``subdir`` entry and
-        the next query starts past everything under that subdir.
+        names < ``marker`` and > ``end_marker``. With a ``delimiter`` (any
+        length), a name holding it after ``prefix`` is rolled up into one
+        ``subdir`` entry and the next query starts past everything under that
+        subdir. ``path`` (Swift's pseudo-directory listing) stands for prefix
+        ``path/`` and delimiter ``/``, and lists only what is directly in it:
+        deeper names are skipped, not rolled up, and the directory's own marker
+        object is left out.
         """
-        if delimiter and len(delimiter) != 1:
-            raise ValueError("the delimiter must be one character")
-        if delimiter and ord(delimiter) >= 0x10FFFF:
-            raise ValueError("unsupported delimiter")
+        if path is not None:
+            prefix = path.rstrip("/") + "/" if path else ""
+            delimiter = "/"
         results: list[dict[str, Any]] = []
         if limit <= 0:
             return results
@@ -445,7 +510,7 @@ class DatabaseBroker:
         prefix_end = prefix_upper_bound(prefix) if prefix else None
         lo, hi = listing_bounds(marker, end_marker, prefix, prefix_end, reverse)
         order = " ORDER BY name DESC" if reverse else " ORDER BY name"
-        plen = len(prefix)
+        plen, dlen = len(prefix), len(delimiter)
         with self._read() as conn:
             while len(results) < limit:
                 where, args = bounds_sql(lo, hi)
@@ -458,24 +523,34 @@ class DatabaseBroker:
                         name: str = row[0]
                         if prefix and prefix_end is None and not name.startswith(prefix):
                             break
-                        if delimiter:
-                            end = name.find(delimiter, plen)
-                            if end >= 0:
-                                dir_name = name[:end + 1]
-                                if dir_name != marker:
-                                    results.append({"subdir": dir_name})
-                                if reverse:
-                                    hi = (dir_name, False)
-                                else:
-                                    lo = (name[:end] + chr(ord(delimiter) + 1), True)
-                                rolled_up = True
-                                break
+                        if path is not None and name == prefix:
+                            continue  # the directory marker itself
+                        end = name.find(delimiter, plen) if delimiter else -1
+                        if end >= 0 and (path is None or len(name) > end + dlen):
+                            dir_name = name[:end + dlen]
+                            if path is None and dir_name != marker:
+                                results.append({"subdir": dir_name})
+                            if reverse:
+                                hi = (dir_name, False)
+                            else:
+                                lo = (past_subdir(name[:end], delimiter), True)
+                            rolled_up = True
+                            break
                         results.append(dict(zip(cols, row, strict=True)))
                 finally:
                     cur.close()
                 if not rolled_up:
                     break  # every row asked for came back, or the range ran out
         return results
+
+
+def past_subdir(stem: str, delimiter: str) -> str:
+    """The first name after every name starting ``stem + delimiter`` (the delimiter's
+    last character moved one on, as Swift's listings skip a rolled-up subdir)."""
+    last = delimiter[-1]
+    if ord(last) >= 0x10FFFF:
+        raise ValueError("a delimiter cannot end with U+10FFFF")
+    return stem + delimiter[:-1] + chr(ord(last) + 1)
 
 
 Bound = tuple[str, bool] | None  # (value, inclusive); None = unbounded

@@ -92,12 +92,12 @@ class ContainerBroker(DatabaseBroker):
         return "DELETE FROM object WHERE deleted = 1 AND created_at < ?"
 
     def list_objects(self, limit: int, marker: str = "", end_marker: str = "",
-                     prefix: str = "", delimiter: str = "",
-                     reverse: bool = False) -> list[dict[str, Any]]:
+                     prefix: str = "", delimiter: str = "", reverse: bool = False,
+                     path: str | None = None) -> list[dict[str, Any]]:
         """Live objects ``{"name", "created_at", "size", "content_type", "etag"}`` and
         ``{"subdir"}`` roll-ups; see :meth:`DatabaseBroker._list` for the rules."""
         return self._list(limit=limit, marker=marker, end_marker=end_marker, prefix=prefix,
-                          delimiter=delimiter, reverse=reverse)
+                          delimiter=delimiter, reverse=reverse, path=path)
 
     def list_objects_json(self, limit: int, marker: str = "", end_marker: str = "",
                           prefix: str = "", reverse: bool = False) -> bytes | None:

@@ -20,8 +20,8 @@ Maker = Callable[["ProxyState"], "Feature | None"]
 
 
 def _makers() -> list[Maker]:
-    # In pipeline order, as Swift's proxy-server.conf: cors, bulk, tempurl,
-    # formpost, staticweb, copy, slo, dlo, versioned_writes, symlink, quotas.
+    # In pipeline order, as Swift's proxy-server.conf: cors, etag_quoter, bulk,
+    # tempurl, formpost, staticweb, copy, slo, dlo, versioned_writes, symlink, quotas.
     # CORS is two features: preflight OPTIONS outermost, and the headers Swift's
     # controllers add to their answers innermost (after the quotas).
     from proxy.features import (
@@ -29,6 +29,7 @@ def _makers() -> list[Maker]:
         copy,
         cors,
         dlo,
+        etag_quoter,
         formpost,
         quotas,
         slo,
@@ -37,9 +38,10 @@ def _makers() -> list[Maker]:
         tempurl,
         versioned_writes,
     )
-    return [cors.make, bulk.make_delete, bulk.make_upload, tempurl.make, formpost.make,
-            staticweb.make, copy.make, slo.make, dlo.make, versioned_writes.make, symlink.make,
-            quotas.make_container, quotas.make_account, cors.make_headers]
+    return [cors.make, etag_quoter.make, bulk.make_delete, bulk.make_upload, tempurl.make,
+            formpost.make, staticweb.make, copy.make, slo.make, dlo.make,
+            versioned_writes.make, symlink.make, quotas.make_container, quotas.make_account,
+            cors.make_headers]
 
 
 def enabled(st: ProxyState) -> list[Feature]:

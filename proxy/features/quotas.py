@@ -30,13 +30,11 @@ from typing import Any
 from proxy.errors import EXPLANATIONS
 from proxy.objects import authorize_object_request
 from proxy.pipeline import Handler, SwiftRequest, SwiftResponse
-from proxy.state import Info, ProxyState
+from proxy.state import Info, ProxyState, policy_of
 
 HTML = "text/html; charset=UTF-8"
 EXCEEDED = "Upload exceeds quota."
 POLICY_EXCEEDED = "Upload exceeds policy quota."
-#: The storage policies (index, name): Strata has Swift's one default policy.
-POLICIES = ((0, "default"),)
 QUOTA_TYPES = ("Quota-Bytes", "Quota-Count")
 
 
@@ -147,10 +145,12 @@ class AccountQuotas(_Quotas):
         if refusal is None and \
                 0 <= count_quota < as_int(account.get("X-Account-Object-Count")) + 1:
             refusal = EXCEEDED
+        container = await self.st.info(req.txn, path.account, path.container or "")
         if refusal is None:
-            refusal = self.policy_refusal(account, length)
+            idx = policy_of(container)
+            refusal = self.policy_refusal(account, idx, dict(self.policies()).get(idx, ""),
+                                          length)
         if refusal is not None:
-            container = await self.st.info(req.txn, path.account, path.container or "")
             await authorize_object_request(self.st, req, container)
             return text_response(413, refusal)
         resp = await next_handler(req)
@@ -159,20 +159,22 @@ class AccountQuotas(_Quotas):
         return resp
 
     @staticmethod
-    def policy_refusal(account: Info, length: int) -> str | None:
-        """The per-policy quotas, against the policy's usage (the account's own
-        totals when the account reports none per policy)."""
-        for idx, name in POLICIES:
-            prefix = f"X-Account-Storage-Policy-{name}-"
-            used = account.get(prefix + "Bytes-Used") or account.get("X-Account-Bytes-Used")
-            count = account.get(prefix + "Object-Count") or account.get("X-Account-Object-Count")
-            quota = as_quota(account.get(f"X-Account-Sysmeta-Quota-Bytes-Policy-{idx}"))
-            if 0 <= quota < as_int(used) + length:
-                return POLICY_EXCEEDED
-            quota = as_quota(account.get(f"X-Account-Sysmeta-Quota-Count-Policy-{idx}"))
-            if 0 <= quota < as_int(count) + 1:
-                return POLICY_EXCEEDED
+    def policy_refusal(account: Info, idx: int, name: str, length: int) -> str | None:
+        """The quotas of the storage policy the upload goes to, against that policy's
+        usage (the account's own totals when the account reports none per policy)."""
+        prefix = f"X-Account-Storage-Policy-{name}-"
+        used = account.get(prefix + "Bytes-Used") or account.get("X-Account-Bytes-Used")
+        count = account.get(prefix + "Object-Count") or account.get("X-Account-Object-Count")
+        quota = as_quota(account.get(f"X-Account-Sysmeta-Quota-Bytes-Policy-{idx}"))
+        if 0 <= quota < as_int(used) + length:
+            return POLICY_EXCEEDED
+        quota = as_quota(account.get(f"X-Account-Sysmeta-Quota-Count-Policy-{idx}"))
+        if 0 <= quota < as_int(count) + 1:
+            return POLICY_EXCEEDED
         return None
+
+    def policies(self) -> list[tuple[int, str]]:
+        return [(p.index, p.name) for p in self.st.cfg.objectstore.policies()]
 
     async def handle_account(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
         if req.method in ("POST", "PUT"):
@@ -190,21 +192,20 @@ class AccountQuotas(_Quotas):
             value = resp.headers.get(f"X-Account-Sysmeta-{quota_type}")
             if value:
                 resp.headers[f"X-Account-{quota_type}"] = value
-        for idx, name in POLICIES:
+        for idx, name in self.policies():
             for quota_type in QUOTA_TYPES:
                 value = resp.headers.get(f"X-Account-Sysmeta-{quota_type}-Policy-{idx}")
                 if value:
                     resp.headers[f"X-Account-{quota_type}-Policy-{name}"] = value
         return resp
 
-    @staticmethod
-    def translate(req: SwiftRequest, quota_type: str) -> SwiftResponse | None:
+    def translate(self, req: SwiftRequest, quota_type: str) -> SwiftResponse | None:
         """A reseller's new quotas into system metadata; anyone else's refused."""
         headers = req.headers
         wanted: dict[int | None, str | None] = {None: headers.get(f"X-Account-{quota_type}")}
         if headers.get(f"X-Remove-Account-{quota_type}"):
             wanted[None] = ""  # removing wins over setting
-        for idx, name in POLICIES:
+        for idx, name in self.policies():
             tail = f"Account-{quota_type}-Policy-{name}"
             if headers.get("X-Remove-" + tail):
                 wanted[idx] = ""

@@ -60,6 +60,7 @@ from proxy.features.segments import (
     unquote_etag,
 )
 from proxy.features.slo_manifest import (
+    OVERRIDE_ETAG,
     SYSMETA_SLO_ETAG,
     SYSMETA_SLO_SIZE,
     annotate,
@@ -170,9 +171,14 @@ class StaticLargeObject:
             size = int(headers.get(SYSMETA_SLO_SIZE, ""))
         except ValueError:
             size = -1
+        try:
+            part = part_number(req)
+        except ApiError:
+            await resp.close()
+            raise
         segments: list[dict[str, Any]] = []
-        if req.method == "GET" or not etag or size < 0:
-            if req.method == "HEAD":  # a manifest from before the sysmeta: count it
+        if req.method == "GET" or not etag or size < 0 or part is not None:
+            if req.method == "HEAD":  # the segments' lengths are in the manifest
                 await resp.close()
                 resp = await self._fetch_manifest(req, nxt)
             segments = load_segments(await resp.read())
@@ -190,12 +196,39 @@ class StaticLargeObject:
         if status is not None:
             headers.popall("Content-Length", None)
             return SwiftResponse(status, headers)
+        if part is not None:
+            return await self._part(req, nxt, headers, segments, part, size)
         if req.method == "HEAD":
             return SwiftResponse(200, headers)
         try:
             ranges = parse_range(req.headers.get("Range"), size)
         except Unsatisfiable:
             raise fail(416, **{"Content-Range": f"bytes */{size}"}) from None
+        return await self._serve(req, nxt, headers, segments, size, ranges)
+
+    async def _part(self, req: SwiftRequest, nxt: Handler, headers: CIMultiDict[str],
+                    segments: list[dict[str, Any]], part: int,
+                    size: int) -> SwiftResponse:
+        """``?part-number=N``: the manifest's Nth segment, as a range of the object
+        (206 with its Content-Range, ``X-Parts-Count``; 416 past the last part)."""
+        headers["X-Parts-Count"] = str(len(segments))
+        if part > len(segments):
+            body = b"" if req.method == "HEAD" else PART_UNSATISFIABLE.encode()
+            headers["Content-Range"] = f"bytes */{size}"
+            headers["Content-Length"] = str(len(body))
+            return SwiftResponse(416, headers, body)
+        start = sum(int(seg["segment_length"]) for seg in segments[:part - 1])
+        end = start + int(segments[part - 1]["segment_length"]) - 1
+        if req.method == "HEAD":
+            headers["Content-Length"] = str(end - start + 1)
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            return SwiftResponse(206, headers)
+        return await self._serve(req, nxt, headers, segments, size, [(start, end)])
+
+    async def _serve(self, req: SwiftRequest, nxt: Handler, headers: CIMultiDict[str],
+                     segments: list[dict[str, Any]], size: int,
+                     ranges: list[tuple[int, int]] | None) -> SwiftResponse:
+        """The GET of the large object, whole or ``ranges`` of it."""
         parts: list[bytes] | None = None
         tail = b""
         if ranges is None:
@@ -408,6 +441,11 @@ class StaticLargeObject:
         headers[SYSMETA_SLO_SIZE] = str(total)
         headers["X-Static-Large-Object"] = "True"
         headers["Etag"] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        # listings show both ETags: the manifest's (or what a feature before us, e.g.
+        # the S3 front, set) as the hash, the large object's as slo_etag
+        base, *params = headers.get(OVERRIDE_ETAG, "").split(";")
+        kept = "".join(f";{p}" for p in params if p.split("=")[0].strip() != "slo_etag")
+        headers[OVERRIDE_ETAG] = f"{base.strip() or headers['Etag']}{kept}; slo_etag={etag}"
         put = dataclasses.replace(req, headers=headers, body=BytesBody(body),
                                   content_length=len(body))
         try:
@@ -533,6 +571,26 @@ class StaticLargeObject:
         elif not (data["Number Deleted"] or data["Number Not Found"]):
             data["Response Status"] = status_line(400)
             data["Response Body"] = "Invalid bulk delete."
+
+
+PART_UNSATISFIABLE = "The requested part number is not satisfiable"
+
+
+def part_number(req: SwiftRequest) -> int | None:
+    """``?part-number=N`` of a large object's GET/HEAD (also through COPY): a whole
+    number from 1, and no Range with it (400 with Swift's words otherwise)."""
+    raw = req.param("part-number", "")
+    if "part-number" not in req.query:
+        return None
+    try:
+        number = int(raw)
+        if number <= 0:
+            raise ValueError(raw)
+    except ValueError:
+        raise fail(400, "Part number must be an integer greater than 0") from None
+    if req.headers.get("Range"):
+        raise fail(400, "Range requests are not supported with part number queries")
+    return number
 
 
 def inline(data: bytes) -> Piece:

@@ -26,11 +26,13 @@ from typing import Any
 
 from multidict import CIMultiDict
 
+from objectstore import protocol
 from proxy.errors import fail
 from proxy.features.segments import object_path, quote_name, status_line, unquote_etag
 from proxy.pipeline import SwiftRequest, SwiftResponse
 from proxy.request import is_true
 
+OVERRIDE_ETAG = protocol.OVERRIDE_ETAG
 SYSMETA_SLO_ETAG = "X-Object-Sysmeta-Slo-Etag"
 SYSMETA_SLO_SIZE = "X-Object-Sysmeta-Slo-Size"
 B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/")

@@ -34,6 +34,7 @@ from multidict import CIMultiDict
 from common.http import ApiError
 from proxy.auth import authorize_container
 from proxy.errors import fail
+from proxy.features.tempurl import STATICWEB_PAGE
 from proxy.pipeline import Handler, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath, is_true
 from proxy.state import Info, ProxyState
@@ -160,6 +161,10 @@ class StaticWebRequest:
         p = self.req.path
         return f"/{p.version}/{p.account}/{self.container}/{p.obj or ''}"
 
+    def made_here(self) -> None:
+        """This answer is StaticWeb's own (what a container's temporary URL may get)."""
+        self.req.env[STATICWEB_PAGE] = True
+
     def redirect_with_slash(self) -> SwiftResponse:
         p = self.req.path
         where = quote(f"/{p.version}/{p.account}/{self.container}"
@@ -169,6 +174,7 @@ class StaticWebRequest:
             base = urlparse(self.sw.url_base)
             scheme, host = base.scheme or scheme, base.netloc or host
         location = f"{scheme}://{host}{where}" if host else where
+        self.made_here()
         return page(301, MOVED_BODY, Location=location)
 
     async def error_response(self, outcome: Outcome) -> SwiftResponse:
@@ -309,6 +315,7 @@ class StaticWebRequest:
         if prefix and not items:
             return await self.error_response(fail(404))
         tempurl_qs, tempurl_prefix = self.tempurl_query()
+        self.made_here()
         return page(200, self.render(label, prefix, items, tempurl_qs, tempurl_prefix))
 
     def tempurl_query(self) -> tuple[str, str]:
@@ -317,8 +324,9 @@ class StaticWebRequest:
         grant = self.req.env.get("tempurl")
         if grant is None or grant.prefix is None:
             return "", ""
+        expires = self.req.query.get("temp_url_expires") or str(grant.expires)
         parts = [f"temp_url_prefix={quote(grant.prefix)}",
-                 f"temp_url_expires={quote(str(grant.expires))}",
+                 f"temp_url_expires={quote(expires)}",
                  f"temp_url_sig={self.req.query.get('temp_url_sig', '')}"]
         if grant.ip_range:
             parts.append(f"temp_url_ip_range={quote(grant.ip_range)}")
@@ -353,7 +361,7 @@ class StaticWebRequest:
         for item in items:
             if "subdir" in item:
                 subdir = str(item["subdir"])[len(prefix):]
-                out.append(_row('class="item subdir"', f"{quote(subdir)}{tempurl_qs}",
+                out.append(_row('class="item subdir"', f"./{link(subdir)}{tempurl_qs}",
                                 html.escape(subdir)))
         for item in items:
             if "name" in item:
@@ -362,11 +370,17 @@ class StaticWebRequest:
                                  for t in str(item.get("content_type", "")).split("/"))
                 modified = html.escape(str(item.get("last_modified", ""))) \
                     .split(".")[0].replace("T", " ")
-                out.append(_row(f'class="item {types}"', f"{quote(name)}{tempurl_qs}",
+                out.append(_row(f'class="item {types}"', f"./{link(name)}{tempurl_qs}",
                                 html.escape(name), human_readable(int(item["bytes"])),
                                 modified))
         out.append("  </table>\n </body>\n</html>\n")
         return "".join(out)
+
+
+def link(name: str) -> str:
+    """A listing's link to ``name``, relative to the listing (``./name``): quoted, with
+    its dots escaped too, so a name such as ``..`` or ``.x`` is never a path step."""
+    return quote(name).replace(".", "%2E")
 
 
 def _row(attrs: str, href: str, text: str, size: str = "&nbsp;", date: str = "&nbsp;") -> str:

@@ -32,10 +32,11 @@ from proxy.features.copy import (
     reply,
     split_header_path,
 )
-from proxy.features.slo_manifest import SYSMETA_SLO_SIZE
+from proxy.features.slo_manifest import OVERRIDE_ETAG, SYSMETA_SLO_ETAG, SYSMETA_SLO_SIZE
 from proxy.pipeline import BodyTooLarge, Handler, SwiftRequest, SwiftResponse
 from proxy.state import ProxyState
 
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 TARGET = "X-Symlink-Target"
 TARGET_ACCOUNT = "X-Symlink-Target-Account"
 TARGET_ETAG = "X-Symlink-Target-Etag"
@@ -54,6 +55,19 @@ POST_TO_LINK = ("The requested POST was applied to a symlink. POST directly to t
 
 class _TooManyLinks(Exception):
     pass
+
+
+def listed_etag(headers: CIMultiDict[str]) -> str:
+    """What a link lists as its ETag: its own (of no bytes, unless a feature before
+    set one) with the target as parameters, which the listing shows as
+    ``symlink_path`` (and ``symlink_etag``/``symlink_bytes`` for a static link)."""
+    parts = [headers.get(OVERRIDE_ETAG) or EMPTY_MD5, f"symlink_target={headers[SYS_TARGET]}"]
+    if SYS_ACCOUNT in headers:
+        parts.append(f"symlink_target_account={headers[SYS_ACCOUNT]}")
+    if SYS_ETAG in headers:
+        parts += [f"symlink_target_etag={headers[SYS_ETAG]}",
+                  f"symlink_target_bytes={headers[SYS_BYTES]}"]
+    return "; ".join(parts)
 
 
 def show_link(headers: CIMultiDict[str]) -> None:
@@ -188,6 +202,7 @@ class Symlink:
         for user, sys in USER_TO_SYS:
             if user in headers:
                 headers[sys] = headers.popall(user)[0]
+        headers[OVERRIDE_ETAG] = listed_etag(headers)
         return await next_handler(replace(req, headers=headers))
 
     async def check_static(self, req: SwiftRequest, next_handler: Handler,
@@ -211,6 +226,9 @@ class Symlink:
         size = resp.headers.get(SYSMETA_SLO_SIZE) or resp.headers.get("Content-Length")
         headers[SYS_BYTES] = size or "0"
         headers[SYS_ETAG] = etag
+        if SYSMETA_SLO_ETAG in resp.headers and OVERRIDE_ETAG not in headers:
+            # a static link to a large object lists the large object's ETag too
+            headers[OVERRIDE_ETAG] = f"{EMPTY_MD5}; slo_etag={resp.headers[SYSMETA_SLO_ETAG]}"
         if not headers.get("Content-Type"):
             headers["Content-Type"] = resp.headers.get("Content-Type",
                                                        "application/octet-stream")

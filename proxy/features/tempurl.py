@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 ACCOUNT_KEYS = ("X-Account-Meta-Temp-URL-Key", "X-Account-Meta-Temp-URL-Key-2")
 CONTAINER_KEYS = ("X-Container-Meta-Temp-URL-Key", "X-Container-Meta-Temp-URL-Key-2")
 
+#: Set in a request's env by StaticWeb when it made the answer (a listing, a
+#: redirect): a temporary URL may name a container only for those, served inline.
+STATICWEB_PAGE = "staticweb_page"
 #: swob's default content type, which Swift's own error bodies here carry.
 SWOB_CONTENT_TYPE = "text/html; charset=UTF-8"
 
@@ -96,16 +99,21 @@ class TempURL:
         if not rules.is_temp_url_request(req.method, query):
             return await next_handler(req)
         path = req.path
+        params = rules.parse_params(query)
         account_keys: list[str] = []
         container_keys: list[str] = []
-        if path.container and path.obj:
+        # a container itself only for StaticWeb: GET/HEAD with temp_url_prefix=""
+        container_root = path.obj is None and req.method in ("GET", "HEAD") and \
+            params.prefix == ""
+        if path.container and (path.obj or container_root):
             account_keys, container_keys = await temp_url_keys(
                 self.st, req.txn, path.account, path.container)
         full = "/" + "/".join(p for p in (path.version, path.account, path.container, path.obj)
                               if p is not None)
         result = rules.validate(
             req.method, full, query, account_keys, req.remote or None, time.time(),
-            self.digests, container_keys=container_keys, methods=self.methods)
+            self.digests, container_keys=container_keys, methods=self.methods,
+            allow_container_root=True)
         if isinstance(result, rules.TempUrlError):
             log.debug("temporary URL refused (%s): %s", result.reason, result.message)
             return unauthorized(req.method, rules.INVALID_BODY, path.account)
@@ -113,8 +121,8 @@ class TempURL:
         refusal = rules.disallowed_header(req.method, req.headers.keys())
         if refusal is not None:
             return SwiftResponse.of(400, {"Content-Type": SWOB_CONTENT_TYPE}, refusal.encode())
-        params = rules.parse_params(query)
-        kept = {"temp_url_sig": params.sig or "", "temp_url_expires": str(grant.expires)}
+        # the client's own text of the expiry (StaticWeb's links repeat it as it came)
+        kept = {"temp_url_sig": params.sig or "", "temp_url_expires": params.expires or ""}
         if params.prefix is not None:
             kept["temp_url_prefix"] = params.prefix
         if params.filename:
@@ -132,9 +140,15 @@ class TempURL:
         headers = CIMultiDict((k, v) for k, v in resp.headers.items()
                               if rules.outgoing_header_allowed(k))
         if req.method in ("GET", "HEAD") and resp.ok:
+            generated = req.env.get(STATICWEB_PAGE, False)
+            if grant.container_root and not generated:
+                # a container's own listing is StaticWeb's to give, nobody else's
+                await resp.close()
+                return unauthorized(req.method, rules.INVALID_BODY, path.account)
             existing = headers.get("Content-Disposition")
             headers.popall("Content-Disposition", None)
-            headers["Content-Disposition"] = grant.content_disposition(existing)
+            headers["Content-Disposition"] = grant.content_disposition(
+                existing, inline=generated)
             headers["Expires"] = grant.expires_header()
         resp.headers = headers
         return resp

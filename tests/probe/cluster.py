@@ -49,6 +49,8 @@ class ProbeCluster:
             "STRATA_BLOCKSTORE_ENABLED": "false",
             "STRATA_NETWORK_ENABLED": "false",
             "STRATA_DASHBOARD_ENABLED": "false",
+            "STRATA_EC2_ENABLED": "false",
+            "STRATA_COMPUTE_ENABLED": "false",
             "PYTHONPATH": str(REPO),
         })
         env.update(self.env)

@@ -178,6 +178,8 @@ def start(tmp: Path, nodes: int) -> Cluster:
         "STRATA_BLOCKSTORE_ENABLED": "false",
         "STRATA_NETWORK_ENABLED": "false",
         "STRATA_DASHBOARD_ENABLED": "false",
+        "STRATA_EC2_ENABLED": "false",
+        "STRATA_COMPUTE_ENABLED": "false",
     })
     cluster = Cluster(env, nodes)
     result = cluster.strata("up", "-d")

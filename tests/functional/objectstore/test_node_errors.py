@@ -99,7 +99,8 @@ async def test_object_errors(node: Node) -> None:
     bare(await node.call("POST", OBJ, {"X-Timestamp": ts(1)}), 409, X_Backend_Timestamp=ts(2))
     bare(await node.call("GET", "/objects/d1/1/a/c/none"), 404)
     bare(await node.call("POST", "/objects/d1/1/a/c/none", {"X-Timestamp": ts(3)}), 404)
-    bare(await node.call("DELETE", OBJ, {"X-Timestamp": ts(3), "X-If-Delete-At": "12"}), 412)
+    text(await node.call("DELETE", OBJ, {"X-Timestamp": ts(3), "X-If-Delete-At": "12"}), 412,
+         "X-If-Delete-At and X-Delete-At do not match")
     bare(await node.call("DELETE", OBJ, {"X-Timestamp": ts(1)}), 409, X_Backend_Timestamp=ts(2))
     bare(await node.call("DELETE", OBJ, {"X-Timestamp": ts(4)}), 204)
     # deleted: the 404 names the tombstone; a second delete is a 404 all the same
@@ -146,8 +147,8 @@ async def test_container_and_account_errors(node: Node) -> None:
                                                "X-Size": "3"})).status == 201
     text(await node.call("DELETE", C, {"X-Timestamp": ts(4)}), 409, "Conflict\n")
     text(await node.call("GET", C + "?limit=10001"), 412, "Maximum limit is 10000\n")
-    text(await node.call("GET", C + "?delimiter=ab"), 412, "Bad delimiter\n")
-    text(await node.call("GET", C + "?marker=a%00"), 400, "bad marker\n")
+    text(await node.call("GET", C + "?delimiter=%F4%8F%BF%BF"), 412, "Bad delimiter\n")
+    assert (await node.call("GET", C + "?marker=a%00")).status == 200  # as Swift answers
     text(await node.call("POST", C + "?batch", {}, b"{nope"), 400, "body is not JSON\n")
     text(await node.call("POST", C + "?batch", {}, b"{}"), 400,
          "body must be a JSON list of rows\n")

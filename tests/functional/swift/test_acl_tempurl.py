@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import openstack
 import pytest
@@ -465,9 +465,10 @@ def test_info_lists_tempurl_and_formpost(strata_swift: StrataInstance) -> None:
         "incoming_allow_headers": [],
         "outgoing_remove_headers": ["x-object-meta-*"],
         "outgoing_allow_headers": ["x-object-meta-public-*"],
-        "allowed_digests": ["sha256", "sha512"],
+        "allowed_digests": ["sha1", "sha256", "sha512"], "deprecated_digests": ["sha1"],
     }
-    assert info["formpost"] == {"allowed_digests": ["sha256", "sha512"]}
+    assert info["formpost"] == {"allowed_digests": ["sha1", "sha256", "sha512"],
+                                "deprecated_digests": ["sha1"]}
 
 
 def test_tempurl_get_from_the_cli(strata_swift: StrataInstance, demo: SwiftUser,
@@ -524,9 +525,9 @@ def test_tempurl_refusals(strata_swift: StrataInstance, demo: SwiftUser, keyed: 
     assert_invalid(anon_get(strata_swift, f"{base}?temp_url_expires={expires}"), acct)
     assert_invalid(anon_get(strata_swift, f"/v1/{acct}/tu?{query}"), acct)
     assert_invalid(anon_get(strata_swift, f"/v1/{acct}?{query}"), acct)
-    # sha1 is not allowed here; sha512 is
+    # sha1 is deprecated but allowed by default, as in Swift; sha512 too
     sha1 = tempurl(strata_swift, "--digest", "sha1", "GET", "3600", path, KEY)
-    assert_invalid(anon_get(strata_swift, sha1), acct)
+    assert anon_get(strata_swift, sha1).status_code == 200
     sha512 = tempurl(strata_swift, "--digest", "sha512", "GET", "3600", path, KEY)
     assert anon_get(strata_swift, sha512).status_code == 200
     # nothing was changed by any of it
@@ -835,11 +836,41 @@ def test_openstacksdk_acl_and_metadata(strata_swift: StrataInstance, people: Peo
     store.set_object_metadata("o.txt", container="sdk-acl", reviewed="yes", owner="demo")
     ometa = store.get_object_metadata("o.txt", container="sdk-acl")
     assert ometa.metadata == {"reviewed": "yes", "owner": "demo"}
-    # the sdk signs temporary URLs with sha1, which (as in Swift) must be enabled
-    # explicitly (tempurl_allowed_digests); by default such a URL is refused
+    # the sdk signs temporary URLs with sha1, which Swift still allows by default
     store.set_account_temp_url_key(KEY)
     account = endpoint.rsplit("/", 1)[1]
     url = str(store.generate_temp_url(f"/v1/{account}/sdk-acl/o.txt", 600, "GET",
                                       temp_url_key=KEY))
     assert len(parse_qs(urlsplit(url).query)["temp_url_sig"][0]) == 40
-    assert_invalid(anon_get(strata_swift, url), account)
+    r = anon_get(strata_swift, url)
+    assert r.status_code == 200 and r.content == b"sdk data"
+
+
+def test_tempurl_on_a_container_root_is_staticwebs(strata_swift: StrataInstance,
+                                                   demo: SwiftUser, keyed: str) -> None:
+    """A prefix-based temporary URL with an empty prefix names a container; StaticWeb
+    answers it as Swift's does: 301 to the slash form, then its listing, whose links
+    repeat the temporary URL's parameters as they came (an ISO 8601 expiry too)."""
+    fresh_container(demo, "webtu", ("index.txt", b"i"), ("sub/a.txt", b"a"))
+    assert demo.request("POST", "/webtu", headers={
+        "X-Container-Meta-Web-Listings": "true"}).status_code == 204
+    url = tempurl(strata_swift, "--prefix-based", "--iso8601", "GET", "600",
+                  f"/v1/{demo.account}/webtu/", KEY)
+    base, query = url.split("?", 1)
+    assert base == f"/v1/{demo.account}/webtu/"
+    expires = next(v for k, v in (p.split("=", 1) for p in query.split("&"))
+                   if k == "temp_url_expires")
+    assert "T" in unquote(expires)  # the ISO form, as the CLI made it
+    r = anon_get(strata_swift, f"/v1/{demo.account}/webtu?{query}", allow_redirects=False)
+    assert r.status_code == 301
+    assert r.headers["Location"].endswith(f"/v1/{demo.account}/webtu/")
+    r = anon_get(strata_swift, f"{base}?{query}")
+    assert r.status_code == 200 and "Listing of" in r.text
+    assert r.headers["Content-Disposition"] == "inline"
+    shown = quote(unquote(expires))
+    assert f'href="./index%2Etxt?temp_url_prefix=&amp;temp_url_expires={shown}' in r.text
+    assert 'href="./sub/?temp_url_prefix=' in r.text
+    # a container StaticWeb does not serve is no temporary URL's business
+    plain_url = tempurl(strata_swift, "--prefix-based", "GET", "600",
+                        f"/v1/{demo.account}/tu/", KEY)
+    assert_invalid(anon_get(strata_swift, plain_url), demo.account)

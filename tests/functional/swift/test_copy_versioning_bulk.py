@@ -627,3 +627,40 @@ def test_copy_of_large_objects(demo: SwiftUser) -> None:
             "X-Symlink-Target": f"{c}/{lo}"}).status_code == 201
         got = demo.request("GET", f"/{c}/link-{lo}")
         assert got.status_code == 200 and got.content == whole, lo
+
+
+def test_symlinks_in_listings(demo: SwiftUser) -> None:
+    """JSON listings show a link's target (symlink_path), and for a static link the
+    target's ETag and size; a static link to an SLO carries its slo_etag."""
+    c = make_container(demo, "linklist")
+    assert put(demo, c, "target", b"target body").status_code == 201
+    assert demo.request("PUT", f"/{c}/dyn", data=b"",
+                        headers={"X-Symlink-Target": f"{c}/target"}).status_code == 201
+    assert demo.request("PUT", f"/{c}/static", data=b"", headers={
+        "X-Symlink-Target": f"{c}/target",
+        "X-Symlink-Target-Etag": md5(b"target body")}).status_code == 201
+    part = b"p" * 1000
+    assert put(demo, c, "seg", part).status_code == 201
+    manifest = json.dumps([{"path": f"/{c}/seg", "etag": md5(part)}]).encode()
+    assert demo.request("PUT", f"/{c}/slo?multipart-manifest=put", data=manifest
+                        ).status_code == 201
+    slo_etag = md5(md5(part).encode())
+    # as in Swift, a static link names the manifest's own ETag
+    manifest_etag = demo.request("HEAD", f"/{c}/slo").headers["X-Manifest-Etag"]
+    assert demo.request("PUT", f"/{c}/to-slo", data=b"", headers={
+        "X-Symlink-Target": f"{c}/slo", "X-Symlink-Target-Etag": manifest_etag}
+                        ).status_code == 201
+    assert demo.request("GET", f"/{c}/to-slo").content == part
+    rows = {r["name"]: r for r in demo.request(
+        "GET", f"/{c}", params={"format": "json"}).json()}
+    base = f"/v1/{demo.account}/{c}"
+    assert rows["dyn"]["symlink_path"] == f"{base}/target"
+    assert rows["dyn"]["hash"] == md5(b"")
+    assert "symlink_etag" not in rows["dyn"]
+    assert (rows["static"]["symlink_path"], rows["static"]["symlink_etag"],
+            rows["static"]["symlink_bytes"]) == (f"{base}/target", md5(b"target body"), 11)
+    assert (rows["to-slo"]["symlink_path"], rows["to-slo"]["symlink_bytes"],
+            rows["to-slo"]["slo_etag"]) == (f"{base}/slo", 1000, f'"{slo_etag}"')
+    assert "symlink_path" not in rows["target"] and "symlink_path" not in rows["slo"]
+    xml = demo.request("GET", f"/{c}", params={"format": "xml"}).text
+    assert "symlink" not in xml.replace("application/symlink", "")

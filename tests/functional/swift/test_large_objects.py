@@ -576,3 +576,108 @@ def test_swift_cli_one_gib_slo(strata_swift: StrataInstance, demo: SwiftUser,
           f"{time.monotonic() - uploaded:.1f}s")
     run_swift(strata_swift, "delete", "gig", src.name)
     assert demo.names("gig_segments") == []
+
+
+# -- issue 16: listings, part numbers, referrer ACLs ---------------------------------------
+
+def test_slo_listed_with_its_slo_etag(demo: SwiftUser, segs: dict[str, bytes]) -> None:
+    slo_etag = md5("".join(md5(b) for b in segs.values()).encode())
+    assert put_manifest(demo, "/lo/listed.bin", manifest(segs)).status_code == 201
+    manifest_etag = demo.request("HEAD", "/lo/listed.bin").headers["X-Manifest-Etag"]
+    [row] = demo.request("GET", "/lo", params={"format": "json", "prefix": "listed.bin"}
+                         ).json()
+    assert row["hash"] == manifest_etag and row["slo_etag"] == f'"{slo_etag}"'
+    # plain objects list as before; XML carries Swift's five fields only
+    assert "slo_etag" not in demo.request("GET", "/segs", params={"format": "json"}).json()[0]
+    xml = demo.request("GET", "/lo", params={"format": "xml", "prefix": "listed.bin"}).text
+    assert f"<hash>{manifest_etag}</hash>" in xml and "slo_etag" not in xml
+    # after a POST the listing keeps both
+    assert demo.request("POST", "/lo/listed.bin", headers={"Content-Type": "text/x-new"}
+                        ).status_code == 202
+    [row] = demo.request("GET", "/lo", params={"format": "json", "prefix": "listed.bin"}
+                         ).json()
+    assert (row["hash"], row["slo_etag"], row["content_type"]) == (
+        manifest_etag, f'"{slo_etag}"', "text/x-new")
+    assert row["bytes"] == sum(len(b) for b in segs.values())
+
+
+def test_slo_part_number(demo: SwiftUser, segs: dict[str, bytes]) -> None:
+    whole = segs["s0"] + segs["s1"] + segs["s2"]
+    slo_etag = md5("".join(md5(b) for b in segs.values()).encode())
+    assert put_manifest(demo, "/lo/parts.bin", manifest(segs)).status_code == 201
+    start = len(segs["s0"])
+    end = start + len(segs["s1"]) - 1
+    r = demo.request("GET", "/lo/parts.bin", params={"part-number": "2"})
+    assert r.status_code == 206 and r.content == segs["s1"]
+    assert r.headers["Content-Range"] == f"bytes {start}-{end}/{len(whole)}"
+    assert r.headers["X-Parts-Count"] == "3" and r.headers["Etag"] == f'"{slo_etag}"'
+    h = demo.request("HEAD", "/lo/parts.bin", params={"part-number": "2"})
+    assert h.status_code == 206
+    assert h.headers["Content-Length"] == str(len(segs["s1"]))
+    assert h.headers["Content-Range"] == f"bytes {start}-{end}/{len(whole)}"
+    assert h.headers["X-Parts-Count"] == "3"
+    r = demo.request("GET", "/lo/parts.bin", params={"part-number": "4"})
+    assert r.status_code == 416 and r.text == "The requested part number is not satisfiable"
+    assert r.headers["Content-Range"] == f"bytes */{len(whole)}"
+    for bad in ("0", "-1", "two"):
+        r = demo.request("GET", "/lo/parts.bin", params={"part-number": bad})
+        assert r.status_code == 400, bad
+        assert r.text == "Part number must be an integer greater than 0"
+    r = demo.request("GET", "/lo/parts.bin", params={"part-number": "1"},
+                     headers={"Range": "bytes=0-1"})
+    assert r.status_code == 400
+    assert r.text == "Range requests are not supported with part number queries"
+    # COPY of one part makes an object of its bytes
+    r = demo.request("COPY", "/lo/parts.bin?part-number=3",
+                     headers={"Destination": "lo/part3.bin"})
+    assert r.status_code == 201, r.text
+    assert demo.request("GET", "/lo/part3.bin").content == segs["s2"]
+    # an object that is not an SLO ignores it, as Swift's slo does
+    assert demo.request("GET", "/segs/s1", params={"part-number": "7"}).content == segs["s1"]
+
+
+def test_referrer_acls_reach_the_segments(strata_swift: StrataInstance,
+                                          demo: SwiftUser) -> None:
+    """The client's Referer goes with the segment subrequests of an SLO and a DLO."""
+    # a DLO lists its segments' container: that needs .rlistings, as in Swift
+    acl = {"X-Container-Read": ".r:.example.com,.rlistings"}
+    for container in ("refsegs", "reflo"):
+        assert demo.request("PUT", f"/{container}", headers=acl).status_code in (201, 202)
+    parts = [os.urandom(1000), os.urandom(2000)]
+    for i, data in enumerate(parts):
+        assert demo.request("PUT", f"/refsegs/p{i}", data=data).status_code == 201
+    assert put_manifest(demo, "/reflo/slo", [
+        {"path": f"/refsegs/p{i}", "etag": md5(d), "size_bytes": len(d)}
+        for i, d in enumerate(parts)]).status_code == 201
+    assert demo.request("PUT", "/reflo/dlo", data=b"",
+                        headers={"X-Object-Manifest": "refsegs/p"}).status_code == 201
+    url = f"{demo.url}/reflo/"
+    for name in ("slo", "dlo"):
+        r = requests.get(url + name, headers={"Referer": "http://www.example.com/page"},
+                         timeout=30)
+        assert r.status_code == 200 and r.content == b"".join(parts), (name, r.status_code)
+        assert requests.get(url + name, timeout=30).status_code == 401
+        r = requests.get(url + name, headers={"Referer": "http://elsewhere.org/"}, timeout=30)
+        assert r.status_code == 401
+
+
+def test_slo_put_if_none_match(demo: SwiftUser, segs: dict[str, bytes]) -> None:
+    """``If-None-Match: *`` holds for a manifest PUT as for a plain one: 412 when the
+    name is taken (by a manifest or a plain object), 400 for any other value."""
+    whole = b"".join(segs.values())
+    star = {"If-None-Match": "*"}
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs), headers=star)
+    assert r.status_code == 201, r.text
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs, ["s0"]), headers=star)
+    assert r.status_code == 412, r.text
+    assert demo.request("GET", "/lo/once.bin").content == whole
+    r = put_manifest(demo, "/lo/once.bin", manifest(segs, ["s0"]),
+                     headers={"If-None-Match": md5(whole)})
+    assert r.status_code == 400 and r.text == "If-None-Match only supports *"
+    assert demo.request("GET", "/lo/once.bin").content == whole
+    # a plain object in the way counts as well
+    assert demo.request("PUT", "/lo/plain-first", data=b"plain").status_code == 201
+    r = put_manifest(demo, "/lo/plain-first", manifest(segs), headers=star)
+    assert r.status_code == 412, r.text
+    got = demo.request("GET", "/lo/plain-first")
+    assert got.content == b"plain" and "X-Static-Large-Object" not in got.headers

@@ -9,17 +9,37 @@ account's owner and settings by a reseller (Strata's ``service`` user).
 
 from __future__ import annotations
 
+import hashlib
 import html
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.functional.swift.conftest import StrataInstance, SwiftUser, check_response
+from tests.functional.swift.conftest import (
+    StrataInstance,
+    SwiftUser,
+    check_response,
+    strata_instance,
+)
+
+STORAGE_DOMAIN = "swift.localhost"
+
+
+@pytest.fixture(scope="module")
+def strata_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataInstance]:
+    """This module's instance serves containers as host names (domain_remap) and lets
+    clients open expired objects (allow_open_expired)."""
+    with strata_instance(tmp_path_factory, STRATA_PROXY_STORAGE_DOMAIN=STORAGE_DOMAIN,
+                         STRATA_PROXY_ALLOW_OPEN_EXPIRED="true") as instance:
+        yield instance
 
 SWIFT = str(Path(sys.executable).with_name("swift"))
 HTML = "text/html; charset=UTF-8"
@@ -85,6 +105,11 @@ def listing_rows(demo: SwiftUser, container: str, prefix: str) -> list[dict[str,
     return rows
 
 
+def link(name: str) -> str:
+    """Swift's staticweb link to a listed name: quoted, dots escaped too."""
+    return quote(name).replace(".", "%2E")
+
+
 def expected_listing(label: str, prefix: str, rows: list[dict[str, Any]], *,
                      css: str | None = None) -> str:
     """Swift's listing document, written out independently of the proxy's code."""
@@ -117,7 +142,7 @@ def expected_listing(label: str, prefix: str, rows: list[dict[str, Any]], *,
         if "subdir" in row:
             name = row["subdir"][len(prefix):]
             body += ('   <tr class="item subdir">\n'
-                     f'    <td class="colname"><a href="{requests.utils.quote(name)}">'
+                     f'    <td class="colname"><a href="./{link(name)}">'
                      f"{name}</a></td>\n"
                      '    <td class="colsize">&nbsp;</td>\n'
                      '    <td class="coldate">&nbsp;</td>\n'
@@ -129,7 +154,7 @@ def expected_listing(label: str, prefix: str, rows: list[dict[str, Any]], *,
             size = {2000: "2Ki"}.get(row["bytes"], str(row["bytes"]))
             date = row["last_modified"].split(".")[0].replace("T", " ")
             body += (f'   <tr class="item type-{kind} type-{sub}">\n'
-                     f'    <td class="colname"><a href="{requests.utils.quote(name)}">'
+                     f'    <td class="colname"><a href="./{link(name)}">'
                      f"{name}</a></td>\n"
                      f'    <td class="colsize">{size}</td>\n'
                      f'    <td class="coldate">{date}</td>\n'
@@ -185,7 +210,8 @@ def test_listing_of_pseudo_directory(demo: SwiftUser, site: str) -> None:
         "docs/a.txt", "docs/b c.txt", "docs/deep/"]
     label = f"/v1/{demo.account}/site/docs/"
     assert r.text == expected_listing(label, "docs/", rows)
-    assert '<a href="b%20c.txt">b c.txt</a>' in r.text
+    # links relative to the listing, as Swift's: ./name, dots escaped
+    assert '<a href="./b%20c%2Etxt">b c.txt</a>' in r.text
     r = web.request("HEAD", "/site/docs/")
     assert (r.status_code, r.content) == (200, b"")
     assert r.headers["Content-Length"] == str(len(expected_listing(label, "docs/", rows)))
@@ -302,7 +328,7 @@ def test_directory_marker_counts_as_directory(demo: SwiftUser, site: str) -> Non
     assert r.headers["Location"] == f"{demo.url}/site/marked/"
     r = web.request("GET", "/site/marked/")
     assert r.status_code == 200
-    assert '<a href="f.txt">f.txt</a>' in r.text
+    assert '<a href="./f%2Etxt">f.txt</a>' in r.text
 
 
 def chromium_dom(url: str, profile: Path) -> str:
@@ -322,9 +348,9 @@ def test_chromium_renders_site(demo: SwiftUser, site: str, tmp_path: Path) -> No
     assert '<h1 id="welcome">Welcome</h1>' in dom
     dom = chromium_dom(f"{demo.url}/site/docs/", tmp_path / "profile")
     assert f'<h1 id="title">Listing of /v1/{demo.account}/site/docs/</h1>' in dom
-    assert '<td class="colname"><a href="a.txt">a.txt</a></td>' in dom
+    assert '<td class="colname"><a href="./a%2Etxt">a.txt</a></td>' in dom
     assert '<td class="colsize">2Ki</td>' in dom
-    assert '<td class="colname"><a href="deep/">deep/</a></td>' in dom
+    assert '<td class="colname"><a href="./deep/">deep/</a></td>' in dom
     assert '<tr id="parent" class="item">' in dom
     dom = chromium_dom(f"{demo.url}/site/missing.html", tmp_path / "profile")
     assert '<h1 id="oops">Nothing here</h1>' in dom
@@ -516,7 +542,7 @@ def test_only_resellers_set_account_quotas(strata_swift: StrataInstance, demo: S
     for user in (demo, admin):
         for header in ("X-Account-Meta-Quota-Bytes", "X-Account-Quota-Bytes",
                        "X-Account-Quota-Count", "X-Remove-Account-Quota-Bytes",
-                       "X-Account-Quota-Bytes-Policy-default"):
+                       "X-Account-Quota-Bytes-Policy-Policy-0"):
             r = user.request("POST", "", headers={header: "100"})
             assert (r.status_code, r.text) == (403, FORBIDDEN), header
         r = user.request("HEAD", "")
@@ -567,14 +593,14 @@ def test_account_quotas(strata_swift: StrataInstance, reseller: SwiftUser) -> No
     # per policy
     assert as_reseller("POST", **{"X-Remove-Account-Quota-Bytes": "x",
                                   "X-Remove-Account-Meta-Quota-Bytes": "x",
-                                  "X-Account-Quota-Bytes-Policy-default": "2"}
+                                  "X-Account-Quota-Bytes-Policy-Policy-0": "2"}
                        ).status_code == 204
     r = admin.request("HEAD", "")
-    assert r.headers["X-Account-Quota-Bytes-Policy-default"] == "2"
+    assert r.headers["X-Account-Quota-Bytes-Policy-Policy-0"] == "2"
     assert "X-Account-Quota-Bytes" not in r.headers
     r = admin.request("PUT", "/box/three", data=b"012")
     assert (r.status_code, r.text) == (413, "Upload exceeds policy quota.")
-    assert as_reseller("POST", **{"X-Remove-Account-Quota-Bytes-Policy-default": "x"}
+    assert as_reseller("POST", **{"X-Remove-Account-Quota-Bytes-Policy-Policy-0": "x"}
                        ).status_code == 204
     assert admin.request("PUT", "/box/three", data=b"012").status_code == 201
     assert sorted(admin.names("box")) == ["by-reseller", "small", "three"]
@@ -587,3 +613,89 @@ def test_info_lists_the_features(strata_swift: StrataInstance) -> None:
     assert info["account_quotas"] == {}
     assert info["swift"]["strict_cors_mode"] is True
     assert "cors" not in info
+
+
+# -- issue 16: domain_remap, etag_quoter, allow_open_expired ---------------------------------
+
+def host_of(user: SwiftUser, container: str | None = None) -> str:
+    """The host name domain_remap reads as ``container`` (or the account) of ``user``."""
+    account = user.account.replace("_", "-", 1)
+    return ".".join([*([container] if container else []), account, STORAGE_DOMAIN])
+
+
+def by_host(strata: StrataInstance, host: str, path: str, **kw: Any) -> requests.Response:
+    r = requests.get(strata.proxy_url + path, headers={"Host": host, **kw.pop("headers", {})},
+                     timeout=30, **kw)
+    check_response(r)
+    return r
+
+
+def test_domain_remap_serves_a_site_at_its_host_name(strata_swift: StrataInstance,
+                                                      demo: SwiftUser, site: str) -> None:
+    host = host_of(demo, site)
+    r = by_host(strata_swift, host, "/")
+    assert r.status_code == 200 and r.content == INDEX
+    r = by_host(strata_swift, host, "/sub/page.html")
+    assert r.status_code == 200 and r.content == b"<html><body>page</body></html>"
+    # redirects name the path the client asked for, on its host
+    r = by_host(strata_swift, host, "/docs", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == f"http://{host}/docs/"
+    r = by_host(strata_swift, host, "/docs/")
+    assert r.status_code == 200 and "Listing of" in r.text
+    # browsers lower-case host names; an account alone is the account
+    assert by_host(strata_swift, host.lower(), "/index.html").content == INDEX
+    r = by_host(strata_swift, host_of(demo), "/", headers={"X-Auth-Token": demo.token})
+    assert r.status_code == 200 and site in r.text.splitlines()
+    r = by_host(strata_swift, f"x.{host}", "/")
+    assert r.status_code == 400 and r.text == "Bad domain in host header"
+    # other hosts are not remapped; /info says it is there
+    info = requests.get(strata_swift.proxy_url + "/info", timeout=30).json()
+    assert info["domain_remap"] == {"default_reseller_prefix": None}
+
+
+def test_etag_quoter(strata_swift: StrataInstance, demo: SwiftUser) -> None:
+    assert demo.request("PUT", "/quoted").status_code in (201, 202)
+    assert demo.request("PUT", "/quoted/o", data=b"body").status_code == 201
+    etag = hashlib.md5(b"body").hexdigest()
+    assert demo.request("HEAD", "/quoted/o").headers["Etag"] == etag
+    assert demo.request("POST", "/quoted", headers={"X-Container-Rfc-Compliant-Etags": "true"}
+                        ).status_code == 204
+    assert demo.request("HEAD", "/quoted").headers["X-Container-Rfc-Compliant-Etags"] == "True"
+    for method in ("HEAD", "GET"):
+        assert demo.request(method, "/quoted/o").headers["Etag"] == f'"{etag}"'
+    # the account's setting counts where the container says nothing; the container's wins
+    assert demo.request("POST", "", headers={"X-Account-Rfc-Compliant-Etags": "yes"}
+                        ).status_code == 204
+    try:
+        assert demo.request("POST", "/quoted", headers={
+            "X-Container-Rfc-Compliant-Etags": "false"}).status_code == 204
+        assert demo.request("HEAD", "/quoted/o").headers["Etag"] == etag
+        assert demo.request("POST", "/quoted", headers={
+            "X-Remove-Container-Rfc-Compliant-Etags": "x"}).status_code == 204
+        assert "X-Container-Rfc-Compliant-Etags" not in demo.request("HEAD", "/quoted").headers
+        assert demo.request("HEAD", "/quoted/o").headers["Etag"] == f'"{etag}"'
+    finally:
+        assert demo.request("POST", "", headers={"X-Account-Rfc-Compliant-Etags": ""}
+                            ).status_code == 204
+    assert demo.request("HEAD", "/quoted/o").headers["Etag"] == etag
+    info = requests.get(strata_swift.proxy_url + "/info", timeout=30).json()
+    assert info["etag_quoter"] == {"enable_by_default": False}
+
+
+def test_open_expired(strata_swift: StrataInstance, demo: SwiftUser) -> None:
+    assert demo.request("PUT", "/expiring").status_code in (201, 202)
+    r = demo.request("PUT", "/expiring/o", data=b"soon gone", headers={"X-Delete-After": "1"})
+    assert r.status_code == 201
+    time.sleep(1.5)
+    assert demo.request("GET", "/expiring/o").status_code == 404
+    opened = {"X-Open-Expired": "true"}
+    r = demo.request("GET", "/expiring/o", headers=opened)
+    assert r.status_code == 200 and r.content == b"soon gone"
+    assert demo.request("HEAD", "/expiring/o", headers=opened).status_code == 200
+    # a POST may give it a new time
+    later = str(int(time.time()) + 3600)
+    assert demo.request("POST", "/expiring/o", headers={**opened, "X-Delete-At": later}
+                        ).status_code == 202
+    assert demo.request("GET", "/expiring/o").content == b"soon gone"
+    info = requests.get(strata_swift.proxy_url + "/info", timeout=30).json()
+    assert info["swift"]["allow_open_expired"] is True

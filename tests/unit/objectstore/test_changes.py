@@ -11,6 +11,7 @@ import pytest
 
 from objectstore.changes import Changes, Sweeps, peer_key
 from objectstore.db_replicator import DbReplicator, local_db
+from objectstore.protocol import POLICY_INDEX
 from objectstore.replicator import ObjectReplicator
 from tests.unit.objectstore.cluster import Cluster, cluster, ts
 from tests.unit.objectstore.test_object_replicator import nodes
@@ -162,6 +163,39 @@ async def test_object_passes_take_changed_partitions_and_a_quarantine_is_refille
             await reps[i].replicate_once()
         assert n.files(peer1, part, h) == [f"{ots(1)}.data"]
         assert hashlib.md5(data.read_bytes()).hexdigest() == hashlib.md5(body).hexdigest()
+
+
+async def test_a_write_under_another_policy_is_pushed_by_its_replicators_pass(
+        tmp_path: Path) -> None:
+    async with nodes(tmp_path, policies=("Policy-0", "silver")) as n:
+        def replicator(i: int, policy: int) -> ObjectReplicator:
+            return ObjectReplicator(n.ctxs[i], n.ring, ip="127.0.0.1", port=n.ports[i],
+                                    policy=policy, sweep_interval=HOURS)
+
+        reps = [[replicator(i, p) for p in (0, 1)] for i in range(4)]
+        for by_policy in reps:
+            for r in by_policy:
+                assert (await r.replicate_once()).sweep
+        part, h, prim, _ = n.place("a/c/obj")
+        src, peer1, peer2 = prim
+        url = f"http://127.0.0.1:{n.ports[src]}/objects/{n.dev(src)}/{part}/a/c/obj"
+        async with n.session.put(url, data=b"x" * 100, headers={
+                "X-Timestamp": ots(1), "Content-Type": "text/plain",
+                POLICY_INDEX: "1"}) as resp:
+            assert resp.status == 201
+        assert [p for p, _ in n.ctxs[src].changed_parts.pending()] == \
+            [n.ctxs[src].devices / n.dev(src) / "objects-1" / part]
+        # policy 0's replicator leaves policy 1's mark alone
+        stats = await reps[src][0].replicate_once()
+        assert not stats.sweep and stats.partitions == 0
+        assert len(n.ctxs[src].changed_parts) == 1
+        stats = await reps[src][1].replicate_once()
+        assert not stats.sweep and stats.partitions == 1 and stats.files_pushed == 2
+        for peer in (peer1, peer2):
+            assert n.files(peer, part, h, "objects-1") == [f"{ots(1)}.data"]
+            assert n.files(peer, part, h) == []
+        assert len(n.ctxs[src].changed_parts) == 0
+        assert (await reps[src][1].replicate_once()).partitions == 0  # at rest
 
 
 @pytest.mark.parametrize("sweep", [0.0])

@@ -212,9 +212,86 @@ def test_account_container_rows_and_stats(ab: AccountBroker) -> None:
     assert (info.container_count, info.object_count, info.bytes_used) == (2, 6, 60)
     listing = ab.list_containers(10)
     assert listing == [
-        {"name": "c1", "object_count": 5, "bytes_used": 50, "put_timestamp": ts(1)},
-        {"name": "c2", "object_count": 1, "bytes_used": 10, "put_timestamp": ts(1)},
+        {"name": "c1", "object_count": 5, "bytes_used": 50, "put_timestamp": ts(1),
+         "storage_policy_index": 0},
+        {"name": "c2", "object_count": 1, "bytes_used": 10, "put_timestamp": ts(1),
+         "storage_policy_index": 0},
     ]
+
+
+def test_account_stats_by_storage_policy(ab: AccountBroker) -> None:
+    """policy_stat keeps each policy's live containers, objects and bytes as rows
+    come and go (the totals in info stay the sum)."""
+    ab.put_container("gold", ts(1), "0", 3, 30)
+    ab.put_container("silver", ts(1), "0", 2, 200, storage_policy_index=1)
+    ab.put_container("silver2", ts(1), "0", 1, 100, storage_policy_index=1)
+    info = ab.get_info()
+    assert info.policy_stats == {0: (1, 3, 30), 1: (2, 3, 300)}
+    assert (info.container_count, info.object_count, info.bytes_used) == (3, 6, 330)
+    ab.put_container("silver", ts(1), "0", 5, 500, storage_policy_index=1)  # a new report
+    ab.put_container("silver2", ts(1), ts(2), 0, 0, storage_policy_index=1)  # deleted
+    # recreated with another policy: its stats move with it
+    ab.put_container("gold", ts(3), "0", 1, 1, storage_policy_index=1)
+    assert ab.get_info().policy_stats == {0: (0, 0, 0), 1: (2, 6, 501)}
+    assert [(r["name"], r["storage_policy_index"]) for r in ab.list_containers(10)] == [
+        ("gold", 1), ("silver", 1)]
+
+
+def test_schema_1_files_are_brought_up_to_date(tmp_path: Path) -> None:
+    """A DB written before storage policies opens as a policy-0 one, its stats kept."""
+    path = tmp_path / "old.db"
+    old = AccountBroker(path)
+    old.initialize(ts(0), "a")
+    old.put_container("c1", ts(1), "0", 3, 30)
+    old.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE policy_stat; UPDATE info SET schema_version = 1;"
+                       " ALTER TABLE container DROP COLUMN storage_policy_index;")
+    conn.close()
+    broker = AccountBroker(path)
+    info = broker.get_info()
+    assert info.policy_stats == {0: (1, 3, 30)}
+    assert broker.list_containers(10)[0]["storage_policy_index"] == 0
+    broker.put_container("c2", ts(2), "0", 1, 5, storage_policy_index=1)
+    assert broker.get_info().policy_stats == {0: (1, 3, 30), 1: (1, 1, 5)}
+    with broker._read() as c:
+        assert c.execute("SELECT schema_version FROM info").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_schema_1_empty_accounts_and_containers_open_too(tmp_path: Path) -> None:
+    """An account that had no containers gets no policy rows (nothing to count); a
+    container DB, whose schema did not change, keeps its rows and metadata and is
+    read as the default policy's (its metadata names none)."""
+    from objectstore.container_server import container_policy
+
+    empty = AccountBroker(tmp_path / "empty.db")
+    empty.initialize(ts(0), "a")
+    empty.close()
+    cdb = ContainerBroker(tmp_path / "c.db")
+    cdb.initialize(ts(0), "a", "c")
+    cdb.merge_items([row("o1", 1, size=10)])
+    cdb.update_metadata({"X-Container-Meta-A": ("1", ts(1))})
+    cdb.close()
+    conn = sqlite3.connect(tmp_path / "empty.db")
+    conn.executescript("DROP TABLE policy_stat; UPDATE info SET schema_version = 1;"
+                       " ALTER TABLE container DROP COLUMN storage_policy_index;")
+    conn.close()
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.executescript("UPDATE info SET schema_version = 1;")
+    conn.close()
+    account = AccountBroker(tmp_path / "empty.db")
+    assert account.get_info().policy_stats == {}
+    account.put_container("c", ts(2), "0", 0, 0, storage_policy_index=1)
+    assert account.get_info().policy_stats == {1: (1, 0, 0)}
+    container = ContainerBroker(tmp_path / "c.db")
+    info = container.get_info()
+    assert (info.object_count, info.bytes_used) == (1, 10)
+    assert [o["name"] for o in container.list_objects(10)] == ["o1"]
+    assert container.metadata["X-Container-Meta-A"] == ["1", ts(1)]
+    assert container_policy(container.metadata) == 0
+    for broker in (account, container):
+        with broker._read() as c:
+            assert c.execute("SELECT schema_version FROM info").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_account_container_delete_and_stale_reports(ab: AccountBroker) -> None:

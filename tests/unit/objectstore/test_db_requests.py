@@ -39,10 +39,13 @@ def test_parse_listing_defaults_and_limits() -> None:
     assert parse_listing({"limit": "abc"}).limit == LISTING_LIMIT  # ignored, as Swift does
     with pytest.raises(PreconditionFailed):
         parse_listing({"limit": "10001"})
+    # any delimiter (but one no name can sort past), a NUL anywhere: answered, as Swift
+    assert parse_listing({"delimiter": "ab"}).delimiter == "ab"
     with pytest.raises(PreconditionFailed):
-        parse_listing({"delimiter": "ab"})
-    with pytest.raises(BadRequest):
-        parse_listing({"marker": "a\x00"})
+        parse_listing({"delimiter": "a\U0010ffff"})
+    assert parse_listing({"marker": "a\x00"}).marker == "a\x00"
+    assert parse_listing({"path": "dir"}).path == "dir"
+    assert parse_listing({}).path is None
     for value in ("true", "1", "yes", "on", "True"):
         assert parse_listing({"reverse": value}).reverse
     for value in ("false", "0", "", "no"):

@@ -66,8 +66,8 @@ class Nodes:
     def replicator(self, i: int) -> ObjectReplicator:
         return ObjectReplicator(self.ctxs[i], self.ring, ip="127.0.0.1", port=self.ports[i])
 
-    def files(self, i: int, part: str, obj_hash: str) -> list[str]:
-        hdir = self.ctxs[i].devices / self.dev(i) / "objects" / part / obj_hash[-3:] / obj_hash
+    def files(self, i: int, part: str, obj_hash: str, data_dir: str = "objects") -> list[str]:
+        hdir = self.ctxs[i].devices / self.dev(i) / data_dir / part / obj_hash[-3:] / obj_hash
         return sorted(os.listdir(hdir)) if hdir.is_dir() else []
 
     def put(self, i: int, name: str, body: bytes, stamp: str) -> tuple[str, str]:
@@ -89,7 +89,9 @@ class Nodes:
 
 
 @asynccontextmanager
-async def nodes(tmp: Path) -> AsyncIterator[Nodes]:
+async def nodes(tmp: Path, policies: tuple[str, ...] = ("Policy-0",)
+                ) -> AsyncIterator[Nodes]:
+    """Four nodes on one ring (the ring of every storage policy in ``policies``)."""
     ports = [free_port() for _ in range(4)]
     builder = RingBuilder(3, 3, 0)
     for i, port in enumerate(ports):
@@ -103,7 +105,8 @@ async def nodes(tmp: Path) -> AsyncIterator[Nodes]:
     for i, port in enumerate(ports):
         (tmp / f"node{i + 1}" / f"d{i + 1}").mkdir(parents=True)
         ctx = NodeContext(devices=tmp / f"node{i + 1}", hash_prefix=PREFIX,
-                          hash_suffix=SUFFIX, node_timeout=3.0, conn_timeout=1.0, workers=4)
+                          hash_suffix=SUFFIX, node_timeout=3.0, conn_timeout=1.0, workers=4,
+                          policies=policies)
         server = TestServer(build_app(ctx), host="127.0.0.1", port=port)
         await server.start_server()
         ctxs.append(ctx)

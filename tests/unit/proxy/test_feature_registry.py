@@ -17,6 +17,7 @@ SWITCHES = {  # option -> the /info keys it controls
     "allow_versioned_writes": {"versioned_writes"},
     "bulk": {"bulk_delete", "bulk_upload"},
     "container_quotas": {"container_quotas"}, "account_quotas": {"account_quotas"},
+    "etag_quoter": {"etag_quoter"},
 }
 ALL = set().union(*SWITCHES.values())
 

@@ -27,7 +27,7 @@ def test_failed_upload_bodies() -> None:
 
 def test_digest_settings() -> None:
     assert digests_from_conf("sha256 sha512") == {"sha256", "sha512"}
-    assert digests_from_conf("") == {"sha256", "sha512"}
+    assert digests_from_conf("") == {"sha1", "sha256", "sha512"}  # Swift 2.38's default
     assert digests_from_conf("SHA512 md5") == {"sha512"}
     with pytest.raises(ValueError):
         digests_from_conf("md5")

@@ -233,12 +233,14 @@ def test_digests_and_encodings(digest: str,
     assert ok(validate("GET", PATH, query(signature), [KEY], None, NOW)).digest == digest
 
 
-def test_sha1_needs_enabling() -> None:
+def test_sha1_is_allowed_by_default_and_can_be_turned_off() -> None:
+    """As in Swift 2.38: deprecated (``/info`` says so) but still allowed by default."""
     signature = sig(digest="sha1")
-    refused(validate("GET", PATH, query(signature), [KEY], None, NOW),
-            TempUrlReason.UNSUPPORTED_DIGEST)
+    assert ok(validate("GET", PATH, query(signature), [KEY], None, NOW)).digest == "sha1"
+    refused(validate("GET", PATH, query(signature), [KEY], None, NOW,
+                     frozenset({"sha256", "sha512"})), TempUrlReason.UNSUPPORTED_DIGEST)
     assert ok(validate("GET", PATH, query(signature), [KEY], None, NOW, ALL)).digest == "sha1"
-    assert DEFAULT_ALLOWED_DIGESTS == frozenset({"sha256", "sha512"})
+    assert DEFAULT_ALLOWED_DIGESTS == frozenset({"sha1", "sha256", "sha512"})
 
 
 def test_digest_allow_list_is_honoured() -> None:
@@ -563,7 +565,7 @@ def test_header_filters(name: str, incoming: bool, outgoing: bool) -> None:
 
 
 def test_allowed_digests_from_conf() -> None:
-    assert allowed_digests_from_conf([]) == frozenset({"sha256", "sha512"})
+    assert allowed_digests_from_conf([]) == frozenset({"sha1", "sha256", "sha512"})
     assert allowed_digests_from_conf(["SHA1", "sha256", "md5"]) == frozenset({"sha1", "sha256"})
     with pytest.raises(ValueError, match="No valid digest algorithms are configured"):
         allowed_digests_from_conf(["md5"])

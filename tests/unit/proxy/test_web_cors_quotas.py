@@ -151,12 +151,12 @@ def test_account_quota_settings_are_for_resellers() -> None:
     resp = run(feature, req("POST", who=caller("service"), X_Account_Quota_Count="x"))
     assert resp.status == 400
     r = req("POST", who=caller("ResellerAdmin"), X_Account_Meta_Quota_Bytes="5",
-            X_Remove_Account_Quota_Count="y", X_Account_Quota_Bytes_Policy_default="9")
+            X_Remove_Account_Quota_Count="y", X_Account_Quota_Bytes_Policy_Policy_0="9")
     assert run(feature, r).status == 201
     assert r.headers["X-Account-Sysmeta-Quota-Bytes"] == "5"
     assert r.headers["X-Account-Sysmeta-Quota-Count"] == ""
     assert r.headers["X-Account-Sysmeta-Quota-Bytes-Policy-0"] == "9"
-    assert "X-Account-Quota-Bytes-Policy-default" not in r.headers
+    assert "X-Account-Quota-Bytes-Policy-Policy-0" not in r.headers
 
 
 def test_account_quota_decision() -> None:
