@@ -45,10 +45,13 @@ from objectstore.diskfile import (
     Writer,
 )
 from objectstore.errors import Missing, object_missing, superseded
+from objectstore.locks import WriteGuard, post_lock
 from objectstore.node import NODE, DeviceError, NodeContext
 from objectstore.protocol import (
     BACKEND_DATA_TIMESTAMP,
     BACKEND_TIMESTAMP,
+    BYPASS_GOVERNANCE,
+    LOCK_BYPASS,
     OBJECT_ROUTE,
     OVERRIDE_BACKEND,
     OVERRIDE_SYSMETA,
@@ -249,12 +252,15 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
 
 
 def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any]) -> str | None:
-    """Check for a newer version, then create, write, fsync and place a small object,
-    all in one trip to the thread pool. Returns the newer timestamp if one exists."""
-    newest = backend.state(device, part, obj_hash).newest
+                 body: bytes, metadata: dict[str, Any], guard: WriteGuard) -> str | None:
+    """Check for a newer version and what ``guard`` asks, then create, write, fsync and
+    place a small object, all in one trip to the thread pool. Returns the newer
+    timestamp if one exists."""
+    st = backend.state(device, part, obj_hash)
+    newest = st.newest
     if newest and newest >= ts:
         return newest
+    guard.check(st, st.exists and not expired(st))
     writer = backend.writer(device)
     try:
         writer.write(body)
@@ -266,14 +272,16 @@ def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, 
 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-               name: str, if_delete_at: str | None) -> bool:
-    """Write a tombstone unless something newer is there (409) or ``if_delete_at`` is
-    not the object's (412); whether a live object was there."""
+               name: str, if_delete_at: str | None, guard: WriteGuard) -> bool:
+    """Write a tombstone unless something newer is there (409), ``if_delete_at`` is
+    not the object's (412) or ``guard`` refuses (a lock: 403); whether a live object
+    was there."""
     st = backend.state(device, part, obj_hash)
     if if_delete_at is not None and st.metadata.get("X-Delete-At") != if_delete_at:
         raise PreconditionFailed("")
     if st.newest and st.newest >= ts:
         raise superseded(st.newest)
+    guard.check(st, st.exists and not expired(st))
     existed = st.exists and not expired(st)
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
     return existed
@@ -308,7 +316,7 @@ async def _put_object(request: web.Request) -> web.Response:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
-                                   ts, body, metadata)
+                                   ts, body, metadata, WriteGuard.of(request.headers))
         if newer:
             raise superseded(newer)
         received = length
@@ -316,6 +324,7 @@ async def _put_object(request: web.Request) -> web.Response:
         st = await req.state()
         if st.newest and st.newest >= ts:
             raise superseded(st.newest)
+        WriteGuard.of(request.headers).check(st, st.exists and not expired(st))
         writer = await req.node.run(req.backend.writer, req.device)
         committed = False
         try:
@@ -468,6 +477,7 @@ async def post_object(request: web.Request) -> web.Response:
     meta: dict[str, Any] = {"X-Timestamp": ts, **stored_headers(request.headers)}
     if "Content-Type" in request.headers:
         meta["Content-Type"] = request.headers["Content-Type"]
+    post_lock(st, meta, request.headers.get(LOCK_BYPASS) == BYPASS_GOVERNANCE)
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
@@ -482,7 +492,8 @@ async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
     existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
-                                 ts, req.name, request.headers.get("X-If-Delete-At"))
+                                 ts, req.name, request.headers.get("X-If-Delete-At"),
+                                 WriteGuard.of(request.headers))
     req.node.partition_changed(req.device, req.part)
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",
