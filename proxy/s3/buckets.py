@@ -1,5 +1,5 @@
 """The service's and buckets' own operations: ListBuckets, Create/Head/DeleteBucket,
-GetBucketLocation, GetBucketPolicy and ListObjects (v1 and v2)."""
+GetBucketLocation and ListObjects (v1 and v2)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         where = (doc.findtext("LocationConstraint") or "").strip()
         if where and where not in (req.st.cfg.region, "us-east-1"):
             raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
-    acl_headers = acl.bucket_headers(req)
+    acl_headers = await acl.bucket_headers(req)
     claimed = await registry.register(req)  # the global name, or BucketAlreadyExists
     r = await req.call("PUT", req.bucket, headers=acl_headers, content_length=0)
     await r.close()
@@ -90,12 +90,6 @@ async def bucket_location(req: S3Request) -> SwiftResponse:
     region = req.st.cfg.region
     doc.text = "" if region == "us-east-1" else region
     return x.response(doc)
-
-
-async def bucket_policy(req: S3Request) -> SwiftResponse:
-    """Strata has no bucket policies: every bucket is one without a policy."""
-    await req.head_bucket()
-    raise S3Error("NoSuchBucketPolicy", BucketName=req.bucket or "")
 
 
 # -- listings -------------------------------------------------------------------
