@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from proxy.auth import RESELLER_PREFIX
-from proxy.s3 import registry, tagging
+from proxy.s3 import locking, registry, tagging
 from proxy.s3.errors import S3Error
 from proxy.s3.grants import Acl, from_swift, private
 from proxy.s3.multipart import SEGMENTS_SUFFIX
@@ -328,12 +328,19 @@ RULES: dict[Op, Rule] = {
     Op.GET_BUCKET_OWNERSHIP_CONTROLS: _r("GetBucketOwnershipControls", level=HOME),
     Op.PUT_BUCKET_OWNERSHIP_CONTROLS: _r("PutBucketOwnershipControls", level=HOME),
     Op.DELETE_BUCKET_OWNERSHIP_CONTROLS: _r("PutBucketOwnershipControls", level=HOME),
+    Op.GET_OBJECT_LOCK_CONFIGURATION: _r("GetBucketObjectLockConfiguration"),
+    Op.PUT_OBJECT_LOCK_CONFIGURATION: _r("PutBucketObjectLockConfiguration"),
+    Op.GET_OBJECT_RETENTION: _r("GetObjectRetention"),
+    Op.PUT_OBJECT_RETENTION: _r("PutObjectRetention"),
+    Op.GET_OBJECT_LEGAL_HOLD: _r("GetObjectLegalHold"),
+    Op.PUT_OBJECT_LEGAL_HOLD: _r("PutObjectLegalHold"),
 }
 OBJECT_OPS = frozenset(op for op, rule in RULES.items() if rule.action in (
     "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
     "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
     "s3:GetObjectAcl", "s3:PutObjectAcl", "s3:GetObjectTagging", "s3:PutObjectTagging",
-    "s3:DeleteObjectTagging"))
+    "s3:DeleteObjectTagging", "s3:GetObjectRetention", "s3:PutObjectRetention",
+    "s3:GetObjectLegalHold", "s3:PutObjectLegalHold"))
 # Operations on an existing object whose policy may ask for its tags.
 TAGGED_OPS = frozenset({Op.GET_OBJECT, Op.HEAD_OBJECT, Op.GET_OBJECT_VERSION,
                         Op.HEAD_OBJECT_VERSION, Op.GET_OBJECT_ACL, Op.PUT_OBJECT_ACL,
@@ -344,6 +351,11 @@ TAGGED_OPS = frozenset({Op.GET_OBJECT, Op.HEAD_OBJECT, Op.GET_OBJECT_VERSION,
 # What a policy's Deny does not keep from the bucket's owners (a policy that denies
 # everything can still be read, replaced or removed, as by AWS's root user).
 POLICY_OPS = frozenset({Op.GET_BUCKET_POLICY, Op.PUT_BUCKET_POLICY, Op.DELETE_BUCKET_POLICY})
+
+# Operations that x-amz-bypass-governance-retention may let override a GOVERNANCE lock.
+BYPASS_OPS = frozenset({Op.DELETE_OBJECT, Op.DELETE_OBJECT_VERSION, Op.DELETE_OBJECTS,
+                        Op.PUT_OBJECT_RETENTION})
+
 
 def action_of(req: S3Request, rule: Rule) -> str:
     if rule.version_action is not None and "versionId" in req.query:
@@ -399,6 +411,9 @@ async def authorize(req: S3Request) -> None:
     state = await state_of(req)
     if state is None:
         return  # no such bucket: the handler says so (or Swift refuses another's)
+    if req.op.kind in BYPASS_OPS and \
+            req.headers.get(locking.BYPASS_HEADER, "").strip().lower() == "true":
+        req.memo[locking.BYPASS_MEMO] = await _may_bypass(req, state)
     expected = req.headers.get("x-amz-expected-bucket-owner")
     if expected is not None and expected != state.project:
         raise S3Error("AccessDenied")
@@ -488,6 +503,16 @@ async def allowed_key(req: S3Request, key: str, version: bool) -> bool:
     if decision is not None:
         return decision == ALLOW
     return req.caller.reads(req.account) or acl_allows(state, req, "WRITE")
+
+
+async def _may_bypass(req: S3Request, state: BucketState) -> bool:
+    """s3:BypassGovernanceRetention: the bucket's owners have it, others by the policy."""
+    resource = object_arn(req.bucket or "", req.key or "*")
+    decision = await evaluate(req, state, "s3:BypassGovernanceRetention", resource,
+                              RequestContext(req))
+    if decision is not None:
+        return decision == ALLOW
+    return req.caller.owns(req.account)
 
 
 async def authorize_source(req: S3Request, bucket: str, key: str, versioned: bool) -> None:

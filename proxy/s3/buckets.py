@@ -8,7 +8,7 @@ import binascii
 from typing import Any
 
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import acl, multipart, registry, versioning
+from proxy.s3 import acl, locking, multipart, objectlock, registry, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, valid_new_bucket
@@ -52,6 +52,10 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         if where and where not in (req.st.cfg.region, "us-east-1"):
             raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
     acl_headers = await acl.bucket_headers(req)
+    lock = req.headers.get(locking.ENABLE_HEADER, "").strip().lower()
+    if lock not in ("", "true", "false"):
+        raise S3Error("InvalidArgument", ArgumentName=locking.ENABLE_HEADER,
+                      ArgumentValue=req.headers[locking.ENABLE_HEADER])
     claimed = await registry.register(req)  # the global name, or BucketAlreadyExists
     r = await req.call("PUT", req.bucket, headers=acl_headers, content_length=0)
     await r.close()
@@ -61,6 +65,9 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
     if not r.ok:
         raise from_swift_status(r.status, bucket=True)
+    if lock == "true":  # Object Lock needs versioning, which then stays on
+        await versioning.set_status(req, "Enabled")
+        await objectlock.enable(req, locking.LockConfig())
     return SwiftResponse.of(200, {"Location": "/" + req.bucket, "Content-Length": "0"})
 
 

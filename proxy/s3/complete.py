@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 from common.errors import StrataError
 from common.http import ApiError
 from proxy.pipeline import BodyTooLarge, SwiftResponse
-from proxy.s3 import checksums, versioning
+from proxy.s3 import checksums, locking, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, as_s3, error_xml, from_swift_status
 from proxy.s3.multipart import (
@@ -246,6 +246,7 @@ async def _finish(req: S3Request, upload: Upload, chosen: list[Part], stored: di
     replaced = await superseded_upload(req, req.key, cfg)
     written = await _put_manifest(req, req.bucket, req.key, segments, headers,
                                   upload.upload_id)
+    await locking.lock_segments(req, container, [p.name for p in chosen], headers)
     if replaced != upload.upload_id:
         await drop_superseded(req, req.key, replaced)
     r = await req.call("DELETE", container, marker_name(upload.key, upload.upload_id))

@@ -11,6 +11,7 @@ from proxy.s3 import (
     buckets,
     complete,
     cors,
+    objectlock,
     objects,
     policies,
     routing,
@@ -72,6 +73,12 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_BUCKET_OWNERSHIP_CONTROLS: policies.get_ownership,
     Op.PUT_BUCKET_OWNERSHIP_CONTROLS: policies.put_ownership,
     Op.DELETE_BUCKET_OWNERSHIP_CONTROLS: policies.delete_ownership,
+    Op.GET_OBJECT_LOCK_CONFIGURATION: objectlock.get_configuration,
+    Op.PUT_OBJECT_LOCK_CONFIGURATION: objectlock.put_configuration,
+    Op.GET_OBJECT_RETENTION: objectlock.get_retention,
+    Op.PUT_OBJECT_RETENTION: objectlock.put_retention,
+    Op.GET_OBJECT_LEGAL_HOLD: objectlock.get_legal_hold,
+    Op.PUT_OBJECT_LEGAL_HOLD: objectlock.put_legal_hold,
     Op.PREFLIGHT: cors.preflight,
 }
 

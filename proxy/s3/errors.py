@@ -45,6 +45,7 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidBucketAclWithObjectOwnership": (400, "Bucket cannot have ACLs set with "
                                                  "ObjectOwnership's BucketOwnerEnforced setting"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidPart": (400, "One or more of the specified parts could not be found. The part "
@@ -67,6 +68,8 @@ CODES: dict[str, tuple[int, str]] = {
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock "
+                                           "configuration"),
     "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not "
                                                   "found"),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, "
@@ -76,6 +79,8 @@ CODES: dict[str, tuple[int, str]] = {
     "NoSuchTagSet": (404, "The TagSet does not exist"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is "
                             "not implemented."),
+    "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for "
+                                                  "this bucket"),
     "OperationAborted": (409, "A conflicting conditional operation is currently in "
                               "progress against this resource. Please try again."),
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),

@@ -19,6 +19,7 @@ from proxy.s3 import (
     acl,
     checksums,
     conditions,
+    locking,
     multipart,
     tagging,
     versioning,
@@ -50,12 +51,14 @@ CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-
 async def put_object(req: S3Request) -> SwiftResponse:
     if req.content_length is None:
         raise S3Error("MissingContentLength")
+    locking.require_digest(req)
     headers = meta_headers(req)
     md5 = content_md5(req.headers)
     if md5 is not None:
         headers["ETag"] = md5
     headers.update(checksum_sysmeta(req))
     headers.update(await acl.object_headers(req), **tagging.object_headers(req))
+    headers.update(await locking.write_sysmeta(req))
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
@@ -119,6 +122,7 @@ async def get_object(req: S3Request) -> SwiftResponse:
             out[header] = req.query[param]
     out.setdefault("Accept-Ranges", "bytes")
     out.update(tagging.count_header(r.headers))
+    out.update(locking.response_headers(r.headers))
     status = r.status
     if part is not None:
         if part.parts is not None:
@@ -230,6 +234,7 @@ async def copy_object(req: S3Request) -> SwiftResponse:
     if directive == "REPLACE":
         headers.update(meta_headers(req), **{"X-Fresh-Metadata": "true"})
     headers.update(await acl.object_headers(req, copy=True), **tagging.copy_headers(req))
+    headers.update(await locking.write_sysmeta(req, copy=True))
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=b"")

@@ -23,8 +23,8 @@ from proxy.s3.errors import S3Error
 # Sub-resources S3 has and we do not: NotImplemented rather than a wrong answer.
 UNSUPPORTED = frozenset({
     "accelerate", "analytics", "encryption", "intelligent-tiering",
-    "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-    "object-lock", "partNumber", "replication", "requestPayment", "restore", "retention", "select",
+    "inventory", "lifecycle", "logging", "metrics", "notification",
+    "partNumber", "replication", "requestPayment", "restore", "select",
     "torrent", "website", "attributes",
 })
 COPY_SOURCE = "x-amz-copy-source"
@@ -83,6 +83,12 @@ class Op(enum.Enum):
     GET_BUCKET_OWNERSHIP_CONTROLS = "GetBucketOwnershipControls"
     PUT_BUCKET_OWNERSHIP_CONTROLS = "PutBucketOwnershipControls"
     DELETE_BUCKET_OWNERSHIP_CONTROLS = "DeleteBucketOwnershipControls"
+    GET_OBJECT_LOCK_CONFIGURATION = "GetObjectLockConfiguration"
+    PUT_OBJECT_LOCK_CONFIGURATION = "PutObjectLockConfiguration"
+    GET_OBJECT_RETENTION = "GetObjectRetention"
+    PUT_OBJECT_RETENTION = "PutObjectRetention"
+    GET_OBJECT_LEGAL_HOLD = "GetObjectLegalHold"
+    PUT_OBJECT_LEGAL_HOLD = "PutObjectLegalHold"
     PREFLIGHT = "Preflight"  # a CORS preflight (OPTIONS): anonymous
 
 
@@ -265,6 +271,12 @@ _SUBRESOURCES: tuple[tuple[str, _Parser], ...] = (
         "ownershipControls", {"GET": Op.GET_BUCKET_OWNERSHIP_CONTROLS,
                               "PUT": Op.PUT_BUCKET_OWNERSHIP_CONTROLS,
                               "DELETE": Op.DELETE_BUCKET_OWNERSHIP_CONTROLS}, {})),
+    ("object-lock", _by_method("object-lock", {"GET": Op.GET_OBJECT_LOCK_CONFIGURATION,
+                                               "PUT": Op.PUT_OBJECT_LOCK_CONFIGURATION}, {})),
+    ("retention", _by_method("retention", {}, {"GET": Op.GET_OBJECT_RETENTION,
+                                               "PUT": Op.PUT_OBJECT_RETENTION})),
+    ("legal-hold", _by_method("legal-hold", {}, {"GET": Op.GET_OBJECT_LEGAL_HOLD,
+                                                 "PUT": Op.PUT_OBJECT_LEGAL_HOLD})),
     ("versioning", _versioning),
     ("versions", _versioning),
     ("versionId", _versioning),

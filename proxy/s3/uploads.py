@@ -9,7 +9,7 @@ import re
 from xml.etree import ElementTree as ET
 
 from proxy.pipeline import IterBody, SwiftResponse
-from proxy.s3 import access, acl, checksums, tagging
+from proxy.s3 import access, acl, checksums, locking, tagging
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.multipart import (
@@ -70,7 +70,7 @@ async def create(req: S3Request) -> SwiftResponse:
     upload_id = new_upload_id()
     # The final object's metadata, ACL and tags, as PutObject would set them.
     final = {**meta_headers(req), **await acl.object_headers(req),
-             **tagging.object_headers(req)}
+             **tagging.object_headers(req), **await locking.write_sysmeta(req)}
     doc = {"headers": final, "checksum_algorithm": algorithm}
     r = await req.call("PUT", container, marker_name(req.key, upload_id),
                        headers={"Content-Type": MARKER_TYPE}, body=json.dumps(doc).encode())
