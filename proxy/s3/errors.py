@@ -33,6 +33,7 @@ CODES: dict[str, tuple[int, str]] = {
     "BucketAlreadyOwnedByYou": (409, "Your previous request to create the named bucket "
                                      "succeeded and you already own it."),
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
+    "ConditionalRequestConflict": (409, "A conflicting operation occurred."),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
     "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object "
                             "size."),

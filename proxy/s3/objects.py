@@ -21,6 +21,7 @@ from proxy.s3 import (
     conditions,
     locking,
     multipart,
+    preconditions,
     tagging,
     versioning,
 )
@@ -59,6 +60,8 @@ async def put_object(req: S3Request) -> SwiftResponse:
     headers.update(checksum_sysmeta(req))
     headers.update(await acl.object_headers(req), **tagging.object_headers(req))
     headers.update(await locking.write_sysmeta(req))
+    expected = await preconditions.expectation(req)
+    headers.update(expected)
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
@@ -67,7 +70,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if r.status == 404:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
     if not r.ok:
-        raise from_swift_status(r.status)
+        raise preconditions.lost_race(expected, r.status) or from_swift_status(r.status)
     await multipart.drop_superseded(req, req.key or "", replaced)
     return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
                                   "Content-Length": "0", **checksum_echo(req),
