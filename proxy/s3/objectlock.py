@@ -5,7 +5,8 @@ A version's retention and legal hold change by a POST of its lock metadata to th
 copy that holds it (the current object, or its copy in the bucket's ``+versions``
 archive): the data and its version id stay. The object servers accept only what
 the protocol allows (a retention lengthened, a GOVERNANCE one shortened only with
-the bypass); this module refuses the rest first, as S3 words it.
+the bypass); this module refuses the rest first, as S3 words it. A multipart
+object's parts get the same change, so that they stay exactly as long as it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from proxy.s3 import locking, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.locking import LockConfig, check_hold, check_mode, future, iso, parse_date
+from proxy.s3.multipart import SYSMETA_UPLOAD_ID, listing_rows, segments_container
 from proxy.s3.request import S3Request, check_content_md5
 
 MAX_BODY = 64 << 10
@@ -133,6 +135,24 @@ async def _set(req: S3Request, container: str, obj: str, head: SwiftResponse,
         raise S3Error("AccessDenied", locking.LOCKED)
     if not r.ok:
         raise from_swift_status(r.status, key=True)
+    await _relock_parts(req, head, headers)
+
+
+async def _relock_parts(req: S3Request, head: SwiftResponse, headers: dict[str, str]) -> None:
+    """Give the parts of the multipart object whose HEAD answer is ``head`` the lock
+    change ``headers`` (its parts live on in ``<bucket>+segments``)."""
+    upload_id = head.headers.get(SYSMETA_UPLOAD_ID)
+    if not upload_id or req.bucket is None or req.key is None:
+        return
+    container = segments_container(req.bucket)
+    names = [row["name"] async for row in listing_rows(
+        req, container, f"{req.key}/{upload_id}/", "")]
+    for name in names:
+        r = await req.call("POST", container, name,
+                           headers={**headers, **locking.bypass_headers(req)})
+        await r.close()
+        if not r.ok and r.status != 404:
+            raise S3Error("InternalError", "The object's parts could not be locked alike.")
 
 
 async def _body(req: S3Request, tag: str) -> ET.Element:
