@@ -334,18 +334,21 @@ RULES: dict[Op, Rule] = {
     Op.PUT_OBJECT_RETENTION: _r("PutObjectRetention"),
     Op.GET_OBJECT_LEGAL_HOLD: _r("GetObjectLegalHold"),
     Op.PUT_OBJECT_LEGAL_HOLD: _r("PutObjectLegalHold"),
+    Op.GET_OBJECT_ATTRIBUTES: _r("GetObjectAttributes", "READ", OBJECT,
+                                 "GetObjectVersionAttributes"),
 }
 OBJECT_OPS = frozenset(op for op, rule in RULES.items() if rule.action in (
     "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
     "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
     "s3:GetObjectAcl", "s3:PutObjectAcl", "s3:GetObjectTagging", "s3:PutObjectTagging",
     "s3:DeleteObjectTagging", "s3:GetObjectRetention", "s3:PutObjectRetention",
-    "s3:GetObjectLegalHold", "s3:PutObjectLegalHold"))
+    "s3:GetObjectLegalHold", "s3:PutObjectLegalHold", "s3:GetObjectAttributes",
+    "s3:GetObjectVersionAttributes"))
 # Operations on an existing object whose policy may ask for its tags.
 TAGGED_OPS = frozenset({Op.GET_OBJECT, Op.HEAD_OBJECT, Op.GET_OBJECT_VERSION,
                         Op.HEAD_OBJECT_VERSION, Op.GET_OBJECT_ACL, Op.PUT_OBJECT_ACL,
                         Op.GET_OBJECT_TAGGING, Op.PUT_OBJECT_TAGGING,
-                        Op.DELETE_OBJECT_TAGGING})
+                        Op.DELETE_OBJECT_TAGGING, Op.GET_OBJECT_ATTRIBUTES})
 
 
 # What a policy's Deny does not keep from the bucket's owners (a policy that denies

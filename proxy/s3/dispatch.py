@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import (
     acl,
+    attributes,
     buckets,
     complete,
     cors,
@@ -79,6 +80,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.PUT_OBJECT_RETENTION: objectlock.put_retention,
     Op.GET_OBJECT_LEGAL_HOLD: objectlock.get_legal_hold,
     Op.PUT_OBJECT_LEGAL_HOLD: objectlock.put_legal_hold,
+    Op.GET_OBJECT_ATTRIBUTES: attributes.get_object_attributes,
     Op.PREFLIGHT: cors.preflight,
 }
 

@@ -25,7 +25,7 @@ UNSUPPORTED = frozenset({
     "accelerate", "analytics", "encryption", "intelligent-tiering",
     "inventory", "lifecycle", "logging", "metrics", "notification",
     "partNumber", "replication", "requestPayment", "restore", "select",
-    "torrent", "website", "attributes",
+    "torrent", "website",
 })
 COPY_SOURCE = "x-amz-copy-source"
 
@@ -89,6 +89,7 @@ class Op(enum.Enum):
     PUT_OBJECT_RETENTION = "PutObjectRetention"
     GET_OBJECT_LEGAL_HOLD = "GetObjectLegalHold"
     PUT_OBJECT_LEGAL_HOLD = "PutObjectLegalHold"
+    GET_OBJECT_ATTRIBUTES = "GetObjectAttributes"
     PREFLIGHT = "Preflight"  # a CORS preflight (OPTIONS): anonymous
 
 
@@ -277,6 +278,7 @@ _SUBRESOURCES: tuple[tuple[str, _Parser], ...] = (
                                                "PUT": Op.PUT_OBJECT_RETENTION})),
     ("legal-hold", _by_method("legal-hold", {}, {"GET": Op.GET_OBJECT_LEGAL_HOLD,
                                                  "PUT": Op.PUT_OBJECT_LEGAL_HOLD})),
+    ("attributes", _by_method("attributes", {}, {"GET": Op.GET_OBJECT_ATTRIBUTES})),
     ("versioning", _versioning),
     ("versions", _versioning),
     ("versionId", _versioning),

@@ -40,6 +40,7 @@ def refused(method: str, path: str, query: str = "",
     ("PUT", "/b", "object-lock", None, Op.PUT_OBJECT_LOCK_CONFIGURATION),
     ("PUT", "/b/k", "retention&versionId=v", None, Op.PUT_OBJECT_RETENTION),
     ("GET", "/b/k", "legal-hold", None, Op.GET_OBJECT_LEGAL_HOLD),
+    ("GET", "/b/k", "attributes&versionId=v", None, Op.GET_OBJECT_ATTRIBUTES),
     ("GET", "/b", "", None, Op.LIST_OBJECTS),
     ("GET", "/b", "list-type=2", None, Op.LIST_OBJECTS_V2),
     ("GET", "/b", "list-type=1", None, Op.LIST_OBJECTS),
@@ -106,7 +107,6 @@ def test_unsupported_subresources_are_not_implemented() -> None:
     err = refused("GET", "/b", "lifecycle")
     assert (err.code, err.status, err.message) == \
         ("NotImplemented", 501, "?lifecycle is not implemented yet.")
-    assert refused("GET", "/b/k", "attributes").code == "NotImplemented"
     # a bucket's sub-resource on an object (and the reverse) is no operation of S3's
     assert refused("GET", "/b/k", "policy").code == "MethodNotAllowed"
     assert refused("PUT", "/b", "retention").code == "MethodNotAllowed"
