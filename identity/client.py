@@ -181,6 +181,37 @@ class TokenValidator:
             self._service_token = (token, info.expires_at)
             return token
 
+    async def projects_of_email(self, email: str) -> list[str]:
+        """The projects of the users whose ``email`` attribute is ``email`` (compared
+        without case): each one's default project, else the projects it has a role on
+        (as the service user; the S3 front resolves ACL grants by e-mail with it)."""
+        base = self._url[:-len("/auth/tokens")]
+        found: list[str] = []
+        for user in (await self._get_as_service(base + "/users")).get("users", []):
+            if str(user.get("email") or "").lower() != email.lower():
+                continue
+            if user.get("default_project_id"):
+                found.append(str(user["default_project_id"]))
+                continue
+            body = await self._get_as_service(f"{base}/users/{user['id']}/projects")
+            found += [str(p["id"]) for p in body.get("projects", [])]
+        return sorted(set(found))
+
+    async def _get_as_service(self, url: str) -> dict[str, Any]:
+        for attempt in (0, 1):
+            headers = {"X-Auth-Token": await self._service(force=attempt == 1)}
+            try:
+                async with self._session.get(url, headers=headers,
+                                             timeout=self._timeout) as r:
+                    if r.status == 200:
+                        return dict(await r.json())
+                    if r.status == 401 and attempt == 0:
+                        continue
+                    raise IdentityUnavailable(f"identity answered {r.status} for {url}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise IdentityUnavailable(f"identity is unreachable: {exc}") from exc
+        raise IdentityUnavailable("identity keeps refusing the service token")
+
     async def _ask(self, token: str) -> TokenInfo | None:
         for attempt in (0, 1):
             service = await self._service(force=attempt == 1)

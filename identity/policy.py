@@ -76,7 +76,9 @@ RULES: dict[str, Rule] = {
     # Self-service reads of the identity model.
     "get_user": reader_or_owner,
     "change_password": owner,
-    "list_user_projects": reader_or_owner,
+    "list_user_projects": lambda ctx, t: reader_or_owner(ctx, t) or "service" in ctx.roles,
+    # Services find users (the S3 front resolves ACL grants given by e-mail address).
+    "list_users": lambda ctx, t: reader(ctx, t) or "service" in ctx.roles,
     "list_user_groups": reader_or_owner,
     "get_project": reader_or_own_project,
     "get_domain": reader_or_own_domain,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from objectstore.node import fsync_dir
-from objectstore.protocol import OBJECTS, POST_HEADERS, datadir
+from objectstore.protocol import LOCK_KEYS, OBJECTS, POST_HEADERS, datadir
 
 METADATA_VERSION = 1
 XATTR_KEY = "user.strata.meta"
@@ -148,12 +148,13 @@ def post_replaces(key: str) -> bool:
 
 
 def merged_metadata(data_meta: dict[str, Any], post_meta: dict[str, Any] | None) -> dict[str, Any]:
-    """The data's metadata with a newer POST's applied (it may also set Content-Type)."""
+    """The data's metadata with a newer POST's applied (it may also set Content-Type,
+    and the lock metadata it names)."""
     if not post_meta:
         return dict(data_meta)
     out = {k: v for k, v in data_meta.items() if not post_replaces(k)}
     out.update({k: v for k, v in post_meta.items()
-                if post_replaces(k) or k == "Content-Type"})
+                if post_replaces(k) or k == "Content-Type" or k in LOCK_KEYS})
     return out
 
 

@@ -47,3 +47,7 @@ def superseded(newer: str) -> Superseded:
 def object_missing(tombstone: str | None) -> Missing:
     """No live object; ``tombstone`` is the timestamp of its delete, if any."""
     return Missing("", {BACKEND_TIMESTAMP: tombstone} if tombstone else None)
+
+
+class Locked(NodeError, Forbidden):
+    """403: the object is locked (a legal hold, or a retention still running)."""

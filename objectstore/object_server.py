@@ -46,10 +46,13 @@ from objectstore.diskfile import (
     Writer,
 )
 from objectstore.errors import Missing, object_missing, superseded
+from objectstore.locks import WriteGuard, post_lock
 from objectstore.node import NODE, DeviceError, NodeContext
 from objectstore.protocol import (
     BACKEND_DATA_TIMESTAMP,
     BACKEND_TIMESTAMP,
+    BYPASS_GOVERNANCE,
+    LOCK_BYPASS,
     OBJECT_ROUTE,
     OPEN_EXPIRED,
     OVERRIDE_BACKEND,
@@ -273,15 +276,18 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
 
 
 def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any], only_new: bool) -> str | None:
-    """Check for a newer version, then create, write, fsync and place a small object,
-    all in one trip to the thread pool. Returns the newer timestamp if one exists."""
+                 body: bytes, metadata: dict[str, Any], only_new: bool,
+                 guard: WriteGuard) -> str | None:
+    """Check for a newer version and what ``only_new`` (``If-None-Match: *``) and
+    ``guard`` ask, then create, write, fsync and place a small object, all in one trip
+    to the thread pool. Returns the newer timestamp if one exists."""
     st = backend.state(device, part, obj_hash)
     if only_new:
         refuse_existing(st)
     newest = st.newest
     if newest and newest >= ts:
         return newest
+    guard.check(st, st.exists and not expired(st))
     writer = backend.writer(device)
     try:
         writer.write(body)
@@ -306,11 +312,12 @@ def refuse_existing(st: ObjectState) -> None:
 
 
 def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-               name: str, if_delete_at: str | None) -> bool:
-    """Write a tombstone unless something newer is there (409); whether a live object
-    was there. With ``if_delete_at`` (the expirer's, or a client's), as Swift's object
-    server: 400 when it is no time, 404 when nothing was ever here, 412 unless it is
-    the object's X-Delete-At, and an expired object counts as there."""
+               name: str, if_delete_at: str | None, guard: WriteGuard) -> bool:
+    """Write a tombstone unless something newer is there (409) or ``guard`` refuses (a
+    lock: 403); whether a live object was there. With ``if_delete_at`` (the expirer's,
+    or a client's), as Swift's object server: 400 when it is no time, 404 when nothing
+    was ever here, 412 unless it is the object's X-Delete-At, and an expired object
+    counts as there."""
     st = backend.state(device, part, obj_hash)
     wanted = None
     if if_delete_at is not None:
@@ -330,6 +337,7 @@ def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts
             matches = False
         if not matches:
             raise PreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
+    guard.check(st, st.exists and not expired(st))
     existed = st.exists and (wanted is not None or not expired(st))
     backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
     return existed
@@ -364,7 +372,8 @@ async def _put_object(request: web.Request) -> web.Response:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
         newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
-                                   ts, body, metadata, only_new(request))
+                                   ts, body, metadata, only_new(request),
+                                   WriteGuard.of(request.headers))
         if newer:
             raise superseded(newer)
         received = length
@@ -374,6 +383,7 @@ async def _put_object(request: web.Request) -> web.Response:
             refuse_existing(st)
         if st.newest and st.newest >= ts:
             raise superseded(st.newest)
+        WriteGuard.of(request.headers).check(st, st.exists and not expired(st))
         writer = await req.node.run(req.backend.writer, req.device)
         committed = False
         try:
@@ -535,6 +545,7 @@ async def post_object(request: web.Request) -> web.Response:
         content_type = keep_swift_bytes(request.headers["Content-Type"], stored_type)
     # the newest POST's file holds the type: one that does not change it keeps it
     meta["Content-Type"] = content_type
+    post_lock(st, meta, request.headers.get(LOCK_BYPASS) == BYPASS_GOVERNANCE)
     try:
         await req.node.run(req.backend.write_meta, req.device, req.part, req.hash, ts, meta)
     except MetadataTooLarge as exc:
@@ -563,7 +574,8 @@ async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
     existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
-                                 ts, req.name, request.headers.get("X-If-Delete-At"))
+                                 ts, req.name, request.headers.get("X-If-Delete-At"),
+                                 WriteGuard.of(request.headers))
     req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",

@@ -14,8 +14,9 @@ imports nothing from the storage node (or the proxy) itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -155,6 +156,68 @@ def valid_utf8(text: str) -> bool:
 def is_stored(key: str) -> bool:
     """Whether an object keeps header ``key`` (lower case) and returns it on GET/HEAD."""
     return key.startswith(OBJECT_META_PREFIXES) or key in STORED_HEADERS
+
+
+# -- object locks ---------------------------------------------------------------------------
+
+# An object under a lock (S3 Object Lock; the proxy's S3 front sets these) keeps
+# them as system metadata. While the lock holds (a legal hold ``ON``, or a
+# retention mode with its date still ahead) the object server refuses to delete
+# the object or to write over it, whoever asks: the rule lives in the store, so
+# no API, admin or reseller gets around it. A POST may change them within
+# :func:`lock_change`'s rules, and a POST that does not name them keeps them.
+LOCK_MODE = "X-Object-Sysmeta-Lock-Mode"  # GOVERNANCE or COMPLIANCE ("" for none)
+LOCK_UNTIL = "X-Object-Sysmeta-Lock-Until"  # retain until: seconds since the epoch
+LOCK_HOLD = "X-Object-Sysmeta-Lock-Legal-Hold"  # ON or OFF
+LOCK_KEYS = (LOCK_MODE, LOCK_UNTIL, LOCK_HOLD)
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+# On a write or delete: the copy it replaces lives on elsewhere (the proxy copied
+# it first, as versioning does); the value is that copy's data timestamp, and a
+# locked copy of any other timestamp is still refused.
+LOCK_MOVED = "X-Backend-Lock-Moved"
+# On a write, delete or POST: the caller may override a GOVERNANCE retention.
+LOCK_BYPASS = "X-Backend-Lock-Bypass"
+BYPASS_GOVERNANCE = "governance"
+# On a write: what the node must hold for it to go ahead, else 412: the data
+# timestamp of the live object it replaces, or ``none`` (no live object).
+EXPECT_DATA = "X-Backend-Expect-Data"
+# The backend headers a proxy-made request may carry to the object servers.
+OBJECT_BACKEND_HEADERS = frozenset(h.lower() for h in (LOCK_MOVED, LOCK_BYPASS, EXPECT_DATA))
+
+
+def lock_holds(meta: Mapping[str, Any], now: float) -> str | None:
+    """What keeps an object with metadata ``meta`` locked at ``now``: ``hold`` (a legal
+    hold), ``COMPLIANCE`` or ``GOVERNANCE`` (a retention not yet over), or None."""
+    if meta.get(LOCK_HOLD) == "ON":
+        return "hold"
+    mode = meta.get(LOCK_MODE)
+    if mode in LOCK_MODES and _until(meta) > now:
+        return str(mode)
+    return None
+
+
+def _until(meta: Mapping[str, Any]) -> float:
+    try:
+        return float(meta.get(LOCK_UNTIL) or 0)
+    except ValueError:
+        return 0.0
+
+
+def lock_change(current: Mapping[str, Any], wanted: Mapping[str, Any], now: float,
+                bypass: bool) -> str | None:
+    """Why a POST may not change an object's lock from ``current`` to ``wanted`` (the
+    metadata it would have), or None when it may: a retention that holds is never
+    shortened, removed or turned from COMPLIANCE to GOVERNANCE (a GOVERNANCE one may
+    be, with ``bypass``); a legal hold may be set or lifted."""
+    mode = current.get(LOCK_MODE)
+    if mode not in LOCK_MODES or _until(current) <= now:
+        return None
+    new_mode, new_until = wanted.get(LOCK_MODE), _until(wanted)
+    weaker = new_mode not in LOCK_MODES or new_until < _until(current) or (
+        mode == "COMPLIANCE" and new_mode != "COMPLIANCE")
+    if not weaker or (mode == "GOVERNANCE" and bypass):
+        return None
+    return f"the object's {mode} retention holds until {_until(current):.0f}"
 
 
 # -- bodies ---------------------------------------------------------------------------------

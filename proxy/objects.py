@@ -14,6 +14,7 @@ from objectstore.protocol import (
     CONTAINER_DEVICE,
     CONTAINER_HOST,
     CONTAINER_PARTITION,
+    OBJECT_BACKEND_HEADERS,
     OBJECTS,
     OPEN_EXPIRED,
     POLICY_INDEX,
@@ -64,7 +65,8 @@ def _object_write_headers(request: SwiftRequest, ts: str, path: SwiftPath,
                          POLICY_INDEX: str(policy)}
     for k, v in request.headers.items():
         lk = k.lower()
-        if is_stored(lk) or lk in FORWARDED:
+        # (backend headers only come from the proxy's own features: a client's are dropped)
+        if is_stored(lk) or lk in FORWARDED or lk in OBJECT_BACKEND_HEADERS:
             h[k] = v
     # The length the body is checked against (a request made inside the proxy, e.g.
     # by the S3 front, has no Content-Length header): with it a small object reaches

@@ -160,13 +160,16 @@ class SwiftRequest:
     def pre_authorized(self) -> bool:
         """Marked authorized by a feature (TempURL, FormPost, ...), and within the
         account (or container) that feature's grant covers: ``env["auth_scope"]``
-        is ``(account, container or None)``, or None for no limit."""
+        is ``(account, container or None)`` (a frozenset: any of those containers),
+        or None for no limit."""
         if not self.env.get("authorized"):
             return False
         scope = self.env.get("auth_scope")
         if scope is None:
             return True
         account, container = scope
+        if isinstance(container, frozenset):
+            return self.path.account == account and self.path.container in container
         return bool(self.path.account == account and
                     (container is None or self.path.container == container))
 

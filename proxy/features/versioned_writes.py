@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 
 from common import timestamp as tsmod
 from common.http import ApiError
+from objectstore.protocol import LOCK_MOVED
 from proxy.errors import fail
 from proxy.features.copy import TEXT, Reply, content_length, object_path, reply
 from proxy.objects import container_or_deny
@@ -57,6 +58,17 @@ def _timestamp_of(resp: SwiftResponse) -> str:
     if ts:
         return ts
     return str(int(parsedate_to_datetime(resp.headers["Last-Modified"]).timestamp()))
+
+
+def moved(req: SwiftRequest, kept: str | None) -> SwiftRequest:
+    """``req``, telling the object servers that the object it replaces (written at
+    ``kept``) now lives on in the versions container: so even a locked one may go
+    (objectstore.protocol.LOCK_MOVED)."""
+    if kept is None:
+        return req
+    headers = CIMultiDict(req.headers)
+    headers[LOCK_MOVED] = tsmod.normalize(kept)
+    return replace(req, headers=headers)
 
 
 class VersionedWrites:
@@ -130,12 +142,12 @@ class VersionedWrites:
             return await next_handler(req)
         versions = unquote(location).split("/")[0]
         if req.method == "PUT":
-            await self.keep_current(req, next_handler, versions)
-            return await next_handler(req)
+            kept = await self.keep_current(req, next_handler, versions)
+            return await next_handler(moved(req, kept))
         if mode == "history":
-            await self.keep_current(req, next_handler, versions)
+            kept = await self.keep_current(req, next_handler, versions)
             await self.put_marker(req, next_handler, versions)
-            return await next_handler(req)
+            return await next_handler(moved(req, kept))
         return await self.pop_previous(req, next_handler, versions)
 
     async def authorize(self, req: SwiftRequest) -> None:
@@ -183,17 +195,20 @@ class VersionedWrites:
             await src.close()
 
     async def keep_current(self, req: SwiftRequest, next_handler: Handler,
-                           versions: str) -> None:
-        """Copy the current object, if any, into the versions container."""
+                           versions: str) -> str | None:
+        """Copy the current object, if any, into the versions container; the timestamp
+        of the copy kept."""
         await self.authorize(req)
         src = await self.read_raw(req, next_handler, req.path)
         if src.status == 404:
             await src.close()
-            return
+            return None
         await self.check(src)
         assert req.path.obj is not None
-        target = self.version_path(req, versions, version_name(req.path.obj, _timestamp_of(src)))
+        kept = _timestamp_of(src)
+        target = self.version_path(req, versions, version_name(req.path.obj, kept))
         await self.check(await self.write_copy(req, next_handler, target, src))
+        return kept
 
     async def put_marker(self, req: SwiftRequest, next_handler: Handler,
                          versions: str) -> None:

@@ -1,5 +1,5 @@
 """The service's and buckets' own operations: ListBuckets, Create/Head/DeleteBucket,
-GetBucketLocation, GetBucketPolicy and ListObjects (v1 and v2)."""
+GetBucketLocation and ListObjects (v1 and v2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import binascii
 from typing import Any
 
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import acl, multipart, registry, versioning
+from proxy.s3 import acl, locking, multipart, objectlock, registry, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, valid_new_bucket
@@ -51,7 +51,11 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         where = (doc.findtext("LocationConstraint") or "").strip()
         if where and where not in (req.st.cfg.region, "us-east-1"):
             raise S3Error("InvalidLocationConstraint", LocationConstraint=where)
-    acl_headers = acl.bucket_headers(req)
+    acl_headers = await acl.bucket_headers(req)
+    lock = req.headers.get(locking.ENABLE_HEADER, "").strip().lower()
+    if lock not in ("", "true", "false"):
+        raise S3Error("InvalidArgument", ArgumentName=locking.ENABLE_HEADER,
+                      ArgumentValue=req.headers[locking.ENABLE_HEADER])
     claimed = await registry.register(req)  # the global name, or BucketAlreadyExists
     r = await req.call("PUT", req.bucket, headers=acl_headers, content_length=0)
     await r.close()
@@ -61,6 +65,9 @@ async def create_bucket(req: S3Request) -> SwiftResponse:
         raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
     if not r.ok:
         raise from_swift_status(r.status, bucket=True)
+    if lock == "true":  # Object Lock needs versioning, which then stays on
+        await versioning.set_status(req, "Enabled")
+        await objectlock.enable(req, locking.LockConfig())
     return SwiftResponse.of(200, {"Location": "/" + req.bucket, "Content-Length": "0"})
 
 
@@ -90,12 +97,6 @@ async def bucket_location(req: S3Request) -> SwiftResponse:
     region = req.st.cfg.region
     doc.text = "" if region == "us-east-1" else region
     return x.response(doc)
-
-
-async def bucket_policy(req: S3Request) -> SwiftResponse:
-    """Strata has no bucket policies: every bucket is one without a policy."""
-    await req.head_bucket()
-    raise S3Error("NoSuchBucketPolicy", BucketName=req.bucket or "")
 
 
 # -- listings -------------------------------------------------------------------

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 from common.errors import StrataError
 from common.http import ApiError
 from proxy.pipeline import BodyTooLarge, SwiftResponse
-from proxy.s3 import checksums, versioning
+from proxy.s3 import checksums, locking, preconditions, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, as_s3, error_xml, from_swift_status
 from proxy.s3.multipart import (
@@ -121,6 +121,7 @@ async def complete(req: S3Request) -> SwiftResponse:
     except BodyTooLarge:
         raise S3Error("MalformedXML") from None
     chosen = parse_complete(body)
+    expected = await preconditions.expectation(req)
     try:
         upload = await load_upload(req, upload_id)
     except S3Error as err:
@@ -145,7 +146,7 @@ async def complete(req: S3Request) -> SwiftResponse:
     checksum = await _check_checksums(req, container, chosen, parts, upload)
     etag = composite_etag(parts[c.number].etag for c in chosen)
     task = asyncio.ensure_future(_finish(req, upload, [parts[c.number] for c in chosen],
-                                         parts, etag, checksum))
+                                         parts, etag, checksum, expected))
     task.add_done_callback(_retrieve)
     done, _ = await asyncio.wait({task}, timeout=FIRST_WAIT)
     if done:
@@ -209,10 +210,12 @@ async def _already_completed(req: S3Request, upload_id: str) -> SwiftResponse | 
 
 async def _put_manifest(req: S3Request, container: str | None, obj: str,
                         segments: list[dict[str, Any]], headers: dict[str, str],
-                        upload_id: str) -> Mapping[str, str]:
+                        upload_id: str, expected: dict[str, str] | None = None
+                        ) -> Mapping[str, str]:
     """PUT an SLO manifest; the answer's headers. InvalidPart when a segment is not as
-    listed."""
-    r = await req.call("PUT", container, obj, headers={**headers, "Accept": "application/json"},
+    listed; ``expected``: what a conditional Complete expects to replace."""
+    r = await req.call("PUT", container, obj, headers={**headers, "Accept": "application/json",
+                                                       **(expected or {})},
                        query={"multipart-manifest": "put"}, body=json.dumps(segments).encode())
     await r.read()
     if r.status == 400 and r.headers.get("Content-Type", "").startswith("application/json"):
@@ -220,12 +223,14 @@ async def _put_manifest(req: S3Request, container: str | None, obj: str,
     if r.status == 404:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
     if not r.ok:
-        raise from_swift_status(r.status)
+        raise preconditions.lost_race(expected or {}, r.status) or \
+            from_swift_status(r.status)
     return r.headers
 
 
 async def _finish(req: S3Request, upload: Upload, chosen: list[Part], stored: dict[int, Part],
-                  etag: str, checksum: tuple[str, str] | None) -> Finished:
+                  etag: str, checksum: tuple[str, str] | None,
+                  expected: dict[str, str]) -> Finished:
     """Write the manifest (sub-manifests first when there are many parts), then clean up."""
     assert req.bucket is not None and req.key is not None
     container = segments_container(req.bucket)
@@ -245,7 +250,8 @@ async def _finish(req: S3Request, upload: Upload, chosen: list[Part], stored: di
     cfg = await versioning.before_write(req, req.key)
     replaced = await superseded_upload(req, req.key, cfg)
     written = await _put_manifest(req, req.bucket, req.key, segments, headers,
-                                  upload.upload_id)
+                                  upload.upload_id, expected)
+    await locking.lock_segments(req, container, [p.name for p in chosen], headers)
     if replaced != upload.upload_id:
         await drop_superseded(req, req.key, replaced)
     r = await req.call("DELETE", container, marker_name(upload.key, upload.upload_id))

@@ -2,7 +2,7 @@
 
 The configuration is kept as container sysmeta of the bucket: its rules as JSON,
 zlib-compressed and base64-encoded, cut into ``X-Container-Sysmeta-S3-Cors-<n>``
-pieces of at most :data:`PIECE` characters (a container HEAD carries them as
+pieces of at most ``shared.PIECE`` characters (a container HEAD carries them as
 headers, which must stay short), with ``-Count`` saying how many.
 
 A preflight (``OPTIONS /<bucket>[/<key>]`` with ``Origin`` and
@@ -15,10 +15,7 @@ that carry ``Origin`` get the first matching rule's headers on their answer.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,11 +28,10 @@ from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.operation import valid_bucket
 from proxy.s3.request import S3Request, check_content_md5
+from proxy.s3.shared import pack, unpack, unpacked
 from proxy.state import ProxyState
 
 SYS = "X-Container-Sysmeta-S3-Cors-"
-SYS_COUNT = SYS + "Count"
-PIECE = 4000
 MAX_PIECES = 32
 MAX_RULES = 100
 MAX_BODY = 64 << 10
@@ -162,36 +158,28 @@ def config_xml(rules: list[Rule]) -> bytes:
 # -- as sysmeta -------------------------------------------------------------------------
 
 def encode(rules: list[Rule]) -> dict[str, str]:
-    packed = base64.b64encode(zlib.compress(json.dumps(
-        [asdict(r) for r in rules], separators=(",", ":")).encode())).decode()
-    pieces = [packed[i:i + PIECE] for i in range(0, len(packed), PIECE)]
-    if len(pieces) > MAX_PIECES:
+    out = pack(SYS, json.dumps([asdict(r) for r in rules], separators=(",", ":")),
+               MAX_PIECES)
+    if out is None:
         raise _invalid("The CORS configuration is too large.")
-    out = {f"{SYS}{i}": p for i, p in enumerate(pieces)}
-    out[SYS_COUNT] = str(len(pieces))
     return out
 
 
 def decode(headers: Mapping[str, str]) -> list[Rule] | None:
     """The rules a container's headers hold, or None when there are none (or they are
     unreadable)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+    text = unpack({k.lower(): v for k, v in headers.items()}, SYS)
+    if text is None:
+        return None
     try:
-        count = int(lowered.get(SYS_COUNT.lower(), "0") or 0)
-        packed = "".join(lowered[f"{SYS}{i}".lower()] for i in range(count))
-        raw = json.loads(zlib.decompress(base64.b64decode(packed)))
-        return [Rule(**r) for r in raw] or None
-    except (KeyError, ValueError, TypeError, zlib.error, binascii.Error):
+        return [Rule(**r) for r in json.loads(text)] or None
+    except (ValueError, TypeError):
         return None
 
 
 def cleared(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers that remove every piece a container's headers show."""
-    out = {SYS_COUNT: ""}
-    for k in headers:
-        if k.lower().startswith(SYS.lower()):
-            out[k] = ""
-    return out
+    return unpacked(SYS, headers)
 
 
 async def rules_for(st: ProxyState, txn: str, account: str, bucket: str) -> list[Rule] | None:

@@ -19,8 +19,11 @@ DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 # code -> (status, default message), as AWS documents them
 CODES: dict[str, tuple[int, str]] = {
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
     "AccessDenied": (403, "Access Denied"),
     "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
+    "AmbiguousGrantByEmailAddress": (400, "The email address you provided is associated with more "
+                                          "than one account."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential "
                                                "parameter."),
@@ -30,6 +33,7 @@ CODES: dict[str, tuple[int, str]] = {
     "BucketAlreadyOwnedByYou": (409, "Your previous request to create the named bucket "
                                      "succeeded and you already own it."),
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
+    "ConditionalRequestConflict": (409, "A conflicting operation occurred."),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
     "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object "
                             "size."),
@@ -39,7 +43,10 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our "
                                 "records."),
     "InvalidArgument": (400, "Invalid Argument"),
+    "InvalidBucketAclWithObjectOwnership": (400, "Bucket cannot have ACLs set with "
+                                                 "ObjectOwnership's BucketOwnerEnforced setting"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidPart": (400, "One or more of the specified parts could not be found. The part "
@@ -53,6 +60,7 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidTag": (400, "The tag provided was not a valid tag."),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not "
                                "validate against our published schema."),
+    "MalformedPolicy": (400, "Policy has invalid resource"),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate "
                           "against our published schema."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
@@ -61,6 +69,10 @@ CODES: dict[str, tuple[int, str]] = {
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock "
+                                           "configuration"),
+    "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not "
+                                                  "found"),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, "
                           "or the upload may have been aborted or completed."),
     "NoSuchVersion": (404, "The specified version does not exist."),
@@ -68,8 +80,11 @@ CODES: dict[str, tuple[int, str]] = {
     "NoSuchTagSet": (404, "The TagSet does not exist"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is "
                             "not implemented."),
+    "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for "
+                                                  "this bucket"),
     "OperationAborted": (409, "A conflicting conditional operation is currently in "
                               "progress against this resource. Please try again."),
+    "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not "
                                 "hold."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current "
@@ -79,6 +94,8 @@ CODES: dict[str, tuple[int, str]] = {
                                    "signature you provided. Check your key and signing "
                                    "method."),
     "UnexpectedContent": (400, "This request does not support content"),
+    "UnresolvableGrantByEmailAddress": (400, "The email address you provided does not match any "
+                                             "account on record."),
     "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not "
                                        "match what was computed."),
 }

@@ -87,11 +87,18 @@ async def _request(request: web.Request, st: ProxyState, bucket_path: str,
         request.content, payload_hash=signed.payload_hash if signed else "",
         length=request.content_length, checksum=checksum, signer=signer,
         decoded=request.headers.get("x-amz-decoded-content-length"))
+    auth_type = version = ""
+    if signed is not None:  # how it was signed: what bucket policies may ask of it
+        auth_type = "REST-HEADER" if "Authorization" in request.headers \
+            else "REST-QUERY-STRING"
+        version = sigv4.ALGORITHM if signed.string_to_sign.startswith(sigv4.ALGORITHM) \
+            else "AWS"
     return S3Request(
         st=st, method=request.method, bucket=bucket, key=key,
         query=dict(sigv4.split_query(raw_query)), headers=_clean_headers(request.headers),
         caller=caller, txn=txn, remote=remote, body=req_body, content_length=length,
-        checksum=checksum)
+        checksum=checksum, secure=request.secure, auth_type=auth_type,
+        signature_version=version)
 
 
 async def s3_api(request: web.Request) -> web.StreamResponse:

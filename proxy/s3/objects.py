@@ -14,7 +14,17 @@ from urllib.parse import unquote
 from multidict import CIMultiDict
 
 from proxy.pipeline import SwiftResponse
-from proxy.s3 import acl, checksums, conditions, multipart, tagging, versioning
+from proxy.s3 import (
+    access,
+    acl,
+    checksums,
+    conditions,
+    locking,
+    multipart,
+    preconditions,
+    tagging,
+    versioning,
+)
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, check_content_md5, content_md5, copy_from
@@ -42,12 +52,16 @@ CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-
 async def put_object(req: S3Request) -> SwiftResponse:
     if req.content_length is None:
         raise S3Error("MissingContentLength")
+    locking.require_digest(req)
     headers = meta_headers(req)
     md5 = content_md5(req.headers)
     if md5 is not None:
         headers["ETag"] = md5
     headers.update(checksum_sysmeta(req))
-    headers.update(acl.object_headers(req), **tagging.object_headers(req))
+    headers.update(await acl.object_headers(req), **tagging.object_headers(req))
+    headers.update(await locking.write_sysmeta(req))
+    expected = await preconditions.expectation(req)
+    headers.update(expected)
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
@@ -56,7 +70,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if r.status == 404:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
     if not r.ok:
-        raise from_swift_status(r.status)
+        raise preconditions.lost_race(expected, r.status) or from_swift_status(r.status)
     await multipart.drop_superseded(req, req.key or "", replaced)
     return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
                                   "Content-Length": "0", **checksum_echo(req),
@@ -77,6 +91,9 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if early is not None:
         return early
     r = await req.call(req.method, req.bucket, req.key, headers=headers)
+    if (r.ok or r.status == 304) and not access.object_allowed(req, r.headers):
+        await r.close()
+        raise S3Error("AccessDenied")  # the object's own ACL does not let the caller read
     if r.status == 304:
         await r.close()
         return SwiftResponse.of(304, {k: r.headers[k] for k in ("ETag", "Last-Modified")
@@ -84,6 +101,8 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         await r.close()
         if r.status == 404:
+            if req.memo.get(access.OBJECT_CHECK) and not await access.may_list(req):
+                raise S3Error("AccessDenied")  # who may not list may not learn what is not
             err = await req.missing()
             await versioning.annotate_missing(req, err)  # a delete marker says so
             raise err
@@ -106,6 +125,7 @@ async def get_object(req: S3Request) -> SwiftResponse:
             out[header] = req.query[param]
     out.setdefault("Accept-Ranges", "bytes")
     out.update(tagging.count_header(r.headers))
+    out.update(locking.response_headers(r.headers))
     status = r.status
     if part is not None:
         if part.parts is not None:
@@ -164,6 +184,8 @@ async def delete_objects(req: S3Request) -> SwiftResponse:
     async def one(key: str, vid: str | None) -> versioning.Deleted | S3Error:
         async with sem:
             try:
+                if not await access.allowed_key(req, key, vid is not None):
+                    return S3Error("AccessDenied")
                 return await remove(req, key, vid)
             except S3Error as err:
                 return err
@@ -201,6 +223,7 @@ async def copy_object(req: S3Request) -> SwiftResponse:
                       "to copy an object to itself without changing the object's metadata, "
                       "storage class, website redirect location or encryption attributes.")
     await req.head_bucket()
+    await access.authorize_source(req, src_bucket, src_key, bool(src_vid))
     src_container, src_obj, version = src_bucket, src_key, None
     if src_vid:  # the current object or its archived copy
         src_container, src_obj, version = await versioning.resolve(
@@ -213,7 +236,8 @@ async def copy_object(req: S3Request) -> SwiftResponse:
     headers = {"X-Copy-From": copy_from(src_container, src_obj)}
     if directive == "REPLACE":
         headers.update(meta_headers(req), **{"X-Fresh-Metadata": "true"})
-    headers.update(acl.object_headers(req), **tagging.copy_headers(req))
+    headers.update(await acl.object_headers(req, copy=True), **tagging.copy_headers(req))
+    headers.update(await locking.write_sysmeta(req, copy=True))
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=b"")

@@ -23,10 +23,9 @@ from proxy.s3.errors import S3Error
 # Sub-resources S3 has and we do not: NotImplemented rather than a wrong answer.
 UNSUPPORTED = frozenset({
     "accelerate", "analytics", "encryption", "intelligent-tiering",
-    "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-    "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
-    "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
-    "torrent", "website", "attributes",
+    "inventory", "lifecycle", "logging", "metrics", "notification",
+    "partNumber", "replication", "requestPayment", "restore", "select",
+    "torrent", "website",
 })
 COPY_SOURCE = "x-amz-copy-source"
 
@@ -75,18 +74,24 @@ class Op(enum.Enum):
     GET_BUCKET_VERSIONING = "GetBucketVersioning"
     PUT_BUCKET_VERSIONING = "PutBucketVersioning"
     LIST_OBJECT_VERSIONS = "ListObjectVersions"
+    PUT_BUCKET_POLICY = "PutBucketPolicy"
+    DELETE_BUCKET_POLICY = "DeleteBucketPolicy"
+    GET_BUCKET_POLICY_STATUS = "GetBucketPolicyStatus"
+    GET_PUBLIC_ACCESS_BLOCK = "GetPublicAccessBlock"
+    PUT_PUBLIC_ACCESS_BLOCK = "PutPublicAccessBlock"
+    DELETE_PUBLIC_ACCESS_BLOCK = "DeletePublicAccessBlock"
+    GET_BUCKET_OWNERSHIP_CONTROLS = "GetBucketOwnershipControls"
+    PUT_BUCKET_OWNERSHIP_CONTROLS = "PutBucketOwnershipControls"
+    DELETE_BUCKET_OWNERSHIP_CONTROLS = "DeleteBucketOwnershipControls"
+    GET_OBJECT_LOCK_CONFIGURATION = "GetObjectLockConfiguration"
+    PUT_OBJECT_LOCK_CONFIGURATION = "PutObjectLockConfiguration"
+    GET_OBJECT_RETENTION = "GetObjectRetention"
+    PUT_OBJECT_RETENTION = "PutObjectRetention"
+    GET_OBJECT_LEGAL_HOLD = "GetObjectLegalHold"
+    PUT_OBJECT_LEGAL_HOLD = "PutObjectLegalHold"
+    GET_OBJECT_ATTRIBUTES = "GetObjectAttributes"
     PREFLIGHT = "Preflight"  # a CORS preflight (OPTIONS): anonymous
 
-
-# Object writes an anonymous caller may make once the bucket's ACL grants AllUsers
-# WRITE (Swift's write ACLs cannot name anonymous callers: the S3 layer lets them in).
-ANONYMOUS_WRITES = frozenset({
-    Op.PUT_OBJECT, Op.COPY_OBJECT, Op.DELETE_OBJECT, Op.CREATE_MULTIPART_UPLOAD,
-    Op.UPLOAD_PART, Op.UPLOAD_PART_COPY, Op.COMPLETE_MULTIPART_UPLOAD,
-    Op.ABORT_MULTIPART_UPLOAD,
-})
-# Reads of an object that its own ACL may allow when the bucket's ACL refuses them.
-OBJECT_READS = frozenset({Op.GET_OBJECT, Op.HEAD_OBJECT})
 
 
 class Operation(NamedTuple):
@@ -128,9 +133,6 @@ def parse(method: str, bucket: str | None, key: str | None, query: Mapping[str, 
         if unsupported == ["partNumber"] and ("uploadId" in query or (
                 key is not None and method in ("GET", "HEAD") and "versionId" not in query)):
             unsupported = []  # UploadPart, or GetObject/HeadObject of one part
-        if unsupported == ["policy"] and method == "GET" and key is None:
-            # Strata has no bucket policies: every bucket is one without a policy.
-            return Operation(Op.GET_BUCKET_POLICY, bucket, subresource="policy")
         if unsupported:
             raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented yet.")
     if bucket is None:
@@ -199,13 +201,14 @@ def _multipart(method: str, bucket: str, key: str | None, query: Mapping[str, st
 
 def _by_method(sub: str, on_bucket: dict[str, Op], on_object: dict[str, Op]) -> _Parser:
     """A sub-resource whose operations differ only by method and target (``acl``,
-    ``tagging``)."""
+    ``tagging``, ...); an object's carries the query's ``versionId``."""
     def parse_sub(method: str, bucket: str, key: str | None, query: Mapping[str, str],
                   headers: Mapping[str, str]) -> Operation:
         kind = (on_bucket if key is None else on_object).get(method)
         if kind is None:
             raise _not_allowed(method, "BUCKET" if key is None else "OBJECT")
-        return Operation(kind, bucket, key, sub)
+        return Operation(kind, bucket, key, sub,
+                         version_id=query.get("versionId") if key is not None else None)
     return parse_sub
 
 
@@ -258,6 +261,24 @@ _SUBRESOURCES: tuple[tuple[str, _Parser], ...] = (
         {"GET": Op.GET_OBJECT_TAGGING, "PUT": Op.PUT_OBJECT_TAGGING,
          "DELETE": Op.DELETE_OBJECT_TAGGING})),
     ("cors", _cors),
+    ("policy", _by_method("policy", {"GET": Op.GET_BUCKET_POLICY, "PUT": Op.PUT_BUCKET_POLICY,
+                                     "DELETE": Op.DELETE_BUCKET_POLICY}, {})),
+    ("policyStatus", _by_method("policyStatus", {"GET": Op.GET_BUCKET_POLICY_STATUS}, {})),
+    ("publicAccessBlock", _by_method(
+        "publicAccessBlock", {"GET": Op.GET_PUBLIC_ACCESS_BLOCK,
+                              "PUT": Op.PUT_PUBLIC_ACCESS_BLOCK,
+                              "DELETE": Op.DELETE_PUBLIC_ACCESS_BLOCK}, {})),
+    ("ownershipControls", _by_method(
+        "ownershipControls", {"GET": Op.GET_BUCKET_OWNERSHIP_CONTROLS,
+                              "PUT": Op.PUT_BUCKET_OWNERSHIP_CONTROLS,
+                              "DELETE": Op.DELETE_BUCKET_OWNERSHIP_CONTROLS}, {})),
+    ("object-lock", _by_method("object-lock", {"GET": Op.GET_OBJECT_LOCK_CONFIGURATION,
+                                               "PUT": Op.PUT_OBJECT_LOCK_CONFIGURATION}, {})),
+    ("retention", _by_method("retention", {}, {"GET": Op.GET_OBJECT_RETENTION,
+                                               "PUT": Op.PUT_OBJECT_RETENTION})),
+    ("legal-hold", _by_method("legal-hold", {}, {"GET": Op.GET_OBJECT_LEGAL_HOLD,
+                                                 "PUT": Op.PUT_OBJECT_LEGAL_HOLD})),
+    ("attributes", _by_method("attributes", {}, {"GET": Op.GET_OBJECT_ATTRIBUTES})),
     ("versioning", _versioning),
     ("versions", _versioning),
     ("versionId", _versioning),

@@ -89,6 +89,12 @@ class S3Request:
     # The x-amz-checksum-* the body was declared with, checked as it is read: its
     # value is known up front, except for a trailer on a body too large to buffer.
     checksum: Declared | None = None
+    # How the request came: over TLS, and how it was signed (``REST-HEADER``,
+    # ``REST-QUERY-STRING`` or ``POST``; "" anonymous) with which algorithm
+    # (``AWS4-HMAC-SHA256`` or ``AWS``): what bucket policies may ask of it.
+    secure: bool = False
+    auth_type: str = ""
+    signature_version: str = ""
     # The account holding the bucket when it is not the caller's own (found in the
     # bucket registry, proxy/s3/registry.py), and what the subrequests' env carries
     # besides (e.g. a pre-authorization the S3 ACLs granted).

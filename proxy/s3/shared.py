@@ -8,6 +8,9 @@ source. Handler modules (``buckets``, ``objects``, ``uploads``, ``versions``,
 
 from __future__ import annotations
 
+import base64
+import binascii
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,3 +105,44 @@ def copy_source(req: S3Request) -> tuple[str, str, str]:
                       "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source",
                       ArgumentValue=raw)
     return bucket, key, version_id
+
+
+# -- long values in container sysmeta ---------------------------------------------------
+
+PIECE = 4000  # a container HEAD carries sysmeta as headers, which must stay short
+
+
+def pack(prefix: str, text: str, max_pieces: int) -> dict[str, str] | None:
+    """``text`` as sysmeta headers ``<prefix><n>`` (zlib, base64, pieces of at most
+    :data:`PIECE` characters) and ``<prefix>Count``; None when it needs more than
+    ``max_pieces`` pieces."""
+    packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode()
+    pieces = [packed[i:i + PIECE] for i in range(0, len(packed), PIECE)]
+    if len(pieces) > max_pieces:
+        return None
+    out = {f"{prefix}{i}": p for i, p in enumerate(pieces)}
+    out[prefix + "Count"] = str(len(pieces))
+    return out
+
+
+def unpack(lowered: Mapping[str, str], prefix: str) -> str | None:
+    """What :func:`pack` stored under ``prefix``, from headers with lower-case names;
+    None when there is nothing (or it is unreadable)."""
+    low = prefix.lower()
+    try:
+        count = int(lowered.get(low + "count", "0") or 0)
+        if not count:
+            return None
+        packed = "".join(lowered[f"{low}{i}"] for i in range(count))
+        return zlib.decompress(base64.b64decode(packed)).decode()
+    except (KeyError, ValueError, zlib.error, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def unpacked(prefix: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers that remove every piece under ``prefix`` that ``headers`` show."""
+    out = {prefix + "Count": ""}
+    for k in headers:
+        if k.lower().startswith(prefix.lower()):
+            out[k] = ""
+    return out

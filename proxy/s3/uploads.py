@@ -9,7 +9,7 @@ import re
 from xml.etree import ElementTree as ET
 
 from proxy.pipeline import IterBody, SwiftResponse
-from proxy.s3 import acl, checksums, tagging
+from proxy.s3 import access, acl, checksums, locking, tagging
 from proxy.s3 import xmlutil as x
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.multipart import (
@@ -69,8 +69,8 @@ async def create(req: S3Request) -> SwiftResponse:
         raise from_swift_status(r.status)
     upload_id = new_upload_id()
     # The final object's metadata, ACL and tags, as PutObject would set them.
-    final = {**meta_headers(req), **acl.object_headers(req),
-             **tagging.object_headers(req)}
+    final = {**meta_headers(req), **await acl.object_headers(req),
+             **tagging.object_headers(req), **await locking.write_sysmeta(req)}
     doc = {"headers": final, "checksum_algorithm": algorithm}
     r = await req.call("PUT", container, marker_name(req.key, upload_id),
                        headers={"Content-Type": MARKER_TYPE}, body=json.dumps(doc).encode())
@@ -124,7 +124,7 @@ async def upload_part_copy(req: S3Request) -> SwiftResponse:
     assert req.bucket is not None and req.key is not None
     number = part_number(req.op.part_number)
     upload_id = upload_id_of(req)
-    src_bucket, src_key, _ = copy_source(req)
+    src_bucket, src_key, src_vid = copy_source(req)
     spec = req.headers.get("x-amz-copy-source-range")
     wanted: tuple[int, int] | None = None
     if spec is not None:
@@ -136,6 +136,7 @@ async def upload_part_copy(req: S3Request) -> SwiftResponse:
                           ArgumentName="x-amz-copy-source-range", ArgumentValue=spec)
         wanted = (int(m.group(1)), int(m.group(2)))
     await head_upload(req, upload_id)
+    await access.authorize_source(req, src_bucket, src_key, bool(src_vid))
     headers = {swift: req.headers[amz] for amz, swift in COPY_CONDITIONS.items()
                if amz in req.headers}
     if wanted is not None:

@@ -33,10 +33,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from common import timestamp as tsmod
+from objectstore.protocol import LOCK_MOVED
 from proxy.features.versioned_writes import DELETE_MARKER, versions_prefix
 from proxy.pipeline import SwiftResponse
+from proxy.s3 import locking
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, copy_from
 
@@ -127,6 +130,41 @@ async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
     else:
         info = await req.st.info(req.txn, req.account, bucket)
     return config_of(info.headers) if info.exists else Config()
+
+
+async def set_status(req: S3Request, status: str | None) -> None:
+    """PutBucketVersioning's change (``Enabled``/``Suspended``; None: none asked):
+    enabling makes the archive and sets history mode on the bucket."""
+    assert req.bucket is not None
+    if not req.st.cfg.proxy.allow_versioned_writes:
+        raise S3Error("NotImplemented", "Versioning is turned off on this proxy.")
+    r = await req.call("HEAD", req.bucket)
+    await r.close()
+    if not r.ok:
+        raise req.bucket_failed(r.status)
+    cfg = config_of(r.headers)
+    if status is not None and status != "Enabled" and locking.config_of(r.headers):
+        raise S3Error("InvalidBucketState", "An Object Lock configuration is present on "
+                      "this bucket, so the versioning state cannot be changed.")
+    if status is None or status == cfg.status:
+        return
+    log = r.headers.get(SYS_LOG, "")
+    headers = {SYS_STATUS: status, SYS_LOG: f"{log} {status[0]}{tsmod.now()}".strip()}
+    if status == "Enabled":
+        if len(archive_of(req.bucket).encode()) > 256:
+            raise S3Error("InvalidBucketName", "The bucket name is too long for versioning.",
+                          BucketName=req.bucket)
+        made = await req.call("PUT", archive_of(req.bucket), content_length=0)
+        await made.close()
+        if not made.ok:
+            raise from_swift_status(made.status)
+        headers["X-History-Location"] = quote(archive_of(req.bucket))
+    else:
+        headers["X-Remove-History-Location"] = "x"
+    done = await req.call("POST", req.bucket, headers=headers)
+    await done.close()
+    if not done.ok:
+        raise from_swift_status(done.status, bucket=True)
 
 
 # -- a key's versions -----------------------------------------------------------------
@@ -237,6 +275,8 @@ def no_such_version(key: str, vid: str) -> S3Error:
 
 async def _checked(req: S3Request, method: str, container: str, obj: str,
                    ok404: bool = False, **kw: Any) -> SwiftResponse:
+    if method == "DELETE":  # a GOVERNANCE retention the caller may override
+        kw["headers"] = {**kw.get("headers", {}), **locking.bypass_headers(req)}
     r = await req.call(method, container, obj, **kw)
     await r.close()
     if not r.ok and not (ok404 and r.status == 404):
@@ -244,10 +284,18 @@ async def _checked(req: S3Request, method: str, container: str, obj: str,
     return r
 
 
-async def _drop_archived(req: S3Request, bucket: str, v: Version) -> None:
-    """Remove an archived copy (or marker) and its alias for good."""
+async def _drop_archived(req: S3Request, bucket: str, v: Version,
+                        moved: bool = False) -> None:
+    """Remove an archived copy (or marker) and its alias for good (``moved``: it was
+    copied back as the current object, so even a locked one may go)."""
     assert v.archived is not None
-    await _checked(req, "DELETE", archive_of(bucket), v.archived, ok404=True)
+    headers = {}
+    if moved and await locking.bucket_config(req) is not None:
+        r = await _checked(req, "HEAD", archive_of(bucket), v.archived, ok404=True)
+        if r.headers.get("X-Timestamp"):
+            headers[LOCK_MOVED] = tsmod.normalize(r.headers["X-Timestamp"])
+    await _checked(req, "DELETE", archive_of(bucket), v.archived, ok404=True,
+                   headers=headers)
     if v.alias:
         await _checked(req, "DELETE", archive_of(bucket), v.alias, ok404=True)
 
@@ -265,7 +313,7 @@ async def _restore(req: S3Request, bucket: str, v: Version) -> None:
                        headers={"X-Copy-From": copy_from(archive_of(bucket), v.archived)})
     stored = tsmod.normalize(r.headers.get("X-Timestamp") or tsmod.now())
     await _put_alias(req, bucket, v.key, stored, v.origin)
-    await _drop_archived(req, bucket, v)
+    await _drop_archived(req, bucket, v, moved=True)
 
 
 async def _remove_current(req: S3Request, cfg: Config, bucket: str, v: Version) -> None:
@@ -399,6 +447,12 @@ async def _delete_version(req: S3Request, cfg: Config, key: str, vid: str) -> De
         await req.head_bucket()
         return Deleted(vid)  # as S3: deleting a version that is not there succeeds
     latest = versions[0] is v
+    if not v.marker and await locking.bucket_config(req) is not None:
+        # a locked version stays: refused here, before anything changes (the object
+        # servers would refuse its removal all the same)
+        where = (req.bucket, key) if v.current else (archive_of(req.bucket), v.archived)
+        head = await _checked(req, "HEAD", where[0], where[1] or "", ok404=True)
+        locking.refuse_locked(req, head.headers)
     if v.current:
         await _remove_current(req, cfg, req.bucket, v)
     else:

@@ -10,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from urllib.parse import quote
 
 from common import timestamp as tsmod
 from proxy.pipeline import SwiftResponse
 from proxy.s3 import objects
 from proxy.s3 import xmlutil as x
-from proxy.s3.errors import S3Error, from_swift_status
+from proxy.s3.errors import S3Error
 from proxy.s3.request import S3Request
 from proxy.s3.shared import listing_args, owner, quoted, swift_marker
 from proxy.s3.versioning import (
     PAGE,
-    SYS_LOG,
-    SYS_STATUS,
     Version,
     archive_of,
     bucket_config,
@@ -31,6 +28,7 @@ from proxy.s3.versioning import (
     delete,
     parse_version_id,
     resolve,
+    set_status,
     versions_of,
 )
 
@@ -93,32 +91,7 @@ async def put_versioning(req: S3Request) -> SwiftResponse:
         raise S3Error("MalformedXML")
     if mfa == "Enabled":
         raise S3Error("NotImplemented", "MFA Delete is not supported.")
-    if not req.st.cfg.proxy.allow_versioned_writes:
-        raise S3Error("NotImplemented", "Versioning is turned off on this proxy.")
-    r = await req.call("HEAD", req.bucket)
-    await r.close()
-    if not r.ok:
-        raise req.bucket_failed(r.status)
-    cfg = config_of(r.headers)
-    if status is None or status == cfg.status:
-        return SwiftResponse.of(200, {"Content-Length": "0"})
-    log = r.headers.get(SYS_LOG, "")
-    headers = {SYS_STATUS: status, SYS_LOG: f"{log} {status[0]}{tsmod.now()}".strip()}
-    if status == "Enabled":
-        if len(archive_of(req.bucket).encode()) > 256:
-            raise S3Error("InvalidBucketName", "The bucket name is too long for versioning.",
-                          BucketName=req.bucket)
-        made = await req.call("PUT", archive_of(req.bucket), content_length=0)
-        await made.close()
-        if not made.ok:
-            raise from_swift_status(made.status)
-        headers["X-History-Location"] = quote(archive_of(req.bucket))
-    else:
-        headers["X-Remove-History-Location"] = "x"
-    done = await req.call("POST", req.bucket, headers=headers)
-    await done.close()
-    if not done.ok:
-        raise from_swift_status(done.status, bucket=True)
+    await set_status(req, status)
     return SwiftResponse.of(200, {"Content-Length": "0"})
 
 

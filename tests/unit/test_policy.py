@@ -101,3 +101,11 @@ def test_application_credentials_are_made_by_their_owner_only() -> None:
         enforce("create_application_credential", ctx("admin"), {"user_id": "u2"})
     enforce("delete_application_credential", ctx("admin"), {"user_id": "u2"})
     enforce("list_application_credentials", ctx("reader", system=True), {"user_id": "u2"})
+
+
+def test_service_role_may_find_users_and_their_projects() -> None:
+    """The S3 front resolves ACL grants made by e-mail address as the service user."""
+    enforce("list_users", ctx("service"))
+    enforce("list_user_projects", ctx("service"), {"user_id": "someone"})
+    with pytest.raises(Forbidden):
+        enforce("list_users", ctx("member", "reader"))

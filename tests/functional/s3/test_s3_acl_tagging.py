@@ -257,7 +257,12 @@ def test_public_read_bucket(strata_swift: StrataInstance, s3: BaseClient,
     b = name("pub")
     s3.create_bucket(Bucket=b, ACL="public-read")
     try:
-        s3.put_object(Bucket=b, Key="hello.txt", Body=b"hello world")
+        # as in S3, a bucket's READ lists it; reading an object is the object's ACL's
+        s3.put_object(Bucket=b, Key="secret.txt", Body=b"mine")
+        r = anon(strata_swift, "GET", f"/{b}/secret.txt")
+        assert r.status_code == 403 and code_of(r) == "AccessDenied", r.text
+        s3.delete_object(Bucket=b, Key="secret.txt")
+        s3.put_object(Bucket=b, Key="hello.txt", Body=b"hello world", ACL="public-read")
         r = anon(strata_swift, "GET", f"/{b}/hello.txt")
         assert r.status_code == 200, r.text
         assert r.content == b"hello world"
@@ -282,9 +287,13 @@ def test_public_read_bucket(strata_swift: StrataInstance, s3: BaseClient,
         acl = s3.get_bucket_acl(Bucket=b)
         assert acl["Owner"]["ID"] == ec2.project_id
         assert grants(acl) == {(ec2.project_id, "FULL_CONTROL"), (ALL_USERS, "READ")}
-        # back to private: anonymous reads refused
+        # back to private: anonymous listings refused (the object keeps its own ACL)
         s3.put_bucket_acl(Bucket=b, ACL="private")
         assert not demo_swift.request("HEAD", "/" + b).headers.get("X-Container-Read")
+        r = anon(strata_swift, "GET", f"/{b}", params={"list-type": "2"})
+        assert r.status_code == 403 and code_of(r) == "AccessDenied"
+        assert anon(strata_swift, "GET", f"/{b}/hello.txt").content == b"hello world"
+        s3.put_object_acl(Bucket=b, Key="hello.txt", ACL="private")
         r = anon(strata_swift, "GET", f"/{b}/hello.txt")
         assert r.status_code == 403 and code_of(r) == "AccessDenied"
         assert grants(s3.get_bucket_acl(Bucket=b)) == {(ec2.project_id, "FULL_CONTROL")}
@@ -323,7 +332,7 @@ def test_public_read_write_bucket(strata_swift: StrataInstance, s3: BaseClient,
         r = anon(strata_swift, "PUT", f"/{b}/drop", data=b"anonymous bytes")
         assert r.status_code == 200, r.text
         assert s3.get_object(Bucket=b, Key="drop")["Body"].read() == b"anonymous bytes"
-        other.put_object(Bucket=b, Key="from-other", Body=b"o")
+        other.put_object(Bucket=b, Key="from-other", Body=b"o", ACL="public-read")
         assert anon(strata_swift, "GET", f"/{b}/from-other").content == b"o"
         r = anon(strata_swift, "DELETE", f"/{b}/drop")
         assert r.status_code == 204
@@ -343,7 +352,7 @@ def test_authenticated_read_and_grants_to_a_project(
     b = name("authread")
     s3.create_bucket(Bucket=b, ACL="authenticated-read")
     try:
-        s3.put_object(Bucket=b, Key="k", Body=b"for members")
+        s3.put_object(Bucket=b, Key="k", Body=b"for members", ACL="authenticated-read")
         assert demo_swift.request("HEAD", "/" + b).headers["X-Container-Read"] == "*:*"
         assert other.get_object(Bucket=b, Key="k")["Body"].read() == b"for members"
         assert [x["Key"] for x in other.list_objects_v2(Bucket=b)["Contents"]] == ["k"]
@@ -364,7 +373,13 @@ def test_authenticated_read_and_grants_to_a_project(
         h = demo_swift.request("HEAD", "/" + b).headers
         assert h["X-Container-Read"] == f"{other_cred.project_id}:*"
         assert h["X-Container-Write"] == f"{other_cred.project_id}:*"
+        # an object is its writer's (ObjectWriter): the bucket's owner reads it when
+        # the writer grants it so
         other.put_object(Bucket=b, Key="k2", Body=b"granted")
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=b, Key="k2")
+        assert error_of(exc) == (403, "AccessDenied")
+        other.put_object(Bucket=b, Key="k2", Body=b"granted", ACL="bucket-owner-full-control")
         assert s3.get_object(Bucket=b, Key="k2")["Body"].read() == b"granted"
         assert grants(s3.get_bucket_acl(Bucket=b)) == {
             (ec2.project_id, "FULL_CONTROL"), (other_cred.project_id, "READ"),
@@ -388,6 +403,11 @@ def test_grant_headers(s3: BaseClient, other: BaseClient, other_cred: Ec2Credent
                      GrantReadACP=f'id="{other_cred.project_id}"')
     try:
         s3.put_object(Bucket=b, Key="k", Body=b"v")
+        with pytest.raises(ClientError) as exc:  # the bucket's READ lists it, no more
+            other.get_object(Bucket=b, Key="k")
+        assert error_of(exc) == (403, "AccessDenied")
+        assert [x["Key"] for x in other.list_objects_v2(Bucket=b)["Contents"]] == ["k"]
+        s3.put_object(Bucket=b, Key="k", Body=b"v", GrantRead=f'id="{other_cred.project_id}"')
         assert other.get_object(Bucket=b, Key="k")["Body"].read() == b"v"
         assert grants(other.get_bucket_acl(Bucket=b)) == {
             (other_cred.project_id, "READ"), (other_cred.project_id, "READ_ACP")}

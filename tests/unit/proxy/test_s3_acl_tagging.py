@@ -6,7 +6,8 @@ import pytest
 
 from proxy import acl as swift_acl
 from proxy.request import parse_path
-from proxy.s3 import acl, tagging
+from proxy.s3 import grants as acl
+from proxy.s3 import tagging
 from proxy.s3.errors import S3Error
 from proxy.s3.registry import REGISTRY_ACCOUNT
 
@@ -52,12 +53,34 @@ def test_policy_decisions() -> None:
     assert p.allows(OWNER, "WRITE_ACP")
     a = acl.canned("authenticated-read", OWNER)
     assert a.allows(OTHER, "READ") and not a.allows(None, "READ")
-    g = acl.Policy(OWNER, (acl.Grant(False, OTHER, "FULL_CONTROL"),))
+    g = acl.Acl(OWNER, (acl.Grant(False, OTHER, "FULL_CONTROL"),))
     assert g.allows(OTHER, "WRITE_ACP") and not g.allows("someone", "READ")
     assert g.swift_acls() == {"X-Container-Read": f"{OTHER}:*",
                               "X-Container-Write": f"{OTHER}:*"}
-    assert acl.Policy.load(g.dump(), OWNER) == g
-    assert acl.Policy.load("not json", OWNER) is None
+    assert acl.Acl.load(g.dump(), OWNER) == g
+    assert acl.Acl.load("not json", OWNER) is None
+
+
+def test_grants_by_email_canned_bucket_owner_and_ignore_public() -> None:
+    """E-mail grantees wait for their project; bucket-owner-* name the bucket's owner;
+    IgnorePublicAcls makes group grants count for nothing."""
+    from multidict import CIMultiDict
+    h = CIMultiDict({"x-amz-grant-read": 'emailAddress="Ann@Example.com", id=' + OTHER,
+                     "x-amz-grant-write-acp": "uri=" + acl.AUTHENTICATED_USERS})
+    got = acl.from_headers(h, OWNER)
+    assert got is not None and got.emails == ("ann@example.com",)
+    done = got.resolved({"ann@example.com": "a" * 32})
+    assert done.allows("a" * 32, "READ") and done.allows(OTHER, "READ")
+    assert done.allows("b" * 32, "WRITE_ACP") and not done.allows(None, "WRITE_ACP")
+    assert not done.allows("b" * 32, "WRITE_ACP", ignore_public=True)
+    assert done.public and not acl.private(OWNER).public
+    bor = acl.canned("bucket-owner-read", OTHER, OWNER)
+    assert bor.allows(OWNER, "READ") and not bor.allows(OWNER, "WRITE_ACP")
+    assert acl.canned("bucket-owner-full-control", OTHER, OWNER).allows(OWNER, "WRITE_ACP")
+    with pytest.raises(S3Error) as exc:
+        acl.from_headers(CIMultiDict({"x-amz-acl": "private", "x-amz-grant-read": "id=x"}),
+                         OWNER)
+    assert code(exc) == "InvalidRequest"
 
 
 def doc(grants: str, owner: str = OWNER) -> bytes:

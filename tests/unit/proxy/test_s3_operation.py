@@ -32,6 +32,15 @@ def refused(method: str, path: str, query: str = "",
     ("DELETE", "/b", "", None, Op.DELETE_BUCKET),
     ("GET", "/b", "location", None, Op.GET_BUCKET_LOCATION),
     ("GET", "/b", "policy", None, Op.GET_BUCKET_POLICY),
+    ("PUT", "/b", "policy", None, Op.PUT_BUCKET_POLICY),
+    ("DELETE", "/b", "policy", None, Op.DELETE_BUCKET_POLICY),
+    ("GET", "/b", "policyStatus", None, Op.GET_BUCKET_POLICY_STATUS),
+    ("PUT", "/b", "publicAccessBlock", None, Op.PUT_PUBLIC_ACCESS_BLOCK),
+    ("DELETE", "/b", "ownershipControls", None, Op.DELETE_BUCKET_OWNERSHIP_CONTROLS),
+    ("PUT", "/b", "object-lock", None, Op.PUT_OBJECT_LOCK_CONFIGURATION),
+    ("PUT", "/b/k", "retention&versionId=v", None, Op.PUT_OBJECT_RETENTION),
+    ("GET", "/b/k", "legal-hold", None, Op.GET_OBJECT_LEGAL_HOLD),
+    ("GET", "/b/k", "attributes&versionId=v", None, Op.GET_OBJECT_ATTRIBUTES),
     ("GET", "/b", "", None, Op.LIST_OBJECTS),
     ("GET", "/b", "list-type=2", None, Op.LIST_OBJECTS_V2),
     ("GET", "/b", "list-type=1", None, Op.LIST_OBJECTS),
@@ -98,8 +107,10 @@ def test_unsupported_subresources_are_not_implemented() -> None:
     err = refused("GET", "/b", "lifecycle")
     assert (err.code, err.status, err.message) == \
         ("NotImplemented", 501, "?lifecycle is not implemented yet.")
-    assert refused("PUT", "/b", "policy").code == "NotImplemented"
-    assert refused("GET", "/b/k", "policy").code == "NotImplemented"
+    # a bucket's sub-resource on an object (and the reverse) is no operation of S3's
+    assert refused("GET", "/b/k", "policy").code == "MethodNotAllowed"
+    assert refused("PUT", "/b", "retention").code == "MethodNotAllowed"
+    assert refused("POST", "/b").code == "MethodNotAllowed"  # no browser uploads yet
     # partNumber is S3's for a part upload or a part read, not with a version id
     assert refused("GET", "/b/k", "partNumber=1&versionId=null").code == "NotImplemented"
     assert refused("PUT", "/b/k", "partNumber=1").code == "NotImplemented"
