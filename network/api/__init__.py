@@ -89,7 +89,9 @@ def build_app(cfg: StrataConfig) -> web.Application:
             if plane is not None:
                 # guests' metadata requests go to compute's metadata service, when
                 # this cloud runs one
-                socket = metadata_socket(cfg) if cfg.compute.enabled else ""
+                # (or to the socket configured for it: a stand-in, in the tests)
+                wanted = cfg.compute.enabled or bool(cfg.compute.metadata_socket)
+                socket = metadata_socket(cfg) if wanted else ""
                 st.agent = HostAgent(db, plane, instance=cfg.network_instance(),
                                      host=st.host, resync_interval=net.resync_interval,
                                      metadata_socket=socket)
