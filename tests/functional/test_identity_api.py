@@ -492,15 +492,21 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert_keystone_error(s3tokens(cred["secret"]), 401)
 
 
-def test_s3tokens_check_a_post_policy_with_its_scope(identity: IdentityServer) -> None:
-    """An S3 browser upload's policy is signed as it is with the SigV4 key of the
-    form's credential scope: ``scope`` says which; a service also gets that key."""
+def demo_ec2_credential(identity: IdentityServer) -> tuple[str, str, str, str, str]:
+    """demo's token, user id and project id, and a new EC2 credential's access and secret."""
     demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
     me, project = body["user"]["id"], body["project"]["id"]
     r = requests.post(f"{identity.v3}/users/{me}/credentials/OS-EC2", headers=hdr(demo),
                       json={"tenant_id": project})
     assert r.status_code == 201, r.text
-    access, secret = r.json()["credential"]["access"], r.json()["credential"]["secret"]
+    cred = r.json()["credential"]
+    return demo, me, project, cred["access"], cred["secret"]
+
+
+def test_s3tokens_check_a_post_policy_with_its_scope(identity: IdentityServer) -> None:
+    """An S3 browser upload's policy is signed as it is with the SigV4 key of the
+    form's credential scope: ``scope`` says which; a service also gets that key."""
+    _, _, project, access, secret = demo_ec2_credential(identity)
     req = AWSRequest(method="POST", url="http://127.0.0.1:8080/bucket")
     req.context["s3-presign-post-fields"] = {"key": "k"}
     req.context["s3-presign-post-policy"] = {"expiration": "2030-01-01T00:00:00Z",
@@ -539,12 +545,7 @@ def test_ec2tokens_issue_a_token_and_check_sigv2_hmac_sha256(
     """As Keystone's: ``/v3/ec2tokens`` answers a token of the credential's user and
     project (the EC2 front calls the native APIs with it); ``/v3/s3tokens`` does not.
     The EC2 Query API's SigV2 names its HMAC (``signature_method``)."""
-    demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
-    me, project = body["user"]["id"], body["project"]["id"]
-    r = requests.post(f"{identity.v3}/users/{me}/credentials/OS-EC2", headers=hdr(demo),
-                      json={"tenant_id": project})
-    assert r.status_code == 201, r.text
-    access, secret = r.json()["credential"]["access"], r.json()["credential"]["secret"]
+    demo, me, project, access, secret = demo_ec2_credential(identity)
     sts = "POST\n127.0.0.1:8788\n/\nAWSAccessKeyId=" + access + "&Action=DescribeRegions"
 
     def check(path: str, digest: Any, method: str | None) -> requests.Response:
