@@ -62,6 +62,7 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "KeyTooLongError": (400, "Your key is too long"),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not "
                                "validate against our published schema."),
     "MalformedPolicy": (400, "Policy has invalid resource"),

@@ -202,6 +202,11 @@ def test_malformed_policy_and_form(strata_swift: StrataInstance, s3: BaseClient,
     refused(r, 400, "IncorrectNumberOfFilesInPostRequest")
     r = requests.post(url, timeout=30, files={"file": ("a", b"x")})  # no key
     refused(r, 400, "InvalidArgument")
+    r = requests.post(url, timeout=30, data={"key": "k" * 1025}, files={"file": ("a", b"x")})
+    refused(r, 400, "KeyTooLongError")
+    r = requests.post(url, timeout=30, data={"key": "k", "x-ignore-pad": "p" * (21 << 10)},
+                      files={"file": ("a", b"x")})
+    refused(r, 400, "MaxPostPreDataLengthExceededError")
     fields = dict(form["fields"])
     fields["policy"] = _reencoded(form, {"expiration": "whenever"})
     r = requests.post(url, timeout=30, data=fields, files={"file": ("a", b"x")})
