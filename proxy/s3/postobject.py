@@ -15,7 +15,8 @@ into the object. The request is made into a PutObject of the form's key:
 3. the bucket's policy and ACLs decide it as a PutObject (``routing``, ``access``),
    then it is written as PutObject writes (``objects.store``), with the form's
    Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Expires,
-   ``x-amz-meta-*``, ``acl`` and other ``x-amz-*`` fields as its headers.
+   ``x-amz-meta-*``, ``acl``, ``tagging`` (a Tagging XML document) and other
+   ``x-amz-*`` fields as its headers.
 
 The answer is ``success_action_redirect``'s 303, else ``success_action_status``'s
 200, 201 (with its ``PostResponse`` XML) or 204 (the default).
@@ -35,7 +36,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from common import sigv4
 from proxy.auth import Caller
 from proxy.pipeline import Body, BytesBody, SwiftResponse
-from proxy.s3 import auth, objects, postpolicy, versioning
+from proxy.s3 import auth, objects, postpolicy, tagging, versioning
 from proxy.s3 import xmlutil as x
 from proxy.s3.body import BUFFER_LIMIT, CheckedBody
 from proxy.s3.errors import S3Error
@@ -172,6 +173,9 @@ def _headers(fields: Mapping[str, str], request: web.Request) -> CIMultiDictProx
             out[name] = value
     if "acl" in fields:
         out["x-amz-acl"] = fields["acl"]
+    if "tagging" in fields:  # a Tagging XML document, as PutObjectTagging's body
+        tags = tagging.from_xml(fields["tagging"].encode(), tagging.MAX_OBJECT_TAGS)
+        out["x-amz-tagging"] = urlencode(tags)
     return CIMultiDictProxy(out)
 
 

@@ -79,6 +79,24 @@ def test_presigned_post_stores_object(s3: BaseClient, bucket: str) -> None:
     assert got["CacheControl"] == "max-age=60"
 
 
+def test_tags_and_acl_from_the_form(strata_swift: StrataInstance, s3: BaseClient,
+                                    bucket: str) -> None:
+    tags = ("<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag></TagSet>"
+            "</Tagging>")
+    form = s3.generate_presigned_post(bucket, "shared.txt",
+                                      Fields={"tagging": tags, "acl": "public-read"},
+                                      Conditions=[{"tagging": tags}, {"acl": "public-read"}])
+    assert post(form, b"for all").status_code == 204
+    assert s3.get_object_tagging(Bucket=bucket, Key="shared.txt")["TagSet"] == [
+        {"Key": "team", "Value": "web"}]
+    r = requests.get(f"{strata_swift.proxy_url}/{bucket}/shared.txt", timeout=30)
+    assert r.status_code == 200 and r.content == b"for all"  # the form's canned ACL
+    form = s3.generate_presigned_post(bucket, "bad-tags.txt", Fields={"tagging": "<oops"},
+                                      Conditions=[{"tagging": "<oops"}])
+    refused(post(form, b"x"), 400, "MalformedXML")
+    assert "bad-tags.txt" not in keys(s3, bucket)
+
+
 def test_status_and_redirect(s3: BaseClient, bucket: str) -> None:
     form = s3.generate_presigned_post(bucket, "plain.txt", ExpiresIn=300)
     r = post(form, b"hello")
