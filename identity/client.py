@@ -263,7 +263,7 @@ class SignatureCheck:
 async def check_signature(
     session: aiohttp.ClientSession, identity_url: str, *, access: str, signature: str,
     string_to_sign: str, service_token: str | None = None, method: str | None = None,
-    issue_token: bool = False, limit: float = 10,
+    issue_token: bool = False, limit: float = 10, scope: str | None = None,
 ) -> SignatureCheck:
     """Ask identity whether ``signature`` is the EC2 credential ``access``'s over
     ``string_to_sign`` (SigV4, or SigV2 with ``method``: ``HmacSHA1`` or
@@ -271,7 +271,9 @@ async def check_signature(
 
     With ``service_token`` a SigV4 answer carries the scope's signing key; with
     ``issue_token`` identity issues a token for the credential's user and project
-    (``/v3/ec2tokens``). ``limit`` bounds the whole call, in seconds. Raises
+    (``/v3/ec2tokens``); with ``scope`` (``<date>/<region>/s3/aws4_request``) the
+    string to sign is signed with that scope's SigV4 key as it is (an S3 POST
+    policy). ``limit`` bounds the whole call, in seconds. Raises
     :class:`SignatureRefused` when identity says no, :class:`IdentityUnavailable`
     when it cannot be asked."""
     creds: dict[str, str] = {
@@ -279,6 +281,8 @@ async def check_signature(
         "token": base64.b64encode(string_to_sign.encode()).decode()}
     if method is not None:
         creds["signature_method"] = method
+    if scope is not None:
+        creds["scope"] = scope
     headers = {"X-Auth-Token": service_token} if service_token else {}
     url = identity_url.rstrip("/") + ("/v3/ec2tokens" if issue_token else "/v3/s3tokens")
     try:

@@ -167,7 +167,8 @@ S3_TOKEN = {
         "properties": {"access": {"type": "string", "minLength": 1, "maxLength": 255},
                        "token": {"type": "string", "maxLength": 65535},
                        "signature": {"type": "string", "maxLength": 1024},
-                       "signature_method": {"enum": ["HmacSHA1", "HmacSHA256"]}},
+                       "signature_method": {"enum": ["HmacSHA1", "HmacSHA256"]},
+                       "scope": {"type": "string", "minLength": 1, "maxLength": 255}},
     }},
 }
 

@@ -233,12 +233,15 @@ def find_ec2(s: Session, access: str) -> m.Credential | None:
         m.Credential.access_hash == ec2_credential_id(access), m.Credential.type == "ec2"))
 
 
-def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
-    """The SigV4 key derived for the string to sign's scope (one day, region, service)."""
-    lines = string_to_sign.split("\n")
-    if len(lines) < 4:
-        raise Unauthorized("The string to sign is not a SigV4 string to sign.")
-    parts = lines[2].split("/")
+def sigv4_signing_key(secret: str, string_to_sign: str, scope: str | None = None) -> bytes:
+    """The SigV4 key derived for the string to sign's scope (one day, region, service),
+    or for ``scope`` when the string to sign names none (an S3 POST policy)."""
+    if scope is None:
+        lines = string_to_sign.split("\n")
+        if len(lines) < 4:
+            raise Unauthorized("The string to sign is not a SigV4 string to sign.")
+        scope = lines[2]
+    parts = scope.split("/")
     if len(parts) != 4:
         raise Unauthorized("The SigV4 credential scope is malformed.")
     key = ("AWS4" + secret).encode()
@@ -252,11 +255,13 @@ def sigv4_signing_key(secret: str, string_to_sign: str) -> bytes:
 SIGV2_METHODS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
 
 
-def expected_signature(secret: str, string_to_sign: str, method: str = "HmacSHA1") -> str:
-    """AWS SigV4 (hex) when the string to sign says so, else SigV2 (base64 HMAC with
+def expected_signature(secret: str, string_to_sign: str, method: str = "HmacSHA1",
+                       scope: str | None = None) -> str:
+    """AWS SigV4 (hex) when the string to sign says so or a ``scope`` is given (an S3
+    POST policy is signed with the scope's key as it is), else SigV2 (base64 HMAC with
     ``method``'s hash)."""
-    if string_to_sign.startswith("AWS4-HMAC-SHA256"):
-        key = sigv4_signing_key(secret, string_to_sign)
+    if scope is not None or string_to_sign.startswith("AWS4-HMAC-SHA256"):
+        key = sigv4_signing_key(secret, string_to_sign, scope)
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     mac = hmac.new(secret.encode(), string_to_sign.encode(), SIGV2_METHODS[method]).digest()
     return base64.b64encode(mac).decode()
@@ -277,6 +282,10 @@ async def s3_tokens(request: web.Request) -> web.Response:
     SigV4 request, ``signing_key``: the hex key derived for the request's scope
     (one day, one region, s3), with which the S3 front checks the signature of
     each chunk of an aws-chunked body. The secret itself never leaves identity.
+
+    ``scope`` (``<date>/<region>/s3/aws4_request``) says the token is signed with
+    that scope's SigV4 key as it is: the base64 policy of an S3 browser (POST)
+    upload, whose string to sign names no scope.
     """
     st = state(request)
     service = False
@@ -291,6 +300,7 @@ async def s3_tokens(request: web.Request) -> web.Response:
         raise Unauthorized("The string to sign is not valid base64.") from None
 
     signing_key: list[str] = []
+    scope: str | None = creds.get("scope")
 
     def check(s: Session) -> dict[str, Any]:
         cred = find_ec2(s, creds["access"])
@@ -298,7 +308,8 @@ async def s3_tokens(request: web.Request) -> web.Response:
             raise Unauthorized("The access key is not known.")
         blob = json.loads(st.credential_crypto.decrypt(cred.encrypted_blob.encode()))
         secret = str(blob.get("secret", ""))
-        want = expected_signature(secret, sts, creds.get("signature_method", "HmacSHA1"))
+        want = expected_signature(secret, sts, creds.get("signature_method", "HmacSHA1"),
+                                  scope)
         if not hmac.compare_digest(want.encode(), creds["signature"].encode()):
             raise Unauthorized("The request signature does not match.")
         user = s.get(m.User, cred.user_id)
@@ -309,8 +320,8 @@ async def s3_tokens(request: web.Request) -> web.Response:
         payload = core.new_payload(user.id, ["ec2credential"], info,
                                    st.cfg.identity.token_expiration)
         issued.append(payload)
-        if service and sts.startswith("AWS4-HMAC-SHA256"):
-            signing_key.append(sigv4_signing_key(secret, sts).hex())
+        if service and (scope is not None or sts.startswith("AWS4-HMAC-SHA256")):
+            signing_key.append(sigv4_signing_key(secret, sts, scope).hex())
         return core.token_body(s, core.Validated(payload, user, info), with_catalog=False)
 
     issued: list[TokenPayload] = []

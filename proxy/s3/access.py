@@ -294,6 +294,7 @@ RULES: dict[Op, Rule] = {
     Op.GET_OBJECT_VERSION: _r("GetObjectVersion", "READ", OBJECT),
     Op.HEAD_OBJECT_VERSION: _r("GetObjectVersion", "READ", OBJECT),
     Op.PUT_OBJECT: _r("PutObject", "WRITE", BUCKET),
+    Op.POST_OBJECT: _r("PutObject", "WRITE", BUCKET),
     Op.COPY_OBJECT: _r("PutObject", "WRITE", BUCKET),
     Op.DELETE_OBJECT: _r("DeleteObject", "WRITE", BUCKET),
     Op.DELETE_OBJECT_VERSION: _r("DeleteObjectVersion", "WRITE", BUCKET),

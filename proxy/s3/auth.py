@@ -22,6 +22,7 @@ from identity.client import IdentityUnavailable, SignatureRefused, check_signatu
 from proxy.auth import Caller
 from proxy.s3 import sigv2
 from proxy.s3.errors import S3Error
+from proxy.state import ProxyState
 
 MAX_SKEW = 15 * 60
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
@@ -38,6 +39,14 @@ class Signed:
     string_to_sign: str
     signature: str
     payload_hash: str = sigv4.UNSIGNED  # x-amz-content-sha256 the signature covers
+    # The SigV4 scope whose key signs ``string_to_sign`` as it is, when it names none
+    # itself (a browser upload's base64 POST policy: ``postobject``).
+    scope: str | None = None
+
+    @property
+    def sigv4(self) -> bool:
+        return self.scope is not None or self.string_to_sign.startswith(
+            sigv4.ALGORITHM + "\n")
 
 
 def _amz_time(value: str) -> float:
@@ -65,7 +74,7 @@ def _check_skew(when: float, now: float) -> None:
                       MaxAllowedSkewMilliseconds=str(MAX_SKEW * 1000))
 
 
-def _scope(credential: str, amz_date: str,
+def credential_scope(credential: str, amz_date: str,
            regions: tuple[str, ...] = ()) -> tuple[str, str]:
     """(access key, credential scope) from ``<access>/<date>/<region>/s3/aws4_request``.
 
@@ -114,7 +123,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         amz_date = headers.get("X-Amz-Date", "")
         when = _amz_time(amz_date)
         _check_skew(when, now)
-        access, scope = _scope(fields["Credential"], amz_date, regions)
+        access, scope = credential_scope(fields["Credential"], amz_date, regions)
         payload = headers.get("X-Amz-Content-SHA256")
         if not payload:
             raise S3Error("InvalidRequest", "Missing required header for this request: "
@@ -147,7 +156,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
                           ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
         if when > now + MAX_SKEW:
             raise S3Error("AccessDenied", "Request is not valid yet")
-        access, scope = _scope(q["X-Amz-Credential"], amz_date, regions)
+        access, scope = credential_scope(q["X-Amz-Credential"], amz_date, regions)
         payload = q.get("X-Amz-Content-Sha256", sigv4.UNSIGNED)
         signed = q["X-Amz-SignedHeaders"].lower().split(";")
         canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
@@ -193,6 +202,8 @@ class Verified:
 
 def _scope_key(signed: Signed) -> str | None:
     """(access key, SigV4 scope) for a SigV4 request; None for SigV2."""
+    if signed.scope is not None:
+        return signed.access + "\0" + signed.scope
     lines = signed.string_to_sign.split("\n")
     if lines[0] != sigv4.ALGORITHM or len(lines) < 4:
         return None
@@ -231,7 +242,8 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     try:
         check = await check_signature(
             session, identity_url, access=signed.access, signature=signed.signature,
-            string_to_sign=signed.string_to_sign, service_token=service_token)
+            string_to_sign=signed.string_to_sign, service_token=service_token,
+            scope=signed.scope)
     except SignatureRefused as exc:
         if exc.unknown_key:
             raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=signed.access) from None
@@ -245,3 +257,16 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     verified = Verified(Caller(check.info), check.signing_key)
     _remember(key, verified, check.info.expires_at)
     return verified
+
+
+async def verify_for(st: ProxyState, signed: Signed) -> Verified:
+    """:func:`verify` as the proxy ``st`` asks: a SigV4 signature with the proxy's
+    service token, so that its scope's signing key comes back."""
+    service = None
+    if signed.sigv4:
+        try:
+            service = await st.validator.service_token()
+        except IdentityUnavailable:
+            raise S3Error("ServiceUnavailable", "The identity service is unavailable.") \
+                from None
+    return await verify(st.backend.session, st.cfg.identity_url(), signed, service)

@@ -39,6 +39,8 @@ CODES: dict[str, tuple[int, str]] = {
                             "size."),
     "IncompleteBody": (400, "You did not provide the number of bytes specified by the "
                             "Content-Length HTTP header."),
+    "IncorrectNumberOfFilesInPostRequest": (400, "POST requires exactly one file upload per "
+                                                 "request."),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our "
                                 "records."),
@@ -55,14 +57,21 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order. Parts must be "
                               "ordered by part number."),
+    "InvalidPolicyDocument": (400, "The content of the form does not meet the conditions "
+                                   "specified in the policy document."),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "KeyTooLongError": (400, "Your key is too long"),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not "
                                "validate against our published schema."),
     "MalformedPolicy": (400, "Policy has invalid resource"),
+    "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed "
+                                  "multipart/form-data."),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate "
                           "against our published schema."),
+    "MaxPostPreDataLengthExceededError": (400, "Your POST request fields preceding the upload "
+                                               "file were too large."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingSecurityHeader": (400, "Your request was missing a required header"),

@@ -11,12 +11,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from common import sigv4
 from common.errors import StrataError
 from common.http import TXN_ID, ApiError
-from identity.client import IdentityUnavailable
 from proxy import pipeline
 from proxy.auth import Caller
-from proxy.s3 import auth, body, checksums, cors
+from proxy.s3 import auth, body, checksums, cors, postobject
 from proxy.s3.dispatch import dispatch
-from proxy.s3.errors import S3Error, render
+from proxy.s3.errors import render
 from proxy.s3.request import S3Request, split_path
 from proxy.state import STATE, ProxyState
 
@@ -49,18 +48,6 @@ def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(out)
 
 
-async def _verify(st: ProxyState, signed: auth.Signed) -> auth.Verified:
-    """Who signed; SigV4 requests also get their scope's signing key (see auth.verify)."""
-    service = None
-    if signed.string_to_sign.startswith(sigv4.ALGORITHM + "\n"):
-        try:
-            service = await st.validator.service_token()
-        except IdentityUnavailable:
-            raise S3Error("ServiceUnavailable", "The identity service is unavailable.") \
-                from None
-    return await auth.verify(st.backend.session, st.cfg.identity_url(), signed, service)
-
-
 async def _request(request: web.Request, st: ProxyState, bucket_path: str,
                    raw_path: str) -> S3Request:
     """The request as the handlers see it: its signature checked, its body ready to be
@@ -71,12 +58,15 @@ async def _request(request: web.Request, st: ProxyState, bucket_path: str,
         return S3Request(st=st, method="OPTIONS", bucket=bucket, key=key, query={},
                          headers=request.headers, caller=Caller(None), txn=txn, remote=remote)
     raw_query = request.rel_url.raw_query_string
+    if bucket is not None and postobject.is_upload(request.method, key, raw_query,
+                                                   request.headers):
+        return await postobject.upload_request(request, st, bucket, txn)
     signed = auth.parse(request.method, raw_path, raw_query, request.headers,
                         sigv2_path=bucket_path, regions=(st.cfg.region, "us-east-1"))
     caller = Caller(None)
     signer: body.ChunkSigner | None = None
     if signed is not None:
-        verified = await _verify(st, signed)
+        verified = await auth.verify_for(st, signed)
         caller = verified.caller
         if verified.signing_key is not None:
             signer = body.ChunkSigner.for_request(

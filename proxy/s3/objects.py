@@ -9,6 +9,7 @@ ETag and reads one part of it for ``?partNumber``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from multidict import CIMultiDict
@@ -52,6 +53,17 @@ CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-
 async def put_object(req: S3Request) -> SwiftResponse:
     if req.content_length is None:
         raise S3Error("MissingContentLength")
+    stored, vcfg = await store(req)
+    return SwiftResponse.of(200, {"ETag": quoted(stored.get("ETag", "")),
+                                  "Content-Length": "0", **checksum_echo(req),
+                                  **versioning.written(vcfg, stored)})
+
+
+async def store(req: S3Request) -> tuple[Mapping[str, str], versioning.Config]:
+    """Write ``req.body`` as ``req.key`` with what its headers ask (PutObject's, and a
+    browser upload's made from its form): the Swift PUT's answer headers, and the
+    bucket's versioning (for ``versioning.written``). A body of unknown length
+    (``req.content_length`` None) is sent chunked."""
     locking.require_digest(req)
     headers = meta_headers(req)
     md5 = content_md5(req.headers)
@@ -62,6 +74,8 @@ async def put_object(req: S3Request) -> SwiftResponse:
     headers.update(await locking.write_sysmeta(req))
     expected = await preconditions.expectation(req)
     headers.update(expected)
+    if req.content_length is None:
+        headers["Transfer-Encoding"] = "chunked"
     vcfg = await versioning.before_write(req, req.key or "")
     replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
@@ -72,9 +86,7 @@ async def put_object(req: S3Request) -> SwiftResponse:
     if not r.ok:
         raise preconditions.lost_race(expected, r.status) or from_swift_status(r.status)
     await multipart.drop_superseded(req, req.key or "", replaced)
-    return SwiftResponse.of(200, {"ETag": quoted(r.headers.get("ETag", "")),
-                                  "Content-Length": "0", **checksum_echo(req),
-                                  **versioning.written(vcfg, r.headers)})
+    return r.headers, vcfg
 
 
 async def get_object(req: S3Request) -> SwiftResponse:

@@ -45,6 +45,7 @@ class Op(enum.Enum):
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
     PUT_OBJECT = "PutObject"
+    POST_OBJECT = "PostObject"  # a browser upload (postobject: never parsed from a path)
     COPY_OBJECT = "CopyObject"
     DELETE_OBJECT = "DeleteObject"
     # GetObject, HeadObject and DeleteObject of one version (``?versionId=``)

@@ -102,6 +102,9 @@ class S3Request:
     env: dict[str, Any] = field(default_factory=dict)
     # What the handler modules work out from the request once (by a key of their own).
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The operation, when the front already knows it (a browser upload: its key is
+    # in its form, not its path); otherwise parsed from the request on first use.
+    operation: Operation | None = None
 
     # Worked out once, on first use (each is read several times a request).
     _op: Operation | None = field(default=None, init=False, repr=False, compare=False)
@@ -115,7 +118,8 @@ class S3Request:
         which is dispatch's first step; the S3 error refusing it otherwise)."""
         op = self._op
         if op is None:
-            op = self._op = parse(self.method, self.bucket, self.key, self.query, self.headers)
+            op = self._op = self.operation or parse(self.method, self.bucket, self.key,
+                                                    self.query, self.headers)
         return op
 
     @property

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import requests
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4PostAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -492,17 +492,60 @@ def test_ec2_credentials_and_signature_verification(identity: IdentityServer) ->
     assert_keystone_error(s3tokens(cred["secret"]), 401)
 
 
-def test_ec2tokens_issue_a_token_and_check_sigv2_hmac_sha256(
-        identity: IdentityServer) -> None:
-    """As Keystone's: ``/v3/ec2tokens`` answers a token of the credential's user and
-    project (the EC2 front calls the native APIs with it); ``/v3/s3tokens`` does not.
-    The EC2 Query API's SigV2 names its HMAC (``signature_method``)."""
+def demo_ec2_credential(identity: IdentityServer) -> tuple[str, str, str, str, str]:
+    """demo's token, user id and project id, and a new EC2 credential's access and secret."""
     demo, body = identity.token("demo", DEMO_PASSWORD, "demo")
     me, project = body["user"]["id"], body["project"]["id"]
     r = requests.post(f"{identity.v3}/users/{me}/credentials/OS-EC2", headers=hdr(demo),
                       json={"tenant_id": project})
     assert r.status_code == 201, r.text
-    access, secret = r.json()["credential"]["access"], r.json()["credential"]["secret"]
+    cred = r.json()["credential"]
+    return demo, me, project, cred["access"], cred["secret"]
+
+
+def test_s3tokens_check_a_post_policy_with_its_scope(identity: IdentityServer) -> None:
+    """An S3 browser upload's policy is signed as it is with the SigV4 key of the
+    form's credential scope: ``scope`` says which; a service also gets that key."""
+    _, _, project, access, secret = demo_ec2_credential(identity)
+    req = AWSRequest(method="POST", url="http://127.0.0.1:8080/bucket")
+    req.context["s3-presign-post-fields"] = {"key": "k"}
+    req.context["s3-presign-post-policy"] = {"expiration": "2030-01-01T00:00:00Z",
+                                             "conditions": [{"key": "k"}]}
+    S3SigV4PostAuth(Credentials(access, secret), "s3", "RegionOne").add_auth(req)
+    fields = req.context["s3-presign-post-fields"]
+    scope = fields["x-amz-credential"].split("/", 1)[1]
+
+    def check(signature: str, scope: str | None, token: str = "") -> requests.Response:
+        creds = {"access": access, "signature": signature, "token": base64.b64encode(
+            fields["policy"].encode()).decode()}
+        if scope is not None:
+            creds["scope"] = scope
+        return requests.post(identity.v3 + "/s3tokens", json={"credentials": creds},
+                             headers=hdr(token) if token else {})
+
+    r = check(fields["x-amz-signature"], scope)
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["project"]["id"] == project
+    assert "signing_key" not in r.json()
+    admin, _ = identity.token()
+    key = bytes.fromhex(check(fields["x-amz-signature"], scope, admin).json()["signing_key"])
+    assert hmac.new(key, fields["policy"].encode(), hashlib.sha256).hexdigest() == \
+        fields["x-amz-signature"]
+    assert_keystone_error(check(fields["x-amz-signature"], None), 401)  # no scope: not SigV4
+    other_day = "20200101/" + scope.split("/", 1)[1]
+    assert_keystone_error(check(fields["x-amz-signature"], other_day), 401)
+    assert_keystone_error(check(fields["x-amz-signature"], "RegionOne/s3"), 401)
+    r = requests.post(identity.v3 + "/s3tokens", json={"credentials": {
+        "access": access, "signature": "x", "token": "eA==", "scope": ""}})
+    assert_keystone_error(r, 400)
+
+
+def test_ec2tokens_issue_a_token_and_check_sigv2_hmac_sha256(
+        identity: IdentityServer) -> None:
+    """As Keystone's: ``/v3/ec2tokens`` answers a token of the credential's user and
+    project (the EC2 front calls the native APIs with it); ``/v3/s3tokens`` does not.
+    The EC2 Query API's SigV2 names its HMAC (``signature_method``)."""
+    demo, me, project, access, secret = demo_ec2_credential(identity)
     sts = "POST\n127.0.0.1:8788\n/\nAWSAccessKeyId=" + access + "&Action=DescribeRegions"
 
     def check(path: str, digest: Any, method: str | None) -> requests.Response:
