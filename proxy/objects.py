@@ -161,13 +161,16 @@ async def exists(st: ProxyState, request: SwiftRequest, path: SwiftPath,
 
 def _per_replica_headers(st: ProxyState, path: SwiftPath, base: dict[str, str],
                          replicas: int) -> list[dict[str, str]]:
-    """``base`` plus, for object replica i, the container replica i it must update
-    (one container ring lookup per request, not one per replica)."""
+    """``base`` plus, for object replica i, the container replicas it must update: i,
+    i + replicas, ... (as Swift's proxy deals them), so that a policy with fewer
+    replicas than the container ring still updates every container replica (one
+    container ring lookup per request, not one per replica)."""
     cpl = st.place("container", path.account, path.container)
     out = []
     for i in range(replicas):
-        c = cpl.primaries[i % len(cpl.primaries)]
-        out.append({**base, CONTAINER_HOST: node_addr(c), CONTAINER_DEVICE: c["device"],
+        mine = cpl.primaries[i::replicas] or [cpl.primaries[i % len(cpl.primaries)]]
+        out.append({**base, CONTAINER_HOST: ",".join(node_addr(c) for c in mine),
+                    CONTAINER_DEVICE: ",".join(c["device"] for c in mine),
                     CONTAINER_PARTITION: str(cpl.part)})
     return out
 
