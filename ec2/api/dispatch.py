@@ -20,6 +20,7 @@ from ec2.api import auth, xmlview
 from ec2.api.base import state
 from ec2.core import (
     addresses,
+    attachments,
     images,
     instances,
     keypairs,
@@ -37,7 +38,7 @@ from ec2.params import Params
 ACTIONS: dict[str, Action] = {
     **regions.ACTIONS, **images.ACTIONS, **volumes.ACTIONS, **addresses.ACTIONS,
     **secgroups.ACTIONS, **tagging.ACTIONS, **vpcs.ACTIONS, **keypairs.ACTIONS,
-    **instances.ACTIONS,
+    **instances.ACTIONS, **attachments.ACTIONS,
 }
 MAX_FIELDS = 10000
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)

@@ -343,11 +343,11 @@ async def _servers(ctx: Ctx, p: Params) -> list[tuple[str, str, dict[str, Any]]]
         raise MissingParameter("The request must contain the parameter InstanceId")
     out = []
     for ident in dict.fromkeys(idents):
-        out.append((ident, *await _server(ctx, ident)))
+        out.append((ident, *await instance_server(ctx, ident)))
     return out
 
 
-async def _server(ctx: Ctx, ident: str) -> tuple[str, dict[str, Any]]:
+async def instance_server(ctx: Ctx, ident: str) -> tuple[str, dict[str, Any]]:
     """(uuid, server) of an instance id; a server deleted within the hour is there,
     terminated."""
     uuid = await ctx.resolve(ids.INSTANCE, ident)
@@ -443,7 +443,7 @@ async def reboot_instances(ctx: Ctx, p: Params) -> Body:
 
 async def get_console_output(ctx: Ctx, p: Params) -> Body:
     ident = p.required("InstanceId")
-    uuid, server = await _server(ctx, ident)
+    uuid, server = await instance_server(ctx, ident)
     output = ""
     if ec2_state(server)[0] in ("running", "stopping", "stopped"):
         with missing_as(ids.INSTANCE, ident):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -40,6 +41,16 @@ def ami(cloud: Ec2Cloud) -> str:
     r = api.upload(img["id"], b"\0" * 65536)
     assert r.status_code == 204, r.text
     return native_ids(cloud, "image", [img["id"]])[img["id"]]
+
+
+@pytest.fixture(scope="module")
+def subnet(cloud: Ec2Cloud) -> str:
+    """A subnet of demo's, made natively, by its EC2 id."""
+    net = cloud.net("demo")
+    network = net.make("networks", "network", name="apps")
+    sub = net.make("subnets", "subnet", network_id=network["id"], cidr="10.20.0.0/24",
+                   ip_version=4)
+    return native_ids(cloud, "subnet", [sub["id"]])[sub["id"]]
 
 
 # -- key pairs ------------------------------------------------------------------------------
@@ -102,14 +113,9 @@ def test_key_pairs_create_import_describe_delete(cloud: Ec2Cloud, demo: Any,
 
 def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
                                                   demo_cred: Ec2Credential, third: Any,
-                                                  ami: str) -> None:
+                                                  ami: str, subnet: str) -> None:
     demo.import_key_pair(KeyName="runner", PublicKeyMaterial=ED25519.encode())
     group = demo.create_security_group(GroupName="web", Description="web")["GroupId"]
-    net = cloud.net("demo")
-    network = net.make("networks", "network", name="apps")
-    sub = net.make("subnets", "subnet", network_id=network["id"], cidr="10.20.0.0/24",
-                   ip_version=4)
-    subnet = native_ids(cloud, "subnet", [sub["id"]])[sub["id"]]
     user_data = b"#!/bin/sh\necho hello\n"
     rsv = demo.run_instances(
         ImageId=ami, InstanceType=FLAVOR, MinCount=2, MaxCount=2, KeyName="runner",
@@ -256,3 +262,56 @@ def test_a_server_made_natively_is_described(cloud: Ec2Cloud, demo: Any, ami: st
         ident]
     demo.terminate_instances(InstanceIds=[ident])
     demo.get_waiter("instance_terminated").wait(InstanceIds=[ident], WaiterConfig=FAST)
+
+
+def test_attach_and_detach_a_volume(cloud: Ec2Cloud, demo: Any, third: Any, ami: str,
+                                    subnet: str) -> None:
+    (inst,) = demo.run_instances(ImageId=ami, InstanceType=FLAVOR, MinCount=1, MaxCount=1,
+                                 SubnetId=subnet)["Instances"]
+    ident = inst["InstanceId"]
+    vol = demo.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
+    demo.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
+    demo.get_waiter("instance_running").wait(InstanceIds=[ident], WaiterConfig=FAST)
+
+    with pytest.raises(ClientError) as err:
+        demo.attach_volume(VolumeId="vol-0123456789abcdef0", InstanceId=ident,
+                           Device="/dev/sdf")
+    assert _code(err) == "InvalidVolume.NotFound"
+    with pytest.raises(ClientError) as err:
+        demo.attach_volume(VolumeId=vol, InstanceId="i-0123456789abcdef0", Device="/dev/sdf")
+    assert _code(err) == "InvalidInstanceID.NotFound"
+    with pytest.raises(ClientError) as err:
+        third.attach_volume(VolumeId=vol, InstanceId=ident, Device="/dev/sdf")
+    assert _code(err) == "InvalidVolume.NotFound"
+    with pytest.raises(ClientError) as err:
+        demo.attach_volume(VolumeId=vol, InstanceId=ident, Device="not a device")
+    assert _code(err) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as err:
+        demo.detach_volume(VolumeId=vol)
+    assert _code(err) == "IncorrectState"
+    assert demo.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"] == "available"
+
+    made = demo.attach_volume(VolumeId=vol, InstanceId=ident, Device="/dev/sdf")
+    assert (made["VolumeId"], made["InstanceId"], made["State"]) == (vol, ident, "attaching")
+    demo.get_waiter("volume_in_use").wait(VolumeIds=[vol], WaiterConfig=FAST)
+    (shown,) = demo.describe_volumes(VolumeIds=[vol])["Volumes"]
+    assert [(a["InstanceId"], a["Device"]) for a in shown["Attachments"]] == [
+        (ident, made["Device"])]
+    console = ""
+    for _ in range(60):  # the in-memory guest notes the disk on its console
+        console = demo.get_console_output(InstanceId=ident).get("Output", "")
+        if "disk added" in console:
+            break
+        time.sleep(1)
+    assert "STRATA-MEMORY: disk added" in console
+    with pytest.raises(ClientError) as err:
+        demo.attach_volume(VolumeId=vol, InstanceId=ident, Device="/dev/sdg")
+    assert _code(err) == "VolumeInUse"
+
+    gone = demo.detach_volume(VolumeId=vol, InstanceId=ident)
+    assert (gone["State"], gone["InstanceId"]) == ("detaching", ident)
+    demo.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
+    assert demo.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"] == []
+    demo.terminate_instances(InstanceIds=[ident])
+    demo.get_waiter("instance_terminated").wait(InstanceIds=[ident], WaiterConfig=FAST)
+    demo.delete_volume(VolumeId=vol)
