@@ -9,33 +9,19 @@ Calls name a microversion (``OpenStack-API-Version: compute <v>``); the default,
 :data:`VERSION`, shows a flavor's name in a server and takes a key pair's type.
 Server creation at :data:`CREATE_VERSION` leaves ``networks`` optional (absent: the
 project's one usable network, or none). Failures are
-:class:`~common.httpclient.RemoteError`\\ s of the status compute answered;
-:func:`error_message` reads Nova's message from one.
+:class:`~common.httpclient.RemoteError`\\ s of the status compute answered.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from common.httpclient import RemoteError, RemoteUnavailable, ServiceClient
+from common.httpclient import RemoteUnavailable, ServiceClient
 
 VERSION = "2.79"
 CREATE_VERSION = "2.36"
-
-
-def error_message(exc: RemoteError) -> str:
-    """The message of a Nova fault body (``{"badRequest": {"message", "code"}}``), else
-    the error's text."""
-    try:
-        doc = json.loads(exc.body)
-        inner = next(iter(doc.values())) if isinstance(doc, dict) and doc else {}
-        message = inner.get("message") if isinstance(inner, dict) else None
-    except (ValueError, AttributeError):
-        message = None
-    return str(message or exc.body or exc.message).strip()
 
 
 class ComputeClient(ServiceClient):
@@ -54,16 +40,8 @@ class ComputeClient(ServiceClient):
             kw["json"] = body
         if params:
             kw["params"] = dict(params)
-        reply = await self.fetch(method, url, ok=ok,
-                                 headers={"OpenStack-API-Version": f"compute {version}"}, **kw)
-        if not reply.body:
-            return {}
-        try:
-            doc = json.loads(reply.body)
-        except ValueError as exc:
-            raise RemoteUnavailable(f"{self.service} answered {method} {url} with "
-                                    "something that is not JSON") from exc
-        return doc if isinstance(doc, dict) else {}
+        return await self.fetch_json(
+            method, url, ok=ok, headers={"OpenStack-API-Version": f"compute {version}"}, **kw)
 
     # -- key pairs ------------------------------------------------------------------------
 
