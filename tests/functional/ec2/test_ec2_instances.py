@@ -44,13 +44,12 @@ def ami(cloud: Ec2Cloud) -> str:
 
 
 @pytest.fixture(scope="module")
-def subnet(cloud: Ec2Cloud) -> str:
-    """A subnet of demo's, made natively, by its EC2 id."""
-    net = cloud.net("demo")
-    network = net.make("networks", "network", name="apps")
-    sub = net.make("subnets", "subnet", network_id=network["id"], cidr="10.20.0.0/24",
-                   ip_version=4)
-    return native_ids(cloud, "subnet", [sub["id"]])[sub["id"]]
+def subnet(demo: Any) -> str:
+    """The subnet of demo's network ``private`` (10.0.0.0/26), by its EC2 id."""
+    (vpc,) = demo.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/26"]}])[
+        "Vpcs"]
+    subnets = demo.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    return str(subnets["Subnets"][0]["SubnetId"])
 
 
 # -- key pairs ------------------------------------------------------------------------------
@@ -115,7 +114,7 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
                                                   demo_cred: Ec2Credential, third: Any,
                                                   ami: str, subnet: str) -> None:
     demo.import_key_pair(KeyName="runner", PublicKeyMaterial=ED25519.encode())
-    group = demo.create_security_group(GroupName="web", Description="web")["GroupId"]
+    group = demo.create_security_group(GroupName="instances-web", Description="web")["GroupId"]
     user_data = b"#!/bin/sh\necho hello\n"
     rsv = demo.run_instances(
         ImageId=ami, InstanceType=FLAVOR, MinCount=2, MaxCount=2, KeyName="runner",
@@ -136,7 +135,7 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert r["ReservationId"] == rsv["ReservationId"]
     assert {i["State"]["Code"] for i in r["Instances"]} == {16}
     assert [g["GroupId"] for g in r["Instances"][0]["SecurityGroups"]] == [group]
-    assert all(i["PrivateIpAddress"].startswith("10.20.0.") for i in r["Instances"])
+    assert all(i["PrivateIpAddress"].startswith("10.0.0.") for i in r["Instances"])
     assert r["Instances"][0]["Tags"] == [{"Key": "role", "Value": "web"}]
     # the same servers through compute's own API, with the user data given
     uuids = {v: k for k, v in native_ids(cloud, "instance", [
@@ -144,7 +143,7 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert {first, second} <= set(uuids)
     shown = _nova(cloud, "demo", "GET", f"/servers/{uuids[first]}").json()["server"]
     assert shown["status"] == "ACTIVE" and shown["key_name"] == "runner"
-    assert [g["name"] for g in shown["security_groups"]] == ["web"]
+    assert [g["name"] for g in shown["security_groups"]] == ["instances-web"]
     as_admin = _nova(cloud, "admin", "GET", f"/servers/{uuids[first]}").json()["server"]
     assert base64.b64decode(as_admin["OS-EXT-SRV-ATTR:user_data"]) == user_data
 
@@ -198,6 +197,10 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     with pytest.raises(ClientError) as err:
         demo.stop_instances(InstanceIds=[first])
     assert _code(err) == "IncorrectInstanceState"
+    # the other modules of the package share the cloud: leave nothing of ours behind
+    demo.delete_tags(Resources=[first, second])
+    demo.delete_security_group(GroupId=group)
+    demo.delete_key_pair(KeyName="runner")
 
 
 def test_run_instances_bad_input_makes_nothing(cloud: Ec2Cloud, demo: Any,
@@ -262,6 +265,7 @@ def test_a_server_made_natively_is_described(cloud: Ec2Cloud, demo: Any, ami: st
         ident]
     demo.terminate_instances(InstanceIds=[ident])
     demo.get_waiter("instance_terminated").wait(InstanceIds=[ident], WaiterConfig=FAST)
+    demo.delete_tags(Resources=[ident])
 
 
 def test_attach_and_detach_a_volume(cloud: Ec2Cloud, demo: Any, third: Any, ami: str,
