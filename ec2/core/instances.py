@@ -5,7 +5,8 @@
 kept in ``ec2_reservations``, compute showing it to admins only), or a server made
 natively, a reservation of its own. A terminated instance is one compute deleted;
 it is described for an hour after (compute lists deleted servers by
-``changes-since``), as EC2 does.
+``changes-since``), as EC2 does. ``DescribeInstances`` pages by instance (ordered by
+id), each page grouped in its reservations.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from common.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from ec2 import models as m
-from ec2.core import describe, filters, ids, tags
+from ec2.core import describe, filters, ids, paging, tags
 from ec2.core.context import Body, Ctx
 from ec2.core.describe import Item, Seen, missing_as
 from ec2.core.wire import aws_time
@@ -215,14 +216,18 @@ async def all_servers(ctx: Ctx) -> list[dict[str, Any]]:
 async def describe_instances(ctx: Ctx, p: Params) -> Body:
     wanted = [ids.INSTANCE.check(v) for v in p.strings("InstanceId")]
     found = filters.parse(p, INSTANCE_FILTERS)
+    page = paging.parse(p, high=1000, ids_param="InstanceId")
     servers = await all_servers(ctx)
     lst = await listing(ctx, servers, complete=True)
     items = [lst.item(s, ctx.project) for s in servers]
-    chosen = describe.answer(items, "set", kind=ids.INSTANCE, wanted=wanted,
-                             found=found)["set"]
-    keep = {v["instanceId"] for v in chosen}
-    return {"reservationSet": reservations_of(
+    chosen = describe.answer(items, "set", kind=ids.INSTANCE, wanted=wanted, found=found,
+                             page=page)
+    keep = {v["instanceId"] for v in chosen["set"]}
+    body: Body = {"reservationSet": reservations_of(
         lst, [i for i in items if i.id in keep], ctx.project)}
+    if "nextToken" in chosen:
+        body["nextToken"] = chosen["nextToken"]
+    return body
 
 
 # -- RunInstances -------------------------------------------------------------------------

@@ -156,6 +156,14 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert [i["InstanceId"] for r in running["Reservations"] for i in r["Instances"]] == [
         first]
     assert third.describe_instances()["Reservations"] == []
+    pages = list(demo.get_paginator("describe_instances").paginate(
+        PaginationConfig={"PageSize": 5}))
+    paged = [i["InstanceId"] for pg in pages for r in pg["Reservations"]
+             for i in r["Instances"]]
+    assert {first, second} <= set(paged) and len(paged) == len(set(paged))
+    # the aws CLI sees the same
+    listed = cloud.aws(demo_cred, "describe-instances", "--instance-ids", first)
+    assert listed["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
     with pytest.raises(ClientError) as err:
         third.describe_instances(InstanceIds=[first])
     assert _code(err) == "InvalidInstanceID.NotFound"
@@ -319,3 +327,23 @@ def test_attach_and_detach_a_volume(cloud: Ec2Cloud, demo: Any, third: Any, ami:
     demo.terminate_instances(InstanceIds=[ident])
     demo.get_waiter("instance_terminated").wait(InstanceIds=[ident], WaiterConfig=FAST)
     demo.delete_volume(VolumeId=vol)
+
+
+def test_the_aws_cli_runs_describes_and_terminates(cloud: Ec2Cloud, demo: Any,
+                                                   demo_cred: Ec2Credential, ami: str,
+                                                   subnet: str) -> None:
+    made = cloud.aws(demo_cred, "run-instances", "--image-id", ami, "--instance-type",
+                     FLAVOR, "--count", "1", "--subnet-id", subnet)
+    (inst,) = made["Instances"]
+    ident = inst["InstanceId"]
+    demo.get_waiter("instance_running").wait(InstanceIds=[ident], WaiterConfig=FAST)
+    shown = cloud.aws(demo_cred, "describe-instances", "--filters",
+                      "Name=instance-state-name,Values=running", "Name=image-id,Values="
+                      + ami)
+    assert ident in {i["InstanceId"] for r in shown["Reservations"] for i in r["Instances"]}
+    ended = cloud.aws(demo_cred, "terminate-instances", "--instance-ids", ident)
+    assert ended["TerminatingInstances"][0]["InstanceId"] == ident
+    demo.get_waiter("instance_terminated").wait(InstanceIds=[ident], WaiterConfig=FAST)
+    bad = cloud.aws(demo_cred, "terminate-instances", "--instance-ids",
+                    "i-0123456789abcdef0", check=False)
+    assert bad.returncode != 0 and "InvalidInstanceID.NotFound" in bad.stderr
