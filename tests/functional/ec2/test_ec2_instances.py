@@ -211,7 +211,7 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     demo.delete_key_pair(KeyName="runner")
 
 
-def test_run_instances_bad_input_makes_nothing(cloud: Ec2Cloud, demo: Any,
+def test_run_instances_bad_input_makes_nothing(cloud: Ec2Cloud, demo: Any, reader: Any,
                                                demo_cred: Ec2Credential, ami: str) -> None:
     def servers() -> set[str]:
         listed = _nova(cloud, "demo", "GET", "/servers").json()["servers"]
@@ -239,6 +239,13 @@ def test_run_instances_bad_input_makes_nothing(cloud: Ec2Cloud, demo: Any,
                                 "MaxCount": "1", "InstanceType": FLAVOR,
                                 "UserData": "%%% not base64"})
     assert (raw.status, raw.code) == (400, "InvalidParameterValue")
+    good = {"ImageId": ami, "InstanceType": FLAVOR, "MinCount": 1, "MaxCount": 1}
+    with pytest.raises(ClientError) as err:
+        reader.run_instances(**good)
+    assert _code(err) == "UnauthorizedOperation"
+    with pytest.raises(ClientError) as err:
+        demo.run_instances(DryRun=True, **good)
+    assert _code(err) == "DryRunOperation"
     assert servers() == before
     for call in (demo.stop_instances, demo.start_instances, demo.reboot_instances,
                  demo.terminate_instances):
