@@ -65,13 +65,37 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, answer
 
 
-class Native:
-    """The block store's volumes API with demo's token."""
+class Collection:
+    """A native collection (``volumes``, ``servers``) at ``url`` with demo's token."""
 
-    def __init__(self, env: dict[str, str], token: str, project: str) -> None:
-        self.url = f"http://127.0.0.1:{env['STRATA_BLOCKSTORE_PORT']}/v3/{project}"
+    collection = ""
+    deleted = (204, 404)  # the statuses of a DELETE
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
         self.http = requests.Session()
         self.http.headers["X-Auth-Token"] = token
+
+    def listing(self) -> list[dict[str, Any]]:
+        r = self.http.get(f"{self.url}/{self.collection}/detail", timeout=120)
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()[self.collection]
+        return items
+
+    def delete(self, uuid: str) -> None:
+        r = self.http.delete(f"{self.url}/{self.collection}/{uuid}", timeout=60)
+        assert r.status_code in self.deleted, r.text
+
+
+class Native(Collection):
+    """The block store's volumes API with demo's token."""
+
+    collection = "volumes"
+    deleted = (202, 404)
+
+    def __init__(self, env: dict[str, str], token: str, project: str) -> None:
+        super().__init__(f"http://127.0.0.1:{env['STRATA_BLOCKSTORE_PORT']}/v3/{project}",
+                         token)
 
     def create(self, name: str) -> str:
         r = self.http.post(self.url + "/volumes", json={"volume": {"size": 1, "name": name}},
@@ -79,29 +103,19 @@ class Native:
         assert r.status_code == 202, r.text
         return str(r.json()["volume"]["id"])
 
-    def listing(self) -> list[dict[str, Any]]:
-        r = self.http.get(self.url + "/volumes/detail", timeout=60)
-        assert r.status_code == 200, r.text
-        volumes: list[dict[str, Any]] = r.json()["volumes"]
-        return volumes
-
     def status(self, uuid: str) -> str:
         r = self.http.get(f"{self.url}/volumes/{uuid}", timeout=60)
         return str(r.json()["volume"]["status"]) if r.status_code == 200 else "gone"
 
-    def delete(self, uuid: str) -> None:
-        r = self.http.delete(f"{self.url}/volumes/{uuid}", timeout=60)
-        assert r.status_code in (202, 404), r.text
 
-
-class NativeCompute:
+class NativeCompute(Collection):
     """The compute API's servers with demo's token (``auto`` network, as RunInstances)."""
 
+    collection = "servers"
+
     def __init__(self, env: dict[str, str], token: str) -> None:
-        self.url = f"http://127.0.0.1:{env['STRATA_COMPUTE_PORT']}/v2.1"
-        self.http = requests.Session()
-        self.http.headers.update({"X-Auth-Token": token,
-                                  "OpenStack-API-Version": "compute 2.79"})
+        super().__init__(f"http://127.0.0.1:{env['STRATA_COMPUTE_PORT']}/v2.1", token)
+        self.http.headers["OpenStack-API-Version"] = "compute 2.79"
         self.image = ""
 
     def create(self, name: str, count: int = 1) -> None:
@@ -110,26 +124,11 @@ class NativeCompute:
             "min_count": count, "max_count": count}})
         assert r.status_code == 202, r.text
 
-    def listing(self) -> list[dict[str, Any]]:
-        r = self.http.get(self.url + "/servers/detail", timeout=120)
-        assert r.status_code == 200, r.text
-        servers: list[dict[str, Any]] = r.json()["servers"]
-        return servers
-
-    def delete(self, uuid: str) -> None:
-        r = self.http.delete(f"{self.url}/servers/{uuid}", timeout=60)
-        assert r.status_code in (204, 404), r.text
-
 
 def prepare_compute(env: dict[str, str], native: Native) -> NativeCompute:
     """Demo's compute, with no instance quota and a small image of demo's uploaded."""
     compute = NativeCompute(env, str(native.http.headers["X-Auth-Token"]))
-    home = Path(env["STRATA_HOME"])
-    secrets = json.loads((home / "var" / "secrets.json").read_text())
-    identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
-    r = requests.post(identity + "/v3/auth/tokens", timeout=30, json=password_auth_body(
-        "admin", secrets["admin_password"], "admin"))
-    assert r.status_code == 201, r.text
+    r = login(env, "admin")
     project = native.url.rsplit("/", 1)[1]
     r = requests.put(f"{compute.url}/os-quota-sets/{project}", timeout=30,
                      headers={"X-Auth-Token": r.headers["X-Subject-Token"]},
@@ -157,7 +156,6 @@ def run_instances(args: argparse.Namespace, ec2: Any, native: Native) -> dict[st
     compute = prepare_compute(args.env, native)
     (ami,) = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     creates: dict[str, list[float]] = {"ec2": [], "native": []}
-    lists: dict[str, list[float]] = {"ec2": [], "native": []}
     try:
         for n in range(args.rounds):
             seconds, _ = timed(lambda: ec2.run_instances(
@@ -172,19 +170,28 @@ def run_instances(args: argparse.Namespace, ec2: Any, native: Native) -> dict[st
             compute.create("bench-fill", missing)
         wait_built(compute)
         count = len(compute.listing())
-        for n in range(args.rounds):
-            seconds, answer = timed(ec2.describe_instances)
-            assert sum(len(r["Instances"]) for r in answer["Reservations"]) == count
-            lists["ec2"].append(seconds)
-            seconds, listed = timed(compute.listing)
-            assert len(listed) == count
-            lists["native"].append(seconds)
-            log(f"list round {n + 1}: ec2 {lists['ec2'][-1]:.3f}s, "
-                f"native {lists['native'][-1]:.3f}s")
+        lists = time_listings(args.rounds, count, compute.listing, lambda: sum(
+            len(r["Instances"]) for r in ec2.describe_instances()["Reservations"]))
     finally:
         for server in compute.listing():
             compute.delete(server["id"])
     return summary("instances_listed", count, args.rounds, creates, lists)
+
+
+def time_listings(rounds: int, count: int, native: Callable[[], list[Any]],
+                  ec2: Callable[[], int]) -> dict[str, list[float]]:
+    """The seconds of each round's EC2 and native listing (each must list ``count``)."""
+    lists: dict[str, list[float]] = {"ec2": [], "native": []}
+    for n in range(rounds):
+        seconds, listed = timed(ec2)
+        assert listed == count
+        lists["ec2"].append(seconds)
+        seconds, items = timed(native)
+        assert len(items) == count
+        lists["native"].append(seconds)
+        log(f"list round {n + 1}: ec2 {lists['ec2'][-1]:.3f}s, "
+            f"native {lists['native'][-1]:.3f}s")
+    return lists
 
 
 def summary(what: str, count: int, rounds: int, creates: dict[str, list[float]],
@@ -199,13 +206,19 @@ def summary(what: str, count: int, rounds: int, creates: dict[str, list[float]],
                 statistics.median(lists["ec2"]) / statistics.median(lists["native"]), 2)}
 
 
-def demo_client(env: dict[str, str]) -> tuple[Any, Native]:
-    home = Path(env["STRATA_HOME"])
-    secrets = json.loads((home / "var" / "secrets.json").read_text())
+def login(env: dict[str, str], who: str) -> requests.Response:
+    """A token of ``who`` (``admin``, ``demo``) in their project: identity's answer."""
+    secrets = json.loads((Path(env["STRATA_HOME"]) / "var" / "secrets.json").read_text())
     identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
     r = requests.post(identity + "/v3/auth/tokens", timeout=30, json=password_auth_body(
-        "demo", secrets["demo_password"], "demo"))
+        who, secrets[f"{who}_password"], who))
     assert r.status_code == 201, r.text
+    return r
+
+
+def demo_client(env: dict[str, str]) -> tuple[Any, Native]:
+    identity = f"http://127.0.0.1:{env['STRATA_IDENTITY_PORT']}"
+    r = login(env, "demo")
     token, body = r.headers["X-Subject-Token"], r.json()["token"]
     user, project = body["user"]["id"], body["project"]["id"]
     r = requests.post(f"{identity}/v3/users/{user}/credentials/OS-EC2", timeout=30,
@@ -213,9 +226,7 @@ def demo_client(env: dict[str, str]) -> tuple[Any, Native]:
     assert r.status_code == 201, r.text
     cred = r.json()["credential"]
     # room for the listing: the default quota is 10 volumes
-    r = requests.post(identity + "/v3/auth/tokens", timeout=30, json=password_auth_body(
-        "admin", secrets["admin_password"], "admin"))
-    assert r.status_code == 201, r.text
+    r = login(env, "admin")
     admin_project = r.json()["token"]["project"]["id"]
     r = requests.put(f"http://127.0.0.1:{env['STRATA_BLOCKSTORE_PORT']}/v3/{admin_project}"
                      f"/os-quota-sets/{project}", timeout=30,
@@ -260,16 +271,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             made.append(native.create(f"bench-fill-{len(made)}"))
         wait_settled(native, made)
         count = len(native.listing())
-        lists: dict[str, list[float]] = {"ec2": [], "native": []}
-        for n in range(args.rounds):
-            seconds, answer = timed(ec2.describe_volumes)
-            assert len(answer["Volumes"]) == count
-            lists["ec2"].append(seconds)
-            seconds, listed = timed(native.listing)
-            assert len(listed) == count
-            lists["native"].append(seconds)
-            log(f"list round {n + 1}: ec2 {lists['ec2'][-1]:.3f}s, "
-                f"native {lists['native'][-1]:.3f}s")
+        lists = time_listings(args.rounds, count, native.listing,
+                              lambda: len(ec2.describe_volumes()["Volumes"]))
     finally:
         for uuid in made:
             native.delete(uuid)
