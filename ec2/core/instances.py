@@ -47,7 +47,7 @@ INSTANCE_FILTERS = (
     "availability-zone", "image-id", "instance-id", "instance-state-code",
     "instance-state-name", "instance-type", "key-name", "launch-time",
     "private-ip-address", "reservation-id", "instance.group-id", "instance.group-name",
-    "owner-id")
+    "owner-id", "subnet-id", "vpc-id")
 
 
 def ec2_state(server: dict[str, Any]) -> tuple[str, int]:
@@ -100,11 +100,13 @@ class Listing:
     """Servers and what their views need: ids, reservations, tags, group ids."""
 
     def __init__(self, servers: list[dict[str, Any]], seen: Seen,
-                 reservations: dict[str, str], groups: dict[str, str]) -> None:
+                 reservations: dict[str, str], groups: dict[str, str],
+                 nics: dict[str, dict[str, Any]]) -> None:
         self.servers = servers
         self.seen = seen
         self.reservations = reservations  # server uuid -> r- id
         self.groups = groups  # group name -> sg- id
+        self.nics = nics  # server uuid -> its first port
 
     def item(self, server: dict[str, Any], owner: str) -> Item:
         seen = self.seen
@@ -115,6 +117,10 @@ class Listing:
                      for g in dict.fromkeys(group_names)]
         private_ip = _private_ip(server)
         item_tags = seen.tags_of(ident)
+        port = self.nics.get(server["id"]) or {}
+        fixed = (port.get("fixed_ips") or [{}])[0]
+        subnet_id = seen.id(ids.SUBNET, fixed.get("subnet_id"))
+        vpc_id = seen.id(ids.VPC, port.get("network_id"))
         view: dict[str, Any] = {
             "instanceId": ident,
             "imageId": seen.id(ids.IMAGE, _image_uuid(server)) or "",
@@ -127,6 +133,7 @@ class Listing:
                           or "", "tenancy": "default"},
             "monitoring": {"state": "disabled"},
             "privateIpAddress": private_ip, "ipAddress": _public_ip(server),
+            "subnetId": subnet_id, "vpcId": vpc_id,
             "groupSet": group_set, "architecture": "x86_64",
             "rootDeviceType": "ebs" if not _image_uuid(server) else "instance-store",
             "rootDeviceName": "/dev/vda", "virtualizationType": "hvm",
@@ -146,7 +153,7 @@ class Listing:
             "reservation-id": self.reservations.get(server["id"]),
             "instance.group-id": [g["groupId"] for g in group_set],
             "instance.group-name": [g["groupName"] for g in group_set],
-            "owner-id": owner,
+            "owner-id": owner, "subnet-id": subnet_id, "vpc-id": vpc_id,
         }
         return Item(ident, view, fields, item_tags)
 
@@ -177,14 +184,32 @@ async def _group_ids(ctx: Ctx) -> dict[str, str]:
     return {name: found[u] for name, u in unique.items()}
 
 
+async def _nics(ctx: Ctx, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    """server uuid -> its first port (by creation), for its subnet and VPC."""
+    if not ctx.cfg.network.enabled or not uuids:
+        return {}
+    wanted = set(uuids)
+    out: dict[str, dict[str, Any]] = {}
+    ports = await ctx.network.list_ports(project_id=ctx.project)
+    for port in sorted(ports, key=lambda p: str(p.get("created_at") or "")):
+        if port.get("device_id") in wanted:
+            out.setdefault(str(port["device_id"]), port)
+    return out
+
+
 async def listing(ctx: Ctx, servers: list[dict[str, Any]], complete: bool = False) -> Listing:
     uuids = [s["id"] for s in servers]
+    nics = await _nics(ctx, uuids)
+    subnets = {str(f["subnet_id"]): "subnet" for p in nics.values()
+               for f in (p.get("fixed_ips") or [])[:1] if f.get("subnet_id")}
     seen = await describe.see(ctx, {
         ids.INSTANCE: {u: "i" for u in uuids},
         ids.IMAGE: {u: "ami" for u in filter(None, map(_image_uuid, servers))},
+        ids.SUBNET: subnets,
+        ids.VPC: {str(p["network_id"]): "vpc" for p in nics.values()},
     }, tagged=[ids.INSTANCE], complete=ids.INSTANCE if complete else None)
     reservations = await ctx.run(lambda s: _read_reservations(s, uuids))
-    return Listing(servers, seen, reservations, await _group_ids(ctx))
+    return Listing(servers, seen, reservations, await _group_ids(ctx), nics)
 
 
 def reservations_of(lst: Listing, items: list[Item], owner: str) -> list[dict[str, Any]]:

@@ -136,6 +136,10 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert {i["State"]["Code"] for i in r["Instances"]} == {16}
     assert [g["GroupId"] for g in r["Instances"][0]["SecurityGroups"]] == [group]
     assert all(i["PrivateIpAddress"].startswith("10.0.0.") for i in r["Instances"])
+    assert {i["SubnetId"] for i in r["Instances"]} == {subnet}
+    in_subnet = demo.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])
+    assert {first, second} <= {i["InstanceId"] for r in in_subnet["Reservations"]
+                               for i in r["Instances"]}
     assert r["Instances"][0]["Tags"] == [{"Key": "role", "Value": "web"}]
     # the same servers through compute's own API, with the user data given
     uuids = {v: k for k, v in native_ids(cloud, "instance", [
