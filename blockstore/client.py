@@ -56,16 +56,8 @@ class VolumeClient(ServiceClient):
     async def _json(self, method: str, url: str, ok: tuple[int, ...], *,
                     version: str | None = None, body: Any = None) -> dict[str, Any]:
         headers = {"OpenStack-API-Version": f"volume {version}"} if version else None
-        reply = await self.fetch(method, url, ok=ok, headers=headers,
-                                 **({"json": body} if body is not None else {}))
-        if not reply.body:
-            return {}
-        try:
-            doc = json.loads(reply.body)
-        except ValueError as exc:
-            raise RemoteUnavailable(f"{self.service} answered {method} {url} with "
-                                    "something that is not JSON") from exc
-        return doc if isinstance(doc, dict) else {}
+        return await self.fetch_json(method, url, ok=ok, headers=headers,
+                                     **({"json": body} if body is not None else {}))
 
     # -- volumes ------------------------------------------------------------------------
 

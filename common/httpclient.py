@@ -21,6 +21,7 @@ they send tokens, apply timeouts and report failures the same way:
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -255,6 +256,22 @@ class ServiceClient:
         finally:
             resp.release()
         return Reply(resp.status, resp.headers, body)
+
+    async def fetch_json(self, method: str, url: str, *, ok: tuple[int, ...],
+                         headers: dict[str, str] | None = None,
+                         **kw: Any) -> dict[str, Any]:
+        """Send a request and read its answer as a JSON object ({} for an empty body or
+        another JSON value); a :class:`RemoteUnavailable` when it is not JSON."""
+        reply = await self.fetch(method, url, ok=ok, headers=headers, **kw)
+        if not reply.body:
+            return {}
+        try:
+            doc = json.loads(reply.body)
+        except ValueError as exc:
+            raise RemoteUnavailable(f"{self.service} answered {method} "
+                                    f"{self.describe(url)} with something that is not "
+                                    "JSON") from exc
+        return doc if isinstance(doc, dict) else {}
 
     async def close(self) -> None:
         """Close the session if it is the client's own (a caller's stays open)."""

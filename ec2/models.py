@@ -12,6 +12,9 @@ native APIs do not.
   their ``uuid`` is composite, and when the pair ends the row is *retired*
   (its ``uuid`` gets a suffix), so a later association of the same pair is a new
   resource with a new id.
+* ``ec2_reservations``: which reservation (``r-`` id) each instance made by one
+  ``RunInstances`` is in (compute shows a server's reservation to admins only).
+  A server made natively has no row: it is a reservation of its own.
 * ``ec2_tags``: EC2 tags (key/value), per project as EC2 keeps them (tags a
   project puts on a shared image are its own), on the EC2 id of the resource.
 """
@@ -51,3 +54,10 @@ class Tag(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256), default="")
     resource_type: Mapped[str] = mapped_column(String(32))
+
+
+class Reservation(Base):
+    __tablename__ = "ec2_reservations"
+
+    instance_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reservation_id: Mapped[str] = mapped_column(String(40), index=True)

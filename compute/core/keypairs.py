@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
@@ -62,7 +63,8 @@ def fingerprint(public_key: str, key_type: str = "ssh") -> str:
     try:
         serialization.load_ssh_public_key(" ".join(words[:2]).encode())
         blob = base64.b64decode(words[1], validate=True)
-    except (ValueError, TypeError, base64.binascii.Error):  # type: ignore[attr-defined]
+    except (ValueError, TypeError, UnsupportedAlgorithm,
+            base64.binascii.Error):  # type: ignore[attr-defined]
         raise Invalid("Keypair data is invalid: failed to generate fingerprint") from None
     return _colon_hex(hashlib.md5(blob, usedforsecurity=False).digest())
 

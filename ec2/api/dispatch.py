@@ -18,7 +18,18 @@ from common.http import TXN_ID
 from ec2 import policy
 from ec2.api import auth, xmlview
 from ec2.api.base import state
-from ec2.core import addresses, images, regions, secgroups, tagging, volumes, vpcs
+from ec2.core import (
+    addresses,
+    attachments,
+    images,
+    instances,
+    keypairs,
+    regions,
+    secgroups,
+    tagging,
+    volumes,
+    vpcs,
+)
 from ec2.core.context import Action, Ctx
 from ec2.errors import DryRunOperation, InvalidAction, InvalidParameterValue, MissingParameter
 from ec2.params import Params
@@ -26,7 +37,8 @@ from ec2.params import Params
 # Every action the front serves, by name.
 ACTIONS: dict[str, Action] = {
     **regions.ACTIONS, **images.ACTIONS, **volumes.ACTIONS, **addresses.ACTIONS,
-    **secgroups.ACTIONS, **tagging.ACTIONS, **vpcs.ACTIONS,
+    **secgroups.ACTIONS, **tagging.ACTIONS, **vpcs.ACTIONS, **keypairs.ACTIONS,
+    **instances.ACTIONS, **attachments.ACTIONS,
 }
 MAX_FIELDS = 10000
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)

@@ -18,6 +18,7 @@ from common.caller import Caller
 from common.config import StrataConfig
 from common.db import Database
 from common.errors import Conflict, NotImplementedYet
+from compute.client import ComputeClient
 from ec2.core import ids
 from ec2.params import Params
 from imagestore.client import ImageClient
@@ -42,7 +43,8 @@ async def run_retrying(db: Database, fn: Callable[[Session], T]) -> T:
 
 
 class Unsupported(NotImplementedYet):
-    """What this cloud does not run (its block store or networking service is off)."""
+    """What this cloud does not run (its block store, networking or compute service is
+    off)."""
 
     code = "UnsupportedOperation"
 
@@ -96,6 +98,12 @@ class Ctx:
         if not self.cfg.network.enabled:
             raise Unsupported("This cloud runs no networking service.")
         return NetworkClient(self.session, self.cfg.network_url(), self.token)
+
+    @functools.cached_property
+    def compute(self) -> ComputeClient:
+        if not self.cfg.compute.enabled:
+            raise Unsupported("This cloud runs no compute service.")
+        return ComputeClient(self.cfg.compute_url(), self.caller.token, session=self.session)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in one transaction; again when it lost a race on a unique id."""

@@ -40,9 +40,14 @@ async def _image(ctx: Ctx, uuid: str) -> Any:
     return await ctx.images.show(uuid)
 
 
+async def _instance(ctx: Ctx, uuid: str) -> Any:
+    return await ctx.compute.show_server(uuid)
+
+
 # How each taggable kind's resource is looked at (with the caller's token).
 SHOW: dict[str, Show] = {
-    ids.VOLUME.name: _volume, ids.SNAPSHOT.name: _snapshot, ids.IMAGE.name: _image,
+    ids.INSTANCE.name: _instance, ids.VOLUME.name: _volume, ids.SNAPSHOT.name: _snapshot,
+    ids.IMAGE.name: _image,
     ids.SECURITY_GROUP.name: _network("security-groups"),
     ids.ADDRESS.name: _network("floatingips"), ids.VPC.name: _network("networks"),
     ids.SUBNET.name: _network("subnets"), ids.NETWORK_INTERFACE.name: _network("ports"),

@@ -1,8 +1,9 @@
 """A real Strata for the EC2 front's tests: ``strata up -d`` of identity, the image
-service (file store), the block store, the networking service (data path off) and
-the EC2 front, users in three projects and a reader, EC2 credentials made through
-identity's OS-EC2 API (what ``openstack ec2 credentials create`` calls), boto3
-``ec2`` clients, raw signed requests, the ``aws`` CLI and the ``openstack`` CLI."""
+service (file store), the block store, the networking service (data path off),
+compute (its in-memory hypervisor) and the EC2 front, users in three projects and a
+reader, EC2 credentials made through identity's OS-EC2 API (what ``openstack ec2
+credentials create`` calls), boto3 ``ec2`` clients, raw signed requests, the ``aws``
+CLI and the ``openstack`` CLI."""
 
 from __future__ import annotations
 
@@ -33,8 +34,12 @@ from tests.cloud import running_strata
 from tests.functional.network.network_server import READER_PASSWORD, NetworkCloud
 
 NS = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
+# Compute runs on its in-memory hypervisor: instances go through every step but the
+# guest itself, so RunInstances and the state changes are checked fast.
 SETTINGS = {"STRATA_OBJECTSTORE_ENABLED": "false", "STRATA_PROXY_ENABLED": "false",
-            "STRATA_IMAGESTORE_STORE": "file"}
+            "STRATA_IMAGESTORE_STORE": "file", "STRATA_COMPUTE_ENABLED": "true",
+            "STRATA_COMPUTE_VIRT_DRIVER": "memory", "STRATA_COMPUTE_SHUTDOWN_TIMEOUT": "5",
+            "STRATA_COMPUTE_RESYNC_INTERVAL": "2", "STRATA_COMPUTE_REPORT_INTERVAL": "2"}
 
 
 class SignedAt(SigV4Auth):
