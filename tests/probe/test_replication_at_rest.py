@@ -94,8 +94,11 @@ def test_nodes_at_rest_use_next_to_no_cpu(no_sweeps: dict[str, str]) -> None:
         time.sleep(seconds)
         return (cpu_seconds(pids) - used) / (time.monotonic() - start)
 
-    # the new DBs are pushed within a pass or two (each to two peers); then at rest
-    eventually(lambda: share(INTERVAL) < 0.2, "replication of the new DBs done")
+    # the new DBs are pushed within a pass or two (each to two peers) and the updater
+    # reports them to the account once; then at rest (waited for at the rest
+    # threshold itself: on a loaded machine those one-off passes can run late)
+    eventually(lambda: share(INTERVAL) < 0.06, "replication and reports of the new DBs done",
+               deadline=180.0)
     used = share(3 * INTERVAL)
     # every pass used to open all 300 DBs and call both peers about each: over half
     # a core here; now a pass opens none
