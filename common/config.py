@@ -515,11 +515,10 @@ class StrataConfig:
         return resolve(self.home, self.var_dir)
 
     def identity_url(self) -> str:
-        ident = self.identity
-        return (ident.public_url or f"http://{ident.host}:{ident.port}").rstrip("/")
+        return _public_url(self.identity)
 
     def identity_db_url(self) -> str:
-        return self.identity.database_url or f"sqlite:///{self.var_path / 'identity.db'}"
+        return self.identity.database_url or self._sqlite("identity.db")
 
     @property
     def devices_path(self) -> Path:
@@ -531,28 +530,25 @@ class StrataConfig:
         return resolve(self.home, self.objectstore.ring_dir or str(self.var_path / "rings"))
 
     def proxy_url(self) -> str:
-        return (self.proxy.public_url or f"http://{self.proxy.host}:{self.proxy.port}").rstrip("/")
+        return _public_url(self.proxy)
 
     def imagestore_url(self) -> str:
-        im = self.imagestore
-        return (im.public_url or f"http://{im.host}:{im.port}").rstrip("/")
+        return _public_url(self.imagestore)
 
     def imagestore_db_url(self) -> str:
-        return self.imagestore.database_url or f"sqlite:///{self.var_path / 'imagestore.db'}"
+        return self.imagestore.database_url or self._sqlite("imagestore.db")
 
     def blockstore_url(self) -> str:
-        bs = self.blockstore
-        return (bs.public_url or f"http://{bs.host}:{bs.port}").rstrip("/")
+        return _public_url(self.blockstore)
 
     def blockstore_db_url(self) -> str:
-        return self.blockstore.database_url or f"sqlite:///{self.var_path / 'blockstore.db'}"
+        return self.blockstore.database_url or self._sqlite("blockstore.db")
 
     def compute_url(self) -> str:
-        c = self.compute
-        return (c.public_url or f"http://{c.host}:{c.port}").rstrip("/")
+        return _public_url(self.compute)
 
     def compute_db_url(self) -> str:
-        return self.compute.database_url or f"sqlite:///{self.var_path / 'compute.db'}"
+        return self.compute.database_url or self._sqlite("compute.db")
 
     @property
     def metadata_socket_path(self) -> Path:
@@ -568,8 +564,7 @@ class StrataConfig:
         hex digits of a hash of the state directory (two clouds on one machine differ)."""
         if self.compute.domain_prefix:
             return self.compute.domain_prefix
-        digest = hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
-        return f"strata-{digest}-"
+        return f"strata-{self._state_tag()}-"
 
     @property
     def instances_path(self) -> Path:
@@ -582,29 +577,33 @@ class StrataConfig:
         return resolve(self.home, self.compute.image_cache_dir or default)
 
     def ec2_url(self) -> str:
-        e = self.ec2
-        return (e.public_url or f"http://{e.host}:{e.port}").rstrip("/")
+        return _public_url(self.ec2)
 
     def ec2_db_url(self) -> str:
-        return self.ec2.database_url or f"sqlite:///{self.var_path / 'ec2.db'}"
+        return self.ec2.database_url or self._sqlite("ec2.db")
 
     def dashboard_url(self) -> str:
-        d = self.dashboard
-        return (d.public_url or f"http://{d.host}:{d.port}").rstrip("/")
+        return _public_url(self.dashboard)
 
     def network_url(self) -> str:
-        net = self.network
-        return (net.public_url or f"http://{net.host}:{net.port}").rstrip("/")
+        return _public_url(self.network)
 
     def network_db_url(self) -> str:
-        return self.network.database_url or f"sqlite:///{self.var_path / 'network.db'}"
+        return self.network.database_url or self._sqlite("network.db")
+
+    def _sqlite(self, name: str) -> str:
+        """The URL of the embedded SQLite database ``name`` in the state directory."""
+        return f"sqlite:///{self.var_path / name}"
+
+    def _state_tag(self) -> str:
+        """Four hex digits of a hash of the state directory (two clouds on one machine
+        differ)."""
+        return hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
 
     def network_instance(self) -> str:
         """The tag in the names of this cloud's host devices: configured, or four hex
         digits of a hash of the state directory (so two clouds on one machine differ)."""
-        if self.network.instance:
-            return self.network.instance
-        return hashlib.sha256(str(self.var_path.resolve()).encode()).hexdigest()[:4]
+        return self.network.instance or self._state_tag()
 
     def network_agent_host(self) -> str:
         return self.network.agent_host or socket.gethostname()
@@ -881,3 +880,8 @@ def ensure_secrets(cfg: StrataConfig) -> dict[str, Any]:
         if explicit:
             result[key] = explicit
     return result
+
+
+def _public_url(section: Any) -> str:
+    """A service section's public URL: configured, or ``http://<host>:<port>``."""
+    return str(section.public_url or f"http://{section.host}:{section.port}").rstrip("/")
