@@ -4,8 +4,8 @@ Built with ``xml.etree.ElementTree`` (never by pasting strings), so names and pa
 are escaped by the library. The guest gets:
 
 - machine ``pc`` (i440fx: ACPI PCI hotplug, which the tiny guest's kernel has built
-  in), ACPI and APIC, ``<cpu mode='host-model'>`` under KVM and QEMU's default model
-  under TCG;
+  in), ACPI and APIC; under KVM ``<cpu mode='host-passthrough'>`` when the driver's
+  probe showed the host CPU usable, else QEMU's default model (as under TCG);
 - direct kernel boot (``<kernel>``/``<initrd>``/``<cmdline>``) or per-disk boot order;
 - virtio disks: local qcow2/raw files, or ``<disk type='network'>`` with
   ``protocol='iscsi'`` and CHAP through a libvirt secret (usage id per disk);
@@ -36,6 +36,8 @@ CONFIG_DRIVE_SERIAL = "config-2"
 class DomainOptions:
     domain_type: str  # "kvm" or "qemu"
     name: str  # the libvirt domain name (<prefix><uuid>)
+    # KVM only: the <cpu mode> ("host-passthrough"), or empty for QEMU's default model
+    cpu_mode: str = ""
     emulator: str = ""  # empty: libvirt's default for the domain type
     dac_label: str = ""  # e.g. "+0:+0": run this guest's QEMU as root (see libvirt.py)
 
@@ -89,8 +91,8 @@ def domain_xml(spec: InstanceSpec, opts: DomainOptions) -> str:
     features = _sub(dom, "features")
     _sub(features, "acpi")
     _sub(features, "apic")
-    if opts.domain_type == "kvm":
-        _sub(dom, "cpu", mode="host-model")
+    if opts.domain_type == "kvm" and opts.cpu_mode:
+        _sub(dom, "cpu", mode=opts.cpu_mode)
     if opts.dac_label:
         label = _sub(dom, "seclabel", type="static", model="dac", relabel="no")
         _sub(label, "label", opts.dac_label)

@@ -39,8 +39,11 @@ class ProbeResult:
 
 
 async def probe(accel: str = "kvm", *, emulator: str = DEFAULT_EMULATOR,
-                within: float = 5.0) -> ProbeResult:
-    """Run the probe image under ``accel`` ("kvm" or "tcg"), killed after ``within`` s."""
+                within: float = 5.0, cpu: str = "") -> ProbeResult:
+    """Run the probe image under ``accel`` ("kvm" or "tcg"), killed after ``within`` s.
+
+    ``cpu`` is QEMU's ``-cpu`` model (e.g. "host"); empty means QEMU's default.
+    """
     if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return ProbeResult(False, 0.0, "/dev/kvm is missing or not accessible")
     with tempfile.NamedTemporaryFile(prefix="strata-kvmprobe-", suffix=".bin") as image:
@@ -50,6 +53,8 @@ async def probe(accel: str = "kvm", *, emulator: str = DEFAULT_EMULATOR,
                 "-machine", f"pc,accel={accel}", "-m", "64", "-kernel", image.name,
                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                 "-monitor", "none", "-serial", "none"]
+        if cpu:
+            argv += ["-cpu", cpu]
         start = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -6,7 +6,13 @@ loop is registered: state changes are read when asked (``dom.state()``), which i
 also what adopting domains after an agent restart needs.
 
 - Domain type: ``virt_type`` "kvm" or "qemu", or "auto": KVM when the short probe of
-  :mod:`compute.virt.kvmprobe` passes, else QEMU TCG (logged with the reason).
+  :mod:`compute.virt.kvmprobe` passes, else QEMU TCG (logged with the reason). Under
+  KVM the guest CPU is the host's (``host-passthrough``) only when a second probe
+  with ``-cpu host`` passes too: nested KVM can run QEMU's default model yet fail
+  the host's (``failed to set MSR 0x10a``). And should a KVM guest still fail to
+  start, ``spawn`` retries it with QEMU's default model, then under TCG, and keeps
+  whichever works for the guests after it (logged), so a host whose KVM half works
+  still boots guests.
 - Names: domain ``<name_prefix><uuid>``; the driver ignores every other domain.
 - iSCSI disks: the CHAP password goes into a libvirt secret (usage
   ``<domain>/<iqn>/<lun>``), defined before the disk and removed with it.
@@ -106,7 +112,7 @@ class LibvirtDriver:
     def __init__(self, *, uri: str = "qemu:///system", name_prefix: str = "strata-",
                  virt_type: str = "auto", instances_dir: str | Path = "/",
                  dac_label: str = "+0:+0", probe_timeout: float = 5.0,
-                 workers: int = 4) -> None:
+                 workers: int = 4, emulator: str = "") -> None:
         if not _PREFIX.match(name_prefix):
             raise InvalidSpec(f"name prefix {name_prefix!r}: 1-40 letters, digits, _ . -")
         if virt_type not in ("auto", "kvm", "qemu"):
@@ -115,6 +121,8 @@ class LibvirtDriver:
         self.uri = uri
         self.virt_type = virt_type
         self.domain_type = "qemu"
+        self.cpu_mode = ""  # KVM's <cpu mode>, chosen by the probe
+        self.emulator = emulator  # empty: libvirt's default QEMU
         self.instances_dir = Path(instances_dir)
         self.dac_label = dac_label
         self.probe_timeout = probe_timeout
@@ -156,7 +164,15 @@ class LibvirtDriver:
             reason = result.reason
         if result is not None and result.usable:
             self.domain_type = "kvm"
-            log.info("virt type kvm: the KVM probe finished in %.2fs", result.seconds)
+            host_cpu = await kvmprobe.probe("kvm", emulator=emulator, cpu="host",
+                                            within=self.probe_timeout)
+            if host_cpu.usable:
+                self.cpu_mode = "host-passthrough"
+                log.info("virt type kvm with the host's CPU: the KVM probes finished in "
+                         "%.2fs and %.2fs", result.seconds, host_cpu.seconds)
+            else:
+                log.warning("virt type kvm with QEMU's default CPU model: the host's "
+                            "CPU model is not usable (%s)", host_cpu.reason)
             return
         if self.virt_type == "kvm":
             raise HypervisorUnavailable(f"virt_type is kvm but KVM is not usable: {reason}")
@@ -263,21 +279,47 @@ class LibvirtDriver:
         except InstanceNotFound:
             dom = None
         if dom is None:
-            opts = domainxml.DomainOptions(self.domain_type, name, dac_label=self.dac_label)
-            xml = domainxml.domain_xml(spec, opts)
+            dom = self._define_and_start(conn, name, spec)
+        elif _state(dom) in (PowerState.SHUTDOWN, PowerState.CRASHED):
+            dom.create()
+        return self._info(dom)
+
+    def _fallbacks(self) -> list[tuple[str, str]]:
+        """(domain type, cpu mode) to try in turn: the chosen one, then safer ones."""
+        tries = [(self.domain_type, self.cpu_mode)]
+        if self.domain_type == "kvm":
+            if self.cpu_mode:
+                tries.append(("kvm", ""))
+            if self.virt_type != "kvm":
+                tries.append(("qemu", ""))
+        return tries
+
+    def _define_and_start(self, conn: libvirt.virConnect, name: str,
+                          spec: InstanceSpec) -> libvirt.virDomain:
+        """Define and start a new domain; under KVM fall back as the module says."""
+        first_error = ""
+        for domain_type, cpu_mode in self._fallbacks():
+            opts = domainxml.DomainOptions(domain_type, name, cpu_mode=cpu_mode,
+                                           emulator=self.emulator,
+                                           dac_label=self.dac_label)
             try:
                 for disk in spec.disks:
                     if isinstance(disk.source, IscsiDisk):
                         self._define_secret(name, disk.source)
-                dom = conn.defineXML(xml)
+                dom = conn.defineXML(domainxml.domain_xml(spec, opts))
                 dom.create()
             except libvirt.libvirtError as exc:
                 self._undefine(name, spec.uuid)
-                raise VirtError(f"could not start the guest: {exc.get_error_message()}") \
-                    from None
-        elif _state(dom) in (PowerState.SHUTDOWN, PowerState.CRASHED):
-            dom.create()
-        return self._info(dom)
+                first_error = first_error or exc.get_error_message()
+                continue
+            if first_error:
+                log.warning("a %s guest (cpu %s) did not start (%s); it and the guests "
+                            "after it run as domain type %s, cpu %s", self.domain_type,
+                            self.cpu_mode or "default", first_error, domain_type,
+                            cpu_mode or "default")
+                self.domain_type, self.cpu_mode = domain_type, cpu_mode
+            return dom
+        raise VirtError(f"could not start the guest: {first_error}")
 
     def _undefine(self, name: str, uuid: str) -> None:
         """Remove a domain of ours and its secrets, whatever state it is in (blocking)."""

@@ -285,3 +285,57 @@ async def test_kvm_or_tcg_is_chosen_by_the_probe(libvirt_ready: str, domain_pref
     tcg = await LibvirtDriver.open(name_prefix=domain_prefix, virt_type="qemu")
     assert tcg.domain_type == "qemu"
     await tcg.close()
+
+
+# An emulator that behaves as QEMU does on a host whose nested KVM runs the probe but
+# not a guest (seen on CI: "failed to set MSR 0x10a"): libvirt's capability probes
+# pass through to the real QEMU; starting a guest under KVM fails at once.
+KVM_FAILS = """#!/bin/sh
+guest=no kvm=no prev=
+for arg in "$@"; do
+  case "$arg" in guest=*) [ "$prev" = -name ] && guest=yes ;; *accel=kvm*) kvm=yes ;; esac
+  [ "$prev" = -accel ] && [ "$arg" = kvm ] && kvm=yes
+  prev=$arg
+done
+if [ $guest = yes ] && [ $kvm = yes ]; then
+  echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69" >&2
+  exit 1
+fi
+exec {qemu} "$@"
+"""
+
+
+async def test_a_kvm_guest_that_cannot_start_runs_under_tcg(
+        libvirt_ready: str, domain_prefix: str, tiny_guest: TinyGuest, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """KVM chosen (as the probe chose on CI) but QEMU refusing KVM guests: the guest
+    starts under TCG, the driver keeps TCG for the next ones, and says so."""
+    emulator = tmp_path / "qemu-kvm-fails"
+    emulator.write_text(KVM_FAILS.replace("{qemu}", "/usr/bin/qemu-system-x86_64"))
+    emulator.chmod(0o755)
+    caplog.set_level(logging.INFO, "compute.virt.libvirt")
+    driver = await LibvirtDriver.open(name_prefix=domain_prefix, instances_dir=tmp_path,
+                                      emulator=str(emulator), virt_type="qemu")
+    try:
+        driver.domain_type, driver.cpu_mode = "kvm", "host-passthrough"
+        spec = guest_spec(tiny_guest, tmp_path, name="fallback")
+        info = await driver.spawn(spec)
+        assert info.uuid == spec.uuid
+        assert (driver.domain_type, driver.cpu_mode) == ("qemu", "")
+        assert "MSR 0x10a" in caplog.text and "run as domain type qemu" in caplog.text
+        await wait_for(lambda: driver.console_output(spec.uuid), "\n", within=120)
+        # libvirt really runs it as a TCG domain, on the given emulator
+        xml = run("virsh", "-c", "qemu:///system", "dumpxml",
+                  f"{domain_prefix}{spec.uuid}")
+        assert "<domain type='qemu'" in xml and str(emulator) in xml
+        await driver.destroy(spec.uuid)
+        # configured to be KVM only: no TCG fallback, the error is the guest's fault
+        driver.virt_type, driver.domain_type = "kvm", "kvm"
+        doomed = guest_spec(tiny_guest, tmp_path, name="kvm-only")
+        with pytest.raises(VirtError, match="MSR 0x10a"):
+            await driver.spawn(doomed)
+        assert doomed.uuid not in {i.uuid for i in await driver.list_instances()}
+    finally:
+        for inst in await driver.list_instances():
+            await driver.destroy(inst.uuid)
+        await driver.close()

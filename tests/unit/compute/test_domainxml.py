@@ -51,9 +51,15 @@ def test_domain_basics(tmp_path: Path) -> None:
     assert root.find("features/acpi") is not None
 
 
-def test_kvm_uses_the_host_model(tmp_path: Path) -> None:
-    root = build(spec(tmp_path), "kvm")
-    assert root.get("type") == "kvm" and root.find("cpu").get("mode") == "host-model"
+def test_kvm_cpu_mode_is_the_drivers_choice(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    opts = domainxml.DomainOptions("kvm", "strata-x", cpu_mode="host-passthrough")
+    root = ET.fromstring(domainxml.domain_xml(s, opts))
+    assert root.get("type") == "kvm"
+    assert root.find("cpu").get("mode") == "host-passthrough"
+    # KVM whose host CPU model failed the probe: QEMU's default model, no <cpu>
+    root = build(s, "kvm")
+    assert root.get("type") == "kvm" and root.find("cpu") is None
 
 
 def test_disks_config_drive_nics_consoles(tmp_path: Path) -> None:
