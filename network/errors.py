@@ -156,6 +156,16 @@ class SubnetInUse(NeutronError, Conflict):
         super().__init__(f"Unable to complete operation on subnet {ident}: {reason}.")
 
 
+class SubnetOverlaps(NeutronError, Conflict):
+    """A CIDR overlapping another subnet of the same network: 409 (upstream answers
+    400 ``InvalidInput`` with this message; the acceptance of the networking issue
+    asks for a conflict)."""
+
+    def __init__(self, cidr: str, network_id: str) -> None:
+        super().__init__(f"Requested subnet with cidr: {cidr} for network: {network_id} "
+                         "overlaps with another subnet.")
+
+
 class SubnetPoolInUse(NeutronError, Conflict):
     def __init__(self, ident: str, reason: str) -> None:
         super().__init__(f"Unable to complete operation on subnet pool {ident}. {reason}.")

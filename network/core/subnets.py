@@ -1,8 +1,9 @@
 """Subnets (IPv4 and IPv6: CIDR, gateway, allocation pools, DNS servers, host routes,
 DHCP) and subnet pools (prefixes handed out to subnets on create).
 
-Checks as upstream: a subnet's CIDR matches its IP version and overlaps no other
-subnet of its network (``InvalidInput``, 400); its gateway is a usable address
+Checks as upstream: a subnet's CIDR matches its IP version (400) and overlaps no
+other subnet of its network (``SubnetOverlaps``, 409 where upstream says 400: the
+networking issue's acceptance asks for a conflict); its gateway is a usable address
 of the CIDR (400); pools lie in the CIDR, apart from each other and from the
 gateway (400/409). Subnets of one pool never overlap, whatever their network.
 """
@@ -35,6 +36,7 @@ from network.errors import (
     PrefixVersionMismatch,
     SubnetAllocationError,
     SubnetInUse,
+    SubnetOverlaps,
     SubnetPoolInUse,
 )
 from network.policy import check_admin, check_owner, deny, target_project
@@ -143,8 +145,7 @@ def create_subnet(ctx: Ctx, attrs: dict[str, Any]) -> m.Subnet:
         raise InvalidInput("0 is not allowed as CIDR prefix length")
     for other in net.subnets:
         if ipam.overlaps(ipam.network(other.cidr), cidr):
-            raise InvalidInput(f"Requested subnet with cidr: {cidr} for network: {net.id} "
-                               "overlaps with another subnet")
+            raise SubnetOverlaps(str(cidr), net.id)
     _check_v6_modes(attrs, version)
     _check_lists(attrs, "subnet", version)
     gateway = attrs["gateway_ip"] if "gateway_ip" in attrs else ipam.default_gateway(cidr)

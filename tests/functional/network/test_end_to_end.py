@@ -225,7 +225,7 @@ def test_bad_input_leaves_nothing_behind(dc: DataPathCloud, world: World) -> Non
         return {"json": {"security_group_rule": {"security_group_id": group,
                                                  "direction": "ingress", **body}}}
 
-    demo.fails("POST", "/subnets", 400, "InvalidInput", **subnet(cidr="10.20.0.128/25"))
+    demo.fails("POST", "/subnets", 409, "SubnetOverlaps", **subnet(cidr="10.20.0.128/25"))
     demo.fails("POST", "/subnets", 400, "InvalidInput",
                **subnet(cidr="10.21.0.0/24", gateway_ip="10.99.0.1"))
     demo.fails("POST", "/subnets", 400, "HTTPBadRequest", **subnet(cidr="10.21.0.0/33"))

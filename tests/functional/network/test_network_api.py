@@ -261,8 +261,8 @@ def scratch(demo: Net) -> Iterator[dict[str, Any]]:
 def test_bad_input_answers_neutron_errors(demo: Net, scratch: dict[str, Any]) -> None:
     net, sub = scratch["net"]["id"], scratch["sub"]["id"]
     before = counts(demo)
-    # an overlapping subnet on one network: upstream's InvalidInput (400)
-    err = demo.fails("POST", "/subnets", 400, "InvalidInput", json={"subnet": {
+    # an overlapping subnet on one network: a conflict (upstream says 400 InvalidInput)
+    err = demo.fails("POST", "/subnets", 409, "SubnetOverlaps", json={"subnet": {
         "network_id": net, "cidr": "10.20.0.128/25", "ip_version": 4}})
     assert "overlaps with another subnet" in err["message"]
     demo.fails("POST", "/subnets", 400, "InvalidInput", json={"subnet": {

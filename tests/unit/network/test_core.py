@@ -42,6 +42,7 @@ from network.errors import (
     SecurityGroupRuleExists,
     SubnetAllocationError,
     SubnetInUse,
+    SubnetOverlaps,
 )
 from network.policy import Caller
 
@@ -119,7 +120,7 @@ def test_subnet_checks(cloud: Cloud) -> None:
         return lambda c: subnets.create_subnet(c, {"network_id": net, "cidr": cidr,
                                                    "ip_version": 4, **kw})
 
-    err = cloud.fails(ALICE, add("10.0.0.128/25"), InvalidInput, 400)
+    err = cloud.fails(ALICE, add("10.0.0.128/25"), SubnetOverlaps, 409)
     assert "overlaps with another subnet" in err.message
     cloud.fails(ALICE, add("10.1.0.0/24", gateway_ip="10.2.0.1"), InvalidInput, 400)
     cloud.fails(ALICE, add("2001:db8::/64"), InvalidInput, 400)
