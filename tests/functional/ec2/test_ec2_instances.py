@@ -137,6 +137,8 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert [g["GroupId"] for g in r["Instances"][0]["SecurityGroups"]] == [group]
     assert all(i["PrivateIpAddress"].startswith("10.0.0.") for i in r["Instances"])
     assert {i["SubnetId"] for i in r["Instances"]} == {subnet}
+    assert {(i["RootDeviceType"], len(i["BlockDeviceMappings"])) for i in r["Instances"]} \
+        == {("instance-store", 0)}
     in_subnet = demo.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])
     assert {first, second} <= {i["InstanceId"] for r in in_subnet["Reservations"]
                                for i in r["Instances"]}
