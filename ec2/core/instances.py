@@ -32,6 +32,7 @@ from ec2.errors import (
     LimitExceeded,
     MissingParameter,
     ResourceNotFound,
+    UnsupportedOperation,
     native_message,
 )
 from ec2.params import Params
@@ -74,7 +75,7 @@ def ec2_state(server: dict[str, Any]) -> tuple[str, int]:
     return STOPPED  # SHUTOFF, PAUSED, SUSPENDED, SHELVED, ERROR, ...
 
 
-def _flavor_name(server: dict[str, Any]) -> str:
+def flavor_name(server: dict[str, Any]) -> str:
     flavor = server.get("flavor") or {}
     return str(flavor.get("original_name") or flavor.get("id") or "")
 
@@ -143,7 +144,7 @@ class Listing:
             "instanceState": {"code": code, "name": name},
             "privateDnsName": "", "dnsName": "",
             "keyName": server.get("key_name"), "amiLaunchIndex": 0,
-            "instanceType": _flavor_name(server),
+            "instanceType": flavor_name(server),
             "launchTime": aws_time(server.get("created")),
             "placement": {"availabilityZone": server.get("OS-EXT-AZ:availability_zone")
                           or "", "tenancy": "default"},
@@ -293,7 +294,7 @@ async def describe_instances(ctx: Ctx, p: Params) -> Body:
 # -- RunInstances -------------------------------------------------------------------------
 
 
-async def _flavor(ctx: Ctx, instance_type: str) -> str:
+async def flavor_id(ctx: Ctx, instance_type: str) -> str:
     for flavor in await ctx.compute.list_flavors():
         if flavor.get("name") == instance_type:
             return str(flavor["id"])
@@ -353,10 +354,10 @@ async def run_instances(ctx: Ctx, p: Params) -> Body:
     if image.get("status") != "active":
         raise InvalidParameterValue(f"The image id '[{image_ident}]' is not active",
                                     "InvalidAMIID.Unavailable")
-    flavor_id = await _flavor(ctx, p.text("InstanceType") or DEFAULT_TYPE)
+    flavor = await flavor_id(ctx, p.text("InstanceType") or DEFAULT_TYPE)
     disks = await blockdevices.plan(ctx, p, image, image_uuid)
     server: dict[str, Any] = {"name": p.text("ClientToken") or image_ident,
-                              "flavorRef": flavor_id, "min_count": low, "max_count": high}
+                              "flavorRef": flavor, "min_count": low, "max_count": high}
     if disks.image_root:
         server["imageRef"] = image_uuid
     if disks.devices:
@@ -395,7 +396,8 @@ async def run_instances(ctx: Ctx, p: Params) -> Body:
 
     def record(s: Session) -> None:
         for uuid in uuids:
-            s.merge(m.Reservation(instance_uuid=uuid, reservation_id=rid))
+            s.merge(m.Reservation(instance_uuid=uuid, reservation_id=rid,
+                                  user_data=user_data))
         for ident in ids.assign(s, ids.INSTANCE, {u: "i" for u in uuids}).values():
             if pairs:
                 tags.put(s, ctx.project, ident, "instance", pairs)
@@ -454,8 +456,15 @@ def _incorrect(ident: str, state: str, verb: str) -> IncorrectState:
 
 
 async def terminate_instances(ctx: Ctx, p: Params) -> Body:
+    targets = await _servers(ctx, p)
+    for ident, _, server in targets:
+        if server.get("locked") and ec2_state(server) != TERMINATED:
+            raise UnsupportedOperation(
+                f"The instance '{ident}' may not be terminated. Modify its "
+                "'disableApiTermination' instance attribute and try again.",
+                "OperationNotPermitted")
     changes = []
-    for ident, uuid, server in await _servers(ctx, p):
+    for ident, uuid, server in targets:
         before = ec2_state(server)
         if before == TERMINATED:
             changes.append(_change(ident, before, before))

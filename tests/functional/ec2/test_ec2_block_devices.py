@@ -30,17 +30,6 @@ def _servers(cloud: Ec2Cloud) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def ami(cloud: Ec2Cloud, demo: Any) -> Iterator[str]:
-    """A small raw image of demo's (gone after the module: the package shares the cloud)."""
-    api = cloud.api("demo")
-    img = api.create(name="bdm-guest", disk_format="raw", container_format="bare")
-    assert api.upload(img["id"], b"\0" * 65536).status_code == 204
-    ident = native_ids(cloud, "image", [img["id"]])[img["id"]]
-    yield ident
-    demo.deregister_image(ImageId=ident)
-
-
-@pytest.fixture(scope="module")
 def snapshot(demo: Any) -> Iterator[str]:
     vol = demo.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
     demo.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
