@@ -37,6 +37,11 @@ def snapshot(demo: Any) -> Iterator[str]:
     demo.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=FAST)
     yield snap
     demo.delete_snapshot(SnapshotId=snap)
+    deadline = time.monotonic() + 60
+    while any(s["SnapshotId"] == snap for s in demo.describe_snapshots(
+            OwnerIds=["self"])["Snapshots"]):  # deleted in the background
+        assert time.monotonic() < deadline, f"{snap} was not deleted"
+        time.sleep(1)
     demo.delete_volume(VolumeId=vol)
 
 
