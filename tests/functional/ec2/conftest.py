@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.functional.ec2.ec2_server import Ec2Cloud, Ec2Credential, ec2_cloud, native_ids
+from tests.functional.ec2.ec2_server import (
+    Ec2Cloud,
+    Ec2Credential,
+    ec2_cloud,
+    native_ids,
+    private_subnet,
+)
 
 
 @pytest.fixture(scope="package")
@@ -64,7 +70,4 @@ def ami(cloud: Ec2Cloud, demo: Any) -> Iterator[str]:
 @pytest.fixture(scope="package")
 def subnet(demo: Any) -> str:
     """The subnet of demo's network ``private`` (10.0.0.0/26), by its EC2 id."""
-    (vpc,) = demo.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/26"]}])[
-        "Vpcs"]
-    subnets = demo.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
-    return str(subnets["Subnets"][0]["SubnetId"])
+    return private_subnet(demo)
