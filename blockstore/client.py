@@ -200,6 +200,11 @@ class VolumeClient(ServiceClient):
         """The project's snapshots, detailed."""
         return await self._every("snapshots", "snapshots")
 
+    async def list_types(self) -> list[dict[str, Any]]:
+        """The volume types the project may use (``id``, ``name``, ...)."""
+        doc = await self._json("GET", self._url("types"), (200,))
+        return list(doc.get("volume_types") or [])
+
     async def availability_zones(self) -> list[dict[str, Any]]:
         """The block store's zones (``zoneName``, ``zoneState``)."""
         doc = await self._json("GET", self._url("os-availability-zone"), (200,))

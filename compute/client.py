@@ -22,6 +22,7 @@ from common.httpclient import RemoteUnavailable, ServiceClient
 
 VERSION = "2.79"
 CREATE_VERSION = "2.36"
+TYPED_VOLUMES_VERSION = "2.67"  # block device mappings naming a volume_type
 
 
 class ComputeClient(ServiceClient):
@@ -78,11 +79,12 @@ class ComputeClient(ServiceClient):
 
     # -- servers --------------------------------------------------------------------------
 
-    async def create_servers(self, server: Mapping[str, Any]) -> str:
+    async def create_servers(self, server: Mapping[str, Any],
+                             version: str = CREATE_VERSION) -> str:
         """Create ``min_count``..``max_count`` servers of one request (all or none); the
-        reservation id that names them."""
+        reservation id that names them. From 2.37 ``networks`` must be given."""
         body = {**server, "return_reservation_id": True}
-        doc = await self._json("POST", self._url("servers"), (202,), version=CREATE_VERSION,
+        doc = await self._json("POST", self._url("servers"), (202,), version=version,
                                body={"server": body})
         reservation = doc.get("reservation_id")
         if not isinstance(reservation, str):

@@ -44,6 +44,12 @@ class InvalidParameterValue(_Coded, BadRequest):
     default_code = "InvalidParameterValue"
 
 
+class UnsupportedOperation(_Coded, BadRequest):
+    """A valid request for what this cloud cannot do (EC2 answers these with 400)."""
+
+    default_code = "UnsupportedOperation"
+
+
 class MissingParameter(_Coded, BadRequest):
     """A parameter the action needs was not given."""
 

@@ -14,7 +14,9 @@ native APIs do not.
   resource with a new id.
 * ``ec2_reservations``: which reservation (``r-`` id) each instance made by one
   ``RunInstances`` is in (compute shows a server's reservation to admins only).
-  A server made natively has no row: it is a reservation of its own.
+  A server made natively has no row: it is a reservation of its own. The row
+  keeps the user data RunInstances gave (base64; compute shows a server's user
+  data to admins only, EC2's DescribeInstanceAttribute to its owner).
 * ``ec2_tags``: EC2 tags (key/value), per project as EC2 keeps them (tags a
   project puts on a shared image are its own), on the EC2 id of the resource.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, String, UniqueConstraint
+from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -61,3 +63,4 @@ class Reservation(Base):
 
     instance_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
     reservation_id: Mapped[str] = mapped_column(String(40), index=True)
+    user_data: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -23,6 +23,7 @@ from ec2.core import (
     attachments,
     images,
     instances,
+    instattrs,
     keypairs,
     regions,
     secgroups,
@@ -38,7 +39,7 @@ from ec2.params import Params
 ACTIONS: dict[str, Action] = {
     **regions.ACTIONS, **images.ACTIONS, **volumes.ACTIONS, **addresses.ACTIONS,
     **secgroups.ACTIONS, **tagging.ACTIONS, **vpcs.ACTIONS, **keypairs.ACTIONS,
-    **instances.ACTIONS, **attachments.ACTIONS,
+    **instances.ACTIONS, **attachments.ACTIONS, **instattrs.ACTIONS,
 }
 MAX_FIELDS = 10000
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)

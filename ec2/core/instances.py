@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from compute.client import CREATE_VERSION, TYPED_VOLUMES_VERSION
 from ec2 import models as m
-from ec2.core import describe, filters, ids, paging, tags
+from ec2.core import blockdevices, describe, filters, ids, paging, tags
 from ec2.core.context import Body, Ctx
 from ec2.core.describe import Item, Seen, missing_as
 from ec2.core.wire import aws_time
@@ -31,6 +32,7 @@ from ec2.errors import (
     LimitExceeded,
     MissingParameter,
     ResourceNotFound,
+    UnsupportedOperation,
     native_message,
 )
 from ec2.params import Params
@@ -47,7 +49,10 @@ INSTANCE_FILTERS = (
     "availability-zone", "image-id", "instance-id", "instance-state-code",
     "instance-state-name", "instance-type", "key-name", "launch-time",
     "private-ip-address", "reservation-id", "instance.group-id", "instance.group-name",
-    "owner-id", "subnet-id", "vpc-id")
+    "owner-id", "subnet-id", "vpc-id", "root-device-name", "root-device-type",
+    "block-device-mapping.device-name", "block-device-mapping.volume-id",
+    "block-device-mapping.status", "block-device-mapping.delete-on-termination",
+    "block-device-mapping.attach-time")
 
 
 def ec2_state(server: dict[str, Any]) -> tuple[str, int]:
@@ -70,7 +75,7 @@ def ec2_state(server: dict[str, Any]) -> tuple[str, int]:
     return STOPPED  # SHUTOFF, PAUSED, SUSPENDED, SHELVED, ERROR, ...
 
 
-def _flavor_name(server: dict[str, Any]) -> str:
+def flavor_name(server: dict[str, Any]) -> str:
     flavor = server.get("flavor") or {}
     return str(flavor.get("original_name") or flavor.get("id") or "")
 
@@ -101,12 +106,21 @@ class Listing:
 
     def __init__(self, servers: list[dict[str, Any]], seen: Seen,
                  reservations: dict[str, str], groups: dict[str, str],
-                 nics: dict[str, dict[str, Any]]) -> None:
+                 nics: dict[str, dict[str, Any]],
+                 volumes: dict[str, dict[str, Any]]) -> None:
         self.servers = servers
         self.seen = seen
         self.reservations = reservations  # server uuid -> r- id
         self.groups = groups  # group name -> sg- id
         self.nics = nics  # server uuid -> its first port
+        self.volumes = volumes  # volume uuid -> the block store's volume
+
+    def image_uuid(self, server: dict[str, Any]) -> str | None:
+        """The server's image, or the one its root volume was made from."""
+        root = blockdevices.root_volume(server, self.volumes)
+        meta = (root or {}).get("volume_image_metadata") or {}
+        return _image_uuid(server) or (str(meta["image_id"]) if meta.get("image_id")
+                                       else None)
 
     def item(self, server: dict[str, Any], owner: str) -> Item:
         seen = self.seen
@@ -121,13 +135,16 @@ class Listing:
         fixed = (port.get("fixed_ips") or [{}])[0]
         subnet_id = seen.id(ids.SUBNET, fixed.get("subnet_id"))
         vpc_id = seen.id(ids.VPC, port.get("network_id"))
+        mappings = blockdevices.mappings(server, self.volumes, seen)
+        root_type = "ebs" if not _image_uuid(server) or any(
+            m["deviceName"] == blockdevices.ROOT for m in mappings) else "instance-store"
         view: dict[str, Any] = {
             "instanceId": ident,
-            "imageId": seen.id(ids.IMAGE, _image_uuid(server)) or "",
+            "imageId": seen.id(ids.IMAGE, self.image_uuid(server)) or "",
             "instanceState": {"code": code, "name": name},
             "privateDnsName": "", "dnsName": "",
             "keyName": server.get("key_name"), "amiLaunchIndex": 0,
-            "instanceType": _flavor_name(server),
+            "instanceType": flavor_name(server),
             "launchTime": aws_time(server.get("created")),
             "placement": {"availabilityZone": server.get("OS-EXT-AZ:availability_zone")
                           or "", "tenancy": "default"},
@@ -135,10 +152,10 @@ class Listing:
             "privateIpAddress": private_ip, "ipAddress": _public_ip(server),
             "subnetId": subnet_id, "vpcId": vpc_id,
             "groupSet": group_set, "architecture": "x86_64",
-            "rootDeviceType": "ebs" if not _image_uuid(server) else "instance-store",
-            "rootDeviceName": "/dev/vda", "virtualizationType": "hvm",
+            "rootDeviceType": root_type,
+            "rootDeviceName": blockdevices.ROOT, "virtualizationType": "hvm",
             "hypervisor": "xen", "tagSet": tags.tag_set(item_tags),
-            "blockDeviceMapping": [],
+            "blockDeviceMapping": mappings,
         }
         if name == "terminated":
             view["stateReason"] = {"code": "Client.UserInitiatedShutdown",
@@ -154,6 +171,13 @@ class Listing:
             "instance.group-id": [g["groupId"] for g in group_set],
             "instance.group-name": [g["groupName"] for g in group_set],
             "owner-id": owner, "subnet-id": subnet_id, "vpc-id": vpc_id,
+            "root-device-name": blockdevices.ROOT, "root-device-type": root_type,
+            "block-device-mapping.device-name": [m["deviceName"] for m in mappings],
+            "block-device-mapping.volume-id": [m["ebs"]["volumeId"] for m in mappings],
+            "block-device-mapping.status": [m["ebs"]["status"] for m in mappings],
+            "block-device-mapping.delete-on-termination": [
+                m["ebs"]["deleteOnTermination"] for m in mappings],
+            "block-device-mapping.attach-time": [m["ebs"]["attachTime"] for m in mappings],
         }
         return Item(ident, view, fields, item_tags)
 
@@ -197,19 +221,31 @@ async def _nics(ctx: Ctx, uuids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+async def _volumes(ctx: Ctx, servers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The block store's volumes of the servers (one listing), by uuid."""
+    wanted = {u for s in servers for u in blockdevices.volume_uuids(s)}
+    if not wanted or not ctx.cfg.blockstore.enabled:
+        return {}
+    return {str(v["id"]): v for v in await ctx.volumes.list_volumes() if v["id"] in wanted}
+
+
 async def listing(ctx: Ctx, servers: list[dict[str, Any]], complete: bool = False) -> Listing:
     uuids = [s["id"] for s in servers]
     nics = await _nics(ctx, uuids)
+    volumes = await _volumes(ctx, servers)
+    images = {u: "ami" for u in filter(None, map(_image_uuid, servers))}
+    images.update({str(m["image_id"]): "ami" for v in volumes.values()
+                   if (m := v.get("volume_image_metadata") or {}).get("image_id")})
     subnets = {str(f["subnet_id"]): "subnet" for p in nics.values()
                for f in (p.get("fixed_ips") or [])[:1] if f.get("subnet_id")}
     seen = await describe.see(ctx, {
         ids.INSTANCE: {u: "i" for u in uuids},
-        ids.IMAGE: {u: "ami" for u in filter(None, map(_image_uuid, servers))},
-        ids.SUBNET: subnets,
+        ids.IMAGE: images, ids.SUBNET: subnets,
+        ids.VOLUME: {u: "vol" for s in servers for u in blockdevices.volume_uuids(s)},
         ids.VPC: {str(p["network_id"]): "vpc" for p in nics.values()},
     }, tagged=[ids.INSTANCE], complete=ids.INSTANCE if complete else None)
     reservations = await ctx.run(lambda s: _read_reservations(s, uuids))
-    return Listing(servers, seen, reservations, await _group_ids(ctx), nics)
+    return Listing(servers, seen, reservations, await _group_ids(ctx), nics, volumes)
 
 
 def reservations_of(lst: Listing, items: list[Item], owner: str) -> list[dict[str, Any]]:
@@ -258,7 +294,7 @@ async def describe_instances(ctx: Ctx, p: Params) -> Body:
 # -- RunInstances -------------------------------------------------------------------------
 
 
-async def _flavor(ctx: Ctx, instance_type: str) -> str:
+async def flavor_id(ctx: Ctx, instance_type: str) -> str:
     for flavor in await ctx.compute.list_flavors():
         if flavor.get("name") == instance_type:
             return str(flavor["id"])
@@ -318,10 +354,14 @@ async def run_instances(ctx: Ctx, p: Params) -> Body:
     if image.get("status") != "active":
         raise InvalidParameterValue(f"The image id '[{image_ident}]' is not active",
                                     "InvalidAMIID.Unavailable")
-    flavor_id = await _flavor(ctx, p.text("InstanceType") or DEFAULT_TYPE)
+    flavor = await flavor_id(ctx, p.text("InstanceType") or DEFAULT_TYPE)
+    disks = await blockdevices.plan(ctx, p, image, image_uuid)
     server: dict[str, Any] = {"name": p.text("ClientToken") or image_ident,
-                              "imageRef": image_uuid, "flavorRef": flavor_id,
-                              "min_count": low, "max_count": high}
+                              "flavorRef": flavor, "min_count": low, "max_count": high}
+    if disks.image_root:
+        server["imageRef"] = image_uuid
+    if disks.devices:
+        server["block_device_mapping_v2"] = disks.devices
     if key_name := p.text("KeyName"):
         try:
             await ctx.compute.show_keypair(key_name)
@@ -337,12 +377,18 @@ async def run_instances(ctx: Ctx, p: Params) -> Body:
         server["availability_zone"] = zone
     if (nics := await _network(ctx, p)) is not None:
         server["networks"] = nics
+    version = CREATE_VERSION
+    if any(d.get("volume_type") for d in disks.devices):  # named from 2.67, as networks
+        version = TYPED_VOLUMES_VERSION
+        server.setdefault("networks", "auto")
     try:
-        native_rid = await ctx.compute.create_servers(server)
+        native_rid = await ctx.compute.create_servers(server, version)
     except (Forbidden, TooLarge) as exc:
         raise LimitExceeded(native_message(exc), "InstanceLimitExceeded") from None
     except (BadRequest, Conflict) as exc:  # Conflict: several networks, none named
-        raise InvalidParameterValue(native_message(exc)) from None
+        message = native_message(exc)
+        raise InvalidParameterValue(message, "InvalidBlockDeviceMapping" if message.startswith(
+            "Block Device Mapping is Invalid") else None) from None
     made = await ctx.compute.list_servers(reservation_id=native_rid)
     made.sort(key=lambda s: (len(str(s.get("name"))), str(s.get("name"))))
     rid = await ctx.id_of(ids.RESERVATION, native_rid)
@@ -350,7 +396,8 @@ async def run_instances(ctx: Ctx, p: Params) -> Body:
 
     def record(s: Session) -> None:
         for uuid in uuids:
-            s.merge(m.Reservation(instance_uuid=uuid, reservation_id=rid))
+            s.merge(m.Reservation(instance_uuid=uuid, reservation_id=rid,
+                                  user_data=user_data))
         for ident in ids.assign(s, ids.INSTANCE, {u: "i" for u in uuids}).values():
             if pairs:
                 tags.put(s, ctx.project, ident, "instance", pairs)
@@ -409,8 +456,15 @@ def _incorrect(ident: str, state: str, verb: str) -> IncorrectState:
 
 
 async def terminate_instances(ctx: Ctx, p: Params) -> Body:
+    targets = await _servers(ctx, p)
+    for ident, _, server in targets:
+        if server.get("locked") and ec2_state(server) != TERMINATED:
+            raise UnsupportedOperation(
+                f"The instance '{ident}' may not be terminated. Modify its "
+                "'disableApiTermination' instance attribute and try again.",
+                "OperationNotPermitted")
     changes = []
-    for ident, uuid, server in await _servers(ctx, p):
+    for ident, uuid, server in targets:
         before = ec2_state(server)
         if before == TERMINATED:
             changes.append(_change(ident, before, before))

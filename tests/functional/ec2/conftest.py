@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.functional.ec2.ec2_server import Ec2Cloud, Ec2Credential, ec2_cloud
+from tests.functional.ec2.ec2_server import (
+    Ec2Cloud,
+    Ec2Credential,
+    ec2_cloud,
+    native_ids,
+    private_subnet,
+)
 
 
 @pytest.fixture(scope="package")
@@ -46,3 +52,22 @@ def admin(cloud: Ec2Cloud) -> Any:
 @pytest.fixture(scope="package")
 def reader(cloud: Ec2Cloud) -> Any:
     return cloud.client(cloud.credential("reader"))
+
+
+@pytest.fixture(scope="module")
+def ami(cloud: Ec2Cloud, demo: Any) -> Iterator[str]:
+    """A small raw image of demo's, by its EC2 id (deregistered after the module: the
+    modules share the cloud)."""
+    api = cloud.api("demo")
+    img = api.create(name="guest", disk_format="raw", container_format="bare")
+    r = api.upload(img["id"], b"\0" * 65536)
+    assert r.status_code == 204, r.text
+    ident = native_ids(cloud, "image", [img["id"]])[img["id"]]
+    yield ident
+    demo.deregister_image(ImageId=ident)
+
+
+@pytest.fixture(scope="package")
+def subnet(demo: Any) -> str:
+    """The subnet of demo's network ``private`` (10.0.0.0/26), by its EC2 id."""
+    return private_subnet(demo)

@@ -180,3 +180,11 @@ def native_ids(cloud: Ec2Cloud, kind: str, uuids: list[str],
             await client.close()
 
     return asyncio.run(ask())
+
+
+def private_subnet(client: Any) -> str:
+    """The EC2 id of the subnet of demo's network ``private`` (10.0.0.0/26)."""
+    (vpc,) = client.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/26"]}])[
+        "Vpcs"]
+    subnets = client.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    return str(subnets["Subnets"][0]["SubnetId"])

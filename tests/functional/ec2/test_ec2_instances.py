@@ -33,25 +33,6 @@ def _nova(cloud: Ec2Cloud, who: str, method: str, path: str, **kw: Any) -> Any:
     return r
 
 
-@pytest.fixture(scope="module")
-def ami(cloud: Ec2Cloud) -> str:
-    """A small raw image of demo's, by its EC2 id."""
-    api = cloud.api("demo")
-    img = api.create(name="guest", disk_format="raw", container_format="bare")
-    r = api.upload(img["id"], b"\0" * 65536)
-    assert r.status_code == 204, r.text
-    return native_ids(cloud, "image", [img["id"]])[img["id"]]
-
-
-@pytest.fixture(scope="module")
-def subnet(demo: Any) -> str:
-    """The subnet of demo's network ``private`` (10.0.0.0/26), by its EC2 id."""
-    (vpc,) = demo.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/26"]}])[
-        "Vpcs"]
-    subnets = demo.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
-    return str(subnets["Subnets"][0]["SubnetId"])
-
-
 # -- key pairs ------------------------------------------------------------------------------
 
 
@@ -137,6 +118,8 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     assert [g["GroupId"] for g in r["Instances"][0]["SecurityGroups"]] == [group]
     assert all(i["PrivateIpAddress"].startswith("10.0.0.") for i in r["Instances"])
     assert {i["SubnetId"] for i in r["Instances"]} == {subnet}
+    assert {(i["RootDeviceType"], len(i["BlockDeviceMappings"])) for i in r["Instances"]} \
+        == {("instance-store", 0)}
     in_subnet = demo.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])
     assert {first, second} <= {i["InstanceId"] for r in in_subnet["Reservations"]
                                for i in r["Instances"]}
