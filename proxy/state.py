@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from aiohttp import web
 
@@ -23,6 +25,7 @@ INFO_TTL = 5.0  # seconds a container/account HEAD result is reused
 # another proxy shows up only when it runs out (one made through this proxy drops it
 # at once, ``forget``).
 MISSING_TTL = 2.0
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -31,16 +34,26 @@ class Info:
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+    # what features derive from these headers (e.g. an S3 bucket's parsed access
+    # state), kept as long as this answer is cached; headers are never changed
+    memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    _lower: dict[str, str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lower = {k.lower(): v for k, v in self.headers.items()}
 
     @property
     def exists(self) -> bool:
         return self.status // 100 == 2
 
     def get(self, name: str, default: str = "") -> str:
-        for k, v in self.headers.items():
-            if k.lower() == name.lower():
-                return v
-        return default
+        return self._lower.get(name.lower(), default)
+
+    def derived(self, key: str, make: Callable[[dict[str, str]], _T]) -> _T:
+        """``make(headers)``, computed once per answer (``key`` names what it is)."""
+        if key not in self.memo:
+            self.memo[key] = make(self.headers)
+        return cast(_T, self.memo[key])
 
 
 @dataclass

@@ -135,7 +135,9 @@ async def state_of(req: S3Request) -> BucketState | None:
     memo = req.memo.get(STATE_MEMO)
     if memo is not None and memo[0] is info:
         return memo[1]  # type: ignore[no-any-return]
-    state = parse_state(req.bucket or "", req.account, info.headers) if info.exists else None
+    bucket, account = req.bucket or "", req.account
+    state = info.derived(STATE_MEMO, lambda h: parse_state(bucket, account, h)) \
+        if info.exists else None  # parsed once per cached container HEAD
     req.memo[STATE_MEMO] = (info, state)
     return state
 
@@ -462,7 +464,12 @@ def object_acl(state: BucketState, headers: Mapping[str, str]) -> Acl:
     or the bucket's ownership controls disable ACLs)."""
     if not state.acls_enabled:
         return private(state.project)
-    return Acl.load(headers.get(OBJECT_ACL), state.project) or private(state.project)
+    return _object_acl(headers.get(OBJECT_ACL), state.project)
+
+
+@functools.lru_cache(maxsize=4096)
+def _object_acl(raw: str | None, project: str) -> Acl:
+    return Acl.load(raw, project) or private(project)
 
 
 def object_allowed(req: S3Request, headers: Mapping[str, str],

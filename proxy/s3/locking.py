@@ -87,7 +87,7 @@ def config_of(headers: Mapping[str, str]) -> LockConfig | None:
 async def bucket_config(req: S3Request) -> LockConfig | None:
     """The bucket's configuration (None: Object Lock is not enabled on it)."""
     info = await req.bucket_info()
-    return config_of(info.headers) if info.exists else None
+    return info.derived("locking.config", config_of) if info.exists else None
 
 
 # -- dates ---------------------------------------------------------------------------------

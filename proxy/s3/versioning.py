@@ -124,12 +124,12 @@ async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
         memo = req.memo.get(CONFIG_MEMO)
         if memo is not None and memo[0] is info:  # read several times a request
             return memo[1]  # type: ignore[no-any-return]
-        cfg = config_of(info.headers) if info.exists else Config()
+        cfg = info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
         req.memo[CONFIG_MEMO] = (info, cfg)
         return cfg
     else:
         info = await req.st.info(req.txn, req.account, bucket)
-    return config_of(info.headers) if info.exists else Config()
+    return info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
 
 
 async def set_status(req: S3Request, status: str | None) -> None:
