@@ -17,6 +17,7 @@ Also here: Swift's ``Accept`` negotiation and its bulk-style result bodies
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 from collections.abc import AsyncIterator, Iterable
@@ -193,6 +194,7 @@ class Segmented:
         self.source = source
         self._first: tuple[Piece, SwiftResponse] | None = None
         self._open: SwiftResponse | None = None
+        self._ahead: asyncio.Future[SwiftResponse] | None = None  # the next piece's GET
         self._started = False
 
     async def open_first(self) -> None:
@@ -258,16 +260,27 @@ class Segmented:
             raise SegmentError(f"Segment {piece.name} ended {left} bytes short.")
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The pieces' bytes in order. While one piece streams, the next is already
+        asked for, so a segment's round trip to its node is hidden behind the last
+        one's bytes (a large object read segment after segment would otherwise wait
+        for each)."""
         try:
-            if self._first is not None:
-                piece, resp = self._first
-                self._first = None
-                async for chunk in self._relay(piece, resp):
+            current = self._first
+            self._first = None
+            if current is None:
+                piece = await anext(self.pieces, None)
+                current = None if piece is None else (piece, await self._fetch(piece))
+            while current is not None:
+                piece = await anext(self.pieces, None)
+                if piece is not None:
+                    self._ahead = asyncio.ensure_future(self._fetch(piece))
+                async for chunk in self._relay(*current):
                     yield chunk
-            async for piece in self.pieces:
-                resp = await self._fetch(piece)
-                async for chunk in self._relay(piece, resp):
-                    yield chunk
+                if piece is None:
+                    break
+                ahead, self._ahead = self._ahead, None
+                assert ahead is not None
+                current = (piece, await ahead)
         finally:
             await self.close()
 
@@ -275,6 +288,13 @@ class Segmented:
         first, self._first = self._first, None
         if first is not None:
             await first[1].close()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if not ahead.done():
+                ahead.cancel()
+                await asyncio.wait([ahead])  # its outcome is read below, never raised
+            if not ahead.cancelled() and ahead.exception() is None:
+                await ahead.result().close()
         current, self._open = self._open, None
         if current is not None:
             await current.close()

@@ -7,8 +7,10 @@ listings of a few names can stand for Swift's 10,000-name pages.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 from multidict import CIMultiDict, MultiDict
@@ -16,7 +18,13 @@ from multidict import CIMultiDict, MultiDict
 from common.http import ApiError
 from common.ranges import Unsatisfiable, parse_range
 from proxy.features.dlo import DynamicLargeObject, manifest_problem
-from proxy.features.segments import best_match, bulk_body, strip_swift_bytes
+from proxy.features.segments import (
+    Piece,
+    Segmented,
+    best_match,
+    bulk_body,
+    strip_swift_bytes,
+)
 from proxy.features.slo import StaticLargeObject
 from proxy.features.slo_manifest import parse_manifest, parse_span
 from proxy.pipeline import BytesBody, SwiftRequest, SwiftResponse
@@ -218,3 +226,66 @@ def test_raw_manifest_parse_errors_are_per_index() -> None:
     assert err.value.message == ("Index 0: invalid range\n"
                                  "Index 1: data must be valid base64\n")
     assert err.value.headers == {"Content-Type": "text/plain"}
+
+
+class Opened:
+    """Segment GETs that count their opens and closes and stream in small chunks."""
+
+    def __init__(self, segments: dict[str, bytes]) -> None:
+        self.segments = segments
+        self.log: list[str] = []
+
+    async def __call__(self, req: SwiftRequest) -> SwiftResponse:
+        name = req.path.obj or ""
+        data = self.segments[name]
+        self.log.append(f"open {name}")
+
+        async def body() -> AsyncIterator[bytes]:
+            for i in range(0, len(data), 4):
+                yield data[i:i + 4]
+
+        async def closed() -> None:
+            self.log.append(f"close {name}")
+
+        return SwiftResponse.of(200, {"Etag": md5(data), "Content-Length": str(len(data))},
+                                body(), on_close=closed)
+
+
+def pieces_of(names: list[str], segments: dict[str, bytes]) -> AsyncIterator[Piece]:
+    async def gen() -> AsyncIterator[Piece]:
+        for n in names:
+            size = len(segments[n])
+            yield Piece(SwiftPath("v1", "AUTH_a", "c", n), 0, size - 1, whole=True,
+                        etag=md5(segments[n]), size=size, name=f"/c/{n}")
+    return gen()
+
+
+async def test_the_next_segment_is_asked_for_while_one_streams() -> None:
+    segments = {"s1": b"aaaaaaaa", "s2": b"bbbbbbbb", "s3": b"cccc"}
+    store = Opened(segments)
+    body = Segmented(request("GET", "c", "m"), store, pieces_of(["s1", "s2", "s3"], segments),
+                     "slo")
+    await body.open_first()
+    out = b""
+    async for chunk in body.chunks():
+        if not out:  # the first piece's first bytes: the second is on its way already
+            await asyncio.sleep(0)
+            assert store.log == ["open s1", "open s2"]
+        out += chunk
+    assert out == b"aaaaaaaabbbbbbbbcccc"
+    assert sorted(store.log) == sorted(f"{what} s{i}" for what in ("open", "close")
+                                       for i in (1, 2, 3))
+
+
+async def test_a_client_gone_mid_object_closes_the_segment_asked_for_ahead() -> None:
+    segments = {"s1": b"aaaaaaaa", "s2": b"bbbbbbbb", "s3": b"cccc"}
+    store = Opened(segments)
+    body = Segmented(request("GET", "c", "m"), store, pieces_of(["s1", "s2", "s3"], segments),
+                     "slo")
+    await body.open_first()
+    chunks = body.chunks()
+    assert await anext(chunks) == b"aaaa"
+    await asyncio.sleep(0)  # the second segment's GET is answered meanwhile
+    await chunks.aclose()  # the client went away
+    assert "open s2" in store.log and "open s3" not in store.log
+    assert sorted(store.log) == ["close s1", "close s2", "open s1", "open s2"]
