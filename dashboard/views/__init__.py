@@ -13,6 +13,7 @@ from dashboard.views import (
     admin,
     identity_admin,
     images,
+    keypairs,
     login,
     networks,
     objects,
@@ -22,8 +23,8 @@ from dashboard.views import (
     volumes,
 )
 
-MODULES = (login, overview, volumes, volume_extras, images, networks, security, objects,
-           access, admin, identity_admin)
+MODULES = (login, overview, keypairs, volumes, volume_extras, images, networks,
+           security, objects, access, admin, identity_admin)
 
 # Statuses that change on their own: a list showing one refreshes itself.
 _SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",
