@@ -13,6 +13,8 @@ from dashboard.views import (
     admin,
     identity_admin,
     images,
+    instance_actions,
+    instances,
     keypairs,
     login,
     networks,
@@ -23,7 +25,8 @@ from dashboard.views import (
     volumes,
 )
 
-MODULES = (login, overview, keypairs, volumes, volume_extras, images, networks,
+MODULES = (login, overview, keypairs, instances, instance_actions,
+           volumes, volume_extras, images, networks,
            security, objects, access, admin, identity_admin)
 
 # Statuses that change on their own: a list showing one refreshes itself.
