@@ -26,6 +26,7 @@ from tests.functional.dashboard.browser import (
     flash,
     login,
     new_context,
+    no_xss,
     open_box,
     shot,
 )
@@ -66,10 +67,6 @@ def demo(demo_ctx: BrowserContext, cloud: DashCloud) -> Page:
     page = demo_ctx.new_page()
     accept_dialogs(page)
     return page
-
-
-def no_xss(page: Page) -> None:
-    assert page.evaluate("() => window.xss") is None
 
 
 def test_a_wrong_password_shows_an_error_and_sets_no_session(browser: Browser,

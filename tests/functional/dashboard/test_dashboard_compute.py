@@ -1,7 +1,8 @@
 """The dashboard's compute pages end to end in headless Chromium: a private cloud with
 compute on its in-memory hypervisor (every API rule, ports, floating IPs and volume
-attachments for real; no guest runs, so its console log is the driver's own boot
-lines, not the script's output) and the tiny image. As demo: a key pair created and
+attachments for real, in seconds; no guest runs, so its console log is the driver's
+own boot lines: ``test_dashboard_guest.py`` boots a real guest and sees its
+script's output) and the tiny image. As demo: a key pair created and
 its private key downloaded once, a public key imported; an instance launched from
 the Launch Instance form with a customization script and a config drive, seen
 ACTIVE, its console log and action log; a floating IP allocated and associated and
@@ -12,7 +13,6 @@ screenshot kept (see ``browser.py``)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -20,49 +20,38 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from compute.tinyguest import default_cache_dir
-from tests.cloud import STRATA, read_openrc
+from tests.functional.compute.compute_server import compute_cloud
 from tests.functional.dashboard.browser import (
     accept_dialogs,
     check_page,
     flash,
     login,
     new_context,
+    no_xss,
     open_box,
 )
-from tests.functional.dashboard.dash_cloud import DashCloud, dashboard_cloud
+from tests.functional.dashboard.dash_cloud import DashCloud
+from tests.functional.dashboard.instances import (
+    NANO,
+    detail_of,
+    launch,
+    row,
+    until,
+)
 
 XSS = "<script>window.xss=5</script>vm"
 SCRIPT = "#!/bin/sh\necho hello-from-the-dashboard\n"
-NANO = "m1.nano"
 BOOTED = 120_000  # ms: an instance on the memory hypervisor is ACTIVE within seconds
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    with dashboard_cloud(tmp_path_factory, STRATA_COMPUTE_ENABLED="true",
-                         STRATA_COMPUTE_VIRT_DRIVER="memory",
-                         STRATA_COMPUTE_RESYNC_INTERVAL="2",
-                         STRATA_COMPUTE_REPORT_INTERVAL="2") as c:
-        upload_tiny(c)
-        yield c
-
-
-def upload_tiny(cloud: DashCloud) -> None:
-    """``strata image tiny`` as admin: the tiny guest (built once per machine, cached)
-    as the public image ``tiny``."""
-    env = {**cloud.env, **read_openrc(cloud.var / "openrc"),
-           "STRATA_TINY_CACHE": str(default_cache_dir())}
-    r = subprocess.run([*STRATA, "image", "tiny"], env=env, capture_output=True, text=True,
-                       timeout=900, check=False)
-    if r.returncode != 0 and "cannot be built" in r.stderr:
-        reason = f"the tiny guest cannot be built here: {r.stderr}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    assert r.returncode == 0, r.stdout + r.stderr
+    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory",
+                       STRATA_DASHBOARD_ENABLED="true") as c:
+        c.upload_tiny()
+        yield DashCloud(c.env)
 
 
 @pytest.fixture(scope="module")
@@ -78,26 +67,6 @@ def demo(demo_ctx: BrowserContext, cloud: DashCloud) -> Page:
     accept_dialogs(page)
     login(page, cloud.dashboard_url, "demo", cloud.password("demo"))
     return page
-
-
-def no_xss(page: Page) -> None:
-    assert page.evaluate("() => window.xss") is None
-
-
-def row(page: Page, name: str) -> Locator:
-    return page.locator("#instances-table tbody tr", has_text=name)
-
-
-def until(page: Page, url: str, selector: str, text: str, within: float = 60.0) -> None:
-    """Reload ``url`` until ``selector`` holds ``text``."""
-    deadline = time.monotonic() + within
-    while True:
-        page.goto(url)
-        got = page.locator(selector).inner_text()
-        if text in got:
-            return
-        assert time.monotonic() < deadline, f"{text!r} not in {selector} of {url}: {got}"
-        time.sleep(1)
 
 
 def test_key_pair_create_download_once_import_delete(demo: Page, cloud: DashCloud,
@@ -152,23 +121,6 @@ def test_key_pair_create_download_once_import_delete(demo: Page, cloud: DashClou
     check_page(demo, "project-key-pairs")
 
 
-def launch(page: Page, base: str, name: str, *, script: str = "", key: str = "") -> None:
-    """Fill and send the Launch Instance form: the tiny image, m1.nano, the project's
-    network and default group (both preselected)."""
-    page.goto(base + "/project/instances/")
-    page.click("a.button:has-text('Launch Instance')")
-    page.fill("#f-name", name)
-    page.select_option("#f-image_id", label="tiny (ami)")
-    page.select_option("#f-flavor", label=page.locator("#f-flavor option", has_text=NANO)
-                       .first.inner_text())
-    if key:
-        page.select_option("#f-key_name", key)
-    if script:
-        page.fill("#f-user_data", script)
-        page.check("#f-config_drive")
-    page.click("#launch button[type=submit]")
-
-
 def test_launch_with_a_script_and_see_it_active_with_its_logs(demo: Page,
                                                               cloud: DashCloud) -> None:
     base = cloud.dashboard_url
@@ -205,12 +157,6 @@ def test_launch_with_a_script_and_see_it_active_with_its_logs(demo: Page,
     demo.click("ul.page-tabs a:has-text('Action Log')")
     assert demo.locator("#action-log tbody tr", has_text="create").count() == 1
     check_page(demo, "project-instance-action-log")
-
-
-def detail_of(page: Page, base: str, name: str) -> str:
-    page.goto(base + "/project/instances/")
-    row(page, name).locator("a", has_text=name).click()
-    return page.url
 
 
 def test_floating_ip_allocated_associated_and_in_the_list(demo: Page,
