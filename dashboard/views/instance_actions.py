@@ -1,15 +1,16 @@
 """The actions on an instance, from its page or a row of the list: start, stop, reboot,
-pause, resume, delete; associate and disassociate a floating IP (the networking API);
-attach and detach a volume (the compute API). Each form names where to go back to
-(``next``, a local path) and the API judges every call."""
+pause, resume, suspend, delete; associate and disassociate a floating IP (the
+networking API); attach and detach a volume (the compute API). Each form names where
+to go back to (``next``, a local path) and the API judges every call."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from dashboard.apis import q
+from dashboard.apis import Apis, q
 from dashboard.views.instances import LIST
 from dashboard.web import Handler, act, apis, field, form, safe_next
 
@@ -28,23 +29,31 @@ ACTIONS: dict[str, tuple[str, Any, str]] = {
     "resume": ("resume", None, "is resuming"),
 }
 
+# a call on one server: (the request's APIs, the form, the server's id)
+Call = Callable[[Apis, Any, str], Awaitable[Any]]
 
-def _back(data: Any, sid: str) -> str:
-    return safe_next(str(data.get("next", "")), LIST + sid)
+
+async def on_server(request: web.Request, done: str, call: Call, *,
+                    deleting: bool = False) -> web.Response:
+    """Run ``call`` for the server of the path with the posted form; back to the form's
+    ``next`` (else the server's page) with ``done`` or the refusal."""
+    data = await form(request)
+    sid = request.match_info["server_id"]
+    api = apis(request)
+    back = safe_next(str(data.get("next", "")), LIST + sid)
+    if deleting and back == LIST + sid:
+        back = LIST  # the page of a server being deleted is about to go
+    return await act(request, back, done, lambda: call(api, data, sid))
 
 
 def _server_action(name: str) -> Handler:
     api_action, args, done = ACTIONS[name]
 
+    async def call(api: Apis, data: Any, sid: str) -> None:
+        await api.compute.action(sid, api_action, args)
+
     async def handler(request: web.Request) -> web.Response:
-        data = await form(request)
-        sid = request.match_info["server_id"]
-        api = apis(request)
-
-        async def work() -> None:
-            await api.compute.action(sid, api_action, args)
-
-        return await act(request, _back(data, sid), f"The instance {done}.", work)
+        return await on_server(request, f"The instance {done}.", call)
 
     return handler
 
@@ -55,26 +64,15 @@ for _name in ACTIONS:
 
 @routes.post(ITEM + "delete")
 async def delete(request: web.Request) -> web.Response:
-    sid = request.match_info["server_id"]
-    data = await form(request)
-    api = apis(request)
-    back = _back(data, sid)
-
-    async def work() -> None:
+    async def call(api: Apis, data: Any, sid: str) -> None:
         await api.compute.delete_server(sid)
 
-    # the instance's own page is about to go: back to the list that had it
-    return await act(request, LIST if back == LIST + sid else back,
-                     "The instance is being deleted.", work)
+    return await on_server(request, "The instance is being deleted.", call, deleting=True)
 
 
 @routes.post(ITEM + "floating_ip/associate")
 async def associate(request: web.Request) -> web.Response:
-    data = await form(request)
-    sid = request.match_info["server_id"]
-    api = apis(request)
-
-    async def work() -> None:
+    async def call(api: Apis, data: Any, sid: str) -> None:
         port = field(data, "port_id", label="The port to be associated")
         choice = field(data, "floating_ip", label="The floating IP")
         if choice.startswith("pool:"):  # a new one from that pool, straight to the port
@@ -84,42 +82,32 @@ async def associate(request: web.Request) -> web.Response:
             await api.network.put(f"/floatingips/{q(choice)}",
                                   {"floatingip": {"port_id": port}})
 
-    return await act(request, _back(data, sid), "The floating IP was associated.", work)
+    return await on_server(request, "The floating IP was associated.", call)
 
 
 @routes.post(ITEM + "floating_ip/disassociate")
 async def disassociate(request: web.Request) -> web.Response:
-    data = await form(request)
-    sid = request.match_info["server_id"]
-    api = apis(request)
-
-    async def work() -> None:
+    async def call(api: Apis, data: Any, sid: str) -> None:
         fid = field(data, "floating_ip_id", label="The floating IP")
         await api.network.put(f"/floatingips/{q(fid)}", {"floatingip": {"port_id": None}})
 
-    return await act(request, _back(data, sid), "The floating IP was disassociated.", work)
+    return await on_server(request, "The floating IP was disassociated.", call)
 
 
 @routes.post(ITEM + "volumes/attach")
 async def attach(request: web.Request) -> web.Response:
-    data = await form(request)
-    sid = request.match_info["server_id"]
-    api = apis(request)
-
-    async def work() -> None:
+    async def call(api: Apis, data: Any, sid: str) -> None:
         await api.compute.attach_volume(sid, field(data, "volume_id", label="The volume"),
                                         field(data, "device", required=False) or None)
 
-    return await act(request, _back(data, sid), "The volume is being attached.", work)
+    return await on_server(request, "The volume is being attached.", call)
 
 
 @routes.post(ITEM + "volumes/{volume_id}/detach")
 async def detach(request: web.Request) -> web.Response:
-    data = await form(request)
-    sid = request.match_info["server_id"]
-    api = apis(request)
+    volume_id = request.match_info["volume_id"]
 
-    async def work() -> None:
-        await api.compute.detach_volume(sid, request.match_info["volume_id"])
+    async def call(api: Apis, data: Any, sid: str) -> None:
+        await api.compute.detach_volume(sid, volume_id)
 
-    return await act(request, _back(data, sid), "The volume is being detached.", work)
+    return await on_server(request, "The volume is being detached.", call)

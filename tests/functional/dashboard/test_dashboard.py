@@ -55,20 +55,6 @@ def handoff() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(scope="module")
-def demo_ctx(browser: Browser, cloud: DashCloud) -> Iterator[BrowserContext]:
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture(scope="module")
-def demo(demo_ctx: BrowserContext, cloud: DashCloud) -> Page:
-    page = demo_ctx.new_page()
-    accept_dialogs(page)
-    return page
-
-
 def test_a_wrong_password_shows_an_error_and_sets_no_session(browser: Browser,
                                                              cloud: DashCloud) -> None:
     ctx = new_context(browser)

@@ -24,7 +24,6 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.functional.compute.compute_server import compute_cloud
 from tests.functional.dashboard.browser import (
-    accept_dialogs,
     check_page,
     flash,
     login,
@@ -55,18 +54,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
 
 
 @pytest.fixture(scope="module")
-def demo_ctx(browser: Browser, cloud: DashCloud) -> Iterator[BrowserContext]:
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture(scope="module")
-def demo(demo_ctx: BrowserContext, cloud: DashCloud) -> Page:
-    page = demo_ctx.new_page()
-    accept_dialogs(page)
-    login(page, cloud.dashboard_url, "demo", cloud.password("demo"))
-    return page
+def demo(demo: Page, cloud: DashCloud) -> Page:
+    """The shared demo page (conftest), logged in once for the module."""
+    login(demo, cloud.dashboard_url, "demo", cloud.password("demo"))
+    return demo
 
 
 def test_key_pair_create_download_once_import_delete(demo: Page, cloud: DashCloud,
