@@ -131,8 +131,24 @@ class ImageApi(JsonApi):
 
 
 class Compute(ComputeClient):
-    """The compute client with what only the dashboard reads: every project's servers
-    (admins) and a server's action log."""
+    """The compute client with what only the dashboard reads: the project's limits and
+    usage, a server's action log and, for admins, every project's servers, the
+    hypervisors and every flavor."""
+
+    async def absolute_limits(self) -> dict[str, Any]:
+        doc = await self._json("GET", self._url("limits"), (200,))
+        absolute: dict[str, Any] = doc.get("limits", {}).get("absolute", {})
+        return absolute
+
+    async def list_hypervisors(self) -> list[dict[str, Any]]:
+        doc = await self._json("GET", self._url("os-hypervisors", "detail"), (200,))
+        return list(doc.get("hypervisors", []))
+
+    async def list_all_flavors(self) -> list[dict[str, Any]]:
+        """Public and private flavors (an admin's view)."""
+        doc = await self._json("GET", self._url("flavors", "detail"), (200,),
+                               params={"is_public": "None"})
+        return list(doc.get("flavors", []))
 
     async def list_all_servers(self) -> list[dict[str, Any]]:
         return await self.list_servers(all_tenants="1")

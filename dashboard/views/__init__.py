@@ -11,6 +11,7 @@ from aiohttp import web
 from dashboard.views import (
     access,
     admin,
+    admin_compute,
     identity_admin,
     images,
     instance_actions,
@@ -27,7 +28,7 @@ from dashboard.views import (
 
 MODULES = (login, overview, keypairs, instances, instance_actions,
            volumes, volume_extras, images, networks,
-           security, objects, access, admin, identity_admin)
+           security, objects, access, admin, admin_compute, identity_admin)
 
 # Statuses that change on their own: a list showing one refreshes itself.
 _SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",

@@ -148,6 +148,12 @@ def test_launch_with_a_script_and_see_it_active_with_its_logs(demo: Page,
     demo.click("ul.page-tabs a:has-text('Action Log')")
     assert demo.locator("#action-log tbody tr", has_text="create").count() == 1
     check_page(demo, "project-instance-action-log")
+    # the overview's compute charts count it
+    demo.goto(base + "/project/")
+    for label, used in (("Instances", "1 used of"), ("VCPUs", "1 used of"),
+                        ("RAM", "128 MiB used of")):
+        assert used in demo.locator("figure.chart", has_text=label).first.inner_text()
+    check_page(demo, "project-overview-compute")
 
 
 def test_floating_ip_allocated_associated_and_in_the_list(demo: Page,
@@ -240,6 +246,13 @@ def test_admin_sees_the_demo_project_s_instances(browser: Browser, cloud: DashCl
     assert row(page, XSS).count() == 1
     no_xss(page)
     check_page(page, "admin-instances")
+    page.click("nav.side a:has-text('Hypervisors')")
+    hypervisor = page.locator("#hypervisors tbody tr").first.inner_text()
+    assert "memory" in hypervisor.lower() and "up" in hypervisor, hypervisor
+    check_page(page, "admin-hypervisors")
+    page.click("nav.side a:has-text('Flavors')")
+    assert page.locator("#flavors tr", has_text=NANO).count() == 1
+    check_page(page, "admin-flavors")
     ctx.close()
 
 
