@@ -256,6 +256,32 @@ def test_admin_sees_the_demo_project_s_instances(browser: Browser, cloud: DashCl
     ctx.close()
 
 
+def test_a_reader_sees_instances_but_no_buttons_and_the_api_still_says_no(
+        browser: Browser, cloud: DashCloud) -> None:
+    cloud.add_user("rita", "rita-password", "demo", "reader")
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    base = cloud.dashboard_url
+    login(page, base, "rita", "rita-password", path="/project/instances/")
+    assert row(page, "web1").count() == 1
+    assert page.locator("a", has_text="Launch Instance").count() == 0
+    assert page.locator("#instances-table th", has_text="Actions").count() == 0
+    check_page(page, "reader-instances")
+    here = detail_of(page, base, "web1")
+    assert page.locator("main button").count() == 0
+    page.goto(base + "/project/key_pairs/")
+    assert page.locator("summary", has_text="Create Key Pair").count() == 0
+    # the buttons are not shown, but a forged request is still judged by compute
+    token = page.get_attribute("input[name=csrf_token]", "value")
+    r = page.request.post(here + "/stop", max_redirects=0,
+                          form={"csrf_token": token or "", "next": here})
+    assert r.status == 303
+    page.goto(here)
+    assert "(HTTP 403)" in flash(page)
+    assert "ACTIVE" in page.locator("dl.props").inner_text()
+    ctx.close()
+
+
 def test_delete_the_instances(demo: Page, cloud: DashCloud) -> None:
     base = cloud.dashboard_url
     for name in ("web1", XSS):
