@@ -1,6 +1,7 @@
 """The actions on an instance, from its page or a row of the list: start, stop, reboot,
 pause, resume, suspend, delete; associate and disassociate a floating IP (the
-networking API); attach and detach a volume (the compute API). Each form names where
+networking API); attach and detach a volume (the compute API, from the instance's
+page or the volume's). Each form names where
 to go back to (``next``, a local path) and the API judges every call."""
 
 from __future__ import annotations
@@ -111,3 +112,17 @@ async def detach(request: web.Request) -> web.Response:
         await api.compute.detach_volume(sid, volume_id)
 
     return await on_server(request, "The volume is being detached.", call)
+
+
+@routes.post("/project/volumes/{volume_id}/attach")
+async def attach_from_volume(request: web.Request) -> web.Response:
+    """The volume's page names the instance (the compute API attaches volumes)."""
+    data = await form(request)
+    api = apis(request)
+    vid = request.match_info["volume_id"]
+
+    async def work() -> None:
+        await api.compute.attach_volume(field(data, "server_id", label="The instance"), vid)
+
+    return await act(request, f"/project/volumes/{vid}", "The volume is being attached.",
+                     work)

@@ -115,13 +115,18 @@ def test_key_pair_create_download_once_import_delete(demo: Page, cloud: DashClou
 def test_launch_with_a_script_and_see_it_active_with_its_logs(demo: Page,
                                                               cloud: DashCloud) -> None:
     base = cloud.dashboard_url
-    demo.goto(base + "/project/instances/launch")
+    # launching from the image list opens the form with that image chosen
+    demo.goto(base + "/project/images/")
+    demo.locator("#images-table tr").filter(has=demo.get_by_role(
+        "link", name="tiny", exact=True)).locator("a", has_text="Launch").click()
+    assert demo.locator("#f-image_id option:checked").inner_text() == "tiny (ami)"
     assert demo.locator("#f-key_name option:checked").inner_text() == "dashkey"
     assert demo.locator("#networks input[type=checkbox]:checked").count() == 1
     assert demo.locator("#f-image_id option", has_text="tiny-kernel").count() == 0
     check_page(demo, "project-instance-launch")
     # a form the API refuses comes back with the API's message
     demo.fill("#f-name", "no-image")
+    demo.select_option("#f-image_id", "")
     demo.click("#launch button[type=submit]")
     assert "The source image is required." in flash(demo)
     assert demo.url.endswith("/project/instances/launch")
@@ -197,6 +202,19 @@ def test_attach_a_volume_and_detach_it(demo: Page, cloud: DashCloud) -> None:
     assert "The volume is being detached." in flash(demo)
     until(demo, here, "#volumes", "None")
     until(demo, base + "/project/volumes/", "#volumes-table", "available")
+    # the same from the volume's page: attach to an instance chosen there, detach
+    demo.locator("#volumes-table a", has_text="data1").click()
+    volume = demo.url
+    open_box(demo, "Attach to Instance")
+    demo.select_option("#f-server_id", label="web1 (ACTIVE)")
+    demo.click("#attach button[type=submit]")
+    assert "The volume is being attached." in flash(demo)
+    until(demo, volume, "#attached-to", "web1")
+    check_page(demo, "project-volume-attached")
+    demo.click("button:has-text('Detach from web1')")
+    assert "The volume is being detached." in flash(demo)
+    assert demo.url == volume
+    until(demo, volume, "#attached-to", "Not attached")
 
 
 def test_stop_and_start(demo: Page, cloud: DashCloud) -> None:
