@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from common.errors import BadRequest
+from common.errors import BadRequest, StrataError
 from dashboard.apis import Apis
 from dashboard.views.admin import project_names
 from dashboard.views.networks import listing
 from dashboard.views.volumes import list_volumes
 from dashboard.web import (
+    CSRF_FIELD,
     SESSION,
     act,
     apis,
@@ -144,6 +147,27 @@ async def admin_index(request: web.Request) -> web.Response:
 
 # -- launch ------------------------------------------------------------------------------
 
+KEPT = "launch_form"  # session.extra: a refused launch form's values, to fill it again
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The values of a launch form the API (or we) refused, so the form comes back as
+    it was sent; empty on a first visit (then each field has its default)."""
+
+    values: dict[str, list[str]] = dc_field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def value(self, name: str, default: str = "") -> str:
+        given = self.values.get(name)
+        return given[0] if given else (default if not self else "")
+
+    def chosen(self, name: str, value: str, default: bool = False) -> bool:
+        """Is ``value`` among the values sent for ``name`` (a checkbox or a list)?"""
+        return value in self.values.get(name, []) if self else default
+
 
 def launch_body(data: MultiDictProxy[Any]) -> dict[str, Any]:
     """The compute API's ``server`` for the Launch Instance form."""
@@ -206,6 +230,7 @@ async def launch_form(request: web.Request) -> web.Response:
             attempt(list_volumes(api) if vol else _empty(), []),
             attempt(api.volume.get("/snapshots/detail") if vol else _none_doc(), {}))
     usable = [n for n in nets if not n.get("router:external")]
+    kept = Kept(request[SESSION].extra.pop(KEPT, {}))
     return render(
         request, "compute/launch.html", title="Launch Instance", error=error,
         # kernels and ramdisks boot nothing by themselves: not offered as a source
@@ -216,7 +241,7 @@ async def launch_form(request: web.Request) -> web.Response:
                  and str(v.get("bootable")) == "true"],
         snapshots=[s for s in (snaps or {}).get("snapshots", [])
                    if s.get("status") == "available"],
-        image_id=request.query.get("image_id", ""))
+        image_id=request.query.get("image_id", ""), kept=kept)
 
 
 @routes.post(LAUNCH)
@@ -224,9 +249,15 @@ async def launch(request: web.Request) -> web.Response:
     data = await form(request)
     api = apis(request)
     name = str(data.get("name", "")).strip()
+    session = request[SESSION]
 
     async def work() -> None:
-        await api.compute.create_servers(launch_body(data))
+        try:
+            await api.compute.create_servers(launch_body(data))
+        except StrataError:
+            session.extra[KEPT] = {k: [str(v) for v in data.getall(k)]
+                                   for k in set(data) if k != CSRF_FIELD}
+            raise
 
     return await act(request, LIST, f"Instance {name} is being launched.", work,
                      failed=LAUNCH)

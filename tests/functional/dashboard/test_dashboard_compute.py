@@ -127,9 +127,19 @@ def test_launch_with_a_script_and_see_it_active_with_its_logs(demo: Page,
     # a form the API refuses comes back with the API's message
     demo.fill("#f-name", "no-image")
     demo.select_option("#f-image_id", "")
+    demo.fill("#f-user_data", SCRIPT)
     demo.click("#launch button[type=submit]")
     assert "The source image is required." in flash(demo)
     assert demo.url.endswith("/project/instances/launch")
+    # the form comes back as it was sent
+    assert demo.input_value("#f-name") == "no-image"
+    assert demo.input_value("#f-user_data") == SCRIPT
+    # and the API's own refusal is shown too (a count over the project's quota)
+    demo.select_option("#f-image_id", label="tiny (ami)")
+    demo.fill("#f-count", "1000")
+    demo.click("#launch button[type=submit]")
+    assert re.search(r"[Qq]uota.*\(HTTP 403\)", flash(demo)), flash(demo)
+    assert demo.input_value("#f-count") == "1000"
 
     launch(demo, base, "web1", script=SCRIPT, key="dashkey")
     assert "Instance web1 is being launched." in flash(demo)

@@ -11,7 +11,7 @@ import pytest
 from multidict import MultiDict, MultiDictProxy
 
 from common.errors import BadRequest
-from dashboard.views.instances import addresses, age, launch_body, row, settling
+from dashboard.views.instances import Kept, addresses, age, launch_body, row, settling
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -112,3 +112,13 @@ def test_a_list_refreshes_while_an_instance_builds_or_has_a_task() -> None:
     assert settling({**SERVER, "status": "BUILD"})
     assert settling({**SERVER, "OS-EXT-STS:task_state": "powering-off"})
     assert settling({**SERVER, "status": "HARD_REBOOT"})
+
+
+def test_a_refused_launch_form_comes_back_as_it_was_sent() -> None:
+    first = Kept()
+    assert first.value("count", "1") == "1" and first.chosen("network", "n1", True)
+    kept = Kept({"name": ["web"], "network": ["n2"], "config_drive": ["on"]})
+    assert kept.value("name") == "web" and kept.value("count", "1") == ""
+    assert kept.chosen("config_drive", "on") and not kept.chosen("new_volume", "on")
+    # a network left unticked stays unticked, whatever the default
+    assert kept.chosen("network", "n2") and not kept.chosen("network", "n1", True)
