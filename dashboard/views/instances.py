@@ -285,8 +285,8 @@ async def detail(request: web.Request) -> web.Response:
         ctx["actions"], ctx["error"] = await attempt(api.compute.list_actions(sid), [])
     else:
         ctx.update(await _overview(api, server))
-    names = await _image_names(api) if api.has("image") else {}
-    item = row(server, names)
+    names, _ = await attempt(_image_names(api), {})  # else the image's id
+    item = row(server, names or {})
     return render(request, "compute/instance.html", title=f"Instance {item['name'] or sid}",
                   server=item, **ctx)
 
