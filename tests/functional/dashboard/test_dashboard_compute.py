@@ -6,7 +6,8 @@ script's output) and the tiny image. As demo: a key pair created and
 its private key downloaded once, a public key imported; an instance launched from
 the Launch Instance form with a customization script and a config drive, seen
 ACTIVE, its console log and action log; a floating IP allocated and associated and
-seen in the list; a volume attached and detached; stop and start; an instance named
+seen in the list; a volume attached and detached; stop and start; booting from a
+new volume made from the image; an instance named
 ``<script>`` shown as text; as admin, the demo project's instances in Admin >
 Instances. Every page is checked for injected scripts and unlabelled fields and its
 screenshot kept (see ``browser.py``)."""
@@ -251,6 +252,30 @@ def test_an_instance_named_script_is_text(demo: Page, cloud: DashCloud) -> None:
     assert demo.locator("h1").inner_text() == f"Instance {XSS}"
     no_xss(demo)
     check_page(demo, "project-instance-html-name")
+
+
+def test_boot_from_a_new_volume_made_from_the_image(demo: Page, cloud: DashCloud) -> None:
+    base = cloud.dashboard_url
+    demo.goto(base + "/project/instances/launch")
+    demo.fill("#f-name", "from-volume")
+    demo.select_option("#f-image_id", label="tiny (ami)")
+    demo.check("#f-new_volume")
+    demo.fill("#f-volume_size", "1")
+    demo.check("#f-delete_on_termination")
+    demo.click("#launch button[type=submit]")
+    assert "Instance from-volume is being launched." in flash(demo)
+    line = row(demo, "from-volume")
+    line.locator(".status", has_text="ACTIVE").wait_for(timeout=BOOTED)
+    assert "(booted from volume)" in line.inner_text()
+    # its root disk is a volume of the block store, in use by it
+    demo.goto(base + "/project/volumes/")
+    root = demo.locator("#volumes-table tbody tr", has_text="in-use")
+    assert root.count() == 1 and "1 GiB" in root.inner_text()
+    detail_of(demo, base, "from-volume")
+    demo.click("button:has-text('Delete Instance')")
+    assert "The instance is being deleted." in flash(demo)
+    # deleted with it (delete on termination): data1 is the project's one volume again
+    until(demo, base + "/project/volumes/", "#volumes-table caption", "1 volume", within=90)
 
 
 def test_a_form_without_its_csrf_token_is_refused(demo: Page, demo_ctx: BrowserContext,
