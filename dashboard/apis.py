@@ -1,9 +1,11 @@
 """The dashboard's calls to the public APIs, always with the logged-in user's own token.
 
 Where a service's published client has the calls a page needs, the dashboard
-uses it: :class:`imagestore.client.ImageClient` (images, streamed uploads)
-and :class:`proxy.client.SwiftClient` (containers and objects, streamed both
-ways). For the JSON APIs the pages read and change much more of (Keystone's
+uses it: :class:`imagestore.client.ImageClient` (images, streamed uploads),
+:class:`proxy.client.SwiftClient` (containers and objects, streamed both
+ways) and :class:`compute.client.ComputeClient` (key pairs, servers, their
+actions and volume attachments; :class:`Compute` adds the few reads only the
+pages make). For the JSON APIs the pages read and change much more of (Keystone's
 projects, users, roles and EC2 credentials; Cinder; Neutron; Glance's JSON
 calls), :class:`JsonApi` is a small client of our own on the same
 :class:`~common.httpclient.ServiceClient` base, so every failure is the same
@@ -26,6 +28,7 @@ import aiohttp
 
 from common.errors import NotFound
 from common.httpclient import RemoteError, RemoteUnavailable, ServiceClient
+from compute.client import ComputeClient
 from dashboard.session import Session
 from imagestore.client import ImageClient
 from proxy.client import SwiftClient
@@ -127,6 +130,35 @@ class ImageApi(JsonApi):
     service = "the image service"
 
 
+class Compute(ComputeClient):
+    """The compute client with what only the dashboard reads: the project's limits and
+    usage, a server's action log and, for admins, every project's servers, the
+    hypervisors and every flavor."""
+
+    async def absolute_limits(self) -> dict[str, Any]:
+        doc = await self._json("GET", self._url("limits"), (200,))
+        absolute: dict[str, Any] = doc.get("limits", {}).get("absolute", {})
+        return absolute
+
+    async def list_hypervisors(self) -> list[dict[str, Any]]:
+        doc = await self._json("GET", self._url("os-hypervisors", "detail"), (200,))
+        return list(doc.get("hypervisors", []))
+
+    async def list_all_flavors(self) -> list[dict[str, Any]]:
+        """Public and private flavors (an admin's view)."""
+        doc = await self._json("GET", self._url("flavors", "detail"), (200,),
+                               params={"is_public": "None"})
+        return list(doc.get("flavors", []))
+
+    async def list_all_servers(self) -> list[dict[str, Any]]:
+        return await self.list_servers(all_tenants="1")
+
+    async def list_actions(self, server_id: str) -> list[dict[str, Any]]:
+        doc = await self._json("GET", self._url("servers", server_id, "os-instance-actions"),
+                               (200,))
+        return list(doc.get("instanceActions", []))
+
+
 def q(value: str) -> str:
     """One path segment, quoted."""
     return quote(value, safe="")
@@ -177,6 +209,11 @@ class Apis:
         """Streamed image data (uploads, downloads) and the client's other calls."""
         return ImageClient(self._url("image"), self.session.token, session=self._http,
                            read_timeout=None)
+
+    @property
+    def compute(self) -> Compute:
+        url = self._url("compute")  # the catalog's URL names the version; the client adds it
+        return Compute(url.removesuffix("/v2.1"), self.session.token, **self._kw())
 
     @property
     def swift(self) -> SwiftClient:

@@ -62,6 +62,16 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
+def nova_gauges(absolute: dict[str, Any]) -> list[Gauge]:
+    """Gauges from Nova's ``/limits`` (its ``absolute`` limits and usage)."""
+    wanted = (("Instances", "totalInstancesUsed", "maxTotalInstances", ""),
+              ("VCPUs", "totalCoresUsed", "maxTotalCores", ""),
+              ("RAM", "totalRAMUsed", "maxTotalRAMSize", "MiB"),
+              ("Server Groups", "totalServerGroupsUsed", "maxServerGroups", ""))
+    return [Gauge(label, float(absolute.get(used, 0)), float(absolute[limit]), unit)
+            for label, used, limit, unit in wanted if limit in absolute]
+
+
 def cinder_gauges(quota_set: dict[str, Any]) -> list[Gauge]:
     """Gauges from Cinder's ``os-quota-sets?usage=true``."""
     wanted = (("volumes", "Volumes", ""), ("gigabytes", "Volume Storage", "GiB"),

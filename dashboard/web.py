@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -119,7 +119,7 @@ async def form(request: web.Request) -> MultiDictProxy[Any]:
     return await request.post()
 
 
-def field(data: MultiDictProxy[Any], name: str, *, required: bool = True,
+def field(data: Mapping[str, Any], name: str, *, required: bool = True,
           default: str = "", label: str = "") -> str:
     value = data.get(name)
     text = value.strip() if isinstance(value, str) else ""
@@ -128,7 +128,7 @@ def field(data: MultiDictProxy[Any], name: str, *, required: bool = True,
     return text or default
 
 
-def int_field(data: MultiDictProxy[Any], name: str, *, label: str, minimum: int = 0,
+def int_field(data: Mapping[str, Any], name: str, *, label: str, minimum: int = 0,
               required: bool = True, default: int = 0) -> int:
     text = field(data, name, required=required, label=label)
     if not text:
@@ -142,14 +142,15 @@ def int_field(data: MultiDictProxy[Any], name: str, *, label: str, minimum: int 
     return value
 
 
-def checkbox(data: MultiDictProxy[Any], name: str) -> bool:
+def checkbox(data: Mapping[str, Any], name: str) -> bool:
     return data.get(name) in ("on", "true", "1", "yes")
 
 
 async def act(request: web.Request, back: str, done: str,
-              work: Callable[[], Awaitable[Any]]) -> web.Response:
+              work: Callable[[], Awaitable[Any]], *, failed: str = "") -> web.Response:
     """Run a form's action: on success ``done`` for the next page, on a refusal (ours
-    or the API's) its message instead; either way back to ``back``."""
+    or the API's) its message instead; either way back to ``back`` (on a refusal to
+    ``failed`` when given: the form, to try again)."""
     session = request[SESSION]
     try:
         await work()
@@ -157,6 +158,7 @@ async def act(request: web.Request, back: str, done: str,
         raise
     except (StrataError, Denied) as exc:
         session.flash("error", exc.message if isinstance(exc, Denied) else error_text(exc))
+        return redirect(request, failed or back)
     else:
         if done:
             session.flash("success", done)

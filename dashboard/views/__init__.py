@@ -11,8 +11,12 @@ from aiohttp import web
 from dashboard.views import (
     access,
     admin,
+    admin_compute,
     identity_admin,
     images,
+    instance_actions,
+    instances,
+    keypairs,
     login,
     networks,
     objects,
@@ -22,8 +26,9 @@ from dashboard.views import (
     volumes,
 )
 
-MODULES = (login, overview, volumes, volume_extras, images, networks, security, objects,
-           access, admin, identity_admin)
+MODULES = (login, overview, keypairs, instances, instance_actions,
+           volumes, volume_extras, images, networks,
+           security, objects, access, admin, admin_compute, identity_admin)
 
 # Statuses that change on their own: a list showing one refreshes itself.
 _SETTLING = ("creating", "deleting", "extending", "downloading", "uploading", "saving",

@@ -8,10 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from dashboard.apis import Apis, q
-from dashboard.charts import Gauge, cinder_gauges, neutron_gauges
+from dashboard.charts import Gauge, cinder_gauges, neutron_gauges, nova_gauges
 from dashboard.web import SESSION, apis, attempt, render
 
 routes = web.RouteTableDef()
+
+
+async def _compute_gauges(api: Apis, project_id: str) -> list[Gauge]:
+    return nova_gauges(await api.compute.absolute_limits())
 
 
 async def _volume_gauges(api: Apis, project_id: str) -> list[Gauge]:
@@ -30,7 +34,7 @@ async def overview(request: web.Request) -> web.Response:
     api = apis(request)
     pid = session.project.id
     sections: list[tuple[str, str, Any]] = []
-    wanted = [("Compute", "compute", None),
+    wanted = [("Compute", "compute", _compute_gauges),
               ("Volumes", "volumev3", _volume_gauges),
               ("Network", "network", _network_gauges)]
     jobs = [(title, fn) for title, svc, fn in wanted

@@ -103,8 +103,12 @@ async def detail(request: web.Request) -> web.Response:
     vid = request.match_info["volume_id"]
     doc = await api.volume.get(f"/volumes/{q(vid)}")
     volume = doc["volume"]
+    servers: list[dict[str, Any]] = []
+    if api.has("compute"):  # to attach it to, and the names of those it is attached to
+        servers, _ = await attempt(api.compute.list_servers(), [])
     return render(request, "volumes/detail.html", title=f"Volume {volume.get('name') or vid}",
-                  volume=volume)
+                  volume=volume, servers=servers,
+                  server_names={s["id"]: s.get("name") or s["id"] for s in servers})
 
 
 def _action(name: str, success: str, build: Any) -> Any:

@@ -158,6 +158,11 @@ def check_page(page: Page, name: str) -> None:
     shot(page, name)
 
 
+def no_xss(page: Page) -> None:
+    """No script of a name with HTML in it ran (the tests' names set ``window.xss``)."""
+    assert page.evaluate("() => window.xss") is None
+
+
 def login(page: Page, base: str, user: str, password: str, *, domain: str = "Default",
           path: str = "/project/") -> None:
     page.goto(base + path)

@@ -26,6 +26,7 @@ from tests.functional.dashboard.browser import (
     flash,
     login,
     new_context,
+    no_xss,
     open_box,
     shot,
 )
@@ -52,24 +53,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
 def handoff() -> dict[str, str]:
     """What one test leaves for a later one (a volume transfer's id and key)."""
     return {}
-
-
-@pytest.fixture(scope="module")
-def demo_ctx(browser: Browser, cloud: DashCloud) -> Iterator[BrowserContext]:
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture(scope="module")
-def demo(demo_ctx: BrowserContext, cloud: DashCloud) -> Page:
-    page = demo_ctx.new_page()
-    accept_dialogs(page)
-    return page
-
-
-def no_xss(page: Page) -> None:
-    assert page.evaluate("() => window.xss") is None
 
 
 def test_a_wrong_password_shows_an_error_and_sets_no_session(browser: Browser,

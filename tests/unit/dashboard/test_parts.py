@@ -12,7 +12,7 @@ from common.errors import BadRequest
 from common.httpclient import remote_error
 from dashboard.apis import error_text
 from dashboard.auth import endpoints_of
-from dashboard.charts import Gauge, cinder_gauges, neutron_gauges
+from dashboard.charts import Gauge, cinder_gauges, neutron_gauges, nova_gauges
 from dashboard.nav import current_panel, navigation
 from dashboard.session import EXPIRY_MARGIN, Endpoint, Project, Session, SessionStore
 from dashboard.topology import layout
@@ -138,6 +138,12 @@ def test_gauges_from_each_api_s_quota_view() -> None:
     assert volumes[1].text == "3 GiB used of unlimited"
     nets = neutron_gauges({"floatingip": {"used": 50, "limit": 50, "reserved": 0}})
     assert nets[0].level == "full" and nets[0].text == "50 used of 50"
+    compute = nova_gauges({"maxTotalInstances": 10, "totalInstancesUsed": 2,
+                           "maxTotalCores": 20, "totalCoresUsed": 2,
+                           "maxTotalRAMSize": -1, "totalRAMUsed": 256})
+    assert [(g.label, g.text) for g in compute] == [
+        ("Instances", "2 used of 10"), ("VCPUs", "2 used of 20"),
+        ("RAM", "256 MiB used of unlimited")]
     assert Gauge("x", 8, 10).level == "high" and Gauge("x", 1, 10).level == "ok"
     assert Gauge("x", 3, 0).fraction == 1.0 and Gauge("x", 0, 0).fraction == 0.0
     # the filled arc and the gap make the whole ring
