@@ -11,6 +11,7 @@ import aiohttp
 from blockstore.client import VolumeClient
 from common.config import StrataConfig
 from common.db import Database
+from ec2.client import Ec2Client
 from identity.client import TokenValidator
 from imagestore.client import ImageClient
 from network.client import NetworkClient
@@ -74,6 +75,14 @@ class ComputeState:
         project = await self.validator.service_project_id()
         return VolumeClient(self.cfg.blockstore_url(), self.validator.service_token,
                             project, session=self.session)
+
+    def ec2(self) -> Ec2Client | None:
+        """The EC2 front as the service user (the EC2 ids guests are told), or None
+        when it does not run here."""
+        if not self.cfg.ec2.enabled:
+            return None
+        return Ec2Client(self.cfg.ec2_url(), self.validator.service_token,
+                         session=self.session, conn_timeout=2, read_timeout=10)
 
     def network(self, token: Callable[[], Awaitable[str]] | None = None) -> NetworkClient:
         """The networking service, as the service user (every port, binding) or with

@@ -17,7 +17,7 @@ from typing import Any
 from compute import models as m
 from compute.agent.context import AgentContext, log
 from compute.agent.networks import nic_of
-from compute.core.metadata import drive_data
+from compute.core.metadata import drive_data, ec2_ids
 from compute.errors import VirtError
 from compute.virt import configdrive
 from compute.virt.driver import DirectBoot, Disk, InstanceSpec, IscsiDisk, LocalDisk, Nic
@@ -126,8 +126,8 @@ def nics(inst: m.Instance) -> list[Nic]:
 async def config_drive(ctx: AgentContext, inst: m.Instance,
                        network_data: dict[str, Any] | None) -> Path:
     """Write the server's config drive (again: it is cheap, and says what is true now)."""
-    data = drive_data(inst, network_data=network_data,
-                      local_ipv4=_first_ipv4(inst))
+    data = drive_data(inst, network_data=network_data, local_ipv4=_first_ipv4(inst),
+                      ids=await ec2_ids(ctx.st.ec2(), inst))
     path = ctx.instance_dir(inst.uuid) / "disk.config"
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(configdrive.build, data, path)

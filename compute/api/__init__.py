@@ -18,7 +18,6 @@ from aiohttp import web
 from common.config import StrataConfig
 from common.db import Database, migrate
 from common.http import RUNNER_OPTIONS, AppSettings, make_app
-from compute import models as m
 from compute.agent.context import AgentContext
 from compute.agent.networks import network_data
 from compute.agent.runner import ComputeAgent
@@ -27,7 +26,7 @@ from compute.api import metadata as metadata_api
 from compute.api.base import AGENT, STATE, microversion_middleware, nova_error_format_for
 from compute.conductor import Conductor
 from compute.core import flavors as flavor_rules
-from compute.core.metadata import find_by_ip
+from compute.core.metadata import ec2_ids, find_by_ip
 from compute.state import ComputeState
 from compute.virt.driver import VirtDriver
 from compute.virt.imagecache import ImageCache
@@ -52,7 +51,7 @@ async def _start_metadata(cfg: StrataConfig, st: ComputeState,
     """The metadata service on its TCP port and on the UNIX socket the data path's
     proxies forward to."""
     async def finder(ip: str, network_id: str | None,
-                     router_id: str | None) -> tuple[m.Instance, dict[str, Any], str] | None:
+                     router_id: str | None) -> metadata_api.Found | None:
         port: dict[str, Any] | None = None
         if cfg.network.enabled:
             port = await st.network().find_port_by_ip(ip, network_id=network_id,
@@ -71,7 +70,7 @@ async def _start_metadata(cfg: StrataConfig, st: ComputeState,
             fips = await st.network().list_floating_ips(port_id=port["id"])
             public = next((str(f["floating_ip_address"]) for f in fips
                            if f.get("fixed_ip_address") == ip), "")
-        return inst, data, public
+        return metadata_api.Found(inst, data, public, await ec2_ids(st.ec2(), inst))
 
     runner = web.AppRunner(metadata_api.build_app(finder), **RUNNER_OPTIONS)
     await runner.setup()

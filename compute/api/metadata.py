@@ -22,18 +22,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
 from compute import models as m
-from compute.core.metadata import drive_data
+from compute.core.metadata import Ec2Ids, drive_data
 from compute.virt import configdrive
 
 EC2_VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10",
                 "2007-12-15", "2008-02-01", "2008-09-01", "2009-04-04", "latest")
-FindServer = Callable[[str, str | None, str | None], Awaitable[tuple[m.Instance, dict[str, Any],
-                                                                     str] | None]]
+
+
+class Found(NamedTuple):
+    """The server a guest's request comes from, and what its documents need."""
+
+    inst: m.Instance
+    network_data: dict[str, Any]
+    public_ipv4: str
+    ids: Ec2Ids  # as the EC2 API shows them
+
+
+FindServer = Callable[[str, str | None, str | None], Awaitable[Found | None]]
 FINDER: web.AppKey[FindServer] = web.AppKey("metadata_finder")
 
 
@@ -42,7 +52,7 @@ def _text(body: str | bytes, content_type: str = "text/plain") -> web.Response:
     return web.Response(body=data, content_type=content_type)
 
 
-async def _server(request: web.Request) -> tuple[m.Instance, dict[str, Any], str]:
+async def _server(request: web.Request) -> Found:
     ip = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
     network = request.headers.get("X-Neutron-Network-ID")
     router = request.headers.get("X-Neutron-Router-ID")
@@ -90,8 +100,8 @@ async def openstack_root(request: web.Request) -> web.Response:
 
 async def openstack_files(request: web.Request) -> web.Response:
     version = request.match_info["version"]
-    inst, network_data, _ = await _server(request)
-    data = drive_data(inst, network_data=network_data)
+    found = await _server(request)
+    data = drive_data(found.inst, network_data=found.network_data, ids=found.ids)
     prefix = f"openstack/{version}/"
     files = configdrive.contents(data)
     names = sorted(k[len(prefix):] for k in files if k.startswith(prefix))
@@ -110,10 +120,11 @@ async def ec2(request: web.Request) -> web.Response:
     version = request.match_info["version"]
     if version not in EC2_VERSIONS:
         raise web.HTTPNotFound()
-    inst, network_data, public_ip = await _server(request)
+    found = await _server(request)
     tail = request.match_info.get("tail", "")
-    data = drive_data(inst, network_data=network_data,
-                      local_ipv4=_fixed_ipv4(inst), public_ipv4=public_ip)
+    data = drive_data(found.inst, network_data=found.network_data,
+                      local_ipv4=_fixed_ipv4(found.inst), public_ipv4=found.public_ipv4,
+                      ids=found.ids)
     if tail in ("", "/"):
         return _text("meta-data/\nuser-data" if data.user_data is not None else "meta-data/")
     if tail == "user-data":

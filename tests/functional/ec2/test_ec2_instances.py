@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from compute.virt import configdrive
 from tests.functional.ec2.ec2_server import Ec2Cloud, Ec2Credential, native_ids
 
 ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDR6wbJ2Vjs1ZmtsvfXzYrTmOGmkUZcZuv0JAbc7Khx8 "
@@ -134,6 +136,18 @@ def test_run_describe_stop_start_reboot_terminate(cloud: Ec2Cloud, demo: Any,
     as_admin = _nova(cloud, "admin", "GET", f"/servers/{uuids[first]}").json()["server"]
     assert base64.b64decode(as_admin["OS-EXT-SRV-ATTR:user_data"]) == user_data
 
+    # the guest is told the ids the EC2 API shows, by the metadata service (asked as
+    # the data path's proxy asks it for the guest)
+    (fixed,) = [a["addr"] for net in shown["addresses"].values() for a in net]
+    net_id = requests.get(cloud.url("network") + "/v2.0/ports", timeout=30, params={
+        "device_id": uuids[first]}, headers={"X-Auth-Token": cloud.api("admin").token}
+    ).json()["ports"][0]["network_id"]
+    meta = f"http://127.0.0.1:{cloud.env['STRATA_COMPUTE_METADATA_PORT']}/latest/meta-data"
+    asked = {"X-Forwarded-For": fixed, "X-Neutron-Network-ID": net_id}
+    for path, want in (("instance-id", first), ("ami-id", ami)):
+        r = requests.get(f"{meta}/{path}", headers=asked, timeout=30)
+        assert (r.status_code, r.text) == (200, want)
+
     by_tag = demo.describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]}])
     assert {i["InstanceId"] for r in by_tag["Reservations"] for i in r["Instances"]} == {
         first, second}
@@ -252,11 +266,16 @@ def test_a_server_made_natively_is_described(cloud: Ec2Cloud, demo: Any, ami: st
         i["id"] for i in cloud.api("demo").request("GET", "/v2/images").json()["images"]
     ]).items()}[ami]
     r = _nova(cloud, "demo", "POST", "/servers", json={"server": {
-        "name": "native", "imageRef": image_uuid, "flavorRef": "42", "networks": "none"}})
+        "name": "native", "imageRef": image_uuid, "flavorRef": "42", "networks": "none",
+        "config_drive": True}})
     assert r.status_code == 202, r.text
     uuid = r.json()["server"]["id"]
     ident = native_ids(cloud, "instance", [uuid])[uuid]
     demo.get_waiter("instance_running").wait(InstanceIds=[ident], WaiterConfig=FAST)
+    # its config drive, written before EC2 showed it, tells the guest the same ids
+    drive = configdrive.read_iso(cloud.var / "compute" / "instances" / uuid / "disk.config")
+    told = json.loads(drive["ec2/latest/meta-data.json"])
+    assert (told["instance-id"], told["ami-id"]) == (ident, ami)
     (rsv,) = demo.describe_instances(InstanceIds=[ident])["Reservations"]
     assert rsv["ReservationId"].startswith("r-")
     assert rsv["Instances"][0]["ImageId"] == ami
