@@ -2,10 +2,9 @@
 
 Each names Nova's instance action event (``compute_stop_instance``, ...) and the
 coroutine that does the work and records the server's new states. An operation that
-fails clears the task state, records a fault (build and rebuild also put the server
-in ERROR) and its event says Error. Operations another part adds (resize, shelve,
-snapshot, interfaces) join with a row in :data:`OPERATIONS` and a row in the API's
-action table (:data:`compute.core.states.ACTIONS`).
+fails clears the task state, records a fault (build, rebuild and resize also put the
+server in ERROR) and its event says Error. Each has a row in the API's action table
+(:data:`compute.core.states.ACTIONS`) too.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compute.agent import guest, lifecycle, networks, volumes
+from compute.agent import guest, images, lifecycle, networks, volumes
 from compute.agent.context import AgentContext
 from compute.core import states
 from compute.errors import InstanceNotFound
@@ -99,6 +98,10 @@ async def _detach(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None
     await volumes.detach(ctx, uuid, int(args["bdm_id"]))
 
 
+async def _snapshot(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
+    await images.snapshot(ctx, uuid, str(args["image_id"]))
+
+
 OPERATIONS: Mapping[str, Operation] = {
     "build": Operation(lifecycle.BUILD_EVENT, _build, cancellable=True),
     "delete": Operation("compute_terminate_instance", _delete),
@@ -117,4 +120,5 @@ OPERATIONS: Mapping[str, Operation] = {
                          cancellable=True),
     "attach_volume": Operation("compute_attach_volume", _attach),
     "detach_volume": Operation("compute_detach_volume", _detach),
+    "snapshot": Operation("compute_snapshot_instance", _snapshot),
 }

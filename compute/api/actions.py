@@ -20,7 +20,7 @@ from common.errors import NotImplementedYet
 from common.httpclient import RemoteError
 from compute import models as m
 from compute import quotas
-from compute.api import fields
+from compute.api import fields, images
 from compute.api.base import (
     AGENT,
     Routes,
@@ -251,11 +251,12 @@ ACTIONS: dict[str, ActionHandler] = {
     "addSecurityGroup": _add_group,
     "removeSecurityGroup": _remove_group,
     "os-resetState": _reset_state,
+    "createImage": images.create_image,
 }
 # Nova's actions this cloud does not take yet (501, not "no such action")
-NOT_YET = ("resize", "confirmResize", "revertResize", "createImage", "createBackup",
-           "shelve", "shelveOffload", "unshelve", "os-migrateLive", "migrate", "rescue",
-           "unrescue", "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
+NOT_YET = ("resize", "confirmResize", "revertResize", "createBackup", "shelve",
+           "shelveOffload", "unshelve", "os-migrateLive", "migrate", "rescue", "unrescue",
+           "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
            "restore", "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp",
            "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
            "os-getRDPConsole", "addFloatingIp", "removeFloatingIp")

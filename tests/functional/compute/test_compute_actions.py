@@ -1,0 +1,143 @@
+"""Server actions that change what a server is (createImage, resize, shelve, interfaces)
+through the real ``openstack`` client and raw HTTP, on the in-memory driver's cloud
+shared with ``test_compute_api.py``: images, volumes, snapshots and ports are real, the
+guest is not. One real guest goes through them in ``test_compute_guests.py``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.functional.compute.compute_server import NANO, ComputeCloud, Nova
+
+
+@pytest.fixture(scope="module")
+def cloud(memory_cloud: ComputeCloud) -> ComputeCloud:
+    return memory_cloud
+
+
+def boot(cloud: ComputeCloud, nova: Nova, name: str, **server: Any) -> dict[str, Any]:
+    made = nova.create(**{"name": name, "imageRef": cloud.tiny, "flavorRef": NANO, **server})
+    return nova.wait(made["id"], "ACTIVE", within=120)
+
+
+def image(cloud: ComputeCloud, who: str, image_id: str) -> dict[str, Any]:
+    r = cloud.api(who).request("GET", f"/v2/images/{image_id}")
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+def image_gone(cloud: ComputeCloud, image_id: str) -> bool:
+    return cloud.api("demo").request("GET", f"/v2/images/{image_id}").status_code == 404
+
+
+def idle(nova: Nova, uuid: str, within: float = 120.0) -> dict[str, Any]:
+    """The server once no task is under way."""
+    deadline = time.monotonic() + within
+    while True:
+        srv = nova.server(uuid)
+        if not srv["OS-EXT-STS:task_state"]:
+            return srv
+        assert time.monotonic() < deadline, f"{uuid} still {srv['OS-EXT-STS:task_state']}"
+        time.sleep(0.3)
+
+
+def last_action(nova: Nova, uuid: str) -> dict[str, Any]:
+    acts: list[dict[str, Any]] = nova.ok("GET", f"/servers/{uuid}/os-instance-actions")[
+        "instanceActions"]
+    return acts[0]
+
+
+# -- createImage --------------------------------------------------------------------------
+
+
+def test_create_image_of_an_image_backed_server_boots_again(cloud: ComputeCloud,
+                                                            demo: Nova, admin: Nova) -> None:
+    sid = boot(cloud, demo, "snap-src")["id"]
+    made = cloud.osc("demo", "server", "image", "create", "--name", "snap-1", "--wait",
+                     "snap-src", timeout=300)
+    snap = image(cloud, "demo", made["id"])
+    tiny = image(cloud, "admin", cloud.tiny)
+    assert (snap["status"], snap["disk_format"], snap["container_format"]) == (
+        "active", "qcow2", "bare")
+    assert snap["owner"] == demo.project_id and snap["visibility"] == "private"
+    assert (snap["image_type"], snap["instance_uuid"], snap["base_image_ref"]) == (
+        "snapshot", sid, cloud.tiny)
+    assert (snap["kernel_id"], snap["ramdisk_id"]) == (tiny["kernel_id"], tiny["ramdisk_id"])
+    assert snap["min_disk"] == 1 and snap["size"] > 0
+    assert last_action(demo, sid)["action"] == "createImage"
+    assert idle(demo, sid)["status"] == "ACTIVE"
+    # 2.45 answers the image id; before it, the Location header names the image
+    body = demo.action(sid, "createImage", {"name": "snap-2", "metadata": {"k": "v"}},
+                       version="2.45")
+    demo.exact(body, {"image_id"})
+    assert image(cloud, "demo", body["image_id"])["k"] == "v"
+    idle(demo, sid)
+    # the wrong state: Nova's 409, no image made
+    admin.action(sid, "os-resetState", {"state": "error"})
+    assert "vm_state error" in demo.fails("POST", f"/servers/{sid}/action", 409,
+                                          "conflictingRequest",
+                                          json={"createImage": {"name": "snap-3"}})
+    admin.action(sid, "os-resetState", {"state": "active"})
+    old = demo.call("POST", f"/servers/{sid}/action", version="2.44",
+                    json={"createImage": {"name": "snap-3"}})
+    assert old.status_code == 202 and not old.content, old.text
+    third = old.headers["Location"].rsplit("/", 1)[1]
+    assert image(cloud, "demo", third)["name"] == "snap-3"
+    idle(demo, sid)
+    # bad input: 400 in Nova's format, no image made
+    assert demo.fails("POST", f"/servers/{sid}/action", 400, "badRequest",
+                      json={"createImage": {}})
+    assert demo.fails("POST", f"/servers/{sid}/action", 400, "badRequest",
+                      json={"createImage": {"name": "x", "metadata": "no"}})
+    # the snapshot boots a new server
+    copy = boot(cloud, demo, "from-snap", imageRef=made["id"])
+    assert copy["image"]["id"] == made["id"]
+    for server in (sid, copy["id"]):
+        demo.call("DELETE", f"/servers/{server}")
+    assert [i["name"] for i in cloud.api("demo").request(
+        "GET", "/v2/images", params={"name": "snap-3"}).json()["images"]] == ["snap-3"]
+    for image_id in (made["id"], body["image_id"], third):
+        cloud.osc_plain("demo", "image", "delete", image_id)
+    demo.gone(sid)
+    demo.gone(copy["id"])
+
+
+def test_create_image_of_a_volume_backed_server(cloud: ComputeCloud, demo: Nova) -> None:
+    made = demo.create(name="bfv-src", imageRef="", flavorRef=NANO, block_device_mapping_v2=[{
+        "uuid": cloud.tiny, "source_type": "image", "destination_type": "volume",
+        "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
+    sid = demo.wait(made["id"], "ACTIVE", within=180)["id"]
+    body = demo.action(sid, "createImage", {"name": "bfv-snap"})
+    idle(demo, sid, within=180)
+    snap = image(cloud, "demo", body["image_id"])
+    assert snap["status"] == "active" and snap["size"] == 0
+    assert snap["bdm_v2"] == "True" and snap["image_type"] == "snapshot"
+    assert "base_image_ref" not in snap
+    (mapping,) = json.loads(snap["block_device_mapping"])
+    assert (mapping["source_type"], mapping["destination_type"], mapping["boot_index"],
+            mapping["volume_size"]) == ("snapshot", "volume", 0, 1)
+    snapshot = cloud.osc("demo", "volume", "snapshot", "show", mapping["snapshot_id"])
+    assert snapshot["status"] == "available"
+    # the real client boots it: a new volume made from the snapshot is the root
+    private = cloud.net("demo").get("/networks", params={"name": "private"})["networks"][0]
+    booted = cloud.osc("demo", "server", "create", "--image", "bfv-snap", "--flavor",
+                       "m1.nano", "--nic", f"net-id={private['id']}", "--wait", "bfv-copy",
+                       timeout=300)
+    assert booted["status"] == "ACTIVE"
+    shown = demo.server(booted["id"])
+    (root,) = shown["os-extended-volumes:volumes_attached"]
+    volume = cloud.osc("demo", "volume", "show", root["id"])
+    assert volume["snapshot_id"] == mapping["snapshot_id"] and volume["status"] == "in-use"
+    demo.call("DELETE", f"/servers/{booted['id']}")
+    demo.gone(booted["id"])
+    cloud.wait_for(lambda: cloud.osc_plain("demo", "volume", "show", root["id"]).returncode
+                   != 0, "the copy's root volume deletion")
+    cloud.osc_plain("demo", "image", "delete", body["image_id"])
+    cloud.osc_plain("demo", "volume", "snapshot", "delete", mapping["snapshot_id"])
+    demo.call("DELETE", f"/servers/{sid}")
+    demo.gone(sid)
