@@ -54,6 +54,21 @@ async def release(ctx: AgentContext, uuid: str, *, terminate: bool) -> None:
         log.warning("server %s: could not release %s", uuid, problem)
 
 
+async def respawn(ctx: AgentContext, uuid: str) -> None:
+    """Define and start the guest again from the database (its domain is gone)."""
+    inst = await ctx.load(uuid)
+    spec = await guest.full_spec(ctx, inst, lambda i: networks.network_data(ctx, i))
+    await ctx.driver.spawn(spec)
+
+
+async def power_state(ctx: AgentContext, uuid: str) -> int:
+    """Nova's power state of the guest now (NOSTATE when there is none)."""
+    try:
+        return states.POWER_OF[(await ctx.driver.info(uuid)).state]
+    except InstanceNotFound:
+        return states.NOSTATE
+
+
 async def build(ctx: AgentContext, uuid: str) -> None:
     inst = await ctx.load(uuid)
     if inst.deleted or inst.task_state == states.DELETING or inst.vm_state != states.BUILDING:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compute.agent import guest, images, lifecycle, networks, volumes
+from compute.agent import images, lifecycle, resize, volumes
 from compute.agent.context import AgentContext
 from compute.core import states
 from compute.errors import InstanceNotFound
@@ -30,13 +30,6 @@ class Operation:
     cancellable: bool = False  # a delete may cancel it half way (builds)
 
 
-async def respawn(ctx: AgentContext, uuid: str) -> None:
-    """Define and start the guest again from the database (its domain is gone)."""
-    inst = await ctx.load(uuid)
-    spec = await guest.full_spec(ctx, inst, lambda i: networks.network_data(ctx, i))
-    await ctx.driver.spawn(spec)
-
-
 async def _stop(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
     with contextlib.suppress(InstanceNotFound):
         await ctx.driver.power_off(uuid, grace=float(ctx.cfg.shutdown_timeout))
@@ -48,7 +41,7 @@ async def _start(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
     try:
         await ctx.driver.power_on(uuid)
     except InstanceNotFound:
-        await respawn(ctx, uuid)
+        await lifecycle.respawn(ctx, uuid)
     await ctx.update(uuid, vm_state=states.ACTIVE, task_state=None,
                      power_state=states.RUNNING)
 
@@ -67,13 +60,13 @@ async def _reboot(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None
         with contextlib.suppress(InstanceNotFound):
             await ctx.driver.destroy(uuid)
         await ctx.update(uuid, task_state=states.REBOOT_STARTED_HARD)
-        await respawn(ctx, uuid)
+        await lifecycle.respawn(ctx, uuid)
     else:
         await ctx.update(uuid, task_state=states.REBOOT_STARTED)
         try:
             await ctx.driver.reboot(uuid, hard=False, grace=float(ctx.cfg.shutdown_timeout))
         except InstanceNotFound:
-            await respawn(ctx, uuid)
+            await lifecycle.respawn(ctx, uuid)
     await ctx.update(uuid, vm_state=states.ACTIVE, task_state=None,
                      power_state=states.RUNNING)
 
@@ -102,6 +95,13 @@ async def _snapshot(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> No
     await images.snapshot(ctx, uuid, str(args["image_id"]))
 
 
+def _call(fn: Callable[[AgentContext, str], Awaitable[None]]) -> Run:
+    async def run(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
+        await fn(ctx, uuid)
+
+    return run
+
+
 OPERATIONS: Mapping[str, Operation] = {
     "build": Operation(lifecycle.BUILD_EVENT, _build, cancellable=True),
     "delete": Operation("compute_terminate_instance", _delete),
@@ -121,4 +121,9 @@ OPERATIONS: Mapping[str, Operation] = {
     "attach_volume": Operation("compute_attach_volume", _attach),
     "detach_volume": Operation("compute_detach_volume", _detach),
     "snapshot": Operation("compute_snapshot_instance", _snapshot),
+    "resize": Operation("compute_resize_instance", _call(resize.resize),
+                        error_state=states.ERROR),
+    "confirm_resize": Operation("compute_confirm_resize", _call(resize.confirm)),
+    "revert_resize": Operation("compute_revert_resize", _call(resize.revert),
+                               error_state=states.ERROR),
 }

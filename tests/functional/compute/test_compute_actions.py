@@ -6,12 +6,13 @@ guest is not. One real guest goes through them in ``test_compute_guests.py``."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from tests.functional.compute.compute_server import NANO, ComputeCloud, Nova
+from tests.functional.compute.compute_server import NANO, ComputeCloud, Nova, instance_files
 
 
 @pytest.fixture(scope="module")
@@ -139,5 +140,89 @@ def test_create_image_of_a_volume_backed_server(cloud: ComputeCloud, demo: Nova)
                    != 0, "the copy's root volume deletion")
     cloud.osc_plain("demo", "image", "delete", body["image_id"])
     cloud.osc_plain("demo", "volume", "snapshot", "delete", mapping["snapshot_id"])
+    demo.call("DELETE", f"/servers/{sid}")
+    demo.gone(sid)
+
+
+# -- resize -------------------------------------------------------------------------------
+
+
+def root_size(cloud: ComputeCloud, uuid: str) -> int:
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json",
+                          str(instance_files(cloud, uuid) / "disk")],
+                         capture_output=True, text=True, check=True).stdout
+    return int(json.loads(out)["virtual-size"])
+
+
+def used(nova: Nova) -> dict[str, int]:
+    absolute = nova.ok("GET", "/limits")["limits"]["absolute"]
+    return {"cores": absolute["totalCoresUsed"], "ram": absolute["totalRAMUsed"]}
+
+
+def test_resize_then_revert_or_confirm(cloud: ComputeCloud, demo: Nova,
+                                       admin: Nova) -> None:
+    sid = boot(cloud, demo, "resizer")["id"]
+    before = used(demo)
+    assert root_size(cloud, sid) == 1 << 30
+    # bad input and the wrong state: 400 and 409 in Nova's format, nothing changes
+    assert "must change flavor" in demo.fails(
+        "POST", f"/servers/{sid}/action", 400, "badRequest",
+        json={"resize": {"flavorRef": NANO}})
+    assert "could not be found" in demo.fails(
+        "POST", f"/servers/{sid}/action", 400, "badRequest",
+        json={"resize": {"flavorRef": "999"}})
+    assert demo.fails("POST", f"/servers/{sid}/action", 400, "badRequest",
+                      json={"resize": {}})
+    assert "vm_state active" in demo.fails("POST", f"/servers/{sid}/action", 409,
+                                           "conflictingRequest",
+                                           json={"confirmResize": None})
+    admin.ok("PUT", f"/os-quota-sets/{demo.project_id}",
+             json={"quota_set": {"ram": before["ram"] + 1000}})
+    try:
+        assert "Quota exceeded for ram" in demo.fails(
+            "POST", f"/servers/{sid}/action", 403, "forbidden",
+            json={"resize": {"flavorRef": "2"}})
+    finally:
+        admin.call("DELETE", f"/os-quota-sets/{demo.project_id}")
+    # resize to m1.small (20 GiB disk) and revert: the old flavor and disk come back
+    r = cloud.osc_plain("demo", "server", "resize", "--flavor", "m1.small", "--wait",
+                        "resizer", timeout=300)
+    assert r.returncode == 0, r.stderr
+    shown = demo.wait(sid, "VERIFY_RESIZE")
+    assert (shown["OS-EXT-STS:vm_state"], shown["OS-EXT-STS:power_state"]) == ("resized", 1)
+    assert shown["flavor"]["original_name"] == "m1.small" and shown["flavor"]["ram"] == 2048
+    assert root_size(cloud, sid) == 20 << 30
+    assert used(demo) == {"cores": before["cores"], "ram": before["ram"] + 1920}
+    assert "vm_state resized" in demo.fails("POST", f"/servers/{sid}/action", 409,
+                                            "conflictingRequest",
+                                            json={"resize": {"flavorRef": "1"}})
+    r = cloud.osc_plain("demo", "server", "resize", "revert", "resizer")
+    assert r.returncode == 0, r.stderr
+    reverted = demo.wait(sid, "ACTIVE")
+    assert reverted["flavor"]["original_name"] == "m1.nano"
+    assert root_size(cloud, sid) == 1 << 30 and used(demo) == before
+    assert f"STRATA-MEMORY: boot 3 {sid}" in demo.console(sid)  # stopped, started twice
+    # a stopped server: resized off, confirmed back to SHUTOFF with m1.tiny
+    demo.action(sid, "os-stop")
+    demo.wait(sid, "SHUTOFF")
+    r = cloud.osc_plain("demo", "server", "resize", "--flavor", "m1.tiny", "resizer")
+    assert r.returncode == 0, r.stderr
+    assert demo.wait(sid, "VERIFY_RESIZE")["OS-EXT-STS:power_state"] == 4
+    r = cloud.osc_plain("demo", "server", "resize", "confirm", "resizer")
+    assert r.returncode == 0, r.stderr
+    confirmed = demo.wait(sid, "SHUTOFF")
+    assert confirmed["flavor"]["original_name"] == "m1.tiny"
+    assert not (instance_files(cloud, sid) / "disk.resize").exists()
+    names = [a["action"] for a in demo.ok("GET", f"/servers/{sid}/os-instance-actions")[
+        "instanceActions"]]
+    assert names[:5] == ["confirmResize", "resize", "stop", "revertResize", "resize"]
+    # resized from m1.small's 20 GiB to m1.tiny's 1: never down
+    demo.action(sid, "resize", {"flavorRef": "2"})
+    demo.wait(sid, "VERIFY_RESIZE")
+    demo.action(sid, "confirmResize")
+    demo.wait(sid, "SHUTOFF")
+    assert "Unable to resize disk down" in demo.fails(
+        "POST", f"/servers/{sid}/action", 400, "badRequest",
+        json={"resize": {"flavorRef": "1"}})
     demo.call("DELETE", f"/servers/{sid}")
     demo.gone(sid)
