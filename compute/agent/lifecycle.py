@@ -22,7 +22,7 @@ from blockstore.client import error_message
 from common.errors import StrataError
 from common.httpclient import RemoteError
 from compute import models as m
-from compute.agent import guest, networks, volumes
+from compute.agent import guest, images, networks, volumes
 from compute.agent.context import AgentContext, log
 from compute.core import servers, states
 from compute.errors import InstanceNotFound, ServerNotFound
@@ -114,6 +114,10 @@ async def build(ctx: AgentContext, uuid: str) -> None:
 
 async def delete(ctx: AgentContext, uuid: str) -> None:
     await release(ctx, uuid, terminate=True)
+    with contextlib.suppress(ServerNotFound):
+        shelved = (await ctx.load(uuid)).system_metadata.get("shelved_image_id")
+        if shelved:  # a shelved server's image goes with it, as Nova's does
+            await images.drop_image(ctx, uuid, str(shelved))
 
     def gone(s: Session) -> None:
         row = s.get(m.Instance, uuid)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compute.agent import images, lifecycle, resize, volumes
+from compute.agent import images, lifecycle, resize, shelve, volumes
 from compute.agent.context import AgentContext
 from compute.core import states
 from compute.errors import InstanceNotFound
@@ -95,6 +95,10 @@ async def _snapshot(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> No
     await images.snapshot(ctx, uuid, str(args["image_id"]))
 
 
+async def _shelve(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
+    await shelve.shelve(ctx, uuid, str(args["image_id"]) if args.get("image_id") else None)
+
+
 def _call(fn: Callable[[AgentContext, str], Awaitable[None]]) -> Run:
     async def run(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
         await fn(ctx, uuid)
@@ -126,4 +130,7 @@ OPERATIONS: Mapping[str, Operation] = {
     "confirm_resize": Operation("compute_confirm_resize", _call(resize.confirm)),
     "revert_resize": Operation("compute_revert_resize", _call(resize.revert),
                                error_state=states.ERROR),
+    "shelve": Operation("compute_shelve_instance", _shelve),
+    "shelve_offload": Operation("compute_shelve_offload_instance", _call(shelve.offload)),
+    "unshelve": Operation("compute_unshelve_instance", _call(shelve.unshelve)),
 }

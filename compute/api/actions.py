@@ -273,10 +273,12 @@ ACTIONS: dict[str, ActionHandler] = {
     "resize": _resize,
     "confirmResize": _simple("confirm_resize"),
     "revertResize": _simple("revert_resize"),
+    "shelve": images.shelve,
+    "shelveOffload": images.shelve_offload,
+    "unshelve": images.unshelve,
 }
 # Nova's actions this cloud does not take yet (501, not "no such action")
-NOT_YET = ("createBackup", "shelve",
-           "shelveOffload", "unshelve", "os-migrateLive", "migrate", "rescue", "unrescue",
+NOT_YET = ("createBackup", "os-migrateLive", "migrate", "rescue", "unrescue",
            "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
            "restore", "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp",
            "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",

@@ -226,3 +226,80 @@ def test_resize_then_revert_or_confirm(cloud: ComputeCloud, demo: Nova,
         json={"resize": {"flavorRef": "1"}})
     demo.call("DELETE", f"/servers/{sid}")
     demo.gone(sid)
+
+
+# -- shelve ---------------------------------------------------------------------------------
+
+
+def shelved_images(cloud: ComputeCloud, name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = cloud.api("demo").request(
+        "GET", "/v2/images", params={"name": f"{name}-shelved"}).json()["images"]
+    return found
+
+
+def test_shelve_offloads_and_unshelve_boots_again(cloud: ComputeCloud, demo: Nova,
+                                                  admin: Nova) -> None:
+    net = cloud.net("demo")
+    private = net.get("/networks", params={"name": "private"})["networks"][0]
+    srv = boot(cloud, demo, "shelver", networks=[{"uuid": private["id"]}])
+    sid = srv["id"]
+    (port,) = net.get("/ports", params={"device_id": sid})["ports"]
+    r = cloud.osc_plain("demo", "server", "shelve", "--wait", "shelver", timeout=300)
+    assert r.returncode == 0, r.stderr
+    shelved = admin.wait(sid, "SHELVED_OFFLOADED")
+    assert (shelved["OS-EXT-STS:vm_state"], shelved["OS-EXT-STS:power_state"]) == (
+        "shelved_offloaded", 0)
+    assert shelved["OS-EXT-SRV-ATTR:host"] is None and shelved["hostId"] == ""
+    assert shelved["addresses"] == srv["addresses"]  # the port stays
+    assert net.get(f"/ports/{port['id']}")["port"]["device_id"] == sid
+    assert not instance_files(cloud, sid).exists()  # domain and disk left the host
+    (snap,) = shelved_images(cloud, "shelver")
+    assert (snap["status"], snap["image_type"], snap["instance_uuid"]) == (
+        "active", "snapshot", sid)
+    # the wrong state: Nova's 409
+    for action in ("shelve", "shelveOffload", "os-start", "resize"):
+        args = {"flavorRef": "1"} if action == "resize" else None
+        assert "vm_state shelved_offloaded" in demo.fails(
+            "POST", f"/servers/{sid}/action", 409, "conflictingRequest",
+            json={action: args})
+    assert demo.fails("POST", f"/servers/{sid}/action", 400, "badRequest", version="2.76",
+                      json={"unshelve": {"availability_zone": "nova"}})
+    r = cloud.osc_plain("demo", "server", "unshelve", "--wait", "shelver", timeout=300)
+    assert r.returncode == 0, r.stderr
+    back = demo.wait(sid, "ACTIVE")
+    assert back["addresses"] == srv["addresses"]
+    assert shelved_images(cloud, "shelver") == []  # the image went once it booted
+    assert f"STRATA-MEMORY: boot 1 {sid}" in demo.console(sid)  # a new guest
+    assert "vm_state active" in demo.fails("POST", f"/servers/{sid}/action", 409,
+                                           "conflictingRequest", json={"unshelve": None})
+    names = [a["action"] for a in demo.ok("GET", f"/servers/{sid}/os-instance-actions")[
+        "instanceActions"]]
+    assert names[:2] == ["unshelve", "shelve"]
+    # shelved and deleted: its port and image go with it
+    demo.action(sid, "shelve")
+    demo.wait(sid, "SHELVED_OFFLOADED")
+    assert len(shelved_images(cloud, "shelver")) == 1
+    demo.call("DELETE", f"/servers/{sid}")
+    demo.gone(sid)
+    assert net.get("/ports", params={"device_id": sid})["ports"] == []
+    assert shelved_images(cloud, "shelver") == []
+
+
+def test_shelve_a_volume_backed_server(cloud: ComputeCloud, demo: Nova) -> None:
+    made = demo.create(name="bfv-shelf", imageRef="", flavorRef=NANO,
+                       block_device_mapping_v2=[{
+                           "uuid": cloud.tiny, "source_type": "image",
+                           "destination_type": "volume", "boot_index": 0,
+                           "volume_size": 1, "delete_on_termination": True}])
+    sid = demo.wait(made["id"], "ACTIVE", within=180)["id"]
+    root = demo.server(sid)["os-extended-volumes:volumes_attached"][0]["id"]
+    demo.action(sid, "shelve")
+    demo.wait(sid, "SHELVED_OFFLOADED")
+    assert shelved_images(cloud, "bfv-shelf") == []  # no image: the volume is the disk
+    assert cloud.osc("demo", "volume", "show", root)["status"] == "in-use"
+    demo.action(sid, "unshelve", {"availability_zone": "nova"}, version="2.77")
+    assert demo.wait(sid, "ACTIVE")["os-extended-volumes:volumes_attached"][0]["id"] == root
+    demo.call("DELETE", f"/servers/{sid}")
+    demo.gone(sid)
+    cloud.wait_for(lambda: cloud.osc_plain("demo", "volume", "show", root).returncode != 0,
+                   "the root volume's deletion")
