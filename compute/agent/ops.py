@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compute.agent import images, lifecycle, resize, shelve, volumes
+from compute.agent import images, lifecycle, networks, resize, shelve, volumes
 from compute.agent.context import AgentContext
 from compute.core import states
 from compute.errors import InstanceNotFound
@@ -99,6 +99,15 @@ async def _shelve(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None
     await shelve.shelve(ctx, uuid, str(args["image_id"]) if args.get("image_id") else None)
 
 
+async def _attach_port(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
+    await networks.attach_port(ctx, uuid, str(args["port_id"]), made=bool(args.get("made")),
+                               tag=args.get("tag"))
+
+
+async def _detach_port(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
+    await networks.detach_port(ctx, uuid, str(args["port_id"]))
+
+
 def _call(fn: Callable[[AgentContext, str], Awaitable[None]]) -> Run:
     async def run(ctx: AgentContext, uuid: str, args: Mapping[str, Any]) -> None:
         await fn(ctx, uuid)
@@ -133,4 +142,6 @@ OPERATIONS: Mapping[str, Operation] = {
     "shelve": Operation("compute_shelve_instance", _shelve),
     "shelve_offload": Operation("compute_shelve_offload_instance", _call(shelve.offload)),
     "unshelve": Operation("compute_unshelve_instance", _call(shelve.unshelve)),
+    "attach_interface": Operation("compute_attach_interface", _attach_port),
+    "detach_interface": Operation("compute_detach_interface", _detach_port),
 }

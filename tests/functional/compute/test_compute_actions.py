@@ -303,3 +303,77 @@ def test_shelve_a_volume_backed_server(cloud: ComputeCloud, demo: Nova) -> None:
     demo.gone(sid)
     cloud.wait_for(lambda: cloud.osc_plain("demo", "volume", "show", root).returncode != 0,
                    "the root volume's deletion")
+
+
+# -- os-interface ---------------------------------------------------------------------------
+
+
+def interfaces(nova: Nova, uuid: str, **kw: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = nova.ok("GET", f"/servers/{uuid}/os-interface", **kw)[
+        "interfaceAttachments"]
+    return found
+
+
+def test_interfaces_attach_and_detach(cloud: ComputeCloud, demo: Nova) -> None:
+    net = cloud.net("demo")
+    private = net.get("/networks", params={"name": "private"})["networks"][0]
+    sid = boot(cloud, demo, "nics")["id"]
+    assert interfaces(demo, sid) == [] and demo.server(sid)["addresses"] == {}
+    own = net.make("ports", "port", network_id=private["id"], name="extra")
+    r = cloud.osc_plain("demo", "server", "add", "port", "nics", own["id"])
+    assert r.returncode == 0, r.stderr
+    (first,) = interfaces(demo, sid)
+    demo.exact(first, {"port_state", "fixed_ips", "port_id", "net_id", "mac_addr", "tag"})
+    assert (first["port_id"], first["net_id"], first["mac_addr"], first["port_state"]) == (
+        own["id"], private["id"], own["mac_address"], "ACTIVE")
+    address = own["fixed_ips"][0]["ip_address"]
+    assert [a["addr"] for a in demo.server(sid)["addresses"]["private"]] == [address]
+    bound = cloud.net("admin").get(f"/ports/{own['id']}")["port"]
+    assert bound["device_id"] == sid and bound["binding:host_id"]
+    # a new port on a network, with a tag (2.49+; shown from 2.70)
+    second = demo.ok("POST", f"/servers/{sid}/os-interface", json={"interfaceAttachment": {
+        "net_id": private["id"], "tag": "second"}})["interfaceAttachment"]
+    assert second["tag"] == "second" and second["port_state"] == "ACTIVE"
+    old = demo.ok("GET", f"/servers/{sid}/os-interface/{second['port_id']}",
+                  version="2.69")["interfaceAttachment"]
+    demo.exact(old, {"port_state", "fixed_ips", "port_id", "net_id", "mac_addr"})
+    assert len(demo.server(sid)["addresses"]["private"]) == 2
+    # bad input, a port in use, the wrong state: Nova's errors, nothing made
+    attach = f"/servers/{sid}/os-interface"
+    assert "still in use" in demo.fails("POST", attach, 409, "conflictingRequest", json={
+        "interfaceAttachment": {"port_id": own["id"]}})
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert demo.fails("POST", attach, 404, "itemNotFound",
+                      json={"interfaceAttachment": {"port_id": missing}})
+    assert demo.fails("POST", attach, 404, "itemNotFound",
+                      json={"interfaceAttachment": {"net_id": missing}})
+    assert demo.fails("POST", attach, 400, "badRequest", json={"interfaceAttachment": {
+        "port_id": own["id"], "net_id": private["id"]}})
+    assert demo.fails("POST", attach, 400, "badRequest", version="2.48", json={
+        "interfaceAttachment": {"net_id": private["id"], "tag": "x"}})
+    assert demo.fails("GET", f"/servers/{sid}/os-interface/{missing}", 404, "itemNotFound")
+    demo.action(sid, "suspend")
+    demo.wait(sid, "SUSPENDED")
+    assert "vm_state suspended" in demo.fails("POST", attach, 409, "conflictingRequest",
+                                              json={"interfaceAttachment": {
+                                                  "net_id": private["id"]}})
+    demo.action(sid, "resume")
+    demo.wait(sid, "ACTIVE")
+    assert len(net.get("/ports", params={"device_id": sid})["ports"]) == 2
+    # detach: the user's port is unbound and kept, the one compute made is deleted
+    r = cloud.osc_plain("demo", "server", "remove", "port", "nics", own["id"])
+    assert r.returncode == 0, r.stderr
+    cloud.wait_for(lambda: len(interfaces(demo, sid)) == 1, "the detach")
+    kept = cloud.net("admin").get(f"/ports/{own['id']}")["port"]
+    assert kept["device_id"] == "" and kept["binding:host_id"] == ""
+    assert demo.call("DELETE", f"{attach}/{second['port_id']}").status_code == 202
+    cloud.wait_for(lambda: interfaces(demo, sid) == [], "the second detach")
+    assert net.get("/ports", params={"device_id": sid})["ports"] == []
+    assert demo.server(sid)["addresses"] == {}
+    names = [a["action"] for a in demo.ok("GET", f"/servers/{sid}/os-instance-actions")[
+        "instanceActions"]]
+    assert names[:2] == ["detach_interface", "detach_interface"]
+    assert names.count("attach_interface") == 2
+    demo.call("DELETE", f"/servers/{sid}")
+    demo.gone(sid)
+    net.delete(f"/ports/{own['id']}")
