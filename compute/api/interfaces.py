@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from common.errors import NotFound, StrataError
+from common.errors import StrataError
 from compute import models as m
 from compute.api import fields
 from compute.api.base import (
@@ -124,26 +124,14 @@ def _parse(body: Any, minor: int) -> tuple[str | None, str | None, str | None, s
     return port_id, net_id, ip, tag
 
 
-async def _port_to_attach(net: NetworkClient, inst: m.Instance, who: Caller,
-                          port_id: str | None, net_id: str | None,
-                          ip: str | None) -> tuple[str, bool]:
+async def _port_to_attach(net: NetworkClient, inst: m.Instance, port_id: str | None,
+                          net_id: str | None, ip: str | None) -> tuple[str, bool]:
     """The port to plug (checked, or made now on ``net_id``); whether it was made."""
     if port_id:
-        try:
-            port = await net.show_port(port_id)
-        except NotFound:
-            raise ItemNotFound(f"Port {port_id} could not be found.") from None
-        if port.get("device_id"):
-            raise Conflict(f"Port {port_id} is still in use.")
+        await networking.free_port(net, port_id, missing=ItemNotFound)
         return port_id, False
     assert net_id is not None
-    try:
-        network = await net.show_network(net_id)
-    except NotFound:
-        raise ItemNotFound(f"Network {net_id} could not be found.") from None
-    if network.get("router:external"):
-        raise Invalid(f"Network {net_id} is an external network: servers get addresses "
-                      "on it through floating IPs, not ports.")
+    await networking.usable_network(net, net_id, missing=ItemNotFound)
     attrs: dict[str, Any] = {"device_id": inst.uuid,
                              "device_owner": f"compute:{inst.availability_zone or 'nova'}"}
     groups = [g["id"] for g in inst.security_groups or [] if g.get("id")]
@@ -169,7 +157,7 @@ async def attach_interface(request: web.Request) -> web.Response:
     port_id, net_id, ip, tag = _parse(await json_body(request), version(request).minor)
     inst = await run(request, lambda s: _check(s, who, uuid, "attach_interface"))
     net = _net(request, who)
-    port, made = await _port_to_attach(net, inst, who, port_id, net_id, ip)
+    port, made = await _port_to_attach(net, inst, port_id, net_id, ip)
 
     def queue(s: Session) -> tuple[int, str | None]:
         row = _check(s, who, uuid, "attach_interface")
