@@ -15,26 +15,13 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-from common.httpclient import RemoteError, RemoteUnavailable
+from common.httpclient import RemoteError, RemoteUnavailable, file_chunks
 from compute import models as m
 from compute.agent.context import AgentContext, log
 from compute.agent.volumes import VOLUME_TIMEOUT
 from compute.core import snapshots, states
 from imagestore.client import ImageClient
-
-CHUNK = 1 << 20
-
-
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    fh = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(fh.read, CHUNK):
-            yield chunk
-    finally:
-        await asyncio.to_thread(fh.close)
 
 
 def root_device(inst: m.Instance) -> str:
@@ -51,7 +38,7 @@ async def upload_root(ctx: AgentContext, inst: m.Instance, client: ImageClient,
     try:
         await ctx.driver.snapshot(inst.uuid, root_device(inst), str(dest), "qcow2")
         await ctx.update(inst.uuid, task_state=uploading)
-        await client.upload(image_id, _chunks(dest))
+        await client.upload(image_id, file_chunks(dest))
     finally:
         await asyncio.to_thread(dest.unlink, True)
 

@@ -13,14 +13,13 @@ import contextlib
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.orm import Session
 
 from common.httpclient import RemoteError
 from compute import models as m
 from compute import quotas
 from compute.api.base import json_response, run, state, version
 from compute.api.servers import request_id
-from compute.core import requests, servers, snapshots, states
+from compute.core import requests, servers, snapshots
 from compute.errors import Invalid
 from compute.policy import Caller
 
@@ -30,7 +29,7 @@ async def _with_image(request: web.Request, who: Caller, uuid: str, key: str,
     """Check the server may take ``key`` now, make its image (None for a volume-backed
     shelve) and queue the agent's work with it; (server, image id)."""
     st = state(request)
-    inst = await run(request, lambda s: _checked(s, who, uuid, key))
+    inst = await run(request, lambda s: servers.checked(s, who, uuid, key))
     fields = fields_of(inst)
     image_id: str | None = None
     client = st.images(who.token)
@@ -49,13 +48,6 @@ async def _with_image(request: web.Request, who: Caller, uuid: str, key: str,
     if inst.host:
         st.nudge(inst.host)
     return inst, image_id
-
-
-def _checked(s: Session, who: Caller, uuid: str, key: str) -> m.Instance:
-    inst = servers.get(s, who, uuid)
-    states.check(key, uuid, inst.vm_state, inst.task_state, locked=inst.locked,
-                 admin=who.is_admin, host=inst.host)
-    return inst
 
 
 async def create_image(request: web.Request, who: Caller, uuid: str,

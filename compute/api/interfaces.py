@@ -34,7 +34,7 @@ from compute.api.base import (
     writer,
 )
 from compute.api.servers import request_id
-from compute.core import actions, networking, requests, servers, states
+from compute.core import actions, networking, requests, servers
 from compute.errors import Conflict, Invalid, ItemNotFound
 from compute.policy import Caller
 from network.client import NetworkClient
@@ -143,24 +143,17 @@ async def _port_to_attach(net: NetworkClient, inst: m.Instance, port_id: str | N
     return str(port["id"]), True
 
 
-def _check(s: Session, who: Caller, uuid: str, key: str) -> m.Instance:
-    inst = servers.get(s, who, uuid)
-    states.check(key, uuid, inst.vm_state, inst.task_state, locked=inst.locked,
-                 admin=who.is_admin, host=inst.host)
-    return inst
-
-
 @routes.post("/servers/{server_id}/os-interface")
 async def attach_interface(request: web.Request) -> web.Response:
     who = await writer(request, "os_compute_api:os-attach-interfaces:create")
     uuid = request.match_info["server_id"]
     port_id, net_id, ip, tag = _parse(await json_body(request), version(request).minor)
-    inst = await run(request, lambda s: _check(s, who, uuid, "attach_interface"))
+    inst = await run(request, lambda s: servers.checked(s, who, uuid, "attach_interface"))
     net = _net(request, who)
     port, made = await _port_to_attach(net, inst, port_id, net_id, ip)
 
     def queue(s: Session) -> tuple[int, str | None]:
-        row = _check(s, who, uuid, "attach_interface")
+        row = servers.checked(s, who, uuid, "attach_interface")
         record = actions.record(s, row, "attach_interface", request_id=request_id(request),
                                 user_id=who.user_id,
                                 project_id=who.project_id or row.project_id)
@@ -214,7 +207,7 @@ async def detach_interface(request: web.Request) -> web.Response:
 
     def start(s: Session) -> str | None:
         vif = _find(s, who, uuid, port_id)
-        inst = _check(s, who, uuid, "detach_interface")
+        inst = servers.checked(s, who, uuid, "detach_interface")
         del vif
         record = actions.record(s, inst, "detach_interface", request_id=request_id(request),
                                 user_id=who.user_id,
