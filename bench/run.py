@@ -35,7 +35,8 @@ PY = sys.executable
 HIGHER_IS_BETTER = ("ops_per_s", "MB_per_s")
 # Each S3 phase of s3load.py and the Swift-API phase of swiftload.py it translates to.
 S3_TO_SWIFT = {"s3_put": "put", "s3_get": "get", "s3_head": "head", "s3_delete": "delete",
-               "s3_mpu_put": "put_large", "s3_get_large": "get_large"}
+               "s3_mpu_put": "put_large", "s3_get_large": "get_large",
+               "s3_get_policy": "get"}
 
 
 def log(msg: str) -> None:
@@ -306,6 +307,10 @@ def main() -> None:
         print(f"{r['phase']:<12} {r['unit']:<9} {r['strata']:>9} {r['swift']!s:>9} "
               f"{r['ratio']:>6} {'' if s3 is None else s3:>7} "
               f"{r['strata_p99_ms']:>10}/{r['swift_p99_ms']!s:<11} {r['errors']}")
+    if "s3_get_policy" in ours and "s3_get" in ours:
+        cost = ours["s3_get"]["ops_per_s"] / ours["s3_get_policy"]["ops_per_s"] - 1
+        print(f"S3 4 KiB GET under a three-statement bucket policy: {cost:+.1%} time "
+              "per GET against none (s3_get_policy against the best s3_get)")
     if listing_ms is not None:
         print(f"listing: first 10,000 of {args.listing_objects:,} objects in "
               f"{listing_ms:.1f} ms (median of 7)")

@@ -159,6 +159,40 @@ async def multipart_put(s: Signer, session: aiohttp.ClientSession, bucket: str, 
     return status == 200 and b"<Error>" not in body
 
 
+def bench_policy(bucket: str) -> bytes:
+    """A bucket policy of three statements as applications write them: reads from
+    loopback allowed by an IP condition, a prefix nobody may delete, and another
+    project kept out; none of them changes what the GETs may do."""
+    arn = f"arn:aws:s3:::{bucket}"
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "LoopbackReads", "Effect": "Allow", "Principal": "*",
+         "Action": ["s3:GetObject"], "Resource": f"{arn}/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}},
+        {"Sid": "KeepArchives", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:DeleteObject", "Resource": f"{arn}/archive/*"},
+        {"Sid": "NotThem", "Effect": "Deny",
+         "Principal": {"AWS": ["arn:aws:iam::0123456789abcdef0123456789abcdef:root"]},
+         "Action": "s3:*", "Resource": [arn, f"{arn}/*"]},
+    ]}).encode()
+
+
+async def with_policy(s: Signer, session: aiohttp.ClientSession, bucket: str,
+                      names: list[str], payload: bytes,
+                      concurrency: int) -> list[dict[str, Any]]:
+    """The GETs again under a bucket policy (``s3_get_policy``: what evaluating it on
+    every request costs), then once more without it; nothing where the front has no
+    bucket policies."""
+    status, _, _ = await s.call(session, "PUT", f"/{bucket}", "policy",
+                                bench_policy(bucket))
+    if status not in (200, 204):
+        return []
+    timed = await small(s, session, bucket, "GET", names, payload, concurrency)
+    timed["phase"] = "s3_get_policy"
+    await s.call(session, "DELETE", f"/{bucket}", "policy")
+    again = await small(s, session, bucket, "GET", names, payload, concurrency)
+    return [timed, again]
+
+
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     s = Signer(args.endpoint, args.access, args.secret, args.region)
     conn = aiohttp.TCPConnector(limit=args.concurrency * 2)
@@ -176,6 +210,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for method in ("PUT", "GET", "HEAD"):
             results.append(await small(s, session, bucket, method, names, payload,
                                        args.concurrency))
+            if method == "GET":
+                results += await with_policy(s, session, bucket, names, payload,
+                                             args.concurrency)
         results.append(await small(s, session, bucket, "DELETE", names, payload,
                                    args.concurrency))
         if args.large_count:
