@@ -8,6 +8,7 @@ count), and the tests read that console through the API."""
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import libvirt
 import pytest
 
+from common.config import StrataConfig
+from network.dataplane import names
 from network.hostcheck import describe, missing_parts
 from tests.functional.compute.compute_server import (
     ED25519,
@@ -26,6 +29,7 @@ from tests.functional.compute.compute_server import (
     instance_files,
     unavailable,
 )
+from tests.functional.network.dataplane.guests import ping, reaches, run_in
 
 BOOT = 420.0  # a TCG guest on a loaded two-core machine: its boot, with room to spare
 
@@ -210,3 +214,81 @@ def test_bad_requests_make_nothing(cloud: ComputeCloud, demo: Nova) -> None:
                           "m9.none", "--network", "private", "never")
     assert cli.returncode != 0 and "m9.none" in cli.stderr
     assert demo.ok("GET", "/servers", params={"name": "^(bad|never)$"})["servers"] == []
+
+
+def _settle(cloud: ComputeCloud, port_id: str) -> None:
+    """Wait until a pass of the network agent that started after everything done so far
+    has finished: the port is bound again to its host (which changes nothing there) and
+    is ACTIVE once such a pass applied it."""
+    admin = cloud.net("admin")
+    host = admin.get(f"/ports/{port_id}")["port"]["binding:host_id"]
+    admin.put(f"/ports/{port_id}", {"port": {"binding:host_id": host}})
+    cloud.wait_for(lambda: admin.get(f"/ports/{port_id}")["port"]["status"] == "ACTIVE",
+                   f"port {port_id} ACTIVE again", within=120)
+
+
+def _ssh(outside: str, key: Path, address: str, *, within: float) -> \
+        subprocess.CompletedProcess[str]:
+    """``ssh -i key root@address`` from the outside namespace, asking the hostname."""
+    return run_in(outside, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                  "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                  "-o", f"ConnectTimeout={within:g}", f"root@{address}",
+                  "cat /proc/sys/kernel/hostname", timeout=within + 60)
+
+
+def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
+        cloud: ComputeCloud, demo: Nova, tmp_path: Path) -> None:
+    """Issue 19's acceptance: from the outside namespace (the ``public`` network's side),
+    ping and ``ssh -i key`` to the server's floating IP fail until the ``default`` group
+    lets ICMP and TCP 22 in, then work, and fail again once the IP is unset."""
+    outside = names.external_namespace(
+        StrataConfig(home=Path(cloud.env["STRATA_HOME"])).network_instance())
+    key = tmp_path / "reach"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    cloud.osc("demo", "keypair", "create", "--public-key", f"{key}.pub", "reach")
+    made = cloud.osc("demo", "server", "create", "--image", "tiny", "--flavor", "m1.nano",
+                     "--network", "private", "--key-name", "reach", "--wait", "reach1",
+                     timeout=BOOT + 60)
+    assert made["status"] == "ACTIVE", made
+    sid = made["id"]
+    (port,) = cloud.net("demo").get("/ports", params={"device_id": sid})["ports"]
+    until_console(cloud, "reach1", "STRATA-TINY: ssh server on port 22")
+    fip = cloud.osc("demo", "floating", "ip", "create", "public")["floating_ip_address"]
+    added = cloud.osc_plain("demo", "server", "add", "floating", "ip", "reach1", fip)
+    assert added.returncode == 0, added.stderr
+    fixed = port["fixed_ips"][0]["ip_address"]
+    cloud.wait_for(lambda: fip in demo.server(sid)["addresses"]["private"][-1]["addr"],
+                   "the floating IP in the server's addresses")
+    assert [(a["addr"], a["OS-EXT-IPS:type"]) for a in
+            demo.server(sid)["addresses"]["private"]] == [(fixed, "fixed"),
+                                                          (fip, "floating")]
+    _settle(cloud, port["id"])
+    # the default group lets in only its own members: nothing from the outside
+    assert not ping(outside, fip, count=2)
+    assert _ssh(outside, key, fip, within=5).returncode != 0
+    rules = [cloud.osc("demo", "security", "group", "rule", "create", "--protocol", "icmp",
+                       "default")["id"],
+             cloud.osc("demo", "security", "group", "rule", "create", "--protocol", "tcp",
+                       "--dst-port", "22", "default")["id"]]
+    _settle(cloud, port["id"])
+    assert reaches(outside, fip)
+    ssh = _ssh(outside, key, fip, within=60)
+    assert ssh.returncode == 0, ssh.stderr
+    assert ssh.stdout.strip() == "reach1"
+    wrong = tmp_path / "wrong"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)],
+                   check=True)
+    assert _ssh(outside, wrong, fip, within=30).returncode != 0
+    # unset: the address leads nowhere any more
+    unset = cloud.osc_plain("demo", "floating", "ip", "unset", "--port", fip)
+    assert unset.returncode == 0, unset.stderr
+    _settle(cloud, port["id"])
+    assert not ping(outside, fip, count=2)
+    assert _ssh(outside, key, fip, within=5).returncode != 0
+    assert [a["addr"] for a in demo.server(sid)["addresses"]["private"]] == [fixed]
+    for rule in rules:
+        cloud.osc_plain("demo", "security", "group", "rule", "delete", rule)
+    cloud.osc_plain("demo", "floating", "ip", "delete", fip)
+    deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "reach1", timeout=BOOT)
+    assert deleted.returncode == 0, deleted.stderr
