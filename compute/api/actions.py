@@ -20,6 +20,7 @@ from common.errors import NotImplementedYet
 from common.httpclient import RemoteError
 from compute import models as m
 from compute import quotas
+from compute.api import consoles as consoles_api
 from compute.api import fields
 from compute.api.base import (
     AGENT,
@@ -38,6 +39,7 @@ from compute.api.base import (
 from compute.api.servers import request_id, show_one
 from compute.api.views import host_id, iso_micro
 from compute.core import actions, create, keypairs, networking, requests, servers, states
+from compute.core.consoles import LEGACY_ACTIONS
 from compute.errors import Conflict, Invalid, ItemNotFound
 from compute.policy import Caller, check_admin
 from compute.virt.driver import next_device
@@ -251,14 +253,14 @@ ACTIONS: dict[str, ActionHandler] = {
     "addSecurityGroup": _add_group,
     "removeSecurityGroup": _remove_group,
     "os-resetState": _reset_state,
+    **{name: consoles_api.legacy_action(name) for name in LEGACY_ACTIONS},
 }
 # Nova's actions this cloud does not take yet (501, not "no such action")
 NOT_YET = ("resize", "confirmResize", "revertResize", "createImage", "createBackup",
            "shelve", "shelveOffload", "unshelve", "os-migrateLive", "migrate", "rescue",
            "unrescue", "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
            "restore", "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp",
-           "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
-           "os-getRDPConsole", "addFloatingIp", "removeFloatingIp")
+           "addFloatingIp", "removeFloatingIp")
 
 
 @routes.post("/servers/{server_id}/action")

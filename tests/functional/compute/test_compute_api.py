@@ -6,6 +6,7 @@ guests boot in ``test_compute_guests.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -14,9 +15,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import pytest
+import requests
 
 from compute.virt import configdrive
+from tests.cloud import strata
 from tests.functional.compute.compute_server import (
     ED25519,
     NANO,
@@ -542,6 +546,99 @@ def test_usage_shapes_through_the_client_and_paged_from_2_40(cloud: ComputeCloud
     assert again["hours"] == ended["hours"]
     demo.ok("DELETE", f"/servers/{nano['id']}", 204)
     demo.gone(nano["id"])
+
+
+def _ws_status(url: str) -> int | None:
+    """The HTTP status that refused a websocket to ``url`` (None: it was accepted)."""
+    async def attempt() -> int | None:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)):
+                    return None
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+    return asyncio.run(attempt())
+
+
+def test_remote_consoles_hand_out_one_time_urls(cloud: ComputeCloud, demo: Nova) -> None:
+    srv = boot(cloud, demo, "consoled")
+    path = f"/servers/{srv['id']}/remote-consoles"
+    proxy = f"http://127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+
+    def ask(protocol: str, kind: str, **kw: Any) -> Any:
+        return demo.ok("POST", path, json={"remote_console": {"protocol": protocol,
+                                                              "type": kind}}, **kw)
+
+    made = ask("vnc", "novnc")["remote_console"]
+    demo.exact(made, {"protocol", "type", "url"})
+    assert (made["protocol"], made["type"]) == ("vnc", "novnc")
+    assert made["url"].startswith(f"{proxy}/vnc_lite.html?path=%3Ftoken%3D")
+    token = made["url"].split("%3D", 1)[1]
+    serial = ask("serial", "serial", version="2.6")["remote_console"]
+    assert serial["url"].startswith(f"ws://127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+                                    "/?token=")
+    legacy = demo.action(srv["id"], "os-getVNCConsole", {"type": "novnc"}, status=200)
+    assert list(legacy) == ["console"] and set(legacy["console"]) == {"type", "url"}
+    assert legacy["console"]["type"] == "novnc" and "%3Ftoken%3D" in legacy["console"]["url"]
+    assert demo.action(srv["id"], "os-getSerialConsole", {"type": "serial"}, status=200)[
+        "console"]["url"].startswith("ws://")
+    # strata status lists the proxy under compute
+    status = strata("status", env=cloud.env)
+    assert f"up    {proxy}  (console proxy)" in status.stdout, status.stdout + status.stderr
+    # the client prints the URL
+    shown = cloud.osc("demo", "console", "url", "show", "consoled")
+    assert shown["type"] == "novnc" and shown["url"].startswith(f"{proxy}/vnc_lite.html?")
+    # bad requests: Nova's 400s, and no remote-consoles before 2.6
+    def bad(body: Any, **kw: Any) -> str:
+        return demo.fails("POST", path, 400, "badRequest", json=body, **kw)
+
+    assert "Unavailable console type spice-html5." in bad(
+        {"remote_console": {"protocol": "spice", "type": "spice-html5"}})
+    assert "Invalid console type serial" in bad(
+        {"remote_console": {"protocol": "vnc", "type": "serial"}})
+    assert "protocol" in bad({"remote_console": {"protocol": "telnet", "type": "novnc"}})
+    assert "protocol" in bad({"remote_console": {"protocol": "mks", "type": "webmks"}},
+                             version="2.7")
+    assert "remote_console" in bad({"console": {}})
+    demo.fails("POST", path, 404, "itemNotFound", version="2.5",
+               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    demo.fails("POST", f"/servers/{uuid.uuid4()}/remote-consoles", 404, "itemNotFound",
+               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert "Unavailable console type spice-html5." in demo.fails(
+        "POST", f"/servers/{srv['id']}/action", 400, "badRequest",
+        json={"os-getSPICEConsole": {"type": "spice-html5"}})
+    # the proxy: no token, a bad one, then a used one are refused before any upgrade
+    assert _ws_status(f"{proxy}/") == 400
+    assert _ws_status(f"{proxy}/?token=not-a-token") == 403
+    first = _ws_status(f"{proxy}/?token={token}")
+    assert first != 403  # redeemed (the memory driver's console is no real VNC server)
+    assert _ws_status(f"{proxy}/?token={token}") == 403
+    page = requests.get(f"{proxy}/vnc_lite.html", timeout=10)
+    assert page.status_code in (200, 404) and (page.status_code == 200 or
+                                               "novnc" in page.text)
+    # a stopped server has no console: Nova's 409
+    demo.action(srv["id"], "os-stop")
+    demo.wait(srv["id"], "SHUTOFF")
+    assert "while it is in vm_state stopped" in demo.fails(
+        "POST", path, 409, "conflictingRequest",
+        json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert "get_serial_console" in demo.fails(
+        "POST", f"/servers/{srv['id']}/action", 409, "conflictingRequest",
+        json={"os-getSerialConsole": {"type": "serial"}})
+    # a deleted server's tokens open nothing
+    late = ask_after_start(demo, srv["id"], path)
+    demo.ok("DELETE", f"/servers/{srv['id']}", 204)
+    demo.gone(srv["id"])
+    assert _ws_status(f"{proxy}/?token={late}") == 403
+
+
+def ask_after_start(demo: Nova, uuid: str, path: str) -> str:
+    """A fresh console token of the server, once it runs again."""
+    demo.action(uuid, "os-start")
+    demo.wait(uuid, "ACTIVE")
+    url: str = demo.ok("POST", path, json={"remote_console": {
+        "protocol": "vnc", "type": "novnc"}})["remote_console"]["url"]
+    return url.split("%3D", 1)[1]
 
 
 def test_hypervisors_services_zones_and_groups(cloud: ComputeCloud, demo: Nova,

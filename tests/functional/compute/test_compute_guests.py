@@ -7,13 +7,18 @@ count), and the tests read that console through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import aiohttp
 import libvirt
 import pytest
 
@@ -236,14 +241,19 @@ def _ssh(outside: str, key: Path, address: str, *, within: float) -> \
                   "cat /proc/sys/kernel/hostname", timeout=within + 60)
 
 
-def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
-        cloud: ComputeCloud, demo: Nova, tmp_path: Path) -> None:
-    """Issue 19's acceptance: from the outside namespace (the ``public`` network's side),
-    ping and ``ssh -i key`` to the server's floating IP fail until the ``default`` group
-    lets ICMP and TCP 22 in, then work, and fail again once the IP is unset."""
-    outside = names.external_namespace(
-        StrataConfig(home=Path(cloud.env["STRATA_HOME"])).network_instance())
-    key = tmp_path / "reach"
+@dataclass
+class Reachable:
+    """A server on ``private`` booted with an SSH key pair, its ssh server up."""
+
+    id: str
+    key: Path
+    port: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def reachable(cloud: ComputeCloud, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Reachable]:
+    key = tmp_path_factory.mktemp("reach") / "reach"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
                    check=True)
     cloud.osc("demo", "keypair", "create", "--public-key", f"{key}.pub", "reach")
@@ -251,9 +261,21 @@ def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
                      "--network", "private", "--key-name", "reach", "--wait", "reach1",
                      timeout=BOOT + 60)
     assert made["status"] == "ACTIVE", made
-    sid = made["id"]
-    (port,) = cloud.net("demo").get("/ports", params={"device_id": sid})["ports"]
+    (port,) = cloud.net("demo").get("/ports", params={"device_id": made["id"]})["ports"]
     until_console(cloud, "reach1", "STRATA-TINY: ssh server on port 22")
+    yield Reachable(made["id"], key, port)
+    deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "reach1", timeout=BOOT)
+    assert deleted.returncode == 0, deleted.stderr
+
+
+def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
+        cloud: ComputeCloud, demo: Nova, reachable: Reachable, tmp_path: Path) -> None:
+    """Issue 19's acceptance: from the outside namespace (the ``public`` network's side),
+    ping and ``ssh -i key`` to the server's floating IP fail until the ``default`` group
+    lets ICMP and TCP 22 in, then work, and fail again once the IP is unset."""
+    outside = names.external_namespace(
+        StrataConfig(home=Path(cloud.env["STRATA_HOME"])).network_instance())
+    sid, key, port = reachable.id, reachable.key, reachable.port
     fip = cloud.osc("demo", "floating", "ip", "create", "public")["floating_ip_address"]
     added = cloud.osc_plain("demo", "server", "add", "floating", "ip", "reach1", fip)
     assert added.returncode == 0, added.stderr
@@ -290,5 +312,90 @@ def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
     for rule in rules:
         cloud.osc_plain("demo", "security", "group", "rule", "delete", rule)
     cloud.osc_plain("demo", "floating", "ip", "delete", fip)
-    deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "reach1", timeout=BOOT)
-    assert deleted.returncode == 0, deleted.stderr
+
+
+async def _rfb_handshake(url: str) -> tuple[bytes, int, int, bytes]:
+    """Through the console proxy's websocket, RFB 3.8 with no authentication to the
+    server's init: (the server's version line, width, height, desktop name)."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            url, protocols=("binary",)) as ws:
+        buffer = bytearray()
+
+        async def take(n: int) -> bytes:
+            while len(buffer) < n:
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                assert msg.type == aiohttp.WSMsgType.BINARY, msg
+                buffer.extend(msg.data)
+            out = bytes(buffer[:n])
+            del buffer[:n]
+            return out
+
+        version = await take(12)
+        await ws.send_bytes(b"RFB 003.008\n")
+        count = (await take(1))[0]
+        kinds = await take(count)
+        assert 1 in kinds, kinds  # None: libvirt's VNC on 127.0.0.1 has no password
+        await ws.send_bytes(bytes([1]))
+        assert struct.unpack(">I", await take(4))[0] == 0  # security result: OK
+        await ws.send_bytes(bytes([1]))  # ClientInit: shared
+        width, height = struct.unpack(">HH", await take(4))
+        await take(16)  # the pixel format
+        (length,) = struct.unpack(">I", await take(4))
+        return version, width, height, await take(length)
+
+
+async def _serial_says(url: str, command: str, answer: str) -> str:
+    """Type ``command`` on the serial console through the proxy; what came back once
+    ``answer`` appeared."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        seen = ""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        await ws.send_bytes(b"\r")
+        await ws.send_bytes(command.encode() + b"\r")
+        while answer not in seen:
+            assert loop.time() < deadline, f"{answer!r} never came back:\n{seen[-2000:]}"
+            msg = await asyncio.wait_for(ws.receive(), deadline - loop.time())
+            assert msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), msg
+            seen += msg.data.decode(errors="replace") if isinstance(msg.data, bytes) \
+                else msg.data
+        return seen
+
+
+def test_console_urls_open_the_guests_vnc_and_serial_console_once(
+        cloud: ComputeCloud, demo: Nova, reachable: Reachable) -> None:
+    """``openstack console url show``: a noVNC URL whose token opens, through the console
+    proxy's websocket, the guest's VNC server (the RFB handshake completes) once; a
+    serial URL whose websocket is the guest's serial console (a shell answers)."""
+    proxy = f"127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+    shown = cloud.osc("demo", "console", "url", "show", "reach1")
+    assert shown["type"] == "novnc", shown
+    url = shown["url"]
+    assert url.startswith(f"http://{proxy}/vnc_lite.html?path=%3Ftoken%3D"), url
+    socket_url = f"ws://{proxy}/" + unquote(url.split("path=", 1)[1])
+    version, width, height, name = asyncio.run(_rfb_handshake(socket_url))
+    assert re.fullmatch(rb"RFB 003\.00[3-8]\n", version), version
+    assert width > 0 and height > 0 and name, (width, height, name)
+    used = cloud.osc_plain("demo", "console", "url", "show", "reach1")  # a fresh one works
+    assert used.returncode == 0, used.stderr
+
+    async def refused() -> int:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(socket_url):
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+    assert asyncio.run(refused()) == 403  # the first token was used
+    serial = cloud.osc("demo", "console", "url", "show", "--serial", "reach1")
+    assert serial["type"] == "serial" and serial["url"].startswith(f"ws://{proxy}/?token=")
+    out = asyncio.run(_serial_says(serial["url"], "echo SERIAL-$((6*7))", "SERIAL-42"))
+    assert "SERIAL-42" in out
+    # a stopped server has no console: Nova's 409, which the client reports
+    assert cloud.osc_plain("demo", "server", "stop", "reach1").returncode == 0
+    demo.wait(reachable.id, "SHUTOFF", within=BOOT)
+    stopped = cloud.osc_plain("demo", "console", "url", "show", "reach1")
+    assert stopped.returncode != 0 and "409" in stopped.stderr, stopped.stderr
+    assert "vm_state stopped" in demo.fails(
+        "POST", f"/servers/{reachable.id}/remote-consoles", 409, "conflictingRequest",
+        json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
