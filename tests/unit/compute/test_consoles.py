@@ -8,8 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +15,7 @@ from common.db import migrate
 from compute import models as m
 from compute.core import consoles
 from compute.errors import Forbidden, Invalid
+from tests.unit.migrations import assert_migrations_match
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "compute" / "migrations"
 
@@ -32,16 +31,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'compute.db'}"
-    migrate(url, MIGRATIONS)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={
-                "version_table": "compute_alembic_version"})
-            assert compare_metadata(ctx, m.Base.metadata) == []
-    finally:
-        engine.dispose()
+    assert_migrations_match(tmp_path, MIGRATIONS, m.Base.metadata, "compute_alembic_version")
 
 
 @pytest.mark.parametrize(("body", "minor", "message"), [
