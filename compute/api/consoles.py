@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from compute.api.base import AGENT, Routes, caller, json_body, json_response, run, state, version
+from compute.api.base import AGENT, Routes, json_body, json_response, run, state, version, writer
 from compute.core import consoles, servers, states
 from compute.errors import Conflict, InvalidInstanceState, ItemNotFound, VirtError
 from compute.policy import Caller
@@ -56,7 +56,7 @@ async def console_url(request: web.Request, who: Caller, uuid: str, console_type
 
 @routes.post("/servers/{server_id}/remote-consoles", min_version=6)
 async def remote_console(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await writer(request, "os_compute_api:os-remote-consoles")  # not for readers
     uuid = request.match_info["server_id"]
     protocol, kind = consoles.remote_console(await json_body(request), version(request).minor)
     url = await console_url(request, who, uuid, kind)

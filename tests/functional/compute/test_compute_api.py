@@ -602,6 +602,10 @@ def test_remote_consoles_hand_out_one_time_urls(cloud: ComputeCloud, demo: Nova)
     assert "remote_console" in bad({"console": {}})
     demo.fails("POST", path, 404, "itemNotFound", version="2.5",
                json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    cloud.add_reader()  # a reader of the project sees the server, opens no console
+    assert cloud.nova("reader").server(srv["id"])["id"] == srv["id"]
+    cloud.nova("reader").fails("POST", path, 403, "forbidden",
+                               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
     demo.fails("POST", f"/servers/{uuid.uuid4()}/remote-consoles", 404, "itemNotFound",
                json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
     assert "Unavailable console type spice-html5." in demo.fails(

@@ -262,6 +262,9 @@ def reachable(cloud: ComputeCloud, tmp_path_factory: pytest.TempPathFactory
                      timeout=BOOT + 60)
     assert made["status"] == "ACTIVE", made
     (port,) = cloud.net("demo").get("/ports", params={"device_id": made["id"]})["ports"]
+    # its address from DHCP (the first test's deleted server may have had it before)
+    fixed = re.escape(port["fixed_ips"][0]["ip_address"])
+    until_console(cloud, "reach1", rf"dhcp address {fixed}/\d+ on eth0")
     until_console(cloud, "reach1", "STRATA-TINY: ssh server on port 22")
     yield Reachable(made["id"], key, port)
     deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "reach1", timeout=BOOT)
