@@ -19,8 +19,8 @@ STRATA = str(Path(sys.executable).with_name("strata"))  # this interpreter's ven
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1, free now, below the kernel's ephemeral range (so no
-    outgoing connection takes it before a service binds it; tgtd's control port
-    must also fit in 15 bits)."""
+    outgoing connection takes it before a service binds it), that can double as a
+    tgtd's control port (at most 32767, no tgtd socket of that number)."""
     for _ in range(200):
         port = random.randint(10000, 32000)
         with socket.socket() as s:
@@ -28,8 +28,9 @@ def free_port() -> int:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        if not Path(f"/var/run/tgtd/socket.{port}").exists():
             return port
-    raise RuntimeError("no free TCP port in 10000-32000")
+    raise SystemExit("no free TCP port in 10000-32000")
 
 
 @contextlib.contextmanager
