@@ -1,7 +1,7 @@
 """console tokens: one-time tokens of remote console URLs
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0001 (0002, the instance system metadata, once both are in one tree)
 Create Date: 2026-12-06 08:30:00.000000
 """
 
@@ -10,7 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0002'
+revision: str = '0003'
+# 0002 (instance system metadata) was made beside this one: once both are in one
+# tree this revises '0002', so that the chain has one head
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
