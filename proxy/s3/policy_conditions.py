@@ -206,10 +206,18 @@ def _binary(value: str, wanted: Sequence[Any], ctx: Context) -> bool:
     return value in wanted
 
 
-def _ip(value: str, wanted: Sequence[Any], ctx: Context) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A caller's address, parsed once: the same few clients ask again and again."""
     try:
-        address = ipaddress.ip_address(value)
+        return ipaddress.ip_address(value)
     except ValueError:
+        return None
+
+
+def _ip(value: str, wanted: Sequence[Any], ctx: Context) -> bool:
+    address = _address(value)
+    if address is None:
         return False
     return any(address.version == w.version and address in w for w in wanted)
 
