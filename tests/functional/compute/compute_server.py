@@ -22,7 +22,9 @@ import requests
 from openstack.connection import Connection
 
 from common.config import StrataConfig
+from compute.host import ensure_libvirtd
 from compute.tinyguest import default_cache_dir
+from network.hostcheck import describe, missing_parts
 from tests.cloud import STRATA, running_strata
 from tests.functional.imagestore.image_server import Api
 from tests.functional.network.dataplane.conftest import sweep
@@ -44,6 +46,17 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require_guests() -> None:
+    """Real guests on real networks need libvirtd and the network data path: skip (fail
+    under CI) with the reason where either cannot run."""
+    why = ensure_libvirtd()
+    if why:
+        unavailable(f"libvirt cannot run here: {why}")
+    missing = missing_parts()
+    if missing:
+        unavailable(describe(missing))
 
 
 def _exact(value: Any) -> Any:

@@ -24,7 +24,6 @@ import pytest
 
 from common.config import StrataConfig
 from network.dataplane import names
-from network.hostcheck import describe, missing_parts
 from tests.functional.compute.compute_server import (
     ED25519,
     NANO,
@@ -32,7 +31,7 @@ from tests.functional.compute.compute_server import (
     Nova,
     compute_cloud,
     instance_files,
-    unavailable,
+    require_guests,
 )
 from tests.functional.network.dataplane.guests import ping, reaches, run_in
 
@@ -44,9 +43,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory,
           libvirt_ready: str) -> Iterator[ComputeCloud]:
     """A cloud whose agent drives the system libvirtd and whose networking service runs
     its data path (skipped, with the reason, where either cannot run; failed under CI)."""
-    missing = missing_parts()
-    if missing:
-        unavailable(describe(missing))
+    require_guests()
     with compute_cloud(tmp_path_factory, STRATA_NETWORK_DATAPLANE="true") as c:
         c.upload_tiny()
         yield c

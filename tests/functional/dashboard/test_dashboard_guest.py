@@ -15,9 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser
 
-from compute.host import ensure_libvirtd
-from network.hostcheck import describe, missing_parts
-from tests.functional.compute.compute_server import compute_cloud, unavailable
+from tests.functional.compute.compute_server import compute_cloud, require_guests
 from tests.functional.dashboard.browser import (
     accept_dialogs,
     check_page,
@@ -34,12 +32,7 @@ BOOT = 420.0  # s: a TCG guest on a loaded two-core machine, with room to spare
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    why = ensure_libvirtd()
-    if why:
-        unavailable(f"libvirt cannot run here: {why}")
-    missing = missing_parts()
-    if missing:
-        unavailable(describe(missing))
+    require_guests()
     with compute_cloud(tmp_path_factory, STRATA_NETWORK_DATAPLANE="true",
                        STRATA_DASHBOARD_ENABLED="true") as c:
         c.upload_tiny()

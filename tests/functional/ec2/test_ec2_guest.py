@@ -23,10 +23,8 @@ from typing import Any
 import pytest
 
 from common.config import StrataConfig
-from compute.host import ensure_libvirtd
 from network.dataplane import names
-from network.hostcheck import describe, missing_parts
-from tests.functional.compute.compute_server import ComputeCloud, compute_cloud, unavailable
+from tests.functional.compute.compute_server import ComputeCloud, compute_cloud, require_guests
 from tests.functional.ec2.ec2_server import Ec2Cloud, Ec2Credential, native_ids, private_subnet
 from tests.functional.network.dataplane.guests import reaches, run_in
 
@@ -45,12 +43,7 @@ class GuestCloud(Ec2Cloud, ComputeCloud):
 
 @pytest.fixture(scope="module")
 def gcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestCloud]:
-    why = ensure_libvirtd()
-    if why:
-        unavailable(f"libvirt cannot run here: {why}")
-    missing = missing_parts()
-    if missing:
-        unavailable(describe(missing))
+    require_guests()
     with compute_cloud(tmp_path_factory, STRATA_NETWORK_DATAPLANE="true") as c:
         cloud = GuestCloud(c.env)
         cloud.upload_tiny()
