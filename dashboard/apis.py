@@ -22,7 +22,7 @@ import html
 import json
 import re
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 
@@ -153,10 +153,38 @@ class Compute(ComputeClient):
     async def list_all_servers(self) -> list[dict[str, Any]]:
         return await self.list_servers(all_tenants="1")
 
+    async def usage_pages(self, params: dict[str, str],
+                          project_id: str = "") -> list[dict[str, Any]]:
+        """``os-simple-tenant-usage`` of one project (``tenant_usage``), else of every
+        project (an admin's ``tenant_usages``, in detail) over ``params``' period:
+        every page's documents, following the next links (microversion 2.40)."""
+        path = ("os-simple-tenant-usage", project_id) if project_id else \
+            ("os-simple-tenant-usage",)
+        key = "tenant_usage" if project_id else "tenant_usages"
+        query = dict(params) if project_id else {**params, "detailed": "1"}
+        docs: list[dict[str, Any]] = []
+        while True:
+            doc = await self._json("GET", self._url(*path), (200,), params=query)
+            got = doc.get(key) or []
+            docs.extend([got] if isinstance(got, dict) else got)
+            marker = _next_marker(doc.get(f"{key}_links") or [])
+            if not marker or marker == query.get("marker"):
+                return docs
+            query = {**query, "marker": marker}
+
     async def list_actions(self, server_id: str) -> list[dict[str, Any]]:
         doc = await self._json("GET", self._url("servers", server_id, "os-instance-actions"),
                                (200,))
         return list(doc.get("instanceActions", []))
+
+
+def _next_marker(links: list[dict[str, Any]]) -> str:
+    """The ``marker`` of a listing's next link ("" for none)."""
+    for link in links:
+        if link.get("rel") == "next":
+            return (parse_qs(urlsplit(str(link.get("href", ""))).query).get("marker")
+                    or [""])[0]
+    return ""
 
 
 def q(value: str) -> str:

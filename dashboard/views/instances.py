@@ -20,6 +20,7 @@ from multidict import MultiDictProxy
 
 from common.errors import BadRequest, StrataError
 from dashboard.apis import Apis
+from dashboard.usage import duration
 from dashboard.views.admin import project_names
 from dashboard.views.networks import listing
 from dashboard.views.volumes import list_volumes
@@ -60,12 +61,7 @@ def age(created: object, now: datetime | None = None) -> str:
         return ""
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    seconds = max(0, int(((now or datetime.now(UTC)) - stamp).total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return "just now"
+    return duration(((now or datetime.now(UTC)) - stamp).total_seconds())
 
 
 def addresses(server: dict[str, Any]) -> list[tuple[str, str, str]]:
