@@ -402,6 +402,10 @@ class ComputeConfig:
                                        "power state against the database.")
     shutdown_timeout: float = opt(60.0, "Seconds a guest gets to shut down cleanly (ACPI) on "
                                         "stop or soft reboot before it is powered off.")
+    shelve_offload: bool = opt(True, "Offload a shelved server at once: its guest and "
+                                     "local disk leave the host (Nova's "
+                                     "shelved_offload_time 0); false keeps it SHELVED on "
+                                     "its host until shelveOffload.")
     max_concurrent_builds: int = opt(10, "Servers one agent builds at once.")
     cpu_allocation_ratio: float = opt(16.0, "Virtual CPUs the scheduler places per host CPU.")
     ram_allocation_ratio: float = opt(1.5, "Guest memory the scheduler places per MiB of "

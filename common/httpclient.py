@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -48,6 +49,18 @@ from common.errors import (
 Token = str | Callable[[], Awaitable[str]]
 BODY_EXCERPT = 2000  # how much of an error body a RemoteError keeps
 READ_CHUNK = 1 << 20
+
+
+async def file_chunks(path: str | os.PathLike[str],
+                      size: int = READ_CHUNK) -> AsyncIterator[bytes]:
+    """A file's bytes, read in a thread chunk by chunk: a body streamed from disk
+    without blocking the event loop."""
+    fh = await asyncio.to_thread(open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(fh.read, size):
+            yield chunk
+    finally:
+        await asyncio.to_thread(fh.close)
 
 
 class RemoteError(StrataError):

@@ -132,6 +132,9 @@ class Instance(Base):
     personality: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [path, b64]
     # {"message", "code", "details", "created"} of the last failure (shown in ERROR)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # what an action under way must remember (Nova's system metadata): the flavor and
+    # vm_state before a resize, the image a shelved server boots from again
+    system_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -30,6 +30,7 @@ import aiohttp
 from sqlalchemy.orm import Session
 
 from common.errors import StrataError
+from common.httpclient import file_chunks
 from diskimage import qemu
 from diskimage.inspector import ImageRejected
 from diskimage.safety import verify_file
@@ -263,15 +264,6 @@ async def run_import_task(st: ImageState, who: Caller, task_id: str,
     await _import_job(st, up, uri, task_id, source_format=fmt, keep_failed=False)
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    fh = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(fh.read, READ):
-            yield chunk
-    finally:
-        fh.close()
-
-
 async def _download(st: ImageState, uri: str, path: Path, limit: int, message: str) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
     async with st.session.get(uri, allow_redirects=False, timeout=timeout) as r:
@@ -313,7 +305,7 @@ async def _import_job(st: ImageState, up: core.Upload, uri: str | None, task_id:
         if target:
             await qemu.convert(staged, fmt, converted, target)
             source, fmt = converted, target
-        result = await store_image(st.store, image_id, _file_chunks(source), disk_format=fmt,
+        result = await store_image(st.store, image_id, file_chunks(source, READ), disk_format=fmt,
                                    container_format=container, limit=up.limit,
                                    limit_message=limit_message(up, limits), local_copy=source)
         ok = await _shielded(st.db.run(lambda s: core.finish_import(

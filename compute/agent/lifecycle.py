@@ -22,7 +22,7 @@ from blockstore.client import error_message
 from common.errors import StrataError
 from common.httpclient import RemoteError
 from compute import models as m
-from compute.agent import guest, networks, volumes
+from compute.agent import guest, images, networks, volumes
 from compute.agent.context import AgentContext, log
 from compute.core import servers, states
 from compute.errors import InstanceNotFound, ServerNotFound
@@ -52,6 +52,21 @@ async def release(ctx: AgentContext, uuid: str, *, terminate: bool) -> None:
     await ctx.remove_files(uuid)
     for problem in problems:
         log.warning("server %s: could not release %s", uuid, problem)
+
+
+async def respawn(ctx: AgentContext, uuid: str) -> None:
+    """Define and start the guest again from the database (its domain is gone)."""
+    inst = await ctx.load(uuid)
+    spec = await guest.full_spec(ctx, inst, lambda i: networks.network_data(ctx, i))
+    await ctx.driver.spawn(spec)
+
+
+async def power_state(ctx: AgentContext, uuid: str) -> int:
+    """Nova's power state of the guest now (NOSTATE when there is none)."""
+    try:
+        return states.POWER_OF[(await ctx.driver.info(uuid)).state]
+    except InstanceNotFound:
+        return states.NOSTATE
 
 
 async def build(ctx: AgentContext, uuid: str) -> None:
@@ -99,6 +114,10 @@ async def build(ctx: AgentContext, uuid: str) -> None:
 
 async def delete(ctx: AgentContext, uuid: str) -> None:
     await release(ctx, uuid, terminate=True)
+    with contextlib.suppress(ServerNotFound):
+        shelved = (await ctx.load(uuid)).system_metadata.get("shelved_image_id")
+        if shelved:  # a shelved server's image goes with it, as Nova's does
+            await images.drop_image(ctx, uuid, str(shelved))
 
     def gone(s: Session) -> None:
         row = s.get(m.Instance, uuid)

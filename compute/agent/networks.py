@@ -7,21 +7,25 @@ gave is bound the same way. Each is written to the database as soon as it exists
 a failure or a restart releases exactly those. This host's network agent then plugs
 them: the guest's tap ``tap<port[:11]>`` goes on the network's bridge
 ``brq<network[:11]>`` and its security groups filter it. When the server goes, the
-ports compute made are deleted and the user's are unbound.
+ports compute made are deleted and the user's are unbound. ``os-interface`` plugs a
+port into a running server (:func:`attach_port`) and out again (:func:`detach_port`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.errors import NotFound, StrataError
 from compute import models as m
 from compute.agent.context import AgentContext, log
+from compute.errors import DeviceNotFound, InstanceNotFound
 from compute.virt.driver import Nic
 from network.client import NetworkClient, bridge_name, tap_name
 
@@ -144,3 +148,69 @@ async def network_data(ctx: AgentContext, inst: m.Instance) -> dict[str, Any]:
     if net is None or not inst.interfaces:
         return {"links": [], "networks": [], "services": []}
     return await net.network_data([v.port_id for v in inst.interfaces])
+
+
+# -- os-interface: a port hot-plugged into (or out of) a running server --------------------
+
+
+async def _release_port(net: NetworkClient, port_id: str, made: bool) -> None:
+    try:
+        if made:
+            await net.delete_port(port_id)
+        else:
+            await net.unbind_port(port_id)
+    except NotFound:
+        pass
+
+
+async def _drop_vif(ctx: AgentContext, uuid: str, port_id: str) -> None:
+    def drop(s: Session) -> None:
+        for vif in s.scalars(select(m.VirtualInterface).where(
+                m.VirtualInterface.instance_uuid == uuid,
+                m.VirtualInterface.port_id == port_id)):
+            s.delete(vif)
+
+    await ctx.db(drop)
+
+
+async def attach_port(ctx: AgentContext, uuid: str, port_id: str, *, made: bool,
+                      tag: str | None) -> None:
+    """Bind the port to this host, record it, wait for this host's network agent to
+    plug it, then add the NIC to the guest (live and in its definition). A port the API
+    made for the request (``made``) is deleted again on failure, a user's unbound."""
+    inst = await ctx.load(uuid)
+    net = _client(ctx)
+    if net is None:
+        raise StrataError("networking is not available: no networking service")
+    owner = f"compute:{inst.availability_zone or ctx.cfg.availability_zone}"
+    try:
+        port = await net.bind_port(port_id, ctx.host, device_id=uuid, device_owner=owner)
+        network = await net.show_network(str(port["network_id"]))
+        await _record(ctx, inst, port, preexisting=not made,
+                      name=str(network.get("name") or ""), tag=tag)
+        await _wait_active(net, [port_id])
+        with contextlib.suppress(InstanceNotFound):  # no domain: the next start has it
+            await ctx.driver.attach_interface(uuid, Nic(
+                mac=port["mac_address"], tap=tap_name(port_id),
+                bridge=bridge_name(str(port["network_id"]))))
+    except BaseException:
+        await asyncio.shield(_drop_vif(ctx, uuid, port_id))
+        await asyncio.shield(_release_port(net, port_id, made))
+        raise
+    log.info("server %s: port %s attached", uuid, port_id)
+
+
+async def detach_port(ctx: AgentContext, uuid: str, port_id: str) -> None:
+    """Take the NIC out of the guest, then delete the port (compute's) or unbind it
+    (the user's), and forget it."""
+    inst = await ctx.load(uuid)
+    vif = next((v for v in inst.interfaces if v.port_id == port_id), None)
+    if vif is None:
+        return
+    with contextlib.suppress(DeviceNotFound, InstanceNotFound):
+        await ctx.driver.detach_interface(uuid, vif.mac_address)
+    net = _client(ctx)
+    if net is not None:
+        await _release_port(net, port_id, not vif.preexisting)
+    await _drop_vif(ctx, uuid, port_id)
+    log.info("server %s: port %s detached", uuid, port_id)

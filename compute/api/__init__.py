@@ -22,7 +22,17 @@ from compute import models as m
 from compute.agent.context import AgentContext
 from compute.agent.networks import network_data
 from compute.agent.runner import ComputeAgent
-from compute.api import actions, flavors, groups, hosts, keypairs, quotas, servers, versions
+from compute.api import (
+    actions,
+    flavors,
+    groups,
+    hosts,
+    interfaces,
+    keypairs,
+    quotas,
+    servers,
+    versions,
+)
 from compute.api import metadata as metadata_api
 from compute.api.base import AGENT, STATE, microversion_middleware, nova_error_format_for
 from compute.conductor import Conductor
@@ -146,6 +156,6 @@ def build_app(cfg: StrataConfig, driver: VirtDriver | None = None) -> web.Applic
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(versions.routes)
-    for mod in (servers, actions, flavors, keypairs, quotas, hosts, groups):
+    for mod in (servers, actions, interfaces, flavors, keypairs, quotas, hosts, groups):
         app.add_routes(mod.routes.table)
     return app

@@ -20,7 +20,7 @@ from common.errors import NotImplementedYet
 from common.httpclient import RemoteError
 from compute import models as m
 from compute import quotas
-from compute.api import fields
+from compute.api import fields, images
 from compute.api.base import (
     AGENT,
     Routes,
@@ -37,7 +37,16 @@ from compute.api.base import (
 )
 from compute.api.servers import request_id, show_one
 from compute.api.views import host_id, iso_micro
-from compute.core import actions, create, keypairs, networking, requests, servers, states
+from compute.core import (
+    actions,
+    create,
+    keypairs,
+    networking,
+    requests,
+    resize,
+    servers,
+    states,
+)
 from compute.errors import Conflict, Invalid, ItemNotFound
 from compute.policy import Caller, check_admin
 from compute.virt.driver import next_device
@@ -175,6 +184,15 @@ async def _remove_group(request: web.Request, who: Caller, uuid: str,
     return await _security_group(request, who, uuid, args, False)
 
 
+async def _resize(request: web.Request, who: Caller, uuid: str, args: Any) -> web.Response:
+    ref = resize.parse(args)
+    cfg = state(request).cfg.compute
+    inst = await run(request, lambda s: resize.start(s, cfg, who, uuid, ref,
+                                                      request_id=request_id(request)))
+    _queued(request, inst.host)
+    return web.Response(status=202)
+
+
 async def _rebuild(request: web.Request, who: Caller, uuid: str, args: Any) -> web.Response:
     st = state(request)
     minor = version(request).minor
@@ -251,11 +269,17 @@ ACTIONS: dict[str, ActionHandler] = {
     "addSecurityGroup": _add_group,
     "removeSecurityGroup": _remove_group,
     "os-resetState": _reset_state,
+    "createImage": images.create_image,
+    "resize": _resize,
+    "confirmResize": _simple("confirm_resize"),
+    "revertResize": _simple("revert_resize"),
+    "shelve": images.shelve,
+    "shelveOffload": images.shelve_offload,
+    "unshelve": images.unshelve,
 }
 # Nova's actions this cloud does not take yet (501, not "no such action")
-NOT_YET = ("resize", "confirmResize", "revertResize", "createImage", "createBackup",
-           "shelve", "shelveOffload", "unshelve", "os-migrateLive", "migrate", "rescue",
-           "unrescue", "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
+NOT_YET = ("createBackup", "os-migrateLive", "migrate", "rescue", "unrescue",
+           "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
            "restore", "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp",
            "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
            "os-getRDPConsole", "addFloatingIp", "removeFloatingIp")

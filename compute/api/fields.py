@@ -150,5 +150,7 @@ INSTANCE_ACTION = View("action", "instance_uuid", "message", "project_id", "requ
                        "start_time", "user_id", f("updated_at", 58))
 INSTANCE_ACTION_EVENT = View("event", "start_time", "finish_time", "result",
                              f("traceback", admin=True), f("host", 62), f("hostId", 62))
+INTERFACE_ATTACHMENT = View("port_state", "fixed_ips", "port_id", "net_id", "mac_addr",
+                            f("tag", 70))
 VOLUME_ATTACHMENT = View("id", "serverId", "volumeId", "device", f("tag", 70),
                          f("delete_on_termination", 79))

@@ -121,6 +121,8 @@ def server(request: web.Request, who: Caller, inst: m.Instance, extra: Extra, *,
            admin_pass: str | None = None) -> dict[str, Any]:
     status = states.status(inst.vm_state, inst.task_state)
     minor = version(request).minor
+    # an offloaded server is on no host (it keeps the row's host to come back to)
+    host = None if inst.vm_state == states.SHELVED_OFFLOADED else inst.host
     volumes = [b for b in inst.block_devices if b.destination_type == "volume"
                and b.volume_id]
     attached: list[dict[str, Any]] = []
@@ -132,7 +134,7 @@ def server(request: web.Request, who: Caller, inst: m.Instance, extra: Extra, *,
     values: dict[str, Any] = {
         "id": inst.uuid, "name": inst.display_name, "status": status,
         "tenant_id": inst.project_id, "user_id": inst.user_id,
-        "metadata": dict(inst.metadata_ or {}), "hostId": host_id(inst.project_id, inst.host),
+        "metadata": dict(inst.metadata_ or {}), "hostId": host_id(inst.project_id, host),
         "image": {"id": inst.image_ref, "links": bookmark(request, "images", inst.image_ref)}
         if inst.image_ref else "",
         "flavor": _flavor(request, inst), "created": iso(inst.created_at),
@@ -150,9 +152,9 @@ def server(request: web.Request, who: Caller, inst: m.Instance, extra: Extra, *,
         "key_name": inst.key_name,
         "OS-SRV-USG:launched_at": iso_micro(inst.launched_at),
         "OS-SRV-USG:terminated_at": iso_micro(inst.terminated_at),
-        "OS-EXT-SRV-ATTR:host": inst.host,
+        "OS-EXT-SRV-ATTR:host": host,
         "OS-EXT-SRV-ATTR:instance_name": extra.instance_name,
-        "OS-EXT-SRV-ATTR:hypervisor_hostname": inst.node,
+        "OS-EXT-SRV-ATTR:hypervisor_hostname": inst.node if host else None,
         "OS-EXT-SRV-ATTR:reservation_id": inst.reservation_id,
         "OS-EXT-SRV-ATTR:launch_index": inst.launch_index,
         "OS-EXT-SRV-ATTR:hostname": inst.hostname,
@@ -163,7 +165,7 @@ def server(request: web.Request, who: Caller, inst: m.Instance, extra: Extra, *,
         "OS-EXT-STS:task_state": inst.task_state, "OS-EXT-STS:vm_state": inst.vm_state,
         "OS-EXT-STS:power_state": inst.power_state,
         "os-extended-volumes:volumes_attached": attached,
-        "host_status": extra.host_status, "server_groups": list(extra.groups),
+        "host_status": extra.host_status if host else "", "server_groups": list(extra.groups),
     }
     if status in PROGRESS_STATUSES:
         values["progress"] = inst.progress or 0

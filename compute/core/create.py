@@ -3,13 +3,16 @@
 Nova checks all of this in its API before it answers 202, with the user's token:
 the image exists, is visible and active, and fits the flavor (disk, minimum disk and
 RAM); the flavor and key pair are the caller's to use; volumes to boot from or attach
-are available; snapshots exist; the availability zone exists; networks, ports and
+are available; snapshots exist (an image made of volume snapshots, by ``createImage``
+of a volume-backed server, boots from new volumes made of them); the availability
+zone exists; networks, ports and
 security groups resolve (:mod:`compute.core.networking`). Every failure is its 400
 (or 409 for a port in use); nothing is made until everything holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session
 from blockstore.client import VolumeClient
 from common.httpclient import RemoteError, RemoteNotFound
 from compute import models as m
-from compute.core import flavors, keypairs, networking
+from compute.core import flavors, keypairs, networking, snapshots
 from compute.core.requests import BlockDevice, CreateRequest
 from compute.core.scheduler import COMPUTE_BINARY
 from compute.core.servers import Prepared
@@ -193,6 +196,14 @@ async def prepare(st: ComputeState, who: Caller, req: CreateRequest) -> Prepared
         if full.get("disk_format") in ("aki", "ari"):
             raise Invalid(f"Image {req.image_ref} is a kernel or ramdisk: it cannot be a "
                           "server's disk.")
+        named = snapshots.image_devices(full)
+        if named and not boots_from_volume(req):
+            # a volume-backed server's snapshot: new volumes from its snapshots (they
+            # replace the image as a local root disk, which clients may ask for)
+            kept = tuple(bd for bd in req.block_devices if not (
+                bd.source_type == "image" and bd.destination_type == "local"
+                and bd.uuid == req.image_ref))
+            req = dataclasses.replace(req, block_devices=(*named, *kept))
         if not boots_from_volume(req):
             root_gb = check_image_fits(full, flavor)
         image = image_subset(full)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import NotFound
+from common.errors import NotFound, StrataError
 from compute.core.requests import CreateRequest, is_uuid
 from compute.errors import Conflict, Invalid
 from compute.policy import Caller
@@ -53,22 +53,27 @@ async def _usable(net: NetworkClient, who: Caller) -> list[dict[str, Any]]:
             and (n.get("project_id") == who.project_id or n.get("shared"))]
 
 
-async def _network(net: NetworkClient, network_id: str) -> dict[str, Any]:
+async def usable_network(net: NetworkClient, network_id: str, *,
+                         missing: type[StrataError] = Invalid) -> dict[str, Any]:
+    """The network a server may have a port on (``missing``: the error when there is no
+    such network: 400 for a create, 404 for ``os-interface``)."""
     try:
         found = await net.show_network(network_id)
     except NotFound:
-        raise Invalid(f"Network {network_id} could not be found.") from None
+        raise missing(f"Network {network_id} could not be found.") from None
     if found.get("router:external"):
         raise Invalid(f"Network {network_id} is an external network: servers get "
                       "addresses on it through floating IPs, not ports.")
     return found
 
 
-async def _port(net: NetworkClient, port_id: str) -> dict[str, Any]:
+async def free_port(net: NetworkClient, port_id: str, *,
+                    missing: type[StrataError] = Invalid) -> dict[str, Any]:
+    """The port, when no server has it (409 when one does)."""
     try:
         port = await net.show_port(port_id)
     except NotFound:
-        raise Invalid(f"Port {port_id} could not be found.") from None
+        raise missing(f"Port {port_id} could not be found.") from None
     if port.get("device_id"):
         raise Conflict(f"Port {port_id} is still in use.")
     return port
@@ -102,13 +107,13 @@ async def resolve(st: ComputeState, who: Caller, req: CreateRequest
     out: list[dict[str, Any]] = []
     for wanted in req.networks:
         if wanted.port_id:
-            port = await _port(net, wanted.port_id)
-            found = await _network(net, str(port["network_id"]))
+            port = await free_port(net, wanted.port_id)
+            found = await usable_network(net, str(port["network_id"]))
             out.append({"port_id": wanted.port_id, "network_id": port["network_id"],
                         "network_name": found.get("name", ""), "tag": wanted.tag})
         else:
             assert wanted.network_id is not None
-            found = await _network(net, wanted.network_id)
+            found = await usable_network(net, wanted.network_id)
             out.append({"network_id": wanted.network_id, "fixed_ip": wanted.fixed_ip,
                         "network_name": found.get("name", ""), "tag": wanted.tag})
     return out, groups

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compute import models as m
+from compute.core.states import SHELVED_OFFLOADED
 from compute.errors import NoValidHost
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,9 @@ def host_states(s: Session, *, down_after: float, now: datetime | None = None
             host=node.host, node=node.hypervisor_hostname, zone=sv.zone if sv else "nova",
             vcpus=node.vcpus, memory_mb=node.memory_mb, local_gb=node.local_gb,
             enabled=sv is not None and not sv.disabled, up=up)
-    for inst in s.scalars(select(m.Instance).where(m.Instance.deleted.is_(False),
-                                                   m.Instance.host.is_not(None))):
+    for inst in s.scalars(select(m.Instance).where(
+            m.Instance.deleted.is_(False), m.Instance.host.is_not(None),
+            m.Instance.vm_state != SHELVED_OFFLOADED)):  # offloaded: nothing on the host
         hs = out.get(inst.host or "")
         if hs is not None:
             hs.vcpus_used += inst.vcpus
@@ -189,6 +191,7 @@ def host_states(s: Session, *, down_after: float, now: datetime | None = None
 def running_counts(s: Session) -> dict[str, int]:
     """Live servers per host."""
     rows = s.execute(select(m.Instance.host, func.count(m.Instance.uuid))
-                     .where(m.Instance.deleted.is_(False), m.Instance.host.is_not(None))
+                     .where(m.Instance.deleted.is_(False), m.Instance.host.is_not(None),
+                            m.Instance.vm_state != SHELVED_OFFLOADED)
                      .group_by(m.Instance.host))
     return {host: int(n) for host, n in rows if host}

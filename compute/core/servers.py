@@ -466,6 +466,14 @@ def delete_tag(s: Session, who: Caller, uuid: str, tag: str) -> None:
 # -- actions --------------------------------------------------------------------------
 
 
+def checked(s: Session, who: Caller, uuid: str, key: str) -> m.Instance:
+    """The server, when it may take action ``key`` now (Nova's 409 when not)."""
+    inst = get(s, who, uuid)
+    states.check(key, uuid, inst.vm_state, inst.task_state, locked=inst.locked,
+                 admin=who.is_admin, host=inst.host)
+    return inst
+
+
 def start_action(s: Session, who: Caller, uuid: str, key: str, *, request_id: str,
                  args: Mapping[str, Any] | None = None) -> m.Instance:
     """Check the server may take action ``key`` now (409 if not), set its task state,

@@ -8,8 +8,8 @@ vm_states and task_states it may start, which task_state it sets while the agent
 works, and which agent operation does the work; anything else is Nova's 409
 (``Cannot 'stop' instance <uuid> while it is in vm_state stopped``).
 
-Actions another part adds (resize, shelve, createImage, ...) join by a row here and
-an operation in the agent's table (:data:`compute.agent.ops.OPERATIONS`).
+Actions join by a row here and an operation in the agent's table
+(:data:`compute.agent.ops.OPERATIONS`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ REBUILD_BLOCK_DEVICE_MAPPING = "rebuild_block_device_mapping"
 REBUILD_SPAWNING = "rebuild_spawning"
 DELETING = "deleting"
 IMAGE_SNAPSHOT = "image_snapshot"
+IMAGE_SNAPSHOT_PENDING = "image_snapshot_pending"
+IMAGE_PENDING_UPLOAD = "image_pending_upload"
+IMAGE_UPLOADING = "image_uploading"
 RESIZE_PREP = "resize_prep"
 RESIZE_MIGRATING = "resize_migrating"
 RESIZE_MIGRATED = "resize_migrated"
@@ -63,6 +66,7 @@ RESIZE_FINISH = "resize_finish"
 RESIZE_REVERTING = "resize_reverting"
 RESIZE_CONFIRMING = "resize_confirming"
 SHELVING = "shelving"
+SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
 SHELVING_OFFLOADING = "shelving_offloading"
 UNSHELVING = "unshelving"
 MIGRATING = "migrating"
@@ -149,6 +153,9 @@ _REBOOT_ALLOWED_TASKS = frozenset({None, REBOOTING, REBOOT_PENDING, REBOOT_START
 _VOLUME_STATES = frozenset({ACTIVE, PAUSED, STOPPED, RESIZED, SOFT_DELETED, SHELVED,
                             SHELVED_OFFLOADED})
 
+_SNAPSHOT_STATES = frozenset({ACTIVE, STOPPED, PAUSED, SUSPENDED})
+_INTERFACE_STATES = frozenset({ACTIVE, PAUSED, STOPPED})
+
 ACTIONS: Mapping[str, Action] = {
     "stop": Action("stop", frozenset({ACTIVE, ERROR}), POWERING_OFF, "stop"),
     "start": Action("start", frozenset({STOPPED}), POWERING_ON, "start"),
@@ -163,6 +170,21 @@ ACTIONS: Mapping[str, Action] = {
     "attach_volume": Action("attach_volume", _VOLUME_STATES, None, "attach_volume"),
     "detach_volume": Action("detach_volume", _VOLUME_STATES, None, "detach_volume"),
     "swap_volume": Action("swap_volume", frozenset({ACTIVE, PAUSED, RESIZED}), None, None),
+    "create_image": Action("createImage", _SNAPSHOT_STATES, IMAGE_SNAPSHOT_PENDING,
+                           "snapshot"),
+    "resize": Action("resize", frozenset({ACTIVE, STOPPED}), RESIZE_PREP, "resize"),
+    "confirm_resize": Action("confirmResize", frozenset({RESIZED}), None, "confirm_resize"),
+    "revert_resize": Action("revertResize", frozenset({RESIZED}), RESIZE_REVERTING,
+                            "revert_resize"),
+    "shelve": Action("shelve", _SNAPSHOT_STATES, SHELVING, "shelve"),
+    "shelve_offload": Action("shelveOffload", frozenset({SHELVED}), SHELVING_OFFLOADING,
+                             "shelve_offload"),
+    "unshelve": Action("unshelve", frozenset({SHELVED, SHELVED_OFFLOADED}), UNSHELVING,
+                       "unshelve", needs_host=False),
+    "attach_interface": Action("attach_interface", _INTERFACE_STATES, None,
+                               "attach_interface"),
+    "detach_interface": Action("detach_interface", _INTERFACE_STATES, None,
+                               "detach_interface"),
     "lock": Action("lock", ANY, check_lock=False, needs_host=False),
     "unlock": Action("unlock", ANY, check_lock=False, needs_host=False),
     "get_console_output": Action("get_console_output", ANY, check_lock=False),

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -52,6 +51,7 @@ from compute.errors import (
     VirtError,
 )
 from compute.virt import domainxml, kvmprobe
+from compute.virt.diskops import flatten
 from compute.virt.driver import (
     ACTIVE_STATES,
     ConsoleEndpoint,
@@ -589,7 +589,7 @@ class LibvirtDriver:
                 await self._call(lambda: dom.suspend())  # QEMU flushes every disk
                 paused = True
             try:
-                await qemu_img_flatten(disk.path, disk.format or "qcow2", dest, fmt)
+                await flatten(disk.path, disk.format or "qcow2", dest, fmt)
             finally:
                 if paused:
                     await self._call(lambda: dom.resume())
@@ -637,28 +637,4 @@ class LibvirtDriver:
         self._pool.shutdown(wait=False)
 
 
-async def qemu_img_flatten(src: str, src_fmt: str, dest: str, fmt: str,
-                           time_limit: float = 3600.0) -> None:
-    """``qemu-img convert -U`` a disk (and its backing chain) into one new file."""
-    if await asyncio.to_thread(os.path.exists, dest):
-        raise VirtError(f"snapshot destination {dest} exists")
-    argv = ["qemu-img", "convert", "-U", "-f", src_fmt, "-O", fmt, src, dest]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), time_limit)
-    except (TimeoutError, asyncio.CancelledError):
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(dest)
-        raise
-    if proc.returncode != 0:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(dest)
-        raise VirtError(f"copying the disk failed: {err.decode(errors='replace').strip()}")
-
-
-__all__ = ["LibvirtDriver", "LocalDisk", "qemu_img_flatten"]
+__all__ = ["LibvirtDriver", "LocalDisk"]

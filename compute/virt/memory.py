@@ -2,7 +2,8 @@
 
 It keeps every instance in a dict, writes a few console lines to the spec's
 ``console_log`` at each start (``STRATA-MEMORY: boot <n> <uuid>``) and at each disk
-hot-plug, and copies local disk files for snapshots. The API layer's tests use it
+hot-plug, and flattens local disks with ``qemu-img`` for snapshots, as the libvirt
+driver does. The API layer's tests use it
 where booting real guests would be slow; it passes the same contract suite as the
 libvirt driver. ``crash(uuid)`` stands in for a guest that died.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from compute.errors import DeviceNotFound, InstanceNotFound, InvalidSpec, VirtError
+from compute.virt.diskops import flatten
 from compute.virt.driver import (
     ACTIVE_STATES,
     ConsoleEndpoint,
@@ -214,8 +216,8 @@ class MemoryDriver:
             raise DeviceNotFound(f"instance {uuid} has no disk {device}")
         source = found[0].source
         if not isinstance(source, LocalDisk):
-            raise VirtError("the memory driver snapshots local disks only")
-        await asyncio.to_thread(shutil.copyfile, source.path, dest)
+            raise VirtError(f"disk {device} is a volume: snapshot it in the block store")
+        await flatten(source.path, source.format, dest, fmt)
 
     async def vnc_console(self, uuid: str) -> ConsoleEndpoint:
         vm = self._get(uuid)

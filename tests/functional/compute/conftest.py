@@ -1,7 +1,8 @@
 """Fixtures for the compute tests: the API as demo and admin on the cloud of the
-module that asks; for the hypervisor layer the tiny guest (built once per machine,
-cached), libvirtd (the system one, started when missing), a unique domain name prefix
-per session, throwaway bridges, and guest disks made from the tiny guest."""
+module that asks (the in-memory driver's cloud is shared by the modules that use it);
+for the hypervisor layer the tiny guest (built once per machine, cached), libvirtd
+(the system one, started when missing), a unique domain name prefix per session,
+throwaway bridges, and guest disks made from the tiny guest."""
 
 from __future__ import annotations
 
@@ -17,7 +18,25 @@ from compute.host import ensure_libvirtd
 from compute.tinyguest import TinyGuest, TinyGuestError, build
 from compute.virt import configdrive
 from compute.virt.driver import DirectBoot, Disk, InstanceSpec, LocalDisk, Nic
-from tests.functional.compute.compute_server import ComputeCloud, Nova, unavailable
+from tests.functional.compute.compute_server import (
+    ED25519,
+    ComputeCloud,
+    Nova,
+    compute_cloud,
+    unavailable,
+)
+
+
+@pytest.fixture(scope="package")
+def memory_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComputeCloud]:
+    """One cloud whose hypervisor is the in-memory driver, for every module that tests
+    the API's rules (images, volumes and ports are real); the image ``tiny`` and the key
+    pair ``imported`` of demo are there."""
+    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory") as c:
+        c.upload_tiny()
+        c.nova("demo").ok("POST", "/os-keypairs", 201, json={"keypair": {
+            "name": "imported", "public_key": ED25519}})
+        yield c
 
 
 @pytest.fixture(scope="module")

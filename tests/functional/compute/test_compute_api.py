@@ -10,7 +10,6 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,18 +20,13 @@ from tests.functional.compute.compute_server import (
     NANO,
     ComputeCloud,
     Nova,
-    compute_cloud,
     instance_files,
 )
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComputeCloud]:
-    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory") as c:
-        c.upload_tiny()
-        c.nova("demo").ok("POST", "/os-keypairs", 201, json={"keypair": {
-            "name": "imported", "public_key": ED25519}})
-        yield c
+def cloud(memory_cloud: ComputeCloud) -> ComputeCloud:
+    return memory_cloud
 
 
 def boot(cloud: ComputeCloud, nova: Nova, name: str, **server: Any) -> dict[str, Any]:
@@ -299,7 +293,7 @@ def test_actions_follow_novas_state_table(cloud: ComputeCloud, demo: Nova,
     assert "no such action" in demo.fails("POST", f"/servers/{sid}/action", 400,
                                           "badRequest", json={"levitate": None})
     assert "not implemented" in demo.fails("POST", f"/servers/{sid}/action", 501,
-                                           "notImplemented", json={"shelve": None})
+                                           "notImplemented", json={"rescue": None})
     demo.action(sid, "lock", {"locked_reason": "maintenance"})
     locked = demo.server(sid)
     assert locked["locked"] is True and locked["locked_reason"] == "maintenance"

@@ -8,6 +8,7 @@ count), and the tests read that console through the API."""
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,75 @@ def test_bad_requests_make_nothing(cloud: ComputeCloud, demo: Nova) -> None:
                           "m9.none", "--network", "private", "never")
     assert cli.returncode != 0 and "m9.none" in cli.stderr
     assert demo.ok("GET", "/servers", params={"name": "^(bad|never)$"})["servers"] == []
+
+
+def domain(admin: Nova, uuid: str) -> tuple[int, int, int]:
+    """(memory MiB, vCPUs, NICs) of the server's domain as libvirt defines it now."""
+    name = admin.server(uuid)["OS-EXT-SRV-ATTR:instance_name"]
+    conn = libvirt.open("qemu:///system")
+    try:
+        dom = conn.lookupByName(name)
+        _, max_kib, _, vcpus, _ = dom.info()
+        nics = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).count("<interface ")
+        return max_kib // 1024, vcpus, nics
+    finally:
+        conn.close()
+
+
+def test_snapshot_resize_shelve_and_a_port_on_a_real_guest(cloud: ComputeCloud, demo: Nova,
+                                                           admin: Nova) -> None:
+    made = cloud.osc("demo", "server", "create", "--image", "tiny", "--flavor", "m1.nano",
+                     "--network", "private", "--wait", "acts", timeout=BOOT + 60)
+    sid = made["id"]
+    until_console(cloud, "acts", f"STRATA-TINY-READY {sid}")
+    # the image of its disk boots a new server, whose disk goes on counting its boots
+    snap = cloud.osc("demo", "server", "image", "create", "--name", "acts-snap", "--wait",
+                     "acts", timeout=BOOT)
+    copy = cloud.osc("demo", "server", "create", "--image", "acts-snap", "--flavor",
+                     "m1.nano", "--network", "private", "--wait", "acts-copy",
+                     timeout=BOOT + 60)
+    until_console(cloud, "acts-copy", f"STRATA-TINY-READY {copy['id']}")
+    assert "root disk vda boot 2" in console(cloud, "acts-copy")
+    assert cloud.osc_plain("demo", "server", "delete", "acts-copy").returncode == 0
+    # resize: the domain gets m1.tiny's RAM; revert gives back m1.nano's
+    r = cloud.osc_plain("demo", "server", "resize", "--flavor", "m1.tiny", "--wait", "acts",
+                        timeout=BOOT)
+    assert r.returncode == 0, r.stderr
+    assert demo.wait(sid, "VERIFY_RESIZE", within=BOOT)["flavor"]["original_name"] == "m1.tiny"
+    assert domain(admin, sid)[:2] == (512, 1)
+    assert domain_state(admin, sid) == libvirt.VIR_DOMAIN_RUNNING
+    until_console(cloud, "acts", "root disk vda boot 2")  # the console log goes on
+    r = cloud.osc_plain("demo", "server", "resize", "revert", "acts")
+    assert r.returncode == 0, r.stderr
+    demo.wait(sid, "ACTIVE", within=BOOT)
+    assert domain(admin, sid)[:2] == (128, 1)
+    # the disk as it was before the resize: its boot count goes back to 1, then 2
+    until_console(cloud, "acts", r"root disk vda boot 2[\s\S]*root disk vda boot 2[\s\S]*"
+                  f"STRATA-TINY-READY {sid}")
+    # shelve: the domain and disk leave the host; unshelve boots the same disk again
+    r = cloud.osc_plain("demo", "server", "shelve", "--wait", "acts", timeout=BOOT)
+    assert r.returncode == 0, r.stderr
+    demo.wait(sid, "SHELVED_OFFLOADED", within=BOOT)
+    assert domain_state(admin, sid) is None and not instance_files(cloud, sid).exists()
+    r = cloud.osc_plain("demo", "server", "unshelve", "--wait", "acts", timeout=BOOT)
+    assert r.returncode == 0, r.stderr
+    until_console(cloud, "acts", f"STRATA-TINY-READY {sid}")
+    # a new console: boot 3 of the disk the shelved image kept
+    assert "root disk vda boot 3" in console(cloud, "acts")
+    # a port plugged into the running guest and out again
+    net = cloud.net("demo")
+    private = net.get("/networks", params={"name": "private"})["networks"][0]
+    port = net.make("ports", "port", network_id=private["id"], name="acts-extra")
+    r = cloud.osc_plain("demo", "server", "add", "port", "acts", port["id"])
+    assert r.returncode == 0, r.stderr
+    assert domain(admin, sid)[2] == 2
+    tap = f"tap{port['id'][:11]}"
+    assert subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode == 0
+    assert len(demo.server(sid)["addresses"]["private"]) == 2
+    r = cloud.osc_plain("demo", "server", "remove", "port", "acts", port["id"])
+    assert r.returncode == 0, r.stderr
+    cloud.wait_for(lambda: domain(admin, sid)[2] == 1, "the NIC's removal", within=120)
+    deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "acts", timeout=BOOT)
+    assert deleted.returncode == 0, deleted.stderr
+    cloud.osc_plain("demo", "image", "delete", snap["id"])
+    net.delete(f"/ports/{port['id']}")

@@ -9,6 +9,7 @@ the tests of this module run in sequence on the same instance.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +29,7 @@ from compute.tinyguest import READY_MARKER, TinyGuest
 from compute.virt.driver import Disk, InstanceSpec, LocalDisk, PowerState, VirtDriver
 from compute.virt.libvirt import LibvirtDriver
 from compute.virt.memory import MemoryDriver
-from tests.functional.compute.conftest import guest_spec, nic_on, wait_for
+from tests.functional.compute.conftest import guest_spec, nic_on, run, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 GRACE = 1.0  # the tiny guest ignores ACPI power buttons: graceful stops time out fast
@@ -58,7 +59,9 @@ async def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         guest_dir = workdir / "guest"
         guest_dir.mkdir()
         (guest_dir / "disk.raw").write_bytes(b"\0" * 65536)
-        spec = guest_spec(_fake_guest(guest_dir), workdir, disk=guest_dir / "disk.raw")
+        run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+            str(guest_dir / "disk.raw"), str(guest_dir / "disk"), "1M")
+        spec = guest_spec(_fake_guest(guest_dir), workdir, disk=guest_dir / "disk")
 
         async def crash(uuid: str) -> None:
             memory.crash(uuid)
@@ -201,7 +204,8 @@ async def test_consoles(env: Env) -> None:
 async def test_snapshot_copies_the_disk(env: Env) -> None:
     dest = env.workdir / "snap.qcow2"
     await env.driver.snapshot(env.spec.uuid, "vda", str(dest))
-    assert dest.stat().st_size > 0
+    info = json.loads(run("qemu-img", "info", "--output=json", str(dest)))
+    assert info["format"] == "qcow2" and "backing-filename" not in info  # flattened
     assert await state(env) == PowerState.RUNNING  # paused for the copy only
     with pytest.raises(DeviceNotFound):
         await env.driver.snapshot(env.spec.uuid, "vdz", str(env.workdir / "none.qcow2"))

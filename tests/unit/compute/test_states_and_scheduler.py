@@ -38,6 +38,10 @@ def test_status_filters_select_vm_states() -> None:
     ("reboot_hard", "stopped", None), ("reboot_hard", "active", "rebooting"),
     ("reboot_hard", "error", None), ("rebuild", "stopped", None),
     ("attach_volume", "stopped", None), ("lock", "building", "spawning"),
+    ("create_image", "suspended", None), ("resize", "stopped", None),
+    ("confirm_resize", "resized", None), ("revert_resize", "resized", None),
+    ("shelve", "paused", None), ("shelve_offload", "shelved", None),
+    ("unshelve", "shelved_offloaded", None), ("attach_interface", "stopped", None),
 ])
 def test_allowed_actions(key: str, vm: str, task: str | None) -> None:
     assert states.check(key, UUID, vm, task).name
@@ -54,6 +58,16 @@ def test_allowed_actions(key: str, vm: str, task: str | None) -> None:
     ("resume", "active", None, "Cannot 'resume' instance {u} while it is in vm_state active"),
     ("attach_volume", "building", "spawning",
      "Cannot 'attach_volume' instance {u} while it is in vm_state building"),
+    ("create_image", "active", "image_snapshot_pending",
+     "Cannot 'createImage' instance {u} while it is in task_state image_snapshot_pending"),
+    ("resize", "resized", None, "Cannot 'resize' instance {u} while it is in vm_state resized"),
+    ("confirm_resize", "active", None,
+     "Cannot 'confirmResize' instance {u} while it is in vm_state active"),
+    ("shelve", "shelved_offloaded", None,
+     "Cannot 'shelve' instance {u} while it is in vm_state shelved_offloaded"),
+    ("unshelve", "active", None, "Cannot 'unshelve' instance {u} while it is in vm_state active"),
+    ("detach_interface", "suspended", None,
+     "Cannot 'detach_interface' instance {u} while it is in vm_state suspended"),
 ])
 def test_refused_actions_are_novas_409(key: str, vm: str, task: str | None,
                                        message: str) -> None:
