@@ -34,9 +34,7 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -44,6 +42,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from private_strata import free_port  # beside this file
 
 from blockstore.backends import FileBackend
 from blockstore.targets import TgtDaemon
@@ -62,20 +62,6 @@ def parse_size(text: str) -> int:
     if size < REQUEST or size % REQUEST:
         raise argparse.ArgumentTypeError("size must be a positive multiple of 1 MiB")
     return size
-
-
-def free_port() -> int:
-    """A free loopback port that can double as tgtd's control port (at most 32767)."""
-    for _ in range(100):
-        port = random.randrange(10000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if not Path(f"/var/run/tgtd/socket.{port}").exists():
-            return port
-    raise SystemExit("no free port found")
 
 
 def log(msg: str) -> None:

@@ -38,7 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from private_strata import private_strata  # beside this file
+from private_strata import free_port, private_strata  # beside this file
 
 from identity.client import password_auth_body
 from network.dataplane import DataPlane
@@ -49,12 +49,6 @@ PORTS = 10
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Api:

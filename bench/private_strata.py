@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,6 +15,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STRATA = str(Path(sys.executable).with_name("strata"))  # this interpreter's venv
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1, free now, below the kernel's ephemeral range (so no
+    outgoing connection takes it before a service binds it), that can double as a
+    tgtd's control port (at most 32767, no tgtd socket of that number)."""
+    for _ in range(200):
+        port = random.randint(10000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if not Path(f"/var/run/tgtd/socket.{port}").exists():
+            return port
+    raise SystemExit("no free TCP port in 10000-32000")
 
 
 @contextlib.contextmanager

@@ -387,6 +387,17 @@ class ComputeConfig:
     metadata_socket: str = opt("", "UNIX socket of the metadata service, where the network "
                                    "data path's metadata proxies send guests' requests; empty "
                                    "means <var_dir>/run/compute-metadata.sock.")
+    console_host: str = opt("127.0.0.1", "Address the console proxy listens on (the "
+                                         "websocket bridge to guests' VNC and serial "
+                                         "consoles).")
+    console_port: int = opt(6080, "Port of the console proxy.")
+    console_public_url: str = opt("", "URL clients reach the console proxy at (console URLs "
+                                      "start with it); empty means "
+                                      "http://<console_host>:<console_port>.")
+    console_token_ttl: int = opt(600, "Seconds a console URL's one-time token stays valid.")
+    novnc_dir: str = opt("/usr/share/novnc", "Directory of noVNC's web client (Debian's "
+                                             "novnc package), served by the console proxy "
+                                             "at /vnc_lite.html when it exists.")
     availability_zone: str = opt("nova", "Availability zone of this compute host (and of "
                                          "servers that ask for none).")
     agent: bool = opt(True, "Run this host's compute agent (it drives libvirt) in the compute "
@@ -777,8 +788,11 @@ def validate(cfg: StrataConfig) -> None:
 
 
 def _validate_compute(c: ComputeConfig) -> None:
-    if not 0 <= c.metadata_port <= 65535:
-        raise ConfigError(f"[compute] metadata_port {c.metadata_port} is out of range 0-65535")
+    for name in ("metadata_port", "console_port"):
+        if not 0 <= getattr(c, name) <= 65535:
+            raise ConfigError(f"[compute] {name} {getattr(c, name)} is out of range 0-65535")
+    if c.console_token_ttl < 1:
+        raise ConfigError("[compute] console_token_ttl must be at least 1 second")
     if c.domain_prefix and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", c.domain_prefix):
         raise ConfigError(f"[compute] domain_prefix {c.domain_prefix!r}: 1-40 letters, "
                           "digits, '_', '.', '-'")

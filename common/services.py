@@ -42,6 +42,9 @@ class ServiceSpec:
     # libvirt): when it fails to start, ``strata up`` reports it DOWN with the reason
     # and the rest of the cloud goes on, instead of stopping everything.
     optional: bool = False
+    # Further listeners of the service's process, shown by ``strata up``/``status``:
+    # (label, the section's host option, its port option), probed at /healthcheck.
+    listeners: tuple[tuple[str, str, str], ...] = ()
 
     def enabled(self, cfg: StrataConfig) -> bool:
         return bool(getattr(getattr(cfg, self.section), "enabled", False))
@@ -53,6 +56,12 @@ class ServiceSpec:
         section = getattr(cfg, self.section)
         public = getattr(section, "public_url", "") if self.port is None else ""
         return (public or f"http://{section.host}:{self._port(cfg)}").rstrip("/")
+
+    def listener_urls(self, cfg: StrataConfig) -> list[tuple[str, str]]:
+        """``(label, base URL)`` of each further listener."""
+        section = getattr(cfg, self.section)
+        return [(label, f"http://{getattr(section, host)}:{getattr(section, port)}")
+                for label, host, port in self.listeners]
 
     def health_url(self, cfg: StrataConfig) -> str:
         section = getattr(cfg, self.section)
@@ -123,6 +132,8 @@ COMPUTE = ServiceSpec(
     # running (compute/host.py).
     debian_packages=("libvirt-daemon-system", "qemu-system-x86", "qemu-utils"),
     prepare="compute.host:prepare",
+    # the websocket bridge to guests' VNC and serial consoles (remote-consoles URLs)
+    listeners=(("console proxy", "console_host", "console_port"),),
     optional=True,  # a host without libvirt/QEMU still runs the rest of the cloud
 )
 

@@ -68,6 +68,7 @@ def strata_ports() -> dict[str, str]:
         "STRATA_BLOCKSTORE_TGTD_CONTROL_PORT": str(free_port()),
         "STRATA_COMPUTE_PORT": str(free_port()),
         "STRATA_COMPUTE_METADATA_PORT": str(free_port()),
+        "STRATA_COMPUTE_CONSOLE_PORT": str(free_port()),
         "STRATA_NETWORK_PORT": str(free_port()),
         "STRATA_EC2_PORT": str(free_port()),
         "STRATA_DASHBOARD_PORT": str(free_port()),

@@ -37,6 +37,9 @@ def service_lines(cfg: StrataConfig, specs: list[ServiceSpec]) -> tuple[list[str
         all_up = all_up and (up or why is not None)
         line = f"  {spec.name:<{width}}  {'up' if up else 'DOWN':<4}  {spec.base_url(cfg)}"
         lines.append(line + (f"  ({why})" if why else ""))
+        for label, url in spec.listener_urls(cfg):
+            there = up and probe(url + "/healthcheck")
+            lines.append(f"  {'':<{width}}  {'up' if there else 'DOWN':<4}  {url}  ({label})")
     return lines, all_up
 
 

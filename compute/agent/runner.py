@@ -29,6 +29,7 @@ from compute.agent.lifecycle import describe
 from compute.core import actions, servers, states
 from compute.core.states import POWER_OF
 from compute.errors import InstanceNotFound
+from compute.virt.driver import ConsoleEndpoint
 
 
 class ComputeAgent:
@@ -202,3 +203,9 @@ class ComputeAgent:
 
     async def console_output(self, uuid: str, lines: int | None) -> str:
         return await self.ctx.driver.console_output(uuid, lines)
+
+    async def console_endpoint(self, uuid: str, kind: str) -> ConsoleEndpoint:
+        """Where the guest's VNC (``vnc``) or serial (``serial``) console is now."""
+        driver = self.ctx.driver
+        return await (driver.vnc_console(uuid) if kind == "vnc" else
+                      driver.serial_console(uuid))

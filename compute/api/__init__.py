@@ -18,12 +18,14 @@ from aiohttp import web
 from common.config import StrataConfig
 from common.db import Database, migrate
 from common.http import RUNNER_OPTIONS, AppSettings, make_app
+from compute import consoleproxy
 from compute import models as m
 from compute.agent.context import AgentContext
 from compute.agent.networks import network_data
 from compute.agent.runner import ComputeAgent
 from compute.api import (
     actions,
+    consoles,
     flavors,
     groups,
     hosts,
@@ -97,6 +99,18 @@ async def _start_metadata(cfg: StrataConfig, st: ComputeState,
     return runner
 
 
+async def _start_console_proxy(cfg: StrataConfig, db: Database) -> web.AppRunner:
+    """The console proxy on its own port: websockets to this host's guests' consoles."""
+    c = cfg.compute
+    novnc = Path(c.novnc_dir) if c.novnc_dir else None
+    runner = web.AppRunner(consoleproxy.build_app(db, novnc), **RUNNER_OPTIONS)
+    await runner.setup()
+    await web.TCPSite(runner, c.console_host, c.console_port, reuse_address=True).start()
+    log.info("console proxy on http://%s:%d (noVNC %s)", c.console_host, c.console_port,
+             novnc if novnc and (novnc / "vnc_lite.html").is_file() else "not installed")
+    return runner
+
+
 def build_app(cfg: StrataConfig, driver: VirtDriver | None = None) -> web.Application:
     """The compute API; with ``driver``, this host's agent runs in the same process."""
     c = cfg.compute
@@ -144,9 +158,12 @@ def build_app(cfg: StrataConfig, driver: VirtDriver | None = None) -> web.Applic
             await agent.start()
         await conductor.start()
         metadata = await _start_metadata(cfg, st, ctx)
+        proxy = await _start_console_proxy(cfg, db) if agent is not None else None
         try:
             yield
         finally:
+            if proxy is not None:
+                await proxy.cleanup()
             await metadata.cleanup()
             await conductor.stop()
             if agent is not None:
@@ -156,6 +173,7 @@ def build_app(cfg: StrataConfig, driver: VirtDriver | None = None) -> web.Applic
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(versions.routes)
-    for mod in (servers, actions, interfaces, flavors, keypairs, quotas, hosts, groups):
+    for mod in (servers, actions, interfaces, consoles, flavors, keypairs, quotas, hosts,
+                groups):
         app.add_routes(mod.routes.table)
     return app

@@ -20,6 +20,7 @@ from common.errors import NotImplementedYet
 from common.httpclient import RemoteError
 from compute import models as m
 from compute import quotas
+from compute.api import consoles as consoles_api
 from compute.api import fields, images
 from compute.api.base import (
     AGENT,
@@ -47,6 +48,7 @@ from compute.core import (
     servers,
     states,
 )
+from compute.core.consoles import LEGACY_ACTIONS
 from compute.errors import Conflict, Invalid, ItemNotFound
 from compute.policy import Caller, check_admin
 from compute.virt.driver import next_device
@@ -276,13 +278,13 @@ ACTIONS: dict[str, ActionHandler] = {
     "shelve": images.shelve,
     "shelveOffload": images.shelve_offload,
     "unshelve": images.unshelve,
+    **{name: consoles_api.legacy_action(name) for name in LEGACY_ACTIONS},
 }
 # Nova's actions this cloud does not take yet (501, not "no such action")
 NOT_YET = ("createBackup", "os-migrateLive", "migrate", "rescue", "unrescue",
            "changePassword", "trigger_crash_dump", "evacuate", "forceDelete",
            "restore", "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp",
-           "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
-           "os-getRDPConsole", "addFloatingIp", "removeFloatingIp")
+           "addFloatingIp", "removeFloatingIp")
 
 
 @routes.post("/servers/{server_id}/action")

@@ -19,6 +19,8 @@ from compute.api.base import (
     caller,
     json_body,
     json_response,
+    next_link,
+    query_int,
     run,
     section,
     state,
@@ -146,14 +148,31 @@ def _period(request: web.Request) -> tuple[Any, Any]:
     return start, end
 
 
+def _paging(request: web.Request) -> tuple[int | None, str | None]:
+    """``limit`` and ``marker`` (a server's uuid), which microversion 2.40 introduced;
+    before it a listing is only cut at the maximum."""
+    if version(request).minor < 40:
+        return None, None
+    return query_int(request, "limit"), request.query.get("marker")
+
+
+def _usage_body(request: web.Request, key: str, items: Any,
+                page: usage.Page) -> web.Response:
+    body: dict[str, Any] = {key: items}
+    if page.last is not None and version(request).minor >= 40:
+        body[f"{key}_links"] = next_link(request, "os-simple-tenant-usage", page.last)
+    return json_response(body)
+
+
 @routes.get("/os-simple-tenant-usage")
 async def list_usage(request: web.Request) -> web.Response:
     await admin(request, "os_compute_api:os-simple-tenant-usage:list")
     start, end = _period(request)
+    limit, marker = _paging(request)
     detailed = request.query.get("detailed", "0").lower() in ("1", "true", "yes")
-    items = await run(request, lambda s: usage.tenant_usages(s, start, end,
-                                                             detailed=detailed))
-    return json_response({"tenant_usages": items})
+    page = await run(request, lambda s: usage.tenant_usages(
+        s, start, end, detailed=detailed, limit=limit, marker=marker))
+    return _usage_body(request, "tenant_usages", page.usages, page)
 
 
 @routes.get("/os-simple-tenant-usage/{project}")
@@ -162,6 +181,7 @@ async def show_usage(request: web.Request) -> web.Response:
     project = _project(request, who, request.match_info["project"],
                        "os_compute_api:os-simple-tenant-usage:show")
     start, end = _period(request)
-    items = await run(request, lambda s: usage.tenant_usages(s, start, end, [project],
-                                                             detailed=True))
-    return json_response({"tenant_usage": items[0] if items else {}})
+    limit, marker = _paging(request)
+    page = await run(request, lambda s: usage.tenant_usages(
+        s, start, end, [project], detailed=True, limit=limit, marker=marker))
+    return _usage_body(request, "tenant_usage", page.usages[0] if page.usages else {}, page)

@@ -155,6 +155,7 @@ _VOLUME_STATES = frozenset({ACTIVE, PAUSED, STOPPED, RESIZED, SOFT_DELETED, SHEL
 
 _SNAPSHOT_STATES = frozenset({ACTIVE, STOPPED, PAUSED, SUSPENDED})
 _INTERFACE_STATES = frozenset({ACTIVE, PAUSED, STOPPED})
+_CONSOLE_STATES = frozenset({ACTIVE, PAUSED, RESIZED, RESCUED})
 
 ACTIONS: Mapping[str, Action] = {
     "stop": Action("stop", frozenset({ACTIVE, ERROR}), POWERING_OFF, "stop"),
@@ -192,11 +193,15 @@ ACTIONS: Mapping[str, Action] = {
     "remove_security_group": Action("removeSecurityGroup", ANY, needs_host=False),
     "update": Action("update", ANY, check_lock=True, needs_host=False),
     "reset_state": Action("resetState", ANY, check_lock=False, needs_host=False),
+    # remote consoles: only a guest that runs (or is paused) has one
+    "get_vnc_console": Action("get_vnc_console", _CONSOLE_STATES, check_lock=False),
+    "get_serial_console": Action("get_serial_console", _CONSOLE_STATES, check_lock=False),
 }
 
 # Actions whose current task_state does not matter (lock, unlock, console, ...).
 ANY_TASK = frozenset({"lock", "unlock", "get_console_output", "add_security_group",
-                      "remove_security_group", "update", "reset_state"})
+                      "remove_security_group", "update", "reset_state", "get_vnc_console",
+                      "get_serial_console"})
 
 
 def check(action_key: str, uuid: str, vm_state: str, task_state: str | None, *,

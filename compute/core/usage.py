@@ -3,11 +3,17 @@
 A server counts from its launch to its termination (or now), cut to the period;
 its usage is its vCPUs, MiB and local GiB times those hours, as Nova's simple
 tenant usage reports them.
+
+Servers are taken in the order they were created, at most ``limit`` of them (never
+more than :data:`MAX_LIMIT`, as Nova's ``max_limit``) after the ``marker`` server:
+from microversion 2.40 a caller pages through them, and the totals of a page are
+those of its servers only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +24,7 @@ from compute import models as m
 from compute.core.scheduler import local_disk_gb
 from compute.errors import Invalid
 
+MAX_LIMIT = 1000
 _FORMATS = ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
             "%Y-%m-%d %H:%M:%S")
 
@@ -68,9 +75,18 @@ def server_usage(inst: m.Instance, start: datetime, end: datetime,
     }
 
 
+@dataclass(frozen=True)
+class Page:
+    """The usages of one page of servers, and the last server's uuid when the page was
+    full (a caller may ask for the servers after it)."""
+
+    usages: list[dict[str, Any]]
+    last: str | None
+
+
 def tenant_usages(s: Session, start: datetime, end: datetime,
-                  projects: Iterable[str] | None = None, *,
-                  detailed: bool = False) -> list[dict[str, Any]]:
+                  projects: Iterable[str] | None = None, *, detailed: bool = False,
+                  limit: int | None = None, marker: str | None = None) -> Page:
     if start > end:
         raise Invalid("Invalid start time. The start time cannot occur after the end time.")
     now = m.utcnow()
@@ -79,8 +95,16 @@ def tenant_usages(s: Session, start: datetime, end: datetime,
         or_(m.Instance.terminated_at.is_(None), m.Instance.terminated_at >= start))
     if projects is not None:
         stmt = stmt.where(m.Instance.project_id.in_(list(projects)))
+    rows = list(s.scalars(stmt.order_by(m.Instance.created_at, m.Instance.uuid)))
+    if marker is not None:
+        ids = [inst.uuid for inst in rows]
+        if marker not in ids:
+            raise Invalid(f"Marker {marker} could not be found.")
+        rows = rows[ids.index(marker) + 1:]
+    size = min(limit, MAX_LIMIT) if limit else MAX_LIMIT
+    rows = rows[:size]
     by_project: dict[str, list[dict[str, Any]]] = {}
-    for inst in s.scalars(stmt.order_by(m.Instance.created_at)):
+    for inst in rows:
         by_project.setdefault(inst.project_id, []).append(server_usage(inst, start, end, now))
     out = []
     for project, usages in sorted(by_project.items()):
@@ -94,4 +118,4 @@ def tenant_usages(s: Session, start: datetime, end: datetime,
         if detailed:
             item["server_usages"] = usages
         out.append(item)
-    return out
+    return Page(out, rows[-1].uuid if rows and len(rows) == size else None)

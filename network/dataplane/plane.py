@@ -247,9 +247,17 @@ class DataPlane:
         ports = [p for p in plan.state.ports if p.network_id == item.network.id]
         config = dhcp.render(item.network, item.port, ports, set(item.isolated),
                              item.metadata, directory)
-        changed = _write(directory / "hosts", config.hosts)
+        hosts = directory / "hosts"
+        gone = _lines(hosts) - set(config.hosts.splitlines())
+        changed = _write(hosts, config.hosts)
         changed = _write(directory / "opts", config.opts) or changed
         key = _dhcp_key(item)
+        if gone:
+            # dnsmasq keeps (in memory) the lease of a host entry it no longer has, and
+            # offers that address to no other MAC until the lease ends: a deleted port's
+            # address given to a new port, or a port's new MAC, would get no answer. A
+            # fresh dnsmasq has no leases; guests renew theirs from the static entries.
+            await self._procs.stop(key)
         if await self._procs.ensure(ProcSpec(key, item.namespace.name, config.argv,
                                              directory / "dnsmasq.log",
                                              pid_file=directory / "pid")):
@@ -393,6 +401,14 @@ def _meta_key(item: DhcpPlan | RouterPlan) -> str:
 def _firewall_tables(instance: str) -> tuple[str, ...]:
     table = names.nft_table(instance)
     return (f"inet {table}", f"bridge {table}")
+
+
+def _lines(path: Path) -> set[str]:
+    """The lines of ``path`` (none when it does not exist)."""
+    try:
+        return set(path.read_text().splitlines())
+    except OSError:
+        return set()
 
 
 def _write(path: Path, text: str) -> bool:

@@ -6,15 +6,20 @@ guests boot in ``test_compute_guests.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
+import aiohttp
 import pytest
+import requests
 
 from compute.virt import configdrive
+from tests.cloud import strata
 from tests.functional.compute.compute_server import (
     ED25519,
     NANO,
@@ -30,7 +35,7 @@ def cloud(memory_cloud: ComputeCloud) -> ComputeCloud:
 
 
 def boot(cloud: ComputeCloud, nova: Nova, name: str, **server: Any) -> dict[str, Any]:
-    made = nova.create(name=name, imageRef=cloud.tiny, flavorRef=NANO, **server)
+    made = nova.create(**{"name": name, "imageRef": cloud.tiny, "flavorRef": NANO, **server})
     return nova.wait(made["id"], "ACTIVE", within=120)
 
 
@@ -436,6 +441,202 @@ def test_quotas_limits_and_usage(cloud: ComputeCloud, demo: Nova, admin: Nova) -
     assert mine and any(s["instance_id"] == srv["id"] for s in mine[0]["server_usages"])
     assert demo.fails("GET", "/os-simple-tenant-usage", 403, "forbidden")
     demo.call("DELETE", f"/servers/{srv['id']}")
+
+
+USAGE_TOTALS = {"tenant_id", "start", "stop", "total_hours", "total_local_gb_usage",
+                "total_memory_mb_usage", "total_vcpus_usage"}
+SERVER_USAGE = {"instance_id", "name", "tenant_id", "flavor", "hours", "memory_mb", "vcpus",
+                "local_gb", "started_at", "ended_at", "state", "uptime"}
+
+
+def _usage_pages(nova: Nova, path: str, key: str, **params: str) -> list[dict[str, Any]]:
+    """Each page of a usage at 2.40, following the ``next`` links to the end."""
+    pages = []
+    r = nova.call("GET", path, version="2.40", params=params)
+    while True:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) <= {key, f"{key}_links"}, body
+        pages.append(body)
+        if f"{key}_links" not in body:
+            return pages
+        (link,) = body[f"{key}_links"]
+        assert link["rel"] == "next" and link["href"].startswith(nova.base + "/v2.1/")
+        r = nova.request("GET", link["href"].removeprefix(nova.base),
+                         headers={"OpenStack-API-Version": "compute 2.40"})
+
+
+def test_usage_shapes_through_the_client_and_paged_from_2_40(cloud: ComputeCloud, demo: Nova,
+                                                              admin: Nova) -> None:
+    nano = boot(cloud, demo, "use-nano")
+    tiny = boot(cloud, demo, "use-tiny", flavorRef="1")  # m1.tiny: 512 MiB, 1 vCPU, 1 GiB
+    time.sleep(1.0)
+    mine = f"/os-simple-tenant-usage/{demo.project_id}"
+    before = demo.ok("GET", mine)["tenant_usage"]
+    demo.exact(before, USAGE_TOTALS | {"server_usages"})
+    rows = {u["instance_id"]: u for u in before["server_usages"]}
+    for row in rows.values():
+        demo.exact(row, SERVER_USAGE)
+    n, t = rows[nano["id"]], rows[tiny["id"]]
+    assert (n["name"], n["flavor"], n["memory_mb"], n["vcpus"], n["local_gb"], n["state"]) == \
+        ("use-nano", "m1.nano", 128, 1, 1, "active")
+    assert (t["flavor"], t["memory_mb"], t["vcpus"], t["local_gb"]) == ("m1.tiny", 512, 1, 1)
+    assert n["tenant_id"] == demo.project_id and n["ended_at"] is None
+    assert isinstance(n["hours"], float) and 0 < n["hours"] < 1
+    assert isinstance(n["uptime"], int) and n["uptime"] >= 1
+    datetime.strptime(n["started_at"], "%Y-%m-%dT%H:%M:%S.%f")
+    datetime.strptime(before["stop"], "%Y-%m-%dT%H:%M:%S.%f")
+    # the totals: each server's hours times its size, summed
+    for total, size in (("total_hours", None), ("total_memory_mb_usage", "memory_mb"),
+                        ("total_vcpus_usage", "vcpus"), ("total_local_gb_usage", "local_gb")):
+        assert before[total] == pytest.approx(sum(
+            u["hours"] * (u[size] if size else 1) for u in rows.values()))
+    # the client shows the same figures (read between two readings of the API)
+    shown = cloud.osc("demo", "usage", "show")
+    listed = [u for u in cloud.osc("admin", "usage", "list")
+              if u["Project"] == demo.project_id]
+    after = demo.ok("GET", mine)["tenant_usage"]
+    assert shown["Project"] == demo.project_id
+    assert {u["instance_id"] for u in shown["Servers"]} == set(rows)
+    for column, total in (("CPU Hours", "total_vcpus_usage"),
+                          ("RAM MB-Hours", "total_memory_mb_usage"),
+                          ("Disk GB-Hours", "total_local_gb_usage")):
+        for figures in (shown, *listed):
+            assert before[total] <= float(figures[column]) <= after[total], (column, figures)
+    table = cloud.osc_plain("admin", "usage", "list")
+    assert table.returncode == 0 and " demo " in table.stdout, table.stdout + table.stderr
+    # 2.40 pages by server, oldest first: one a page with limit=1, linked to the next
+    order = [u["instance_id"] for u in after["server_usages"]]
+    pages = _usage_pages(demo, mine, "tenant_usage", limit="1")
+    assert [p["tenant_usage"]["server_usages"][0]["instance_id"]
+            for p in pages if p["tenant_usage"]] == order
+    assert pages[-1] == {"tenant_usage": {}}  # the last full page still links to one more
+    assert "marker=" in demo.ok("GET", mine, version="2.40", params={"limit": "1"})[
+        "tenant_usage_links"][0]["href"]
+    everyone = admin.ok("GET", "/os-simple-tenant-usage", version="2.39",
+                        params={"detailed": "1"})["tenant_usages"]
+    paged = _usage_pages(admin, "/os-simple-tenant-usage", "tenant_usages", limit="1",
+                         detailed="1")
+    assert sorted(u["server_usages"][0]["instance_id"] for p in paged
+                  for u in p["tenant_usages"]) == sorted(
+        s["instance_id"] for u in everyone for s in u["server_usages"])
+    # before 2.40 there are no links, and limit and marker are not paging parameters
+    old = demo.ok("GET", mine, version="2.39", params={"limit": "1", "marker": "x"})
+    assert set(old) == {"tenant_usage"} and len(old["tenant_usage"]["server_usages"]) == \
+        len(order)
+    assert "Marker nope could not be found" in demo.fails(
+        "GET", mine, 400, "badRequest", version="2.40", params={"marker": "nope"})
+    assert "is not a 'integer'" in demo.fails(
+        "GET", mine, 400, "badRequest", version="2.40", params={"limit": "many"})
+    # a deleted server counts until its termination, as terminated
+    demo.ok("DELETE", f"/servers/{tiny['id']}", 204)
+    demo.gone(tiny["id"])
+    ended = {u["instance_id"]: u for u in demo.ok("GET", mine)["tenant_usage"][
+        "server_usages"]}[tiny["id"]]
+    assert ended["state"] == "terminated" and ended["ended_at"] is not None
+    time.sleep(0.5)
+    again = {u["instance_id"]: u for u in demo.ok("GET", mine)["tenant_usage"][
+        "server_usages"]}[tiny["id"]]
+    assert again["hours"] == ended["hours"]
+    demo.ok("DELETE", f"/servers/{nano['id']}", 204)
+    demo.gone(nano["id"])
+
+
+def _ws_status(url: str) -> int | None:
+    """The HTTP status that refused a websocket to ``url`` (None: it was accepted)."""
+    async def attempt() -> int | None:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)):
+                    return None
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+    return asyncio.run(attempt())
+
+
+def test_remote_consoles_hand_out_one_time_urls(cloud: ComputeCloud, demo: Nova) -> None:
+    srv = boot(cloud, demo, "consoled")
+    path = f"/servers/{srv['id']}/remote-consoles"
+    proxy = f"http://127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+
+    def ask(protocol: str, kind: str, **kw: Any) -> Any:
+        return demo.ok("POST", path, json={"remote_console": {"protocol": protocol,
+                                                              "type": kind}}, **kw)
+
+    made = ask("vnc", "novnc")["remote_console"]
+    demo.exact(made, {"protocol", "type", "url"})
+    assert (made["protocol"], made["type"]) == ("vnc", "novnc")
+    assert made["url"].startswith(f"{proxy}/vnc_lite.html?path=%3Ftoken%3D")
+    token = made["url"].split("%3D", 1)[1]
+    serial = ask("serial", "serial", version="2.6")["remote_console"]
+    assert serial["url"].startswith(f"ws://127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+                                    "/?token=")
+    legacy = demo.action(srv["id"], "os-getVNCConsole", {"type": "novnc"}, status=200)
+    assert list(legacy) == ["console"] and set(legacy["console"]) == {"type", "url"}
+    assert legacy["console"]["type"] == "novnc" and "%3Ftoken%3D" in legacy["console"]["url"]
+    assert demo.action(srv["id"], "os-getSerialConsole", {"type": "serial"}, status=200)[
+        "console"]["url"].startswith("ws://")
+    # strata status lists the proxy under compute
+    status = strata("status", env=cloud.env)
+    assert f"up    {proxy}  (console proxy)" in status.stdout, status.stdout + status.stderr
+    # the client prints the URL
+    shown = cloud.osc("demo", "console", "url", "show", "consoled")
+    assert shown["type"] == "novnc" and shown["url"].startswith(f"{proxy}/vnc_lite.html?")
+    # bad requests: Nova's 400s, and no remote-consoles before 2.6
+    def bad(body: Any, **kw: Any) -> str:
+        return demo.fails("POST", path, 400, "badRequest", json=body, **kw)
+
+    assert "Unavailable console type spice-html5." in bad(
+        {"remote_console": {"protocol": "spice", "type": "spice-html5"}})
+    assert "Invalid console type serial" in bad(
+        {"remote_console": {"protocol": "vnc", "type": "serial"}})
+    assert "protocol" in bad({"remote_console": {"protocol": "telnet", "type": "novnc"}})
+    assert "protocol" in bad({"remote_console": {"protocol": "mks", "type": "webmks"}},
+                             version="2.7")
+    assert "remote_console" in bad({"console": {}})
+    demo.fails("POST", path, 404, "itemNotFound", version="2.5",
+               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    cloud.add_reader()  # a reader of the project sees the server, opens no console
+    assert cloud.nova("reader").server(srv["id"])["id"] == srv["id"]
+    cloud.nova("reader").fails("POST", path, 403, "forbidden",
+                               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    demo.fails("POST", f"/servers/{uuid.uuid4()}/remote-consoles", 404, "itemNotFound",
+               json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert "Unavailable console type spice-html5." in demo.fails(
+        "POST", f"/servers/{srv['id']}/action", 400, "badRequest",
+        json={"os-getSPICEConsole": {"type": "spice-html5"}})
+    # the proxy: no token, a bad one, then a used one are refused before any upgrade
+    assert _ws_status(f"{proxy}/") == 400
+    assert _ws_status(f"{proxy}/?token=not-a-token") == 403
+    first = _ws_status(f"{proxy}/?token={token}")
+    assert first != 403  # redeemed (the memory driver's console is no real VNC server)
+    assert _ws_status(f"{proxy}/?token={token}") == 403
+    page = requests.get(f"{proxy}/vnc_lite.html", timeout=10)
+    assert page.status_code in (200, 404) and (page.status_code == 200 or
+                                               "novnc" in page.text)
+    # a stopped server has no console: Nova's 409
+    demo.action(srv["id"], "os-stop")
+    demo.wait(srv["id"], "SHUTOFF")
+    assert "while it is in vm_state stopped" in demo.fails(
+        "POST", path, 409, "conflictingRequest",
+        json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert "get_serial_console" in demo.fails(
+        "POST", f"/servers/{srv['id']}/action", 409, "conflictingRequest",
+        json={"os-getSerialConsole": {"type": "serial"}})
+    # a deleted server's tokens open nothing
+    late = ask_after_start(demo, srv["id"], path)
+    demo.ok("DELETE", f"/servers/{srv['id']}", 204)
+    demo.gone(srv["id"])
+    assert _ws_status(f"{proxy}/?token={late}") == 403
+
+
+def ask_after_start(demo: Nova, uuid: str, path: str) -> str:
+    """A fresh console token of the server, once it runs again."""
+    demo.action(uuid, "os-start")
+    demo.wait(uuid, "ACTIVE")
+    url: str = demo.ok("POST", path, json={"remote_console": {
+        "protocol": "vnc", "type": "novnc"}})["remote_console"]["url"]
+    return url.split("%3D", 1)[1]
 
 
 def test_hypervisors_services_zones_and_groups(cloud: ComputeCloud, demo: Nova,

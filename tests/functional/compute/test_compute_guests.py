@@ -7,16 +7,23 @@ count), and the tests read that console through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import aiohttp
 import libvirt
 import pytest
 
+from common.config import StrataConfig
+from network.dataplane import names
 from network.hostcheck import describe, missing_parts
 from tests.functional.compute.compute_server import (
     ED25519,
@@ -27,6 +34,7 @@ from tests.functional.compute.compute_server import (
     instance_files,
     unavailable,
 )
+from tests.functional.network.dataplane.guests import ping, reaches, run_in
 
 BOOT = 420.0  # a TCG guest on a loaded two-core machine: its boot, with room to spare
 
@@ -283,3 +291,186 @@ def test_snapshot_resize_shelve_and_a_port_on_a_real_guest(cloud: ComputeCloud, 
     assert deleted.returncode == 0, deleted.stderr
     cloud.osc_plain("demo", "image", "delete", snap["id"])
     net.delete(f"/ports/{port['id']}")
+
+
+def _settle(cloud: ComputeCloud, port_id: str) -> None:
+    """Wait until a pass of the network agent that started after everything done so far
+    has finished: the port is bound again to its host (which changes nothing there) and
+    is ACTIVE once such a pass applied it."""
+    admin = cloud.net("admin")
+    host = admin.get(f"/ports/{port_id}")["port"]["binding:host_id"]
+    admin.put(f"/ports/{port_id}", {"port": {"binding:host_id": host}})
+    cloud.wait_for(lambda: admin.get(f"/ports/{port_id}")["port"]["status"] == "ACTIVE",
+                   f"port {port_id} ACTIVE again", within=120)
+
+
+def _ssh(outside: str, key: Path, address: str, *, within: float) -> \
+        subprocess.CompletedProcess[str]:
+    """``ssh -i key root@address`` from the outside namespace, asking the hostname."""
+    return run_in(outside, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                  "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                  "-o", f"ConnectTimeout={within:g}", f"root@{address}",
+                  "cat /proc/sys/kernel/hostname", timeout=within + 60)
+
+
+@dataclass
+class Reachable:
+    """A server on ``private`` booted with an SSH key pair, its ssh server up."""
+
+    id: str
+    key: Path
+    port: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def reachable(cloud: ComputeCloud, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Reachable]:
+    key = tmp_path_factory.mktemp("reach") / "reach"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    cloud.osc("demo", "keypair", "create", "--public-key", f"{key}.pub", "reach")
+    made = cloud.osc("demo", "server", "create", "--image", "tiny", "--flavor", "m1.nano",
+                     "--network", "private", "--key-name", "reach", "--wait", "reach1",
+                     timeout=BOOT + 60)
+    assert made["status"] == "ACTIVE", made
+    (port,) = cloud.net("demo").get("/ports", params={"device_id": made["id"]})["ports"]
+    # its address from DHCP (the first test's deleted server may have had it before)
+    fixed = re.escape(port["fixed_ips"][0]["ip_address"])
+    until_console(cloud, "reach1", rf"dhcp address {fixed}/\d+ on eth0")
+    until_console(cloud, "reach1", "STRATA-TINY: ssh server on port 22")
+    yield Reachable(made["id"], key, port)
+    deleted = cloud.osc_plain("demo", "server", "delete", "--wait", "reach1", timeout=BOOT)
+    assert deleted.returncode == 0, deleted.stderr
+
+
+def test_the_default_group_and_a_floating_ip_decide_who_reaches_the_guest(
+        cloud: ComputeCloud, demo: Nova, reachable: Reachable, tmp_path: Path) -> None:
+    """Issue 19's acceptance: from the outside namespace (the ``public`` network's side),
+    ping and ``ssh -i key`` to the server's floating IP fail until the ``default`` group
+    lets ICMP and TCP 22 in, then work, and fail again once the IP is unset."""
+    outside = names.external_namespace(
+        StrataConfig(home=Path(cloud.env["STRATA_HOME"])).network_instance())
+    sid, key, port = reachable.id, reachable.key, reachable.port
+    fip = cloud.osc("demo", "floating", "ip", "create", "public")["floating_ip_address"]
+    added = cloud.osc_plain("demo", "server", "add", "floating", "ip", "reach1", fip)
+    assert added.returncode == 0, added.stderr
+    fixed = port["fixed_ips"][0]["ip_address"]
+    cloud.wait_for(lambda: fip in demo.server(sid)["addresses"]["private"][-1]["addr"],
+                   "the floating IP in the server's addresses")
+    assert [(a["addr"], a["OS-EXT-IPS:type"]) for a in
+            demo.server(sid)["addresses"]["private"]] == [(fixed, "fixed"),
+                                                          (fip, "floating")]
+    _settle(cloud, port["id"])
+    # the default group lets in only its own members: nothing from the outside
+    assert not ping(outside, fip, count=2)
+    assert _ssh(outside, key, fip, within=5).returncode != 0
+    rules = [cloud.osc("demo", "security", "group", "rule", "create", "--protocol", "icmp",
+                       "default")["id"],
+             cloud.osc("demo", "security", "group", "rule", "create", "--protocol", "tcp",
+                       "--dst-port", "22", "default")["id"]]
+    _settle(cloud, port["id"])
+    assert reaches(outside, fip)
+    ssh = _ssh(outside, key, fip, within=60)
+    assert ssh.returncode == 0, ssh.stderr
+    assert ssh.stdout.strip() == "reach1"
+    wrong = tmp_path / "wrong"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)],
+                   check=True)
+    assert _ssh(outside, wrong, fip, within=30).returncode != 0
+    # unset: the address leads nowhere any more
+    unset = cloud.osc_plain("demo", "floating", "ip", "unset", "--port", fip)
+    assert unset.returncode == 0, unset.stderr
+    _settle(cloud, port["id"])
+    assert not ping(outside, fip, count=2)
+    assert _ssh(outside, key, fip, within=5).returncode != 0
+    assert [a["addr"] for a in demo.server(sid)["addresses"]["private"]] == [fixed]
+    for rule in rules:
+        cloud.osc_plain("demo", "security", "group", "rule", "delete", rule)
+    cloud.osc_plain("demo", "floating", "ip", "delete", fip)
+
+
+async def _rfb_handshake(url: str) -> tuple[bytes, int, int, bytes]:
+    """Through the console proxy's websocket, RFB 3.8 with no authentication to the
+    server's init: (the server's version line, width, height, desktop name)."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            url, protocols=("binary",)) as ws:
+        buffer = bytearray()
+
+        async def take(n: int) -> bytes:
+            while len(buffer) < n:
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                assert msg.type == aiohttp.WSMsgType.BINARY, msg
+                buffer.extend(msg.data)
+            out = bytes(buffer[:n])
+            del buffer[:n]
+            return out
+
+        version = await take(12)
+        await ws.send_bytes(b"RFB 003.008\n")
+        count = (await take(1))[0]
+        kinds = await take(count)
+        assert 1 in kinds, kinds  # None: libvirt's VNC on 127.0.0.1 has no password
+        await ws.send_bytes(bytes([1]))
+        assert struct.unpack(">I", await take(4))[0] == 0  # security result: OK
+        await ws.send_bytes(bytes([1]))  # ClientInit: shared
+        width, height = struct.unpack(">HH", await take(4))
+        await take(16)  # the pixel format
+        (length,) = struct.unpack(">I", await take(4))
+        return version, width, height, await take(length)
+
+
+async def _serial_says(url: str, command: str, answer: str) -> str:
+    """Type ``command`` on the serial console through the proxy; what came back once
+    ``answer`` appeared."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        seen = ""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        await ws.send_bytes(b"\r")
+        await ws.send_bytes(command.encode() + b"\r")
+        while answer not in seen:
+            assert loop.time() < deadline, f"{answer!r} never came back:\n{seen[-2000:]}"
+            msg = await asyncio.wait_for(ws.receive(), deadline - loop.time())
+            assert msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), msg
+            seen += msg.data.decode(errors="replace") if isinstance(msg.data, bytes) \
+                else msg.data
+        return seen
+
+
+def test_console_urls_open_the_guests_vnc_and_serial_console_once(
+        cloud: ComputeCloud, demo: Nova, reachable: Reachable) -> None:
+    """``openstack console url show``: a noVNC URL whose token opens, through the console
+    proxy's websocket, the guest's VNC server (the RFB handshake completes) once; a
+    serial URL whose websocket is the guest's serial console (a shell answers)."""
+    proxy = f"127.0.0.1:{cloud.env['STRATA_COMPUTE_CONSOLE_PORT']}"
+    shown = cloud.osc("demo", "console", "url", "show", "reach1")
+    assert shown["type"] == "novnc", shown
+    url = shown["url"]
+    assert url.startswith(f"http://{proxy}/vnc_lite.html?path=%3Ftoken%3D"), url
+    socket_url = f"ws://{proxy}/" + unquote(url.split("path=", 1)[1])
+    version, width, height, name = asyncio.run(_rfb_handshake(socket_url))
+    assert re.fullmatch(rb"RFB 003\.00[3-8]\n", version), version
+    assert width > 0 and height > 0 and name, (width, height, name)
+    used = cloud.osc_plain("demo", "console", "url", "show", "reach1")  # a fresh one works
+    assert used.returncode == 0, used.stderr
+
+    async def refused() -> int:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(socket_url):
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+    assert asyncio.run(refused()) == 403  # the first token was used
+    serial = cloud.osc("demo", "console", "url", "show", "--serial", "reach1")
+    assert serial["type"] == "serial" and serial["url"].startswith(f"ws://{proxy}/?token=")
+    out = asyncio.run(_serial_says(serial["url"], "echo SERIAL-$((6*7))", "SERIAL-42"))
+    assert "SERIAL-42" in out
+    # a stopped server has no console: Nova's 409, which the client reports
+    assert cloud.osc_plain("demo", "server", "stop", "reach1").returncode == 0
+    demo.wait(reachable.id, "SHUTOFF", within=BOOT)
+    stopped = cloud.osc_plain("demo", "console", "url", "show", "reach1")
+    assert stopped.returncode != 0 and "409" in stopped.stderr, stopped.stderr
+    assert "vm_state stopped" in demo.fails(
+        "POST", f"/servers/{reachable.id}/remote-consoles", 409, "conflictingRequest",
+        json={"remote_console": {"protocol": "vnc", "type": "novnc"}})

@@ -9,16 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from blockstore import models as m
 from blockstore.api import shapes, views
 from blockstore.api.base import ApiVersion
 from blockstore.policy import Caller
-from common.db import migrate
 from tests.functional.blockstore import api_spec
+from tests.unit.migrations import assert_migrations_match
 
 MEMBER = Caller(user_id="u", project_id="p", roles=frozenset({"member"}))
 ADMIN = Caller(user_id="a", project_id="admin", roles=frozenset({"admin"}))
@@ -173,13 +170,4 @@ def test_render_refuses_a_view_missing_a_value() -> None:
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'bs.db'}"
-    migrate(url, MIGRATIONS)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(
-                conn, opts={"version_table": "blockstore_alembic_version"})
-            assert compare_metadata(ctx, m.Base.metadata) == []
-    finally:
-        engine.dispose()
+    assert_migrations_match(tmp_path, MIGRATIONS, m.Base.metadata, "blockstore_alembic_version")

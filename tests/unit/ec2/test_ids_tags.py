@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from common.db import Database, migrate
@@ -16,6 +13,7 @@ from ec2 import models as m
 from ec2.core import ids, tags
 from ec2.errors import LimitExceeded, MalformedId, ResourceNotFound
 from ec2.params import Params
+from tests.unit.migrations import assert_migrations_match
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "ec2" / "migrations"
 
@@ -30,16 +28,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ec2.db'}"
-    migrate(url, MIGRATIONS)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={
-                "version_table": "ec2_alembic_version"})
-            assert compare_metadata(ctx, m.Base.metadata) == []
-    finally:
-        engine.dispose()
+    assert_migrations_match(tmp_path, MIGRATIONS, m.Base.metadata, "ec2_alembic_version")
 
 
 def test_an_id_is_given_once_and_kept(db: Database) -> None:

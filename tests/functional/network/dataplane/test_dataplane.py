@@ -115,6 +115,24 @@ def test_dnsmasq_serves_only_the_ports_it_knows(world: World, guests: Guests) ->
         subprocess.run(["ip", "link", "delete", "strg0"], capture_output=True)
 
 
+def test_an_address_leased_to_another_mac_is_offered_to_the_new_one(world: World,
+                                                                    guests: Guests) -> None:
+    """a2's address was leased to its MAC; the port's MAC changes (as when a deleted
+    port's address goes to a new port): the new MAC gets the address at once, and so
+    does the old one when it comes back."""
+    ns = world.ns["a2"]
+    old = world.topo.a2.mac_address
+    run_in(ns, "ip", "link", "set", "eth0", "address", "fa:16:3e:0a:0b:0c", check=True)
+    try:
+        with world.variant(a2_mac="fa:16:3e:0a:0b:0c"):
+            lease = guests.dhcp(ns)
+            assert lease is not None and lease["ip"] == "10.10.0.12", lease
+    finally:
+        run_in(ns, "ip", "link", "set", "eth0", "address", old, check=True)
+    lease = guests.dhcp(ns)
+    assert lease is not None and lease["ip"] == "10.10.0.12", lease
+
+
 def test_security_groups_decide_who_reaches_whom(world: World) -> None:
     a1, a2 = world.ns["a1"], world.ns["a2"]
     # egress only: nothing comes in, either way, ICMP or TCP

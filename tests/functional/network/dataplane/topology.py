@@ -131,7 +131,7 @@ class Topology:
     def state(self, *, a_rules: tuple[SecurityGroupRule, ...] = EGRESS_ALL,
               b_rules: tuple[SecurityGroupRule, ...] | None = None,
               floating: bool = False, a2_security: bool = True,
-              a2_pairs: tuple[AddressPair, ...] = (),
+              a2_pairs: tuple[AddressPair, ...] = (), a2_mac: str = "",
               projects: tuple[str, ...] = ("a", "b"), isolated: bool = True,
               extra_ports: tuple[Port, ...] = (), router_routes: tuple[HostRoute, ...] = (),
               enable_snat: bool = True) -> DesiredState:
@@ -149,7 +149,8 @@ class Topology:
             for guest in p.guests.values():
                 if guest.id == self.a2.id:
                     guest = Port(**{**guest.__dict__, "port_security_enabled": a2_security,
-                                    "allowed_address_pairs": a2_pairs})
+                                    "allowed_address_pairs": a2_pairs,
+                                    "mac_address": a2_mac or guest.mac_address})
                 ports.append(guest)
             router = p.router
             fips: tuple[FloatingIP, ...] = ()
