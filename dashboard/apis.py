@@ -131,9 +131,10 @@ class ImageApi(JsonApi):
 
 
 class Compute(ComputeClient):
-    """The compute client with what only the dashboard reads: the project's limits and
-    usage, a server's action log and, for admins, every project's servers, the
-    hypervisors and every flavor."""
+    """The compute client with what only the dashboard asks: the project's limits and
+    usage (every project's for admins), a server's action log, snapshot and noVNC
+    console and, for admins, every project's servers, the hypervisors and every
+    flavor."""
 
     async def absolute_limits(self) -> dict[str, Any]:
         doc = await self._json("GET", self._url("limits"), (200,))
@@ -171,6 +172,18 @@ class Compute(ComputeClient):
             if not marker or marker == query.get("marker"):
                 return docs
             query = {**query, "marker": marker}
+
+    async def create_image(self, server_id: str, name: str) -> str:
+        """``createImage``: a snapshot of the server as a new image; its id."""
+        doc = await self.action(server_id, "createImage", {"name": name})
+        return str(doc.get("image_id", ""))
+
+    async def novnc_url(self, server_id: str) -> str:
+        """A noVNC console URL of the server (a one-time token of the console proxy)."""
+        doc = await self._json("POST", self._url("servers", server_id, "remote-consoles"),
+                               (200,), body={"remote_console": {"protocol": "vnc",
+                                                                "type": "novnc"}})
+        return str(doc.get("remote_console", {}).get("url", ""))
 
     async def list_actions(self, server_id: str) -> list[dict[str, Any]]:
         doc = await self._json("GET", self._url("servers", server_id, "os-instance-actions"),
