@@ -17,20 +17,22 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.functional.compute.compute_server import compute_cloud
 from tests.functional.dashboard.browser import check_page, flash, login, new_context, open_box
 from tests.functional.dashboard.dash_cloud import DashCloud
-from tests.functional.dashboard.instances import detail_of, launch, row, until
-
-BOOTED = 120_000  # ms: an instance on the memory hypervisor is ACTIVE within seconds
+from tests.functional.dashboard.instances import (
+    BOOTED,
+    detail_of,
+    launch,
+    memory_cloud,
+    row,
+    until,
+)
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory",
-                       STRATA_DASHBOARD_ENABLED="true") as c:
-        c.upload_tiny()
-        yield DashCloud(c.env)
+    with memory_cloud(tmp_path_factory) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -16,21 +16,17 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.functional.compute.compute_server import compute_cloud
 from tests.functional.dashboard.browser import check_page, flash, login, new_context, no_xss
 from tests.functional.dashboard.dash_cloud import DashCloud
-from tests.functional.dashboard.instances import launch, row
+from tests.functional.dashboard.instances import BOOTED, launch, memory_cloud, row
 
 XSS = "<script>window.xss=7</script>html-name"
-BOOTED = 120_000  # ms
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory",
-                       STRATA_DASHBOARD_ENABLED="true") as c:
-        c.upload_tiny()
-        yield DashCloud(c.env)
+    with memory_cloud(tmp_path_factory) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
