@@ -54,9 +54,9 @@ async def overview(request: web.Request) -> web.Response:
     if api.has("network"):
         jobs["networks"] = listing(api, "networks")
         jobs["floating IPs"] = listing(api, "floatingips")
-    results, compute = await asyncio.gather(
+    results, compute, (names, _) = await asyncio.gather(
         asyncio.gather(*(attempt(j, None) for j in jobs.values())),
-        summary(request, every_project=True))
+        summary(request, every_project=True), attempt(project_names(api), {}))
     counts: list[tuple[str, str]] = []
     usage: dict[str, dict[str, int]] = {}
     for name, (value, error) in zip(jobs, results, strict=True):
@@ -70,7 +70,6 @@ async def overview(request: web.Request) -> web.Response:
                 row = usage.setdefault(v.get("os-vol-tenant-attr:tenant_id", ""), {})
                 row["volumes"] = row.get("volumes", 0) + 1
                 row["gigabytes"] = row.get("gigabytes", 0) + int(v.get("size") or 0)
-    names, _ = await attempt(project_names(api), {})
     compute["usages"] = by_name(compute["usages"], names or {})
     return render(request, "admin/overview.html", title="Admin Overview", counts=counts,
                   usage=sorted(usage.items(), key=lambda kv: names.get(kv[0], kv[0])),
