@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from common.db import Database
 from compute import models as m
@@ -128,10 +129,22 @@ async def _session(request: web.Request, row: m.ConsoleToken) -> web.StreamRespo
     return ws
 
 
+def _foreign_origin(request: web.Request) -> bool:
+    """A browser's websocket opened by a page of another site (``Origin`` names a host
+    other than the one it connects to): refused, before the token is spent."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return False
+    return URL(origin).host_port_subcomponent != URL(f"http://{request.host}")\
+        .host_port_subcomponent
+
+
 async def connect(request: web.Request) -> web.StreamResponse:
     token = request.query.get("token", "")
     if not token:
         return web.Response(status=400, text="A console token is required (?token=...).")
+    if _foreign_origin(request):
+        return web.Response(status=403, text="A console opens only from its own site.")
     try:
         row = await request.app[DB].run(lambda s: consoles.redeem(s, token))
     except Forbidden as exc:

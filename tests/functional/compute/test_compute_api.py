@@ -542,12 +542,13 @@ def test_usage_shapes_through_the_client_and_paged_from_2_40(cloud: ComputeCloud
     demo.gone(nano["id"])
 
 
-def _ws_status(url: str) -> int | None:
+def _ws_status(url: str, origin: str | None = None) -> int | None:
     """The HTTP status that refused a websocket to ``url`` (None: it was accepted)."""
     async def attempt() -> int | None:
         async with aiohttp.ClientSession() as session:
             try:
-                async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)):
+                async with session.ws_connect(url, origin=origin,
+                                              timeout=aiohttp.ClientWSTimeout(ws_close=5)):
                     return None
             except aiohttp.WSServerHandshakeError as exc:
                 return exc.status
@@ -608,7 +609,9 @@ def test_remote_consoles_hand_out_one_time_urls(cloud: ComputeCloud, demo: Nova)
     # the proxy: no token, a bad one, then a used one are refused before any upgrade
     assert _ws_status(f"{proxy}/") == 400
     assert _ws_status(f"{proxy}/?token=not-a-token") == 403
-    first = _ws_status(f"{proxy}/?token={token}")
+    # a page of another site cannot open it (and the token is not spent)
+    assert _ws_status(f"{proxy}/?token={token}", origin="http://elsewhere.example") == 403
+    first = _ws_status(f"{proxy}/?token={token}", origin=proxy)
     assert first != 403  # redeemed (the memory driver's console is no real VNC server)
     assert _ws_status(f"{proxy}/?token={token}") == 403
     page = requests.get(f"{proxy}/vnc_lite.html", timeout=10)

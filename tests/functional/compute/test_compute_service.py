@@ -20,6 +20,8 @@ def service_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
     env.update({"STRATA_HOME": str(tmp_path), "STRATA_COMPUTE_ENABLED": "true",
                 "STRATA_COMPUTE_PORT": str(free_port()), "STRATA_COMPUTE_VIRT_TYPE": "qemu",
+                "STRATA_COMPUTE_METADATA_PORT": str(free_port()),
+                "STRATA_COMPUTE_CONSOLE_PORT": str(free_port()),
                 **settings})
     return env
 
