@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0003'
+# 0002 (instance system metadata) was made beside this one: once both are in one
+# tree this revises '0002', so that the chain has one head
 down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
