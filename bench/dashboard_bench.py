@@ -44,9 +44,9 @@ DEMO_PAGES = ("/project/", "/project/instances/", "/project/instances/launch",
               "/project/key_pairs/", "/project/volumes/", "/project/snapshots/", "/project/images/",
               "/project/containers/", f"/project/containers/{CONTAINER}/",
               "/project/networks/", "/project/network_topology/",
-              "/project/security_groups/", "/project/api_access/")
-ADMIN_PAGES = ("/admin/", "/admin/instances/", "/admin/hypervisors/", "/admin/flavors/",
-               "/admin/volumes/", "/admin/images/", "/admin/networks/",
+              "/project/security_groups/", "/project/api_access/", "/project/usage.csv")
+ADMIN_PAGES = ("/admin/", "/admin/usage.csv", "/admin/instances/", "/admin/hypervisors/",
+               "/admin/flavors/", "/admin/volumes/", "/admin/images/", "/admin/networks/",
                "/admin/projects/", "/admin/users/", "/admin/info/")
 
 

@@ -22,7 +22,7 @@ import html
 import json
 import re
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 
@@ -131,9 +131,10 @@ class ImageApi(JsonApi):
 
 
 class Compute(ComputeClient):
-    """The compute client with what only the dashboard reads: the project's limits and
-    usage, a server's action log and, for admins, every project's servers, the
-    hypervisors and every flavor."""
+    """The compute client with what only the dashboard asks: the project's limits and
+    usage (every project's for admins), a server's action log, snapshot and noVNC
+    console and, for admins, every project's servers, the hypervisors and every
+    flavor."""
 
     async def absolute_limits(self) -> dict[str, Any]:
         doc = await self._json("GET", self._url("limits"), (200,))
@@ -153,10 +154,50 @@ class Compute(ComputeClient):
     async def list_all_servers(self) -> list[dict[str, Any]]:
         return await self.list_servers(all_tenants="1")
 
+    async def usage_pages(self, params: dict[str, str],
+                          project_id: str = "") -> list[dict[str, Any]]:
+        """``os-simple-tenant-usage`` of one project (``tenant_usage``), else of every
+        project (an admin's ``tenant_usages``, in detail) over ``params``' period:
+        every page's documents, following the next links (microversion 2.40)."""
+        path = ("os-simple-tenant-usage", project_id) if project_id else \
+            ("os-simple-tenant-usage",)
+        key = "tenant_usage" if project_id else "tenant_usages"
+        query = dict(params) if project_id else {**params, "detailed": "1"}
+        docs: list[dict[str, Any]] = []
+        while True:
+            doc = await self._json("GET", self._url(*path), (200,), params=query)
+            got = doc.get(key) or []
+            docs.extend([got] if isinstance(got, dict) else got)
+            marker = _next_marker(doc.get(f"{key}_links") or [])
+            if not marker or marker == query.get("marker"):
+                return docs
+            query = {**query, "marker": marker}
+
+    async def create_image(self, server_id: str, name: str) -> str:
+        """``createImage``: a snapshot of the server as a new image; its id."""
+        doc = await self.action(server_id, "createImage", {"name": name})
+        return str(doc.get("image_id", ""))
+
+    async def novnc_url(self, server_id: str) -> str:
+        """A noVNC console URL of the server (a one-time token of the console proxy)."""
+        doc = await self._json("POST", self._url("servers", server_id, "remote-consoles"),
+                               (200,), body={"remote_console": {"protocol": "vnc",
+                                                                "type": "novnc"}})
+        return str(doc.get("remote_console", {}).get("url", ""))
+
     async def list_actions(self, server_id: str) -> list[dict[str, Any]]:
         doc = await self._json("GET", self._url("servers", server_id, "os-instance-actions"),
                                (200,))
         return list(doc.get("instanceActions", []))
+
+
+def _next_marker(links: list[dict[str, Any]]) -> str:
+    """The ``marker`` of a listing's next link ("" for none)."""
+    for link in links:
+        if link.get("rel") == "next":
+            return (parse_qs(urlsplit(str(link.get("href", ""))).query).get("marker")
+                    or [""])[0]
+    return ""
 
 
 def q(value: str) -> str:

@@ -165,6 +165,13 @@ async def act(request: web.Request, back: str, done: str,
     return redirect(request, back)
 
 
+def attachment(text: str, filename: str, content_type: str) -> web.Response:
+    """A generated file (openrc, a private key, a CSV summary) the browser saves as
+    ``filename``."""
+    return web.Response(text=text, content_type=content_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}"})
+
+
 def context(request: web.Request, extra: dict[str, Any]) -> dict[str, Any]:
     session = request.get(SESSION)
     ctx: dict[str, Any] = {

@@ -22,11 +22,12 @@ from dashboard.views import (
     objects,
     overview,
     security,
+    usage,
     volume_extras,
     volumes,
 )
 
-MODULES = (login, overview, keypairs, instances, instance_actions,
+MODULES = (login, overview, usage, keypairs, instances, instance_actions,
            volumes, volume_extras, images, networks,
            security, objects, access, admin, admin_compute, identity_admin)
 

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from common.openrc import exports
 from dashboard.apis import q
-from dashboard.web import CFG, SESSION, act, apis, attempt, field, form, render
+from dashboard.web import CFG, SESSION, act, apis, attachment, attempt, field, form, render
 
 routes = web.RouteTableDef()
 PAGE = "/project/api_access/"
@@ -50,8 +50,7 @@ async def openrc(request: web.Request) -> web.Response:
     text = exports(f"Strata credentials for {session.user_name} in project "
                    f"{session.project.name}; source this file.", values, PASSWORD_PROMPT)
     filename = f"{session.project.name}-openrc.sh"
-    return web.Response(text=text, content_type="application/x-sh", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{q(filename)}"})
+    return attachment(text, filename, "application/x-sh")
 
 
 @routes.post(PAGE + "ec2")

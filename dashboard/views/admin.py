@@ -1,4 +1,5 @@
-"""Admin → Overview, Volumes, Volume Types, Images, Networks and System Information.
+"""Admin → Overview (counts, every project's usage over a period and its CSV summary,
+volume use by project), Volumes, Volume Types, Images, Networks and System Information.
 
 Every page here is for admins (the session middleware answers 403 to anyone
 else before a handler runs); each call is still the admin's own token, judged
@@ -15,9 +16,22 @@ import aiohttp
 from aiohttp import web
 
 from dashboard.apis import Apis, q
+from dashboard.usage import Period, projects_csv
 from dashboard.views.networks import listing
+from dashboard.views.usage import by_name, summary, today, usages
 from dashboard.views.volumes import list_volumes, volume_types
-from dashboard.web import HTTP, SESSION, act, apis, attempt, checkbox, field, form, render
+from dashboard.web import (
+    HTTP,
+    SESSION,
+    act,
+    apis,
+    attachment,
+    attempt,
+    checkbox,
+    field,
+    form,
+    render,
+)
 
 routes = web.RouteTableDef()
 ADMIN = "/admin/"
@@ -40,7 +54,9 @@ async def overview(request: web.Request) -> web.Response:
     if api.has("network"):
         jobs["networks"] = listing(api, "networks")
         jobs["floating IPs"] = listing(api, "floatingips")
-    results = await asyncio.gather(*(attempt(j, None) for j in jobs.values()))
+    results, compute, (names, _) = await asyncio.gather(
+        asyncio.gather(*(attempt(j, None) for j in jobs.values())),
+        summary(request, every_project=True), attempt(project_names(api), {}))
     counts: list[tuple[str, str]] = []
     usage: dict[str, dict[str, int]] = {}
     for name, (value, error) in zip(jobs, results, strict=True):
@@ -54,10 +70,21 @@ async def overview(request: web.Request) -> web.Response:
                 row = usage.setdefault(v.get("os-vol-tenant-attr:tenant_id", ""), {})
                 row["volumes"] = row.get("volumes", 0) + 1
                 row["gigabytes"] = row.get("gigabytes", 0) + int(v.get("size") or 0)
-    names, _ = await attempt(project_names(api), {})
+    compute["usages"] = by_name(compute["usages"], names or {})
     return render(request, "admin/overview.html", title="Admin Overview", counts=counts,
                   usage=sorted(usage.items(), key=lambda kv: names.get(kv[0], kv[0])),
-                  names=names or {})
+                  names=names or {}, **compute)
+
+
+@routes.get(ADMIN + "usage.csv")
+async def usage_csv(request: web.Request) -> web.Response:
+    """Every project's usage over the period, a line each (the Overview's table)."""
+    api = apis(request)
+    period = Period.of(request.query, today())
+    found, (names, _) = await asyncio.gather(usages(api, period),
+                                             attempt(project_names(api), {}))
+    return attachment(projects_csv(period, by_name(found, names or {})),
+                      f"usage-{period.start}-{period.end}.csv", "text/csv")
 
 
 # -- volumes and volume types -----------------------------------------------------------

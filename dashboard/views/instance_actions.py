@@ -1,5 +1,7 @@
 """The actions on an instance, from its page or a row of the list: start, stop, reboot,
-pause, resume, suspend, delete; associate and disassociate a floating IP (the
+pause, resume, suspend, shelve, unshelve, delete; create a snapshot (a new image,
+shown on the Images page); resize to another flavor, then confirm or revert;
+associate and disassociate a floating IP (the
 networking API); attach and detach a volume (the compute API, from the instance's
 page or the volume's). Each form names where
 to go back to (``next``, a local path) and the API judges every call."""
@@ -12,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from dashboard.apis import Apis, q
+from dashboard.views.images import LIST as IMAGES
 from dashboard.views.instances import LIST
 from dashboard.web import Handler, act, apis, field, form, safe_next
 
@@ -20,14 +23,18 @@ ITEM = LIST + "{server_id}/"
 
 # form action → (the compute API's server action and its argument, what the page says)
 ACTIONS: dict[str, tuple[str, Any, str]] = {
-    "start": ("os-start", None, "is starting"),
-    "stop": ("os-stop", None, "is shutting down"),
-    "reboot": ("reboot", {"type": "SOFT"}, "is rebooting"),
-    "hard_reboot": ("reboot", {"type": "HARD"}, "is being hard rebooted"),
-    "pause": ("pause", None, "is being paused"),
-    "unpause": ("unpause", None, "is resuming"),
-    "suspend": ("suspend", None, "is being suspended"),
-    "resume": ("resume", None, "is resuming"),
+    "start": ("os-start", None, "The instance is starting."),
+    "stop": ("os-stop", None, "The instance is shutting down."),
+    "reboot": ("reboot", {"type": "SOFT"}, "The instance is rebooting."),
+    "hard_reboot": ("reboot", {"type": "HARD"}, "The instance is being hard rebooted."),
+    "pause": ("pause", None, "The instance is being paused."),
+    "unpause": ("unpause", None, "The instance is resuming."),
+    "suspend": ("suspend", None, "The instance is being suspended."),
+    "resume": ("resume", None, "The instance is resuming."),
+    "shelve": ("shelve", None, "The instance is being shelved."),
+    "unshelve": ("unshelve", None, "The instance is being unshelved."),
+    "confirm_resize": ("confirmResize", None, "The instance keeps its new flavor."),
+    "revert_resize": ("revertResize", None, "The instance is going back to its flavor."),
 }
 
 # a call on one server: (the request's APIs, the form, the server's id)
@@ -54,7 +61,7 @@ def _server_action(name: str) -> Handler:
         await api.compute.action(sid, api_action, args)
 
     async def handler(request: web.Request) -> web.Response:
-        return await on_server(request, f"The instance {done}.", call)
+        return await on_server(request, done, call)
 
     return handler
 
@@ -69,6 +76,31 @@ async def delete(request: web.Request) -> web.Response:
         await api.compute.delete_server(sid)
 
     return await on_server(request, "The instance is being deleted.", call, deleting=True)
+
+
+@routes.post(ITEM + "snapshot")
+async def snapshot(request: web.Request) -> web.Response:
+    """``createImage``; on to the Images page, where the new image is being saved."""
+    data = await form(request)
+    sid = request.match_info["server_id"]
+    api = apis(request)
+    name = str(data.get("name", "")).strip()
+
+    async def work() -> None:
+        await api.compute.create_image(sid, field(data, "name", label="Snapshot name"))
+
+    return await act(request, IMAGES, f"Snapshot {name} is being created.", work,
+                     failed=LIST + sid)
+
+
+@routes.post(ITEM + "resize")
+async def resize(request: web.Request) -> web.Response:
+    async def call(api: Apis, data: Any, sid: str) -> None:
+        await api.compute.action(sid, "resize",
+                                 {"flavorRef": field(data, "flavor", label="The new flavor")})
+
+    return await on_server(request, "The instance is being resized: confirm or revert the "
+                                    "resize once it is done.", call)
 
 
 @routes.post(ITEM + "floating_ip/associate")

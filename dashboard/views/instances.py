@@ -1,5 +1,6 @@
 """Project → Compute → Instances: the list (refreshing itself while an instance is being
-built or changes state), an instance's page (overview, console log, action log), the
+built or changes state), an instance's page (overview, console log, the noVNC
+console in a frame, action log), the
 Launch Instance form; and Admin → Instances, every project's. Every call is the
 user's own token on the compute, image, block store and networking APIs.
 
@@ -14,16 +15,19 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from common.errors import BadRequest, StrataError
 from dashboard.apis import Apis
+from dashboard.usage import duration
 from dashboard.views.admin import project_names
 from dashboard.views.networks import listing
 from dashboard.views.volumes import list_volumes
 from dashboard.web import (
+    CSP,
     CSRF_FIELD,
     SESSION,
     act,
@@ -41,15 +45,17 @@ routes = web.RouteTableDef()
 LIST = "/project/instances/"
 LAUNCH = LIST + "launch"
 ADMIN_LIST = "/admin/instances/"
-TABS = (("overview", "Overview"), ("log", "Log"), ("actions", "Action Log"))
+TABS = (("overview", "Overview"), ("log", "Log"), ("console", "Console"),
+        ("actions", "Action Log"))
 CONSOLE_LINES = 200  # the console log tab's default tail
 
 # Nova's power_state numbers, as the guide's list shows them.
 POWER = {0: "No State", 1: "Running", 3: "Paused", 4: "Shut Down", 6: "Crashed",
          7: "Suspended"}
-# Statuses that change by themselves (a task under way does too).
+# Statuses that change by themselves (a task under way does too); VERIFY_RESIZE waits
+# for the user's confirm or revert.
 SETTLING = frozenset({"BUILD", "REBUILD", "REBOOT", "HARD_REBOOT", "RESIZE",
-                      "VERIFY_RESIZE", "REVERT_RESIZE", "MIGRATING", "PASSWORD"})
+                      "REVERT_RESIZE", "MIGRATING", "PASSWORD"})
 
 
 def age(created: object, now: datetime | None = None) -> str:
@@ -60,12 +66,7 @@ def age(created: object, now: datetime | None = None) -> str:
         return ""
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    seconds = max(0, int(((now or datetime.now(UTC)) - stamp).total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return "just now"
+    return duration(((now or datetime.now(UTC)) - stamp).total_seconds())
 
 
 def addresses(server: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -283,26 +284,39 @@ async def detail(request: web.Request) -> web.Response:
                                                      "")
     elif tab == "actions":
         ctx["actions"], ctx["error"] = await attempt(api.compute.list_actions(sid), [])
+    elif tab == "console":
+        ctx["console_url"], ctx["error"] = await attempt(api.compute.novnc_url(sid), "")
     else:
         ctx.update(await _overview(api, server))
     names, _ = await attempt(_image_names(api), {})  # else the image's id
     item = row(server, names or {})
-    return render(request, "compute/instance.html", title=f"Instance {item['name'] or sid}",
-                  server=item, **ctx)
+    response = render(request, "compute/instance.html",
+                      title=f"Instance {item['name'] or sid}", server=item, **ctx)
+    if ctx.get("console_url"):
+        response.headers["Content-Security-Policy"] = framing(ctx["console_url"])
+    return response
+
+
+def framing(url: str) -> str:
+    """The pages' policy, letting the console tab frame the console proxy's page."""
+    parts = urlsplit(url)
+    return f"{CSP}; frame-src {parts.scheme}://{parts.netloc}"
 
 
 async def _overview(api: Apis, server: dict[str, Any]) -> dict[str, Any]:
     """What the overview tab offers beyond the server: its ports, the floating IPs it
-    may take, the volumes it may attach."""
+    may take, the volumes it may attach, the flavors it may be resized to."""
     sid = server["id"]
     net = api.has("network")
-    (ports, _), (fips, _), (pools, _), (vols, _) = await asyncio.gather(
+    (ports, _), (fips, _), (pools, _), (vols, _), (flavors, _) = await asyncio.gather(
         attempt(listing(api, "ports", device_id=sid) if net else _empty(), []),
         attempt(listing(api, "floatingips") if net else _empty(), []),
         attempt(listing(api, "networks", **{"router:external": "true"}) if net
                 else _empty(), []),
         attempt(list_volumes(api) if api.has("volumev3") or api.has("block-storage")
-                else _empty(), []))
+                else _empty(), []),
+        attempt(api.compute.list_flavors(), []))
+    current = (server.get("flavor") or {}).get("original_name")
     port_ids = {p["id"] for p in ports}
     return {
         "ports": ports,
@@ -314,5 +328,8 @@ async def _overview(api: Apis, server: dict[str, Any]) -> dict[str, Any]:
                                             for a in v.get("attachments", []))],
         "groups": [g.get("name") for g in server.get("security_groups", [])],
         "config_drive": bool(server.get("config_drive")),
+        # Resize Instance offers the other flavors
+        "flavors": sorted((f for f in flavors if f.get("name") != current),
+                          key=lambda f: (f.get("ram", 0), f["name"])),
     }
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dashboard.apis import q
-from dashboard.web import SESSION, Denied, act, apis, attempt, field, form, render
+from dashboard.web import SESSION, Denied, act, apis, attachment, attempt, field, form, render
 
 routes = web.RouteTableDef()
 LIST = "/project/key_pairs/"
@@ -49,9 +48,7 @@ async def download(request: web.Request) -> web.Response:
         raise Denied(404, f"The private key of key pair {name} was offered once and is "
                           "not kept: delete the key pair and create a new one.")
     del extra[PENDING]
-    return web.Response(body=pending["key"].encode(), headers={
-        "Content-Type": "application/x-pem-file",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{q(name)}.pem"})
+    return attachment(pending["key"], f"{name}.pem", "application/x-pem-file")
 
 
 @routes.post(LIST + "import")

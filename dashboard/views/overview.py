@@ -1,4 +1,5 @@
-"""Project → Overview: the project's quotas and what it uses, as charts."""
+"""Project → Overview: the project's quotas and what it uses, as charts, and its usage
+summary over a period (:mod:`dashboard.views.usage`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from dashboard.apis import Apis, q
 from dashboard.charts import Gauge, cinder_gauges, neutron_gauges, nova_gauges
+from dashboard.views.usage import summary
 from dashboard.web import SESSION, apis, attempt, render
 
 routes = web.RouteTableDef()
@@ -40,7 +42,10 @@ async def overview(request: web.Request) -> web.Response:
     jobs = [(title, fn) for title, svc, fn in wanted
             if fn is not None and (api.has(svc) or (svc == "volumev3"
                                                     and api.has("block-storage")))]
-    results = await asyncio.gather(*(attempt(fn(api, pid), []) for _, fn in jobs))
+    results, usage = await asyncio.gather(
+        asyncio.gather(*(attempt(fn(api, pid), []) for _, fn in jobs)),
+        summary(request, every_project=False))
     for (title, _), (gauges, error) in zip(jobs, results, strict=True):
         sections.append((title, error, gauges))
-    return render(request, "overview.html", title="Overview", sections=sections)
+    usage["usage"] = usage["usages"].get(pid)
+    return render(request, "overview.html", title="Overview", sections=sections, **usage)

@@ -1,14 +1,32 @@
-"""What the tests of the dashboard's compute pages share: launching an instance through
-the Launch Instance form, finding its row and page, waiting for a page to show
-something."""
+"""What the tests of the dashboard's compute pages share: a private cloud whose compute
+runs the in-memory hypervisor, launching an instance through the Launch Instance
+form, finding its row and page, waiting for a page to show something."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import Locator, Page
 
+from tests.functional.compute.compute_server import compute_cloud
+from tests.functional.dashboard.dash_cloud import DashCloud
+
 NANO = "m1.nano"  # the flavor the tiny guest fits
+BOOTED = 120_000  # ms: an instance on the memory hypervisor is ACTIVE within seconds
+
+
+@contextlib.contextmanager
+def memory_cloud(tmp: pytest.TempPathFactory) -> Iterator[DashCloud]:
+    """A private cloud with its dashboard, compute on the in-memory hypervisor (every
+    API rule, ports, floating IPs and volume attachments for real, in seconds; no
+    guest runs) and the tiny image."""
+    with compute_cloud(tmp, STRATA_COMPUTE_VIRT_DRIVER="memory",
+                       STRATA_DASHBOARD_ENABLED="true") as c:
+        c.upload_tiny()
+        yield DashCloud(c.env)
 
 
 def row(page: Page, name: str) -> Locator:

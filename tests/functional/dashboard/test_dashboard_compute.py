@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.functional.compute.compute_server import compute_cloud
 from tests.functional.dashboard.browser import (
     check_page,
     flash,
@@ -34,24 +33,23 @@ from tests.functional.dashboard.browser import (
 )
 from tests.functional.dashboard.dash_cloud import DashCloud
 from tests.functional.dashboard.instances import (
+    BOOTED,
     NANO,
     detail_of,
     launch,
+    memory_cloud,
     row,
     until,
 )
 
 XSS = "<script>window.xss=5</script>vm"
 SCRIPT = "#!/bin/sh\necho hello-from-the-dashboard\n"
-BOOTED = 120_000  # ms: an instance on the memory hypervisor is ACTIVE within seconds
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashCloud]:
-    with compute_cloud(tmp_path_factory, STRATA_COMPUTE_VIRT_DRIVER="memory",
-                       STRATA_DASHBOARD_ENABLED="true") as c:
-        c.upload_tiny()
-        yield DashCloud(c.env)
+    with memory_cloud(tmp_path_factory) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,16 @@ import pytest
 from multidict import MultiDict, MultiDictProxy
 
 from common.errors import BadRequest
-from dashboard.views.instances import Kept, addresses, age, launch_body, row, settling
+from dashboard.views.instances import (
+    Kept,
+    addresses,
+    age,
+    framing,
+    launch_body,
+    row,
+    settling,
+)
+from dashboard.web import CSP
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -112,6 +121,16 @@ def test_a_list_refreshes_while_an_instance_builds_or_has_a_task() -> None:
     assert settling({**SERVER, "status": "BUILD"})
     assert settling({**SERVER, "OS-EXT-STS:task_state": "powering-off"})
     assert settling({**SERVER, "status": "HARD_REBOOT"})
+    # a resized instance waits for the user's confirm or revert
+    assert not settling({**SERVER, "status": "VERIFY_RESIZE"})
+    assert settling({**SERVER, "status": "VERIFY_RESIZE",
+                     "OS-EXT-STS:task_state": "resize_reverting"})
+
+
+def test_only_the_console_proxy_may_be_framed() -> None:
+    policy = framing("http://127.0.0.1:6080/vnc_lite.html?path=%3Ftoken%3Dabc")
+    assert policy.startswith(CSP)
+    assert policy.endswith("; frame-src http://127.0.0.1:6080")
 
 
 def test_a_refused_launch_form_comes_back_as_it_was_sent() -> None:
