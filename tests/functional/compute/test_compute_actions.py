@@ -377,3 +377,41 @@ def test_interfaces_attach_and_detach(cloud: ComputeCloud, demo: Nova) -> None:
     demo.call("DELETE", f"/servers/{sid}")
     demo.gone(sid)
     net.delete(f"/ports/{own['id']}")
+
+
+# -- boot from volume with the real client ---------------------------------------------------
+
+
+def test_the_client_boots_from_a_volume_and_from_a_new_one(cloud: ComputeCloud,
+                                                            demo: Nova) -> None:
+    """``server create --volume`` (a bootable volume the user made) and
+    ``--boot-from-volume 1 --image tiny`` (a new one made from the image): the server is
+    ACTIVE with the volume ``in-use`` and attached to it as its root disk."""
+    made = cloud.osc("demo", "volume", "create", "--image", "tiny", "--size", "1",
+                     "--bootable", "bootvol")
+    cloud.wait_for(lambda: cloud.osc("demo", "volume", "show", made["id"])["status"] ==
+                   "available", "the bootable volume", within=180)
+    on_vol = cloud.osc("demo", "server", "create", "--volume", "bootvol", "--flavor",
+                       "m1.nano", "--network", "private", "--wait", "on-vol", timeout=300)
+    assert on_vol["status"] == "ACTIVE"
+    shown = cloud.osc("demo", "volume", "show", made["id"])
+    assert shown["status"] == "in-use"
+    assert [(a["server_id"], a["device"]) for a in shown["attachments"]] == [
+        (on_vol["id"], "/dev/vda")]
+    fresh = cloud.osc("demo", "server", "create", "--boot-from-volume", "1", "--image", "tiny",
+                      "--flavor", "m1.nano", "--network", "private", "--wait", "new-vol",
+                      timeout=300)
+    assert fresh["status"] == "ACTIVE"
+    (root,) = demo.server(fresh["id"])["os-extended-volumes:volumes_attached"]
+    root_vol = cloud.osc("demo", "volume", "show", root["id"])
+    assert (root_vol["status"], root_vol["size"], str(root_vol["bootable"]).lower()) == (
+        "in-use", 1, "true")
+    assert [a["server_id"] for a in root_vol["attachments"]] == [fresh["id"]]
+    for name in ("on-vol", "new-vol"):
+        r = cloud.osc_plain("demo", "server", "delete", "--wait", name, timeout=300)
+        assert r.returncode == 0, r.stderr
+    # the user's own volume is kept (delete_on_termination is false for --volume)
+    cloud.wait_for(lambda: cloud.osc("demo", "volume", "show", made["id"])["status"] ==
+                   "available", "bootvol detached", within=120)
+    cloud.osc_plain("demo", "volume", "delete", made["id"])
+    cloud.osc_plain("demo", "volume", "delete", root["id"])  # kept too unless asked
