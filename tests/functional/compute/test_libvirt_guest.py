@@ -322,7 +322,9 @@ async def test_a_kvm_guest_that_cannot_start_runs_under_tcg(
         info = await driver.spawn(spec)
         assert info.uuid == spec.uuid
         assert (driver.domain_type, driver.cpu_mode) == ("qemu", "")
-        assert "MSR 0x10a" in caplog.text and "run as domain type qemu" in caplog.text
+        # (libvirt names QEMU's own words, or only that its monitor never answered)
+        assert "a kvm guest (cpu host-passthrough) did not start" in caplog.text
+        assert "run as domain type qemu" in caplog.text
         await wait_for(lambda: driver.console_output(spec.uuid), "\n", within=120)
         # libvirt really runs it as a TCG domain, on the given emulator
         xml = run("virsh", "-c", "qemu:///system", "dumpxml",
@@ -332,7 +334,7 @@ async def test_a_kvm_guest_that_cannot_start_runs_under_tcg(
         # configured to be KVM only: no TCG fallback, the error is the guest's fault
         driver.virt_type, driver.domain_type = "kvm", "kvm"
         doomed = guest_spec(tiny_guest, tmp_path, name="kvm-only")
-        with pytest.raises(VirtError, match="MSR 0x10a"):
+        with pytest.raises(VirtError, match="could not start the guest"):
             await driver.spawn(doomed)
         assert doomed.uuid not in {i.uuid for i in await driver.list_instances()}
     finally:
