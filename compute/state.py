@@ -11,6 +11,7 @@ import aiohttp
 from blockstore.client import VolumeClient
 from common.config import StrataConfig
 from common.db import Database
+from compute.core.metadata import Ec2Ids
 from ec2.client import Ec2Client
 from identity.client import TokenValidator
 from imagestore.client import ImageClient
@@ -60,6 +61,8 @@ class ComputeState:
     # Tell whoever has new work: the conductor (None: servers to schedule) or the agent
     # of a host (its tasks). Agents on other hosts find their tasks by polling.
     nudge: Callable[[str | None], None] = _nobody
+    # server uuid -> the EC2 ids the EC2 front gave it and its image (never change)
+    ec2_ids: dict[str, Ec2Ids] = field(default_factory=dict)
 
     def images(self, token: str) -> ImageClient:
         """The image service, acting with ``token``."""

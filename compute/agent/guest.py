@@ -127,7 +127,7 @@ async def config_drive(ctx: AgentContext, inst: m.Instance,
                        network_data: dict[str, Any] | None) -> Path:
     """Write the server's config drive (again: it is cheap, and says what is true now)."""
     data = drive_data(inst, network_data=network_data, local_ipv4=_first_ipv4(inst),
-                      ids=await ec2_ids(ctx.st.ec2(), inst))
+                      ids=await ec2_ids(ctx.st.ec2(), inst, ctx.st.ec2_ids))
     path = ctx.instance_dir(inst.uuid) / "disk.config"
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(configdrive.build, data, path)

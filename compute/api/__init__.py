@@ -82,7 +82,7 @@ async def _start_metadata(cfg: StrataConfig, st: ComputeState,
             fips = await st.network().list_floating_ips(port_id=port["id"])
             public = next((str(f["floating_ip_address"]) for f in fips
                            if f.get("fixed_ip_address") == ip), "")
-        return metadata_api.Found(inst, data, public, await ec2_ids(st.ec2(), inst))
+        return metadata_api.Found(inst, data, public, await ec2_ids(st.ec2(), inst, st.ec2_ids))
 
     runner = web.AppRunner(metadata_api.build_app(finder), **RUNNER_OPTIONS)
     await runner.setup()

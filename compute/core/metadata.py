@@ -33,14 +33,19 @@ class Ec2Ids:
     image: str  # "" for a server booted from a volume
 
 
-async def ec2_ids(client: Ec2Client | None, inst: m.Instance) -> Ec2Ids:
+async def ec2_ids(client: Ec2Client | None, inst: m.Instance,
+                  known: dict[str, Ec2Ids] | None = None) -> Ec2Ids:
     """The server's and its image's EC2 ids as the EC2 API shows them (given now if
     they were never shown), or made up from the uuids when the EC2 front does not run
-    or cannot answer (said in the log: the guest then sees ids the API does not)."""
+    or cannot answer (said in the log: the guest then sees ids the API does not).
+    ``known`` keeps the front's answers (an id never changes): a guest reading its
+    metadata path by path asks the front once."""
     fallback = Ec2Ids(ec2_id("i", inst.uuid),
                       ec2_id("ami", inst.image_ref) if inst.image_ref else "")
     if client is None:
         return fallback
+    if known is not None and inst.uuid in known:
+        return known[inst.uuid]
     try:
         instance = await client.ec2_id(INSTANCE, inst.uuid)
         image = await client.ec2_id(IMAGE, inst.image_ref, "ami") if inst.image_ref else ""
@@ -48,7 +53,10 @@ async def ec2_ids(client: Ec2Client | None, inst: m.Instance) -> Ec2Ids:
         log.warning("the EC2 front did not give server %s its EC2 ids (%s); its metadata "
                     "shows ids made from its uuids", inst.uuid, exc)
         return fallback
-    return Ec2Ids(instance, image)
+    ids = Ec2Ids(instance, image)
+    if known is not None:
+        known[inst.uuid] = ids
+    return ids
 
 
 def drive_data(inst: m.Instance, *, network_data: Mapping[str, Any] | None = None,

@@ -195,7 +195,6 @@ class Segmented:
         self._first: tuple[Piece, SwiftResponse] | None = None
         self._open: SwiftResponse | None = None
         self._ahead: asyncio.Future[SwiftResponse] | None = None  # the next piece's GET
-        self._started = False
 
     async def open_first(self) -> None:
         """Fetch the first piece now (raises :class:`SegmentError`, ListingError)."""

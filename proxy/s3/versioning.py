@@ -49,7 +49,7 @@ SYS_LOG = "X-Container-Sysmeta-S3-Versioning-Log"
 ALIAS_TYPE = "application/x-s3-version-alias"
 NULL = "null"
 PAGE = 1000
-CONFIG_MEMO = "versioning"  # S3Request.memo: (the bucket's Info, its Config)
+CONFIG_MEMO = "versioning"  # Info.derived: the bucket's Config
 
 
 def archive_of(bucket: str) -> str:
@@ -116,17 +116,11 @@ def config_of(headers: Mapping[str, str]) -> Config:
 
 
 async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
-    """The bucket's versioning state (from the cached container HEAD)."""
+    """The bucket's versioning state (parsed once per cached container HEAD)."""
     if bucket is None or bucket == req.bucket:
         if req.bucket is None:
             return Config()
         info = await req.bucket_info()
-        memo = req.memo.get(CONFIG_MEMO)
-        if memo is not None and memo[0] is info:  # read several times a request
-            return memo[1]  # type: ignore[no-any-return]
-        cfg = info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
-        req.memo[CONFIG_MEMO] = (info, cfg)
-        return cfg
     else:
         info = await req.st.info(req.txn, req.account, bucket)
     return info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
