@@ -7,7 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["fsync_dir", "write_atomic"]
+__all__ = ["fsync_all", "fsync_dir", "write_atomic"]
+
+
+def fsync_all(fds: list[int]) -> None:
+    """fsync each open file or directory of ``fds``, in order."""
+    for fd in fds:
+        os.fsync(fd)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

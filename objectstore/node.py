@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from common.atomicfile import fsync_dir
+from common.atomicfile import fsync_all, fsync_dir
 from common.config import StrataConfig
 from common.threadpool import ThreadPool
 from objectstore.changes import Changes
@@ -117,6 +117,10 @@ class NodeContext:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.executor.run(fn, *args)
+
+    async def sync(self, fds: list[int]) -> None:
+        """fsync each of ``fds``, in order, on a worker thread."""
+        await self.executor.run(fsync_all, fds)
 
     @property
     def session(self) -> aiohttp.ClientSession:

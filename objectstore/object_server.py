@@ -76,6 +76,8 @@ UPDATES: web.AppKey[ContainerUpdates] = web.AppKey("container_updates", Containe
 # a byte is sent (a corrupt replica is quarantined and the proxy reads another);
 # larger ones are sent with sendfile and left to the auditor, as in Swift.
 VERIFY_ON_READ = 1 << 20
+# Small reads the event loop makes itself when the page cache holds them (Req.load).
+INLINE_READ = 64 << 10
 CHUNK = 1 << 20
 CLIENT_GONE = "client disconnected before the end"
 
@@ -114,10 +116,21 @@ class Req:
 
     async def load(self, with_small_body: bool) -> tuple[ObjectState, bytes | None]:
         """The object's state and, for a small object when asked, its verified bytes
-        (None when they do not match their ETag) — one trip to the thread pool."""
+        (None when they do not match their ETag).
+
+        The state (a directory listing and an xattr read) is read on the event loop,
+        as Swift's object server reads it in its hub, and so are the bytes of objects
+        up to ``INLINE_READ`` that the page cache holds; others are read on a
+        thread. Handing each small read to a thread cost more than the read: under
+        load the GIL changed hands at every syscall the thread made."""
         try:
-            return await self.node.run(_load, self.backend, self.device, self.part,
-                                       self.hash, with_small_body)
+            st = self.backend.state(self.device, self.part, self.hash)
+            if not (with_small_body and st.exists and st.length <= VERIFY_ON_READ):
+                return st, None
+            data = self.backend.read_cached(st) if st.length <= INLINE_READ else None
+            if data is not None:
+                return st, data if _verified(st, data) else None
+            return st, await self.node.run(_read_verified, self.backend, st)
         except QuarantineError as exc:
             log.error("quarantining %s: %s", self.name, exc)
             await self.node.run(self.backend.quarantine, self.device, self.part, self.hash)
@@ -140,14 +153,6 @@ def backend_for(app: web.Application, policy: int) -> ObjectBackend:
     if backend is None:
         raise Unavailable(f"No policy with index {policy}")
     return backend
-
-
-def _load(backend: ObjectBackend, device: str, part: str, obj_hash: str,
-          with_small_body: bool) -> tuple[ObjectState, bytes | None]:
-    st = backend.state(device, part, obj_hash)
-    if with_small_body and st.exists and st.length <= VERIFY_ON_READ:
-        return st, _read_verified(backend, st)
-    return st, None
 
 
 def stored_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -275,26 +280,21 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
     return total
 
 
-def _write_whole(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-                 body: bytes, metadata: dict[str, Any], only_new: bool,
-                 guard: WriteGuard) -> str | None:
+async def _write_whole(req: Req, ts: str, body: bytes, metadata: dict[str, Any],
+                       only_new: bool, guard: WriteGuard) -> str | None:
     """Check for a newer version and what ``only_new`` (``If-None-Match: *``) and
-    ``guard`` ask, then create, write, fsync and place a small object, all in one trip
-    to the thread pool. Returns the newer timestamp if one exists."""
-    st = backend.state(device, part, obj_hash)
+    ``guard`` ask, then create, write, fsync and place a small object: the quick
+    steps on the event loop, the fsyncs on a thread (ObjectBackend.put_small).
+    Returns the newer timestamp if one exists."""
+    st, _ = await req.load(with_small_body=False)
     if only_new:
         refuse_existing(st)
     newest = st.newest
     if newest and newest >= ts:
         return newest
     guard.check(st, st.exists and not expired(st))
-    writer = backend.writer(device)
-    try:
-        writer.write(body)
-        backend.commit(writer, device, part, obj_hash, ts, metadata)
-    except BaseException:
-        writer.abort()
-        raise
+    await req.backend.put_small(req.device, req.part, req.hash, ts, body, metadata,
+                                req.node.sync)
     return None
 
 
@@ -311,14 +311,14 @@ def refuse_existing(st: ObjectState) -> None:
         raise PreconditionFailed("")
 
 
-def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts: str,
-               name: str, if_delete_at: str | None, guard: WriteGuard) -> bool:
+async def _tombstone(req: Req, ts: str, if_delete_at: str | None,
+                     guard: WriteGuard) -> bool:
     """Write a tombstone unless something newer is there (409) or ``guard`` refuses (a
     lock: 403); whether a live object was there. With ``if_delete_at`` (the expirer's,
     or a client's), as Swift's object server: 400 when it is no time, 404 when nothing
     was ever here, 412 unless it is the object's X-Delete-At, and an expired object
     counts as there."""
-    st = backend.state(device, part, obj_hash)
+    st, _ = await req.load(with_small_body=False)
     wanted = None
     if if_delete_at is not None:
         try:
@@ -339,7 +339,8 @@ def _tombstone(backend: ObjectBackend, device: str, part: str, obj_hash: str, ts
             raise PreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
     guard.check(st, st.exists and not expired(st))
     existed = st.exists and (wanted is not None or not expired(st))
-    backend.write_tombstone(device, part, obj_hash, ts, {"name": name, "X-Timestamp": ts})
+    await req.backend.delete_small(req.device, req.part, req.hash, ts,
+                                   {"name": req.name, "X-Timestamp": ts}, req.node.sync)
     return existed
 
 
@@ -371,8 +372,7 @@ async def _put_object(request: web.Request) -> web.Response:
         if want and want != etag:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
-        newer = await req.node.run(_write_whole, req.backend, req.device, req.part, req.hash,
-                                   ts, body, metadata, only_new(request),
+        newer = await _write_whole(req, ts, body, metadata, only_new(request),
                                    WriteGuard.of(request.headers))
         if newer:
             raise superseded(newer)
@@ -470,10 +470,12 @@ def _read_verified(backend: ObjectBackend, st: ObjectState) -> bytes | None:
     """The whole object if its bytes match its length and ETag, else None."""
     with backend.open(st) as f:
         data = f.read(st.length + 1)
-    if len(data) != st.length or \
-            hashlib.md5(data, usedforsecurity=False).hexdigest() != st.etag:
-        return None
-    return data
+    return data if _verified(st, data) else None
+
+
+def _verified(st: ObjectState, data: bytes) -> bool:
+    return len(data) == st.length and \
+        hashlib.md5(data, usedforsecurity=False).hexdigest() == st.etag
 
 
 def _from_memory(data: bytes, ranges: list[tuple[int, int]] | None,
@@ -573,9 +575,8 @@ def keep_swift_bytes(new_type: str, stored_type: str) -> str:
 async def delete_object(request: web.Request) -> web.Response:
     req = Req(request)
     ts = req.timestamp(request)
-    existed = await req.node.run(_tombstone, req.backend, req.device, req.part, req.hash,
-                                 ts, req.name, request.headers.get("X-If-Delete-At"),
-                                 WriteGuard.of(request.headers))
+    existed = await _tombstone(req, ts, request.headers.get("X-If-Delete-At"),
+                               WriteGuard.of(request.headers))
     req.node.partition_changed(req.device, req.part, datadir(req.policy))
     await _update_containers(request, req, {
         "name": req.obj, "created_at": ts, "size": 0, "content_type": "",

@@ -15,7 +15,9 @@ Then what only the disk backend has: its files, as replication lists them
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -328,3 +330,88 @@ def test_disk_files_agree_with_the_state(tmp_path: Path, steps: list[tuple[str, 
     assert (d.data_timestamp, d.meta_timestamp, d.tombstone_timestamp) == (
         m.data_timestamp, m.meta_timestamp, m.tombstone_timestamp)
     assert d.metadata == m.metadata
+
+
+# --- the event-loop API: put_small / delete_small / read_cached ----------------------
+
+
+class Syncs:
+    """A ``Sync`` that fsyncs on a worker thread as a node's does, and records what
+    it was given (or fails on its ``fail_at``-th call)."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.calls: list[list[int]] = []
+        self.fail_at = fail_at
+
+    async def __call__(self, fds: list[int]) -> None:
+        self.calls.append(list(fds))
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            raise OSError(5, "Input/output error (an fsync that failed)")
+        await asyncio.to_thread(lambda: [os.fsync(fd) for fd in fds])
+
+
+def meta_for(data: bytes, n: float) -> dict[str, Any]:
+    return {"name": "/a/c/o", "X-Timestamp": ts(n), "Content-Length": str(len(data)),
+            "ETag": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            "Content-Type": "application/octet-stream"}
+
+
+def test_put_small_and_delete_small_keep_the_contract(backend: ObjectBackend) -> None:
+    data = body(4096)
+    syncs = Syncs()
+    asyncio.run(backend.put_small(DEV, PART, H, ts(2), data, meta_for(data, 2), syncs))
+    st = state(backend)
+    assert st.exists and st.data_timestamp == ts(2) and read(backend, st) == data
+    asyncio.run(backend.put_small(DEV, PART, H, ts(1), b"old", meta_for(b"old", 1), syncs))
+    assert read(backend, state(backend)) == data  # the newest still wins
+    cached = backend.read_cached(state(backend))
+    assert cached in (None, data)  # a store may always say "read it on a thread"
+    asyncio.run(backend.delete_small(DEV, PART, H, ts(3),
+                                     {"name": "/a/c/o", "X-Timestamp": ts(3)}, syncs))
+    st = state(backend)
+    assert not st.exists and st.tombstone_timestamp == ts(3)
+    if isinstance(backend, DiskBackend):
+        # the file before its rename, then the hash directory and the parent of each
+        # directory the write created (hash, suffix, partition, objects/): nothing
+        # is acknowledged before its entry is on disk
+        assert [len(c) for c in syncs.calls[:2]] == [1, 5]
+        assert [len(c) for c in syncs.calls[2:]] == [1, 1, 1, 1]
+
+
+def test_a_failed_fsync_leaves_nothing_half_made(tmp_path: Path) -> None:
+    (tmp_path / DEV).mkdir()
+    b = DiskBackend(tmp_path)
+    for fail_at in (1, 2):
+        with pytest.raises(OSError):
+            asyncio.run(b.put_small(DEV, PART, H, ts(fail_at), b"x" * 10,
+                                    meta_for(b"x" * 10, fail_at), Syncs(fail_at)))
+        assert list((tmp_path / DEV / "tmp").iterdir()) == []  # no temp file left
+    # the first failure placed nothing; the second failed after the rename, so the
+    # write is not acknowledged but its file may stand (as a crash there leaves it)
+    st = state(b)
+    assert st.data_timestamp in (None, ts(2))
+    with pytest.raises(OSError):
+        asyncio.run(b.delete_small(DEV, PART, OTHER, ts(5), {"X-Timestamp": ts(5)},
+                                   Syncs(1)))
+    assert list((tmp_path / DEV / "tmp").iterdir()) == []
+    assert state(b, OTHER).tombstone_timestamp is None
+    # every descriptor the steps opened was closed, whatever failed
+    assert len(os.listdir(f"/proc/{os.getpid()}/fd")) < 64
+
+
+def test_read_cached_reads_only_what_the_page_cache_holds(tmp_path: Path) -> None:
+    (tmp_path / DEV).mkdir()
+    b = DiskBackend(tmp_path)
+    data = body(8192, 3)
+    asyncio.run(b.put_small(DEV, PART, H, ts(1), data, meta_for(data, 1), Syncs()))
+    st = state(b)
+    assert b.read_cached(st) == data  # just written: in the page cache
+    assert st.data_path is not None
+    fd = os.open(st.data_path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # drop it (clean pages go)
+    finally:
+        os.close(fd)
+    assert b.read_cached(st) is None  # would wait for the disk: the caller uses a thread
+    st.metadata["Content-Length"] = str(len(data) + 1)  # the file is shorter than it says
+    assert b.read_cached(st) is None
