@@ -31,9 +31,17 @@ def now() -> str:
 
 def http_date(ts: str) -> str:
     """RFC 7231 date (Last-Modified), rounded up to the next whole second as Swift does."""
-    secs = int(float(ts))
-    if float(ts) > secs:
+    f = float(ts)
+    secs = int(f)
+    if f > secs:
         secs += 1
+    return _http_seconds(secs)
+
+
+@functools.lru_cache(maxsize=8192)
+def _http_seconds(secs: int) -> str:
+    # every HEAD and GET of an object formats one; objects written in the same
+    # second share the answer
     return datetime.fromtimestamp(secs, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 

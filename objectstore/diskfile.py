@@ -236,11 +236,14 @@ def read_xattr_metadata(path: Path) -> dict[str, Any]:
     i = 0
     while True:
         try:
-            parts.append(os.getxattr(path, XATTR_KEY + (str(i) if i else "")))
+            chunk = os.getxattr(path, XATTR_KEY + (str(i) if i else ""))
         except OSError as exc:
             if exc.errno in (errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA)) and i:
                 break
             raise QuarantineError(f"{path}: no metadata ({exc})") from exc
+        parts.append(chunk)
+        if len(chunk) < XATTR_CHUNK:
+            break  # only a full chunk has another after it: no need to ask
         i += 1
     raw = b"".join(parts)
     try:

@@ -70,3 +70,33 @@ def test_corrupt_compressed_metadata_quarantines(tmp_path: Path) -> None:
     os.setxattr(f, "user.strata.meta", COMPRESSED + b"not zlib")
     with pytest.raises(QuarantineError):
         read_xattr_metadata(f)
+
+
+@pytest.mark.parametrize("extra", [0, 1, 500])
+def test_metadata_over_several_xattrs_reads_back_with_no_extra_lookup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int) -> None:
+    """Where a filesystem holds bigger xattrs (XFS), a blob spans several chunks of
+    XATTR_CHUNK bytes; the reader stops at the first short chunk and asks for one
+    more name only after a full one (the common one-chunk case: one lookup)."""
+    from objectstore import diskfile
+    blob = diskfile.encode_metadata({"X-Object-Meta-K": "v" * 40})  # plain JSON
+    # pad the JSON with spaces (still valid JSON) to exactly N chunks + extra bytes
+    size = 2 * diskfile.XATTR_CHUNK + extra
+    blob = blob[:-1] + b" " * (size - len(blob)) + blob[-1:]
+    chunks = {diskfile.XATTR_KEY + (str(i) if i else ""): blob[o:o + diskfile.XATTR_CHUNK]
+              for i, o in enumerate(range(0, len(blob), diskfile.XATTR_CHUNK))}
+    asked: list[str] = []
+
+    def getxattr(path: object, name: str) -> bytes:
+        asked.append(name)
+        if name not in chunks:
+            raise OSError(61, "No data available")
+        return chunks[name]
+
+    monkeypatch.setattr(diskfile.os, "getxattr", getxattr)
+    assert read_xattr_metadata(tmp_path)["X-Object-Meta-K"] == "v" * 40
+    assert len(asked) == len(chunks) + (1 if extra == 0 else 0)
+    asked.clear()
+    chunks = {diskfile.XATTR_KEY: encode_metadata({"A": "b"})}
+    assert read_xattr_metadata(tmp_path) == {"A": "b"}
+    assert asked == [diskfile.XATTR_KEY]
