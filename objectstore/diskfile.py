@@ -198,9 +198,13 @@ def merged_metadata(data_meta: dict[str, Any], post_meta: dict[str, Any] | None)
 def hash_dir(device_path: Path, part: str, obj_hash: str, data_dir: str = OBJECTS) -> Path:
     """``<device>/<data_dir>/<part>/<suffix>/<hash>`` (``objects`` for policy 0,
     ``objects-<N>`` for policy N)."""
-    # One Path built from a string: four ``/`` joins cost more than the syscalls
-    # of a small write.
-    return Path(f"{device_path}/{data_dir}/{part}/{obj_hash[-3:]}/{obj_hash}")
+    return Path(hash_dir_name(str(device_path), part, obj_hash, data_dir))
+
+
+def hash_dir_name(device_path: str, part: str, obj_hash: str, data_dir: str = OBJECTS) -> str:
+    """:func:`hash_dir` as a string (the node's hot paths: pathlib's joins cost more
+    than the syscalls of a small write)."""
+    return f"{device_path}/{data_dir}/{part}/{obj_hash[-3:]}/{obj_hash}"
 
 
 class MetadataTooLarge(DiskFileError):
@@ -376,8 +380,7 @@ class DiskBackend(ObjectBackend):
         self._devices = str(devices)
 
     def _hash_dir(self, device: str, part: str, obj_hash: str) -> str:
-        """:func:`hash_dir` as a string."""
-        return f"{self._devices}/{device}/{self.data_dir}/{part}/{obj_hash[-3:]}/{obj_hash}"
+        return hash_dir_name(f"{self._devices}/{device}", part, obj_hash, self.data_dir)
 
     def for_policy(self, policy: int) -> DiskBackend:
         return self if policy == 0 else DiskBackend(self.devices, datadir(policy))
@@ -443,8 +446,7 @@ class DiskBackend(ObjectBackend):
                 os.close(dfd)
         if hdir not in created:  # a directory this write made holds nothing older
             self._cleanup(hdir)
-        part_dir, _, suffix = hdir[:-len(obj_hash) - 1].rpartition("/")
-        invalidate_suffix(part_dir, suffix)
+        invalidate_suffix(f"{self._devices}/{device}/{self.data_dir}/{part}", obj_hash[-3:])
 
     def _place(self, fd: int, tmp: str | Path, device: str, part: str, obj_hash: str,
                name: str, metadata: dict[str, Any]) -> None:
