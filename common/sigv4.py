@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -37,9 +39,16 @@ def split_query(raw_query: str) -> list[tuple[str, str]]:
     return out
 
 
+# A path of unreserved characters and slashes only: its own canonical form.
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9_.~/-]*", re.ASCII)
+
+
 def canonical_uri(raw_path: str) -> str:
     """The path decoded once and UriEncoded again, slashes kept (S3 never normalizes)."""
-    return uri_encode(unquote(raw_path.split("?", 1)[0]) or "/", encode_slash=False)
+    path = raw_path.split("?", 1)[0]
+    if _PLAIN_PATH.fullmatch(path):
+        return path  # nothing to decode or encode (the common case: checked per request)
+    return uri_encode(unquote(path) or "/", encode_slash=False)
 
 
 def canonical_query(pairs: Iterable[tuple[str, str]], *, skip: str = "") -> str:
@@ -47,9 +56,15 @@ def canonical_query(pairs: Iterable[tuple[str, str]], *, skip: str = "") -> str:
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 
-def canonical_headers(headers: Iterable[tuple[str, str]], signed: list[str]) -> str:
+def canonical_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str],
+                      signed: list[str]) -> str:
     """``name:value\\n`` for each signed header: values trimmed, inner spaces
-    collapsed, repeated headers joined by commas."""
+    collapsed, repeated headers joined by commas. ``headers``: the request's (a
+    case-insensitive multidict: only the signed names are looked up) or its pairs."""
+    if isinstance(headers, (CIMultiDictProxy, CIMultiDict)):
+        return "".join(
+            f"{name}:{','.join(' '.join(v.split()) for v in headers.getall(name, ()))}\n"
+            for name in signed)
     values: dict[str, list[str]] = {}
     for k, v in headers:
         values.setdefault(k.lower(), []).append(" ".join(v.split()))
@@ -57,7 +72,8 @@ def canonical_headers(headers: Iterable[tuple[str, str]], signed: list[str]) -> 
 
 
 def canonical_request(method: str, raw_path: str, query: Iterable[tuple[str, str]],
-                      headers: Iterable[tuple[str, str]], signed: list[str],
+                      headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str],
+                      signed: list[str],
                       payload_hash: str, *, skip_query: str = "") -> str:
     return "\n".join([
         method, canonical_uri(raw_path), canonical_query(query, skip=skip_query),
@@ -81,7 +97,7 @@ def signed_with(signing_key: bytes, sts: str, signature_hex: str) -> bool:
     """Whether ``signature_hex`` signs ``sts`` with a scope's signing key (the key
     identity returns with a verified answer, so a front checks later requests of the
     same access key, day and region itself)."""
-    want = hmac.new(signing_key, sts.encode(), hashlib.sha256).hexdigest()
+    want = hmac.digest(signing_key, sts.encode(), "sha256").hex()
     return hmac.compare_digest(want.encode(), signature_hex.encode())
 
 

@@ -150,6 +150,9 @@ class TokenValidator:
 
     async def service_token(self) -> str:
         """A token of the internal service user (cached until near its expiry)."""
+        token = self._service_token
+        if token and token[1] > time.time() + 60:
+            return token[0]  # the common case, asked on every S3 request: no lock
         return await self._service()
 
     async def service_project_id(self) -> str:

@@ -60,7 +60,7 @@ class ObjectState:
     meta_timestamp: str | None = None
     tombstone_timestamp: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    data_path: Path | None = None
+    data_path: str | None = None  # (a string: built per request, pathlib costs)
     handle: Any = None  # the implementation's own reference to the data
 
     @property
@@ -211,11 +211,15 @@ class MetadataTooLarge(DiskFileError):
     """The filesystem cannot hold this much metadata beside the object."""
 
 
+# json.dumps with separators builds an encoder per call: one, kept (every write uses it)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_metadata(metadata: dict[str, Any]) -> bytes:
     """Versioned JSON; zlib-compressed (marked ``COMPRESSED``) when it would not fit
     one xattr block, since ext4 keeps all of an inode's xattrs in a single 4 KiB
     block and Swift allows 4 KiB of user metadata on top of ours."""
-    blob = json.dumps({"v": METADATA_VERSION, "m": metadata}, separators=(",", ":")).encode()
+    blob = _COMPACT.encode({"v": METADATA_VERSION, "m": metadata}).encode()
     if len(blob) > XATTR_CHUNK:
         blob = COMPRESSED + zlib.compress(blob, 6)
     return blob
@@ -592,7 +596,7 @@ class DiskBackend(ObjectBackend):
         if data:
             st.data_timestamp = data.rsplit(".", 1)[0]
             data_path = f"{hdir}/{data}"
-            st.data_path = Path(data_path)
+            st.data_path = data_path
             data_meta = read_xattr_metadata(data_path)
             post_meta = None
             if meta:

@@ -76,6 +76,8 @@ class NodeContext:
     # the updater last reported them to their account (objectstore/updater.py).
     stats_changed: set[Path] = field(default_factory=set, init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
+    # (device, data dir, partition) -> its directory, as partition_changed marks it
+    _part_paths: dict[tuple[str, str, str], Path] = field(default_factory=dict, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
 
@@ -108,7 +110,11 @@ class NodeContext:
         """An object of ``device``'s partition ``part`` of ``data_dir`` (its storage
         policy's: ``objects``, ``objects-<N>``) changed here (written, deleted,
         quarantined): that policy's object replicator pushes it on its next pass."""
-        self.changed_parts.mark(self.devices / device / data_dir / part)
+        key = (device, data_dir, part)
+        path = self._part_paths.get(key)
+        if path is None:  # one Path per partition: pathlib's joins and hash, once
+            path = self._part_paths[key] = self.devices / device / data_dir / part
+        self.changed_parts.mark(path)
 
     def local_devices(self) -> list[str]:
         if not self.devices.is_dir():

@@ -109,7 +109,6 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
     v2_path = (sigv2_path or raw_path).split("?", 1)[0]
     query = sigv4.split_query(raw_query)
     q = dict(query)
-    header_items = list(headers.items())
     auth = headers.get("Authorization", "")
     if auth.startswith(sigv4.ALGORITHM + " "):
         fields: dict[str, str] = {}
@@ -129,7 +128,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
             raise S3Error("InvalidRequest", "Missing required header for this request: "
                           "x-amz-content-sha256")
         signed = fields["SignedHeaders"].lower().split(";")
-        canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
+        canonical = sigv4.canonical_request(method, raw_path, query, headers, signed,
                                             payload)
         return Signed(access, sigv4.string_to_sign(amz_date, scope, canonical),
                       fields["Signature"], payload)
@@ -159,7 +158,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         access, scope = credential_scope(q["X-Amz-Credential"], amz_date, regions)
         payload = q.get("X-Amz-Content-Sha256", sigv4.UNSIGNED)
         signed = q["X-Amz-SignedHeaders"].lower().split(";")
-        canonical = sigv4.canonical_request(method, raw_path, query, header_items, signed,
+        canonical = sigv4.canonical_request(method, raw_path, query, headers, signed,
                                             payload, skip_query="X-Amz-Signature")
         return Signed(access, sigv4.string_to_sign(amz_date, scope, canonical),
                       q["X-Amz-Signature"], payload)
@@ -172,7 +171,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
         when = _amz_time(stamp) if stamp[:8].isdigit() and "T" in stamp \
             else _http_time(stamp)
         _check_skew(when, now)
-        sts = sigv2.string_to_sign(method, header_items, v2_path, query)
+        sts = sigv2.string_to_sign(method, list(headers.items()), v2_path, query)
         return Signed(access, sts, signature)
     if "AWSAccessKeyId" in q and "Signature" in q:
         expires = q.get("Expires", "")
@@ -181,7 +180,7 @@ def parse(method: str, raw_path: str, raw_query: str, headers: CIMultiDictProxy[
                           "Signature, Expires and AWSAccessKeyId parameters")
         if now > int(expires):
             raise S3Error("AccessDenied", "Request has expired")
-        sts = sigv2.string_to_sign(method, header_items, v2_path, query,
+        sts = sigv2.string_to_sign(method, list(headers.items()), v2_path, query,
                                    expires=expires)
         return Signed(q["AWSAccessKeyId"], sts, q["Signature"])
     if auth:

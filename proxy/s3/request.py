@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
 import json
@@ -33,6 +34,12 @@ def split_path(raw_path: str) -> tuple[str | None, str | None]:
         return None, None
     bucket, _, key = raw.partition("/")
     return unquote(bucket), (unquote(key) if key else None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(name: str) -> str:
+    """An account's or container's name as a path segment (the same few, every request)."""
+    return quote(name, safe="")
 
 
 def copy_from(container: str, obj: str) -> str:
@@ -166,7 +173,8 @@ class S3Request:
             content_length = len(body)
             body = BytesBody(body)
         account = self.account
-        raw = "/v1/" + "/".join(quote(p, safe="") for p in (account, container, obj) if p)
+        raw = "/v1/" + _quoted(account) + ("/" + _quoted(container) if container else "") + \
+            ("/" + quote(obj, safe="") if obj else "")
         return SwiftRequest(
             method=method, path=SwiftPath("v1", account, container, obj),
             headers=CIMultiDict(headers or {}), query=MultiDict(query or {}),
