@@ -21,6 +21,7 @@ Every option carries its documentation in ``metadata["doc"]``; the sample
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import json
@@ -140,17 +141,24 @@ class ObjectStoreConfig:
 
     def policies(self) -> list[StoragePolicy]:
         """The storage policies, by index (checked by :func:`validate`)."""
-        out: list[StoragePolicy] = []
-        for index, entry in enumerate(p.strip() for p in self.storage_policies.split(",")):
-            name, _, count = entry.partition(":")
-            out.append(StoragePolicy(index, name.strip(),
-                                     int(count) if count.strip() else self.replicas))
-        default = self.default_storage_policy.strip().lower()
-        return [dataclasses.replace(p, default=(p.name.lower() == default if default
-                                                else p.index == 0)) for p in out]
+        return list(_policies(self.storage_policies, self.replicas,
+                              self.default_storage_policy))
 
     def default_policy(self) -> StoragePolicy:
         return next(p for p in self.policies() if p.default)
+
+
+@functools.lru_cache(maxsize=32)
+def _policies(spec: str, replicas: int, default_name: str) -> tuple[StoragePolicy, ...]:
+    """The policies a configuration's three settings describe (parsed once per value:
+    the proxy asks on every object write)."""
+    out: list[StoragePolicy] = []
+    for index, entry in enumerate(p.strip() for p in spec.split(",")):
+        name, _, count = entry.partition(":")
+        out.append(StoragePolicy(index, name.strip(), int(count) if count.strip() else replicas))
+    default = default_name.strip().lower()
+    return tuple(dataclasses.replace(p, default=(p.name.lower() == default if default
+                                                 else p.index == 0)) for p in out)
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,18 @@ def test_sample_config_is_current_and_complete() -> None:
     for name, cls in config.section_types().items():
         documented = set(data[name])
         assert documented == {f.name for f in config.option_fields(cls)}
+
+
+def test_storage_policies_follow_the_settings() -> None:
+    """The parsed policies are remembered per setting value, never past a change."""
+    osc = config.ObjectStoreConfig()
+    osc.storage_policies, osc.replicas, osc.default_storage_policy = "gold, silver:2", 3, ""
+    first = osc.policies()
+    assert [(p.index, p.name, p.replicas, p.default) for p in first] == \
+        [(0, "gold", 3, True), (1, "silver", 2, False)]
+    first.clear()  # a caller's list is its own
+    assert len(osc.policies()) == 2
+    osc.default_storage_policy = "Silver"
+    assert [p.default for p in osc.policies()] == [False, True]
+    osc.storage_policies, osc.replicas = "bronze", 2
+    assert [(p.name, p.replicas, p.default) for p in osc.policies()] == [("bronze", 2, False)]
