@@ -61,14 +61,11 @@ def canonical_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str]
     """``name:value\\n`` for each signed header: values trimmed, inner spaces
     collapsed, repeated headers joined by commas. ``headers``: the request's (a
     case-insensitive multidict: only the signed names are looked up) or its pairs."""
-    if isinstance(headers, (CIMultiDictProxy, CIMultiDict)):
-        return "".join(
-            f"{name}:{','.join(' '.join(v.split()) for v in headers.getall(name, ()))}\n"
-            for name in signed)
-    values: dict[str, list[str]] = {}
-    for k, v in headers:
-        values.setdefault(k.lower(), []).append(" ".join(v.split()))
-    return "".join(f"{name}:{','.join(values.get(name, []))}\n" for name in signed)
+    lookup: CIMultiDict[str] | CIMultiDictProxy[str] = \
+        headers if isinstance(headers, (CIMultiDictProxy, CIMultiDict)) else CIMultiDict(headers)
+    return "".join(
+        f"{name}:{','.join(' '.join(v.split()) for v in lookup.getall(name, ()))}\n"
+        for name in signed)
 
 
 def canonical_request(method: str, raw_path: str, query: Iterable[tuple[str, str]],

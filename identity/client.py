@@ -150,10 +150,15 @@ class TokenValidator:
 
     async def service_token(self) -> str:
         """A token of the internal service user (cached until near its expiry)."""
-        token = self._service_token
-        if token and token[1] > time.time() + 60:
-            return token[0]  # the common case, asked on every S3 request: no lock
+        token = self._fresh_service_token()
+        if token is not None:
+            return token  # the common case, asked on every S3 request: no lock
         return await self._service()
+
+    def _fresh_service_token(self) -> str | None:
+        """The cached service token while it has more than a minute to live."""
+        token = self._service_token
+        return token[0] if token and token[1] > time.time() + 60 else None
 
     async def service_project_id(self) -> str:
         """The id of the service user's project (asked once, then remembered)."""
@@ -167,9 +172,9 @@ class TokenValidator:
 
     async def _service(self, force: bool = False) -> str:
         async with self._service_lock:
-            if (not force and self._service_token
-                    and self._service_token[1] > time.time() + 60):
-                return self._service_token[0]
+            token = None if force else self._fresh_service_token()
+            if token is not None:
+                return token
             try:
                 async with self._session.post(self._url + "?nocatalog", json=self._auth,
                                               timeout=self._timeout) as r:
