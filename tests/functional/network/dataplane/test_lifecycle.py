@@ -8,6 +8,7 @@ the process table), not at what the data path says it did.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 from network.dataplane import ApplyError, InvalidState, names
 from network.dataplane.model import DesiredState, HostRoute, Port
 from tests.functional.network.dataplane.conftest import Planes, leftovers, pids_naming
-from tests.functional.network.dataplane.guests import Guests, ping
+from tests.functional.network.dataplane.guests import Guests, ping, reaches
 from tests.functional.network.dataplane.topology import PUBLIC_GATEWAY, Topology
 
 
@@ -253,6 +254,46 @@ def test_two_clouds_on_one_host_leave_each_other_alone(planes: Planes, guests: G
     assert ping(guest, PUBLIC_GATEWAY)
     planes.driver.call(two.teardown())
     assert leftovers(two.instance, two.home) == []
+
+
+def _mac(netns: str, device: str) -> str:
+    out = subprocess.run(["ip", "-n", netns, "-j", "link", "show", "dev", device],
+                         capture_output=True, text=True, check=True).stdout
+    return str(json.loads(out)[0]["address"])
+
+
+def test_routers_keep_the_outside_as_others_leave_and_join(planes: Planes,
+                                                           guests: Guests) -> None:
+    """A router that has resolved the external gateway keeps reaching it while other
+    routers' gateway legs leave and join the external network: the bridge there keeps
+    its MAC. (One whose MAC was never set takes its ports' lowest: with that port gone
+    it changes, unannounced, and a router still sending to the old MAC is cut off from
+    the outside until its neighbour entry expires, tens of seconds later.)"""
+    plane = planes.new()
+    topo = Topology(plane.instance)
+    planes.driver.call(plane.apply(topo.state()))
+    outside = names.external_namespace(plane.instance)
+    bridge = "brq" + topo.public.id[:11]
+    mac = _mac(outside, bridge)
+    legs = {name: _mac(outside, "tap" + p.gateway_port.id[:11])
+            for name, p in topo.projects.items()}
+    # the router whose leg has the lowest MAC leaves (a bridge following its ports'
+    # MACs has that one); a guest behind the other has reached the outside just before
+    leaving = min(legs, key=lambda name: legs[name])
+    (staying,) = set(legs) - {leaving}
+    guest = guests.new(f"stay-{staying}")
+    first = next(iter(topo.projects[staying].guests.values()))
+    planes.driver.call(plane.plug_namespace_port(first, guest))
+    assert guests.dhcp(guest) is not None
+    assert reaches(guest, PUBLIC_GATEWAY)
+    planes.driver.call(plane.apply(topo.state(projects=(staying,))))
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    assert _mac(outside, bridge) == mac
+    planes.driver.call(plane.apply(topo.state()))  # and it joins again
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    assert _mac(outside, bridge) == mac
+    planes.driver.call(plane.teardown())
+    assert leftovers(plane.instance, plane.home) == []
 
 
 def test_objects_not_ours_are_never_touched(planes: Planes) -> None:
