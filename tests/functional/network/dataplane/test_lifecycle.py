@@ -296,6 +296,39 @@ def test_routers_keep_the_outside_as_others_leave_and_join(planes: Planes,
     assert leftovers(plane.instance, plane.home) == []
 
 
+def test_a_bridge_made_before_its_mac_was_fixed_announces_the_change(
+        planes: Planes, guests: Guests) -> None:
+    """The outside's bridge of an earlier data path, with another MAC, which the
+    routers have resolved: a new data path sets the fixed MAC, and the outside says so
+    (a gratuitous ARP), so that the routers go on reaching the gateway."""
+    first = planes.new()
+    topo = Topology(first.instance)
+    state = topo.state(projects=("a",), isolated=False)
+    planes.driver.call(first.apply(state))
+    outside = names.external_namespace(first.instance)
+    bridge = "brq" + topo.public.id[:11]
+    router = names.router_namespace(first.instance, topo.projects["a"].router.id)
+    mac = _mac(outside, bridge)
+    guest = guests.new("before-a1")
+    planes.driver.call(first.plug_namespace_port(topo.a1, guest))
+    assert guests.dhcp(guest) is not None
+    planes.driver.call(first.close())
+    # as an earlier data path left it: another MAC, nothing announced, the router's
+    # neighbour entry for the gateway on that MAC
+    for argv in (["sysctl", "-q", "-w", "net.ipv4.conf.all.arp_notify=0"],
+                 ["ip", "link", "set", "dev", bridge, "address", "02:00:00:00:00:01"]):
+        subprocess.run(["ip", "netns", "exec", outside, *argv], check=True)
+    subprocess.run(["ip", "-n", router, "neigh", "flush", "dev",
+                    names.gateway_leg(topo.projects["a"].gateway_port.id)], check=True)
+    assert reaches(guest, PUBLIC_GATEWAY)
+    second = planes.new(first.instance, first.home.parent)
+    planes.driver.call(second.apply(state))
+    assert _mac(outside, bridge) == mac
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    planes.driver.call(second.teardown())
+    assert leftovers(first.instance, first.home) == []
+
+
 def test_objects_not_ours_are_never_touched(planes: Planes) -> None:
     plane = planes.new()
     other = "zz" + plane.instance[-2:]
