@@ -275,7 +275,13 @@ async def _ensure_leg(ns: str, leg: Leg, inner: Link | None, addresses: set[str]
         if outer is not None:
             if outer.alias != leg.alias:
                 raise DataPathError(f"device {leg.outer} exists and is not ours")
-            await ip("link", "delete", leg.outer, netns=leg.outer_netns)  # a stale end
+            try:
+                await ip("link", "delete", leg.outer, netns=leg.outer_netns)  # a stale end
+            except DataPathError as exc:
+                # the other end's namespace was deleted: the kernel removes this end
+                # too, in the background, maybe between our listing and now
+                if "Cannot find device" not in str(exc):
+                    raise
         await ip("link", "add", leg.outer, "type", "veth", "peer", "name", leg.inner,
                  "netns", ns, netns=leg.outer_netns)
         undo.push(f"leg {leg.inner} of {ns}", lambda: ip("link", "delete", leg.inner, netns=ns))
