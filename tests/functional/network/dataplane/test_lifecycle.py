@@ -20,7 +20,7 @@ import pytest
 from network.dataplane import ApplyError, InvalidState, names
 from network.dataplane.model import DesiredState, HostRoute, Port
 from tests.functional.network.dataplane.conftest import Planes, leftovers, pids_naming
-from tests.functional.network.dataplane.guests import Guests, ping, reaches
+from tests.functional.network.dataplane.guests import Guests, reaches
 from tests.functional.network.dataplane.topology import PUBLIC_GATEWAY, Topology
 
 
@@ -121,7 +121,7 @@ def test_a_failed_step_leaves_nothing_half_made(planes: Planes, guests: Guests) 
     guest = guests.new("fail-a1")
     planes.driver.call(plane.plug_namespace_port(topo.a1, guest))
     assert guests.dhcp(guest) is not None
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     routes_before = subprocess.run(["ip", "-n", a_router, "route"], capture_output=True,
                                    text=True).stdout
     with pytest.raises(ApplyError):
@@ -129,7 +129,7 @@ def test_a_failed_step_leaves_nothing_half_made(planes: Planes, guests: Guests) 
     assert a_router in _netns()
     assert subprocess.run(["ip", "-n", a_router, "route"], capture_output=True,
                           text=True).stdout == routes_before
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     planes.driver.call(plane.teardown())
     assert leftovers(plane.instance, plane.home) == []
 
@@ -173,7 +173,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
     assert names.router_namespace(first.instance, a.router.id) in _netns()
     assert "brq" + topo.isolated.id[:11] in _links()
     assert guests.dhcp(guest) is not None  # the guest's tap was adopted, not recreated
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
 
 
 def test_a_dead_helper_is_restarted(planes: Planes) -> None:
@@ -251,7 +251,7 @@ def test_two_clouds_on_one_host_leave_each_other_alone(planes: Planes, guests: G
     assert f"strata_{two.instance}" in _ruleset()
     assert sum("dnsmasq" in h for h in _helpers(two.home)) == 3
     assert guests.dhcp(guest) is not None
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     planes.driver.call(two.teardown())
     assert leftovers(two.instance, two.home) == []
 
