@@ -152,6 +152,7 @@ async def create_namespace(netns: str, undo: Undo) -> None:
 class BridgeSpec:
     name: str
     alias: str
+    mac: str  # fixed (see names.bridge_mac): it must not follow the ports' MACs
     mtu: int
     up: bool = True
 
@@ -164,17 +165,27 @@ BRIDGE_OPTIONS = ("forward_delay", "0", "stp_state", "0", "mcast_snooping", "0",
 
 async def ensure_bridge(spec: BridgeSpec, current: dict[str, Link], undo: Undo,
                         netns: str | None = None) -> None:
-    """A bridge with no address of its own (IPv6 address generation off too)."""
+    """A bridge with no address of its own (IPv6 address generation off too) and
+    the MAC ``spec.mac`` from the start.
+
+    A bridge whose MAC was never set takes the lowest MAC of its ports, so a port
+    added or removed may change it, without a word to the neighbours that resolved
+    an address on it (see :func:`names.bridge_mac`); a set MAC stays.
+    """
     link = current.get(spec.name)
     if link is not None and link.alias != spec.alias:
         raise DataPathError(f"device {spec.name} exists and is not ours (alias {link.alias!r})")
     commands = []
     if link is None:
-        await ip("link", "add", "name", spec.name, "type", "bridge", *BRIDGE_OPTIONS, netns=netns)
+        await ip("link", "add", "name", spec.name, "address", spec.mac, "type", "bridge",
+                 *BRIDGE_OPTIONS, netns=netns)
         undo.push(f"bridge {spec.name}", lambda: ip("link", "delete", spec.name, netns=netns))
         commands.append(f"link set dev {spec.name} addrgenmode none alias {quote(spec.alias)}")
-    elif not link.addrgen_none:
-        commands.append(f"link set dev {spec.name} addrgenmode none")
+    else:
+        if link.mac != spec.mac.lower():  # a bridge made before its MAC was fixed
+            commands.append(f"link set dev {spec.name} address {spec.mac}")
+        if not link.addrgen_none:
+            commands.append(f"link set dev {spec.name} addrgenmode none")
     if link is None or link.mtu != spec.mtu:
         commands.append(f"link set dev {spec.name} mtu {spec.mtu}")
     if link is None or link.up != spec.up:
@@ -264,7 +275,13 @@ async def _ensure_leg(ns: str, leg: Leg, inner: Link | None, addresses: set[str]
         if outer is not None:
             if outer.alias != leg.alias:
                 raise DataPathError(f"device {leg.outer} exists and is not ours")
-            await ip("link", "delete", leg.outer, netns=leg.outer_netns)  # a stale end
+            try:
+                await ip("link", "delete", leg.outer, netns=leg.outer_netns)  # a stale end
+            except DataPathError as exc:
+                # the other end's namespace was deleted: the kernel removes this end
+                # too, in the background, maybe between our listing and now
+                if "Cannot find device" not in str(exc):
+                    raise
         await ip("link", "add", leg.outer, "type", "veth", "peer", "name", leg.inner,
                  "netns", ns, netns=leg.outer_netns)
         undo.push(f"leg {leg.inner} of {ns}", lambda: ip("link", "delete", leg.inner, netns=ns))

@@ -85,6 +85,21 @@ def alias_prefix(instance: str) -> str:
     return f"strata:{instance}:"
 
 
+def bridge_mac(instance: str, network_id: str) -> str:
+    """The fixed MAC of the bridge of ``network_id``: locally administered,
+    unicast, stable for a given id.
+
+    A bridge whose MAC was never set takes the lowest MAC of its ports, so it
+    changes as ports come and go, and the kernel announces nothing. On the
+    outside's bridges, which hold the external gateway addresses, a router that
+    had resolved the gateway then sends to a MAC that is no longer the bridge's:
+    the bridge hands such a frame up as addressed to another host and IP drops
+    it, until the router's neighbour entry expires (tens of seconds).
+    """
+    digest = hashlib.sha256(f"{instance}/{network_id}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 def nft_table(instance: str) -> str:
     """Our tables' name in the root namespace (one bridge, one inet table)."""
     return f"strata_{instance}"

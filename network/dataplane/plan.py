@@ -191,11 +191,13 @@ def make_plan(state: DesiredState) -> Plan:
     outside = names.external_namespace(inst)
     ports = sorted(state.ports, key=lambda p: p.id)
 
-    bridges = tuple(BridgeSpec(bridge_name(n.id), names.alias(inst, names.KIND_NETWORK, n.id),
-                               n.mtu, n.admin_state_up) for n in internal.values())
+    def bridge(n: Network) -> BridgeSpec:
+        return BridgeSpec(bridge_name(n.id), names.alias(inst, names.KIND_NETWORK, n.id),
+                          names.bridge_mac(inst, n.id), n.mtu, n.admin_state_up)
+
+    bridges = tuple(bridge(n) for n in internal.values())
     externals = tuple(ExternalPlan(
-        BridgeSpec(bridge_name(n.id), names.alias(inst, names.KIND_NETWORK, n.id), n.mtu,
-                   n.admin_state_up),
+        bridge(n),
         tuple(f"{s.gateway_ip}/{ipaddress.ip_network(s.cidr, strict=False).prefixlen}"
               for s in n.subnets if s.gateway_ip)) for n in external.values())
 

@@ -30,7 +30,7 @@ from network.dataplane.model import DesiredState, Port, bridge_name, tap_name
 from network.dataplane.plan import DhcpPlan, Plan, RouterPlan, make_plan
 from network.dataplane.preflight import Preflight, check
 from network.dataplane.procs import Processes, ProcSpec, python_argv
-from network.dataplane.run import log_cleanup_failure, run
+from network.dataplane.run import log_cleanup_failure, run, sysctl
 from network.dataplane.tables import Tables
 
 log = logging.getLogger("network.dataplane")
@@ -39,6 +39,11 @@ log = logging.getLogger("network.dataplane")
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 NAT_TABLE = (f"ip {names.NFT_TABLE_NS}",)
 DNAT_RE = re.compile(r"ip daddr (\S+) dnat (?:ip )?to (\S+)")
+# A bridge of the outside whose MAC changes says so (a gratuitous ARP for each of
+# its addresses): the routers behind it would send to the old MAC for tens of
+# seconds otherwise. Bridges keep a fixed MAC (names.bridge_mac); this covers
+# one made before, whose MAC ensure_bridge sets once.
+OUTSIDE_SYSCTLS = {"net.ipv4.conf.all.arp_notify": "1"}
 
 
 class DataPlane:
@@ -216,6 +221,10 @@ class DataPlane:
         ns = names.external_namespace(self.instance)
         if ns not in await links.namespaces():
             await links.create_namespace(ns, undo)
+            self._configured.discard(ns)
+        if ns not in self._configured:
+            await sysctl(OUTSIDE_SYSCTLS, netns=ns)
+            self._configured.add(ns)
         current = await links.links(ns)
         addresses = await links.global_addresses(ns)
         for ext in plan.externals:

@@ -8,6 +8,7 @@ the process table), not at what the data path says it did.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 from network.dataplane import ApplyError, InvalidState, names
 from network.dataplane.model import DesiredState, HostRoute, Port
 from tests.functional.network.dataplane.conftest import Planes, leftovers, pids_naming
-from tests.functional.network.dataplane.guests import Guests, ping
+from tests.functional.network.dataplane.guests import Guests, reaches
 from tests.functional.network.dataplane.topology import PUBLIC_GATEWAY, Topology
 
 
@@ -120,7 +121,7 @@ def test_a_failed_step_leaves_nothing_half_made(planes: Planes, guests: Guests) 
     guest = guests.new("fail-a1")
     planes.driver.call(plane.plug_namespace_port(topo.a1, guest))
     assert guests.dhcp(guest) is not None
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     routes_before = subprocess.run(["ip", "-n", a_router, "route"], capture_output=True,
                                    text=True).stdout
     with pytest.raises(ApplyError):
@@ -128,7 +129,7 @@ def test_a_failed_step_leaves_nothing_half_made(planes: Planes, guests: Guests) 
     assert a_router in _netns()
     assert subprocess.run(["ip", "-n", a_router, "route"], capture_output=True,
                           text=True).stdout == routes_before
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     planes.driver.call(plane.teardown())
     assert leftovers(plane.instance, plane.home) == []
 
@@ -172,7 +173,7 @@ def test_a_restarted_data_path_rebuilds_from_the_state(planes: Planes, guests: G
     assert names.router_namespace(first.instance, a.router.id) in _netns()
     assert "brq" + topo.isolated.id[:11] in _links()
     assert guests.dhcp(guest) is not None  # the guest's tap was adopted, not recreated
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
 
 
 def test_a_dead_helper_is_restarted(planes: Planes) -> None:
@@ -250,9 +251,82 @@ def test_two_clouds_on_one_host_leave_each_other_alone(planes: Planes, guests: G
     assert f"strata_{two.instance}" in _ruleset()
     assert sum("dnsmasq" in h for h in _helpers(two.home)) == 3
     assert guests.dhcp(guest) is not None
-    assert ping(guest, PUBLIC_GATEWAY)
+    assert reaches(guest, PUBLIC_GATEWAY)
     planes.driver.call(two.teardown())
     assert leftovers(two.instance, two.home) == []
+
+
+def _mac(netns: str, device: str) -> str:
+    out = subprocess.run(["ip", "-n", netns, "-j", "link", "show", "dev", device],
+                         capture_output=True, text=True, check=True).stdout
+    return str(json.loads(out)[0]["address"])
+
+
+def test_routers_keep_the_outside_as_others_leave_and_join(planes: Planes,
+                                                           guests: Guests) -> None:
+    """A router that has resolved the external gateway keeps reaching it while other
+    routers' gateway legs leave and join the external network: the bridge there keeps
+    its MAC. (One whose MAC was never set takes its ports' lowest: with that port gone
+    it changes, unannounced, and a router still sending to the old MAC is cut off from
+    the outside until its neighbour entry expires, tens of seconds later.)"""
+    plane = planes.new()
+    topo = Topology(plane.instance)
+    planes.driver.call(plane.apply(topo.state()))
+    outside = names.external_namespace(plane.instance)
+    bridge = "brq" + topo.public.id[:11]
+    mac = _mac(outside, bridge)
+    legs = {name: _mac(outside, "tap" + p.gateway_port.id[:11])
+            for name, p in topo.projects.items()}
+    # the router whose leg has the lowest MAC leaves (a bridge following its ports'
+    # MACs has that one); a guest behind the other has reached the outside just before
+    leaving = min(legs, key=lambda name: legs[name])
+    (staying,) = set(legs) - {leaving}
+    guest = guests.new(f"stay-{staying}")
+    first = next(iter(topo.projects[staying].guests.values()))
+    planes.driver.call(plane.plug_namespace_port(first, guest))
+    assert guests.dhcp(guest) is not None
+    assert reaches(guest, PUBLIC_GATEWAY)
+    planes.driver.call(plane.apply(topo.state(projects=(staying,))))
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    assert _mac(outside, bridge) == mac
+    planes.driver.call(plane.apply(topo.state()))  # and it joins again
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    assert _mac(outside, bridge) == mac
+    planes.driver.call(plane.teardown())
+    assert leftovers(plane.instance, plane.home) == []
+
+
+def test_a_bridge_made_before_its_mac_was_fixed_announces_the_change(
+        planes: Planes, guests: Guests) -> None:
+    """The outside's bridge of an earlier data path, with another MAC, which the
+    routers have resolved: a new data path sets the fixed MAC, and the outside says so
+    (a gratuitous ARP), so that the routers go on reaching the gateway."""
+    first = planes.new()
+    topo = Topology(first.instance)
+    state = topo.state(projects=("a",), isolated=False)
+    planes.driver.call(first.apply(state))
+    outside = names.external_namespace(first.instance)
+    bridge = "brq" + topo.public.id[:11]
+    router = names.router_namespace(first.instance, topo.projects["a"].router.id)
+    mac = _mac(outside, bridge)
+    guest = guests.new("before-a1")
+    planes.driver.call(first.plug_namespace_port(topo.a1, guest))
+    assert guests.dhcp(guest) is not None
+    planes.driver.call(first.close())
+    # as an earlier data path left it: another MAC, nothing announced, the router's
+    # neighbour entry for the gateway on that MAC
+    for argv in (["sysctl", "-q", "-w", "net.ipv4.conf.all.arp_notify=0"],
+                 ["ip", "link", "set", "dev", bridge, "address", "02:00:00:00:00:01"]):
+        subprocess.run(["ip", "netns", "exec", outside, *argv], check=True)
+    subprocess.run(["ip", "-n", router, "neigh", "flush", "dev",
+                    names.gateway_leg(topo.projects["a"].gateway_port.id)], check=True)
+    assert reaches(guest, PUBLIC_GATEWAY)
+    second = planes.new(first.instance, first.home.parent)
+    planes.driver.call(second.apply(state))
+    assert _mac(outside, bridge) == mac
+    assert reaches(guest, PUBLIC_GATEWAY, tries=2)
+    planes.driver.call(second.teardown())
+    assert leftovers(first.instance, first.home) == []
 
 
 def test_objects_not_ours_are_never_touched(planes: Planes) -> None:
