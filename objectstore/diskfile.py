@@ -105,12 +105,18 @@ class Writer(ABC):
     def abort(self) -> None: ...
 
 
-# Makes the given file descriptors durable (fsync each), off the event loop: a
-# storage node passes a thread-pool call. The quick steps of a small write (create,
-# write 64 KiB, set xattrs, mkdir, rename) stay on the loop; only the waits for the
-# disk go to a thread. Each trip to a thread under load costs the GIL changing hands
-# at every syscall the thread makes, which was a third of a node's time per PUT.
-Sync = Callable[[list[int]], Awaitable[None]]
+# Makes the given file descriptors durable (fsync each), then runs the optional
+# callable, off the event loop: a storage node passes a thread-pool call. The quick
+# steps of a small write (create, write 64 KiB, set xattrs, mkdir, rename) stay on
+# the loop; the waits for the disk go to a thread, and so does removing the files a
+# write made obsolete (the unlink of a .data file waits for the filesystem's journal
+# while other writes' fsyncs commit it: on the loop it blocked a quarter of a node's
+# time under DELETEs). Each trip to a thread under load costs the GIL changing
+# hands at every syscall the thread makes, which was a third of a node's time per
+# PUT, so a write makes two trips: one per group of fsyncs.
+Sync = Callable[[list[int], Callable[[], None] | None], Awaitable[None]]
+# One step of a durable write: file descriptors to fsync, then what to do after.
+Step = tuple[list[int], Callable[[], None] | None]
 
 
 class ObjectBackend(ABC):
@@ -416,19 +422,22 @@ class DiskBackend(ObjectBackend):
         return [path]
 
     def _place_steps(self, fd: int, tmp: str | Path, device: str, part: str, obj_hash: str,
-                     name: str, metadata: dict[str, Any]) -> Generator[list[int], None, None]:
+                     name: str, metadata: dict[str, Any]) -> Generator[Step, None, None]:
         """Make ``tmp`` the file ``name`` of the object, durably, yielding the file
-        descriptors to fsync before the next step (see :meth:`_place`).
+        descriptors to fsync before the next step and what to run after them (see
+        :meth:`_place`).
 
         Order: metadata into xattrs and fsync the file (closed whatever
         happens), create the hash directory and any missing parents, rename the
         file into place, then fsync the hash directory and every directory that
-        gained an entry. Every change is on disk before the last step returns.
+        gained an entry, and after that remove the files the new one made obsolete
+        and mark the suffix for the replicator. Every change is on disk before the
+        last step's fsyncs return.
         """
         hdir = self._hash_dir(device, part, obj_hash)
         try:
             write_xattr_metadata(fd, metadata)
-            yield [fd]
+            yield [fd], None
         finally:
             os.close(fd)
         created = self._mkdirs(hdir)
@@ -440,32 +449,40 @@ class DiskBackend(ObjectBackend):
                 raise
             created += self._mkdirs(hdir)  # removed as empty meanwhile (replicator)
             os.replace(tmp, target)
+        part_dir = f"{self._devices}/{device}/{self.data_dir}/{part}"
+        fresh = hdir in created  # a directory this write made holds nothing older
+
+        def after() -> None:
+            if not fresh:
+                self._cleanup(hdir)
+            invalidate_suffix(part_dir, obj_hash[-3:])
+
         dir_fds: list[int] = []
         try:
             for d in (hdir, *(os.path.dirname(c) for c in reversed(created))):
                 dir_fds.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY))
-            yield dir_fds
+            yield dir_fds, after
         finally:
             for dfd in dir_fds:
                 os.close(dfd)
-        if hdir not in created:  # a directory this write made holds nothing older
-            self._cleanup(hdir)
-        invalidate_suffix(f"{self._devices}/{device}/{self.data_dir}/{part}", obj_hash[-3:])
 
     def _place(self, fd: int, tmp: str | Path, device: str, part: str, obj_hash: str,
                name: str, metadata: dict[str, Any]) -> None:
         """:meth:`_place_steps`, fsyncing on this thread."""
-        for fds in self._place_steps(fd, tmp, device, part, obj_hash, name, metadata):
+        for fds, after in self._place_steps(fd, tmp, device, part, obj_hash, name, metadata):
             fsync_all(fds)
+            if after is not None:
+                after()
 
     async def _place_async(self, fd: int, tmp: str, device: str, part: str,
                            obj_hash: str, name: str, metadata: dict[str, Any],
                            sync: Sync) -> None:
-        """:meth:`_place_steps` on the event loop, ``sync`` doing the fsyncs."""
+        """:meth:`_place_steps` on the event loop, ``sync`` doing the fsyncs and
+        what follows them."""
         steps = self._place_steps(fd, tmp, device, part, obj_hash, name, metadata)
         try:
-            for fds in steps:
-                await sync(fds)
+            for fds, after in steps:
+                await sync(fds, after)
         except BaseException:
             steps.close()  # closes what the step holds open
             _discard(tmp)

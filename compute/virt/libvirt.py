@@ -5,11 +5,13 @@ block; the connection is thread-safe), never on the event loop. No libvirt event
 loop is registered: state changes are read when asked (``dom.state()``), which is
 also what adopting domains after an agent restart needs.
 
-- Domain type: ``virt_type`` "kvm" or "qemu", or "auto": KVM when the short probe of
-  :mod:`compute.virt.kvmprobe` passes, else QEMU TCG (logged with the reason). Under
-  KVM the guest CPU is the host's (``host-passthrough``) only when a second probe
-  with ``-cpu host`` passes too: nested KVM can run QEMU's default model yet fail
-  the host's (``failed to set MSR 0x10a``). And should a KVM guest still fail to
+- Domain type: ``virt_type`` "kvm" or "qemu", or "auto": KVM when the short probes
+  of :mod:`compute.virt.kvmprobe` pass, with QEMU's default CPU model and with the
+  host's (the guest CPU is then the host's, ``host-passthrough``), else QEMU TCG
+  (logged with the reason). Nested KVM can run the default model yet fail the
+  host's (``failed to set MSR 0x10a``); such a host once passed the short probe and
+  then left a real guest silent for minutes, so "auto" takes it for TCG, and only
+  ``virt_type`` "kvm" runs it, with the default model. Should a KVM guest fail to
   start, ``spawn`` retries it with QEMU's default model, then under TCG, and keeps
   whichever works for the guests after it (logged), so a host whose KVM half works
   still boots guests.
@@ -106,6 +108,36 @@ def _state(dom: libvirt.virDomain) -> PowerState:
     return PowerState.NOSTATE
 
 
+def choose_virt_type(virt_type: str, default: kvmprobe.ProbeResult,
+                     host: kvmprobe.ProbeResult) -> tuple[str, str, str]:
+    """(domain type, cpu mode, what to log) from the two KVM probes' results.
+
+    ``default`` probed KVM with QEMU's default CPU model, ``host`` with ``-cpu host``.
+    On a real KVM host both pass. Nested KVM that runs the default model but cannot
+    even set up the host's (QEMU aborts: ``kvm_buf_set_msrs``, "failed to set MSR")
+    has been seen to pass the short probe and then leave a real guest silent for
+    minutes, so "auto" does not trust it and uses TCG; only ``virt_type`` "kvm" (the
+    operator's explicit choice) runs it, with QEMU's default CPU model.
+    """
+    if virt_type == "qemu":
+        return "qemu", "", "virt type qemu (TCG), as configured"
+    if default.usable and host.usable:
+        return "kvm", "host-passthrough", (
+            f"virt type kvm with the host's CPU: the KVM probes finished in "
+            f"{default.seconds:.2f}s and {host.seconds:.2f}s")
+    if virt_type == "kvm":
+        if default.usable:
+            return "kvm", "", (f"virt type kvm (as configured) with QEMU's default CPU "
+                               f"model: the host's CPU model is not usable ({host.reason})")
+        raise HypervisorUnavailable(f"virt_type is kvm but KVM is not usable: "
+                                    f"{default.reason}")
+    reason = default.reason if not default.usable else (
+        f"it runs QEMU's default CPU model but not the host's, a sign of nested "
+        f"virtualisation that cannot be trusted to boot guests: {host.reason}")
+    return "qemu", "", (f"KVM is not usable ({reason}); guests run under QEMU TCG "
+                        f"(domain type qemu), slower but correct")
+
+
 class LibvirtDriver:
     """Open with ``await LibvirtDriver.open(...)``; ``close()`` when done."""
 
@@ -149,36 +181,27 @@ class LibvirtDriver:
         if "qemu" not in offered:
             raise HypervisorUnavailable("libvirtd offers no x86_64 QEMU guests (is "
                                         "qemu-system-x86 installed?)")
-        emulator = root.findtext("guest/arch[@name='x86_64']/emulator") or \
-            kvmprobe.DEFAULT_EMULATOR
+        # the probes run the emulator the guests will run
+        emulator = self.emulator or root.findtext("guest/arch[@name='x86_64']/emulator") \
+            or kvmprobe.DEFAULT_EMULATOR
         if self.virt_type == "qemu":
-            self.domain_type = "qemu"
-            log.info("virt type qemu (TCG), as configured")
-            return
-        if "kvm" not in offered:
-            reason = "libvirtd offers no KVM domains (no /dev/kvm)"
-            result = None
+            default = host = kvmprobe.ProbeResult(False, 0.0, "not probed")
+        elif "kvm" not in offered:
+            default = host = kvmprobe.ProbeResult(
+                False, 0.0, "libvirtd offers no KVM domains (no /dev/kvm)")
         else:
-            result = await kvmprobe.probe("kvm", emulator=emulator,
-                                          within=self.probe_timeout)
-            reason = result.reason
-        if result is not None and result.usable:
-            self.domain_type = "kvm"
-            host_cpu = await kvmprobe.probe("kvm", emulator=emulator, cpu="host",
+            default = await kvmprobe.probe("kvm", emulator=emulator,
+                                           within=self.probe_timeout)
+            host = default
+            if default.usable:
+                host = await kvmprobe.probe("kvm", emulator=emulator, cpu="host",
                                             within=self.probe_timeout)
-            if host_cpu.usable:
-                self.cpu_mode = "host-passthrough"
-                log.info("virt type kvm with the host's CPU: the KVM probes finished in "
-                         "%.2fs and %.2fs", result.seconds, host_cpu.seconds)
-            else:
-                log.warning("virt type kvm with QEMU's default CPU model: the host's "
-                            "CPU model is not usable (%s)", host_cpu.reason)
-            return
-        if self.virt_type == "kvm":
-            raise HypervisorUnavailable(f"virt_type is kvm but KVM is not usable: {reason}")
-        self.domain_type = "qemu"
-        log.warning("KVM is not usable (%s); guests run under QEMU TCG (domain type "
-                    "qemu), slower but correct", reason)
+        self.domain_type, self.cpu_mode, message = choose_virt_type(
+            self.virt_type, default, host)
+        if self.virt_type == "qemu" or self.cpu_mode:
+            log.info("%s", message)
+        else:
+            log.warning("%s", message)
 
     # -- plumbing --------------------------------------------------------------------
 

@@ -341,3 +341,48 @@ async def test_a_kvm_guest_that_cannot_start_runs_under_tcg(
         for inst in await driver.list_instances():
             await driver.destroy(inst.uuid)
         await driver.close()
+
+
+# An emulator that behaves as QEMU did on a CI host whose nested KVM left a real guest
+# silent: the probe with QEMU's default model passes (here: run under TCG instead),
+# the one with ``-cpu host`` aborts in kvm_buf_set_msrs.
+NESTED_KVM = """#!/usr/bin/python3
+import os, sys
+argv = sys.argv[1:]
+kvm = any("accel=kvm" in a for a in argv)
+if kvm and "host" in [b for a, b in zip(argv, argv[1:]) if a == "-cpu"]:
+    sys.stderr.write("qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: "
+                     "kvm_buf_set_msrs: Assertion failed.\\n")
+    sys.stderr.flush()
+    os.abort()
+argv = [a.replace("accel=kvm", "accel=tcg") for a in argv]
+os.execv("/usr/bin/qemu-system-x86_64", ["qemu-system-x86_64", *argv])
+"""
+
+
+async def test_auto_runs_tcg_where_kvm_cannot_run_the_hosts_cpu(
+        libvirt_ready: str, domain_prefix: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The probes run the configured emulator: the default model passes, the host's
+    aborts, so "auto" chooses TCG (and says why) and "kvm" keeps KVM, default model."""
+    emulator = tmp_path / "qemu-nested-kvm"
+    emulator.write_text(NESTED_KVM)
+    emulator.chmod(0o755)
+    caplog.set_level(logging.INFO, "compute.virt.libvirt")
+    if not Path("/dev/kvm").exists():
+        # libvirtd then offers no KVM domains: the probes never run
+        driver = await LibvirtDriver.open(name_prefix=domain_prefix, emulator=str(emulator))
+        await driver.close()
+        assert (driver.domain_type, driver.cpu_mode) == ("qemu", "")
+        assert "no KVM domains" in caplog.text
+        return
+    driver = await LibvirtDriver.open(name_prefix=domain_prefix, emulator=str(emulator),
+                                      virt_type="auto")
+    await driver.close()
+    assert (driver.domain_type, driver.cpu_mode) == ("qemu", "")
+    assert "runs QEMU's default CPU model but not the host's" in caplog.text
+    assert "kvm_buf_set_msrs" in caplog.text
+    driver = await LibvirtDriver.open(name_prefix=domain_prefix, emulator=str(emulator),
+                                      virt_type="kvm")
+    await driver.close()
+    assert (driver.domain_type, driver.cpu_mode) == ("kvm", "")

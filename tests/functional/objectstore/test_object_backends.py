@@ -336,18 +336,28 @@ def test_disk_files_agree_with_the_state(tmp_path: Path, steps: list[tuple[str, 
 
 
 class Syncs:
-    """A ``Sync`` that fsyncs on a worker thread as a node's does, and records what
-    it was given (or fails on its ``fail_at``-th call)."""
+    """A ``Sync`` that fsyncs on a worker thread as a node's does, then runs what
+    follows there, and records what it was given (or fails on its ``fail_at``-th
+    call)."""
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.calls: list[list[int]] = []
+        self.thens: list[bool] = []
         self.fail_at = fail_at
 
-    async def __call__(self, fds: list[int]) -> None:
+    async def __call__(self, fds: list[int], then: Callable[[], None] | None) -> None:
         self.calls.append(list(fds))
+        self.thens.append(then is not None)
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise OSError(5, "Input/output error (an fsync that failed)")
-        await asyncio.to_thread(lambda: [os.fsync(fd) for fd in fds])
+
+        def work() -> None:
+            for fd in fds:
+                os.fsync(fd)
+            if then is not None:
+                then()
+
+        await asyncio.to_thread(work)
 
 
 def meta_for(data: bytes, n: float) -> dict[str, Any]:
@@ -376,6 +386,11 @@ def test_put_small_and_delete_small_keep_the_contract(backend: ObjectBackend) ->
         # is acknowledged before its entry is on disk
         assert [len(c) for c in syncs.calls[:2]] == [1, 5]
         assert [len(c) for c in syncs.calls[2:]] == [1, 1, 1, 1]
+        # what follows a write's last fsyncs (removing the files it made obsolete,
+        # marking the suffix) goes with them to the worker, never onto the loop
+        assert syncs.thens == [False, True] * 3
+        names = sorted(os.listdir(hash_dir(backend.devices / DEV, PART, H)))
+        assert names == [f"{ts(3)}.ts"]  # the older .data went, after the fsyncs
 
 
 def test_a_failed_fsync_leaves_nothing_half_made(tmp_path: Path) -> None:
