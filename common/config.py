@@ -114,7 +114,10 @@ class ObjectStoreConfig:
         "", "Second placement secret; empty means generated once. Never change it either.")
     node_timeout: float = opt(10.0, "Seconds to wait on a node's reply before giving up on it.")
     conn_timeout: float = opt(2.0, "Seconds to wait for a connection to a node.")
-    io_threads: int = opt(8, "Threads per node for disk and SQLite work.")
+    io_threads: int = opt(24, "Threads per node for disk and SQLite work. A small write "
+                              "holds one while its fsyncs (and the removal of what it "
+                              "replaced) wait for the disk; with more waiting at once the "
+                              "filesystem commits more writes per journal flush.")
     replicator_interval: float = opt(30.0, "Seconds between replication passes: each pushes "
                                            "what changed since the peers last took it.")
     replicator_sweep_interval: float = opt(14400.0, "Seconds between replication sweeps over "

@@ -64,7 +64,7 @@ class NodeContext:
     hash_suffix: bytes
     node_timeout: float = 10.0
     conn_timeout: float = 2.0
-    workers: int = 8
+    workers: int = 24  # the default of [objectstore] io_threads
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
     # Swift's limits on an account's or container's user metadata, stored and new
     # together (the proxy's max_meta_count / max_meta_overall_size)
