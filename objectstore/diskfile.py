@@ -31,6 +31,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,11 +110,12 @@ class Writer(ABC):
 # callable, off the event loop: a storage node passes a thread-pool call. The quick
 # steps of a small write (create, write 64 KiB, set xattrs, mkdir, rename) stay on
 # the loop; the waits for the disk go to a thread, and so does removing the files a
-# write made obsolete (the unlink of a .data file waits for the filesystem's journal
-# while other writes' fsyncs commit it: on the loop it blocked a quarter of a node's
-# time under DELETEs). Each trip to a thread under load costs the GIL changing
-# hands at every syscall the thread makes, which was a third of a node's time per
-# PUT, so a write makes two trips: one per group of fsyncs.
+# write made obsolete, when there are any (the unlink of a .data file waits for the
+# filesystem's journal while other writes' fsyncs commit it: on the loop it blocked
+# a quarter of a node's time under DELETEs). Each trip to a thread under load costs
+# the GIL changing hands at every syscall the thread makes, which was a third of a
+# node's time per PUT, so a write makes two trips, one per group of fsyncs, and
+# gives the worker no other syscalls.
 Sync = Callable[[list[int], Callable[[], None] | None], Awaitable[None]]
 # One step of a durable write: file descriptors to fsync, then what to do after.
 Step = tuple[list[int], Callable[[], None] | None]
@@ -430,9 +432,9 @@ class DiskBackend(ObjectBackend):
         Order: metadata into xattrs and fsync the file (closed whatever
         happens), create the hash directory and any missing parents, rename the
         file into place, then fsync the hash directory and every directory that
-        gained an entry, and after that remove the files the new one made obsolete
-        and mark the suffix for the replicator. Every change is on disk before the
-        last step's fsyncs return.
+        gained an entry, and after that (with them, on the worker) remove the files
+        the new one made obsolete; last, mark the suffix for the replicator. Every
+        change is on disk before the last step's fsyncs return.
         """
         hdir = self._hash_dir(device, part, obj_hash)
         try:
@@ -449,22 +451,18 @@ class DiskBackend(ObjectBackend):
                 raise
             created += self._mkdirs(hdir)  # removed as empty meanwhile (replicator)
             os.replace(tmp, target)
-        part_dir = f"{self._devices}/{device}/{self.data_dir}/{part}"
-        fresh = hdir in created  # a directory this write made holds nothing older
-
-        def after() -> None:
-            if not fresh:
-                self._cleanup(hdir)
-            invalidate_suffix(part_dir, obj_hash[-3:])
-
+        # a directory this write made holds nothing older; a write into a fresh one
+        # (most PUTs) sends its worker no more than the fsyncs
+        cleanup = None if hdir in created else partial(self._cleanup, hdir)
         dir_fds: list[int] = []
         try:
             for d in (hdir, *(os.path.dirname(c) for c in reversed(created))):
                 dir_fds.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY))
-            yield dir_fds, after
+            yield dir_fds, cleanup
         finally:
             for dfd in dir_fds:
                 os.close(dfd)
+        invalidate_suffix(f"{self._devices}/{device}/{self.data_dir}/{part}", obj_hash[-3:])
 
     def _place(self, fd: int, tmp: str | Path, device: str, part: str, obj_hash: str,
                name: str, metadata: dict[str, Any]) -> None:

@@ -386,9 +386,10 @@ def test_put_small_and_delete_small_keep_the_contract(backend: ObjectBackend) ->
         # is acknowledged before its entry is on disk
         assert [len(c) for c in syncs.calls[:2]] == [1, 5]
         assert [len(c) for c in syncs.calls[2:]] == [1, 1, 1, 1]
-        # what follows a write's last fsyncs (removing the files it made obsolete,
-        # marking the suffix) goes with them to the worker, never onto the loop
-        assert syncs.thens == [False, True] * 3
+        # removing what a write made obsolete goes with its last fsyncs to the
+        # worker, never onto the loop; the first write, into a new directory, has
+        # nothing to remove and sends the worker only its fsyncs
+        assert syncs.thens == [False, False, False, True, False, True]
         names = sorted(os.listdir(hash_dir(backend.devices / DEV, PART, H)))
         assert names == [f"{ts(3)}.ts"]  # the older .data went, after the fsyncs
 
