@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["fsync_all", "fsync_dir", "write_atomic"]
 
 
-def fsync_all(fds: list[int]) -> None:
-    """fsync each open file or directory of ``fds``, in order."""
+def fsync_all(fds: list[int], then: Callable[[], None] | None = None) -> None:
+    """fsync each open file or directory of ``fds``, in order, then call ``then``."""
     for fd in fds:
         os.fsync(fd)
+    if then is not None:
+        then()
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

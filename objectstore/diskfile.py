@@ -468,9 +468,7 @@ class DiskBackend(ObjectBackend):
                name: str, metadata: dict[str, Any]) -> None:
         """:meth:`_place_steps`, fsyncing on this thread."""
         for fds, after in self._place_steps(fd, tmp, device, part, obj_hash, name, metadata):
-            fsync_all(fds)
-            if after is not None:
-                after()
+            fsync_all(fds, after)
 
     async def _place_async(self, fd: int, tmp: str, device: str, part: str,
                            obj_hash: str, name: str, metadata: dict[str, Any],

@@ -27,11 +27,6 @@ log = logging.getLogger(__name__)
 MOUNT_CHECK_INTERVAL = 1.0  # seconds a device directory is trusted to still be there
 
 
-def _fsync_then(fds: list[int], then: Callable[[], None]) -> None:
-    fsync_all(fds)
-    then()
-
-
 def node_root(cfg: StrataConfig, node: int) -> Path:
     """The directory holding local node ``node``'s devices (one directory each)."""
     return cfg.devices_path / f"node{node}"
@@ -131,10 +126,7 @@ class NodeContext:
 
     async def sync(self, fds: list[int], then: Callable[[], None] | None = None) -> None:
         """fsync each of ``fds``, in order, then call ``then``, on a worker thread."""
-        if then is None:
-            await self.executor.run(fsync_all, fds)
-        else:
-            await self.executor.run(_fsync_then, fds, then)
+        await self.executor.run(fsync_all, fds, then)
 
     @property
     def session(self) -> aiohttp.ClientSession:
