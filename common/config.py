@@ -114,10 +114,14 @@ class ObjectStoreConfig:
         "", "Second placement secret; empty means generated once. Never change it either.")
     node_timeout: float = opt(10.0, "Seconds to wait on a node's reply before giving up on it.")
     conn_timeout: float = opt(2.0, "Seconds to wait for a connection to a node.")
-    io_threads: int = opt(24, "Threads per node for disk and SQLite work. A small write "
-                              "holds one while its fsyncs (and the removal of what it "
-                              "replaced) wait for the disk; with more waiting at once the "
-                              "filesystem commits more writes per journal flush.")
+    io_threads: int = opt(24, "Threads per node for disk and SQLite work: the removal of "
+                              "what a write replaced, SQLite, large writes' fsyncs, and "
+                              "every fsync where aio_fsync is off or the kernel has no AIO "
+                              "(each waiting write holds one).")
+    aio_fsync: bool = opt(True, "Small writes fsync through the kernel's native AIO (Linux "
+                                "4.18+), completed on the event loop, instead of on the "
+                                "io_threads: no thread hand-off per fsync. Falls back to the "
+                                "threads where the kernel has none.")
     replicator_interval: float = opt(30.0, "Seconds between replication passes: each pushes "
                                            "what changed since the peers last took it.")
     replicator_sweep_interval: float = opt(14400.0, "Seconds between replication sweeps over "

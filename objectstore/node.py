@@ -17,6 +17,7 @@ from aiohttp import web
 from common.atomicfile import fsync_all, fsync_dir
 from common.config import StrataConfig
 from common.threadpool import ThreadPool
+from objectstore.aiofsync import AioFsync, Refused
 from objectstore.changes import Changes
 from objectstore.protocol import OBJECTS, ring_file
 from rings.ring import Ring, RingError
@@ -60,6 +61,7 @@ class NodeContext:
     node_timeout: float = 10.0
     conn_timeout: float = 2.0
     workers: int = 24  # the default of [objectstore] io_threads
+    aio_fsync: bool = True  # the default of [objectstore] aio_fsync
     reclaim_age: float = 7 * 24 * 3600.0  # seconds tombstones are kept
     # Swift's limits on an account's or container's user metadata, stored and new
     # together (the proxy's max_meta_count / max_meta_overall_size)
@@ -80,6 +82,10 @@ class NodeContext:
     _part_paths: dict[tuple[str, str, str], Path] = field(default_factory=dict, init=False)
     # device name -> (path, monotonic time its mount was last seen)
     _mounted: dict[str, tuple[Path, float]] = field(default_factory=dict, init=False)
+    # the kernel AIO context small writes fsync through, made on the first sync
+    # (None: worker threads, when aio_fsync is off or the kernel has none)
+    _aio: AioFsync | None = field(default=None, init=False)
+    _aio_loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPool(self.workers, "node-io")
@@ -125,8 +131,45 @@ class NodeContext:
         return await self.executor.run(fn, *args)
 
     async def sync(self, fds: list[int], then: Callable[[], None] | None = None) -> None:
-        """fsync each of ``fds``, in order, then call ``then``, on a worker thread."""
+        """fsync each of ``fds``, then call ``then`` on a worker thread. The fsyncs go
+        through the kernel's AIO where it has it (objectstore/aiofsync.py), else,
+        with ``then``, on a worker thread."""
+        loop = asyncio.get_running_loop()
+        aio = self._aio if loop is self._aio_loop else await self._open_aio(loop)
+        if aio is not None:
+            try:
+                await aio.fsync_all(fds)
+            except Refused:  # nothing failed, but the kernel would not take one
+                await self.executor.run(fsync_all, fds, then)
+                return
+            if then is not None:
+                await self.executor.run(then)
+            return
         await self.executor.run(fsync_all, fds, then)
+
+    async def _open_aio(self, loop: asyncio.AbstractEventLoop) -> AioFsync | None:
+        """The AIO context of ``loop`` (its completions arrive there), made and
+        probed on the devices directory once per loop."""
+        if self._aio is not None:  # made on another loop (tests run several)
+            self._aio.close()
+        self._aio, self._aio_loop = None, loop
+        if not self.aio_fsync:
+            return None
+        aio = AioFsync.open()
+        if aio is not None and not await aio.probe(self.devices):
+            aio.close()
+            aio = None
+        if self._aio_loop is loop and self._aio is None:
+            self._aio = aio  # (a write that got here meanwhile found None: threads)
+            return aio
+        if aio is not None:  # the node closed, or moved to another loop, meanwhile
+            aio.close()
+        return None
+
+    @property
+    def fsyncs_through_aio(self) -> bool:
+        """Whether small writes' fsyncs go through the kernel's AIO (after the first)."""
+        return self._aio is not None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -150,6 +193,9 @@ class NodeContext:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._aio is not None:
+            self._aio.close()
+        self._aio, self._aio_loop = None, None
         self.executor.shutdown(wait=True)
 
 

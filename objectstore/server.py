@@ -87,6 +87,7 @@ def node_context(cfg: config_mod.StrataConfig, node: int) -> NodeContext:
     return NodeContext(devices=node_root(cfg, node), hash_prefix=cfg.hash_prefix(),
                        hash_suffix=cfg.hash_suffix(), node_timeout=osc.node_timeout,
                        conn_timeout=osc.conn_timeout, workers=osc.io_threads,
+                       aio_fsync=osc.aio_fsync,
                        reclaim_age=osc.reclaim_age, max_meta_count=cfg.proxy.max_meta_count,
                        max_meta_overall_size=cfg.proxy.max_meta_overall_size,
                        policies=tuple(p.name for p in osc.policies()))
