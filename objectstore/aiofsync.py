@@ -100,7 +100,7 @@ class AioFsync:
         """fsync every one of ``fds`` at once (a write's directories do not depend
         on one another's order), or raise the first failure once all are done:
         :class:`Refused` only when nothing failed but a refusal."""
-        if len(fds) == 1:
+        if len(fds) == 1:  # a file before its rename: no gather (a task per fd)
             await self._one(fds[0])
             return
         results = await asyncio.gather(*(self._one(fd) for fd in fds), return_exceptions=True)

@@ -140,11 +140,11 @@ class NodeContext:
             try:
                 await aio.fsync_all(fds)
             except Refused:  # nothing failed, but the kernel would not take one
-                await self.executor.run(fsync_all, fds, then)
+                pass
+            else:
+                if then is not None:
+                    await self.executor.run(then)
                 return
-            if then is not None:
-                await self.executor.run(then)
-            return
         await self.executor.run(fsync_all, fds, then)
 
     async def _open_aio(self, loop: asyncio.AbstractEventLoop) -> AioFsync | None:
@@ -156,15 +156,14 @@ class NodeContext:
         if not self.aio_fsync:
             return None
         aio = AioFsync.open()
-        if aio is not None and not await aio.probe(self.devices):
-            aio.close()
-            aio = None
-        if self._aio_loop is loop and self._aio is None:
-            self._aio = aio  # (a write that got here meanwhile found None: threads)
-            return aio
-        if aio is not None:  # the node closed, or moved to another loop, meanwhile
-            aio.close()
-        return None
+        if aio is None:
+            return None
+        # (a write on this loop that gets here during the probe finds None: threads)
+        if not await aio.probe(self.devices) or self._aio_loop is not loop:
+            aio.close()  # the probe failed, or the node closed or moved meanwhile
+            return None
+        self._aio = aio
+        return aio
 
     @property
     def fsyncs_through_aio(self) -> bool:
