@@ -16,6 +16,7 @@ middleware here then:
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -338,10 +339,32 @@ def setup_logging(level: str = "INFO", service: str = "strata") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+# Python's cyclic garbage collector, as a long-running server needs it. With the
+# interpreter's defaults (a young collection every 700 net allocations, a full one
+# every 100 young ones, each full one walking every object the process holds: its
+# modules, routes, rings, database engines) the collector took 14-17% of the
+# proxy's CPU and 5% of a storage node's under 4 KiB PUTs. What a service holds
+# once it is up lives as long as the service, so it is frozen out of the
+# collector's walks (``settle_gc`` at start and once the server listens), and young
+# collections run every 10,000 allocations (about once a second under load, a few
+# milliseconds each). Cycles are still found: only later and in bigger batches.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def settle_gc() -> None:
+    """Collect what start-up left behind, then freeze every object that remains
+    (out of the collector's walks for good) and set :data:`GC_THRESHOLDS`."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_service(main: Coroutine[Any, Any, _T]) -> _T:
     """Run a service's main coroutine on uvloop: its event loop and TCP transports
     are native code, which roughly halves the per-request overhead of asyncio's
-    pure-Python ones on these CPU-bound servers."""
+    pure-Python ones on these CPU-bound servers. The collector is settled first
+    (:func:`settle_gc`), with every module the service imported."""
+    settle_gc()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
 
@@ -361,6 +384,7 @@ async def run_app(app: web.Application, host: str, port: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
+    settle_gc()  # with what the app built as it started
     try:
         await asyncio.Event().wait()
     finally:

@@ -22,6 +22,7 @@ from common.http import (
     Handler,
     make_app,
     run_service,
+    settle_gc,
     setup_logging,
     swift_txn_id,
 )
@@ -231,6 +232,7 @@ async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
+    settle_gc()  # with what the app built as it started
     try:
         await asyncio.Event().wait()
     except asyncio.CancelledError:
