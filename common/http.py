@@ -378,17 +378,22 @@ RUNNER_OPTIONS: dict[str, Any] = {
     "max_line_size": 16384, "auto_decompress": False}
 
 
+async def serve_site(runner: web.BaseRunner, site: web.BaseSite) -> None:
+    """Start ``site`` (of the set-up ``runner``) and serve until cancelled, then clean
+    up. Once it listens the collector is settled again, with what the app built."""
+    try:
+        await site.start()
+        settle_gc()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
 async def run_app(app: web.Application, host: str, port: int) -> None:
     """Serve ``app`` until cancelled (SIGTERM/SIGINT handled by the caller)."""
     runner = web.AppRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    settle_gc()  # with what the app built as it started
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_site(runner, web.TCPSite(runner, host, port, reuse_address=True))
 
 
 async def serve_app(app: web.Application, host: str, port: int, name: str) -> None:

@@ -22,7 +22,7 @@ from common.http import (
     Handler,
     make_app,
     run_service,
-    settle_gc,
+    serve_site,
     setup_logging,
     swift_txn_id,
 )
@@ -230,15 +230,10 @@ async def serve(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
         loop.add_signal_handler(sig, task.cancel)
     runner = ProxyRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    settle_gc()  # with what the app built as it started
     try:
-        await asyncio.Event().wait()
+        await serve_site(runner, web.SockSite(runner, sock))
     except asyncio.CancelledError:
         log.info("proxy worker %d stopping", os.getpid())
-    finally:
-        await runner.cleanup()
 
 
 def _worker(cfg: config_mod.StrataConfig, sock: socket.socket) -> None:
