@@ -3,7 +3,8 @@
 
 Starts the Swift peer (../shared/peers/swift/start.sh) and a private Strata
 (``strata up -d`` with its state in a temporary directory), then runs
-../shared/bench/swiftload.py against each, alternating, ``--rounds`` times,
+../shared/bench/swiftload.py against each, alternating, ``--rounds`` times
+(every other round in reverse order, each load started on a settled machine),
 and prints every figure with the ratio Strata/Swift (best round of each, so a
 noisy neighbour on the machine hurts both alike) and, with ``--s3``, each S3
 phase against the Swift-API phase of Strata it maps to (S3/API). Then it measures the first
@@ -22,7 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = Path(os.environ.get("STRATA_BENCH_SHARED") or REPO.parent / "shared")
 S3LOAD = REPO / "bench" / "s3load.py"
 PY = sys.executable
+# One load: its name in the log and what runs it (its figures, phase by phase).
+Load = tuple[str, Callable[[], list[dict[str, Any]]]]
 HIGHER_IS_BETTER = ("ops_per_s", "MB_per_s")
 # Each S3 phase of s3load.py and the Swift-API phase of swiftload.py it translates to.
 S3_TO_SWIFT = {"s3_put": "put", "s3_get": "get", "s3_head": "head", "s3_delete": "delete",
@@ -148,6 +153,28 @@ def s3load(args: argparse.Namespace, endpoint: str, access: str,
     return result
 
 
+def cpu_busy_idle() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, idle
+
+
+def settle(limit: float = 30.0, quiet: float = 0.15) -> float:
+    """Before each load: write dirty pages back (the last load's, whichever server
+    made them) and wait, at most ``limit`` seconds, until the machine's CPUs are
+    below ``quiet`` busy over half a second, so that no load starts while the one
+    before it is still being flushed or finished. The seconds waited."""
+    start = time.monotonic()
+    os.sync()
+    while time.monotonic() - start < limit:
+        b0, i0 = cpu_busy_idle()
+        time.sleep(0.5)
+        b1, i1 = cpu_busy_idle()
+        if (b1 - b0) <= quiet * max(1, (b1 - b0) + (i1 - i0)):
+            break
+    return time.monotonic() - start
+
+
 def best(rounds: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per phase, the round with the highest rate."""
     out: dict[str, dict[str, Any]] = {}
@@ -248,21 +275,31 @@ def main() -> None:
         key = demo_password(home)
         strata_runs, swift_runs = [], []
         access, secret = ec2_credential(home, key) if args.s3 else ("", "")
+        strata_api: Load = ("Strata", lambda: swiftload(
+            args, "http://127.0.0.1:8080/auth/v1.0", "demo:demo", key))
+        strata_s3: Load = ("Strata S3", lambda: s3load(
+            args, "http://127.0.0.1:8080", access, secret))
+        swift_api: Load = ("Swift", lambda: swiftload(
+            args, "http://127.0.0.1:8280/auth/v1.0", "test:tester", "testing"))
+        swift_s3: Load = ("Swift s3api", lambda: s3load(
+            args, "http://127.0.0.1:8280", "test:tester", "testing"))
+        # Strata's two fronts run back to back (the S3/API column compares them), and
+        # every other round runs the four in reverse order, so that neither side is
+        # always the one that starts on a quiet machine or the one that follows the
+        # other's load.
+        strata_loads = [x for x, on in ((strata_api, not args.swift_only),
+                                        (strata_s3, args.s3)) if on]
+        swift_loads = [x for x, on in ((swift_api, not args.swift_only),
+                                       (swift_s3, args.s3)) if on]
         for i in range(args.rounds):
             strata_round: list[dict[str, Any]] = []
             swift_round: list[dict[str, Any]] = []
-            if not args.swift_only:
-                log(f"round {i + 1}/{args.rounds}: Strata")
-                strata_round += swiftload(args, "http://127.0.0.1:8080/auth/v1.0",
-                                          "demo:demo", key)
-                log(f"round {i + 1}/{args.rounds}: Swift")
-                swift_round += swiftload(args, "http://127.0.0.1:8280/auth/v1.0",
-                                         "test:tester", "testing")
-            if args.s3:
-                log(f"round {i + 1}/{args.rounds}: Strata S3")
-                strata_round += s3load(args, "http://127.0.0.1:8080", access, secret)
-                log(f"round {i + 1}/{args.rounds}: Swift s3api")
-                swift_round += s3load(args, "http://127.0.0.1:8280", "test:tester", "testing")
+            loads = [(strata_round, *x) for x in strata_loads]
+            loads += [(swift_round, *x) for x in swift_loads]
+            for results, name, load in loads if i % 2 == 0 else loads[::-1]:
+                waited = settle()
+                log(f"round {i + 1}/{args.rounds}: {name} (after {waited:.1f} s settling)")
+                results += load()
             strata_runs.append(strata_round)
             swift_runs.append(swift_round)
         ours, theirs = best(strata_runs), best(swift_runs)

@@ -6,7 +6,8 @@ SHA-256 in ``x-amz-content-sha256``), path-style, with ``--concurrency``
 requests in flight: PUT, GET, HEAD and DELETE of small objects, the operations
 (and order) of ../shared/bench/swiftload.py. Large objects go up as multipart
 uploads (``--part-mb`` parts, ``--part-concurrency`` of them at once per object)
-and come down with one GET each, streamed and counted as swiftload.py does.
+and come down with one GET each, streamed and counted, up to four objects at
+once, as swiftload.py does.
 Run it against two endpoints in one sitting for a ratio.
 
   python3 bench/s3load.py --endpoint http://127.0.0.1:8080 --access AK --secret SK \\
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import hashlib
 import hmac
 import json
@@ -27,6 +27,7 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree as ET
@@ -42,6 +43,7 @@ class Signer:
         self.host = urlsplit(self.endpoint).netloc
         self.access, self.secret, self.region = access, secret, region
         self._keys: dict[str, bytes] = {}
+        self._second, self._amz_date = -1, ""
 
     def _key(self, day: str) -> bytes:
         if day not in self._keys:
@@ -53,8 +55,11 @@ class Signer:
 
     def headers(self, method: str, path: str, query: str = "", body: bytes = b"",
                 extra: dict[str, str] | None = None) -> dict[str, str]:
-        now = datetime.datetime.now(datetime.UTC)
-        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        second = int(time.time())
+        if second != self._second:  # the date strings change once a second
+            self._second = second
+            self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+        amz_date, day = self._amz_date, self._amz_date[:8]
         payload = hashlib.sha256(body).hexdigest() if body else EMPTY
         h = {"host": self.host, "x-amz-date": amz_date, "x-amz-content-sha256": payload,
              **{k.lower(): v for k, v in (extra or {}).items()}}
@@ -193,6 +198,31 @@ async def with_policy(s: Signer, session: aiohttp.ClientSession, bucket: str,
     return [timed, again]
 
 
+async def _got(read: Awaitable[int], size: int) -> bool:
+    return await read == size
+
+
+async def large(phase: str, count: int, size: int,
+                op: Callable[[int], Awaitable[bool]]) -> dict[str, Any]:
+    """``op(i)`` for each of ``count`` objects of ``size`` bytes, at most four at once
+    (swiftload.py's large phases); the phase's throughput."""
+    latencies: list[float] = []
+    errors = 0
+    todo = iter(range(count))
+
+    async def worker() -> None:
+        nonlocal errors
+        for i in todo:
+            t = time.perf_counter()
+            if not await op(i):
+                errors += 1
+            latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(count, 4))))
+    return summary(phase, latencies, errors, time.perf_counter() - start, size * count)
+
+
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     s = Signer(args.endpoint, args.access, args.secret, args.region)
     conn = aiohttp.TCPConnector(limit=args.concurrency * 2)
@@ -216,29 +246,19 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         results.append(await small(s, session, bucket, "DELETE", names, payload,
                                    args.concurrency))
         if args.large_count:
+            # As swiftload.py does its large PUTs and GETs: up to four objects at once
+            # (each multipart upload sending --part-concurrency parts at a time).
             data = os.urandom(args.large_mb << 20)
-            latencies, errors = [], 0
-            start = time.perf_counter()
-            for i in range(args.large_count):
-                t = time.perf_counter()
-                if not await multipart_put(s, session, bucket, f"large-{i}", data,
-                                           args.part_mb << 20, args.part_concurrency):
-                    errors += 1
-                latencies.append(time.perf_counter() - t)
-            results.append(summary("s3_mpu_put", latencies, errors,
-                                   time.perf_counter() - start, len(data) * args.large_count))
+            results.append(await large(
+                "s3_mpu_put", args.large_count, len(data),
+                lambda i: multipart_put(s, session, bucket, f"large-{i}", data,
+                                        args.part_mb << 20, args.part_concurrency)))
             # As swiftload.py reads a large object: streamed and counted, not kept or
             # hashed while timed (an MD5 of 64 MiB costs the client more than the
             # transfer); one more GET, untimed, checks the bytes.
-            latencies, errors = [], 0
-            start = time.perf_counter()
-            for i in range(args.large_count):
-                t = time.perf_counter()
-                if await stream_get(s, session, f"/{bucket}/large-{i}") != len(data):
-                    errors += 1
-                latencies.append(time.perf_counter() - t)
-            results.append(summary("s3_get_large", latencies, errors,
-                                   time.perf_counter() - start, len(data) * args.large_count))
+            results.append(await large(
+                "s3_get_large", args.large_count, len(data),
+                lambda i: _got(stream_get(s, session, f"/{bucket}/large-{i}"), len(data))))
             st, got, _ = await s.call(session, "GET", f"/{bucket}/large-0")
             if st != 200 or hashlib.md5(got).digest() != hashlib.md5(data).digest():
                 results[-1]["errors"] += 1
