@@ -34,6 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 # $STRATA_BENCH_SHARED, else ``shared`` beside the repository.
 DEFAULT_SHARED = Path(os.environ.get("STRATA_BENCH_SHARED") or REPO.parent / "shared")
 S3LOAD = REPO / "bench" / "s3load.py"
+S3PAIR = REPO / "bench" / "s3pair.py"
+# Each phase of s3pair.py and the S3 phase of the table it pairs.
+PAIRED = {"put": "s3_put", "get": "s3_get", "head": "s3_head", "delete": "s3_delete",
+          "get_large": "s3_get_large"}
 PY = sys.executable
 # One load: its name in the log and what runs it (its figures, phase by phase).
 Load = tuple[str, Callable[[], list[dict[str, Any]]]]
@@ -175,6 +179,20 @@ def settle(limit: float = 30.0, quiet: float = 0.15) -> float:
     return time.monotonic() - start
 
 
+def s3pair(args: argparse.Namespace, key: str, access: str,
+           secret: str) -> dict[str, dict[str, Any]]:
+    """bench/s3pair.py against Strata: per S3 phase of the table, the Swift-API and S3
+    batches it ran back to back and the median of their ratios."""
+    cmd = [PY, str(S3PAIR), "--endpoint", "http://127.0.0.1:8080", "--user", "demo:demo",
+           f"--key={key}", f"--access={access}", f"--secret={secret}",
+           "--pairs", str(args.pairs), "--batch", str(max(1, args.objects // 2)),
+           "--size", str(args.size), "--concurrency", str(args.concurrency),
+           "--large-mb", str(args.large_mb), "--large-count", str(args.large_count),
+           "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return {PAIRED[r["op"]]: r for r in json.loads(out.strip().splitlines()[-1])}
+
+
 def best(rounds: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per phase, the round with the highest rate."""
     out: dict[str, dict[str, Any]] = {}
@@ -255,6 +273,9 @@ def main() -> None:
     p.add_argument("--s3", action="store_true",
                    help="also drive both S3 fronts with bench/s3load.py (4 KiB PUT/GET, "
                         "multipart upload of --large-mb objects)")
+    p.add_argument("--pairs", type=int, default=5,
+                   help="with --s3: pairs of back-to-back batches (Swift API, S3) of "
+                        "bench/s3pair.py for the paired S3/API column (0 to skip)")
     p.add_argument("--swift-only", action="store_true", help="skip the Swift API load")
     p.add_argument("--swift-dir", default="/tmp/swift-peer")
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
@@ -303,6 +324,12 @@ def main() -> None:
             strata_runs.append(strata_round)
             swift_runs.append(swift_round)
         ours, theirs = best(strata_runs), best(swift_runs)
+        paired: dict[str, dict[str, Any]] = {}
+        if args.s3 and args.pairs and not args.swift_only:
+            waited = settle()
+            log(f"S3 against Strata's Swift API, {args.pairs} pairs of batches back to "
+                f"back (after {waited:.1f} s settling)")
+            paired = s3pair(args, key, access, secret)
         listing_ms = None
         if args.listing_objects:
             log(f"listing: filling a container with {args.listing_objects} rows")
@@ -324,26 +351,32 @@ def main() -> None:
         # an S3 phase against Strata's own Swift-API phase it maps to
         own = ours.get(S3_TO_SWIFT.get(phase, ""), {})
         s3_ratio = round(mine[unit] / own[unit], 2) if own.get(unit) else None
+        pair = paired.get(phase)
         rows.append({"phase": phase, "unit": unit, "strata": mine[unit],
                      "swift": other.get(unit), "ratio": round(ratio, 2),
                      "s3_over_swift_api": s3_ratio,
+                     "s3_over_swift_api_paired": pair["median_ratio"] if pair else None,
                      "strata_p99_ms": mine["p99_ms"], "swift_p99_ms": other.get("p99_ms"),
                      "errors": mine["errors"] + other.get("errors", 0)})
     if args.json:
         print(json.dumps({"phases": rows, "listing_first_page_ms": listing_ms,
-                          "strata_daemons": args.daemons}))
+                          "strata_daemons": args.daemons, "s3_pairs": paired}))
         return
     print("Strata's replicator and auditor: " + ("on (default intervals)" if args.daemons
           else "held off, as the Swift peer runs none (--daemons to keep them)"))
     print("ratio: Strata/Swift; S3/API: Strata's S3 front against its own Swift API "
-          "(the phase it maps to)")
+          "(the phase it maps to), from the rounds' best rates; paired: the median of "
+          "S3/API over bench/s3pair.py's batches run back to back")
     print(f"{'phase':<12} {'unit':<9} {'strata':>9} {'swift':>9} {'ratio':>6} {'S3/API':>7} "
-          f"{'p99 ms (strata/swift)':>22} errors")
+          f"{'paired':>7} {'p99 ms (strata/swift)':>22} errors")
     for r in rows:
-        s3 = r["s3_over_swift_api"]
+        s3, pair = r["s3_over_swift_api"], r["s3_over_swift_api_paired"]
         print(f"{r['phase']:<12} {r['unit']:<9} {r['strata']:>9} {r['swift']!s:>9} "
-              f"{r['ratio']:>6} {'' if s3 is None else s3:>7} "
+              f"{r['ratio']:>6} {'' if s3 is None else s3:>7} {'' if pair is None else pair:>7} "
               f"{r['strata_p99_ms']:>10}/{r['swift_p99_ms']!s:<11} {r['errors']}")
+    for phase, pair in paired.items():
+        print(f"paired {phase}: S3/API per pair {pair['ratios']} (Swift API {pair['api']}, "
+              f"S3 {pair['s3']} {pair['unit']})")
     if "s3_get_policy" in ours and "s3_get" in ours:
         cost = ours["s3_get"]["ops_per_s"] / ours["s3_get_policy"]["ops_per_s"] - 1
         print(f"S3 4 KiB GET under a three-statement bucket policy: {cost:+.1%} time "

@@ -58,9 +58,12 @@ from objectstore.protocol import (
     OVERRIDE_BACKEND,
     OVERRIDE_SYSMETA,
     POLICY_INDEX,
+    REPLACED_VALUE,
+    REPORT_REPLACED,
     SMALL_BODY,
     datadir,
     is_stored,
+    replaced_value,
 )
 from objectstore.updates import ContainerUpdates, Target, targets_from_headers
 from rings.hashing import hash_path
@@ -281,21 +284,21 @@ async def _stream_body(request: web.Request, writer: Writer, node: NodeContext) 
 
 
 async def _write_whole(req: Req, ts: str, body: bytes, metadata: dict[str, Any],
-                       only_new: bool, guard: WriteGuard) -> str | None:
+                       only_new: bool, guard: WriteGuard) -> ObjectState:
     """Check for a newer version and what ``only_new`` (``If-None-Match: *``) and
     ``guard`` ask, then create, write, fsync and place a small object: the quick
     steps on the event loop, the fsyncs on a thread (ObjectBackend.put_small).
-    Returns the newer timestamp if one exists."""
+    Returns the state it replaced; raises the 409 when a newer version exists."""
     st, _ = await req.load(with_small_body=False)
     if only_new:
         refuse_existing(st)
     newest = st.newest
     if newest and newest >= ts:
-        return newest
+        raise superseded(newest)
     guard.check(st, st.exists and not expired(st))
     await req.backend.put_small(req.device, req.part, req.hash, ts, body, metadata,
                                 req.node.sync)
-    return None
+    return st
 
 
 def only_new(request: web.Request) -> bool:
@@ -372,10 +375,8 @@ async def _put_object(request: web.Request) -> web.Response:
         if want and want != etag:
             raise Unprocessable("ETag does not match the body")
         metadata.update({"Content-Length": str(length), "ETag": etag})
-        newer = await _write_whole(req, ts, body, metadata, only_new(request),
-                                   WriteGuard.of(request.headers))
-        if newer:
-            raise superseded(newer)
+        st = await _write_whole(req, ts, body, metadata, only_new(request),
+                                WriteGuard.of(request.headers))
         received = length
     else:
         st = await req.state()
@@ -406,7 +407,12 @@ async def _put_object(request: web.Request) -> web.Response:
     await _update_containers(request, req, container_row(request, metadata, {
         "name": req.obj, "created_at": ts, "size": received,
         "content_type": metadata["Content-Type"], "etag": etag, "deleted": 0}))
-    return web.Response(status=201, headers={"ETag": etag})
+    headers = {"ETag": etag}
+    replaced = replaced_value(request.headers.get(REPORT_REPLACED),
+                              st.metadata if st.exists else {})
+    if replaced is not None:
+        headers[REPLACED_VALUE] = replaced
+    return web.Response(status=201, headers=headers)
 
 
 def open_expired(request: web.Request) -> bool:

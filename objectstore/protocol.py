@@ -181,8 +181,27 @@ BYPASS_GOVERNANCE = "governance"
 # On a write: what the node must hold for it to go ahead, else 412: the data
 # timestamp of the live object it replaces, or ``none`` (no live object).
 EXPECT_DATA = "X-Backend-Expect-Data"
+# On a PUT: the name of a system metadata header (``X-Object-Sysmeta-*``) whose value
+# on the live object the write replaces the node answers in REPLACED_VALUE (the S3
+# front learns which multipart upload an overwrite superseded without a HEAD first).
+REPORT_REPLACED = "X-Backend-Report-Replaced"
+REPLACED_VALUE = "X-Backend-Replaced-Value"
 # The backend headers a proxy-made request may carry to the object servers.
-OBJECT_BACKEND_HEADERS = frozenset(h.lower() for h in (LOCK_MOVED, LOCK_BYPASS, EXPECT_DATA))
+OBJECT_BACKEND_HEADERS = frozenset(h.lower() for h in (LOCK_MOVED, LOCK_BYPASS, EXPECT_DATA,
+                                                       REPORT_REPLACED))
+
+
+def replaced_value(asked: str | None, replaced: Mapping[str, Any]) -> str | None:
+    """What a PUT's REPORT_REPLACED (``asked``) gets from the metadata of the live
+    object it replaced (``replaced``; empty when there was none): the value of that
+    system metadata header, if the object had it."""
+    if not asked or not asked.lower().startswith("x-object-sysmeta-"):
+        return None
+    want = asked.lower()
+    for key, value in replaced.items():
+        if key.lower() == want:
+            return str(value) or None
+    return None
 
 
 def lock_holds(meta: Mapping[str, Any], now: float) -> str | None:

@@ -18,6 +18,7 @@ from objectstore.protocol import (
     OBJECTS,
     OPEN_EXPIRED,
     POLICY_INDEX,
+    REPLACED_VALUE,
     SMALL_BODY,
     is_stored,
     object_ring,
@@ -227,9 +228,13 @@ async def put_object(st: ProxyState, request: SwiftRequest, path: SwiftPath,
         etags = {a.headers.get("Etag") or a.headers.get("ETag") for a in agreeing}
         if len(etags) != 1:
             raise fail(503, "The replicas disagree about what was written.")
-        return SwiftResponse.of(201, {
-            "ETag": etags.pop() or "", "Last-Modified": http_date(ts),
-            "Content-Type": "text/html; charset=UTF-8", "X-Timestamp": ts})
+        headers = {"ETag": etags.pop() or "", "Last-Modified": http_date(ts),
+                   "Content-Type": "text/html; charset=UTF-8", "X-Timestamp": ts}
+        # what the replicas replaced, when a feature asked (replicas may differ)
+        replaced = sorted({v for a in agreeing if (v := a.headers.get(REPLACED_VALUE))})
+        if replaced:
+            headers[REPLACED_VALUE] = ",".join(replaced)
+        return SwiftResponse.of(201, headers)
     if status == 409:
         return SwiftResponse.of(202, {"Content-Type": "text/html; charset=UTF-8"})
     raise fail(status, node_words(status, agreeing))

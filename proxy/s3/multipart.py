@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from common.ranges import check_conditions
+from objectstore.protocol import REPLACED_VALUE, REPORT_REPLACED
 from proxy.pipeline import SwiftResponse
 from proxy.request import is_true
 from proxy.s3 import versioning
@@ -224,6 +225,19 @@ async def superseded_upload(req: S3Request, key: str, cfg: versioning.Config) ->
     if not head.ok or s3_etag(head.headers) is None:
         return None
     return head.headers.get(SYSMETA_UPLOAD_ID) or None
+
+
+def report_replaced(cfg: versioning.Config) -> dict[str, str]:
+    """Headers for a PUT of a key: in a bucket that never had versioning, the object
+    servers are asked for the upload id of the multipart object the write replaces
+    (``replaced_uploads`` reads their answer), so an overwrite needs no HEAD first."""
+    return {} if cfg.configured else {REPORT_REPLACED: SYSMETA_UPLOAD_ID}
+
+
+def replaced_uploads(headers: Mapping[str, str]) -> list[str]:
+    """The upload ids the replicas said a PUT asked with :func:`report_replaced`
+    replaced (more than one only when replicas held different objects)."""
+    return [u for u in headers.get(REPLACED_VALUE, "").split(",") if u]
 
 
 async def drop_superseded(req: S3Request, key: str, upload_id: str | None) -> None:

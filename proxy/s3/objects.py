@@ -1,8 +1,10 @@
 """The objects' own operations: Put/Get/Head/Copy/DeleteObject and DeleteObjects.
 
-A write first lets versioning keep what it replaces (``versioning.before_write``)
-and finds a multipart object it supersedes (``multipart.superseded_upload``,
-whose parts go once the write succeeded); a read answers a multipart object's S3
+A write first lets versioning keep what it replaces (``versioning.before_write``);
+the multipart object it supersedes, whose parts go once the write succeeded, is
+what the object servers say it replaced (``multipart.report_replaced``) for a
+PutObject, and found by a HEAD first (``multipart.superseded_upload``) for a
+copy, whose bytes may come from that very object; a read answers a multipart object's S3
 ETag and reads one part of it for ``?partNumber``.
 """
 
@@ -77,7 +79,7 @@ async def store(req: S3Request) -> tuple[Mapping[str, str], versioning.Config]:
     if req.content_length is None:
         headers["Transfer-Encoding"] = "chunked"
     vcfg = await versioning.before_write(req, req.key or "")
-    replaced = await multipart.superseded_upload(req, req.key or "", vcfg)
+    headers.update(multipart.report_replaced(vcfg))
     r = await req.call("PUT", req.bucket, req.key, headers=headers, body=req.body,
                        content_length=req.content_length)
     await r.close()
@@ -85,7 +87,8 @@ async def store(req: S3Request) -> tuple[Mapping[str, str], versioning.Config]:
         raise S3Error("NoSuchBucket", BucketName=req.bucket or "")
     if not r.ok:
         raise preconditions.lost_race(expected, r.status) or from_swift_status(r.status)
-    await multipart.drop_superseded(req, req.key or "", replaced)
+    for replaced in multipart.replaced_uploads(r.headers):
+        await multipart.drop_superseded(req, req.key or "", replaced)
     return r.headers, vcfg
 
 

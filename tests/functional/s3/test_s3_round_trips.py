@@ -82,6 +82,37 @@ def test_put_and_get_ask_the_nodes_what_the_swift_api_does(
     assert s3_get == client_kinds(node_requests(strata_swift, r.headers["X-Trans-Id"]))
 
 
+def test_a_bucket_that_had_a_multipart_upload_puts_without_a_head_first(
+        strata_swift: StrataInstance, s3: BaseClient, demo_swift: SwiftUser) -> None:
+    """Once a bucket has a "+segments" container, an S3 PUT still asks the nodes what
+    the Swift-API PUT does: before, each one HEADed its key on six nodes first (the
+    replaced object's upload id, to drop its parts), and ran at half the Swift
+    API's rate. The object servers now answer that id from the PUT itself."""
+    s3.create_bucket(Bucket="hadmpu")
+    uid = s3.create_multipart_upload(Bucket="hadmpu", Key="big")["UploadId"]
+    part = s3.upload_part(Bucket="hadmpu", Key="big", UploadId=uid, PartNumber=1,
+                          Body=b"p" * 1024)
+    s3.complete_multipart_upload(Bucket="hadmpu", Key="big", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    body = b"x" * 4096
+    s3.put_object(Bucket="hadmpu", Key="warm", Body=body)  # the bucket's HEADs cached
+    put = s3.put_object(Bucket="hadmpu", Key="k", Body=body)
+    s3_put = client_kinds(node_requests(strata_swift, txn_of(put)))
+    r = demo_swift.request("PUT", "/hadmpu/k2", data=body)
+    assert r.status_code == 201
+    swift_put = client_kinds(node_requests(strata_swift, r.headers["X-Trans-Id"]))
+    assert s3_put == swift_put, (s3_put, swift_put)
+    # over the multipart object: no HEAD first either, and its part goes after the PUT
+    listed = demo_swift.request("GET", "/hadmpu+segments", params={"format": "json"})
+    assert [row["name"] for row in listed.json()] == [f"big/{uid}/1"]
+    over = s3.put_object(Bucket="hadmpu", Key="big", Body=body)
+    calls = client_kinds(node_requests(strata_swift, txn_of(over)))
+    assert "HEAD /objects" not in calls and calls.count("PUT /objects") == 3, calls
+    assert "DELETE /objects" in calls, calls
+    assert demo_swift.request("GET", "/hadmpu+segments").status_code == 204
+    assert s3.get_object(Bucket="hadmpu", Key="big")["Body"].read() == body
+
+
 def test_list_object_versions_of_a_plain_bucket_is_one_listing(
         strata_swift: StrataInstance, s3: BaseClient) -> None:
     s3.create_bucket(Bucket="plainlist")

@@ -67,3 +67,14 @@ def test_ring_files(tmp_path: Path) -> None:
     assert [protocol.ring_file(cfg, kind).name for kind in protocol.RING_TYPES] == [
         "account.ring.gz", "container.ring.gz", "object.ring.gz"]
     assert protocol.ring_file(cfg, "object").parent == cfg.ring_path
+
+
+def test_replaced_value_answers_only_system_metadata_of_the_replaced_object() -> None:
+    meta = {"X-Object-Sysmeta-S3-Upload-Id": "abc-1", "X-Object-Meta-Color": "red",
+            "ETag": "e"}
+    assert protocol.replaced_value("x-object-sysmeta-s3-upload-id", meta) == "abc-1"
+    assert protocol.replaced_value("X-Object-Sysmeta-Other", meta) is None
+    assert protocol.replaced_value("X-Object-Meta-Color", meta) is None  # user metadata
+    assert protocol.replaced_value("ETag", meta) is None
+    assert protocol.replaced_value(None, meta) is None
+    assert protocol.replaced_value("X-Object-Sysmeta-S3-Upload-Id", {}) is None  # nothing replaced

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Strata's S3 front against its own Swift API, operation by operation, seconds apart.
+
+The S3/API column of bench/run.py divides rates of whole loads run a minute or
+more apart, and on a shared machine the rate of the same code moves by a third
+from one minute to the next. This measures each pairing on its own: for each
+operation (4 KiB PUT, GET, HEAD, DELETE and the 64 MiB GET) it runs a batch
+through the Swift API and the same batch through S3 right after it (or before:
+the order alternates from pair to pair), ``--pairs`` times, and reports the rates
+of each batch and the median of the per-pair ratios S3/API.
+
+The S3 requests are signed (SigV4, as bench/s3load.py signs them) and the Swift
+requests carry a token, as ../shared/bench/swiftload.py sends them; both use
+one client session with ``--concurrency`` requests in flight. Large objects:
+a plain object through the Swift API against a multipart upload of the same
+bytes (``--part-mb`` parts) through S3, read four at once, streamed and counted.
+
+    python3 bench/s3pair.py --endpoint http://127.0.0.1:8080 --user demo:demo \\
+        --key PASSWORD --access AK --secret SK [--pairs 5] [--batch 1000] [--json]
+
+Needs only aiohttp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+import aiohttp
+from s3load import Signer, multipart_put, stream_get
+
+SMALL = ("PUT", "GET", "HEAD", "DELETE")
+
+
+class Fronts:
+    """One request of each kind through either front of the same cloud."""
+
+    def __init__(self, session: aiohttp.ClientSession, storage_url: str, token: str,
+                 signer: Signer, bucket: str) -> None:
+        self.session, self.url, self.token = session, storage_url, token
+        self.signer, self.bucket = signer, bucket
+
+    async def swift(self, method: str, name: str, body: bytes = b"") -> bool:
+        async with self.session.request(
+                method, f"{self.url}/{self.bucket}/{name}", data=body or None,
+                headers={"X-Auth-Token": self.token}) as r:
+            await r.read()
+            return r.status // 100 == 2
+
+    async def s3(self, method: str, name: str, body: bytes = b"") -> bool:
+        status, _, _ = await self.signer.call(self.session, method,
+                                              f"/{self.bucket}/{name}", body=body)
+        return status // 100 == 2
+
+    async def swift_stream(self, name: str) -> int:
+        n = 0
+        async with self.session.get(f"{self.url}/{self.bucket}/{name}",
+                                    headers={"X-Auth-Token": self.token}) as r:
+            async for chunk in r.content.iter_chunked(1 << 20):
+                n += len(chunk)
+            return n if r.status == 200 else -1
+
+
+async def batch(ops: Sequence[Callable[[], Awaitable[bool]]], concurrency: int) -> float:
+    """Run ``ops`` with ``concurrency`` in flight; operations a second (0 on an error)."""
+    todo = iter(ops)
+    failed = 0
+
+    async def worker() -> None:
+        nonlocal failed
+        for op in todo:
+            if not await op():
+                failed += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return 0.0 if failed else len(ops) / elapsed
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    conn = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout,
+                                     auto_decompress=False) as session:
+        async with session.get(args.endpoint + "/auth/v1.0", headers={
+                "X-Auth-User": args.user, "X-Auth-Key": args.key}) as r:
+            r.raise_for_status()
+            url, token = r.headers["X-Storage-Url"], r.headers["X-Auth-Token"]
+        signer = Signer(args.endpoint, args.access, args.secret, args.region)
+        bucket = "s3pair-" + uuid.uuid4().hex[:12]
+        status, body, _ = await signer.call(session, "PUT", f"/{bucket}")
+        if status != 200:
+            raise SystemExit(f"cannot create bucket: {status} {body[:300]!r}")
+        f = Fronts(session, url, token, signer, bucket)
+        payload = os.urandom(args.size)
+        rates: dict[str, dict[str, list[float]]] = {
+            op: {"api": [], "s3": []} for op in (*SMALL, "GET_LARGE")}
+        # the large objects, once: a plain one for the Swift API, a multipart one for S3
+        data = os.urandom(args.large_mb << 20)
+        for i in range(args.large_count):
+            if not await f.swift("PUT", f"plain-{i}", data) or not await multipart_put(
+                    signer, session, bucket, f"mpu-{i}", data, args.part_mb << 20, 4):
+                raise SystemExit("could not store the large objects")
+        size = len(data)
+
+        counter = iter(range(1 << 30))
+
+        async def large(front: str) -> bool:
+            i = next(counter) % args.large_count
+            if front == "api":
+                return await f.swift_stream(f"plain-{i}") == size
+            return await stream_get(signer, session, f"/{bucket}/mpu-{i}") == size
+
+        for p in range(args.pairs):
+            fronts = ("api", "s3") if p % 2 == 0 else ("s3", "api")
+            for op in SMALL:
+                for front in fronts:
+                    call = f.swift if front == "api" else f.s3
+                    names = [f"{front}-{p}-{i:06d}" for i in range(args.batch)]
+                    body = payload if op == "PUT" else b""
+                    ops = [partial(call, op, n, body) for n in names]
+                    rates[op][front].append(await batch(ops, args.concurrency))
+            for front in fronts:
+                ops = [partial(large, front)
+                       for _ in range(args.large_count * args.large_reads)]
+                rates["GET_LARGE"][front].append(
+                    await batch(ops, min(4, args.large_count)) * size / 1e6)
+        for i in range(args.large_count):
+            await f.swift("DELETE", f"plain-{i}")
+            await signer.call(session, "DELETE", f"/{bucket}/mpu-{i}")
+        await signer.call(session, "DELETE", f"/{bucket}")
+    out = []
+    for op, got in rates.items():
+        ratios = [s / a if a else 0.0 for a, s in zip(got["api"], got["s3"], strict=True)]
+        out.append({"op": op.lower(), "unit": "MB_per_s" if op == "GET_LARGE" else "ops_per_s",
+                    "api": [round(x, 1) for x in got["api"]],
+                    "s3": [round(x, 1) for x in got["s3"]],
+                    "ratios": [round(x, 2) for x in ratios],
+                    "median_ratio": round(statistics.median(ratios), 2)})
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", required=True, help="Strata's proxy, e.g. http://127.0.0.1:8080")
+    p.add_argument("--user", required=True, help="v1.0 auth user (account:user)")
+    p.add_argument("--key", required=True)
+    p.add_argument("--access", required=True)
+    p.add_argument("--secret", required=True)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--pairs", type=int, default=5)
+    p.add_argument("--batch", type=int, default=1000, help="4 KiB operations per batch")
+    p.add_argument("--size", type=int, default=4096)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--large-mb", type=int, default=64)
+    p.add_argument("--large-count", type=int, default=4)
+    p.add_argument("--large-reads", type=int, default=2,
+                   help="reads of each large object per batch")
+    p.add_argument("--part-mb", type=int, default=8)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    results = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(results))
+        return
+    for r in results:
+        print(f"{r['op']:<10} {r['unit']:<9} S3/API median {r['median_ratio']}  "
+              f"pairs {r['ratios']}  api {r['api']}  s3 {r['s3']}")
+
+
+if __name__ == "__main__":
+    main()
