@@ -60,20 +60,27 @@ def client_kinds(lines: list[str]) -> list[str]:
     return sorted(out)
 
 
+def assert_puts_ask_alike(strata: StrataInstance, s3: BaseClient, swift: SwiftUser,
+                          bucket: str, body: bytes) -> None:
+    """An S3 PUT of a new key into ``bucket`` asks the nodes what a Swift-API PUT
+    does: three object PUTs and their container updates."""
+    s3.put_object(Bucket=bucket, Key="warm", Body=body)  # the bucket's HEADs cached
+    put = s3.put_object(Bucket=bucket, Key="k", Body=body)
+    s3_put = client_kinds(node_requests(strata, txn_of(put)))
+    r = swift.request("PUT", f"/{bucket}/k2", data=body)
+    assert r.status_code == 201
+    swift_put = client_kinds(node_requests(strata, r.headers["X-Trans-Id"]))
+    assert s3_put == swift_put, (s3_put, swift_put)
+    assert s3_put.count("PUT /objects") == 3
+
+
 def test_put_and_get_ask_the_nodes_what_the_swift_api_does(
         strata_swift: StrataInstance, s3: BaseClient, demo_swift: SwiftUser) -> None:
     s3.create_bucket(Bucket="trips")
     body = b"x" * 4096
-    s3.put_object(Bucket="trips", Key="warm", Body=body)  # the bucket's HEADs cached
-    put = s3.put_object(Bucket="trips", Key="k", Body=body)
-    s3_put = client_kinds(node_requests(strata_swift, txn_of(put)))
-    r = demo_swift.request("PUT", "/trips/k2", data=body)
-    assert r.status_code == 201
-    swift_put = client_kinds(node_requests(strata_swift, r.headers["X-Trans-Id"]))
     # three object PUTs and their container updates; before, every S3 PUT also
     # HEADed the bucket's missing "+segments" container on six nodes
-    assert s3_put == swift_put, (s3_put, swift_put)
-    assert s3_put.count("PUT /objects") == 3
+    assert_puts_ask_alike(strata_swift, s3, demo_swift, "trips", body)
     get = s3.get_object(Bucket="trips", Key="k")
     assert get["Body"].read() == body
     s3_get = client_kinds(node_requests(strata_swift, txn_of(get)))
@@ -95,13 +102,7 @@ def test_a_bucket_that_had_a_multipart_upload_puts_without_a_head_first(
     s3.complete_multipart_upload(Bucket="hadmpu", Key="big", UploadId=uid, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
     body = b"x" * 4096
-    s3.put_object(Bucket="hadmpu", Key="warm", Body=body)  # the bucket's HEADs cached
-    put = s3.put_object(Bucket="hadmpu", Key="k", Body=body)
-    s3_put = client_kinds(node_requests(strata_swift, txn_of(put)))
-    r = demo_swift.request("PUT", "/hadmpu/k2", data=body)
-    assert r.status_code == 201
-    swift_put = client_kinds(node_requests(strata_swift, r.headers["X-Trans-Id"]))
-    assert s3_put == swift_put, (s3_put, swift_put)
+    assert_puts_ask_alike(strata_swift, s3, demo_swift, "hadmpu", body)
     # over the multipart object: no HEAD first either, and its part goes after the PUT
     listed = demo_swift.request("GET", "/hadmpu+segments", params={"format": "json"})
     assert [row["name"] for row in listed.json()] == [f"big/{uid}/1"]
