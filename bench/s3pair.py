@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -112,7 +113,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 raise SystemExit("could not store the large objects")
         size = len(data)
 
-        counter = iter(range(1 << 30))
+        counter = itertools.count()
 
         async def large(front: str) -> bool:
             i = next(counter) % args.large_count
