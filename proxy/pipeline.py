@@ -297,17 +297,15 @@ class NoContent(web.Response):
 
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
     """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
-    resp.headers = without_sysmeta(resp.headers.items())
+    resp.headers = without_sysmeta(resp.headers.items())  # a copy of its own
     if resp.status == 204:
-        headers = CIMultiDict(resp.headers)
-        headers.pop("Content-Length", None)
+        resp.headers.pop("Content-Length", None)
         await resp.close()
-        return NoContent(status=204, headers=headers)
+        return NoContent(status=204, headers=resp.headers)
     if isinstance(resp.body, bytes) and request.method != "HEAD":
-        headers = CIMultiDict(resp.headers)
-        headers.pop("Content-Length", None)
+        resp.headers.pop("Content-Length", None)
         await resp.close()
-        return web.Response(status=resp.status, headers=headers, body=resp.body)
+        return web.Response(status=resp.status, headers=resp.headers, body=resp.body)
     out = web.StreamResponse(status=resp.status, headers=resp.headers)
     try:
         if "Content-Length" not in resp.headers and request.method != "HEAD" \
