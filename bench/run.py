@@ -23,11 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from quiet import settle
 
 REPO = Path(__file__).resolve().parents[1]
 # The shared tree holding the Swift peer and swiftload.py: --shared, else
@@ -155,28 +156,6 @@ def s3load(args: argparse.Namespace, endpoint: str, access: str,
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
     return result
-
-
-def cpu_busy_idle() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields[:8]) - idle, idle
-
-
-def settle(limit: float = 30.0, quiet: float = 0.15) -> float:
-    """Before each load: write dirty pages back (the last load's, whichever server
-    made them) and wait, at most ``limit`` seconds, until the machine's CPUs are
-    below ``quiet`` busy over half a second, so that no load starts while the one
-    before it is still being flushed or finished. The seconds waited."""
-    start = time.monotonic()
-    os.sync()
-    while time.monotonic() - start < limit:
-        b0, i0 = cpu_busy_idle()
-        time.sleep(0.5)
-        b1, i1 = cpu_busy_idle()
-        if (b1 - b0) <= quiet * max(1, (b1 - b0) + (i1 - i0)):
-            break
-    return time.monotonic() - start
 
 
 def s3pair(args: argparse.Namespace, key: str, access: str,

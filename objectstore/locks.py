@@ -9,7 +9,9 @@ before the write, in the same thread-pool trip that makes it:
   (``X-Backend-Lock-Moved`` naming its data timestamp) or may override a
   GOVERNANCE retention (``X-Backend-Lock-Bypass``): 403;
 - a write that expects what it replaces (``X-Backend-Expect-Data``: that
-  object's data timestamp, or ``none``) finds it, else 412.
+  object's data timestamp, or ``none``) finds it, else 412;
+- a delete that expects a plain object (``X-Backend-Expect-Plain: true``) does
+  not remove a Static Large Object manifest: 412.
 
 A POST keeps the object's lock metadata unless it names it, and may only
 change it as :func:`objectstore.protocol.lock_change` allows.
@@ -27,9 +29,11 @@ from objectstore.errors import Locked
 from objectstore.protocol import (
     BYPASS_GOVERNANCE,
     EXPECT_DATA,
+    EXPECT_PLAIN,
     LOCK_BYPASS,
     LOCK_KEYS,
     LOCK_MOVED,
+    is_manifest,
     lock_change,
     lock_holds,
 )
@@ -41,11 +45,12 @@ class WriteGuard(NamedTuple):
     moved: str | None = None
     bypass: bool = False
     expect: str | None = None
+    plain: bool = False
 
     @classmethod
     def of(cls, headers: Mapping[str, str]) -> WriteGuard:
         return cls(headers.get(LOCK_MOVED), headers.get(LOCK_BYPASS) == BYPASS_GOVERNANCE,
-                   headers.get(EXPECT_DATA))
+                   headers.get(EXPECT_DATA), headers.get(EXPECT_PLAIN, "") == "true")
 
     def check(self, st: ObjectState, live: bool, now: float | None = None) -> None:
         """Raise what refuses replacing the object in state ``st`` (``live``: it exists
@@ -54,6 +59,8 @@ class WriteGuard(NamedTuple):
             have = st.data_timestamp if live and st.data_timestamp else "none"
             if have != self.expect:
                 raise PreconditionFailed("")
+        if self.plain and st.exists and is_manifest(st.metadata):
+            raise PreconditionFailed("The object is a large object manifest")
         if not st.exists:
             return
         holds = lock_holds(st.metadata, time.time() if now is None else now)

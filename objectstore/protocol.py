@@ -186,9 +186,21 @@ EXPECT_DATA = "X-Backend-Expect-Data"
 # front learns which multipart upload an overwrite superseded without a HEAD first).
 REPORT_REPLACED = "X-Backend-Report-Replaced"
 REPLACED_VALUE = "X-Backend-Replaced-Value"
+# On a DELETE (``true``): refuse with 412 when the live object is a Static Large Object
+# manifest, which the caller deletes with its segments instead (the S3 front's
+# DeleteObject learns that without a HEAD first).
+EXPECT_PLAIN = "X-Backend-Expect-Plain"
 # The backend headers a proxy-made request may carry to the object servers.
 OBJECT_BACKEND_HEADERS = frozenset(h.lower() for h in (LOCK_MOVED, LOCK_BYPASS, EXPECT_DATA,
-                                                       REPORT_REPLACED))
+                                                       REPORT_REPLACED, EXPECT_PLAIN))
+
+
+def is_manifest(meta: Mapping[str, Any]) -> bool:
+    """Whether an object's metadata make it a Static Large Object manifest."""
+    for key, value in meta.items():
+        if key.lower() == "x-static-large-object":
+            return str(value).strip().lower() in ("true", "1", "yes", "on", "t", "y")
+    return False
 
 
 def replaced_value(asked: str | None, replaced: Mapping[str, Any]) -> str | None:

@@ -236,14 +236,17 @@ def error_response(err: ApiError) -> SwiftResponse:
 
 
 class Pipeline:
-    """``features`` in order, then ``core``. :attr:`top` runs all of them."""
+    """``features`` in order, then ``core``. :attr:`top` runs all of them;
+    :meth:`call_s3` those from ``s3_from`` on (see :func:`proxy.features.s3_entry`)."""
 
-    def __init__(self, features: list[Feature], core: Handler) -> None:
+    def __init__(self, features: list[Feature], core: Handler, s3_from: int = 0) -> None:
         self.features = features
-        handler = core
+        chains = [core]  # chains[i]: features[i:] then core, built innermost first
         for feature in reversed(features):
-            handler = _link(feature, handler)
-        self._top = handler
+            chains.append(_link(feature, chains[-1]))
+        chains.reverse()
+        self._top = chains[0]
+        self._s3 = chains[min(max(s3_from, 0), len(features))]
 
     async def top(self, req: SwiftRequest) -> SwiftResponse:
         return await self._top(req)
@@ -251,6 +254,11 @@ class Pipeline:
     async def call(self, req: SwiftRequest) -> SwiftResponse:
         """Run a subrequest through the whole pipeline; errors come back as responses."""
         return await call(self._top, req)
+
+    async def call_s3(self, req: SwiftRequest) -> SwiftResponse:
+        """Run a subrequest of the S3 front through the features that Swift's pipeline
+        puts after its s3api; errors come back as responses."""
+        return await call(self._s3, req)
 
 
 def _link(feature: Feature, nxt: Handler) -> Handler:
@@ -297,17 +305,15 @@ class NoContent(web.Response):
 
 async def send(request: web.Request, resp: SwiftResponse) -> web.StreamResponse:
     """Write ``resp`` to the client: bytes in one piece, iterators streamed."""
-    resp.headers = without_sysmeta(resp.headers.items())
+    resp.headers = without_sysmeta(resp.headers.items())  # a copy of its own
     if resp.status == 204:
-        headers = CIMultiDict(resp.headers)
-        headers.pop("Content-Length", None)
+        resp.headers.pop("Content-Length", None)
         await resp.close()
-        return NoContent(status=204, headers=headers)
+        return NoContent(status=204, headers=resp.headers)
     if isinstance(resp.body, bytes) and request.method != "HEAD":
-        headers = CIMultiDict(resp.headers)
-        headers.pop("Content-Length", None)
+        resp.headers.pop("Content-Length", None)
         await resp.close()
-        return web.Response(status=resp.status, headers=headers, body=resp.body)
+        return web.Response(status=resp.status, headers=resp.headers, body=resp.body)
     out = web.StreamResponse(status=resp.status, headers=resp.headers)
     try:
         if "Content-Length" not in resp.headers and request.method != "HEAD" \

@@ -187,7 +187,8 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
                                      cfg.objectstore.node_timeout),
             rings=rings, validator=validator)
         st = app[STATE]
-        st.pipeline = pipeline.Pipeline(features.enabled(st), core_handler(st))
+        enabled = features.enabled(st)
+        st.pipeline = pipeline.Pipeline(enabled, core_handler(st), features.s3_entry(enabled))
         yield
         await session.close()
 

@@ -47,3 +47,18 @@ def _makers() -> list[Maker]:
 def enabled(st: ProxyState) -> list[Feature]:
     """The features this proxy runs, outermost first."""
     return [f for f in (make(st) for make in _makers()) if f is not None]
+
+
+def s3_entry(features: list[Feature]) -> int:
+    """Where the S3 front's subrequests enter ``features``: after the outermost run of
+    those Swift's pipeline puts before s3api (CORS preflights, ETag quoting, bulk
+    operations, TempURL, FormPOST). None of them acts on what the S3 front asks:
+    it answers preflights and quotes ETags itself, and its subrequests carry no bulk,
+    TempURL or form query; Swift's s3api requests do not pass through them either."""
+    from proxy.features import bulk, cors, etag_quoter, formpost, tempurl
+    outer = (cors.Preflight, etag_quoter.EtagQuoter, bulk.BulkDelete, bulk.BulkUpload,
+             tempurl.TempURL, formpost.FormPost)
+    n = 0
+    while n < len(features) and isinstance(features[n], outer):
+        n += 1
+    return n

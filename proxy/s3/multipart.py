@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from common.ranges import check_conditions
-from objectstore.protocol import REPLACED_VALUE, REPORT_REPLACED
+from objectstore.protocol import EXPECT_PLAIN, REPLACED_VALUE, REPORT_REPLACED
 from proxy.pipeline import SwiftResponse
 from proxy.request import is_true
 from proxy.s3 import versioning
@@ -282,7 +282,16 @@ def _leftovers(prefix: str, rows: Iterable[dict[str, Any]]) -> list[str]:
 # -- what the object operations need -------------------------------------------------------
 
 async def delete(req: S3Request, key: str) -> int:
-    """DELETE of an S3 object (Swift's status): a large object's segments go with it."""
+    """DELETE of an S3 object (Swift's status): a large object's segments go with it.
+
+    The DELETE asks the object servers to refuse a Static Large Object manifest
+    (``X-Backend-Expect-Plain``), so a plain object, the common case, goes in one
+    request with no HEAD first; a refused one is HEADed and deleted with its
+    segments (``?multipart-manifest=delete``), as s3api deletes large objects."""
+    r = await req.call("DELETE", req.bucket, key, headers={EXPECT_PLAIN: "true"})
+    await r.close()
+    if r.status != 412:
+        return r.status
     head = await req.call("HEAD", req.bucket, key)
     await head.close()
     if head.status == 404:

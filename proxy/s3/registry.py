@@ -76,7 +76,7 @@ def internal(req: S3Request, method: str, account: str, container: str,
 async def call_internal(req: S3Request, method: str, account: str, container: str,
                         obj: str | None = None, *, headers: dict[str, str] | None = None,
                         owner: bool = False) -> SwiftResponse:
-    r = await req.st.pipeline.call(internal(req, method, account, container, obj,
+    r = await req.st.pipeline.call_s3(internal(req, method, account, container, obj,
                                             headers=headers, owner=owner))
     await r.close()
     return r

@@ -184,7 +184,7 @@ class S3Request:
     async def call(self, method: str, container: str | None = None, obj: str | None = None,
                    **kw: object) -> SwiftResponse:
         req = self.swift(method, container, obj, **kw)  # type: ignore[arg-type]
-        return await self.st.pipeline.call(req)
+        return await self.st.pipeline.call_s3(req)
 
     async def head_bucket(self, bucket: str | None = None) -> SwiftResponse:
         """The bucket's (closed) HEAD answer; NoSuchBucket naming it when it is missing,

@@ -114,6 +114,50 @@ def test_a_bucket_that_had_a_multipart_upload_puts_without_a_head_first(
     assert s3.get_object(Bucket="hadmpu", Key="big")["Body"].read() == body
 
 
+def test_delete_asks_the_nodes_what_the_swift_api_does_and_large_objects_keep_none(
+        strata_swift: StrataInstance, s3: BaseClient, demo_swift: SwiftUser) -> None:
+    """An S3 DeleteObject of a plain object is the Swift-API DELETE (before, a HEAD
+    of the key on the nodes came first, to learn whether it was a large object); a
+    multipart object, or an SLO made through the Swift API, still goes with its
+    segments; a missing key is still 204."""
+    s3.create_bucket(Bucket="dels")
+    for key in ("warm", "k"):
+        s3.put_object(Bucket="dels", Key=key, Body=b"x" * 4096)
+    s3.delete_object(Bucket="dels", Key="warm")  # the bucket's HEADs cached
+    gone = s3.delete_object(Bucket="dels", Key="k")
+    s3_calls = client_kinds(node_requests(strata_swift, txn_of(gone)))
+    assert demo_swift.request("PUT", "/dels/k2", data=b"x").status_code == 201
+    r = demo_swift.request("DELETE", "/dels/k2")
+    assert r.status_code == 204
+    swift_calls = client_kinds(node_requests(strata_swift, r.headers["X-Trans-Id"]))
+    assert s3_calls == swift_calls, (s3_calls, swift_calls)
+    assert "HEAD /objects" not in s3_calls
+    assert demo_swift.request("HEAD", "/dels/k").status_code == 404
+    # a multipart object: its parts go too
+    uid = s3.create_multipart_upload(Bucket="dels", Key="big")["UploadId"]
+    part = s3.upload_part(Bucket="dels", Key="big", UploadId=uid, PartNumber=1,
+                          Body=b"p" * 1024)
+    s3.complete_multipart_upload(Bucket="dels", Key="big", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert demo_swift.request("GET", "/dels+segments").text.split() == [f"big/{uid}/1"]
+    s3.delete_object(Bucket="dels", Key="big")
+    assert demo_swift.request("GET", "/dels+segments").status_code == 204
+    assert demo_swift.request("HEAD", "/dels/big").status_code == 404
+    # an SLO made through the Swift API, deleted through S3: its segments go too
+    assert demo_swift.request("PUT", "/segs").status_code in (201, 202)
+    assert demo_swift.request("PUT", "/segs/s1", data=b"a" * 10).status_code == 201
+    manifest = [{"path": "/segs/s1"}]
+    r = demo_swift.request("PUT", "/dels/slo", params={"multipart-manifest": "put"},
+                           json=manifest)
+    assert r.status_code == 201, r.text
+    s3.delete_object(Bucket="dels", Key="slo")
+    assert demo_swift.request("HEAD", "/dels/slo").status_code == 404
+    assert demo_swift.request("HEAD", "/segs/s1").status_code == 404
+    # a key that is not there: 204, as S3
+    missing = s3.delete_object(Bucket="dels", Key="never")
+    assert missing["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
 def test_list_object_versions_of_a_plain_bucket_is_one_listing(
         strata_swift: StrataInstance, s3: BaseClient) -> None:
     s3.create_bucket(Bucket="plainlist")

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from common.config import StrataConfig
+from common.errors import PreconditionFailed
 from objectstore import protocol
+from objectstore.diskfile import ObjectState
+from objectstore.locks import WriteGuard
 
 
 def test_node_paths_are_percent_encoded_and_never_normalized() -> None:
@@ -78,3 +82,22 @@ def test_replaced_value_answers_only_system_metadata_of_the_replaced_object() ->
     assert protocol.replaced_value("ETag", meta) is None
     assert protocol.replaced_value(None, meta) is None
     assert protocol.replaced_value("X-Object-Sysmeta-S3-Upload-Id", {}) is None  # nothing replaced
+
+
+def test_a_delete_expecting_a_plain_object_refuses_a_large_object_manifest() -> None:
+    manifest = ObjectState(data_timestamp="1.00000",
+                           metadata={"X-Static-Large-Object": "True"})
+    plain = ObjectState(data_timestamp="1.00000", metadata={"Content-Type": "a/b"})
+    assert protocol.is_manifest(manifest.metadata)
+    assert protocol.is_manifest({"x-static-large-object": "yes"})
+    assert not protocol.is_manifest(plain.metadata)
+    assert not protocol.is_manifest({"X-Static-Large-Object": "False"})
+    guard = WriteGuard.of({protocol.EXPECT_PLAIN: "true"})
+    with pytest.raises(PreconditionFailed):
+        guard.check(manifest, True)
+    with pytest.raises(PreconditionFailed):  # expired, it is still refused (and kept)
+        guard.check(manifest, False)
+    guard.check(plain, True)
+    guard.check(ObjectState(), False)  # nothing there
+    WriteGuard.of({}).check(manifest, True)  # not asked: a manifest goes like any object
+    assert protocol.EXPECT_PLAIN.lower() in protocol.OBJECT_BACKEND_HEADERS

@@ -40,3 +40,21 @@ def test_turning_a_feature_off_removes_it_alone(option: str) -> None:
 
 def test_all_off_leaves_no_info_entries() -> None:
     assert names(**{option: False for option in SWITCHES}) == set()
+
+
+def enabled(**proxy: Any) -> list[Any]:
+    cfg = StrataConfig()
+    cfg = dataclasses.replace(cfg, proxy=dataclasses.replace(cfg.proxy, **proxy))
+    return features.enabled(SimpleNamespace(cfg=cfg))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("off", [(), ("etag_quoter",), ("bulk", "tempurl", "formpost")])
+def test_s3_subrequests_enter_below_what_swift_puts_before_s3api(off: tuple[str, ...]) -> None:
+    fs = enabled(**{option: False for option in off})
+    entry = features.s3_entry(fs)
+    skipped = {f.name for f in fs[:entry]} - {None}
+    assert skipped == {"etag_quoter", "bulk_delete", "bulk_upload", "tempurl",
+                       "formpost"} - {n for o in off for n in SWITCHES[o]}
+    # what S3 relies on stays: large objects, copies, symlinks, versions, quotas
+    assert {"staticweb", "slo", "dlo", "symlink", "versioned_writes", "container_quotas",
+            "account_quotas"} <= {f.name for f in fs[entry:]}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from multidict import CIMultiDict, MultiDict
 
-from proxy.pipeline import SwiftRequest
+from proxy.pipeline import Handler, Pipeline, SwiftRequest, SwiftResponse
 from proxy.request import SwiftPath
 
 
@@ -46,3 +49,37 @@ def test_sub_with_bytes_sets_the_length() -> None:
                         source="copy")
     assert sub.content_length == 5 and sub.method == "PUT"
     assert dict(sub.headers) == {} and sub.raw_query == ""
+
+
+class Mark:
+    """A feature that notes it ran."""
+
+    name: str | None = None
+
+    def __init__(self, label: str, seen: list[str]) -> None:
+        self.label, self.seen = label, seen
+
+    def info(self) -> dict[str, Any]:
+        return {}
+
+    async def __call__(self, req: SwiftRequest, next_handler: Handler) -> SwiftResponse:
+        self.seen.append(self.label)
+        return await next_handler(req)
+
+
+@pytest.mark.parametrize(("s3_from", "s3_path"), [
+    (0, ["a", "b", "c"]), (2, ["c"]), (3, []), (9, [])])
+async def test_call_s3_runs_the_features_from_its_entry_on(s3_from: int,
+                                                           s3_path: list[str]) -> None:
+    seen: list[str] = []
+
+    async def core(req: SwiftRequest) -> SwiftResponse:
+        seen.append("core")
+        return SwiftResponse.of(204)
+
+    pl = Pipeline([Mark(x, seen) for x in "abc"], core, s3_from)
+    assert (await pl.call(request())).status == 204
+    assert seen == ["a", "b", "c", "core"]
+    seen.clear()
+    assert (await pl.call_s3(request())).status == 204
+    assert seen == [*s3_path, "core"]
