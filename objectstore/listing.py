@@ -29,10 +29,10 @@ from common.errors import BadRequest, InsufficientStorage, NotFound, Preconditio
 from objectstore.db import BrokerCache, DatabaseNotFound, GroupCommitter, InvalidMetadata, Metadata
 from objectstore.db.base import UnsupportedSchema
 from objectstore.node import NODE, DeviceError, NodeContext
+from objectstore.protocol import is_true as truthy
 from rings.hashing import hash_path
 
 LISTING_LIMIT = 10000
-TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -159,10 +159,6 @@ def header_int(headers: Mapping[str, str], name: str, default: int | None = None
     if n < 0:
         raise BadRequest(f"bad {name}: {value!r}")
     return n
-
-
-def truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in TRUE_VALUES
 
 
 def db_handler(handler: Handler) -> Handler:

@@ -195,11 +195,20 @@ OBJECT_BACKEND_HEADERS = frozenset(h.lower() for h in (LOCK_MOVED, LOCK_BYPASS, 
                                                        REPORT_REPLACED, EXPECT_PLAIN))
 
 
+# Swift's ``config_true_value``: what a header, parameter or setting says for yes.
+TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
+
+
+def is_true(value: str | None) -> bool:
+    """Does ``value`` (a header, parameter or setting) mean yes, as Swift reads it?"""
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
 def is_manifest(meta: Mapping[str, Any]) -> bool:
     """Whether an object's metadata make it a Static Large Object manifest."""
     for key, value in meta.items():
         if key.lower() == "x-static-large-object":
-            return str(value).strip().lower() in ("true", "1", "yes", "on", "t", "y")
+            return is_true(str(value))
     return False
 
 

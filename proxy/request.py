@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 
 from common.config import ProxyConfig
 from common.http import ApiError
+from objectstore.protocol import is_true as is_true  # re-exported for the features
 from objectstore.protocol import valid_utf8
 from proxy.errors import fail
 
@@ -24,12 +25,6 @@ MAX_META_NAME = 128
 MAX_META_VALUE = 256
 MAX_HEADER_SIZE = 8192  # Swift's largest header value
 VERSIONS = ("v1", "v1.0")
-TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
-
-
-def is_true(value: str | None) -> bool:
-    """Swift's ``config_true_value``: a header, parameter or setting that means yes."""
-    return (value or "").strip().lower() in TRUE_VALUES
 
 
 @dataclass(frozen=True)
