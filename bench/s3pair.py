@@ -5,9 +5,9 @@ The S3/API column of bench/run.py divides rates of whole loads run a minute or
 more apart, and on a shared machine the rate of the same code moves by a third
 from one minute to the next. This measures each pairing on its own: for each
 operation (4 KiB PUT, GET, HEAD, DELETE and the 64 MiB GET) it runs a batch
-through the Swift API and the same batch through S3 as interleaved halves, one
-front's half, the other's two, the first's second (ABBA: a machine that drifts
-faster or slower during the pair costs both alike; which front goes first
+through the Swift API and the same batch through S3, each cut in six slices run
+alternately, A B B A A B B A A B B A (``--interleave`` 3: a machine that gets
+faster or slower during the pair costs both fronts alike; which front goes first
 alternates from pair to pair), ``--pairs`` times, and reports each front's rate
 per pair and the median of the per-pair ratios S3/API. Each pair starts on a
 quiet machine (the writes before it flushed, its CPUs idle: ``quiet.settle``), and
@@ -94,17 +94,35 @@ async def timed(ops: Sequence[Callable[[], Awaitable[bool]]], concurrency: int) 
     return math.inf if failed else elapsed
 
 
-async def pair(first: str, second: str, ops: Mapping[str, Sequence[Callable[[], Awaitable[bool]]]],
+Ops = Sequence[Callable[[], Awaitable[bool]]]
+
+
+def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    """``items`` in ``parts`` consecutive slices, as even as they go."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return out
+
+
+async def pair(first: str, second: str, slices: Mapping[str, Sequence[Ops]],
                concurrency: int, units: float = 1.0) -> dict[str, float]:
-    """Each front's rate over its ``ops``, run as halves in the order first, second,
-    second, first (ABBA): a machine getting steadily faster or slower during the
-    pair costs both fronts alike. ``units``: what one operation counts for."""
+    """Each front's rate over its operations, given as an even number of slices and
+    run in the order first, second, second, first, first, second, ... (ABBA
+    repeated): speed the machine gains or loses during the pair, at any pace slower
+    than a slice, costs both fronts alike. ``units``: what one operation counts for."""
     spent = {first: 0.0, second: 0.0}
-    for front, half in ((first, 0), (second, 0), (second, 1), (first, 1)):
-        todo = ops[front]
-        mid = len(todo) // 2
-        spent[front] += await timed(todo[:mid] if half == 0 else todo[mid:], concurrency)
-    return {front: len(ops[front]) * units / t if t else 0.0 for front, t in spent.items()}
+    done = {first: 0, second: 0}
+    for k in range(len(slices[first])):
+        order = (first, second) if k % 2 == 0 else (second, first)
+        for front in order:
+            todo = slices[front][k]
+            spent[front] += await timed(todo, concurrency)
+            done[front] += len(todo)
+    return {front: done[front] * units / t if t else 0.0 for front, t in spent.items()}
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -146,25 +164,23 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             for op in SMALL:
                 settle()  # the pair starts once the last one's work is flushed and done
                 passes = args.read_passes if op in ("GET", "HEAD") else 1
-                ops = {}
+                slices = {}
                 for front in (first, second):
                     call = f.swift if front == "api" else f.s3
                     names = [f"{front}-{p}-{i:06d}" for i in range(args.batch)]
                     body = payload if op == "PUT" else b""
-                    # a read's passes within each half: both halves read the same
-                    # objects (a write's halves write different ones)
-                    half = len(names) // 2
-                    ordered = (names[:half] * passes + names[half:] * passes) \
-                        if passes > 1 else names
-                    ops[front] = [partial(call, op, n, body) for n in ordered]
-                for front, rate in (await pair(first, second, ops,
+                    # each slice writes (or reads, ``passes`` times over) its own objects
+                    slices[front] = [[partial(call, op, n, body) for n in part * passes]
+                                     for part in split(names, 2 * args.interleave)]
+                for front, rate in (await pair(first, second, slices,
                                                args.concurrency)).items():
                     rates[op][front].append(rate)
             settle()
             reads = args.large_count * args.large_reads
-            large_ops = {front: [partial(large, front) for _ in range(reads)]
-                         for front in (first, second)}
-            for front, rate in (await pair(first, second, large_ops,
+            large_slices = {front: split([partial(large, front) for _ in range(reads)],
+                                         2 * args.interleave)
+                            for front in (first, second)}
+            for front, rate in (await pair(first, second, large_slices,
                                            min(4, args.large_count), size / 1e6)).items():
                 rates["GET_LARGE"][front].append(rate)
         for i in range(args.large_count):
@@ -199,7 +215,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--large-mb", type=int, default=64)
     p.add_argument("--large-count", type=int, default=4)
-    p.add_argument("--large-reads", type=int, default=4,
+    p.add_argument("--interleave", type=int, default=3,
+                   help="ABBA rounds per pair: each front's batch runs as twice this "
+                        "many slices, alternating with the other's")
+    p.add_argument("--large-reads", type=int, default=6,
                    help="reads of each large object per batch")
     p.add_argument("--part-mb", type=int, default=8)
     p.add_argument("--json", action="store_true")
