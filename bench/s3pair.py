@@ -5,9 +5,11 @@ The S3/API column of bench/run.py divides rates of whole loads run a minute or
 more apart, and on a shared machine the rate of the same code moves by a third
 from one minute to the next. This measures each pairing on its own: for each
 operation (4 KiB PUT, GET, HEAD, DELETE and the 64 MiB GET) it runs a batch
-through the Swift API and the same batch through S3 right after it (or before:
-the order alternates from pair to pair), ``--pairs`` times, and reports the rates
-of each batch and the median of the per-pair ratios S3/API. Each pair starts on a
+through the Swift API and the same batch through S3, each cut in six slices run
+alternately, A B B A A B B A A B B A (``--interleave`` 3: a machine that gets
+faster or slower during the pair costs both fronts alike; which front goes first
+alternates from pair to pair), ``--pairs`` times, and reports each front's rate
+per pair and the median of the per-pair ratios S3/API. Each pair starts on a
 quiet machine (the writes before it flushed, its CPUs idle: ``quiet.settle``), and
 the GET and HEAD batches read their objects ``--read-passes`` times (3), so that
 even the fastest operations are measured over a second or more, not a few tenths.
@@ -30,11 +32,12 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import os
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -74,8 +77,8 @@ class Fronts:
             return n if r.status == 200 else -1
 
 
-async def batch(ops: Sequence[Callable[[], Awaitable[bool]]], concurrency: int) -> float:
-    """Run ``ops`` with ``concurrency`` in flight; operations a second (0 on an error)."""
+async def timed(ops: Sequence[Callable[[], Awaitable[bool]]], concurrency: int) -> float:
+    """Run ``ops`` with ``concurrency`` in flight: the seconds it took (inf on an error)."""
     todo = iter(ops)
     failed = 0
 
@@ -88,7 +91,38 @@ async def batch(ops: Sequence[Callable[[], Awaitable[bool]]], concurrency: int) 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    return 0.0 if failed else len(ops) / elapsed
+    return math.inf if failed else elapsed
+
+
+Ops = Sequence[Callable[[], Awaitable[bool]]]
+
+
+def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    """``items`` in ``parts`` consecutive slices, as even as they go."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return out
+
+
+async def pair(first: str, second: str, slices: Mapping[str, Sequence[Ops]],
+               concurrency: int, units: float = 1.0) -> dict[str, float]:
+    """Each front's rate over its operations, given as an even number of slices and
+    run in the order first, second, second, first, first, second, ... (ABBA
+    repeated): speed the machine gains or loses during the pair, at any pace slower
+    than a slice, costs both fronts alike. ``units``: what one operation counts for."""
+    spent = {first: 0.0, second: 0.0}
+    done = {first: 0, second: 0}
+    for k in range(len(slices[first])):
+        order = (first, second) if k % 2 == 0 else (second, first)
+        for front in order:
+            todo = slices[front][k]
+            spent[front] += await timed(todo, concurrency)
+            done[front] += len(todo)
+    return {front: done[front] * units / t if t else 0.0 for front, t in spent.items()}
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -126,22 +160,29 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             return await stream_get(signer, session, f"/{bucket}/mpu-{i}") == size
 
         for p in range(args.pairs):
-            fronts = ("api", "s3") if p % 2 == 0 else ("s3", "api")
+            first, second = ("api", "s3") if p % 2 == 0 else ("s3", "api")
             for op in SMALL:
                 settle()  # the pair starts once the last one's work is flushed and done
                 passes = args.read_passes if op in ("GET", "HEAD") else 1
-                for front in fronts:
+                slices = {}
+                for front in (first, second):
                     call = f.swift if front == "api" else f.s3
-                    names = [f"{front}-{p}-{i:06d}" for i in range(args.batch)] * passes
+                    names = [f"{front}-{p}-{i:06d}" for i in range(args.batch)]
                     body = payload if op == "PUT" else b""
-                    ops = [partial(call, op, n, body) for n in names]
-                    rates[op][front].append(await batch(ops, args.concurrency))
+                    # each slice writes (or reads, ``passes`` times over) its own objects
+                    slices[front] = [[partial(call, op, n, body) for n in part * passes]
+                                     for part in split(names, 2 * args.interleave)]
+                for front, rate in (await pair(first, second, slices,
+                                               args.concurrency)).items():
+                    rates[op][front].append(rate)
             settle()
-            for front in fronts:
-                ops = [partial(large, front)
-                       for _ in range(args.large_count * args.large_reads)]
-                rates["GET_LARGE"][front].append(
-                    await batch(ops, min(4, args.large_count)) * size / 1e6)
+            reads = args.large_count * args.large_reads
+            large_slices = {front: split([partial(large, front) for _ in range(reads)],
+                                         2 * args.interleave)
+                            for front in (first, second)}
+            for front, rate in (await pair(first, second, large_slices,
+                                           min(4, args.large_count), size / 1e6)).items():
+                rates["GET_LARGE"][front].append(rate)
         for i in range(args.large_count):
             await f.swift("DELETE", f"plain-{i}")
             await signer.call(session, "DELETE", f"/{bucket}/mpu-{i}")
@@ -174,7 +215,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--large-mb", type=int, default=64)
     p.add_argument("--large-count", type=int, default=4)
-    p.add_argument("--large-reads", type=int, default=2,
+    p.add_argument("--interleave", type=int, default=3,
+                   help="ABBA rounds per pair: each front's batch runs as twice this "
+                        "many slices, alternating with the other's")
+    p.add_argument("--large-reads", type=int, default=6,
                    help="reads of each large object per batch")
     p.add_argument("--part-mb", type=int, default=8)
     p.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -63,9 +64,20 @@ def canonical_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str]
     case-insensitive multidict: only the signed names are looked up) or its pairs."""
     lookup: CIMultiDict[str] | CIMultiDictProxy[str] = \
         headers if isinstance(headers, (CIMultiDictProxy, CIMultiDict)) else CIMultiDict(headers)
-    return "".join(
-        f"{name}:{','.join(' '.join(v.split()) for v in lookup.getall(name, ()))}\n"
-        for name in signed)
+    out = []
+    for name in signed:  # (a plain loop: this runs on every signed request)
+        values = lookup.getall(name, ())
+        if len(values) == 1:
+            value = values[0]
+            out.append(f"{name}:{value if _TRIMMED(value) else ' '.join(value.split())}\n")
+        else:
+            out.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
+    return "".join(out)
+
+
+# A header value already in its canonical form (no leading, trailing or repeated
+# whitespace): the common case, checked without splitting the value.
+_TRIMMED = re.compile(r"(?:[^\s]+(?: [^\s]+)*)?").fullmatch
 
 
 def canonical_request(method: str, raw_path: str, query: Iterable[tuple[str, str]],
@@ -94,8 +106,23 @@ def signed_with(signing_key: bytes, sts: str, signature_hex: str) -> bool:
     """Whether ``signature_hex`` signs ``sts`` with a scope's signing key (the key
     identity returns with a verified answer, so a front checks later requests of the
     same access key, day and region itself)."""
-    want = hmac.digest(signing_key, sts.encode(), "sha256").hex()
-    return hmac.compare_digest(want.encode(), signature_hex.encode())
+    inner, outer = _pads(signing_key)
+    inner = inner.copy()
+    inner.update(sts.encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return hmac.compare_digest(outer.hexdigest(), signature_hex)
+
+
+@functools.lru_cache(maxsize=256)
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with ``key`` already absorbed (RFC 2104):
+    a request then costs two copies and two small updates. (``hmac.digest`` sets its
+    key up again on each call: a third of a cached signature check's cost.)"""
+    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in block)))
 
 
 _AMZ_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)

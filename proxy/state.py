@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class ProxyState:
     _asking: dict[tuple[str, ...], asyncio.Task[Info]] = field(default_factory=dict)
     # bumped by ``forget``: an answer asked for before a change is not cached after it
     _generation: int = 0
+
+    @functools.cached_property
+    def identity_url(self) -> str:
+        """Where identity answers (asked on every signed S3 request)."""
+        return self.cfg.identity_url()
 
     def place(self, kind: str, account: str, container: str | None = None,
               obj: str | None = None) -> Placement:

@@ -13,6 +13,7 @@ from common.errors import StrataError
 from common.http import TXN_ID, ApiError
 from proxy import pipeline
 from proxy.auth import Caller
+from proxy.pipeline import Body, BytesBody
 from proxy.s3 import auth, body, checksums, cors, postobject
 from proxy.s3.dispatch import dispatch
 from proxy.s3.errors import render
@@ -21,6 +22,8 @@ from proxy.state import STATE, ProxyState
 
 log = logging.getLogger(__name__)
 BODY_METHODS = frozenset({"PUT", "POST"})
+# What a request without a body may sign as its payload: nothing to read or check.
+NO_BODY_HASHES = frozenset({sigv4.EMPTY_SHA256, sigv4.UNSIGNED, ""})
 
 
 def virtual_host_bucket(host: str, domain: str) -> str | None:
@@ -73,10 +76,15 @@ async def _request(request: web.Request, st: ProxyState, bucket_path: str,
                 verified.signing_key, signed.string_to_sign, signed.signature)
     checksum = checksums.declared(request.headers) \
         if request.method in BODY_METHODS else None
-    req_body, length = await body.request_body(
-        request.content, payload_hash=signed.payload_hash if signed else "",
-        length=request.content_length, checksum=checksum, signer=signer,
-        decoded=request.headers.get("x-amz-decoded-content-length"))
+    payload_hash = signed.payload_hash if signed else ""
+    req_body: Body
+    if checksum is None and payload_hash in NO_BODY_HASHES and not request.body_exists:
+        req_body, length = BytesBody(), request.content_length  # (most GETs and HEADs)
+    else:
+        req_body, length = await body.request_body(
+            request.content, payload_hash=payload_hash, length=request.content_length,
+            checksum=checksum, signer=signer,
+            decoded=request.headers.get("x-amz-decoded-content-length"))
     auth_type = version = ""
     if signed is not None:  # how it was signed: what bucket policies may ask of it
         auth_type = "REST-HEADER" if "Authorization" in request.headers \

@@ -50,6 +50,9 @@ RESPONSE_OVERRIDES = {
 GET_HEADERS = (*OBJECT_HEADERS, "Content-Length", "Content-Range", "Last-Modified",
                "Accept-Ranges")
 CONDITIONAL = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+_GET_NAMES = {name.lower(): name for name in (*GET_HEADERS, "ETag")}
+_META, _SYSMETA = "x-object-meta-", "x-object-sysmeta-"
+_FORWARDED = ("Range", *CONDITIONAL)
 
 
 async def put_object(req: S3Request) -> SwiftResponse:
@@ -93,7 +96,11 @@ async def store(req: S3Request) -> tuple[Mapping[str, str], versioning.Config]:
 
 
 async def get_object(req: S3Request) -> SwiftResponse:
-    headers = {k: req.headers[k] for k in ("Range", *CONDITIONAL) if k in req.headers}
+    headers = {}
+    for name in _FORWARDED:
+        value = req.headers.get(name)
+        if value is not None:
+            headers[name] = value
     part: multipart.PartRange | None = None
     if "partNumber" in req.query:  # a ranged read of one part
         if "Range" in req.headers:
@@ -102,9 +109,10 @@ async def get_object(req: S3Request) -> SwiftResponse:
         part = await multipart.part_range(req, multipart.part_number(req.query.get("partNumber")))
         if part.range is not None:
             headers["Range"] = part.range
-    early = await multipart.etag_conditions(req, headers)  # a multipart ETag's If-*
-    if early is not None:
-        return early
+    if "If-Match" in headers or "If-None-Match" in headers:
+        early = await multipart.etag_conditions(req, headers)  # a multipart ETag's If-*
+        if early is not None:
+            return early
     r = await req.call(req.method, req.bucket, req.key, headers=headers)
     if (r.ok or r.status == 304) and not access.object_allowed(req, r.headers):
         await r.close()
@@ -124,23 +132,20 @@ async def get_object(req: S3Request) -> SwiftResponse:
         if r.status == 416:
             raise S3Error("InvalidRange", RangeRequested=req.headers.get("Range", ""))
         raise from_swift_status(r.status)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name in GET_HEADERS:
-        if name in r.headers:
-            out[name] = r.headers[name]
-    if "ETag" in r.headers:
-        out["ETag"] = quoted(multipart.s3_etag(r.headers) or r.headers["ETag"])
-    for k, v in r.headers.items():
-        if k.lower().startswith("x-object-meta-"):
-            out["x-amz-meta-" + k[len("x-object-meta-"):].lower()] = v
-    if r.status == 200 and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-        out.update(checksums.response_headers(r.headers))
-    for param, header in RESPONSE_OVERRIDES.items():
-        if param in req.query:
-            out[header] = req.query[param]
+    out, sysmeta = answer_headers(r.headers)
+    if sysmeta:  # what S3 keeps beside the object: its S3 ETag, checksum, tags, lock
+        if "ETag" in r.headers:
+            out["ETag"] = quoted(multipart.s3_etag(r.headers) or r.headers["ETag"])
+        if r.status == 200 and \
+                req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            out.update(checksums.response_headers(r.headers))
+        out.update(tagging.count_header(r.headers))
+        out.update(locking.response_headers(r.headers))
+    if req.query:
+        for param, header in RESPONSE_OVERRIDES.items():
+            if param in req.query:
+                out[header] = req.query[param]
     out.setdefault("Accept-Ranges", "bytes")
-    out.update(tagging.count_header(r.headers))
-    out.update(locking.response_headers(r.headers))
     status = r.status
     if part is not None:
         if part.parts is not None:
@@ -153,6 +158,24 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if vid is not None:
         out["x-amz-version-id"] = vid
     return SwiftResponse(status, out, r.body, r.on_close)
+
+
+def answer_headers(swift: Mapping[str, str]) -> tuple[CIMultiDict[str], bool]:
+    """An object's GET/HEAD answer headers from Swift's, in one pass: those S3 answers
+    as they are, the ETag quoted, user metadata as ``x-amz-meta-*``; and whether the
+    object has system metadata (which the S3 ETag, checksums, tags and locks are)."""
+    out: CIMultiDict[str] = CIMultiDict()
+    sysmeta = False
+    for k, v in swift.items():
+        low = k.lower()
+        name = _GET_NAMES.get(low)
+        if name is not None:
+            out[name] = quoted(v) if name == "ETag" else v
+        elif low.startswith(_META):
+            out["x-amz-meta-" + low[len(_META):]] = v
+        elif low.startswith(_SYSMETA):
+            sysmeta = True
+    return out, sysmeta
 
 
 async def remove(req: S3Request, key: str, vid: str | None) -> versioning.Deleted:

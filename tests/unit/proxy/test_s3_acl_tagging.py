@@ -9,6 +9,7 @@ from proxy.request import parse_path
 from proxy.s3 import grants as acl
 from proxy.s3 import tagging
 from proxy.s3.errors import S3Error
+from proxy.s3.objects import answer_headers
 from proxy.s3.registry import REGISTRY_ACCOUNT
 
 OWNER = "0123456789abcdef0123456789abcdef"
@@ -162,3 +163,23 @@ def test_malformed_tagging(body: bytes) -> None:
     with pytest.raises(S3Error) as exc:
         tagging.from_xml(body, 10)
     assert code(exc) == "MalformedXML"
+
+
+def test_an_objects_answer_headers_in_one_pass() -> None:
+    """GetObject/HeadObject answer S3's headers from Swift's: the ones S3 answers as
+    they are, the ETag quoted, user metadata as x-amz-meta-* (lower case), nothing
+    else; whether the object has system metadata is told apart (no sysmeta: no S3
+    ETag, tags, lock or checksum to look for)."""
+    swift = {"Content-Type": "text/plain", "Etag": "abc", "Content-Length": "3",
+             "Last-Modified": "Mon, 07 Dec 2026 11:26:57 GMT", "Accept-Ranges": "bytes",
+             "X-Object-Meta-Color": "Blue", "x-object-meta-MiXed": "v", "X-Timestamp": "1.0",
+             "Cache-Control": "no-cache", "X-Trans-Id": "tx1"}
+    out, sysmeta = answer_headers(swift)
+    assert dict(out) == {"Content-Type": "text/plain", "ETag": '"abc"', "Content-Length": "3",
+                         "Last-Modified": "Mon, 07 Dec 2026 11:26:57 GMT",
+                         "Accept-Ranges": "bytes", "x-amz-meta-color": "Blue",
+                         "x-amz-meta-mixed": "v", "Cache-Control": "no-cache"}
+    assert not sysmeta
+    _, sysmeta = answer_headers({**swift, tagging.OBJECT_SYSMETA: "a=b"})
+    assert sysmeta
+    assert answer_headers({"ETag": '"q"'})[0]["ETag"] == '"q"'

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
+import hmac
 import time
 
 import pytest
@@ -199,3 +201,58 @@ def test_amz_time_refuses_what_is_not_a_time(value: str) -> None:
     with pytest.raises(S3Error) as err:
         auth._amz_time(value)
     assert err.value.code == "AccessDenied"
+
+
+@pytest.mark.parametrize("value", [
+    "a", "a b", " a", "a ", "a  b", "", "a\tb", "a\t b", "x y z", "  ", "a\u00a0b", "a\x1cb",
+    "\u3000a", "é  é"])
+def test_canonical_header_values_trimmed_and_collapsed(value: str) -> None:
+    """A value already in canonical form is taken as it is; any other has its
+    whitespace trimmed and runs of it collapsed to one space (AWS's Trimall)."""
+    h = CIMultiDictProxy(CIMultiDict([("X-A", value)]))
+    assert sigv4.canonical_headers(h, ["x-a"]) == "x-a:" + " ".join(value.split()) + "\n"
+
+
+@pytest.mark.parametrize("key_size", [1, 16, 32, 63, 64, 65, 200])
+def test_signed_with_is_hmac_sha256(key_size: int) -> None:
+    """The cached check of a signature (precomputed HMAC pads) says what HMAC-SHA256
+    says, for keys shorter and longer than SHA-256's block."""
+    key = bytes(range(256))[:key_size]
+    for sts in ("", "AWS4-HMAC-SHA256\n20130524T000000Z\n" + SCOPE + "\n" + "ab" * 32):
+        good = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        assert sigv4.signed_with(key, sts, good)
+        assert not sigv4.signed_with(key, sts + "x", good)
+        assert not sigv4.signed_with(key, sts, good[:-1] + ("0" if good[-1] != "0" else "1"))
+        assert not sigv4.signed_with(key + b"x", sts, good)
+        assert not sigv4.signed_with(key, sts, "")
+
+
+@pytest.mark.parametrize("authorization", [
+    "AWS4-HMAC-SHA256 Credential={c}, SignedHeaders={s}, Signature={g}",
+    "AWS4-HMAC-SHA256 Credential={c},SignedHeaders={s},Signature={g}",
+    "AWS4-HMAC-SHA256 Signature={g}, Credential={c}, SignedHeaders={s}",
+    "AWS4-HMAC-SHA256 Credential={c},  SignedHeaders={s} , Signature={g}",
+])
+def test_authorization_header_forms_agree(authorization: str) -> None:
+    """The header as SDKs write it (matched at once) and its other spellings (split
+    field by field) are read alike."""
+    h = headers(Host=HOST, x_amz_date="20130524T000000Z",
+                x_amz_content_sha256=sigv4.EMPTY_SHA256,
+                Authorization=authorization.format(
+                    c=f"{ACCESS}/{SCOPE}", s="host;x-amz-content-sha256;x-amz-date",
+                    g="f" * 64))
+    signed = auth.parse("GET", "/", "", h, now=NOW)
+    assert signed is not None
+    assert (signed.access, signed.signature) == (ACCESS, "f" * 64)
+    assert signed.string_to_sign.split("\n")[:3] == [
+        sigv4.ALGORITHM, "20130524T000000Z", SCOPE]
+
+
+def test_authorization_header_missing_a_field_is_malformed() -> None:
+    h = headers(Host=HOST, x_amz_date="20130524T000000Z",
+                x_amz_content_sha256=sigv4.EMPTY_SHA256,
+                Authorization=f"AWS4-HMAC-SHA256 Credential={ACCESS}/{SCOPE}, "
+                              f"Signature={'f' * 64}")
+    with pytest.raises(S3Error) as exc:
+        auth.parse("GET", "/", "", h, now=NOW)
+    assert exc.value.code == "AuthorizationHeaderMalformed"
