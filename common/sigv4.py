@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -106,19 +105,26 @@ def signed_with(signing_key: bytes, sts: str, signature_hex: str) -> bool:
     """Whether ``signature_hex`` signs ``sts`` with a scope's signing key (the key
     identity returns with a verified answer, so a front checks later requests of the
     same access key, day and region itself)."""
-    inner, outer = _pads(signing_key)
+    return hmac.compare_digest(hmac_hex(signing_key, sts).encode(),
+                               signature_hex.encode("utf-8", "replace"))
+
+
+def hmac_hex(key: bytes, text: str) -> str:
+    """HMAC-SHA256 of ``text`` with ``key``, in hex, as ``hmac`` computes it, with the
+    key's pads kept (:func:`_pads`): the same few signing keys sign every request."""
+    inner, outer = _pads(key)
     inner = inner.copy()
-    inner.update(sts.encode())
+    inner.update(text.encode())
     outer = outer.copy()
     outer.update(inner.digest())
-    return hmac.compare_digest(outer.hexdigest(), signature_hex)
+    return outer.hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
-def _pads(key: bytes) -> tuple[Any, Any]:
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     """HMAC-SHA256's inner and outer hashes with ``key`` already absorbed (RFC 2104):
-    a request then costs two copies and two small updates. (``hmac.digest`` sets its
-    key up again on each call: a third of a cached signature check's cost.)"""
+    a signature then costs two copies and two small updates. (``hmac.digest`` sets
+    its key up again on each call: a third of a cached signature check's cost.)"""
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
     return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),

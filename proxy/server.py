@@ -194,7 +194,7 @@ def build_app(cfg: config_mod.StrataConfig) -> web.Application:
 
     async def auth_v1(request: web.Request) -> web.Response:
         st = request.app[STATE]
-        return await v1_auth(request, st.backend.session, cfg.identity_url(), cfg.proxy_url())
+        return await v1_auth(request, st.backend.session, st.identity_url, cfg.proxy_url())
 
     async def method_not_allowed(request: web.Request) -> web.Response:
         raise fail(405)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import StreamReader
 
+from common import sigv4
 from proxy.pipeline import Body, BodyTooLarge, BytesBody, StreamBody
 from proxy.s3.checksums import Declared
 from proxy.s3.errors import S3Error
@@ -79,7 +80,7 @@ class ChunkSigner:
     previous: str
 
     def _sign(self, lines: list[str]) -> str:
-        return hmac.new(self.key, "\n".join(lines).encode(), hashlib.sha256).hexdigest()
+        return sigv4.hmac_hex(self.key, "\n".join(lines))
 
     def chunk(self, signature: str, data_hash: str) -> None:
         want = self._sign(["AWS4-HMAC-SHA256-PAYLOAD", self.amz_date, self.scope,

@@ -225,6 +225,8 @@ def test_signed_with_is_hmac_sha256(key_size: int) -> None:
         assert not sigv4.signed_with(key, sts, good[:-1] + ("0" if good[-1] != "0" else "1"))
         assert not sigv4.signed_with(key + b"x", sts, good)
         assert not sigv4.signed_with(key, sts, "")
+        assert not sigv4.signed_with(key, sts, "é" * 64)  # refused, not a TypeError
+        assert sigv4.hmac_hex(key, sts) == good
 
 
 @pytest.mark.parametrize("authorization", [
