@@ -38,7 +38,9 @@ S3LOAD = REPO / "bench" / "s3load.py"
 S3PAIR = REPO / "bench" / "s3pair.py"
 # Each phase of s3pair.py and the S3 phase of the table it pairs.
 PAIRED = {"put": "s3_put", "get": "s3_get", "head": "s3_head", "delete": "s3_delete",
-          "get_large": "s3_get_large"}
+          "get_large": "s3_get_large",
+          # (no phase of its own: the multipart object through both fronts)
+          "get_large_same": "s3_get_large_same"}
 PY = sys.executable
 # One load: its name in the log and what runs it (its figures, phase by phase).
 Load = tuple[str, Callable[[], list[dict[str, Any]]]]

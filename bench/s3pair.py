@@ -16,9 +16,13 @@ even the fastest operations are measured over a second or more, not a few tenths
 
 The S3 requests are signed (SigV4, as bench/s3load.py signs them) and the Swift
 requests carry a token, as ../shared/bench/swiftload.py sends them; both use
-one client session with ``--concurrency`` requests in flight. Large objects:
-a plain object through the Swift API against a multipart upload of the same
-bytes (``--part-mb`` parts) through S3, read four at once, streamed and counted.
+one client session with ``--concurrency`` requests in flight. Large objects,
+read four at once, streamed and counted: ``get_large`` reads a plain object
+through the Swift API against a multipart upload of the same bytes
+(``--part-mb`` parts, as boto3 and the aws CLI upload 64 MiB) through S3;
+``get_large_same`` reads that multipart object through both fronts (through
+the Swift API it is the SLO the upload made): the S3 GetObject against the
+Swift-API GET it maps to.
 
     python3 bench/s3pair.py --endpoint http://127.0.0.1:8080 --user demo:demo \\
         --key PASSWORD --access AK --secret SK [--pairs 5] [--batch 1000] [--json]
@@ -46,6 +50,8 @@ from quiet import settle
 from s3load import Signer, multipart_put, stream_get
 
 SMALL = ("PUT", "GET", "HEAD", "DELETE")
+# the large GETs: through the Swift API a plain object, or the same multipart one
+LARGE = ("GET_LARGE", "GET_LARGE_SAME")
 
 
 class Fronts:
@@ -142,7 +148,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         f = Fronts(session, url, token, signer, bucket)
         payload = os.urandom(args.size)
         rates: dict[str, dict[str, list[float]]] = {
-            op: {"api": [], "s3": []} for op in (*SMALL, "GET_LARGE")}
+            op: {"api": [], "s3": []} for op in (*SMALL, *LARGE)}
         # the large objects, once: a plain one for the Swift API, a multipart one for S3
         data = os.urandom(args.large_mb << 20)
         for i in range(args.large_count):
@@ -153,10 +159,10 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
         counter = itertools.count()
 
-        async def large(front: str) -> bool:
+        async def large(front: str, same: bool) -> bool:
             i = next(counter) % args.large_count
             if front == "api":
-                return await f.swift_stream(f"plain-{i}") == size
+                return await f.swift_stream(f"mpu-{i}" if same else f"plain-{i}") == size
             return await stream_get(signer, session, f"/{bucket}/mpu-{i}") == size
 
         for p in range(args.pairs):
@@ -175,14 +181,15 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for front, rate in (await pair(first, second, slices,
                                                args.concurrency)).items():
                     rates[op][front].append(rate)
-            settle()
             reads = args.large_count * args.large_reads
-            large_slices = {front: split([partial(large, front) for _ in range(reads)],
-                                         2 * args.interleave)
-                            for front in (first, second)}
-            for front, rate in (await pair(first, second, large_slices,
-                                           min(4, args.large_count), size / 1e6)).items():
-                rates["GET_LARGE"][front].append(rate)
+            for op in LARGE:
+                settle()
+                large_slices = {front: split([partial(large, front, op == "GET_LARGE_SAME")
+                                              for _ in range(reads)], 2 * args.interleave)
+                                for front in (first, second)}
+                for front, rate in (await pair(first, second, large_slices,
+                                               min(4, args.large_count), size / 1e6)).items():
+                    rates[op][front].append(rate)
         for i in range(args.large_count):
             await f.swift("DELETE", f"plain-{i}")
             await signer.call(session, "DELETE", f"/{bucket}/mpu-{i}")
@@ -190,7 +197,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for op, got in rates.items():
         ratios = [s / a if a else 0.0 for a, s in zip(got["api"], got["s3"], strict=True)]
-        out.append({"op": op.lower(), "unit": "MB_per_s" if op == "GET_LARGE" else "ops_per_s",
+        out.append({"op": op.lower(), "unit": "MB_per_s" if op in LARGE else "ops_per_s",
                     "api": [round(x, 1) for x in got["api"]],
                     "s3": [round(x, 1) for x in got["s3"]],
                     "ratios": [round(x, 2) for x in ratios],

@@ -245,6 +245,20 @@ def _remember(key: str, verified: Verified, expires_at: float) -> None:
             _cache.popitem(last=False)
 
 
+def cached(signed: Signed, scope: str | None = None) -> Verified | None:
+    """The caller of a SigV4 request whose scope's signing key is cached and signs it
+    (``scope``: its :func:`_scope_key`, when known); None when identity must be asked."""
+    scope = scope if scope is not None else _scope_key(signed)
+    hit = _cache.get(scope) if scope is not None else None
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    verified = hit[1]
+    if verified.signing_key is None or not sigv4.signed_with(
+            verified.signing_key, signed.string_to_sign, signed.signature):
+        return None
+    return verified
+
+
 async def verify(session: aiohttp.ClientSession, identity_url: str,
                  signed: Signed, service_token: str | None = None) -> Verified:
     """The caller whose EC2 credential made ``signed``, as identity says.
@@ -256,16 +270,15 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     be checked. A signature the cached key does not produce is asked about again
     (the credential may have changed). SigV2 answers are cached per request."""
     scope = _scope_key(signed) if service_token else None
-    key = scope if scope is not None else _cache_key(signed)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        verified = hit[1]
-        if scope is None:
+    if scope is not None:
+        verified = cached(signed, scope)
+        if verified is not None:
             return verified
-        if verified.signing_key is not None:
-            if sigv4.signed_with(verified.signing_key, signed.string_to_sign,
-                                 signed.signature):
-                return verified
+    else:
+        key = _cache_key(signed)
+        hit = _cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
     try:
         check = await check_signature(
             session, identity_url, access=signed.access, signature=signed.signature,
@@ -282,7 +295,8 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     if scope is not None and check.signing_key is None:
         raise S3Error("ServiceUnavailable", "The identity service gave no signing key.")
     verified = Verified(Caller(check.info), check.signing_key)
-    _remember(key, verified, check.info.expires_at)
+    _remember(scope if scope is not None else _cache_key(signed), verified,
+              check.info.expires_at)
     return verified
 
 

@@ -14,7 +14,7 @@ from common.http import TXN_ID, ApiError
 from proxy import pipeline
 from proxy.auth import Caller
 from proxy.pipeline import Body, BytesBody
-from proxy.s3 import auth, body, checksums, cors, postobject
+from proxy.s3 import auth, body, checksums, cors, fastread, postobject
 from proxy.s3.dispatch import dispatch
 from proxy.s3.errors import render
 from proxy.s3.request import S3Request, split_path
@@ -107,8 +107,13 @@ async def s3_api(request: web.Request) -> web.StreamResponse:
     bucket_path = raw_path if vhost is None else "/" + quote(vhost) + raw_path
     req: S3Request | None = None
     try:
-        req = await _request(request, st, bucket_path, raw_path)
-        resp = await dispatch(req)
+        fast = await fastread.read(request, st, bucket_path, raw_path, txn) \
+            if fastread.eligible(request) else None
+        if fast is not None:
+            resp = fast
+        else:
+            req = await _request(request, st, bucket_path, raw_path)
+            resp = await dispatch(req)
     except (StrataError, ApiError) as err:  # (ApiError: from code shared with Swift's API)
         resp = render(err, request.method, unquote(bucket_path), txn)
     origin = request.headers.get("Origin")

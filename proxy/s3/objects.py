@@ -95,12 +95,18 @@ async def store(req: S3Request) -> tuple[Mapping[str, str], versioning.Config]:
     return r.headers, vcfg
 
 
-async def get_object(req: S3Request) -> SwiftResponse:
-    headers = {}
+def forwarded(headers: Mapping[str, str]) -> dict[str, str]:
+    """What a GetObject/HeadObject passes on to Swift: its range and conditions."""
+    out = {}
     for name in _FORWARDED:
-        value = req.headers.get(name)
+        value = headers.get(name)
         if value is not None:
-            headers[name] = value
+            out[name] = value
+    return out
+
+
+async def get_object(req: S3Request) -> SwiftResponse:
+    headers = forwarded(req.headers)
     part: multipart.PartRange | None = None
     if "partNumber" in req.query:  # a ranged read of one part
         if "Range" in req.headers:
@@ -132,15 +138,8 @@ async def get_object(req: S3Request) -> SwiftResponse:
         if r.status == 416:
             raise S3Error("InvalidRange", RangeRequested=req.headers.get("Range", ""))
         raise from_swift_status(r.status)
-    out, sysmeta = answer_headers(r.headers)
-    if sysmeta:  # what S3 keeps beside the object: its S3 ETag, checksum, tags, lock
-        if "ETag" in r.headers:
-            out["ETag"] = quoted(multipart.s3_etag(r.headers) or r.headers["ETag"])
-        if r.status == 200 and \
-                req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-            out.update(checksums.response_headers(r.headers))
-        out.update(tagging.count_header(r.headers))
-        out.update(locking.response_headers(r.headers))
+    out = answer(r.headers, r.status == 200 and
+                 req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED")
     if req.query:
         for param, header in RESPONSE_OVERRIDES.items():
             if param in req.query:
@@ -158,6 +157,21 @@ async def get_object(req: S3Request) -> SwiftResponse:
     if vid is not None:
         out["x-amz-version-id"] = vid
     return SwiftResponse(status, out, r.body, r.on_close)
+
+
+def answer(swift: Mapping[str, str], checksums_asked: bool) -> CIMultiDict[str]:
+    """GetObject's and HeadObject's answer headers from Swift's: with what S3 keeps
+    beside the object (its S3 ETag, tags, lock; its checksum when ``checksums_asked``),
+    without ``Accept-Ranges`` or a version id."""
+    out, sysmeta = answer_headers(swift)
+    if sysmeta:  # what S3 keeps beside the object: its S3 ETag, checksum, tags, lock
+        if "ETag" in swift:
+            out["ETag"] = quoted(multipart.s3_etag(swift) or swift["ETag"])
+        if checksums_asked:
+            out.update(checksums.response_headers(swift))
+        out.update(tagging.count_header(swift))
+        out.update(locking.response_headers(swift))
+    return out
 
 
 def answer_headers(swift: Mapping[str, str]) -> tuple[CIMultiDict[str], bool]:

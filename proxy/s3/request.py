@@ -80,6 +80,22 @@ def check_content_md5(headers: CIMultiDictProxy[str], body: bytes) -> None:
         raise S3Error("BadDigest")
 
 
+def swift_request(method: str, account: str, container: str | None, obj: str | None, *,
+                  caller: Caller, txn: str, remote: str, headers: dict[str, str] | None = None,
+                  query: dict[str, str] | None = None, body: Body | None = None,
+                  content_length: int | None = None,
+                  env: dict[str, Any] | None = None) -> SwiftRequest:
+    """The Swift subrequest an S3 request makes on ``account`` (marked as the S3
+    front's: it enters the pipeline below the features that run before s3api)."""
+    raw = "/v1/" + _quoted(account) + ("/" + _quoted(container) if container else "") + \
+        ("/" + quote(obj, safe="") if obj else "")
+    return SwiftRequest(
+        method=method, path=SwiftPath("v1", account, container, obj),
+        headers=CIMultiDict(headers or {}), query=MultiDict(query or {}),
+        body=body or BytesBody(), content_length=content_length, caller=caller,
+        txn=txn, remote=remote, env={"raw_path": raw, "s3": True, **(env or {})})
+
+
 @dataclass
 class S3Request:
     st: ProxyState
@@ -172,14 +188,9 @@ class S3Request:
         if isinstance(body, bytes):
             content_length = len(body)
             body = BytesBody(body)
-        account = self.account
-        raw = "/v1/" + _quoted(account) + ("/" + _quoted(container) if container else "") + \
-            ("/" + quote(obj, safe="") if obj else "")
-        return SwiftRequest(
-            method=method, path=SwiftPath("v1", account, container, obj),
-            headers=CIMultiDict(headers or {}), query=MultiDict(query or {}),
-            body=body or BytesBody(), content_length=content_length, caller=self.caller,
-            txn=self.txn, remote=self.remote, env={"raw_path": raw, "s3": True, **self.env})
+        return swift_request(method, self.account, container, obj, caller=self.caller,
+                             txn=self.txn, remote=self.remote, headers=headers, query=query,
+                             body=body, content_length=content_length, env=self.env)
 
     async def call(self, method: str, container: str | None = None, obj: str | None = None,
                    **kw: object) -> SwiftResponse:
