@@ -129,6 +129,11 @@ def parse_state(bucket: str, account: str, headers: Mapping[str, str]) -> Bucket
     return _parse(bucket, project_of(account), items)
 
 
+def bucket_state(info: Info, bucket: str, account: str) -> BucketState:
+    """The state of an existing bucket, parsed once per cached container HEAD."""
+    return info.derived(STATE_MEMO, lambda h: parse_state(bucket, account, h))
+
+
 async def state_of(req: S3Request) -> BucketState | None:
     """The bucket's state (None: no such bucket), from its cached container HEAD."""
     info: Info = await req.bucket_info()
@@ -136,8 +141,7 @@ async def state_of(req: S3Request) -> BucketState | None:
     if memo is not None and memo[0] is info:
         return memo[1]  # type: ignore[no-any-return]
     bucket, account = req.bucket or "", req.account
-    state = info.derived(STATE_MEMO, lambda h: parse_state(bucket, account, h)) \
-        if info.exists else None  # parsed once per cached container HEAD
+    state = bucket_state(info, bucket, account) if info.exists else None
     req.memo[STATE_MEMO] = (info, state)
     return state
 

@@ -270,12 +270,12 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     be checked. A signature the cached key does not produce is asked about again
     (the credential may have changed). SigV2 answers are cached per request."""
     scope = _scope_key(signed) if service_token else None
+    key = scope if scope is not None else _cache_key(signed)
     if scope is not None:
         verified = cached(signed, scope)
         if verified is not None:
             return verified
     else:
-        key = _cache_key(signed)
         hit = _cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
@@ -295,8 +295,7 @@ async def verify(session: aiohttp.ClientSession, identity_url: str,
     if scope is not None and check.signing_key is None:
         raise S3Error("ServiceUnavailable", "The identity service gave no signing key.")
     verified = Verified(Caller(check.info), check.signing_key)
-    _remember(scope if scope is not None else _cache_key(signed), verified,
-              check.info.expires_at)
+    _remember(key, verified, check.info.expires_at)
     return verified
 
 

@@ -90,10 +90,8 @@ async def read(request: web.Request, st: ProxyState, bucket_path: str,
     container = await st.info(txn, account, bucket)
     if not container.exists:
         return None  # another project's bucket, or none: the registry says
-    state = container.derived(access.STATE_MEMO,
-                              lambda h: access.parse_state(bucket, account, h))
-    if state.policy is not None or \
-            container.derived(versioning.CONFIG_MEMO, versioning.config_of).configured:
+    state = access.bucket_state(container, bucket, account)
+    if state.policy is not None or versioning.config_from(container).configured:
         return None
     r = await st.pipeline.call_s3(swift_request(
         request.method, account, bucket, key, caller=caller, txn=txn,

@@ -107,11 +107,9 @@ async def s3_api(request: web.Request) -> web.StreamResponse:
     bucket_path = raw_path if vhost is None else "/" + quote(vhost) + raw_path
     req: S3Request | None = None
     try:
-        fast = await fastread.read(request, st, bucket_path, raw_path, txn) \
+        resp = await fastread.read(request, st, bucket_path, raw_path, txn) \
             if fastread.eligible(request) else None
-        if fast is not None:
-            resp = fast
-        else:
+        if resp is None:
             req = await _request(request, st, bucket_path, raw_path)
             resp = await dispatch(req)
     except (StrataError, ApiError) as err:  # (ApiError: from code shared with Swift's API)

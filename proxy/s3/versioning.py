@@ -42,6 +42,7 @@ from proxy.pipeline import SwiftResponse
 from proxy.s3 import locking
 from proxy.s3.errors import S3Error, from_swift_status
 from proxy.s3.request import S3Request, copy_from
+from proxy.state import Info
 
 ARCHIVE_SUFFIX = "+versions"
 SYS_STATUS = "X-Container-Sysmeta-S3-Versioning"
@@ -115,6 +116,11 @@ def config_of(headers: Mapping[str, str]) -> Config:
     return Config(status if status in ("Enabled", "Suspended") else "", tuple(log))
 
 
+def config_from(info: Info) -> Config:
+    """A bucket's versioning state from its cached container HEAD (parsed once)."""
+    return info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
+
+
 async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
     """The bucket's versioning state (parsed once per cached container HEAD)."""
     if bucket is None or bucket == req.bucket:
@@ -123,7 +129,7 @@ async def bucket_config(req: S3Request, bucket: str | None = None) -> Config:
         info = await req.bucket_info()
     else:
         info = await req.st.info(req.txn, req.account, bucket)
-    return info.derived(CONFIG_MEMO, config_of) if info.exists else Config()
+    return config_from(info)
 
 
 async def set_status(req: S3Request, status: str | None) -> None:
