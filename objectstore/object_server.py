@@ -453,22 +453,22 @@ async def get_object(request: web.Request) -> web.StreamResponse:
             req.node.partition_changed(req.device, req.part, datadir(req.policy))
             raise Missing()  # the proxy reads another replica
         return _from_memory(data, ranges, headers)
-    f = await req.node.run(req.backend.open, st)
-    try:
-        if ranges is None:
-            resp.content_length = length
-            await _send(request, resp, f, 0, length)
-        elif len(ranges) == 1:
-            start, end = ranges[0]
-            resp.set_status(206)
-            resp.headers["Content-Range"] = f"bytes {start}-{end}/{length}"
-            resp.content_length = end - start + 1
-            await _send(request, resp, f, start, end - start + 1)
-        else:
+    # Opened on the event loop, a quick call like the state's own reads (above);
+    # sent, and closed, on one worker thread.
+    f = req.backend.open(st)
+    if ranges is not None and len(ranges) > 1:
+        try:
             await _send_multipart(request, resp, req, f, ranges, length,
                                   headers["Content-Type"])
-    finally:
-        await req.node.run(f.close)
+        finally:
+            await req.node.run(f.close)
+        return resp
+    start, end = (0, length - 1) if ranges is None else ranges[0]
+    if ranges is not None:
+        resp.set_status(206)
+        resp.headers["Content-Range"] = f"bytes {start}-{end}/{length}"
+    resp.content_length = end - start + 1
+    await _send(request, resp, req, f, start, end - start + 1)
     return resp
 
 
@@ -500,15 +500,18 @@ def _from_memory(data: bytes, ranges: list[tuple[int, int]] | None,
     return web.Response(status=206, body=b"".join(parts) + closing(boundary), headers=headers)
 
 
-async def _send(request: web.Request, resp: web.StreamResponse, f: IO[bytes], offset: int,
-                count: int) -> None:
-    """Send ``count`` bytes from ``offset``: sendfile for real files."""
-    await resp.prepare(request)
-    transport = request.transport
-    if transport is None:
-        raise ConnectionResetError("client went away")
-    if count:
-        await sendfile(transport, f, offset, count)
+async def _send(request: web.Request, resp: web.StreamResponse, req: Req, f: IO[bytes],
+                offset: int, count: int) -> None:
+    """Send ``count`` bytes from ``offset`` (sendfile for real files) and close ``f``."""
+    try:
+        await resp.prepare(request)
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("client went away")
+    except BaseException:
+        await req.node.run(f.close)
+        raise
+    await sendfile(transport, f, offset, count, run=req.node.run)
     await resp.write_eof()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import uvloop
 from aiohttp import web
 
 from common.sendfile import sendfile
+from common.threadpool import ThreadPool
 from tests.conftest import free_port
 
 SIZE = 6 << 20
@@ -109,3 +112,79 @@ def test_sendfile_reports_a_client_that_goes_away(tmp_path: Path) -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
     assert errors == ["ConnectionResetError"]
+
+
+class Recorded(io.BufferedReader):
+    """A file that notes which thread closed it."""
+
+    closers: list[str]
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closers.append(threading.current_thread().name)
+        super().close()
+
+
+def recorded(path: Path) -> Recorded:
+    f = Recorded(io.FileIO(path, "r"))
+    f.closers = []
+    return f
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+@pytest.mark.parametrize("hang_up", [False, True])
+def test_with_a_runner_the_file_is_closed_on_its_worker(tmp_path: Path, loop: str,
+                                                        hang_up: bool) -> None:
+    """Given ``run`` (a storage node's thread pool), ``sendfile`` closes the file
+    itself, on a worker: after the last byte, or when the client went away."""
+    path = tmp_path / "blob"
+    data = os.urandom(SIZE * 4)
+    path.write_bytes(data)
+    files: list[Recorded] = []
+    errors: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(len(data))})
+        await resp.prepare(request)
+        assert request.transport is not None
+        f = recorded(path)
+        files.append(f)
+        try:
+            await sendfile(request.transport, f, 0, len(data), stall_timeout=5.0,
+                           run=pool.run)
+        except (ConnectionResetError, TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+            raise
+        await resp.write_eof()
+        return resp
+
+    async def main() -> bytes:
+        async with serving(handler) as port:
+            if hang_up:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
+                await reader.read(1 << 16)
+                writer.transport.abort()
+                got = b""
+            else:
+                async with aiohttp.ClientSession() as s, \
+                        s.get(f"http://127.0.0.1:{port}/f") as r:
+                    got = await r.read()
+            for _ in range(200):
+                if files and files[0].closed:
+                    break
+                await asyncio.sleep(0.025)
+            return got
+
+    pool = ThreadPool(2, "sender")
+    try:
+        with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+            got = runner.run(main())
+    finally:
+        pool.shutdown()
+    assert len(files) == 1 and files[0].closed
+    assert len(files[0].closers) == 1 and files[0].closers[0].startswith("sender_")
+    if hang_up:
+        assert got == b"" and errors == ["ConnectionResetError"], errors
+    else:
+        assert got == data and errors == []
