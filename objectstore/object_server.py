@@ -511,7 +511,10 @@ async def _send(request: web.Request, resp: web.StreamResponse, req: Req, f: IO[
     except BaseException:
         await req.node.run(f.close)
         raise
-    await sendfile(transport, f, offset, count, run=req.node.run)
+    if count:
+        await sendfile(transport, f, offset, count, run=req.node.run)
+    else:  # asyncio's loop.sendfile takes no empty count; nothing to send anyway
+        await req.node.run(f.close)
     await resp.write_eof()
 
 

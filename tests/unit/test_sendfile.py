@@ -9,13 +9,14 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
 import uvloop
 from aiohttp import web
 
-from common.sendfile import sendfile
+from common.sendfile import STALL_TIMEOUT, Runner, sendfile
 from common.threadpool import ThreadPool
 from tests.conftest import free_port
 
@@ -40,22 +41,34 @@ async def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]
         await runner.cleanup()
 
 
-def serve_and_fetch(loop_factory: Callable[[], asyncio.AbstractEventLoop], path: Path,
-                    offset: int, count: int, slow: bool) -> tuple[bytes, list[str]]:
-    errors: list[str] = []
-
+def sending(open_file: Callable[[], IO[bytes]], offset: int, count: int, errors: list[str],
+            run: Runner | None = None, stall_timeout: float = STALL_TIMEOUT
+            ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler that sends ``count`` bytes of a file it opens, noting the errors
+    ``sendfile`` raised; it closes the file itself unless ``run`` is given (then
+    ``sendfile`` must)."""
     async def handler(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Length": str(count)})
         await resp.prepare(request)
         assert request.transport is not None
-        with path.open("rb") as f:
-            try:
-                await sendfile(request.transport, f, offset, count)
-            except (ConnectionResetError, TimeoutError) as exc:
-                errors.append(type(exc).__name__)
-                raise
+        f = open_file()
+        try:
+            await sendfile(request.transport, f, offset, count, stall_timeout, run)
+        except (ConnectionResetError, TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+            raise
+        finally:
+            if run is None:
+                f.close()
         await resp.write_eof()
         return resp
+    return handler
+
+
+def serve_and_fetch(loop_factory: Callable[[], asyncio.AbstractEventLoop], path: Path,
+                    offset: int, count: int, slow: bool) -> tuple[bytes, list[str]]:
+    errors: list[str] = []
+    handler = sending(lambda: path.open("rb"), offset, count, errors)
 
     async def main() -> bytes:
         async with serving(handler) as port, \
@@ -143,20 +156,12 @@ def test_with_a_runner_the_file_is_closed_on_its_worker(tmp_path: Path, loop: st
     files: list[Recorded] = []
     errors: list[str] = []
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Length": str(len(data))})
-        await resp.prepare(request)
-        assert request.transport is not None
-        f = recorded(path)
-        files.append(f)
-        try:
-            await sendfile(request.transport, f, 0, len(data), stall_timeout=5.0,
-                           run=pool.run)
-        except (ConnectionResetError, TimeoutError) as exc:
-            errors.append(type(exc).__name__)
-            raise
-        await resp.write_eof()
-        return resp
+    def opened() -> Recorded:
+        files.append(recorded(path))
+        return files[-1]
+
+    pool = ThreadPool(2, "sender")
+    handler = sending(opened, 0, len(data), errors, run=pool.run, stall_timeout=5.0)
 
     async def main() -> bytes:
         async with serving(handler) as port:
@@ -176,7 +181,6 @@ def test_with_a_runner_the_file_is_closed_on_its_worker(tmp_path: Path, loop: st
                 await asyncio.sleep(0.025)
             return got
 
-    pool = ThreadPool(2, "sender")
     try:
         with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
             got = runner.run(main())
