@@ -112,7 +112,8 @@ class Writer(ABC):
 # the loop; the waits for the disk go to a thread, and so does removing the files a
 # write made obsolete, when there are any (the unlink of a .data file waits for the
 # filesystem's journal while other writes' fsyncs commit it: on the loop it blocked
-# a quarter of a node's time under DELETEs). Each trip to a thread under load costs
+# a quarter of a node's time under DELETEs; a storage node does not wait for it, and
+# batches it with other writes', see NodeContext.sync). Each trip to a thread under load costs
 # the GIL changing hands at every syscall the thread makes, which was a third of a
 # node's time per PUT, so a write makes two trips, one per group of fsyncs, and
 # gives the worker no other syscalls.

@@ -26,6 +26,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MOUNT_CHECK_INTERVAL = 1.0  # seconds a device directory is trusted to still be there
+# How long the removals of files that durable writes made obsolete wait, to go to a
+# worker thread together (NodeContext.sync).
+TIDY_DELAY = 0.05
 
 
 def node_root(cfg: StrataConfig, node: int) -> Path:
@@ -86,6 +89,9 @@ class NodeContext:
     # (None: worker threads, when aio_fsync is off or the kernel has none)
     _aio: AioFsync | None = field(default=None, init=False)
     _aio_loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    # what sync was given to run after fsyncs through AIO, waiting for TIDY_DELAY
+    _tidy: list[Callable[[], None]] = field(default_factory=list, init=False)
+    _tidy_handle: asyncio.TimerHandle | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPool(self.workers, "node-io")
@@ -131,9 +137,17 @@ class NodeContext:
         return await self.executor.run(fn, *args)
 
     async def sync(self, fds: list[int], then: Callable[[], None] | None = None) -> None:
-        """fsync each of ``fds``, then call ``then`` on a worker thread. The fsyncs go
-        through the kernel's AIO where it has it (objectstore/aiofsync.py), else,
-        with ``then``, on a worker thread."""
+        """fsync each of ``fds``, then call ``then`` on a worker thread (it removes the
+        files the write made obsolete). The fsyncs go through the kernel's AIO where
+        it has it (objectstore/aiofsync.py), else, with ``then``, on a worker thread.
+
+        After AIO fsyncs, ``then`` is not waited for: it joins the others of the next
+        :data:`TIDY_DELAY` and they go to a worker in one call. Each call handed to a
+        worker and awaited cost a node about 130 µs of CPU (the wake-ups and the GIL
+        changing hands), a sixth of what it spends on a DELETE; what ``then`` removes
+        is already superseded by a file that is on disk, so nothing waits for it (a
+        node that stops first leaves it to the replicator, whose next pass over the
+        suffix the write marked removes it)."""
         loop = asyncio.get_running_loop()
         aio = self._aio if loop is self._aio_loop else await self._open_aio(loop)
         if aio is not None:
@@ -143,15 +157,27 @@ class NodeContext:
                 pass
             else:
                 if then is not None:
-                    await self.executor.run(then)
+                    self._tidy.append(then)
+                    if self._tidy_handle is None:
+                        self._tidy_handle = loop.call_later(TIDY_DELAY, self._tidy_now)
                 return
         await self.executor.run(fsync_all, fds, then)
+
+    def _tidy_now(self) -> None:
+        """Hand what :meth:`sync` gathered to a worker, in one call."""
+        self._tidy_handle = None
+        batch, self._tidy = self._tidy, []
+        if batch:
+            self.executor.submit(_run_each, batch)
 
     async def _open_aio(self, loop: asyncio.AbstractEventLoop) -> AioFsync | None:
         """The AIO context of ``loop`` (its completions arrive there), made and
         probed on the devices directory once per loop."""
         if self._aio is not None:  # made on another loop (tests run several)
             self._aio.close()
+        if self._tidy_handle is not None:  # that loop's timer may never fire now
+            self._tidy_handle.cancel()
+            self._tidy_now()
         self._aio, self._aio_loop = None, loop
         if not self.aio_fsync:
             return None
@@ -195,7 +221,19 @@ class NodeContext:
         if self._aio is not None:
             self._aio.close()
         self._aio, self._aio_loop = None, None
+        if self._tidy_handle is not None:
+            self._tidy_handle.cancel()
+        self._tidy_now()  # queued before the shutdown, which lets it run
         self.executor.shutdown(wait=True)
+
+
+def _run_each(calls: list[Callable[[], None]]) -> None:
+    """Each of ``calls``; one that fails is logged and the others still run."""
+    for call in calls:
+        try:
+            call()
+        except Exception:
+            log.exception("removing obsolete files failed (the replicator retries)")
 
 
 NODE: web.AppKey[NodeContext] = web.AppKey("node", NodeContext)

@@ -8,9 +8,10 @@ all three devices.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,16 @@ PREFIX, SUFFIX = b"p", b"s"
 
 
 BASE = int(time.time()) - 1000  # recent: nothing here is old enough to be reclaimed
+
+
+async def settled(done: Callable[[], bool], seconds: float = 2.0) -> bool:
+    """Whether ``done`` holds within ``seconds`` (checked every 20 ms): for what a node
+    does soon after it answers, such as removing the files a write made obsolete."""
+    for _ in range(int(seconds / 0.02)):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return done()
 
 
 def ts(n: float) -> str:

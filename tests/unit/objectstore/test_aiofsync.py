@@ -6,13 +6,16 @@ import asyncio
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from objectstore.aiofsync import AioFsync, Refused
 from objectstore.node import NodeContext
+from tests.unit.objectstore.cluster import settled
 
 
 def _aio_or_skip() -> AioFsync:
@@ -82,7 +85,8 @@ async def test_the_node_fsyncs_through_aio_and_runs_what_follows_on_a_worker(
     try:
         await node.sync(files, lambda: ran_on.append(threading.current_thread().name))
         assert node.fsyncs_through_aio
-        assert ran_on and ran_on[0] != threading.current_thread().name
+        assert await settled(lambda: bool(ran_on))  # soon after, not waited for
+        assert ran_on[0] != threading.current_thread().name
         # a descriptor the kernel refuses goes to the threads, which say why it failed
         r, w = os.pipe()
         try:
@@ -97,6 +101,49 @@ async def test_the_node_fsyncs_through_aio_and_runs_what_follows_on_a_worker(
         assert bad.value.errno == errno.EBADF and ran_on[1:] == []
     finally:
         await node.close()
+
+
+async def test_what_follows_aio_fsyncs_goes_to_a_worker_in_batches(
+        files: list[int], tmp_path: Path) -> None:
+    """Each write's removal of the files it made obsolete used to be its own awaited
+    call to a worker (about 130 µs of a node's CPU per DELETE): now the writes of
+    the last TIDY_DELAY share one call, and none waits for it."""
+    _aio_or_skip().close()
+    node = NodeContext(devices=tmp_path, hash_prefix=b"", hash_suffix=b"")
+    awaited: list[str] = []  # calls handed to a worker and awaited
+    batches: list[int] = []  # calls handed over and not awaited: removals in each
+    ran: list[int] = []
+    real_run, real_submit = node.executor.run, node.executor.submit
+
+    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+        awaited.append(getattr(fn, "__name__", repr(fn)))
+        return await real_run(fn, *args)
+
+    def submit(fn: Callable[..., Any], *args: Any) -> None:
+        batches.append(len(args[0]))
+        real_submit(fn, *args)
+
+    def fails() -> None:
+        raise OSError(errno.EIO, "the disk said no")
+
+    node.executor.run = run  # type: ignore[method-assign]
+    node.executor.submit = submit  # type: ignore[method-assign]
+    try:
+        await node.sync(files)  # the AIO context, made and probed
+        await asyncio.gather(*(node.sync(files, partial(ran.append, i)) for i in range(20)))
+        assert await settled(lambda: len(ran) == 20)
+        assert sorted(ran) == list(range(20)) and awaited == []
+        # the old code: 20 awaited calls; here the fsyncs end together, and so do the
+        # removals (a slow disk may split them across a TIDY_DELAY or two)
+        assert sum(batches) == 20 and len(batches) <= 3, batches
+        # a failing one is logged; the others of its batch still run
+        await asyncio.gather(node.sync(files, fails), node.sync(files, partial(ran.append, 99)))
+        assert await settled(lambda: 99 in ran)
+        # what is still waiting when the node closes runs before its workers stop
+        await node.sync(files, partial(ran.append, 100))
+    finally:
+        await node.close()
+    assert ran[-1] == 100
 
 
 async def test_the_node_uses_threads_when_aio_fsync_is_off(files: list[int],
