@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,6 @@ from objectstore.node import NodeContext
 from objectstore.server import build_app
 from rings.builder import RingBuilder
 from rings.ring import Ring
-from tests.conftest import free_port
 
 PREFIX, SUFFIX = b"p", b"s"
 
@@ -90,10 +91,26 @@ class Cluster:
             return r.status, await r.read()
 
 
+def listening_socket() -> socket.socket:
+    """A TCP socket bound to a port of 127.0.0.1 the kernel chose."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _bound(sock: socket.socket, host: str, port: int, family: socket.AddressFamily
+           ) -> socket.socket:
+    return sock
+
+
 @asynccontextmanager
 async def cluster(tmp: Path, extra_devices: tuple[str, ...] = ()) -> AsyncIterator[Cluster]:
     """Three nodes; ``extra_devices`` are made on node 1 but left out of the rings."""
-    ports = [free_port() for _ in range(3)]
+    # Each node's socket is bound here, before the rings name its port: a port only
+    # found free, and bound later, can be taken meanwhile (a CI run lost one so).
+    socks = [listening_socket() for _ in range(3)]
+    ports = [sock.getsockname()[1] for sock in socks]
     rings: dict[str, Ring] = {}
     for kind in ("account", "container", "object"):
         builder = RingBuilder(4, 3, 0)
@@ -115,7 +132,8 @@ async def cluster(tmp: Path, extra_devices: tuple[str, ...] = ()) -> AsyncIterat
         ctx = NodeContext(devices=devices, hash_prefix=PREFIX, hash_suffix=SUFFIX,
                           node_timeout=3.0, conn_timeout=1.0, workers=4)
         nodes.append(ctx)
-        server = TestServer(build_app(ctx), host="127.0.0.1", port=port)
+        server = TestServer(build_app(ctx), host="127.0.0.1", port=port,
+                            socket_factory=partial(_bound, socks[i]))
         await server.start_server()
         servers.append(server)
     session = aiohttp.ClientSession()
