@@ -106,8 +106,8 @@ async def test_the_node_fsyncs_through_aio_and_runs_what_follows_on_a_worker(
 async def test_what_follows_aio_fsyncs_goes_to_a_worker_in_batches(
         files: list[int], tmp_path: Path) -> None:
     """Each write's removal of the files it made obsolete used to be its own awaited
-    call to a worker (about 130 µs of a node's CPU per DELETE): now the writes of
-    the last TIDY_DELAY share one call, and none waits for it."""
+    call to a worker (with the removal, about 130 µs of a node's CPU per DELETE):
+    now the writes of the last TIDY_DELAY share one call, and none waits for it."""
     _aio_or_skip().close()
     node = NodeContext(devices=tmp_path, hash_prefix=b"", hash_suffix=b"")
     awaited: list[str] = []  # calls handed to a worker and awaited
