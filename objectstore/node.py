@@ -164,7 +164,10 @@ class NodeContext:
         await self.executor.run(fsync_all, fds, then)
 
     def _tidy_now(self) -> None:
-        """Hand what :meth:`sync` gathered to a worker, in one call."""
+        """Hand what :meth:`sync` gathered to a worker, in one call (now, when its
+        timer has yet to fire)."""
+        if self._tidy_handle is not None:
+            self._tidy_handle.cancel()
         self._tidy_handle = None
         batch, self._tidy = self._tidy, []
         if batch:
@@ -175,9 +178,7 @@ class NodeContext:
         probed on the devices directory once per loop."""
         if self._aio is not None:  # made on another loop (tests run several)
             self._aio.close()
-        if self._tidy_handle is not None:  # that loop's timer may never fire now
-            self._tidy_handle.cancel()
-            self._tidy_now()
+        self._tidy_now()  # that loop's timer may never fire now
         self._aio, self._aio_loop = None, loop
         if not self.aio_fsync:
             return None
@@ -221,8 +222,6 @@ class NodeContext:
         if self._aio is not None:
             self._aio.close()
         self._aio, self._aio_loop = None, None
-        if self._tidy_handle is not None:
-            self._tidy_handle.cancel()
         self._tidy_now()  # queued before the shutdown, which lets it run
         self.executor.shutdown(wait=True)
 
