@@ -33,6 +33,7 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
+from common.allocator import tune_allocator
 from common.errors import BadRequest, StrataError, TooLarge
 
 _T = TypeVar("_T")
@@ -362,8 +363,10 @@ def settle_gc() -> None:
 def run_service(main: Coroutine[Any, Any, _T]) -> _T:
     """Run a service's main coroutine on uvloop: its event loop and TCP transports
     are native code, which roughly halves the per-request overhead of asyncio's
-    pure-Python ones on these CPU-bound servers. The collector is settled first
+    pure-Python ones on these CPU-bound servers. The C allocator is set for
+    streaming (:func:`common.allocator.tune_allocator`) and the collector settled
     (:func:`settle_gc`), with every module the service imported."""
+    tune_allocator()
     settle_gc()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)

@@ -8,6 +8,7 @@ Each service's tests build their fixture on :func:`running_strata` and extend
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -91,6 +92,24 @@ class Cloud:
     def secrets(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.var / "secrets.json").read_text())
         return data
+
+    def service_pids(self, module: str) -> list[int]:
+        """The processes of this cloud running ``python -m <module>`` (the
+        supervisor's process group, whose leader's pid ``up`` wrote down)."""
+        group = int((self.var / "run" / "strata.pid").read_text())
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+                if os.getpgid(int(entry.name)) != group:
+                    continue
+            except OSError:  # gone meanwhile
+                continue
+            if any(a == b"-m" and b == module.encode() for a, b in itertools.pairwise(args)):
+                pids.append(int(entry.name))
+        return pids
 
     def login(self, user: str, password: str, project: str) -> tuple[str, str]:
         """(token, project id) of a password login scoped to ``project``."""
