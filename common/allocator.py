@@ -17,8 +17,8 @@ free heap for the next burst and never maps a block of a streaming size on its
 own; a steady stream then reuses the same pages (no faults at all after the
 first). The cost is memory: after a burst a process may hold that much more
 than it uses, per arena (glibc gives threads that allocate arenas of their
-own; a node's workers mostly make system calls and allocate little). Setting either value turns off glibc's dynamic thresholds, which
-is why both are set.
+own; a node's workers mostly make system calls and allocate little). Setting
+either value turns off glibc's dynamic thresholds, which is why both are set.
 """
 
 from __future__ import annotations
